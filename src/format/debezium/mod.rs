@@ -1,0 +1,1 @@
+//! Debezium JSON envelope (`shared/spec/FORMATS.md`, "Debezium JSON").

@@ -1,0 +1,17 @@
+//! tributary: migrates databases into Apache Kafka.
+//!
+//! ```text
+//!  source (snapshot + stream) ──► pipeline runner ──► format ──► sink (Kafka)
+//!                ▲                     │  acks (durable watermark)
+//!                └──── confirm ◄── checkpoint store ◄┘
+//! ```
+//! A source position is confirmed upstream only after every event before it is durable in the
+//! sink and the checkpoint that records it is persisted.
+
+pub mod event;
+pub mod format;
+pub mod position;
+pub mod schema;
+pub mod sink;
+pub mod source;
+pub mod value;

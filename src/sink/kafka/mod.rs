@@ -1,0 +1,1 @@
+//! Kafka sink (rdkafka): idempotent producer with ordered delivery tracking.

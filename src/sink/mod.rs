@@ -1,0 +1,97 @@
+//! Sinks: where encoded records go, with explicit delivery tracking.
+//!
+//! The runner numbers every record it sends with a sequence number, strictly increasing from the
+//! `first_seq` given at open. A sink reports durability as a watermark over those numbers: every
+//! record below `durable_watermark()` is durable (acknowledged by Kafka with the configured acks).
+//! Progress is built only from that watermark (`crate::pipeline`).
+
+pub mod kafka;
+pub mod null;
+
+use std::future::Future;
+
+/// One record to write. Borrowed: the sink copies what it keeps.
+#[derive(Clone, Copy, Debug)]
+pub struct Record<'a> {
+    pub topic: &'a str,
+    /// Explicit partition, or `None` for the sink's partitioner (murmur2 of the key).
+    pub partition: Option<i32>,
+    pub key: Option<&'a [u8]>,
+    /// `None` is a tombstone.
+    pub value: Option<&'a [u8]>,
+    /// The `tributary.position` header.
+    pub position: &'a str,
+    /// The `tributary.tx` header.
+    pub tx: &'a str,
+    /// The source table (`schema.table`), for error messages.
+    pub table: &'a str,
+}
+
+/// What went wrong in a sink, classified where the cause is known.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// A record is larger than the broker accepts: the task cannot go on past it.
+    #[error(
+        "record of {size} bytes for table {table} (key {key}) is larger than the broker accepts \
+         on topic {topic}: raise the topic's max.message.bytes and the producer's \
+         message.max.bytes, or exclude the column"
+    )]
+    RecordTooLarge { topic: String, table: String, key: String, size: usize },
+    /// A topic the task writes to does not exist and may not be created.
+    #[error("topic {topic} does not exist: create it, or set destination.create_topics = true")]
+    MissingTopic { topic: String },
+    /// The brokers cannot be reached (may clear by itself).
+    #[error("cannot reach the Kafka brokers at {servers}: start the broker or fix destination.bootstrap_servers")]
+    Unreachable { servers: String },
+    /// A delivery failed after the producer's own retries.
+    #[error("delivery to topic {topic} failed for table {table}: {reason}")]
+    Delivery { topic: String, table: String, reason: String, retriable: bool },
+    /// Invalid sink configuration.
+    #[error("invalid destination configuration: {0}")]
+    Config(String),
+    /// Anything else from the Kafka client.
+    #[error("Kafka client error")]
+    Client(#[source] rdkafka::error::KafkaError),
+}
+
+impl SinkError {
+    /// Whether retrying the same work later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SinkError::Unreachable { .. } => true,
+            SinkError::Delivery { retriable, .. } => *retriable,
+            _ => false,
+        }
+    }
+}
+
+/// A destination of records.
+///
+/// Contract:
+/// - `send` accepts records in order. It may wait for capacity (this is the backpressure
+///   point: a full producer queue means wait, never buffer more); it never drops a record.
+/// - `durable_watermark` is monotonic: all records with a sequence number below it are durable,
+///   in the sense of the sink's acknowledgement setting. It never passes a record that failed.
+/// - A delivery that fails for good makes `check` (and later `send`) return the error; the
+///   runner then stops without advancing progress past the failed record.
+/// - `flush` waits until every accepted record is durable or failed.
+/// - Room for exactly-once: a transactional sink will add begin/commit around a batch and its
+///   checkpoint; the runner already checkpoints only at watermarks.
+pub trait Sink: Send {
+    /// `"kafka"`, `"null"`: the `sink_kind` metric label.
+    fn kind(&self) -> &'static str;
+    /// Makes sure every topic exists (creating them when configured to), before any send.
+    fn prepare_topics(&mut self, topics: &[String]) -> impl Future<Output = Result<Vec<String>, SinkError>> + Send;
+    /// Deletes topics this task created (used when a first start fails before streaming).
+    fn delete_topics(&mut self, topics: &[String]) -> impl Future<Output = Result<(), SinkError>> + Send;
+    /// Queues one record numbered `seq`.
+    fn send(&mut self, record: &Record<'_>, seq: u64) -> impl Future<Output = Result<(), SinkError>> + Send;
+    /// The first sequence number not known durable.
+    fn durable_watermark(&self) -> u64;
+    /// The first failed delivery, if any.
+    fn check(&self) -> Result<(), SinkError>;
+    /// Resolves when the watermark may have moved (an acknowledgement or a failure arrived).
+    fn progressed(&self) -> impl Future<Output = ()> + Send;
+    /// Waits until every accepted record is durable or failed.
+    fn flush(&mut self) -> impl Future<Output = Result<(), SinkError>> + Send;
+}

@@ -1,0 +1,78 @@
+//! Typed views of column values, decoded from their PostgreSQL wire forms on demand.
+//!
+//! `Value` borrows from the row buffer: decoding allocates nothing except for the rare types
+//! that need it (numeric digits are kept as a borrowed slice; arrays are iterated lazily).
+//! Decoding external bytes never panics: malformed input is a `ValueError`.
+
+/// PostgreSQL's epoch (2000-01-01) relative to the Unix epoch, in days and microseconds.
+pub const PG_EPOCH_UNIX_DAYS: i32 = 10_957;
+pub const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
+
+/// A decoded column value. Dates and times are already shifted to the Unix epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value<'a> {
+    Null,
+    /// The source did not send the value (unchanged TOAST).
+    Unavailable,
+    Bool(bool),
+    Int2(i16),
+    Int4(i32),
+    Int8(i64),
+    Float4(f32),
+    Float8(f64),
+    Numeric(Numeric<'a>),
+    Text(&'a str),
+    Bytes(&'a [u8]),
+    /// Days since 1970-01-01; `i32::MAX`/`i32::MIN` stand for `infinity`/`-infinity`.
+    Date(i32),
+    /// Microseconds since midnight.
+    Time(i64),
+    /// Microseconds since midnight, and the zone's offset east of UTC in seconds.
+    TimeTz { micros: i64, offset_secs: i32 },
+    /// Microseconds since 1970-01-01 00:00:00 (no zone); `i64::MAX/MIN` for ±infinity.
+    Timestamp(i64),
+    /// Microseconds since 1970-01-01 00:00:00 UTC; `i64::MAX/MIN` for ±infinity.
+    TimestampTz(i64),
+    Interval { months: i32, days: i32, micros: i64 },
+    Uuid([u8; 16]),
+    /// json or jsonb, as JSON text.
+    Json(&'a str),
+    /// An enum label.
+    Enum(&'a str),
+    Array(Array<'a>),
+    /// A type with no mapping, as its text output form, with the catalog type name.
+    Other { type_name: &'a str, text: &'a str },
+}
+
+/// A numeric value in PostgreSQL's form: base-10000 digits with a weight and a display scale.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Numeric<'a> {
+    NaN,
+    PosInfinity,
+    NegInfinity,
+    Finite {
+        negative: bool,
+        /// Power of 10000 of the first digit.
+        weight: i16,
+        /// Digits after the decimal point in the display form.
+        dscale: u16,
+        /// Big-endian base-10000 digits, each 0..=9999, as 2-byte big-endian integers.
+        digits: &'a [u8],
+    },
+}
+
+/// An array value: dimensions and the elements in row-major order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Array<'a> {
+    /// Lengths of each dimension (empty for an empty array).
+    pub dims: Vec<i32>,
+    pub elements: Vec<Value<'a>>,
+}
+
+/// A value's bytes do not match its type's wire format.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("malformed {type_name} value ({reason})")]
+pub struct ValueError {
+    pub type_name: String,
+    pub reason: &'static str,
+}
