@@ -1,1 +1,77 @@
-//! Debezium JSON envelope (`shared/spec/FORMATS.md`, "Debezium JSON").
+//! Debezium JSON (`shared/spec/FORMATS.md`, "Debezium JSON" and part B §4): the change-event
+//! envelope, key and value encodings of Debezium 3.6.3's PostgreSQL connector written through
+//! Kafka Connect's `JsonConverter`, byte for byte (`shared/spec/debezium-samples/`).
+
+mod clock;
+mod json;
+mod schema;
+mod temporal;
+
+pub use clock::{Clock, FixedClock, ManualClock, SystemClock};
+
+use serde::Deserialize;
+
+/// Debezium's `decimal.handling.mode`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecimalHandling {
+    /// `org.apache.kafka.connect.data.Decimal` bytes (unconstrained numeric:
+    /// `io.debezium.data.VariableScaleDecimal`); NaN and ±Infinity become null.
+    #[default]
+    Precise,
+    /// JSON double.
+    Double,
+    /// The decimal as a string (Java `BigDecimal.toString`).
+    String,
+}
+
+/// Debezium's `interval.handling.mode`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IntervalHandling {
+    /// `io.debezium.time.MicroDuration` int64 microseconds (a month counts 30.4375 days).
+    #[default]
+    Numeric,
+    /// `io.debezium.time.Interval` ISO-8601 string (`P1Y2M3DT4H5M6.78S`).
+    String,
+}
+
+/// Options of the Debezium JSON format (Debezium's connector and converter settings).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DebeziumOptions {
+    /// `topic.prefix`: the task name. Also `source.name` and the schema-name prefix.
+    pub topic_prefix: String,
+    /// `destination.topic`: when set, every record goes to this topic.
+    pub topic_override: Option<String>,
+    /// The source database name (`source.db`).
+    pub database: String,
+    /// `JsonConverter` `schemas.enable` (key and value as `{"schema":…,"payload":…}`).
+    pub schemas_enable: bool,
+    /// `tombstones.on.delete`: a null-value record with the same key follows every delete.
+    pub tombstones_on_delete: bool,
+    pub decimal_handling_mode: DecimalHandling,
+    pub interval_handling_mode: IntervalHandling,
+    /// `unavailable.value.placeholder`: written for values the source did not send.
+    pub unavailable_value_placeholder: String,
+    /// `source.version`.
+    pub version: String,
+    /// `provide.transaction.metadata`: fill the envelope's `transaction` block.
+    pub provide_transaction_metadata: bool,
+}
+
+impl Default for DebeziumOptions {
+    fn default() -> Self {
+        DebeziumOptions {
+            topic_prefix: "tributary".to_owned(),
+            topic_override: None,
+            database: String::new(),
+            schemas_enable: false,
+            tombstones_on_delete: true,
+            decimal_handling_mode: DecimalHandling::Precise,
+            interval_handling_mode: IntervalHandling::Numeric,
+            unavailable_value_placeholder: "__tributary_unavailable_value".to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            provide_transaction_metadata: false,
+        }
+    }
+}
