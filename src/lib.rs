@@ -8,6 +8,8 @@
 //! A source position is confirmed upstream only after every event before it is durable in the
 //! sink and the checkpoint that records it is persisted.
 
+pub mod checkpoint;
+pub mod config;
 pub mod event;
 pub mod format;
 pub mod position;

@@ -1,4 +1,7 @@
 //! PostgreSQL source: publication and slot, snapshot through COPY, stream through pgoutput.
 
+pub mod conn;
 pub mod copy_binary;
+pub mod error;
 pub mod pgoutput;
+pub mod replication;

@@ -1,0 +1,299 @@
+//! Task configuration: the TOML task file, parsed strictly and validated before anything runs.
+//!
+//! Unknown keys are refused on admission (a typo must not silently change behaviour). Every
+//! default is a named constant with the reason for its value.
+
+mod secret;
+mod selection;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub use secret::resolve_password;
+pub use selection::{TableSelector, TableSelection};
+
+/// Snapshot connections: two saturate a 2-core machine's walsender-free COPY; more help on
+/// bigger servers, and each holds one backend for the snapshot's duration.
+pub const DEFAULT_SNAPSHOT_CONNECTIONS: usize = 2;
+/// Slot creation waits for running transactions to end; past this the task reports them.
+pub const DEFAULT_SLOT_CREATE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How often durable progress is persisted and confirmed: the replay window after a crash.
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
+/// Standby status updates go out at least this often, well inside PostgreSQL's default
+/// 60 s `wal_sender_timeout` (and the 10 s that test and demo servers use).
+pub const DEFAULT_STATUS_INTERVAL: Duration = Duration::from_secs(3);
+
+/// A whole task file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    pub name: String,
+    pub source: SourceSpec,
+    pub destination: DestinationSpec,
+    pub objects: ObjectsSpec,
+    #[serde(default)]
+    pub migration: MigrationSpec,
+}
+
+/// The source database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    pub kind: SourceKind,
+    /// A libpq-style URL (`postgres://user@host:port/db?sslmode=require`).
+    pub url: String,
+    /// Reads the password from this file (first line) instead of the URL.
+    pub password_file: Option<String>,
+    /// Reads the password from this environment variable instead of the URL.
+    pub password_env: Option<String>,
+    /// CA certificate to verify the server with (`sslmode=verify-ca`/`verify-full` semantics).
+    pub ssl_root_cert: Option<String>,
+    #[serde(default = "default_snapshot_connections")]
+    pub snapshot_connections: usize,
+    #[serde(default = "default_slot_create_timeout", with = "humantime_serde")]
+    pub slot_create_timeout: Duration,
+    #[serde(default = "default_status_interval", with = "humantime_serde")]
+    pub status_interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    Postgres,
+}
+
+/// The Kafka destination and the message format.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationSpec {
+    pub kind: DestinationKind,
+    pub bootstrap_servers: String,
+    /// One topic for every table; otherwise one topic per table, `<task>.<schema>.<table>`.
+    pub topic: Option<String>,
+    #[serde(default)]
+    pub format: FormatKind,
+    /// `all` (default, idempotent), `1` or `0` (both turn idempotence off: rows may be lost or
+    /// doubled).
+    pub acks: Option<String>,
+    pub compression: Option<String>,
+    /// Create missing topics (default true) with `partitions` and `replication_factor`.
+    pub create_topics: Option<bool>,
+    pub partitions: Option<i32>,
+    pub replication_factor: Option<i32>,
+    pub security_protocol: Option<String>,
+    pub sasl_mechanism: Option<String>,
+    pub sasl_username: Option<String>,
+    pub sasl_password: Option<String>,
+    pub sasl_password_env: Option<String>,
+    pub ssl_ca_location: Option<String>,
+    pub ssl_certificate_location: Option<String>,
+    pub ssl_key_location: Option<String>,
+    pub message_max_bytes: Option<usize>,
+    pub max_in_flight_records: Option<usize>,
+    /// Raw librdkafka producer properties, passed through.
+    #[serde(default)]
+    pub properties: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub debezium: DebeziumSpec,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DestinationKind {
+    Kafka,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FormatKind {
+    #[default]
+    DebeziumJson,
+}
+
+/// Debezium format options, named as Debezium names them.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DebeziumSpec {
+    pub schemas_enable: Option<bool>,
+    pub tombstones_on_delete: Option<bool>,
+    /// `precise` (default), `double` or `string`.
+    pub decimal_handling_mode: Option<String>,
+    /// `numeric` (default) or `string`.
+    pub interval_handling_mode: Option<String>,
+    pub unavailable_value_placeholder: Option<String>,
+}
+
+/// Which tables the task moves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ObjectsSpec {
+    /// `schema.table`, or a glob over stored names; `schema.*` is the whole schema, tables
+    /// created later included.
+    pub tables: Vec<String>,
+    /// Tables without a primary key for which the task sets `REPLICA IDENTITY FULL`.
+    #[serde(default)]
+    pub replica_identity_full: Vec<String>,
+    /// Tables for which only inserts are published (no key needed).
+    #[serde(default)]
+    pub insert_only: Vec<String>,
+}
+
+/// The migration phases.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationSpec {
+    #[serde(default = "default_phases")]
+    pub phases: Vec<Phase>,
+    #[serde(default = "default_checkpoint_interval", with = "humantime_serde")]
+    pub checkpoint_interval: Duration,
+}
+
+impl Default for MigrationSpec {
+    fn default() -> Self {
+        MigrationSpec { phases: default_phases(), checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Schema,
+    Full,
+    Incremental,
+}
+
+fn default_phases() -> Vec<Phase> {
+    vec![Phase::Full, Phase::Incremental]
+}
+const fn default_snapshot_connections() -> usize {
+    DEFAULT_SNAPSHOT_CONNECTIONS
+}
+const fn default_slot_create_timeout() -> Duration {
+    DEFAULT_SLOT_CREATE_TIMEOUT
+}
+const fn default_status_interval() -> Duration {
+    DEFAULT_STATUS_INTERVAL
+}
+const fn default_checkpoint_interval() -> Duration {
+    DEFAULT_CHECKPOINT_INTERVAL
+}
+
+/// A task file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read task file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("task file {path} is not valid: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid task setting {field}: {constraint}")]
+    Invalid { field: &'static str, constraint: String },
+}
+
+impl TaskSpec {
+    /// Reads, parses and validates a task file.
+    pub fn load(path: &Path) -> Result<TaskSpec, ConfigError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
+        Self::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { message, .. } => ConfigError::Parse { path: p, message },
+            other => other,
+        })
+    }
+
+    /// Parses and validates a task from TOML text.
+    pub fn parse(text: &str) -> Result<TaskSpec, ConfigError> {
+        let spec: TaskSpec = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: String::new(),
+            message: e.message().replace('\n', " ").trim().to_owned() + &span_hint(text, e.span()),
+        })?;
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Rejects settings that cannot work together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, constraint: &str| Err(ConfigError::Invalid { field, constraint: constraint.to_owned() });
+        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return invalid("name", "use letters, digits, '_' or '-' (it names the slot, publication and topics)");
+        }
+        if self.objects.tables.is_empty() {
+            return invalid("objects.tables", "select at least one table, e.g. [\"public.orders\"] or [\"public.*\"]");
+        }
+        for t in self.objects.tables.iter().chain(&self.objects.replica_identity_full).chain(&self.objects.insert_only) {
+            TableSelector::parse(t).map_err(|constraint| ConfigError::Invalid { field: "objects.tables", constraint })?;
+        }
+        let phases = &self.migration.phases;
+        if !phases.contains(&Phase::Full) && !phases.contains(&Phase::Incremental) {
+            return invalid("migration.phases", "name \"full\", \"incremental\" or both");
+        }
+        if self.source.snapshot_connections == 0 || self.source.snapshot_connections > 64 {
+            return invalid("source.snapshot_connections", "between 1 and 64");
+        }
+        if self.source.password_file.is_some() && self.source.password_env.is_some() {
+            return invalid("source.password_file", "give password_file or password_env, not both");
+        }
+        if self.destination.bootstrap_servers.trim().is_empty() {
+            return invalid("destination.bootstrap_servers", "name at least one broker, e.g. \"127.0.0.1:9092\"");
+        }
+        if self.source.url.parse::<tokio_postgres::Config>().is_err() {
+            return invalid("source.url", "a PostgreSQL URL such as postgres://user@127.0.0.1:5432/db");
+        }
+        Ok(())
+    }
+
+    pub fn has_phase(&self, phase: Phase) -> bool {
+        self.migration.phases.contains(&phase)
+    }
+}
+
+/// " (line N)" for a parse error's position.
+fn span_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    span.map(|s| format!(" (line {})", text[..s.start.min(text.len())].lines().count().max(1)))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "shop"
+[source]
+kind = "postgres"
+url = "postgres://user@127.0.0.1:5432/shop"
+[destination]
+kind = "kafka"
+bootstrap_servers = "127.0.0.1:9092"
+topic = "shop"
+format = "debezium_json"
+[objects]
+tables = ["public.orders", "inventory.*"]
+[migration]
+phases = ["full", "incremental"]
+"#;
+
+    #[test]
+    fn the_documented_example_parses() {
+        let t = TaskSpec::parse(GOOD).unwrap();
+        assert_eq!(t.name, "shop");
+        assert_eq!(t.destination.topic.as_deref(), Some("shop"));
+        assert!(t.has_phase(Phase::Full) && t.has_phase(Phase::Incremental));
+        assert_eq!(t.source.snapshot_connections, DEFAULT_SNAPSHOT_CONNECTIONS);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused_with_the_field_named() {
+        let typo = GOOD.replace("topic = \"shop\"", "topik = \"shop\"");
+        let e = TaskSpec::parse(&typo).unwrap_err().to_string();
+        assert!(e.contains("topik"), "{e}");
+        let bad = GOOD.replace("name = \"shop\"", "name = \"sh op\"");
+        assert!(TaskSpec::parse(&bad).unwrap_err().to_string().contains("name"));
+        let none = GOOD.replace("[\"public.orders\", \"inventory.*\"]", "[]");
+        assert!(TaskSpec::parse(&none).unwrap_err().to_string().contains("objects.tables"));
+        let phase = GOOD.replace("\"full\", \"incremental\"", "\"fast\"");
+        assert!(TaskSpec::parse(&phase).is_err());
+        assert!(TaskSpec::parse("name = ").unwrap_err().to_string().contains("line"));
+    }
+}

@@ -1,0 +1,119 @@
+//! Table selection: `schema.table`, or a glob over stored names, e.g. `public.order_*` or
+//! `inventory.*` (the whole schema, tables created later included).
+
+use globset::{Glob, GlobMatcher};
+
+/// One selector from `objects.tables`.
+#[derive(Debug, Clone)]
+pub struct TableSelector {
+    pub schema: String,
+    pub table: String,
+    schema_glob: GlobMatcher,
+    table_glob: GlobMatcher,
+}
+
+impl TableSelector {
+    /// Parses `schema.table`; either part may be a glob or a double-quoted name.
+    pub fn parse(text: &str) -> Result<TableSelector, String> {
+        let (schema, table) = split_qualified(text).ok_or_else(|| {
+            format!("{text:?} is not schema.table (e.g. \"public.orders\" or \"public.*\")")
+        })?;
+        let glob = |p: &str| {
+            Glob::new(p).map(|g| g.compile_matcher()).map_err(|e| format!("{text:?}: {}", e.kind()))
+        };
+        Ok(TableSelector { schema_glob: glob(&schema)?, table_glob: glob(&table)?, schema, table })
+    }
+
+    pub fn matches(&self, schema: &str, table: &str) -> bool {
+        self.schema_glob.is_match(schema) && self.table_glob.is_match(table)
+    }
+
+    /// `schema.*`: the whole schema, including tables created later.
+    pub fn whole_schema(&self) -> Option<&str> {
+        (self.table == "*" && !has_glob(&self.schema)).then_some(self.schema.as_str())
+    }
+
+    /// A plain `schema.table` naming exactly one table.
+    pub fn exact(&self) -> Option<(&str, &str)> {
+        (!has_glob(&self.schema) && !has_glob(&self.table)).then_some((&self.schema, &self.table))
+    }
+}
+
+fn has_glob(s: &str) -> bool {
+    s.contains(['*', '?', '[', '{'])
+}
+
+/// Splits at the first dot outside double quotes, unquoting each part.
+fn split_qualified(text: &str) -> Option<(String, String)> {
+    let mut in_quotes = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' => in_quotes = !in_quotes,
+            '.' if !in_quotes => {
+                let (s, t) = (unquote(&text[..i])?, unquote(&text[i + 1..])?);
+                return (!s.is_empty() && !t.is_empty()).then_some((s, t));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn unquote(s: &str) -> Option<String> {
+    match s.strip_prefix('"') {
+        Some(rest) => rest.strip_suffix('"').map(|x| x.replace("\"\"", "\"")),
+        None => (!s.contains('"')).then(|| s.to_owned()),
+    }
+}
+
+/// All the task's selectors, with the per-table options.
+#[derive(Debug, Clone)]
+pub struct TableSelection {
+    pub include: Vec<TableSelector>,
+    pub replica_identity_full: Vec<TableSelector>,
+    pub insert_only: Vec<TableSelector>,
+}
+
+impl TableSelection {
+    pub fn from_spec(spec: &super::ObjectsSpec) -> Result<TableSelection, String> {
+        let all = |v: &[String]| v.iter().map(|t| TableSelector::parse(t)).collect::<Result<Vec<_>, _>>();
+        Ok(TableSelection {
+            include: all(&spec.tables)?,
+            replica_identity_full: all(&spec.replica_identity_full)?,
+            insert_only: all(&spec.insert_only)?,
+        })
+    }
+
+    pub fn includes(&self, schema: &str, table: &str) -> bool {
+        self.include.iter().any(|s| s.matches(schema, table))
+    }
+
+    pub fn wants_replica_identity_full(&self, schema: &str, table: &str) -> bool {
+        self.replica_identity_full.iter().any(|s| s.matches(schema, table))
+    }
+
+    pub fn is_insert_only(&self, schema: &str, table: &str) -> bool {
+        self.insert_only.iter().any(|s| s.matches(schema, table))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selectors_match_plain_names_globs_and_quoted_names() {
+        let s = TableSelector::parse("public.orders").unwrap();
+        assert!(s.matches("public", "orders") && !s.matches("public", "orders2"));
+        assert_eq!(s.exact(), Some(("public", "orders")));
+        let g = TableSelector::parse("inventory.*").unwrap();
+        assert!(g.matches("inventory", "anything"));
+        assert_eq!(g.whole_schema(), Some("inventory"));
+        let p = TableSelector::parse("public.order_*").unwrap();
+        assert!(p.matches("public", "order_lines") && !p.matches("public", "orders"));
+        let q = TableSelector::parse("\"My Schema\".\"a.b\"").unwrap();
+        assert!(q.matches("My Schema", "a.b"));
+        assert!(TableSelector::parse("orders").is_err());
+        assert!(TableSelector::parse("public.").is_err());
+    }
+}
