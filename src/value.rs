@@ -1,8 +1,15 @@
 //! Typed views of column values, decoded from their PostgreSQL wire forms on demand.
 //!
 //! `Value` borrows from the row buffer: decoding allocates nothing except for the rare types
-//! that need it (numeric digits are kept as a borrowed slice; arrays are iterated lazily).
-//! Decoding external bytes never panics: malformed input is a `ValueError`.
+//! that need it (an array's element list; numeric digits parsed from text). Binary cells follow
+//! PostgreSQL's send/recv formats; text cells (pgoutput without `binary`, or types without a
+//! binary send function) are parsed for the types whose text form is unambiguous, and passed on
+//! as `Value::Other` otherwise. Decoding external bytes never panics: malformed input is a
+//! `ValueError`.
+
+mod numeric;
+
+use std::borrow::Cow;
 
 /// PostgreSQL's epoch (2000-01-01) relative to the Unix epoch, in days and microseconds.
 pub const PG_EPOCH_UNIX_DAYS: i32 = 10_957;
@@ -28,12 +35,19 @@ pub enum Value<'a> {
     /// Microseconds since midnight.
     Time(i64),
     /// Microseconds since midnight, and the zone's offset east of UTC in seconds.
-    TimeTz { micros: i64, offset_secs: i32 },
+    TimeTz {
+        micros: i64,
+        offset_secs: i32,
+    },
     /// Microseconds since 1970-01-01 00:00:00 (no zone); `i64::MAX/MIN` for ±infinity.
     Timestamp(i64),
     /// Microseconds since 1970-01-01 00:00:00 UTC; `i64::MAX/MIN` for ±infinity.
     TimestampTz(i64),
-    Interval { months: i32, days: i32, micros: i64 },
+    Interval {
+        months: i32,
+        days: i32,
+        micros: i64,
+    },
     Uuid([u8; 16]),
     /// json or jsonb, as JSON text.
     Json(&'a str),
@@ -41,7 +55,10 @@ pub enum Value<'a> {
     Enum(&'a str),
     Array(Array<'a>),
     /// A type with no mapping, as its text output form, with the catalog type name.
-    Other { type_name: &'a str, text: &'a str },
+    Other {
+        type_name: &'a str,
+        text: &'a str,
+    },
 }
 
 /// A numeric value in PostgreSQL's form: base-10000 digits with a weight and a display scale.
@@ -56,8 +73,9 @@ pub enum Numeric<'a> {
         weight: i16,
         /// Digits after the decimal point in the display form.
         dscale: u16,
-        /// Big-endian base-10000 digits, each 0..=9999, as 2-byte big-endian integers.
-        digits: &'a [u8],
+        /// Big-endian base-10000 digits, each 0..=9999, as 2-byte big-endian integers: borrowed
+        /// from a binary cell, owned when parsed from text.
+        digits: Cow<'a, [u8]>,
     },
 }
 
