@@ -7,9 +7,17 @@
 //! as `Value::Other` otherwise. Decoding external bytes never panics: malformed input is a
 //! `ValueError`.
 
+mod binary;
 mod numeric;
+mod text;
 
 use std::borrow::Cow;
+
+pub use binary::decode_binary;
+pub use text::decode_text;
+
+use crate::event::{Cell, Row};
+use crate::schema::{Column, PgType};
 
 /// PostgreSQL's epoch (2000-01-01) relative to the Unix epoch, in days and microseconds.
 pub const PG_EPOCH_UNIX_DAYS: i32 = 10_957;
@@ -94,3 +102,33 @@ pub struct ValueError {
     pub type_name: String,
     pub reason: &'static str,
 }
+
+/// Decodes one cell of `row` as a value of `col`'s type.
+///
+/// NULL → `Value::Null`; an unchanged TOAST value → `Value::Unavailable`; binary and text cells
+/// by `decode_binary` and `decode_text` (which also decode array elements, recursively).
+pub fn decode<'a>(col: &'a Column, row: &'a Row, cell: Cell) -> Result<Value<'a>, ValueError> {
+    match cell {
+        Cell::Null => Ok(Value::Null),
+        Cell::Unchanged => Ok(Value::Unavailable),
+        Cell::Binary { .. } => decode_binary(&col.ty, cell_bytes(col, row, cell)?),
+        Cell::Text { .. } => decode_text(&col.ty, cell_bytes(col, row, cell)?),
+    }
+}
+
+fn cell_bytes<'a>(col: &Column, row: &'a Row, cell: Cell) -> Result<&'a [u8], ValueError> {
+    row.bytes(cell)
+        .ok_or_else(|| fail(&col.ty, "cell outside its row buffer"))
+}
+
+/// The error for a malformed value of type `ty`.
+#[cold]
+fn fail(ty: &PgType, reason: &'static str) -> ValueError {
+    ValueError {
+        type_name: ty.name.clone(),
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests;
