@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod event;
 pub mod format;
+pub mod pipeline;
 pub mod position;
 pub mod schema;
 pub mod sink;

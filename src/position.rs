@@ -65,24 +65,8 @@ impl fmt::Display for StreamPosition {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Position {
     Stream(StreamPosition),
-    /// A snapshot row; the table name is supplied when the header is rendered.
+    /// A snapshot row; the table is the event's.
     Snapshot { snapshot_lsn: Lsn, row: u64 },
-}
-
-impl Position {
-    /// Renders the `tributary.position` header value into `out` (cleared first).
-    pub fn write_header(&self, table: &str, out: &mut String) {
-        use std::fmt::Write;
-        out.clear();
-        match self {
-            Position::Stream(p) => {
-                let _ = write!(out, "{p}");
-            }
-            Position::Snapshot { snapshot_lsn, row } => {
-                let _ = write!(out, "snapshot:{snapshot_lsn}:{table}:{row}");
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -106,15 +90,5 @@ mod tests {
         let b = StreamPosition { commit_lsn: Lsn(11), index: 0 };
         assert!(a < b);
         assert!(StreamPosition { commit_lsn: Lsn(10), index: 6 } > a);
-    }
-
-    #[test]
-    fn headers_follow_the_spec() {
-        let mut s = String::new();
-        Position::Stream(StreamPosition { commit_lsn: Lsn(0x16B3748), index: 12 })
-            .write_header("public.t", &mut s);
-        assert_eq!(s, "0/16B3748:12");
-        Position::Snapshot { snapshot_lsn: Lsn(0x10), row: 3 }.write_header("public.t", &mut s);
-        assert_eq!(s, "snapshot:0/10:public.t:3");
     }
 }

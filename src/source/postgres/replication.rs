@@ -31,21 +31,20 @@ const READ_CHUNK: usize = 256 * 1024;
 /// A running replication stream.
 pub struct ReplicationStream {
     frames: mpsc::Receiver<Result<Vec<Bytes>, PgSourceError>>,
-    confirm: watch::Sender<Lsn>,
     reader: JoinHandle<()>,
     status: JoinHandle<()>,
 }
 
 impl ReplicationStream {
-    /// Takes over a connection in CopyBoth mode. `confirmed` is what the slot already has.
-    pub fn start(io: Box<dyn Io>, rbuf: BytesMut, confirmed: Lsn, status_interval: Duration) -> ReplicationStream {
+    /// Takes over a connection in CopyBoth mode. `confirmed` carries the positions the
+    /// pipeline has made durable (its current value is what the slot already has).
+    pub fn start(io: Box<dyn Io>, rbuf: BytesMut, confirmed: watch::Receiver<Lsn>, status_interval: Duration) -> ReplicationStream {
         let (read, write) = tokio::io::split(io);
         let (tx, frames) = mpsc::channel(CHANNEL_BATCHES);
-        let (confirm, confirm_rx) = watch::channel(confirmed);
         let reply = std::sync::Arc::new(Notify::new());
         let reader = tokio::spawn(read_loop(read, rbuf, tx, reply.clone()));
-        let status = tokio::spawn(status_loop(write, confirm_rx, reply, status_interval));
-        ReplicationStream { frames, confirm, reader, status }
+        let status = tokio::spawn(status_loop(write, confirmed, reply, status_interval));
+        ReplicationStream { frames, reader, status }
     }
 
     /// The next batch of CopyData payloads (XLogData or keepalive), in stream order.
@@ -54,21 +53,6 @@ impl ReplicationStream {
         self.frames.recv().await
     }
 
-    /// Reports `lsn` as flushed: every transaction ending at or before it is durable.
-    pub fn confirm(&self, lsn: Lsn) {
-        self.confirm.send_if_modified(|cur| {
-            let advance = lsn > *cur;
-            if advance {
-                *cur = lsn;
-            }
-            advance
-        });
-    }
-
-    /// A handle that confirms positions from elsewhere (the pipeline).
-    pub fn confirmer(&self) -> watch::Sender<Lsn> {
-        self.confirm.clone()
-    }
 }
 
 impl Drop for ReplicationStream {
@@ -194,7 +178,7 @@ async fn status_loop(
     }
 }
 
-/// A CopyData-wrapped Standby Status Update: write = flush = apply = `lsn`.
+/// A CopyData-wrapped Standby Status Update: write = flush = apply = `lsn`, reply requested.
 fn standby_status_update(lsn: Lsn, out: &mut BytesMut) {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
     out.put_u8(b'd');
@@ -204,7 +188,8 @@ fn standby_status_update(lsn: Lsn, out: &mut BytesMut) {
         out.put_u64(lsn.0);
     }
     out.put_i64(now - PG_EPOCH_UNIX_MICROS);
-    out.put_u8(0);
+    // Ask for a keepalive back: its WAL end tells an idle stream how far the server is.
+    out.put_u8(1);
 }
 
 #[cfg(test)]

@@ -1,0 +1,146 @@
+//! Durable progress: marks placed in record-sequence order and applied to the checkpoint only
+//! once the sink's durable watermark passes them.
+//!
+//! ```text
+//!  records:  0 1 2 3 4 5 6 7 8 ...      watermark = 6 (records 0..6 durable)
+//!  marks:        ^Rows  ^Commit  ^Idle
+//!                 (2)     (5)     (8)   → Rows and Commit applied; Idle waits
+//! ```
+//! A mark at sequence `s` means "everything sent before record `s` is part of this progress".
+
+use std::collections::VecDeque;
+
+use crate::checkpoint::{Checkpoint, TableProgress};
+use crate::position::{Lsn, StreamPosition};
+
+/// A unit of progress that becomes true once every record before it is durable.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mark {
+    /// A table's snapshot read restarted from its first row.
+    TableStarted { table: String },
+    /// `rows` rows of a table's snapshot read are sent.
+    Rows { table: String, rows: u64 },
+    TableDone { table: String, rows: u64 },
+    /// Stream events up to `position` are sent (mid-transaction).
+    Stream(StreamPosition),
+    /// A transaction is sent completely; `end_lsn` may then be confirmed.
+    Commit { last: StreamPosition, end_lsn: Lsn },
+    /// Nothing is in flight up to this server position.
+    Idle(Lsn),
+    /// The snapshot phase ended.
+    SnapshotDone,
+}
+
+/// Marks waiting for the watermark.
+#[derive(Debug, Default)]
+pub struct MarkQueue {
+    marks: VecDeque<(u64, Mark)>,
+}
+
+impl MarkQueue {
+    pub fn push(&mut self, seq: u64, mark: Mark) {
+        // Coalesce consecutive progress of the same kind at the same sequence.
+        if let Some((s, last)) = self.marks.back_mut() {
+            let same = match (&*last, &mark) {
+                (Mark::Rows { table: a, .. }, Mark::Rows { table: b, .. }) => a == b,
+                (Mark::Stream(_), Mark::Stream(_)) | (Mark::Idle(_), Mark::Idle(_)) => true,
+                _ => false,
+            };
+            if same && *s == seq {
+                *last = mark;
+                return;
+            }
+        }
+        self.marks.push_back((seq, mark));
+    }
+
+    /// Applies every mark at or below `watermark` to `cp`; returns whether anything changed.
+    pub fn apply(&mut self, watermark: u64, cp: &mut Checkpoint, snapshot_only: bool) -> bool {
+        let mut changed = false;
+        while self.marks.front().is_some_and(|(s, _)| *s <= watermark) {
+            let Some((_, mark)) = self.marks.pop_front() else { break };
+            apply_mark(mark, cp, snapshot_only);
+            changed = true;
+        }
+        changed
+    }
+
+    pub fn len(&self) -> usize {
+        self.marks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.marks.is_empty()
+    }
+}
+
+fn apply_mark(mark: Mark, cp: &mut Checkpoint, snapshot_only: bool) {
+    match mark {
+        Mark::TableStarted { table } => {
+            cp.tables.insert(table, TableProgress::Partial { rows: 0 });
+        }
+        Mark::Rows { table, rows } => {
+            if !matches!(cp.tables.get(&table), Some(TableProgress::Done { .. })) {
+                cp.tables.insert(table, TableProgress::Partial { rows });
+            }
+        }
+        Mark::TableDone { table, rows } => {
+            cp.tables.insert(table, TableProgress::Done { rows });
+        }
+        Mark::Stream(p) => cp.stream = cp.stream.max(Some(p)),
+        Mark::Commit { last, end_lsn } => {
+            cp.stream = cp.stream.max(Some(last));
+            cp.confirmed_lsn = cp.confirmed_lsn.max(end_lsn);
+        }
+        Mark::Idle(lsn) => cp.confirmed_lsn = cp.confirmed_lsn.max(lsn),
+        Mark::SnapshotDone => {
+            if snapshot_only {
+                cp.completed = true;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pos(c: u64, i: u32) -> StreamPosition {
+        StreamPosition { commit_lsn: Lsn(c), index: i }
+    }
+
+    #[test]
+    fn marks_apply_only_below_the_watermark_and_in_order() {
+        let mut q = MarkQueue::default();
+        let mut cp = Checkpoint::new("x".into());
+        q.push(2, Mark::Rows { table: "public.t".into(), rows: 2 });
+        q.push(3, Mark::TableDone { table: "public.t".into(), rows: 3 });
+        q.push(5, Mark::Stream(pos(100, 1)));
+        q.push(6, Mark::Commit { last: pos(100, 2), end_lsn: Lsn(108) });
+        q.push(6, Mark::Idle(Lsn(200)));
+        assert!(q.apply(2, &mut cp, false));
+        assert_eq!(cp.tables["public.t"], TableProgress::Partial { rows: 2 });
+        assert!(!q.apply(2, &mut cp, false));
+        q.apply(5, &mut cp, false);
+        assert_eq!(cp.tables["public.t"], TableProgress::Done { rows: 3 });
+        assert_eq!(cp.stream, Some(pos(100, 1)));
+        assert_eq!(cp.confirmed_lsn, Lsn::ZERO, "the commit is not durable yet");
+        q.apply(6, &mut cp, false);
+        assert_eq!(cp.stream, Some(pos(100, 2)));
+        assert_eq!(cp.confirmed_lsn, Lsn(200));
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn progress_never_moves_backward() {
+        let mut q = MarkQueue::default();
+        let mut cp = Checkpoint::new("x".into());
+        cp.confirmed_lsn = Lsn(500);
+        q.push(1, Mark::Idle(Lsn(400)));
+        q.push(2, Mark::TableDone { table: "a.b".into(), rows: 1 });
+        q.push(3, Mark::Rows { table: "a.b".into(), rows: 9 });
+        q.apply(10, &mut cp, true);
+        assert_eq!(cp.confirmed_lsn, Lsn(500));
+        assert_eq!(cp.tables["a.b"], TableProgress::Done { rows: 1 });
+    }
+}

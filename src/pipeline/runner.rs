@@ -1,0 +1,296 @@
+//! The shard runner: takes the source's ordered items, encodes them, hands records to the sink
+//! and turns the sink's durable watermark into checkpoints and upstream confirmations.
+//!
+//! ```text
+//!   source ──items──► runner ──records(seq)──► sink ──acks──► watermark
+//!                       │ marks(seq)                             │
+//!                       └──────► MarkQueue ◄───────────────────────┘
+//!                                   │ apply ≤ watermark
+//!                         checkpoint store (persist) ──► confirm(lsn) ──► source
+//! ```
+//! Loop priorities: shutdown, then the checkpoint timer, then new input. Persist first, confirm
+//! second: a position is confirmed only once the checkpoint that holds it is durable.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use super::progress::{Mark, MarkQueue};
+use super::stats::Stats;
+use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, ShardKey};
+use crate::event::ChangeEvent;
+use crate::format::{EncodedBatch, Format, FormatError};
+use crate::position::{Position, StreamPosition};
+use crate::sink::{Record, Sink, SinkError};
+use crate::source::postgres::error::PgSourceError;
+use crate::source::{SourceBatch, SourceItem};
+
+/// Why the pipeline stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Source(#[from] PgSourceError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("cannot encode an event of {0}")]
+    Format(#[from] FormatError),
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+}
+
+impl PipelineError {
+    pub fn is_transient(&self) -> bool {
+        match self {
+            PipelineError::Source(e) => e.class() == crate::source::postgres::error::ErrorClass::Transient,
+            PipelineError::Sink(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+}
+
+/// How a run ended without error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    /// Asked to stop: everything accepted was flushed and checkpointed.
+    Shutdown,
+    /// The source finished (a full-only task after its snapshot).
+    SourceFinished,
+}
+
+pub struct RunnerOptions {
+    pub checkpoint_interval: Duration,
+    /// A full-only task: the snapshot's end completes it.
+    pub snapshot_only: bool,
+}
+
+pub struct Runner<S: Sink, F: Format> {
+    sink: S,
+    format: F,
+    store: Arc<dyn CheckpointStore>,
+    key: ShardKey,
+    cp: Checkpoint,
+    marks: MarkQueue,
+    next_seq: u64,
+    durable_seen: u64,
+    confirm: watch::Sender<crate::position::Lsn>,
+    stats: Arc<Stats>,
+    opts: RunnerOptions,
+    enc: EncodedBatch,
+    position: String,
+    known_topics: HashSet<String>,
+    table_rows: HashMap<u32, (String, u64)>,
+}
+
+impl<S: Sink, F: Format> Runner<S, F> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        sink: S,
+        format: F,
+        store: Arc<dyn CheckpointStore>,
+        key: ShardKey,
+        cp: Checkpoint,
+        confirm: watch::Sender<crate::position::Lsn>,
+        stats: Arc<Stats>,
+        opts: RunnerOptions,
+        known_topics: HashSet<String>,
+    ) -> Self {
+        Runner {
+            sink,
+            format,
+            store,
+            key,
+            cp,
+            marks: MarkQueue::default(),
+            next_seq: 0,
+            durable_seen: 0,
+            confirm,
+            stats,
+            opts,
+            enc: EncodedBatch::default(),
+            position: String::with_capacity(64),
+            known_topics,
+            table_rows: HashMap::new(),
+        }
+    }
+
+    /// The checkpoint as last applied (durable once `run` returns).
+    pub fn checkpoint_state(&self) -> &Checkpoint {
+        &self.cp
+    }
+
+    pub fn into_sink(self) -> S {
+        self.sink
+    }
+
+    /// Runs until shutdown, the source's end, or an error. On shutdown and on the source's end
+    /// the sink is flushed and a final checkpoint written.
+    pub async fn run(
+        &mut self,
+        rx: &mut mpsc::Receiver<Result<SourceBatch, PgSourceError>>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Result<RunEnd, PipelineError> {
+        let mut tick = tokio::time::interval(self.opts.checkpoint_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let end = loop {
+            if *shutdown.borrow() {
+                break RunEnd::Shutdown;
+            }
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break RunEnd::Shutdown,
+                _ = tick.tick() => self.checkpoint().await?,
+                item = rx.recv() => match item {
+                    Some(Ok(batch)) => {
+                        tokio::select! {
+                            biased;
+                            _ = shutdown.changed() => break RunEnd::Shutdown,
+                            r = self.batch(batch) => r?,
+                        }
+                    }
+                    Some(Err(e)) => return Err(e.into()),
+                    None => break RunEnd::SourceFinished,
+                },
+            }
+        };
+        self.sink.flush().await?;
+        self.checkpoint().await?;
+        Ok(end)
+    }
+
+    async fn batch(&mut self, batch: SourceBatch) -> Result<(), PipelineError> {
+        let mut last_stream: Option<StreamPosition> = None;
+        let mut touched: Vec<u32> = Vec::new();
+        let mut stream_events = 0u64;
+        for item in batch {
+            match item {
+                SourceItem::Event(ev) => {
+                    match ev.position {
+                        Position::Stream(p) => {
+                            last_stream = Some(p);
+                            stream_events += 1;
+                            self.stats.last_commit_time_us.store(ev.tx.commit_time_us, Ordering::Relaxed);
+                        }
+                        Position::Snapshot { .. } => self.count_row(&ev, &mut touched),
+                    }
+                    self.event(&ev).await?;
+                }
+                SourceItem::TableStarted { oid, table, estimated_rows } => {
+                    self.stats.table(&table, |t| *t = crate::pipeline::stats::TableStats { estimated: estimated_rows.max(t.estimated), ..Default::default() });
+                    self.marks.push(self.next_seq, Mark::TableStarted { table: table.clone() });
+                    self.table_rows.insert(oid, (table, 0));
+                }
+                SourceItem::TableDone { oid, table, rows } => {
+                    self.table_rows.remove(&oid);
+                    touched.retain(|o| *o != oid);
+                    self.stats.table(&table, |t| {
+                        t.rows = rows;
+                        t.done = true;
+                    });
+                    self.marks.push(self.next_seq, Mark::TableDone { table, rows });
+                }
+                SourceItem::Commit { last, end_lsn } => {
+                    last_stream = None;
+                    self.marks.push(self.next_seq, Mark::Commit { last, end_lsn });
+                    self.stats.server_lsn.fetch_max(end_lsn.0, Ordering::Relaxed);
+                }
+                SourceItem::Idle { wal_end } => {
+                    self.marks.push(self.next_seq, Mark::Idle(wal_end));
+                    self.stats.server_lsn.fetch_max(wal_end.0, Ordering::Relaxed);
+                }
+                SourceItem::SnapshotDone => self.marks.push(self.next_seq, Mark::SnapshotDone),
+            }
+        }
+        if let Some(p) = last_stream {
+            self.marks.push(self.next_seq, Mark::Stream(p));
+        }
+        for oid in touched {
+            if let Some((table, rows)) = self.table_rows.get(&oid) {
+                self.stats.table(table, |t| t.rows = *rows);
+                self.marks.push(self.next_seq, Mark::Rows { table: table.clone(), rows: *rows });
+            }
+        }
+        self.stats.stream_events.fetch_add(stream_events, Ordering::Relaxed);
+        self.stats.records_sent.store(self.next_seq, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn count_row(&mut self, ev: &ChangeEvent, touched: &mut Vec<u32>) {
+        let oid = ev.table.oid;
+        let entry = self.table_rows.entry(oid).or_insert_with(|| (ev.table.qualified_name(), 0));
+        entry.1 += 1;
+        // Snapshot progress is marked once per batch per table, not per row.
+        if !touched.contains(&oid) {
+            touched.push(oid);
+        }
+    }
+
+    /// Encodes one event and hands its records to the sink.
+    async fn event(&mut self, ev: &ChangeEvent) -> Result<(), PipelineError> {
+        self.enc.clear();
+        self.format.encode(ev, &mut self.enc)?;
+        write_position(ev, &mut self.position);
+        let mut xid = itoa::Buffer::new();
+        let tx = xid.format(ev.tx.xid);
+        for i in 0..self.enc.records().len() {
+            let topic = &self.enc.records()[i].topic;
+            if !self.known_topics.contains(topic.as_str()) {
+                let t = topic.clone();
+                self.sink.prepare_topics(std::slice::from_ref(&t)).await?;
+                self.known_topics.insert(t);
+            }
+            let rec = &self.enc.records()[i];
+            let record = Record {
+                topic: &rec.topic,
+                partition: None,
+                key: rec.key(),
+                value: rec.value(),
+                position: &self.position,
+                tx,
+                table: &ev.table.name,
+            };
+            self.sink.send(&record, self.next_seq).await?;
+            self.next_seq += 1;
+        }
+        Ok(())
+    }
+
+    /// Applies durable marks, persists the checkpoint if it changed, then confirms upstream.
+    pub async fn checkpoint(&mut self) -> Result<(), PipelineError> {
+        self.sink.check()?;
+        let watermark = self.sink.durable_watermark();
+        self.stats.records_durable.store(watermark, Ordering::Relaxed);
+        if !self.marks.apply(watermark, &mut self.cp, self.opts.snapshot_only) {
+            return Ok(());
+        }
+        self.cp.event_count += watermark - self.durable_seen;
+        self.durable_seen = watermark;
+        let (store, key, cp) = (self.store.clone(), self.key.clone(), self.cp.clone());
+        tokio::task::spawn_blocking(move || store.save(&key, &cp))
+            .await
+            .map_err(|e| CheckpointError::Open { path: "checkpoint".into(), reason: e.to_string() })??;
+        self.confirm.send_if_modified(|cur| {
+            let advance = self.cp.confirmed_lsn > *cur;
+            if advance {
+                *cur = self.cp.confirmed_lsn;
+            }
+            advance
+        });
+        self.stats.confirmed_lsn.store(self.cp.confirmed_lsn.0, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// The `tributary.position` header of an event.
+fn write_position(ev: &ChangeEvent, out: &mut String) {
+    out.clear();
+    let _ = match ev.position {
+        Position::Stream(p) => write!(out, "{p}"),
+        Position::Snapshot { snapshot_lsn, row } => {
+            write!(out, "snapshot:{snapshot_lsn}:{}.{}:{row}", ev.table.schema, ev.table.name)
+        }
+    };
+}

@@ -1,0 +1,44 @@
+//! Live figures of a running task, shared with the progress display and the metrics.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Counters updated by the runner at batch granularity (never per row under a lock).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Records handed to the sink.
+    pub records_sent: AtomicU64,
+    /// Records the sink has made durable.
+    pub records_durable: AtomicU64,
+    /// Stream change events handed to the sink.
+    pub stream_events: AtomicU64,
+    /// The latest WAL position the server reported.
+    pub server_lsn: AtomicU64,
+    /// The LSN last confirmed to the server.
+    pub confirmed_lsn: AtomicU64,
+    /// Commit time (Unix µs) of the last stream event sent; 0 before any.
+    pub last_commit_time_us: AtomicI64,
+    /// Per table (`schema.table`): snapshot rows sent and the estimated total.
+    pub tables: Mutex<BTreeMap<String, TableStats>>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TableStats {
+    pub rows: u64,
+    pub estimated: u64,
+    pub done: bool,
+}
+
+impl Stats {
+    pub fn table(&self, name: &str, f: impl FnOnce(&mut TableStats)) {
+        if let Ok(mut t) = self.tables.lock() {
+            f(t.entry(name.to_owned()).or_default());
+        }
+    }
+
+    /// Lag in bytes: how far the confirmed position trails the server's.
+    pub fn lag_bytes(&self) -> u64 {
+        self.server_lsn.load(Ordering::Relaxed).saturating_sub(self.confirmed_lsn.load(Ordering::Relaxed))
+    }
+}

@@ -1,0 +1,217 @@
+//! What the source database says about itself: settings, privileges, the selected tables with
+//! their columns and keys, and types resolved by OID (cached).
+//!
+//! pgoutput sends Type messages only for OIDs from 10000 up, so built-in types, and the Oracle
+//! types of Oracle-compatible PostgreSQL that live below 10000, arrive as bare OIDs: anything
+//! not built in is looked up in `pg_type` once and cached.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio_postgres::Client;
+
+use super::error::PgSourceError;
+use super::typemap::{self, CatalogTypeRow};
+use crate::config::TableSelection;
+use crate::schema::{Column, PgType, ReplicaIdentity, TableSchema, TypeKind};
+
+/// A selected table and what the task must know about it before starting.
+#[derive(Debug, Clone)]
+pub struct SelectedTable {
+    pub schema: Arc<TableSchema>,
+    /// Estimated rows (`pg_class.reltuples`), for progress only.
+    pub estimated_rows: u64,
+    pub has_primary_key: bool,
+}
+
+/// Checks `wal_level` and the user's replication privilege.
+pub async fn check_server(client: &Client, user: &str) -> Result<(), PgSourceError> {
+    let row = client.query_one("SHOW wal_level", &[]).await.map_err(|e| PgSourceError::sql("reading wal_level", e))?;
+    let level: String = row.get(0);
+    if level != "logical" {
+        return Err(PgSourceError::WalLevel { found: level });
+    }
+    let row = client
+        .query_one("SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user", &[])
+        .await
+        .map_err(|e| PgSourceError::sql("reading role privileges", e))?;
+    if !row.get::<_, bool>(0) {
+        return Err(PgSourceError::NoReplicationPrivilege { user: user.to_owned() });
+    }
+    Ok(())
+}
+
+/// Type lookups by OID, cached for the life of the source.
+pub struct TypeCache {
+    types: HashMap<u32, Arc<PgType>>,
+}
+
+impl Default for TypeCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TypeCache {
+    pub fn new() -> TypeCache {
+        TypeCache { types: HashMap::new() }
+    }
+
+    /// The type for `oid`, from the built-in table, the cache or the catalog.
+    pub async fn resolve(&mut self, client: &Client, oid: u32) -> Result<Arc<PgType>, PgSourceError> {
+        if let Some(t) = self.types.get(&oid) {
+            return Ok(t.clone());
+        }
+        let t = match typemap::builtin(oid) {
+            Some(t) => Arc::new(t),
+            None => Box::pin(self.from_catalog(client, oid)).await?,
+        };
+        self.types.insert(oid, t.clone());
+        Ok(t)
+    }
+
+    async fn from_catalog(&mut self, client: &Client, oid: u32) -> Result<Arc<PgType>, PgSourceError> {
+        let row = client
+            .query_opt(
+                "SELECT t.typname::text, n.nspname::text, t.typtype::text, t.typcategory::text, t.typelem, \
+                 t.typbasetype, t.typsend::regproc::text FROM pg_type t \
+                 JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid = $1",
+                &[&oid],
+            )
+            .await
+            .map_err(|e| PgSourceError::sql(format!("looking up type {oid}"), e))?;
+        let Some(row) = row else {
+            return Ok(Arc::new(PgType::new(oid, &format!("oid{oid}"), "", TypeKind::Other)));
+        };
+        let first = |s: String| s.bytes().next().unwrap_or(b' ');
+        let r = CatalogTypeRow {
+            oid,
+            name: row.get(0),
+            namespace: row.get(1),
+            typtype: first(row.get(2)),
+            typcategory: first(row.get(3)),
+            typelem: row.get(4),
+            typbasetype: row.get(5),
+            typsend: row.get(6),
+        };
+        // Domains and arrays need their base and element types first.
+        let mut deps = HashMap::new();
+        for dep in [r.typbasetype, r.typelem] {
+            if dep != 0 {
+                deps.insert(dep, Box::pin(self.resolve(client, dep)).await?);
+            }
+        }
+        let kind = if r.typtype == b'd' {
+            deps.get(&r.typbasetype).map(|b| b.kind.clone()).unwrap_or(TypeKind::Other)
+        } else {
+            typemap::kind_from_catalog(&r, |o| deps.get(&o).cloned())
+        };
+        Ok(Arc::new(PgType::new(oid, &r.name, &r.namespace, kind)))
+    }
+}
+
+/// Reads the tables the selection names, failing on a selector that names nothing.
+pub async fn selected_tables(
+    client: &Client,
+    selection: &TableSelection,
+    types: &mut TypeCache,
+) -> Result<Vec<SelectedTable>, PgSourceError> {
+    let rows = client
+        .query(
+            "SELECT c.oid, n.nspname::text, c.relname::text, c.relreplident::text, c.reltuples::float8 \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition \
+             AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' \
+             ORDER BY n.nspname, c.relname",
+            &[],
+        )
+        .await
+        .map_err(|e| PgSourceError::sql("listing tables", e))?;
+    let database = client
+        .query_one("SELECT current_database()::text", &[])
+        .await
+        .map_err(|e| PgSourceError::sql("reading the database name", e))?
+        .get::<_, String>(0);
+    let schemas = schema_names(client).await?;
+    for sel in &selection.include {
+        let found = rows.iter().any(|r| sel.matches(r.get(1), r.get(2)))
+            || sel.whole_schema().is_some_and(|s| schemas.iter().any(|n| n == s));
+        if !found {
+            let selector = format!("{}.{}", sel.schema, sel.table);
+            return Err(PgSourceError::MissingTable { selector, database });
+        }
+    }
+    let mut out = Vec::new();
+    for r in rows.iter().filter(|r| selection.includes(r.get(1), r.get(2))) {
+        let oid: u32 = r.get(0);
+        let ri = r.get::<_, String>(3).bytes().next().unwrap_or(b'd');
+        let (columns, has_pk) = table_columns(client, oid, types).await?;
+        let schema = TableSchema {
+            oid,
+            schema: r.get(1),
+            name: r.get(2),
+            columns,
+            replica_identity: ReplicaIdentity::from_code(ri),
+        };
+        let estimated_rows = r.get::<_, f64>(4).max(0.0) as u64;
+        out.push(SelectedTable { schema: Arc::new(schema), estimated_rows, has_primary_key: has_pk });
+    }
+    Ok(out)
+}
+
+async fn schema_names(client: &Client) -> Result<Vec<String>, PgSourceError> {
+    let rows = client
+        .query("SELECT nspname::text FROM pg_namespace", &[])
+        .await
+        .map_err(|e| PgSourceError::sql("listing schemas", e))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// The table's replicated columns (generated columns are not replicated) and whether it has a
+/// primary key. Key columns are the primary key, else the replica identity index.
+pub async fn table_columns(
+    client: &Client,
+    oid: u32,
+    types: &mut TypeCache,
+) -> Result<(Vec<Column>, bool), PgSourceError> {
+    let rows = client
+        .query(
+            "SELECT a.attname::text, a.atttypid, a.atttypmod, a.attnotnull, \
+             COALESCE((SELECT true FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary \
+                       AND a.attnum = ANY(i.indkey)), false), \
+             COALESCE((SELECT true FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisreplident \
+                       AND a.attnum = ANY(i.indkey)), false), \
+             EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary) \
+             FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped \
+             AND a.attgenerated = '' ORDER BY a.attnum",
+            &[&oid],
+        )
+        .await
+        .map_err(|e| PgSourceError::sql(format!("reading columns of table {oid}"), e))?;
+    let has_pk = rows.first().is_some_and(|r| r.get::<_, bool>(6));
+    let mut columns = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let is_key = if has_pk { r.get::<_, bool>(4) } else { r.get::<_, bool>(5) };
+        let ty = types.resolve(client, r.get(1)).await?;
+        columns.push(Column { name: r.get(0), ty, typmod: r.get(2), is_key, nullable: !r.get::<_, bool>(3) && !is_key });
+    }
+    Ok((columns, has_pk))
+}
+
+/// Whether the server has a function (used to adapt to PostgreSQL versions).
+pub async fn server_version_num(client: &Client) -> Result<i32, PgSourceError> {
+    let row = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .map_err(|e| PgSourceError::sql("reading the server version", e))?;
+    Ok(row.get(0))
+}
+
+/// The server version string (`15.18`), for the formats' source blocks.
+pub async fn server_version(client: &Client) -> Result<String, PgSourceError> {
+    let row = client
+        .query_one("SHOW server_version", &[])
+        .await
+        .map_err(|e| PgSourceError::sql("reading the server version", e))?;
+    Ok(row.get(0))
+}

@@ -1,0 +1,101 @@
+//! Running a started PostgreSQL source: the snapshot, then the stream from the slot's
+//! consistent point (or the checkpoint), with cut tables re-read when the stream reaches the
+//! re-read snapshot's LSN so that every key's messages stay in time order.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+use tokio_postgres::Client;
+
+use super::catalog::TypeCache;
+use super::conn::ReplicationConn;
+use super::error::PgSourceError;
+use super::replication::ReplicationStream;
+use super::setup::PgSourceOptions;
+use super::snapshot::SnapshotSession;
+use super::stream::{PgStream, StreamStop};
+use crate::position::{Lsn, StreamPosition};
+use crate::schema::TableSchema;
+use crate::source::{SourceBatch, SourceItem};
+
+/// The source's output channel.
+pub type SourceSender = mpsc::Sender<Result<SourceBatch, PgSourceError>>;
+
+/// A snapshot to read: its session, its LSN and the tables.
+pub struct PendingSnapshot {
+    pub session: SnapshotSession,
+    pub lsn: Lsn,
+    pub tables: Vec<Arc<TableSchema>>,
+    /// Read only when the stream reaches `lsn` (a resume's re-read); else read first.
+    pub deferred: bool,
+}
+
+/// Everything a started source runs with.
+pub struct SourceRun {
+    pub opts: PgSourceOptions,
+    pub repl: ReplicationConn,
+    pub catalog: Client,
+    pub types: TypeCache,
+    pub publications: Vec<String>,
+    pub slot_name: String,
+    pub start_lsn: Lsn,
+    pub skip_through: Option<StreamPosition>,
+    pub snapshot: Option<PendingSnapshot>,
+    pub known_tables: Vec<Arc<TableSchema>>,
+}
+
+impl SourceRun {
+    /// Runs until the stream fails or (full-only) the snapshot is read; errors go to `out`.
+    pub async fn run(self, out: SourceSender, confirmed: watch::Receiver<Lsn>) {
+        let err_out = out.clone();
+        if let Err(e) = self.run_inner(out, confirmed).await {
+            let _ = err_out.send(Err(e)).await;
+        }
+    }
+
+    async fn run_inner(mut self, out: SourceSender, confirmed: watch::Receiver<Lsn>) -> Result<(), PgSourceError> {
+        let mut deferred = None;
+        if let Some(s) = self.snapshot.take() {
+            if s.deferred && self.opts.incremental {
+                deferred = Some(s);
+            } else {
+                s.session.read(s.tables, out.clone()).await?;
+                send(&out, vec![SourceItem::SnapshotDone]).await?;
+            }
+        }
+        if !self.opts.incremental {
+            return Ok(());
+        }
+        let sql = format!(
+            "START_REPLICATION SLOT \"{}\" LOGICAL {} (proto_version '1', publication_names '{}', binary 'true')",
+            self.slot_name,
+            self.start_lsn,
+            self.publications.join(",")
+        );
+        let (io, rbuf) = self.repl.start_replication(&sql).await?;
+        let repl = ReplicationStream::start(io, rbuf, confirmed, self.opts.status_interval);
+        let mut stream = PgStream::new(repl, self.catalog, self.types, self.skip_through);
+        stream.seed_relations(self.known_tables);
+        stream.stop_at(deferred.as_ref().map(|s| s.lsn));
+        loop {
+            let mut batch = Vec::new();
+            let stop = stream.next_batch(&mut batch).await?;
+            if !batch.is_empty() {
+                send(&out, batch).await?;
+            }
+            if stop == StreamStop::Reached {
+                if let Some(s) = deferred.take() {
+                    tracing::info!(lsn = %s.lsn, tables = s.tables.len(), "stream reached the re-read snapshot: emitting re-read tables");
+                    s.session.read(s.tables, out.clone()).await?;
+                    send(&out, vec![SourceItem::SnapshotDone]).await?;
+                }
+            }
+        }
+    }
+}
+
+async fn send(out: &SourceSender, batch: SourceBatch) -> Result<(), PgSourceError> {
+    out.send(Ok(batch))
+        .await
+        .map_err(|_| PgSourceError::Connection { context: "streaming changes".into(), reason: "the pipeline stopped".into() })
+}

@@ -1,0 +1,206 @@
+//! Starting a PostgreSQL source: checks that change nothing (preflight), then the publication,
+//! the slot and the snapshot session on a first start, or the slot's verification and a
+//! re-read snapshot on a resume.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_postgres::Client;
+
+use super::catalog::{self, SelectedTable, TypeCache};
+use super::conn::{PgConnectConfig, ReplicationConn};
+use super::error::PgSourceError;
+use super::slot::{self, object_name};
+use super::snapshot::{quote_ident, SnapshotSession};
+use crate::checkpoint::{Checkpoint, SlotIdentity, TableProgress};
+use crate::config::TableSelection;
+use crate::position::Lsn;
+use crate::schema::{ReplicaIdentity, TableSchema};
+
+/// What a PostgreSQL source needs to know to start.
+#[derive(Clone, Debug)]
+pub struct PgSourceOptions {
+    pub conn: PgConnectConfig,
+    pub selection: TableSelection,
+    pub task: String,
+    pub shard: u32,
+    pub snapshot_connections: usize,
+    pub slot_create_timeout: Duration,
+    pub status_interval: Duration,
+    pub full: bool,
+    pub incremental: bool,
+}
+
+/// The result of the checks that change nothing.
+pub struct Preflight {
+    pub catalog: Client,
+    pub types: TypeCache,
+    pub tables: Vec<SelectedTable>,
+    pub database: String,
+    pub server_version: String,
+}
+
+/// Connects and checks the server, the privileges, the selection and every table's key.
+pub async fn preflight(opts: &PgSourceOptions) -> Result<Preflight, PgSourceError> {
+    let catalog = opts.conn.connect_sql("catalog").await?;
+    catalog::check_server(&catalog, &opts.conn.user()).await?;
+    let mut types = TypeCache::new();
+    let tables = catalog::selected_tables(&catalog, &opts.selection, &mut types).await?;
+    for t in &tables {
+        check_key(opts, t)?;
+    }
+    let server_version = catalog::server_version(&catalog).await?;
+    Ok(Preflight { catalog, types, tables, database: opts.conn.database(), server_version })
+}
+
+/// A table without a key would make the application's own UPDATE/DELETE fail once published.
+fn check_key(opts: &PgSourceOptions, t: &SelectedTable) -> Result<(), PgSourceError> {
+    let s = &t.schema;
+    let ok = t.has_primary_key
+        || matches!(s.replica_identity, ReplicaIdentity::Full | ReplicaIdentity::Index)
+        || opts.selection.wants_replica_identity_full(&s.schema, &s.name)
+        || opts.selection.is_insert_only(&s.schema, &s.name);
+    if ok { Ok(()) } else { Err(PgSourceError::NoKey { table: s.qualified_name() }) }
+}
+
+/// The names of the task's slot and publications.
+pub fn names(opts: &PgSourceOptions, incarnation: &str) -> (String, String, String) {
+    let slot = object_name(&opts.task, incarnation, opts.shard);
+    let insert_only = object_name(&opts.task, &format!("{incarnation}_ins"), opts.shard);
+    (slot.clone(), slot, insert_only)
+}
+
+/// What a first start created, so that a failure before streaming can remove it.
+#[derive(Debug, Default, Clone)]
+pub struct Created {
+    pub slot: Option<String>,
+    pub publications: Vec<String>,
+}
+
+impl Created {
+    /// Removes what was created (best effort; errors are logged).
+    pub async fn remove(&self, catalog: &Client) {
+        let slot = self.slot.clone().unwrap_or_default();
+        if let Err(e) = slot::drop_slot_and_publications(catalog, &slot, &self.publications).await {
+            tracing::warn!(error = %e, "could not remove the slot and publications of a failed first start");
+        }
+    }
+}
+
+/// Sets REPLICA IDENTITY FULL where the task asks for it, then creates the publications.
+pub async fn create_publications(
+    opts: &PgSourceOptions,
+    pre: &Preflight,
+    incarnation: &str,
+    created: &mut Created,
+) -> Result<Vec<String>, PgSourceError> {
+    let (_, main, ins) = names(opts, incarnation);
+    for t in &pre.tables {
+        let s = &t.schema;
+        if !t.has_primary_key && s.replica_identity != ReplicaIdentity::Full && opts.selection.wants_replica_identity_full(&s.schema, &s.name) {
+            tracing::warn!(table = %s.qualified_name(), "table has no primary key: setting REPLICA IDENTITY FULL; its messages have a null key");
+            let sql = format!("ALTER TABLE {}.{} REPLICA IDENTITY FULL", quote_ident(&s.schema), quote_ident(&s.name));
+            pre.catalog.batch_execute(&sql).await.map_err(|e| PgSourceError::sql(format!("setting REPLICA IDENTITY FULL on {}", s.qualified_name()), e))?;
+        }
+    }
+    let (full, insert_only) = publication_objects(opts, &pre.tables);
+    let mut names = Vec::new();
+    for (name, objects, with) in [(main, full, ""), (ins, insert_only, ", publish = 'insert'")] {
+        if objects.is_empty() {
+            continue;
+        }
+        let sql = format!("CREATE PUBLICATION \"{name}\" FOR {} WITH (publish_via_partition_root = true{with})", objects.join(", "));
+        pre.catalog.batch_execute(&sql).await.map_err(|e| PgSourceError::sql(format!("creating publication {name}"), e))?;
+        created.publications.push(name.clone());
+        names.push(name);
+    }
+    Ok(names)
+}
+
+/// Publication objects: `TABLES IN SCHEMA s` for whole-schema selectors (tables created later
+/// included) unless one of its tables is insert-only, and `TABLE s.t` for the rest.
+fn publication_objects(opts: &PgSourceOptions, tables: &[SelectedTable]) -> (Vec<String>, Vec<String>) {
+    let sel = &opts.selection;
+    let mut schemas: Vec<&str> = sel.include.iter().filter_map(|s| s.whole_schema()).collect();
+    schemas.retain(|s| !tables.iter().any(|t| t.schema.schema == *s && sel.is_insert_only(s, &t.schema.name)));
+    schemas.sort();
+    schemas.dedup();
+    let mut full = Vec::new();
+    let mut ins = Vec::new();
+    if !schemas.is_empty() {
+        full.push(format!("TABLES IN SCHEMA {}", schemas.iter().map(|s| quote_ident(s)).collect::<Vec<_>>().join(", ")));
+    }
+    for t in tables {
+        let s = &t.schema;
+        let obj = format!("TABLE {}.{}", quote_ident(&s.schema), quote_ident(&s.name));
+        if sel.is_insert_only(&s.schema, &s.name) {
+            ins.push(obj);
+        } else if !schemas.contains(&s.schema.as_str()) {
+            full.push(obj);
+        }
+    }
+    (full, ins)
+}
+
+/// The first start: publications, the slot with its exported snapshot, and the snapshot
+/// session that imported it. Records the slot in `cp`.
+pub async fn first_start(
+    opts: &PgSourceOptions,
+    pre: &Preflight,
+    cp: &mut Checkpoint,
+    created: &mut Created,
+) -> Result<(ReplicationConn, Option<SnapshotSession>), PgSourceError> {
+    let publications = create_publications(opts, pre, &cp.incarnation, created).await?;
+    let (slot_name, _, _) = names(opts, &cp.incarnation);
+    let mut repl = ReplicationConn::connect(&opts.conn).await?;
+    let (system_id, _) = slot::identify_system(&mut repl).await?;
+    let slot = slot::create_slot(&mut repl, &pre.catalog, &slot_name, false, opts.slot_create_timeout).await?;
+    created.slot = Some(slot_name.clone());
+    let session = if opts.full {
+        Some(SnapshotSession::open(&opts.conn, &slot.snapshot_name, slot.consistent_point, opts.snapshot_connections).await?)
+    } else {
+        None
+    };
+    cp.slot = Some(SlotIdentity {
+        slot_name,
+        publication: publications.join(","),
+        system_id,
+        database: pre.database.clone(),
+        consistent_point: slot.consistent_point,
+    });
+    cp.confirmed_lsn = slot.consistent_point;
+    for t in &pre.tables {
+        let progress = if opts.full { TableProgress::Pending } else { TableProgress::Done { rows: 0 } };
+        cp.tables.insert(t.schema.qualified_name(), progress);
+    }
+    Ok((repl, session))
+}
+
+/// A resume: the slot must still be there, on the same server.
+pub async fn resume(opts: &PgSourceOptions, pre: &Preflight, cp: &Checkpoint) -> Result<ReplicationConn, PgSourceError> {
+    let identity = cp.slot.as_ref().ok_or_else(|| PgSourceError::Protocol { context: "resuming".into(), what: "checkpoint without a slot".into() })?;
+    let mut repl = ReplicationConn::connect(&opts.conn).await?;
+    let (system_id, _) = slot::identify_system(&mut repl).await?;
+    slot::verify_slot(&pre.catalog, identity, &system_id).await?;
+    Ok(repl)
+}
+
+/// Tables whose snapshot did not finish, in selection order.
+pub fn unfinished_tables(pre: &Preflight, cp: &Checkpoint) -> Vec<Arc<TableSchema>> {
+    pre.tables
+        .iter()
+        .filter(|t| matches!(cp.tables.get(&t.schema.qualified_name()), Some(TableProgress::Pending | TableProgress::Partial { .. })))
+        .map(|t| t.schema.clone())
+        .collect()
+}
+
+/// A fresh snapshot for re-reading cut tables: a temporary slot's exported snapshot, imported
+/// by the session (which holds it open in its transactions). Returns the snapshot's LSN.
+pub async fn reread_session(opts: &PgSourceOptions, pre: &Preflight, cp: &Checkpoint) -> Result<(SnapshotSession, Lsn), PgSourceError> {
+    let mut temp = ReplicationConn::connect(&opts.conn).await?;
+    let name = object_name(&opts.task, &format!("{}_reread", cp.incarnation), opts.shard);
+    let slot = slot::create_slot(&mut temp, &pre.catalog, &name, true, opts.slot_create_timeout).await?;
+    let session = SnapshotSession::open(&opts.conn, &slot.snapshot_name, slot.consistent_point, opts.snapshot_connections).await?;
+    temp.close().await;
+    Ok((session, slot.consistent_point))
+}

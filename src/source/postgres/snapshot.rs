@@ -1,0 +1,215 @@
+//! The snapshot: tables read with `COPY ... TO STDOUT (FORMAT binary)` on N connections that
+//! all imported one exported snapshot, so together they see the database exactly at the slot's
+//! consistent point and the stream continues from there with no gap and no overlap.
+//!
+//! Rows are streamed (never a whole table in memory) into the source's bounded channel. A
+//! column whose type has no binary send function is selected as `::text` and marked as text.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
+use tokio::sync::mpsc;
+use tokio_postgres::Client;
+
+use super::conn::PgConnectConfig;
+use super::copy_binary::CopyBinaryParser;
+use super::error::PgSourceError;
+use crate::event::{Cell, ChangeEvent, Op, Row, SnapshotMark, TxMeta};
+use crate::position::{Lsn, Position};
+use crate::schema::{TableSchema, TypeKind};
+use crate::source::{SourceBatch, SourceItem};
+
+/// Rows per batch sent to the pipeline.
+const BATCH_ROWS: usize = 512;
+
+/// Connections that imported one snapshot, ready to read tables.
+pub struct SnapshotSession {
+    clients: Vec<Client>,
+    tx: TxMeta,
+}
+
+impl SnapshotSession {
+    /// Opens `n` connections and imports `snapshot_name` in each (REPEATABLE READ, read only).
+    pub async fn open(cfg: &PgConnectConfig, snapshot_name: &str, snapshot_lsn: Lsn, n: usize) -> Result<Self, PgSourceError> {
+        let mut clients = Vec::with_capacity(n);
+        for _ in 0..n {
+            let c = cfg.connect_sql("snapshot").await?;
+            c.batch_execute(&format!(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '{snapshot_name}'"
+            ))
+            .await
+            .map_err(|e| PgSourceError::sql("importing the snapshot", e))?;
+            clients.push(c);
+        }
+        let row = clients[0]
+            .query_one(
+                "SELECT txid_snapshot_xmin(txid_current_snapshot())::text::bigint, \
+                 (EXTRACT(EPOCH FROM now()) * 1000000)::bigint",
+                &[],
+            )
+            .await
+            .map_err(|e| PgSourceError::sql("reading the snapshot's xid", e))?;
+        let tx = TxMeta { xid: row.get::<_, i64>(0) as u64, commit_time_us: row.get(1), commit_lsn: snapshot_lsn };
+        Ok(SnapshotSession { clients, tx })
+    }
+
+    /// Reads every table, spreading them over the connections; sends rows to `out`.
+    pub async fn read(self, tables: Vec<Arc<TableSchema>>, out: mpsc::Sender<Result<SourceBatch, PgSourceError>>) -> Result<(), PgSourceError> {
+        let queue = Arc::new(Mutex::new(tables.into_iter().collect::<VecDeque<_>>()));
+        let shared = Arc::new(Marks { first_sent: AtomicBool::new(false), remaining: AtomicUsize::new(queue_len(&queue)) });
+        let mut workers = Vec::new();
+        for client in self.clients {
+            let (queue, out, shared, tx) = (queue.clone(), out.clone(), shared.clone(), self.tx);
+            workers.push(tokio::spawn(async move {
+                loop {
+                    let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
+                    let Some(table) = next else { return Ok::<_, PgSourceError>(()) };
+                    read_table(&client, &table, tx, &shared, &out).await?;
+                }
+            }));
+        }
+        for w in workers {
+            w.await.map_err(|e| PgSourceError::Protocol { context: "snapshot".into(), what: e.to_string() })??;
+        }
+        Ok(())
+    }
+}
+
+fn queue_len(q: &Mutex<VecDeque<Arc<TableSchema>>>) -> usize {
+    q.lock().map(|q| q.len()).unwrap_or(0)
+}
+
+/// Snapshot-wide marks: the first row of all and the tables still to finish.
+struct Marks {
+    first_sent: AtomicBool,
+    remaining: AtomicUsize,
+}
+
+/// Columns without a binary send function are read as text.
+fn reads_as_text(kind: &TypeKind) -> bool {
+    match kind {
+        TypeKind::Other => true,
+        TypeKind::Array(elem) => reads_as_text(&elem.kind),
+        _ => false,
+    }
+}
+
+fn copy_query(table: &TableSchema) -> String {
+    let cols: Vec<String> = table
+        .columns
+        .iter()
+        .map(|c| {
+            let q = quote_ident(&c.name);
+            if reads_as_text(&c.ty.kind) { format!("{q}::text") } else { q }
+        })
+        .collect();
+    format!(
+        "COPY (SELECT {} FROM {}.{}) TO STDOUT (FORMAT binary)",
+        cols.join(", "),
+        quote_ident(&table.schema),
+        quote_ident(&table.name)
+    )
+}
+
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+async fn read_table(
+    client: &Client,
+    table: &Arc<TableSchema>,
+    tx: TxMeta,
+    marks: &Marks,
+    out: &mpsc::Sender<Result<SourceBatch, PgSourceError>>,
+) -> Result<(), PgSourceError> {
+    let name = table.qualified_name();
+    let started = SourceItem::TableStarted { oid: table.oid, table: name.clone(), estimated_rows: 0 };
+    send(out, vec![started]).await?;
+    let ctx = || format!("reading table {name} for the snapshot");
+    let stream = client.copy_out(&copy_query(table)).await.map_err(|e| PgSourceError::sql(ctx(), e))?;
+    let text_cols: Vec<usize> = table.columns.iter().enumerate().filter(|(_, c)| reads_as_text(&c.ty.kind)).map(|(i, _)| i).collect();
+    let mut parser = CopyBinaryParser::new();
+    let mut reader = TableReader { table, tx, marks, held: None, rows: 0, batch: Vec::with_capacity(BATCH_ROWS) };
+    futures::pin_mut!(stream);
+    while let Some(chunk) = stream.next().await {
+        parser.push(chunk.map_err(|e| PgSourceError::sql(ctx(), e))?);
+        while let Some(mut row) = parser.next_row().map_err(|e| PgSourceError::Protocol { context: ctx(), what: e.to_string() })? {
+            mark_text(&mut row, &text_cols);
+            reader.push(row);
+            if reader.batch.len() >= BATCH_ROWS {
+                send(out, std::mem::take(&mut reader.batch)).await?;
+            }
+        }
+    }
+    let last = marks.remaining.fetch_sub(1, Ordering::AcqRel) == 1;
+    reader.finish(last);
+    let rows = reader.rows;
+    let mut batch = reader.batch;
+    batch.push(SourceItem::TableDone { oid: table.oid, table: name, rows });
+    send(out, batch).await
+}
+
+fn mark_text(row: &mut Row, text_cols: &[usize]) {
+    for &i in text_cols {
+        if let Some(Cell::Binary { start, len }) = row.cells.get(i).copied() {
+            row.cells[i] = Cell::Text { start, len };
+        }
+    }
+}
+
+async fn send(out: &mpsc::Sender<Result<SourceBatch, PgSourceError>>, batch: SourceBatch) -> Result<(), PgSourceError> {
+    out.send(Ok(batch)).await.map_err(|_| PgSourceError::Connection {
+        context: "snapshot".into(),
+        reason: "the pipeline stopped".into(),
+    })
+}
+
+/// Turns rows into events, holding one row back to know which is the table's last.
+struct TableReader<'a> {
+    table: &'a Arc<TableSchema>,
+    tx: TxMeta,
+    marks: &'a Marks,
+    held: Option<Row>,
+    rows: u64,
+    batch: SourceBatch,
+}
+
+impl TableReader<'_> {
+    fn push(&mut self, row: Row) {
+        if let Some(prev) = self.held.replace(row) {
+            self.emit(prev, false, false);
+        }
+    }
+
+    fn finish(&mut self, last_of_all: bool) {
+        if let Some(prev) = self.held.take() {
+            self.emit(prev, true, last_of_all);
+        }
+    }
+
+    fn emit(&mut self, row: Row, last_in_table: bool, last_of_all: bool) {
+        let first_of_all = !self.marks.first_sent.swap(true, Ordering::AcqRel);
+        let mark = match (first_of_all, self.rows == 0, last_in_table, last_of_all) {
+            (_, _, true, true) => SnapshotMark::Last,
+            (true, _, _, _) => SnapshotMark::First,
+            (_, true, _, _) => SnapshotMark::FirstInTable,
+            (_, _, true, _) => SnapshotMark::LastInTable,
+            _ => SnapshotMark::Middle,
+        };
+        let event = ChangeEvent {
+            position: Position::Snapshot { snapshot_lsn: self.tx.commit_lsn, row: self.rows },
+            op: Op::Read,
+            table: self.table.clone(),
+            tx: self.tx,
+            lsn: self.tx.commit_lsn,
+            last_commit_lsn: None,
+            snapshot: mark,
+            before: None,
+            after: Some(row),
+        };
+        self.rows += 1;
+        self.batch.push(SourceItem::Event(event));
+    }
+}
