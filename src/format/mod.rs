@@ -15,6 +15,9 @@ pub struct EncodedRecord {
     pub value: Vec<u8>,
     /// The value is null (a tombstone); `value` is then ignored.
     pub tombstone: bool,
+    /// Format-specific Kafka headers (e.g. Debezium's `__debezium.newkey`), in order. Usually
+    /// empty; the runner adds the common `tributary.*` headers itself.
+    pub headers: Vec<(&'static str, Vec<u8>)>,
 }
 
 impl EncodedRecord {
@@ -51,7 +54,22 @@ impl EncodedBatch {
         r.value.clear();
         r.null_key = false;
         r.tombstone = false;
+        r.headers.clear();
         r
+    }
+
+    /// The number of records filled since the last `clear`.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Drops the records after the first `len` (e.g. those of an event that failed to encode).
+    pub fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
     }
 
     pub fn records(&self) -> &[EncodedRecord] {

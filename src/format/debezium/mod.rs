@@ -3,11 +3,16 @@
 //! Kafka Connect's `JsonConverter`, byte for byte (`shared/spec/debezium-samples/`).
 
 mod clock;
+mod encoder;
+mod envelope;
 mod json;
+mod payload;
+mod plan;
 mod schema;
 mod temporal;
 
 pub use clock::{Clock, FixedClock, ManualClock, SystemClock};
+pub use encoder::DebeziumJson;
 
 use serde::Deserialize;
 
@@ -75,3 +80,6 @@ impl Default for DebeziumOptions {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

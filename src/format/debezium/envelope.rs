@@ -1,0 +1,179 @@
+//! The record key and the value envelope (part B §4.2–4.4): `before`, `after`, the PostgreSQL
+//! `source` block exactly as Debezium 3.6.3 writes it, `transaction`, `op`, `ts_ms/us/ns`.
+
+use crate::event::{ChangeEvent, Op, Row, SnapshotMark};
+use crate::format::FormatError;
+
+use super::json::{write_i128, write_i64, write_str, write_u64};
+use super::payload::{write_struct, Ctx};
+use super::plan::TablePlan;
+use super::DebeziumOptions;
+
+/// The parts of the source block fixed by the options.
+pub(crate) struct SourceParts {
+    /// `{"version":…,"connector":"postgresql","name":…,"ts_ms":`
+    head: Vec<u8>,
+    /// `,"db":…,"sequence":"[`
+    db: Vec<u8>,
+}
+
+impl SourceParts {
+    pub(crate) fn new(opts: &DebeziumOptions) -> SourceParts {
+        let mut head = b"{\"version\":".to_vec();
+        write_str(&mut head, &opts.version);
+        head.extend_from_slice(b",\"connector\":\"postgresql\",\"name\":");
+        write_str(&mut head, &opts.topic_prefix);
+        head.extend_from_slice(b",\"ts_ms\":");
+        let mut db = b",\"db\":".to_vec();
+        write_str(&mut db, &opts.database);
+        db.extend_from_slice(b",\"sequence\":\"[");
+        SourceParts { head, db }
+    }
+}
+
+/// One event's envelope inputs besides the row images.
+pub(crate) struct EnvelopeInput<'a> {
+    pub ev: &'a ChangeEvent,
+    /// `c`, `u`, `d`, `r` or `t`.
+    pub op: &'static str,
+    /// Processing time, nanoseconds since the epoch.
+    pub now_ns: i128,
+    /// `(total_order, data_collection_order)` when transaction metadata is provided.
+    pub tx_order: Option<(u64, u64)>,
+}
+
+fn snapshot_value(ev: &ChangeEvent) -> &'static str {
+    match ev.snapshot {
+        SnapshotMark::First => "first",
+        SnapshotMark::FirstInTable => "first_in_data_collection",
+        SnapshotMark::Middle => "true",
+        SnapshotMark::LastInTable => "last_in_data_collection",
+        SnapshotMark::Last => "last",
+        SnapshotMark::None if ev.op == Op::Read => "true",
+        SnapshotMark::None => "false",
+    }
+}
+
+fn write_source(out: &mut Vec<u8>, parts: &SourceParts, plan: &TablePlan, ev: &ChangeEvent) {
+    let us = ev.tx.commit_time_us;
+    out.extend_from_slice(&parts.head);
+    write_i64(out, us.div_euclid(1000));
+    out.extend_from_slice(b",\"snapshot\":\"");
+    out.extend_from_slice(snapshot_value(ev).as_bytes());
+    out.push(b'"');
+    out.extend_from_slice(&parts.db);
+    match ev.last_commit_lsn {
+        Some(l) => {
+            out.extend_from_slice(b"\\\"");
+            write_u64(out, l.0);
+            out.extend_from_slice(b"\\\"");
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\\\"");
+    write_u64(out, ev.lsn.0);
+    out.extend_from_slice(b"\\\"]\",\"ts_us\":");
+    write_i64(out, us);
+    out.extend_from_slice(b",\"ts_ns\":");
+    write_i128(out, i128::from(us) * 1000);
+    out.extend_from_slice(plan.source_table.as_bytes());
+    write_u64(out, ev.tx.xid);
+    out.extend_from_slice(b",\"lsn\":");
+    write_u64(out, ev.lsn.0);
+    out.extend_from_slice(b",\"xmin\":null,\"origin\":null,\"origin_lsn\":null}");
+}
+
+fn write_image(
+    out: &mut Vec<u8>,
+    plan: &TablePlan,
+    row: Option<&Row>,
+    ctx: &mut Ctx,
+) -> Result<(), FormatError> {
+    match row {
+        Some(r) => write_struct(
+            out,
+            &plan.table,
+            &plan.columns,
+            r,
+            0..plan.columns.len(),
+            ctx,
+        ),
+        None => {
+            out.extend_from_slice(b"null");
+            Ok(())
+        }
+    }
+}
+
+/// Writes the record value: the envelope, wrapped in `{"schema":…,"payload":…}` under
+/// `schemas.enable`.
+pub(crate) fn write_envelope(
+    out: &mut Vec<u8>,
+    opts: &DebeziumOptions,
+    parts: &SourceParts,
+    plan: &TablePlan,
+    input: &EnvelopeInput<'_>,
+    images: (Option<&Row>, Option<&Row>),
+    ctx: &mut Ctx,
+) -> Result<(), FormatError> {
+    if opts.schemas_enable {
+        out.extend_from_slice(b"{\"schema\":");
+        out.extend_from_slice(plan.envelope_schema.as_bytes());
+        out.extend_from_slice(b",\"payload\":");
+    }
+    out.extend_from_slice(b"{\"before\":");
+    write_image(out, plan, images.0, ctx)?;
+    out.extend_from_slice(b",\"after\":");
+    write_image(out, plan, images.1, ctx)?;
+    out.extend_from_slice(b",\"source\":");
+    write_source(out, parts, plan, input.ev);
+    out.extend_from_slice(b",\"transaction\":");
+    match input.tx_order {
+        Some((total, in_table)) => {
+            out.extend_from_slice(b"{\"id\":\"");
+            write_u64(out, input.ev.tx.xid);
+            out.extend_from_slice(b"\",\"total_order\":");
+            write_u64(out, total);
+            out.extend_from_slice(b",\"data_collection_order\":");
+            write_u64(out, in_table);
+            out.push(b'}');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"op\":\"");
+    out.extend_from_slice(input.op.as_bytes());
+    out.extend_from_slice(b"\",\"ts_ms\":");
+    write_i128(out, input.now_ns.div_euclid(1_000_000));
+    out.extend_from_slice(b",\"ts_us\":");
+    write_i128(out, input.now_ns.div_euclid(1000));
+    out.extend_from_slice(b",\"ts_ns\":");
+    write_i128(out, input.now_ns);
+    out.push(b'}');
+    if opts.schemas_enable {
+        out.push(b'}');
+    }
+    Ok(())
+}
+
+/// Writes the record key: the key columns of `row`, wrapped under `schemas.enable`; or, for a
+/// header (`ctx.header`), as Connect's `SimpleHeaderConverter` prints the key struct.
+pub(crate) fn write_key(
+    out: &mut Vec<u8>,
+    opts: &DebeziumOptions,
+    plan: &TablePlan,
+    row: &Row,
+    ctx: &mut Ctx,
+) -> Result<(), FormatError> {
+    let wrap = opts.schemas_enable && !ctx.header;
+    if wrap {
+        out.extend_from_slice(b"{\"schema\":");
+        out.extend_from_slice(plan.key_schema.as_bytes());
+        out.extend_from_slice(b",\"payload\":");
+    }
+    let keys = plan.key_indices.iter().copied();
+    write_struct(out, &plan.table, &plan.columns, row, keys, ctx)?;
+    if wrap {
+        out.push(b'}');
+    }
+    Ok(())
+}

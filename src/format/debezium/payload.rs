@@ -1,0 +1,289 @@
+//! Row payloads: each column value decoded from its wire form and written as `JsonConverter`
+//! prints the Connect value Debezium's PostgreSQL connector produces for it (part B §4.8), or, for
+//! the `__debezium.newkey`/`oldkey` headers, as Connect's `SimpleHeaderConverter` prints it.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::event::{Cell, Row};
+use crate::format::FormatError;
+use crate::schema::TableSchema;
+use crate::value::{Numeric, Value};
+
+use super::json::{
+    write_base64, write_i64, write_java_bigdecimal, write_java_f32, write_java_f64, write_str,
+    write_str_header,
+};
+use super::schema::Kind;
+use super::temporal::{
+    date_days, interval_micro_duration, timestamp_micros, timestamp_millis, write_interval_iso,
+    write_zoned_time, write_zoned_timestamp,
+};
+
+/// A column's rendering plan, computed once per table.
+#[derive(Clone, Debug)]
+pub(crate) struct ColumnPlan {
+    pub kind: Kind,
+    /// `"name":` as Jackson writes the member name.
+    pub json_name: Box<str>,
+    /// `"name":` as Connect's header converter writes it.
+    pub header_name: Box<str>,
+}
+
+impl ColumnPlan {
+    pub(crate) fn new(name: &str, kind: Kind) -> ColumnPlan {
+        let mut json = Vec::with_capacity(name.len() + 3);
+        write_str(&mut json, name);
+        json.push(b':');
+        let mut header = Vec::with_capacity(name.len() + 3);
+        write_str_header(&mut header, name);
+        header.push(b':');
+        ColumnPlan {
+            kind,
+            json_name: String::from_utf8_lossy(&json).into(),
+            header_name: String::from_utf8_lossy(&header).into(),
+        }
+    }
+}
+
+/// What a payload is rendered with.
+#[derive(Debug, Default)]
+pub(crate) struct Ctx {
+    pub placeholder: String,
+    /// Render for a Kafka header (`SimpleHeaderConverter`) instead of `JsonConverter`.
+    pub header: bool,
+    /// Reused text buffer for decimals.
+    pub scratch: String,
+}
+
+static WARNED_UNREPRESENTABLE: AtomicBool = AtomicBool::new(false);
+static WARNED_UNAVAILABLE_NULL: AtomicBool = AtomicBool::new(false);
+
+/// A value that the configured encoding cannot carry was written as null.
+fn unrepresentable(out: &mut Vec<u8>, what: &str) {
+    metrics::counter!("tributary_format_unrepresentable_values_total").increment(1);
+    if !WARNED_UNREPRESENTABLE.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            value = what,
+            "a numeric NaN or infinity cannot be encoded under decimal.handling.mode=precise: \
+             written as null (set decimal_handling_mode to string or double to keep it); \
+             counted in tributary_format_unrepresentable_values_total, logged once"
+        );
+    }
+    out.extend_from_slice(b"null");
+}
+
+/// Writes `{"col":value,…}` over the columns at `indices` of `row`.
+pub(crate) fn write_struct(
+    out: &mut Vec<u8>,
+    table: &TableSchema,
+    plans: &[ColumnPlan],
+    row: &Row,
+    indices: impl Iterator<Item = usize>,
+    ctx: &mut Ctx,
+) -> Result<(), FormatError> {
+    out.push(b'{');
+    for (n, i) in indices.enumerate() {
+        let (Some(col), Some(plan)) = (table.columns.get(i), plans.get(i)) else {
+            continue;
+        };
+        if n > 0 {
+            out.push(b',');
+        }
+        let name = if ctx.header {
+            &plan.header_name
+        } else {
+            &plan.json_name
+        };
+        out.extend_from_slice(name.as_bytes());
+        let cell = row.cells.get(i).copied().unwrap_or(Cell::Null);
+        let value = match cell {
+            Cell::Null => Value::Null,
+            Cell::Unchanged => Value::Unavailable,
+            _ => crate::value::decode(col, row, cell).map_err(|source| FormatError::Value {
+                table: table.qualified_name(),
+                column: col.name.clone(),
+                source,
+            })?,
+        };
+        write_value(out, &plan.kind, &value, ctx);
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+fn write_string(out: &mut Vec<u8>, s: &str, ctx: &Ctx) {
+    if ctx.header {
+        write_str_header(out, s);
+    } else {
+        write_str(out, s);
+    }
+}
+
+/// Writes one value of a column of kind `kind`.
+pub(crate) fn write_value(out: &mut Vec<u8>, kind: &Kind, value: &Value<'_>, ctx: &mut Ctx) {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Unavailable => write_unavailable(out, kind, ctx),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Int2(v) => write_i64(out, i64::from(*v)),
+        Value::Int4(v) => write_i64(out, i64::from(*v)),
+        Value::Int8(v) => write_i64(out, *v),
+        Value::Float4(v) => write_java_f32(out, *v),
+        Value::Float8(v) => write_java_f64(out, *v),
+        Value::Numeric(n) => write_numeric(out, kind, n, ctx),
+        Value::Text(s) | Value::Json(s) | Value::Enum(s) => write_string(out, s, ctx),
+        Value::Other { text, .. } => write_string(out, text, ctx),
+        Value::Bytes(b) => write_base64(out, b),
+        Value::Uuid(u) => write_uuid(out, u),
+        Value::Date(d) => write_i64(out, i64::from(date_days(*d))),
+        Value::Time(us) if *kind == Kind::TimeMillis => write_i64(out, us.div_euclid(1000)),
+        Value::Time(us) => write_i64(out, *us),
+        Value::TimeTz {
+            micros,
+            offset_secs,
+        } => write_zoned_time(out, *micros, *offset_secs),
+        Value::Timestamp(us) if *kind == Kind::TimestampMillis => {
+            write_i64(out, timestamp_millis(*us))
+        }
+        Value::Timestamp(us) => write_i64(out, timestamp_micros(*us)),
+        Value::TimestampTz(us) => {
+            let width = match kind {
+                Kind::ZonedTimestamp { width } => *width,
+                _ => 6,
+            };
+            write_zoned_timestamp(out, *us, width);
+        }
+        Value::Interval {
+            months,
+            days,
+            micros,
+        } if *kind == Kind::IntervalString => write_interval_iso(out, *months, *days, *micros),
+        Value::Interval {
+            months,
+            days,
+            micros,
+        } => write_i64(out, interval_micro_duration(*months, *days, *micros)),
+        Value::Array(a) => {
+            let item = match kind {
+                Kind::Array(item) => item.as_ref(),
+                other => other,
+            };
+            out.push(b'[');
+            for (i, el) in a.elements.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item, el, ctx);
+            }
+            out.push(b']');
+        }
+    }
+}
+
+fn write_uuid(out: &mut Vec<u8>, u: &[u8; 16]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    for (i, b) in u.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push(b'-');
+        }
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 0xF)]);
+    }
+    out.push(b'"');
+}
+
+/// A value the source did not send, as Debezium renders `unavailable.value.placeholder`:
+/// strings get the placeholder, bytes its UTF-8 bytes, text arrays `[placeholder]`, integer
+/// arrays the placeholder's bytes as numbers; other types cannot hold it and get null.
+fn write_unavailable(out: &mut Vec<u8>, kind: &Kind, ctx: &mut Ctx) {
+    metrics::counter!("tributary_format_unavailable_values_total").increment(1);
+    let p = ctx.placeholder.as_str();
+    match kind {
+        Kind::Str(_) => write_string(out, p, ctx),
+        Kind::Bytes => write_base64(out, p.as_bytes()),
+        Kind::Array(item) if matches!(**item, Kind::Str(_)) => {
+            out.push(b'[');
+            write_string(out, p, ctx);
+            out.push(b']');
+        }
+        Kind::Array(item) if matches!(**item, Kind::Int16 | Kind::Int32 | Kind::Int64) => {
+            out.push(b'[');
+            for (i, b) in p.bytes().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_i64(out, i64::from(b as i8));
+            }
+            out.push(b']');
+        }
+        _ => {
+            if !WARNED_UNAVAILABLE_NULL.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    kind = ?kind,
+                    "an unchanged TOAST value of a type that cannot hold the unavailable-value \
+                     placeholder was written as null, as Debezium does; counted in \
+                     tributary_format_unavailable_values_total, logged once"
+                );
+            }
+            out.extend_from_slice(b"null");
+        }
+    }
+}
+
+fn special_name(n: &Numeric<'_>) -> Option<(&'static str, f64)> {
+    match n {
+        Numeric::NaN => Some(("NAN", f64::NAN)),
+        Numeric::PosInfinity => Some(("POSITIVE_INFINITY", f64::INFINITY)),
+        Numeric::NegInfinity => Some(("NEGATIVE_INFINITY", f64::NEG_INFINITY)),
+        Numeric::Finite { .. } => None,
+    }
+}
+
+fn write_numeric(out: &mut Vec<u8>, kind: &Kind, n: &Numeric<'_>, ctx: &mut Ctx) {
+    let special = special_name(n);
+    match (kind, special) {
+        (Kind::DecimalDouble, Some((_, f))) => write_java_f64(out, f),
+        (Kind::DecimalDouble, None) => write_java_f64(out, n.to_f64()),
+        (Kind::Decimal { .. } | Kind::VarDecimal, Some((name, _))) => unrepresentable(out, name),
+        (Kind::Decimal { .. }, None) if ctx.header => {
+            write_plain(n, ctx);
+            write_java_bigdecimal(out, &ctx.scratch);
+        }
+        (Kind::Decimal { scale, .. }, None) => match n.unscaled_be_bytes(*scale) {
+            Some(bytes) => write_base64(out, &bytes),
+            None => unrepresentable(out, "out of range"),
+        },
+        (Kind::VarDecimal, None) => write_variable_scale(out, n, ctx),
+        (_, Some((name, _))) => write_string(out, name, ctx),
+        (_, None) => {
+            write_plain(n, ctx);
+            out.push(b'"');
+            write_java_bigdecimal(out, &ctx.scratch);
+            out.push(b'"');
+        }
+    }
+}
+
+fn write_plain(n: &Numeric<'_>, ctx: &mut Ctx) {
+    ctx.scratch.clear();
+    n.write_decimal(&mut ctx.scratch);
+}
+
+/// `{"scale":s,"value":"<base64>"}` with trailing zeros stripped (scale ≥ 0), as Debezium's
+/// `VariableScaleDecimal.fromLogical` of `BigDecimal.stripTrailingZeros()`.
+fn write_variable_scale(out: &mut Vec<u8>, n: &Numeric<'_>, ctx: &mut Ctx) {
+    write_plain(n, ctx);
+    let scale = match ctx.scratch.split_once('.') {
+        Some((_, frac)) => frac.trim_end_matches('0').len() as i32,
+        None => 0,
+    };
+    let Some(bytes) = n.unscaled_be_bytes(scale) else {
+        return unrepresentable(out, "out of range");
+    };
+    out.extend_from_slice(b"{\"scale\":");
+    write_i64(out, i64::from(scale));
+    out.extend_from_slice(b",\"value\":");
+    write_base64(out, &bytes);
+    out.push(b'}');
+}

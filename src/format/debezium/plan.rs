@@ -1,0 +1,110 @@
+//! Per-table rendering plans: everything about a table's records that does not change from row
+//! to row (topic, column kinds, quoted member names, key and envelope schema JSON, the source
+//! block's table part), built once and cached by table OID until the table's schema changes.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::schema::TableSchema;
+
+use super::payload::ColumnPlan;
+use super::schema::{envelope_schema, key_schema, kind_of, push_json_str, Modes};
+use super::DebeziumOptions;
+
+/// The cached rendering plan of one table.
+pub(crate) struct TablePlan {
+    /// The schema this plan was built from.
+    pub table: Arc<TableSchema>,
+    pub topic: String,
+    pub columns: Vec<ColumnPlan>,
+    pub key_indices: Vec<usize>,
+    /// The Connect schema of the key (`…Key`), for `schemas.enable`.
+    pub key_schema: String,
+    /// The Connect schema of the value (`…Envelope`), for `schemas.enable`.
+    pub envelope_schema: String,
+    /// `,"schema":"<schema>","table":"<table>","txId":` of the source block.
+    pub source_table: String,
+}
+
+impl TablePlan {
+    pub(crate) fn build(opts: &DebeziumOptions, table: &Arc<TableSchema>) -> TablePlan {
+        let modes = Modes {
+            decimal: opts.decimal_handling_mode,
+            interval: opts.interval_handling_mode,
+        };
+        let kinds: Vec<_> = table
+            .columns
+            .iter()
+            .map(|c| kind_of(&c.ty, c.typmod, modes))
+            .collect();
+        let columns = table
+            .columns
+            .iter()
+            .zip(&kinds)
+            .map(|(c, k)| ColumnPlan::new(&c.name, k.clone()));
+        let mut source_table = String::from(",\"schema\":");
+        push_json_str(&mut source_table, &table.schema);
+        source_table.push_str(",\"table\":");
+        push_json_str(&mut source_table, &table.name);
+        source_table.push_str(",\"txId\":");
+        TablePlan {
+            table: table.clone(),
+            topic: topic_for(opts, table),
+            columns: columns.collect(),
+            key_indices: table.key_indices().collect(),
+            key_schema: key_schema(table, &kinds, &opts.topic_prefix),
+            envelope_schema: envelope_schema(table, &kinds, &opts.topic_prefix),
+            source_table,
+        }
+    }
+
+    pub(crate) fn has_key(&self) -> bool {
+        !self.key_indices.is_empty()
+    }
+}
+
+/// The topic of a table's records: the override, else `<prefix>.<schema>.<table>` with
+/// characters Kafka does not allow in topic names replaced by `_` (as Debezium's topic naming
+/// strategy does).
+pub(crate) fn topic_for(opts: &DebeziumOptions, table: &TableSchema) -> String {
+    if let Some(t) = &opts.topic_override {
+        return t.clone();
+    }
+    let raw = format!("{}.{}.{}", opts.topic_prefix, table.schema, table.name);
+    raw.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Plans by table OID.
+#[derive(Default)]
+pub(crate) struct PlanCache {
+    plans: HashMap<u32, TablePlan>,
+}
+
+impl PlanCache {
+    /// The plan of `table`, rebuilt when the table's schema differs from the cached one.
+    pub(crate) fn get(&mut self, opts: &DebeziumOptions, table: &Arc<TableSchema>) -> &TablePlan {
+        match self.plans.entry(table.oid) {
+            Entry::Occupied(e) => {
+                let plan = e.into_mut();
+                if !Arc::ptr_eq(&plan.table, table) {
+                    if *plan.table == **table {
+                        plan.table = table.clone();
+                    } else {
+                        *plan = TablePlan::build(opts, table);
+                    }
+                }
+                plan
+            }
+            Entry::Vacant(e) => e.insert(TablePlan::build(opts, table)),
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! One test per type mapping (part B §4.8): the value Debezium's PostgreSQL connector writes for
+//! a column of each type, under each decimal and interval mode, plus unavailable values.
+
+use std::sync::Arc;
+
+use super::pgbin::*;
+use crate::event::Op;
+use crate::format::debezium::{
+    DebeziumJson, DebeziumOptions, DecimalHandling, FixedClock, IntervalHandling,
+};
+use crate::format::{EncodedBatch, Format};
+use crate::schema::{PgType, ReplicaIdentity, TypeKind};
+
+/// The JSON of column `v` in the `after` image of an insert of `(1, cell)`.
+fn render_with(opts: DebeziumOptions, t: Arc<PgType>, typmod: i32, cell: C) -> String {
+    let id = ty(23, "int4", TypeKind::Int4);
+    let cols = vec![col("id", id, -1, true), col("v", t, typmod, false)];
+    let tbl = table(1, "t", cols, ReplicaIdentity::Full);
+    let ev = event(&tbl, Op::Insert, None, Some(row(vec![C::V(int4(1)), cell])));
+    let mut fmt = DebeziumJson::with_clock(opts, Box::new(FixedClock(0)));
+    let mut out = EncodedBatch::default();
+    fmt.encode(&ev, &mut out).unwrap();
+    let value = String::from_utf8(out.records()[0].value.clone()).unwrap();
+    let head = "\"after\":{\"id\":1,\"v\":";
+    let start = value.find(head).unwrap() + head.len();
+    let end = value.find("},\"source\":").unwrap();
+    value[start..end].to_owned()
+}
+
+fn render(t: Arc<PgType>, typmod: i32, cell: C) -> String {
+    render_with(DebeziumOptions::default(), t, typmod, cell)
+}
+
+fn decimal_mode(mode: DecimalHandling) -> DebeziumOptions {
+    DebeziumOptions {
+        decimal_handling_mode: mode,
+        ..DebeziumOptions::default()
+    }
+}
+
+fn numeric_t() -> Arc<PgType> {
+    ty(1700, "numeric", TypeKind::Numeric)
+}
+
+#[test]
+fn booleans_and_integers() {
+    assert_eq!(
+        render(ty(16, "bool", TypeKind::Bool), -1, C::V(boolean(true))),
+        "true"
+    );
+    assert_eq!(
+        render(ty(21, "int2", TypeKind::Int2), -1, C::V(int2(-5))),
+        "-5"
+    );
+    assert_eq!(
+        render(ty(23, "int4", TypeKind::Int4), -1, C::V(int4(i32::MIN))),
+        "-2147483648"
+    );
+    let max = C::V(int8(i64::MAX));
+    assert_eq!(
+        render(ty(20, "int8", TypeKind::Int8), -1, max),
+        "9223372036854775807"
+    );
+    assert_eq!(render(ty(20, "int8", TypeKind::Int8), -1, C::Null), "null");
+}
+
+#[test]
+fn floats_print_as_java_and_quote_non_finite() {
+    let f4 = || ty(700, "float4", TypeKind::Float4);
+    let f8 = || ty(701, "float8", TypeKind::Float8);
+    assert_eq!(render(f4(), -1, C::V(float4(1.1))), "1.1");
+    assert_eq!(
+        render(f4(), -1, C::V(float4(f32::INFINITY))),
+        "\"Infinity\""
+    );
+    assert_eq!(
+        render(f8(), -1, C::V(float8(0.1 + 0.2))),
+        "0.30000000000000004"
+    );
+    assert_eq!(render(f8(), -1, C::V(float8(1e21))), "1.0E21");
+    assert_eq!(render(f8(), -1, C::V(float8(f64::NAN))), "\"NaN\"");
+    assert_eq!(
+        render(f8(), -1, C::V(float8(f64::NEG_INFINITY))),
+        "\"-Infinity\""
+    );
+}
+
+#[test]
+fn constrained_numerics_are_connect_decimals() {
+    let tm = numeric_typmod(12, 2);
+    assert_eq!(render(numeric_t(), tm, C::V(numeric("1.50"))), "\"AJY=\"");
+    assert_eq!(render(numeric_t(), tm, C::V(numeric("-0.05"))), "\"+w==\"");
+    assert_eq!(render(numeric_t(), tm, C::V(numeric("0.00"))), "\"AA==\"");
+    assert_eq!(render(numeric_t(), tm, C::T("12345.67")), "\"EtaH\"");
+    // Negative scale (PostgreSQL 15): numeric(5,-2) 12300 is unscaled 123.
+    let neg = numeric_typmod(5, -2);
+    assert_eq!(render(numeric_t(), neg, C::V(numeric("12300"))), "\"ew==\"");
+}
+
+#[test]
+fn special_numerics_are_null_under_precise() {
+    let tm = numeric_typmod(12, 2);
+    for s in ["NaN", "Infinity", "-Infinity"] {
+        assert_eq!(render(numeric_t(), tm, C::V(numeric(s))), "null", "{s}");
+        assert_eq!(render(numeric_t(), -1, C::V(numeric(s))), "null", "{s}");
+    }
+}
+
+#[test]
+fn unconstrained_numerics_are_variable_scale_decimals() {
+    let vsd = |s| render(numeric_t(), -1, C::V(numeric(s)));
+    assert_eq!(vsd("1.50"), "{\"scale\":1,\"value\":\"Dw==\"}");
+    assert_eq!(vsd("100"), "{\"scale\":0,\"value\":\"ZA==\"}");
+    assert_eq!(vsd("0.000"), "{\"scale\":0,\"value\":\"AA==\"}");
+    assert_eq!(vsd("-128"), "{\"scale\":0,\"value\":\"gA==\"}");
+    assert_eq!(vsd("3.14159"), "{\"scale\":5,\"value\":\"BMsv\"}");
+}
+
+#[test]
+fn numerics_under_double_mode() {
+    let r = |s| {
+        render_with(
+            decimal_mode(DecimalHandling::Double),
+            numeric_t(),
+            -1,
+            C::V(numeric(s)),
+        )
+    };
+    assert_eq!(r("12345.67"), "12345.67");
+    assert_eq!(r("100"), "100.0");
+    assert_eq!(r("0.0001"), "1.0E-4");
+    assert_eq!(r("NaN"), "\"NaN\"");
+    assert_eq!(r("-Infinity"), "\"-Infinity\"");
+}
+
+#[test]
+fn numerics_under_string_mode() {
+    let r = |s, tm| {
+        render_with(
+            decimal_mode(DecimalHandling::String),
+            numeric_t(),
+            tm,
+            C::V(numeric(s)),
+        )
+    };
+    assert_eq!(r("1.50", numeric_typmod(12, 2)), "\"1.50\"");
+    assert_eq!(
+        r("-12345678901234567890.123", -1),
+        "\"-12345678901234567890.123\""
+    );
+    assert_eq!(r("0.00000000", -1), "\"0E-8\"");
+    assert_eq!(r("NaN", -1), "\"NAN\"");
+    assert_eq!(r("Infinity", -1), "\"POSITIVE_INFINITY\"");
+    assert_eq!(r("-Infinity", -1), "\"NEGATIVE_INFINITY\"");
+}
+
+#[test]
+fn strings_bytes_uuids_json_and_enums() {
+    let t = ty(25, "text", TypeKind::Text);
+    assert_eq!(
+        render(t, -1, C::V(text("a\nb\u{1}\"é"))),
+        "\"a\\nb\\u0001\\\"é\""
+    );
+    assert_eq!(
+        render(ty(17, "bytea", TypeKind::Bytea), -1, C::V(vec![1, 2, 3])),
+        "\"AQID\""
+    );
+    let u = uuid("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+    let uuid_t = ty(2950, "uuid", TypeKind::Uuid);
+    assert_eq!(
+        render(uuid_t, -1, C::V(u)),
+        "\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\""
+    );
+    let json_t = ty(114, "json", TypeKind::Json);
+    assert_eq!(
+        render(json_t, -1, C::V(text("{ \"a\" : 1 }"))),
+        "\"{ \\\"a\\\" : 1 }\""
+    );
+    let jsonb_t = ty(3802, "jsonb", TypeKind::Jsonb);
+    assert_eq!(
+        render(jsonb_t, -1, C::V(jsonb("[1, \"x\"]"))),
+        "\"[1, \\\"x\\\"]\""
+    );
+    let mood = ty(90_000, "mood", TypeKind::Enum);
+    assert_eq!(render(mood, -1, C::V(text("happy"))), "\"happy\"");
+    let inet = ty(869, "inet", TypeKind::Other);
+    assert_eq!(render(inet, -1, C::T("10.0.0.1/8")), "\"10.0.0.1/8\"");
+}
+
+#[test]
+fn dates_and_times() {
+    let d = ty(1082, "date", TypeKind::Date);
+    assert_eq!(render(d.clone(), -1, C::V(date(19_782))), "19782");
+    assert_eq!(render(d.clone(), -1, C::V(date(-25_567))), "-25567");
+    assert_eq!(render(d, -1, C::V(int4(i32::MAX))), "-2147472693");
+    let t = ty(1083, "time", TypeKind::Time);
+    let micros = 45_296_789_123;
+    assert_eq!(render(t.clone(), -1, C::V(time(micros))), "45296789123");
+    assert_eq!(render(t.clone(), 6, C::V(time(micros))), "45296789123");
+    assert_eq!(render(t, 3, C::V(time(45_296_789_000))), "45296789");
+    let tz = ty(1266, "timetz", TypeKind::TimeTz);
+    assert_eq!(
+        render(tz, -1, C::V(timetz(micros, 3600))),
+        "\"11:34:56.789123Z\""
+    );
+}
+
+#[test]
+fn timestamps() {
+    let ts = ty(1114, "timestamp", TypeKind::Timestamp);
+    let t = 1_709_210_096_789_012;
+    assert_eq!(
+        render(ts.clone(), -1, C::V(timestamp(t))),
+        "1709210096789012"
+    );
+    assert_eq!(
+        render(ts.clone(), 3, C::V(timestamp(1_709_210_096_789_000))),
+        "1709210096789"
+    );
+    assert_eq!(
+        render(ts.clone(), -1, C::V(int8(i64::MAX))),
+        "9223372036825200000"
+    );
+    assert_eq!(render(ts, -1, C::V(int8(i64::MIN))), "-9223372036832400000");
+    let tz = ty(1184, "timestamptz", TypeKind::TimestampTz);
+    assert_eq!(
+        render(tz.clone(), -1, C::V(timestamp(t))),
+        "\"2024-02-29T12:34:56.789012Z\""
+    );
+    let ms = C::V(timestamp(1_709_210_096_789_000));
+    assert_eq!(render(tz.clone(), 3, ms), "\"2024-02-29T12:34:56.789Z\"");
+    assert_eq!(
+        render(tz.clone(), 0, C::V(timestamp(1_709_210_096_000_000))),
+        "\"2024-02-29T12:34:56Z\""
+    );
+    assert_eq!(render(tz, -1, C::V(int8(i64::MAX))), "\"infinity\"");
+}
+
+#[test]
+fn intervals_under_both_modes() {
+    let iv = || ty(1186, "interval", TypeKind::Interval);
+    let v = || C::V(interval(3_600_000_000 + 500_000, 2, 14));
+    // 14 months = 426.125 days, + 2 days, + 1 h 0.5 s.
+    assert_eq!(render(iv(), -1, v()), "36993600500000");
+    let s = DebeziumOptions {
+        interval_handling_mode: IntervalHandling::String,
+        ..Default::default()
+    };
+    assert_eq!(render_with(s, iv(), -1, v()), "\"P1Y2M2DT1H0M0.5S\"");
+}
+
+#[test]
+fn arrays_are_connect_arrays() {
+    let int4_t = ty(23, "int4", TypeKind::Int4);
+    let arr = ty(1007, "_int4", TypeKind::Array(int4_t));
+    let cells = [Some(int4(1)), None, Some(int4(-3))];
+    assert_eq!(render(arr, -1, C::V(array(23, &cells))), "[1,null,-3]");
+    let text_arr = ty(
+        1009,
+        "_text",
+        TypeKind::Array(ty(25, "text", TypeKind::Text)),
+    );
+    let cells = [Some(text("a\"")), Some(text(""))];
+    assert_eq!(
+        render(text_arr.clone(), -1, C::V(array(25, &cells))),
+        "[\"a\\\"\",\"\"]"
+    );
+    assert_eq!(render(text_arr, -1, C::V(array(25, &[]))), "[]");
+    let num_arr = ty(1231, "_numeric", TypeKind::Array(numeric_t()));
+    let cells = [Some(numeric("1.50"))];
+    assert_eq!(
+        render(num_arr, numeric_typmod(12, 2), C::V(array(1700, &cells))),
+        "[\"AJY=\"]"
+    );
+}
+
+#[test]
+fn unavailable_values_use_the_placeholder_where_the_type_can_hold_it() {
+    let p = "__tributary_unavailable_value";
+    assert_eq!(
+        render(ty(25, "text", TypeKind::Text), -1, C::Unchanged),
+        format!("\"{p}\"")
+    );
+    assert_eq!(
+        render(ty(3802, "jsonb", TypeKind::Jsonb), -1, C::Unchanged),
+        format!("\"{p}\"")
+    );
+    let b64 = "X190cmlidXRhcnlfdW5hdmFpbGFibGVfdmFsdWU=";
+    assert_eq!(
+        render(ty(17, "bytea", TypeKind::Bytea), -1, C::Unchanged),
+        format!("\"{b64}\"")
+    );
+    let text_arr = ty(
+        1009,
+        "_text",
+        TypeKind::Array(ty(25, "text", TypeKind::Text)),
+    );
+    assert_eq!(render(text_arr, -1, C::Unchanged), format!("[\"{p}\"]"));
+    let int_arr = ty(
+        1007,
+        "_int4",
+        TypeKind::Array(ty(23, "int4", TypeKind::Int4)),
+    );
+    let custom = DebeziumOptions {
+        unavailable_value_placeholder: "ab".into(),
+        ..Default::default()
+    };
+    assert_eq!(render_with(custom, int_arr, -1, C::Unchanged), "[97,98]");
+    assert_eq!(render(numeric_t(), -1, C::Unchanged), "null");
+}
