@@ -1,6 +1,26 @@
 //! Debezium JSON (`shared/spec/FORMATS.md`, "Debezium JSON" and part B §4): the change-event
 //! envelope, key and value encodings of Debezium 3.6.3's PostgreSQL connector written through
-//! Kafka Connect's `JsonConverter`, byte for byte (`shared/spec/debezium-samples/`).
+//! Kafka Connect's `JsonConverter`, byte for byte (`shared/spec/debezium-samples/`; the golden
+//! tests in `tests/golden.rs` compare against copies of those files).
+//!
+//! Layout: `encoder` (records per event), `envelope` (key, envelope, source block), `payload`
+//! (column values), `schema` (type mapping and Connect schema JSON), `plan` (per-table cache),
+//! `temporal` and `json` (Java/Jackson-exact text forms), `clock`.
+//!
+//! Where this deliberately differs from Debezium:
+//! - numeric NaN/±Infinity under `decimal.handling.mode=precise` are written as null, logged once
+//!   and counted in `tributary_format_unrepresentable_values_total` (Debezium fails the task);
+//! - unchanged TOAST values are written with `unavailable_value_placeholder` where the column's
+//!   Connect type can hold it (strings, bytes, text and integer arrays), else null as Debezium
+//!   does; all are counted in `tributary_format_unavailable_values_total`;
+//! - field schemas carry no `default` (the table schema has no column defaults) and enum schemas
+//!   no `allowed` parameter (the type carries no labels);
+//! - types without a mapping (`TypeKind::Other`: inet, money, bit, hstore, ranges, geometric…)
+//!   are strings of their text form (`xml` as `io.debezium.data.Xml`); Debezium maps some of
+//!   them to other types and drops unknown ones;
+//! - multi-dimensional arrays are flattened into one Connect array;
+//! - `provide_transaction_metadata` fills the envelope's `transaction` block only: the
+//!   `<prefix>.transaction` BEGIN/END records need transaction boundaries, which events lack.
 
 mod clock;
 mod encoder;

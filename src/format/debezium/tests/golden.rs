@@ -15,7 +15,7 @@ const KV: &str = include_str!("samples/pg_types.kv.jsonl");
 const VALUES: &str = include_str!("samples/pg_types.value.jsonl");
 const VALUES_WITH_SCHEMA: &str = include_str!("samples/pg_types.value-schema.jsonl");
 
-fn sample_table(oid: u32, name: &str, ri: ReplicaIdentity) -> Arc<TableSchema> {
+pub(super) fn sample_table(oid: u32, name: &str, ri: ReplicaIdentity) -> Arc<TableSchema> {
     table(
         oid,
         name,
@@ -65,7 +65,7 @@ fn snapshot_row() -> Row {
     ])
 }
 
-fn inserted_row() -> Row {
+pub(super) fn inserted_row() -> Row {
     row(vec![
         C::V(int8(2)),
         C::V(text("second row, \"quoted\" ünïcödé")),

@@ -3,5 +3,6 @@
 
 mod golden;
 mod options;
+mod perf;
 mod pgbin;
 mod types;
