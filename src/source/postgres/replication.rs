@@ -20,8 +20,8 @@ use tokio::task::JoinHandle;
 
 use super::conn::Io;
 use super::error::{PgSourceError, ServerError};
+use super::frame::{standby_status_update, STANDBY_STATUS_UPDATE_LEN};
 use crate::position::Lsn;
-use crate::value::PG_EPOCH_UNIX_MICROS;
 
 /// CopyData batches buffered between the socket and the decoder. Each batch is one socket read
 /// (up to `READ_CHUNK` bytes), so this bounds memory at a few MB.
@@ -171,25 +171,20 @@ async fn status_loop(
         }
         let lsn = *confirm.borrow_and_update();
         buf.clear();
-        standby_status_update(lsn, &mut buf);
+        status_message(lsn, &mut buf);
         if write.write_all(&buf).await.is_err() || write.flush().await.is_err() {
             return;
         }
     }
 }
 
-/// A CopyData-wrapped Standby Status Update: write = flush = apply = `lsn`, reply requested.
-fn standby_status_update(lsn: Lsn, out: &mut BytesMut) {
+/// A CopyData-wrapped Standby Status Update: write = flush = apply = `lsn`. It asks for a
+/// keepalive back: its WAL end tells an idle stream how far the server is.
+fn status_message(lsn: Lsn, out: &mut BytesMut) {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
     out.put_u8(b'd');
-    out.put_u32(4 + 1 + 8 * 4 + 1);
-    out.put_u8(b'r');
-    for _ in 0..3 {
-        out.put_u64(lsn.0);
-    }
-    out.put_i64(now - PG_EPOCH_UNIX_MICROS);
-    // Ask for a keepalive back: its WAL end tells an idle stream how far the server is.
-    out.put_u8(1);
+    out.put_u32(4 + STANDBY_STATUS_UPDATE_LEN as u32);
+    standby_status_update(lsn, lsn, lsn, now, true, out);
 }
 
 #[cfg(test)]
@@ -228,7 +223,7 @@ mod tests {
     #[test]
     fn status_update_has_the_documented_layout() {
         let mut b = BytesMut::new();
-        standby_status_update(Lsn(0x1234), &mut b);
+        status_message(Lsn(0x1234), &mut b);
         assert_eq!(b.len(), 1 + 4 + 34);
         assert_eq!(b[5], b'r');
         assert_eq!(&b[6..14], &0x1234u64.to_be_bytes());

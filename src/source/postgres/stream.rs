@@ -147,7 +147,7 @@ impl PgStream {
             PgOutputMessage::Update { rel, old, new, .. } => {
                 let mut new = new;
                 let before = old.map(|o: OldImage| {
-                    if o.full {
+                    if o.is_full() {
                         new.fill_unchanged_from(&o.row);
                     }
                     o.row
