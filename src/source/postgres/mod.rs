@@ -3,5 +3,7 @@
 pub mod conn;
 pub mod copy_binary;
 pub mod error;
+pub mod frame;
 pub mod pgoutput;
 pub mod replication;
+pub mod typemap;
