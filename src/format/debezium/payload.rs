@@ -82,13 +82,15 @@ pub(crate) fn write_struct(
     ctx: &mut Ctx,
 ) -> Result<(), FormatError> {
     out.push(b'{');
-    for (n, i) in indices.enumerate() {
+    let mut first = true;
+    for i in indices {
         let (Some(col), Some(plan)) = (table.columns.get(i), plans.get(i)) else {
             continue;
         };
-        if n > 0 {
+        if !first {
             out.push(b',');
         }
+        first = false;
         let name = if ctx.header {
             &plan.header_name
         } else {
@@ -135,34 +137,6 @@ pub(crate) fn write_value(out: &mut Vec<u8>, kind: &Kind, value: &Value<'_>, ctx
         Value::Other { text, .. } => write_string(out, text, ctx),
         Value::Bytes(b) => write_base64(out, b),
         Value::Uuid(u) => write_uuid(out, u),
-        Value::Date(d) => write_i64(out, i64::from(date_days(*d))),
-        Value::Time(us) if *kind == Kind::TimeMillis => write_i64(out, us.div_euclid(1000)),
-        Value::Time(us) => write_i64(out, *us),
-        Value::TimeTz {
-            micros,
-            offset_secs,
-        } => write_zoned_time(out, *micros, *offset_secs),
-        Value::Timestamp(us) if *kind == Kind::TimestampMillis => {
-            write_i64(out, timestamp_millis(*us))
-        }
-        Value::Timestamp(us) => write_i64(out, timestamp_micros(*us)),
-        Value::TimestampTz(us) => {
-            let width = match kind {
-                Kind::ZonedTimestamp { width } => *width,
-                _ => 6,
-            };
-            write_zoned_timestamp(out, *us, width);
-        }
-        Value::Interval {
-            months,
-            days,
-            micros,
-        } if *kind == Kind::IntervalString => write_interval_iso(out, *months, *days, *micros),
-        Value::Interval {
-            months,
-            days,
-            micros,
-        } => write_i64(out, interval_micro_duration(*months, *days, *micros)),
         Value::Array(a) => {
             let item = match kind {
                 Kind::Array(item) => item.as_ref(),
@@ -177,6 +151,42 @@ pub(crate) fn write_value(out: &mut Vec<u8>, kind: &Kind, value: &Value<'_>, ctx
             }
             out.push(b']');
         }
+        _ => write_temporal(out, kind, value),
+    }
+}
+
+/// Dates, times, timestamps and intervals, per the column's adaptive-precision kind.
+fn write_temporal(out: &mut Vec<u8>, kind: &Kind, value: &Value<'_>) {
+    match *value {
+        Value::Date(d) => write_i64(out, i64::from(date_days(d))),
+        Value::Time(us) if *kind == Kind::TimeMillis => write_i64(out, us.div_euclid(1000)),
+        Value::Time(us) => write_i64(out, us),
+        Value::TimeTz {
+            micros,
+            offset_secs,
+        } => write_zoned_time(out, micros, offset_secs),
+        Value::Timestamp(us) if *kind == Kind::TimestampMillis => {
+            write_i64(out, timestamp_millis(us))
+        }
+        Value::Timestamp(us) => write_i64(out, timestamp_micros(us)),
+        Value::TimestampTz(us) => {
+            let width = match kind {
+                Kind::ZonedTimestamp { width } => *width,
+                _ => 6,
+            };
+            write_zoned_timestamp(out, us, width);
+        }
+        Value::Interval {
+            months,
+            days,
+            micros,
+        } if *kind == Kind::IntervalString => write_interval_iso(out, months, days, micros),
+        Value::Interval {
+            months,
+            days,
+            micros,
+        } => write_i64(out, interval_micro_duration(months, days, micros)),
+        _ => out.extend_from_slice(b"null"),
     }
 }
 

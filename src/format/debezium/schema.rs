@@ -125,10 +125,9 @@ pub(crate) fn is_optional(col: &Column) -> bool {
     col.nullable && !col.is_key
 }
 
-/// Appends the Connect schema of `kind` (without `field`), leaving the object open so that the
-/// caller can add `"field"`; `close` then appends `}`.
-fn open_schema(out: &mut String, kind: &Kind, optional: bool) {
-    let (ty, name): (&str, Option<&str>) = match kind {
+/// The Connect type and logical name of `kind`.
+fn type_and_name(kind: &Kind) -> (&'static str, Option<&'static str>) {
+    match kind {
         Kind::Bool => ("boolean", None),
         Kind::Int16 => ("int16", None),
         Kind::Int32 => ("int32", None),
@@ -150,7 +149,13 @@ fn open_schema(out: &mut String, kind: &Kind, optional: bool) {
         Kind::IntervalMicros => ("int64", Some("io.debezium.time.MicroDuration")),
         Kind::IntervalString => ("string", Some("io.debezium.time.Interval")),
         Kind::Array(_) => ("array", None),
-    };
+    }
+}
+
+/// Appends the Connect schema of `kind` (without `field`), leaving the object open so that the
+/// caller can add `"field"`; `close` then appends `}`.
+fn open_schema(out: &mut String, kind: &Kind, optional: bool) {
+    let (ty, name) = type_and_name(kind);
     out.push_str("{\"type\":\"");
     out.push_str(ty);
     out.push('"');
