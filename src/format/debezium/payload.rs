@@ -130,8 +130,9 @@ pub(crate) fn write_value(out: &mut Vec<u8>, kind: &Kind, value: &Value<'_>, ctx
         Value::Int2(v) => write_i64(out, i64::from(*v)),
         Value::Int4(v) => write_i64(out, i64::from(*v)),
         Value::Int8(v) => write_i64(out, *v),
+        Value::Float4(v) if ctx.header && !v.is_finite() => write_bare(out, f64::from(*v)),
         Value::Float4(v) => write_java_f32(out, *v),
-        Value::Float8(v) => write_java_f64(out, *v),
+        Value::Float8(v) => write_f64(out, *v, ctx),
         Value::Numeric(n) => write_numeric(out, kind, n, ctx),
         Value::Text(s) | Value::Json(s) | Value::Enum(s) => write_string(out, s, ctx),
         Value::Other { text, .. } => write_string(out, text, ctx),
@@ -188,6 +189,26 @@ fn write_temporal(out: &mut Vec<u8>, kind: &Kind, value: &Value<'_>) {
         } => write_i64(out, interval_micro_duration(months, days, micros)),
         _ => out.extend_from_slice(b"null"),
     }
+}
+
+/// A double; in a header, non-finite values are bare words (`NaN`), as Connect prints numbers.
+fn write_f64(out: &mut Vec<u8>, v: f64, ctx: &Ctx) {
+    if ctx.header && !v.is_finite() {
+        write_bare(out, v);
+    } else {
+        write_java_f64(out, v);
+    }
+}
+
+fn write_bare(out: &mut Vec<u8>, v: f64) {
+    let word: &[u8] = if v.is_nan() {
+        b"NaN"
+    } else if v > 0.0 {
+        b"Infinity"
+    } else {
+        b"-Infinity"
+    };
+    out.extend_from_slice(word);
 }
 
 fn write_uuid(out: &mut Vec<u8>, u: &[u8; 16]) {
@@ -253,8 +274,8 @@ fn special_name(n: &Numeric<'_>) -> Option<(&'static str, f64)> {
 fn write_numeric(out: &mut Vec<u8>, kind: &Kind, n: &Numeric<'_>, ctx: &mut Ctx) {
     let special = special_name(n);
     match (kind, special) {
-        (Kind::DecimalDouble, Some((_, f))) => write_java_f64(out, f),
-        (Kind::DecimalDouble, None) => write_java_f64(out, n.to_f64()),
+        (Kind::DecimalDouble, Some((_, f))) => write_f64(out, f, ctx),
+        (Kind::DecimalDouble, None) => write_f64(out, n.to_f64(), ctx),
         (Kind::Decimal { .. } | Kind::VarDecimal, Some((name, _))) => unrepresentable(out, name),
         (Kind::Decimal { .. }, None) if ctx.header => {
             write_plain(n, ctx);

@@ -374,3 +374,15 @@ fn malformed_cells_fail_without_leaving_partial_records() {
     assert!(fmt.encode(&ev, &mut out).is_err());
     assert_eq!(out.len(), 1);
 }
+
+#[test]
+fn non_finite_float_keys_are_bare_words_in_headers() {
+    let cols = vec![col("f", ty(701, "float8", TypeKind::Float8), -1, true)];
+    let t = table(12, "f", cols, ReplicaIdentity::Full);
+    let old = row(vec![C::V(float8(f64::NAN))]);
+    let new = row(vec![C::V(float8(2.5))]);
+    let recs = encode(&event(&t, Op::Update, Some(old), Some(new)));
+    assert_eq!(s(recs[0].key()).as_deref(), Some("{\"f\":\"NaN\"}"));
+    assert_eq!(recs[2].headers[0].1, b"{\"f\":NaN}".to_vec());
+    assert_eq!(recs[0].headers[0].1, b"{\"f\":2.5}".to_vec());
+}
