@@ -386,3 +386,18 @@ fn non_finite_float_keys_are_bare_words_in_headers() {
     assert_eq!(recs[2].headers[0].1, b"{\"f\":NaN}".to_vec());
     assert_eq!(recs[0].headers[0].1, b"{\"f\":2.5}".to_vec());
 }
+
+#[test]
+fn unchanged_toast_stays_unavailable_with_a_key_only_old_image() {
+    let cols = kv_table(true).columns.clone();
+    let t = table(13, "dflt", cols, ReplicaIdentity::Default);
+    let old = row(vec![C::V(int4(1)), C::Null]);
+    let new = row(vec![C::V(int4(2)), C::Unchanged]);
+    let recs = encode(&event(&t, Op::Update, Some(old), Some(new)));
+    assert_eq!(recs.len(), 3);
+    let v = value(&recs[2]);
+    assert!(
+        v.contains("\"after\":{\"id\":2,\"v\":\"__tributary_unavailable_value\"}"),
+        "{v}"
+    );
+}
