@@ -9,12 +9,15 @@
 //! sink and the checkpoint that records it is persisted.
 
 pub mod checkpoint;
+pub mod cli;
 pub mod config;
 pub mod event;
 pub mod format;
+pub mod metrics;
 pub mod pipeline;
 pub mod position;
 pub mod schema;
 pub mod sink;
 pub mod source;
+pub mod task;
 pub mod value;

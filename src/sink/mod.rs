@@ -28,7 +28,10 @@ pub struct Record<'a> {
 }
 
 /// What went wrong in a sink, classified where the cause is known.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Clone` because the first failed delivery is recorded once (on the producer's delivery
+/// thread) and handed to every later `check`/`send`/`flush` caller.
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum SinkError {
     /// A record is larger than the broker accepts: the task cannot go on past it.
     #[error(
@@ -41,11 +44,26 @@ pub enum SinkError {
     #[error("topic {topic} does not exist: create it, or set destination.create_topics = true")]
     MissingTopic { topic: String },
     /// The brokers cannot be reached (may clear by itself).
-    #[error("cannot reach the Kafka brokers at {servers}: start the broker or fix destination.bootstrap_servers")]
+    #[error(
+        "cannot reach the Kafka brokers at {servers}: start the broker or fix \
+         destination.bootstrap_servers"
+    )]
     Unreachable { servers: String },
     /// A delivery failed after the producer's own retries.
     #[error("delivery to topic {topic} failed for table {table}: {reason}")]
     Delivery { topic: String, table: String, reason: String, retriable: bool },
+    /// Creating, checking or deleting a topic failed with a broker error code.
+    #[error("cannot {action} topic {topic}: the broker answered {code:?}")]
+    TopicAdmin { topic: String, action: &'static str, code: rdkafka::error::RDKafkaErrorCode },
+    /// Records were still unacknowledged when `flush` gave up.
+    #[error(
+        "{pending} records were still unacknowledged after {timeout_secs} s: check the brokers' \
+         health, or raise the flush timeout"
+    )]
+    FlushTimeout { pending: u64, timeout_secs: u64 },
+    /// One configuration field is invalid.
+    #[error("invalid destination configuration: {field}: {constraint}")]
+    InvalidField { field: &'static str, constraint: String },
     /// Invalid sink configuration.
     #[error("invalid destination configuration: {0}")]
     Config(String),
@@ -58,9 +76,24 @@ impl SinkError {
     /// Whether retrying the same work later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            SinkError::Unreachable { .. } => true,
+            SinkError::Unreachable { .. } | SinkError::FlushTimeout { .. } => true,
             SinkError::Delivery { retriable, .. } => *retriable,
             _ => false,
+        }
+    }
+
+    /// A short, low-cardinality name for the `kind` label of the error metric.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SinkError::RecordTooLarge { .. } => "record_too_large",
+            SinkError::MissingTopic { .. } => "missing_topic",
+            SinkError::Unreachable { .. } => "unreachable",
+            SinkError::Delivery { retriable: true, .. } => "delivery_retriable",
+            SinkError::Delivery { retriable: false, .. } => "delivery_fatal",
+            SinkError::TopicAdmin { .. } => "topic_admin",
+            SinkError::FlushTimeout { .. } => "flush_timeout",
+            SinkError::InvalidField { .. } | SinkError::Config(_) => "config",
+            SinkError::Client(_) => "client",
         }
     }
 }

@@ -113,10 +113,12 @@ fn date<'a>(ty: &PgType, b: &[u8]) -> Result<Value<'a>, ValueError> {
     if days == i32::MAX || days == i32::MIN {
         return Ok(Value::Date(days));
     }
+    // Beyond PostgreSQL's range a shifted day could overflow or look like infinity.
     let unix = days
         .checked_add(PG_EPOCH_UNIX_DAYS)
-        .ok_or_else(|| fail(ty, "out of range"))?;
-    Ok(Value::Date(unix))
+        .filter(|d| *d != i32::MAX);
+    unix.map(Value::Date)
+        .ok_or_else(|| fail(ty, "out of range"))
 }
 
 fn time_of_day(ty: &PgType, micros: i64) -> Result<i64, ValueError> {
@@ -146,9 +148,11 @@ fn timestamp(ty: &PgType, b: &[u8]) -> Result<i64, ValueError> {
     if micros == i64::MAX || micros == i64::MIN {
         return Ok(micros);
     }
-    micros
+    // The last 30 years of PostgreSQL's range (after year 294246) do not fit Unix µs in an i64.
+    let unix = micros
         .checked_add(PG_EPOCH_UNIX_MICROS)
-        .ok_or_else(|| fail(ty, "out of range"))
+        .filter(|m| *m != i64::MAX);
+    unix.ok_or_else(|| fail(ty, "out of range"))
 }
 
 fn interval<'a>(ty: &PgType, b: &[u8]) -> Result<Value<'a>, ValueError> {

@@ -64,13 +64,13 @@ impl TypeCache {
         }
         let t = match typemap::builtin(oid) {
             Some(t) => Arc::new(t),
-            None => Box::pin(self.from_catalog(client, oid)).await?,
+            None => Box::pin(self.lookup_catalog(client, oid)).await?,
         };
         self.types.insert(oid, t.clone());
         Ok(t)
     }
 
-    async fn from_catalog(&mut self, client: &Client, oid: u32) -> Result<Arc<PgType>, PgSourceError> {
+    async fn lookup_catalog(&mut self, client: &Client, oid: u32) -> Result<Arc<PgType>, PgSourceError> {
         let row = client
             .query_opt(
                 "SELECT t.typname::text, n.nspname::text, t.typtype::text, t.typcategory::text, t.typelem, \

@@ -93,7 +93,7 @@ impl PgConnectConfig {
     /// Opens an SQL session with the pinned settings.
     pub async fn connect_sql(&self, purpose: &str) -> Result<tokio_postgres::Client, PgSourceError> {
         let mut config = self.config.clone();
-        config.options(&pinned_options(self.config.get_options()));
+        config.options(pinned_options(self.config.get_options()));
         let tls = postgres_openssl::MakeTlsConnector::new(self.tls()?);
         let (client, connection) = config.connect(tls).await.map_err(|e| self.connect_error(e))?;
         let purpose = purpose.to_owned();

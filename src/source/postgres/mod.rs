@@ -1,9 +1,22 @@
 //! PostgreSQL source: publication and slot, snapshot through COPY, stream through pgoutput.
+//!
+//! ```text
+//!  setup (preflight → publication → slot + exported snapshot)
+//!     │
+//!     ├─► snapshot: N connections × COPY (FORMAT binary) ─┐
+//!     └─► stream: START_REPLICATION → pgoutput decoder ───┴─► one ordered channel → pipeline
+//! ```
 
+pub mod catalog;
 pub mod conn;
 pub mod copy_binary;
 pub mod error;
 pub mod frame;
 pub mod pgoutput;
 pub mod replication;
+pub mod run;
+pub mod setup;
+pub mod slot;
+pub mod snapshot;
+pub mod stream;
 pub mod typemap;

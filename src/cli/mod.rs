@@ -1,0 +1,135 @@
+//! The `tributary` command line: argument parsing and the thin glue that runs a command.
+
+mod consume;
+mod progress;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio::sync::watch;
+
+use crate::config::TaskSpec;
+use crate::pipeline::stats::Stats;
+use crate::task::{run_task, SinkChoice, TaskOutcome, TaskRunOptions};
+
+/// Migrates databases into Apache Kafka: snapshot plus change data capture, without losing or
+/// doubling a row.
+#[derive(Debug, Parser)]
+#[command(name = "tributary", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs one task in the foreground (a one-node cluster): snapshot, then stream.
+    ///
+    /// Progress goes to the terminal; SIGTERM or Ctrl-C flushes, checkpoints and exits 0.
+    Run(RunArgs),
+    /// Prints messages of a topic as JSON lines (topic, partition, offset, key, value, headers).
+    Consume(consume::ConsumeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The task file (TOML); see cluster-config/tasks/ for an example.
+    #[arg(long, value_name = "FILE")]
+    pub task: PathBuf,
+    /// Where checkpoints are kept; a task resumes from here after a restart.
+    #[arg(long, value_name = "DIR", default_value = "./tributary-data")]
+    pub data_dir: PathBuf,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9187).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// Where records go: `kafka`, or `null` to measure the source alone (benchmarks).
+    #[arg(long, value_enum, default_value = "kafka")]
+    pub sink: SinkArg,
+    /// Progress display: `auto` (on a terminal), `always` or `never`.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SinkArg {
+    Kafka,
+    Null,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ProgressArg {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Runs the parsed command; returns the process exit code.
+pub async fn main(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Run(args) => run(args).await,
+        Command::Consume(args) => consume::run(args).await,
+    }
+}
+
+async fn run(args: RunArgs) -> i32 {
+    let spec = match TaskSpec::load(&args.task) {
+        Ok(s) => s,
+        Err(e) => return fail(&e, 2),
+    };
+    if let Some(addr) = args.metrics_addr {
+        if let Err(e) = crate::metrics::serve(addr) {
+            return fail(&*e, 2);
+        }
+    }
+    let stats = Arc::new(Stats::default());
+    let (stop_tx, shutdown) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stopping: flushing and checkpointing");
+        let _ = stop_tx.send(true);
+    });
+    let show = match args.progress {
+        ProgressArg::Always => true,
+        ProgressArg::Never => false,
+        ProgressArg::Auto => std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let display = show.then(|| progress::spawn(stats.clone(), Duration::from_secs(1)));
+    let sink = match args.sink {
+        SinkArg::Kafka => SinkChoice::Kafka,
+        SinkArg::Null => SinkChoice::Null,
+    };
+    let name = spec.name.clone();
+    let result = run_task(TaskRunOptions { spec, data_dir: args.data_dir, sink, stats: stats.clone(), shutdown }).await;
+    if let Some(d) = display {
+        d.abort();
+    }
+    progress::summary(&stats);
+    match result {
+        Ok(TaskOutcome::Completed) => {
+            tracing::info!(task = %name, "task completed");
+            0
+        }
+        Ok(TaskOutcome::Stopped) => 0,
+        Err(e) => fail(&e, 1),
+    }
+}
+
+/// Prints the one-line error and returns the exit code.
+fn fail(e: &dyn std::error::Error, code: i32) -> i32 {
+    eprintln!("error: {}", crate::source::postgres::error::error_chain(e));
+    code
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -1,0 +1,77 @@
+//! Terminal progress: per-table snapshot rows done/total, stream lag and events/s, redrawn in
+//! place once a second. Shown only on a terminal (or when asked): logs stay clean otherwise.
+
+use std::io::Write;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::pipeline::stats::Stats;
+
+/// Redraws the progress block every `every` until aborted.
+pub fn spawn(stats: Arc<Stats>, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut lines = 0usize;
+        let mut last = (Instant::now(), 0u64);
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let now = Instant::now();
+            let events = stats.stream_events.load(Ordering::Relaxed);
+            let rate = (events - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(0.001);
+            last = (now, events);
+            let block = render(&stats, rate);
+            let mut err = std::io::stderr().lock();
+            // Move up over the previous block and clear it.
+            for _ in 0..lines {
+                let _ = write!(err, "\x1b[1A\x1b[2K");
+            }
+            let _ = write!(err, "{block}");
+            let _ = err.flush();
+            lines = block.lines().count();
+        }
+    })
+}
+
+/// The progress block as text.
+pub fn render(stats: &Stats, events_per_sec: f64) -> String {
+    let mut out = String::new();
+    if let Ok(tables) = stats.tables.lock() {
+        for (name, t) in tables.iter() {
+            let total = t.estimated.max(t.rows);
+            let pct = if total == 0 { 100.0 } else { t.rows as f64 * 100.0 / total as f64 };
+            let state = if t.done { "done" } else { "reading" };
+            out.push_str(&format!("  snapshot {name}: {} / ~{} rows ({pct:.0}%) {state}\n", t.rows, total));
+        }
+    }
+    let lag_s = lag_seconds(stats);
+    out.push_str(&format!(
+        "  stream: {:.0} events/s, lag {} bytes{}, durable {} / sent {} records\n",
+        events_per_sec,
+        stats.lag_bytes(),
+        lag_s.map(|s| format!(" / {s:.1} s")).unwrap_or_default(),
+        stats.records_durable.load(Ordering::Relaxed),
+        stats.records_sent.load(Ordering::Relaxed),
+    ));
+    out
+}
+
+fn lag_seconds(stats: &Stats) -> Option<f64> {
+    let t = stats.last_commit_time_us.load(Ordering::Relaxed);
+    if t == 0 {
+        return None;
+    }
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_micros() as i64;
+    Some((now - t).max(0) as f64 / 1e6)
+}
+
+/// A last summary line when the task stops.
+pub fn summary(stats: &Stats) {
+    let rows: u64 = stats.tables.lock().map(|t| t.values().map(|t| t.rows).sum()).unwrap_or(0);
+    eprintln!(
+        "tributary: {} snapshot rows, {} stream events, {} records durable",
+        rows,
+        stats.stream_events.load(Ordering::Relaxed),
+        stats.records_durable.load(Ordering::Relaxed)
+    );
+}

@@ -1,0 +1,131 @@
+//! Bad input gets a one-line error that names the problem and the fix, a non-zero exit, and
+//! leaves no slot or publication behind.
+
+mod support;
+
+mod serial {
+    use std::time::Duration;
+
+    use super::support::*;
+
+    const LIMIT: Duration = Duration::from_secs(60);
+
+    /// The single `error:` line of a failed run.
+    fn error_line(stderr: &str) -> String {
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+        assert_eq!(lines.len(), 1, "exactly one error line expected in:\n{stderr}");
+        lines[0].to_owned()
+    }
+
+    async fn nothing_left(db: &TestDb) {
+        let (slots, pubs) = db.replication_objects().await;
+        assert!(slots.is_empty(), "slots left behind: {slots:?}");
+        assert!(pubs.is_empty(), "publications left behind: {pubs:?}");
+    }
+
+    async fn items(db: &TestDb) {
+        db.client.batch_execute("CREATE TABLE items (id int PRIMARY KEY, v text); INSERT INTO items VALUES (1, 'a')").await.unwrap();
+    }
+
+    fn run_fails(url: &str, kafka_addr: &str, tables: &[&str], extra: &str) -> (i32, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let task = task_file(dir.path(), &unique("bad"), url, kafka_addr, tables, &["full", "incremental"], extra);
+        let (code, err) = run_to_end(&task, &dir.path().join("data"), LIMIT);
+        assert_ne!(code, 0, "must fail; stderr:\n{err}");
+        (code, error_line(&err))
+    }
+
+    #[tokio::test]
+    async fn malformed_task_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "name = \"x\"\n[source]\nkind = \"postgres\"\nurl = 5\n").unwrap();
+        let (code, err) = run_to_end(&path, &dir.path().join("data"), LIMIT);
+        assert_eq!(code, 2);
+        let line = error_line(&err);
+        assert!(line.contains("bad.toml") && line.contains("line"), "{line}");
+    }
+
+    #[tokio::test]
+    async fn wrong_password() {
+        let db = TestDb::create("badpw").await;
+        items(&db).await;
+        let url = db.url.replacen("tributary:tributary@", "tributary:wrong@", 1);
+        let (_, line) = run_fails(&url, &kafka(), &["public.items"], "");
+        assert!(line.contains("refused the login") && line.contains("password"), "{line}");
+        nothing_left(&db).await;
+        db.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn unreachable_host() {
+        let (_, line) = run_fails("postgres://tributary:tributary@127.0.0.1:1/postgres", &kafka(), &["public.items"], "");
+        assert!(line.contains("cannot connect to PostgreSQL at 127.0.0.1:1"), "{line}");
+    }
+
+    #[tokio::test]
+    async fn wal_level_not_logical() {
+        let db = TestDb::create_on(&pg_replica_url(), "replica").await;
+        items(&db).await;
+        let (_, line) = run_fails(&db.url, &kafka(), &["public.items"], "");
+        assert!(line.contains("wal_level=replica") && line.contains("wal_level = logical"), "{line}");
+        nothing_left(&db).await;
+        db.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn missing_table() {
+        let db = TestDb::create("missing").await;
+        items(&db).await;
+        let (_, line) = run_fails(&db.url, &kafka(), &["public.items", "public.nope"], "");
+        assert!(line.contains("public.nope") && line.contains("objects.tables"), "{line}");
+        nothing_left(&db).await;
+        db.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn broker_down_at_start() {
+        let db = TestDb::create("nobroker").await;
+        items(&db).await;
+        let (_, line) = run_fails(&db.url, "127.0.0.1:1", &["public.items"], "");
+        assert!(line.contains("Kafka") && line.contains("127.0.0.1:1"), "{line}");
+        nothing_left(&db).await;
+        db.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn table_without_key_is_refused_then_migrated_with_the_option() {
+        let db = TestDb::create("nokey").await;
+        db.client.batch_execute("CREATE TABLE logs (msg text, n int); INSERT INTO logs VALUES ('a', 1), ('b', 2)").await.unwrap();
+        tracing::info!("refused, naming the fix");
+        {
+            let (_, line) = run_fails(&db.url, &kafka(), &["public.logs"], "");
+            assert!(line.contains("public.logs") && line.contains("replica_identity_full"), "{line}");
+            nothing_left(&db).await;
+        }
+        tracing::info!("with replica_identity_full it is migrated with a null key and a warning");
+        {
+            let dir = tempfile::tempdir().unwrap();
+            let name = unique("nokey");
+            let extra = "replica_identity_full = [\"public.logs\"]";
+            let task = task_file(dir.path(), &name, &db.url, &kafka(), &["public.logs"], &["full", "incremental"], extra);
+            let child = spawn_run(&task, &dir.path().join("data"));
+            db.client.batch_execute("UPDATE logs SET n = n + 10 WHERE msg = 'a'").await.unwrap_or(());
+            let topic = format!("{name}.public.logs");
+            let mut msgs = Vec::new();
+            for _ in 0..30 {
+                msgs = consume_all(&topic, Duration::from_secs(1), Duration::from_secs(20));
+                if msgs.len() >= 3 {
+                    break;
+                }
+            }
+            sigterm(&child);
+            let (code, err) = wait_exit(child, LIMIT);
+            assert_eq!(code, 0, "{err}");
+            assert!(err.contains("REPLICA IDENTITY FULL"), "a warning is expected:\n{err}");
+            assert!(msgs.len() >= 2, "{msgs:?}");
+            assert!(msgs.iter().all(|m| m.key.is_none()), "null keys expected");
+        }
+        db.cleanup().await;
+    }
+}

@@ -1,0 +1,105 @@
+//! End to end against real PostgreSQL and a real Kafka-protocol broker: snapshot plus stream
+//! with writes running during the snapshot, checked row by row.
+
+mod support;
+
+mod serial {
+    use std::time::Duration;
+
+    use super::support::*;
+
+    /// Random inserts, updates and deletes on `items` until told to stop; returns how many.
+    async fn writer(url: String, stop: tokio::sync::watch::Receiver<bool>, first_id: i64) -> u64 {
+        let c = connect(&url).await;
+        let mut n = 0u64;
+        let mut next = first_id;
+        while !*stop.borrow() {
+            let id = (n as i64 * 7919) % next.max(1) + 1;
+            let sql = match n % 5 {
+                0 | 1 => {
+                    next += 1;
+                    format!("INSERT INTO items VALUES ({next}, 'new {next}', {n})")
+                }
+                2 | 3 => format!("UPDATE items SET qty = qty + 1, name = 'upd {n}' WHERE id = {id}"),
+                _ => format!("DELETE FROM items WHERE id = {id}"),
+            };
+            c.batch_execute(&sql).await.unwrap();
+            n += 1;
+            if n % 50 == 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        n
+    }
+
+    async fn table_state(db: &TestDb) -> std::collections::BTreeMap<String, serde_json::Value> {
+        db.client
+            .query("SELECT id, name, qty FROM items ORDER BY id", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let id: i64 = r.get(0);
+                let v = serde_json::json!({"id": id, "name": r.get::<_, Option<String>>(1), "qty": r.get::<_, Option<i32>>(2)});
+                (serde_json::json!({ "id": id }).to_string(), v)
+            })
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn snapshot_then_stream_with_writes_during_the_snapshot() {
+        let db = TestDb::create("e2e").await;
+        let dir = tempfile::tempdir().unwrap();
+        let task = unique("e2e");
+        tracing::info!("a table with 50,000 rows before the task starts");
+        {
+            db.client
+                .batch_execute(
+                    "CREATE TABLE items (id bigint PRIMARY KEY, name text, qty int);
+                     INSERT INTO items SELECT g, 'item ' || g, g % 100 FROM generate_series(1, 50000) g;",
+                )
+                .await
+                .unwrap();
+        }
+        tracing::info!("the task starts while a writer changes rows; the writer goes on into the stream");
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let w = tokio::spawn(writer(db.url.clone(), stop_rx, 50000));
+        let path = task_file(dir.path(), &task, &db.url, &kafka(), &["public.items"], &["full", "incremental"], "");
+        let child = spawn_run(&path, &dir.path().join("data"));
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        stop_tx.send(true).unwrap();
+        let writes = w.await.unwrap();
+        assert!(writes > 100, "the writer made {writes} changes");
+        tracing::info!("the consumer's state equals the table's, row by row");
+        {
+            let topic = format!("{task}.public.items");
+            let expected = table_state(&db).await;
+            let mut msgs = Vec::new();
+            for _ in 0..30 {
+                msgs = consume_all(&topic, Duration::from_secs(2), Duration::from_secs(60));
+                if replay(&msgs) == expected {
+                    break;
+                }
+            }
+            let got = replay(&msgs);
+            assert_eq!(got.len(), expected.len(), "row count");
+            for (k, v) in &expected {
+                assert_eq!(got.get(k), Some(v), "row {k}");
+            }
+            let mut positions = std::collections::HashSet::new();
+            for m in msgs.iter().filter(|m| m.value.is_some()) {
+                assert!(positions.insert((m.topic.clone(), m.position().to_owned())), "position {} doubled", m.position());
+                assert!(m.headers.contains_key("tributary.tx"));
+            }
+            let snapshot_rows = msgs.iter().filter(|m| m.value.as_ref().is_some_and(|v| v["op"] == "r")).count();
+            assert!(snapshot_rows > 0);
+        }
+        tracing::info!("SIGTERM flushes, checkpoints and exits 0");
+        {
+            sigterm(&child);
+            let (code, err) = wait_exit(child, Duration::from_secs(30));
+            assert_eq!(code, 0, "{err}");
+        }
+        db.cleanup().await;
+    }
+}
