@@ -125,9 +125,10 @@ async fn read_table(
     out: &mpsc::Sender<Result<SourceBatch, PgSourceError>>,
 ) -> Result<(), PgSourceError> {
     let name = table.qualified_name();
-    let started = SourceItem::TableStarted { oid: table.oid, table: name.clone(), estimated_rows: 0 };
-    send(out, vec![started]).await?;
     let ctx = || format!("reading table {name} for the snapshot");
+    let estimated_rows = estimate_rows(client, table.oid).await.map_err(|e| PgSourceError::sql(ctx(), e))?;
+    let started = SourceItem::TableStarted { oid: table.oid, table: name.clone(), estimated_rows };
+    send(out, vec![started]).await?;
     let stream = client.copy_out(&copy_query(table)).await.map_err(|e| PgSourceError::sql(ctx(), e))?;
     let text_cols: Vec<usize> = table.columns.iter().enumerate().filter(|(_, c)| reads_as_text(&c.ty.kind)).map(|(i, _)| i).collect();
     let mut parser = CopyBinaryParser::new();
@@ -143,12 +144,19 @@ async fn read_table(
             }
         }
     }
+    parser.finish().map_err(|e| PgSourceError::Protocol { context: ctx(), what: e.to_string() })?;
     let last = marks.remaining.fetch_sub(1, Ordering::AcqRel) == 1;
     reader.finish(last);
     let rows = reader.rows;
     let mut batch = reader.batch;
     batch.push(SourceItem::TableDone { oid: table.oid, table: name, rows });
     send(out, batch).await
+}
+
+/// The planner's row estimate (`reltuples`; -1 before the first ANALYZE), for progress only.
+async fn estimate_rows(client: &Client, oid: u32) -> Result<u64, tokio_postgres::Error> {
+    let row = client.query_one("SELECT reltuples::float8 FROM pg_class WHERE oid = $1", &[&oid]).await?;
+    Ok(row.get::<_, f64>(0).max(0.0) as u64)
 }
 
 fn mark_text(row: &mut Row, text_cols: &[usize]) {
