@@ -39,7 +39,12 @@ pub enum SinkError {
          on topic {topic}: raise the topic's max.message.bytes and the producer's \
          message.max.bytes, or exclude the column"
     )]
-    RecordTooLarge { topic: String, table: String, key: String, size: usize },
+    RecordTooLarge {
+        topic: String,
+        table: String,
+        key: String,
+        size: usize,
+    },
     /// A topic the task writes to does not exist and may not be created.
     #[error("topic {topic} does not exist: create it, or set destination.create_topics = true")]
     MissingTopic { topic: String },
@@ -51,10 +56,19 @@ pub enum SinkError {
     Unreachable { servers: String },
     /// A delivery failed after the producer's own retries.
     #[error("delivery to topic {topic} failed for table {table}: {reason}")]
-    Delivery { topic: String, table: String, reason: String, retriable: bool },
+    Delivery {
+        topic: String,
+        table: String,
+        reason: String,
+        retriable: bool,
+    },
     /// Creating, checking or deleting a topic failed with a broker error code.
     #[error("cannot {action} topic {topic}: the broker answered {code:?}")]
-    TopicAdmin { topic: String, action: &'static str, code: rdkafka::error::RDKafkaErrorCode },
+    TopicAdmin {
+        topic: String,
+        action: &'static str,
+        code: rdkafka::error::RDKafkaErrorCode,
+    },
     /// Records were still unacknowledged when `flush` gave up.
     #[error(
         "{pending} records were still unacknowledged after {timeout_secs} s: check the brokers' \
@@ -63,7 +77,10 @@ pub enum SinkError {
     FlushTimeout { pending: u64, timeout_secs: u64 },
     /// One configuration field is invalid.
     #[error("invalid destination configuration: {field}: {constraint}")]
-    InvalidField { field: &'static str, constraint: String },
+    InvalidField {
+        field: &'static str,
+        constraint: String,
+    },
     /// Invalid sink configuration.
     #[error("invalid destination configuration: {0}")]
     Config(String),
@@ -88,8 +105,12 @@ impl SinkError {
             SinkError::RecordTooLarge { .. } => "record_too_large",
             SinkError::MissingTopic { .. } => "missing_topic",
             SinkError::Unreachable { .. } => "unreachable",
-            SinkError::Delivery { retriable: true, .. } => "delivery_retriable",
-            SinkError::Delivery { retriable: false, .. } => "delivery_fatal",
+            SinkError::Delivery {
+                retriable: true, ..
+            } => "delivery_retriable",
+            SinkError::Delivery {
+                retriable: false, ..
+            } => "delivery_fatal",
             SinkError::TopicAdmin { .. } => "topic_admin",
             SinkError::FlushTimeout { .. } => "flush_timeout",
             SinkError::InvalidField { .. } | SinkError::Config(_) => "config",
@@ -114,11 +135,21 @@ pub trait Sink: Send {
     /// `"kafka"`, `"null"`: the `sink_kind` metric label.
     fn kind(&self) -> &'static str;
     /// Makes sure every topic exists (creating them when configured to), before any send.
-    fn prepare_topics(&mut self, topics: &[String]) -> impl Future<Output = Result<Vec<String>, SinkError>> + Send;
+    fn prepare_topics(
+        &mut self,
+        topics: &[String],
+    ) -> impl Future<Output = Result<Vec<String>, SinkError>> + Send;
     /// Deletes topics this task created (used when a first start fails before streaming).
-    fn delete_topics(&mut self, topics: &[String]) -> impl Future<Output = Result<(), SinkError>> + Send;
+    fn delete_topics(
+        &mut self,
+        topics: &[String],
+    ) -> impl Future<Output = Result<(), SinkError>> + Send;
     /// Queues one record numbered `seq`.
-    fn send(&mut self, record: &Record<'_>, seq: u64) -> impl Future<Output = Result<(), SinkError>> + Send;
+    fn send(
+        &mut self,
+        record: &Record<'_>,
+        seq: u64,
+    ) -> impl Future<Output = Result<(), SinkError>> + Send;
     /// The first sequence number not known durable.
     fn durable_watermark(&self) -> u64;
     /// The first failed delivery, if any.

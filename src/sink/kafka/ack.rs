@@ -132,7 +132,9 @@ impl AckTracker {
     fn advance(&mut self) {
         while self.watermark < self.next {
             let offset = self.watermark - self.word_base;
-            let Some(word) = self.words.get((offset / WORD_BITS) as usize) else { break };
+            let Some(word) = self.words.get((offset / WORD_BITS) as usize) else {
+                break;
+            };
             let bit = offset % WORD_BITS;
             let ones = u64::from((!(word >> bit)).trailing_zeros()).min(WORD_BITS - bit);
             self.watermark = (self.watermark + ones).min(self.next);

@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication, TopicResult};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::error::RDKafkaErrorCode;
 
 use super::config::KafkaSinkConfig;
 use super::error::metadata_error;
+use super::producer::TracingContext;
 use crate::sink::SinkError;
 
 /// How often `wait_visible` asks again for a created topic.
@@ -25,7 +26,7 @@ type TopicPartitions = HashMap<String, usize>;
 
 /// The admin side of the sink: metadata, create, delete.
 pub(crate) struct TopicAdmin {
-    client: Arc<AdminClient<DefaultClientContext>>,
+    client: Arc<AdminClient<TracingContext>>,
     servers: String,
     timeout: Duration,
     create: bool,
@@ -35,7 +36,8 @@ pub(crate) struct TopicAdmin {
 
 impl TopicAdmin {
     pub(crate) fn new(config: &KafkaSinkConfig) -> Result<Self, SinkError> {
-        let client = config.client_config().create().map_err(SinkError::Client)?;
+        let client = AdminClient::from_config_and_context(&config.client_config(), TracingContext)
+            .map_err(SinkError::Client)?;
         Ok(TopicAdmin {
             client: Arc::new(client),
             servers: config.bootstrap_servers.clone(),
@@ -49,12 +51,16 @@ impl TopicAdmin {
     /// Makes sure `topics` exist; returns those this call created.
     pub(crate) async fn prepare(&self, topics: &[String]) -> Result<Vec<String>, SinkError> {
         let existing = self.topics().await?;
-        let missing: Vec<&str> = unique(topics).filter(|t| !existing.contains_key(*t)).collect();
+        let missing: Vec<&str> = unique(topics)
+            .filter(|t| !existing.contains_key(*t))
+            .collect();
         if missing.is_empty() {
             return Ok(Vec::new());
         }
         if !self.create {
-            return Err(SinkError::MissingTopic { topic: missing[0].to_owned() });
+            return Err(SinkError::MissingTopic {
+                topic: missing[0].to_owned(),
+            });
         }
         let created = self.create(&missing).await?;
         self.wait_visible(&missing).await?;
@@ -67,7 +73,11 @@ impl TopicAdmin {
             return Ok(());
         }
         let names: Vec<&str> = unique(topics).collect();
-        let results = self.client.delete_topics(&names, &self.options()).await.map_err(SinkError::Client)?;
+        let results = self
+            .client
+            .delete_topics(&names, &self.options())
+            .await
+            .map_err(SinkError::Client)?;
         for result in results {
             check_result(result, "delete", RDKafkaErrorCode::UnknownTopicOrPartition)?;
         }
@@ -78,12 +88,24 @@ impl TopicAdmin {
     async fn create(&self, missing: &[&str]) -> Result<Vec<String>, SinkError> {
         let new_topics: Vec<NewTopic<'_>> = missing
             .iter()
-            .map(|name| NewTopic::new(name, self.partitions, TopicReplication::Fixed(self.replication_factor)))
+            .map(|name| {
+                NewTopic::new(
+                    name,
+                    self.partitions,
+                    TopicReplication::Fixed(self.replication_factor),
+                )
+            })
             .collect();
-        let results = self.client.create_topics(&new_topics, &self.options()).await.map_err(SinkError::Client)?;
+        let results = self
+            .client
+            .create_topics(&new_topics, &self.options())
+            .await
+            .map_err(SinkError::Client)?;
         let mut created = Vec::new();
         for result in results {
-            if let Some(name) = check_result(result, "create", RDKafkaErrorCode::TopicAlreadyExists)? {
+            if let Some(name) =
+                check_result(result, "create", RDKafkaErrorCode::TopicAlreadyExists)?
+            {
                 tracing::info!(topic = %name, partitions = self.partitions, "created Kafka topic");
                 created.push(name);
             }
@@ -96,8 +118,12 @@ impl TopicAdmin {
         let deadline = tokio::time::Instant::now() + self.timeout;
         loop {
             let existing = self.topics().await?;
-            let pending = topics.iter().find(|t| existing.get(**t).is_none_or(|p| *p == 0));
-            let Some(pending) = pending else { return Ok(()) };
+            let pending = topics
+                .iter()
+                .find(|t| existing.get(**t).is_none_or(|p| *p == 0));
+            let Some(pending) = pending else {
+                return Ok(());
+            };
             if tokio::time::Instant::now() >= deadline {
                 return Err(SinkError::TopicAdmin {
                     topic: (*pending).to_owned(),
@@ -128,7 +154,9 @@ impl TopicAdmin {
     }
 
     fn options(&self) -> AdminOptions {
-        AdminOptions::new().request_timeout(Some(self.timeout)).operation_timeout(Some(self.timeout))
+        AdminOptions::new()
+            .request_timeout(Some(self.timeout))
+            .operation_timeout(Some(self.timeout))
     }
 }
 
@@ -141,14 +169,21 @@ fn check_result(
     match result {
         Ok(name) => Ok(Some(name)),
         Err((_, code)) if code == tolerated => Ok(None),
-        Err((topic, code)) => Err(SinkError::TopicAdmin { topic, action, code }),
+        Err((topic, code)) => Err(SinkError::TopicAdmin {
+            topic,
+            action,
+            code,
+        }),
     }
 }
 
 /// The names in `topics`, each once, in first-seen order.
 fn unique(topics: &[String]) -> impl Iterator<Item = &str> {
     let mut seen = std::collections::HashSet::new();
-    topics.iter().map(String::as_str).filter(move |t| seen.insert(*t))
+    topics
+        .iter()
+        .map(String::as_str)
+        .filter(move |t| seen.insert(*t))
 }
 
 #[cfg(test)]
@@ -157,15 +192,32 @@ mod tests {
 
     #[test]
     fn unique_keeps_first_seen_order() {
-        let topics: Vec<String> = ["b", "a", "b", "c", "a"].iter().map(|s| s.to_string()).collect();
+        let topics: Vec<String> = ["b", "a", "b", "c", "a"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(unique(&topics).collect::<Vec<_>>(), ["b", "a", "c"]);
     }
 
     #[test]
     fn tolerated_codes_are_not_errors() {
-        let ok = check_result(Err(("t".into(), RDKafkaErrorCode::TopicAlreadyExists)), "create", RDKafkaErrorCode::TopicAlreadyExists);
+        let ok = check_result(
+            Err(("t".into(), RDKafkaErrorCode::TopicAlreadyExists)),
+            "create",
+            RDKafkaErrorCode::TopicAlreadyExists,
+        );
         assert_eq!(ok.unwrap(), None);
-        let err = check_result(Err(("t".into(), RDKafkaErrorCode::TopicAuthorizationFailed)), "create", RDKafkaErrorCode::TopicAlreadyExists);
-        assert!(matches!(err, Err(SinkError::TopicAdmin { action: "create", .. })));
+        let err = check_result(
+            Err(("t".into(), RDKafkaErrorCode::TopicAuthorizationFailed)),
+            "create",
+            RDKafkaErrorCode::TopicAlreadyExists,
+        );
+        assert!(matches!(
+            err,
+            Err(SinkError::TopicAdmin {
+                action: "create",
+                ..
+            })
+        ));
     }
 }

@@ -10,7 +10,9 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::ClientConfig;
+use tracing::level_filters::LevelFilter;
 
 use crate::sink::SinkError;
 
@@ -46,7 +48,10 @@ impl FromStr for Acks {
             "all" | "-1" => Ok(Acks::All),
             "1" | "one" => Ok(Acks::One),
             "0" | "zero" => Ok(Acks::Zero),
-            other => Err(invalid("acks", format!("{other:?} is not one of all, 1, 0"))),
+            other => Err(invalid(
+                "acks",
+                format!("{other:?} is not one of all, 1, 0"),
+            )),
         }
     }
 }
@@ -119,24 +124,46 @@ impl KafkaSinkConfig {
     }
 
     fn validate_basics(&self) -> Result<(), SinkError> {
-        if self.bootstrap_servers.split(',').any(|s| s.trim().is_empty()) {
-            return Err(invalid("bootstrap_servers", "must list host:port pairs separated by commas"));
+        if self
+            .bootstrap_servers
+            .split(',')
+            .any(|s| s.trim().is_empty())
+        {
+            return Err(invalid(
+                "bootstrap_servers",
+                "must list host:port pairs separated by commas",
+            ));
         }
         if !["none", "gzip", "snappy", "lz4", "zstd"].contains(&self.compression.as_str()) {
-            return Err(invalid("compression", format!("{:?} is not one of none, gzip, snappy, lz4, zstd", self.compression)));
+            return Err(invalid(
+                "compression",
+                format!(
+                    "{:?} is not one of none, gzip, snappy, lz4, zstd",
+                    self.compression
+                ),
+            ));
         }
         if self.partitions < 1 {
             return Err(invalid("partitions", "must be at least 1"));
         }
         if self.replication_factor < 1 && self.replication_factor != -1 {
-            return Err(invalid("replication_factor", "must be at least 1, or -1 for the broker's default"));
+            return Err(invalid(
+                "replication_factor",
+                "must be at least 1, or -1 for the broker's default",
+            ));
         }
         if self.max_in_flight_records == 0 || self.max_in_flight_records > 10_000_000 {
-            return Err(invalid("max_in_flight_records", "must be between 1 and 10,000,000"));
+            return Err(invalid(
+                "max_in_flight_records",
+                "must be between 1 and 10,000,000",
+            ));
         }
         if let Some(bytes) = self.message_max_bytes {
             if !(1000..=1_000_000_000).contains(&bytes) {
-                return Err(invalid("message_max_bytes", "must be between 1000 and 1,000,000,000"));
+                return Err(invalid(
+                    "message_max_bytes",
+                    "must be between 1000 and 1,000,000,000",
+                ));
             }
         }
         if self.flush_timeout.is_zero() || self.request_timeout.is_zero() {
@@ -146,26 +173,57 @@ impl KafkaSinkConfig {
     }
 
     fn validate_security(&self) -> Result<(), SinkError> {
-        let protocol = self.security_protocol.as_deref().map(str::to_ascii_lowercase);
+        let protocol = self
+            .security_protocol
+            .as_deref()
+            .map(str::to_ascii_lowercase);
         let protocol = protocol.as_deref().unwrap_or("plaintext");
         if !["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"].contains(&protocol) {
-            return Err(invalid("security_protocol", format!("{protocol:?} is not one of plaintext, ssl, sasl_plaintext, sasl_ssl")));
+            return Err(invalid(
+                "security_protocol",
+                format!("{protocol:?} is not one of plaintext, ssl, sasl_plaintext, sasl_ssl"),
+            ));
         }
         let sasl = protocol.starts_with("sasl_");
         match (&self.sasl_mechanism, sasl) {
-            (None, true) => return Err(invalid("sasl_mechanism", "is required by a sasl_* security_protocol")),
-            (Some(_), false) => return Err(invalid("sasl_mechanism", "needs security_protocol sasl_plaintext or sasl_ssl")),
-            (Some(m), true) if !["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"].contains(&m.as_str()) => {
-                return Err(invalid("sasl_mechanism", format!("{m:?} is not one of SCRAM-SHA-256, SCRAM-SHA-512, PLAIN")));
+            (None, true) => {
+                return Err(invalid(
+                    "sasl_mechanism",
+                    "is required by a sasl_* security_protocol",
+                ))
+            }
+            (Some(_), false) => {
+                return Err(invalid(
+                    "sasl_mechanism",
+                    "needs security_protocol sasl_plaintext or sasl_ssl",
+                ))
+            }
+            (Some(m), true)
+                if !["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"].contains(&m.as_str()) =>
+            {
+                return Err(invalid(
+                    "sasl_mechanism",
+                    format!("{m:?} is not one of SCRAM-SHA-256, SCRAM-SHA-512, PLAIN"),
+                ));
             }
             _ => {}
         }
         if sasl && (self.sasl_username.is_none() || self.sasl_password.is_none()) {
-            return Err(invalid("sasl_username", "SASL needs both sasl_username and sasl_password"));
+            return Err(invalid(
+                "sasl_username",
+                "SASL needs both sasl_username and sasl_password",
+            ));
         }
-        let ssl_files = [&self.ssl_ca_location, &self.ssl_certificate_location, &self.ssl_key_location];
+        let ssl_files = [
+            &self.ssl_ca_location,
+            &self.ssl_certificate_location,
+            &self.ssl_key_location,
+        ];
         if !protocol.ends_with("ssl") && ssl_files.iter().any(|f| f.is_some()) {
-            return Err(invalid("ssl_ca_location", "ssl_* files need security_protocol ssl or sasl_ssl"));
+            return Err(invalid(
+                "ssl_ca_location",
+                "ssl_* files need security_protocol ssl or sasl_ssl",
+            ));
         }
         Ok(())
     }
@@ -173,10 +231,16 @@ impl KafkaSinkConfig {
     fn validate_properties(&self) -> Result<(), SinkError> {
         for key in self.properties.keys() {
             if let Some(typed) = typed_option_of(key) {
-                return Err(invalid("properties", format!("{key:?} is set by the typed option `{typed}`: set it there only")));
+                return Err(invalid(
+                    "properties",
+                    format!("{key:?} is set by the typed option `{typed}`: set it there only"),
+                ));
             }
             if REFUSED_PROPERTIES.contains(&key.as_str()) {
-                return Err(invalid("properties", format!("{key:?} would break delivery tracking")));
+                return Err(invalid(
+                    "properties",
+                    format!("{key:?} would break delivery tracking"),
+                ));
             }
         }
         Ok(())
@@ -202,6 +266,7 @@ impl KafkaSinkConfig {
         }
         // Metadata requests must never create topics as a side effect.
         config.set("allow.auto.create.topics", "false");
+        config.set_log_level(librdkafka_log_level());
         config
     }
 
@@ -219,7 +284,10 @@ impl KafkaSinkConfig {
             .set("batch.size", Self::BATCH_SIZE.to_string())
             // librdkafka's own queue holds at least the sink's in-flight bound, so QueueFull
             // only comes from the byte limit (queue.buffering.max.kbytes).
-            .set("queue.buffering.max.messages", self.queue_messages().to_string());
+            .set(
+                "queue.buffering.max.messages",
+                self.queue_messages().to_string(),
+            );
         if let Some(bytes) = self.message_max_bytes {
             config.set("message.max.bytes", bytes.to_string());
         }
@@ -230,13 +298,33 @@ impl KafkaSinkConfig {
     }
 
     fn queue_messages(&self) -> usize {
-        self.max_in_flight_records.saturating_add(1000).min(i32::MAX as usize)
+        self.max_in_flight_records
+            .saturating_add(1000)
+            .min(i32::MAX as usize)
+    }
+}
+
+/// librdkafka's log level from the `tracing` filter (rdkafka would read the `log` crate's,
+/// which is off here). Warnings and errors always pass: they name unreachable brokers.
+fn librdkafka_log_level() -> RDKafkaLogLevel {
+    let current = LevelFilter::current();
+    if current >= LevelFilter::DEBUG {
+        RDKafkaLogLevel::Debug
+    } else if current >= LevelFilter::INFO {
+        RDKafkaLogLevel::Info
+    } else {
+        RDKafkaLogLevel::Warning
     }
 }
 
 /// Properties that would stop every acknowledgement from reaching the tracker, or that need a
 /// transactional sink this one is not.
-const REFUSED_PROPERTIES: &[&str] = &["delivery.report.only.error", "transactional.id", "dr_cb", "dr_msg_cb"];
+const REFUSED_PROPERTIES: &[&str] = &[
+    "delivery.report.only.error",
+    "transactional.id",
+    "dr_cb",
+    "dr_msg_cb",
+];
 
 /// The typed option that owns a librdkafka property (under any alias), if one does.
 fn typed_option_of(key: &str) -> Option<&'static str> {
@@ -259,7 +347,10 @@ fn typed_option_of(key: &str) -> Option<&'static str> {
 }
 
 fn invalid(field: &'static str, constraint: impl Into<String>) -> SinkError {
-    SinkError::InvalidField { field, constraint: constraint.into() }
+    SinkError::InvalidField {
+        field,
+        constraint: constraint.into(),
+    }
 }
 
 impl Default for KafkaSinkConfig {
@@ -292,7 +383,16 @@ impl fmt::Debug for KafkaSinkConfig {
         let properties: BTreeMap<&str, &str> = self
             .properties
             .iter()
-            .map(|(k, v)| (k.as_str(), if k.contains("password") || k.contains("secret") { "<redacted>" } else { v.as_str() }))
+            .map(|(k, v)| {
+                (
+                    k.as_str(),
+                    if k.contains("password") || k.contains("secret") {
+                        "<redacted>"
+                    } else {
+                        v.as_str()
+                    },
+                )
+            })
             .collect();
         f.debug_struct("KafkaSinkConfig")
             .field("bootstrap_servers", &self.bootstrap_servers)
@@ -304,7 +404,10 @@ impl fmt::Debug for KafkaSinkConfig {
             .field("security_protocol", &self.security_protocol)
             .field("sasl_mechanism", &self.sasl_mechanism)
             .field("sasl_username", &self.sasl_username)
-            .field("sasl_password", &self.sasl_password.as_ref().map(|_| "<redacted>"))
+            .field(
+                "sasl_password",
+                &self.sasl_password.as_ref().map(|_| "<redacted>"),
+            )
             .field("ssl_ca_location", &self.ssl_ca_location)
             .field("ssl_certificate_location", &self.ssl_certificate_location)
             .field("ssl_key_location", &self.ssl_key_location)
@@ -342,8 +445,14 @@ mod tests {
     #[test]
     fn acks_one_and_zero_turn_idempotence_off() {
         for acks in [Acks::One, Acks::Zero] {
-            let config = KafkaSinkConfig { acks, ..Default::default() };
-            assert_eq!(config.producer_config().get("enable.idempotence"), Some("false"));
+            let config = KafkaSinkConfig {
+                acks,
+                ..Default::default()
+            };
+            assert_eq!(
+                config.producer_config().get("enable.idempotence"),
+                Some("false")
+            );
         }
         assert_eq!("ALL".parse::<Acks>().unwrap(), Acks::All);
         assert_eq!("-1".parse::<Acks>().unwrap(), Acks::All);
@@ -353,13 +462,21 @@ mod tests {
 
     #[test]
     fn properties_contradicting_typed_options_are_refused() {
-        for key in ["acks", "request.required.acks", "enable.idempotence", "compression.type", "bootstrap.servers"] {
+        for key in [
+            "acks",
+            "request.required.acks",
+            "enable.idempotence",
+            "compression.type",
+            "bootstrap.servers",
+        ] {
             let mut config = KafkaSinkConfig::default();
             config.properties.insert(key.into(), "x".into());
             assert_eq!(field_of(config.validate()), "properties", "{key}");
         }
         let mut config = KafkaSinkConfig::default();
-        config.properties.insert("delivery.report.only.error".into(), "true".into());
+        config
+            .properties
+            .insert("delivery.report.only.error".into(), "true".into());
         assert_eq!(field_of(config.validate()), "properties");
         let mut config = KafkaSinkConfig::default();
         config.properties.insert("linger.ms".into(), "50".into());
@@ -370,19 +487,72 @@ mod tests {
     #[test]
     fn field_checks() {
         let cases: Vec<(&str, KafkaSinkConfig)> = vec![
-            ("bootstrap_servers", KafkaSinkConfig { bootstrap_servers: "a:1,".into(), ..Default::default() }),
-            ("compression", KafkaSinkConfig { compression: "brotli".into(), ..Default::default() }),
-            ("partitions", KafkaSinkConfig { partitions: 0, ..Default::default() }),
-            ("replication_factor", KafkaSinkConfig { replication_factor: 0, ..Default::default() }),
-            ("max_in_flight_records", KafkaSinkConfig { max_in_flight_records: 0, ..Default::default() }),
-            ("message_max_bytes", KafkaSinkConfig { message_max_bytes: Some(10), ..Default::default() }),
-            ("flush_timeout", KafkaSinkConfig { flush_timeout: Duration::ZERO, ..Default::default() }),
-            ("security_protocol", KafkaSinkConfig { security_protocol: Some("tls".into()), ..Default::default() }),
+            (
+                "bootstrap_servers",
+                KafkaSinkConfig {
+                    bootstrap_servers: "a:1,".into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "compression",
+                KafkaSinkConfig {
+                    compression: "brotli".into(),
+                    ..Default::default()
+                },
+            ),
+            (
+                "partitions",
+                KafkaSinkConfig {
+                    partitions: 0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "replication_factor",
+                KafkaSinkConfig {
+                    replication_factor: 0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "max_in_flight_records",
+                KafkaSinkConfig {
+                    max_in_flight_records: 0,
+                    ..Default::default()
+                },
+            ),
+            (
+                "message_max_bytes",
+                KafkaSinkConfig {
+                    message_max_bytes: Some(10),
+                    ..Default::default()
+                },
+            ),
+            (
+                "flush_timeout",
+                KafkaSinkConfig {
+                    flush_timeout: Duration::ZERO,
+                    ..Default::default()
+                },
+            ),
+            (
+                "security_protocol",
+                KafkaSinkConfig {
+                    security_protocol: Some("tls".into()),
+                    ..Default::default()
+                },
+            ),
         ];
         for (field, config) in cases {
             assert_eq!(field_of(config.validate()), field);
         }
-        assert!(KafkaSinkConfig { replication_factor: -1, ..Default::default() }.validate().is_ok());
+        assert!(KafkaSinkConfig {
+            replication_factor: -1,
+            ..Default::default()
+        }
+        .validate()
+        .is_ok());
     }
 
     #[test]
@@ -396,21 +566,62 @@ mod tests {
             ..Default::default()
         };
         sasl.validate().unwrap();
-        assert_eq!(field_of(KafkaSinkConfig { sasl_password: None, ..sasl.clone() }.validate()), "sasl_username");
-        assert_eq!(field_of(KafkaSinkConfig { sasl_mechanism: Some("GSSAPI".into()), ..sasl.clone() }.validate()), "sasl_mechanism");
-        assert_eq!(field_of(KafkaSinkConfig { sasl_mechanism: None, ..sasl.clone() }.validate()), "sasl_mechanism");
-        let plain = KafkaSinkConfig { security_protocol: Some("plaintext".into()), ..sasl.clone() };
+        assert_eq!(
+            field_of(
+                KafkaSinkConfig {
+                    sasl_password: None,
+                    ..sasl.clone()
+                }
+                .validate()
+            ),
+            "sasl_username"
+        );
+        assert_eq!(
+            field_of(
+                KafkaSinkConfig {
+                    sasl_mechanism: Some("GSSAPI".into()),
+                    ..sasl.clone()
+                }
+                .validate()
+            ),
+            "sasl_mechanism"
+        );
+        assert_eq!(
+            field_of(
+                KafkaSinkConfig {
+                    sasl_mechanism: None,
+                    ..sasl.clone()
+                }
+                .validate()
+            ),
+            "sasl_mechanism"
+        );
+        let plain = KafkaSinkConfig {
+            security_protocol: Some("plaintext".into()),
+            ..sasl.clone()
+        };
         assert_eq!(field_of(plain.validate()), "sasl_mechanism");
-        let ssl_without_tls = KafkaSinkConfig { ssl_ca_location: Some("/ca.pem".into()), ..Default::default() };
+        let ssl_without_tls = KafkaSinkConfig {
+            ssl_ca_location: Some("/ca.pem".into()),
+            ..Default::default()
+        };
         assert_eq!(field_of(ssl_without_tls.validate()), "ssl_ca_location");
     }
 
     #[test]
     fn debug_never_prints_the_password() {
-        let mut config = KafkaSinkConfig { sasl_password: Some("hunter2".into()), ..Default::default() };
-        config.properties.insert("ssl.key.password".into(), "hunter3".into());
+        let mut config = KafkaSinkConfig {
+            sasl_password: Some("hunter2".into()),
+            ..Default::default()
+        };
+        config
+            .properties
+            .insert("ssl.key.password".into(), "hunter3".into());
         let text = format!("{config:?}");
-        assert!(!text.contains("hunter2") && !text.contains("hunter3"), "{text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("hunter3"),
+            "{text}"
+        );
         assert!(text.contains("<redacted>"));
     }
 }

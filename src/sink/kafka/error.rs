@@ -72,7 +72,9 @@ pub(crate) fn code_of(err: &KafkaError) -> Option<RDKafkaErrorCode> {
 
 /// Key bytes as text for an error message (lossy UTF-8, shortened).
 pub(crate) fn key_text(key: Option<&[u8]>) -> String {
-    let Some(key) = key else { return "null".to_owned() };
+    let Some(key) = key else {
+        return "null".to_owned();
+    };
     let text = String::from_utf8_lossy(key);
     match text.char_indices().nth(MAX_KEY_TEXT) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
@@ -89,7 +91,13 @@ pub(crate) fn send_error(err: KafkaError, record: &Record<'_>) -> SinkError {
 /// An error from a failed delivery report.
 pub(crate) fn delivery_error(err: &KafkaError, message: &BorrowedMessage<'_>) -> SinkError {
     let size = message.key().map_or(0, <[u8]>::len) + message.payload().map_or(0, <[u8]>::len);
-    classified(err.clone(), message.topic(), UNKNOWN_TABLE, message.key(), size)
+    classified(
+        err.clone(),
+        message.topic(),
+        UNKNOWN_TABLE,
+        message.key(),
+        size,
+    )
 }
 
 fn classified(
@@ -119,7 +127,9 @@ fn classified(
 /// An error from a metadata request: unreachable brokers are named, the rest is kept as is.
 pub(crate) fn metadata_error(err: KafkaError, servers: &str) -> SinkError {
     match code_of(&err).map(classify) {
-        Some(ErrorClass::Retriable) => SinkError::Unreachable { servers: servers.to_owned() },
+        Some(ErrorClass::Retriable) => SinkError::Unreachable {
+            servers: servers.to_owned(),
+        },
         _ => SinkError::Client(err),
     }
 }
@@ -173,8 +183,19 @@ mod tests {
     fn too_large_names_topic_table_key_and_size() {
         let err = KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge);
         let e = send_error(err, &record(br#"{"id":"42"}"#, &[0; 100]));
-        let SinkError::RecordTooLarge { topic, table, key, size } = &e else { panic!("{e:?}") };
-        assert_eq!((topic.as_str(), table.as_str(), key.as_str()), ("t", "public.orders", r#"{"id":"42"}"#));
+        let SinkError::RecordTooLarge {
+            topic,
+            table,
+            key,
+            size,
+        } = &e
+        else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            (topic.as_str(), table.as_str(), key.as_str()),
+            ("t", "public.orders", r#"{"id":"42"}"#)
+        );
         assert_eq!(*size, 111);
         assert!(!e.is_transient());
         assert_eq!(e.kind(), "record_too_large");
@@ -182,7 +203,10 @@ mod tests {
 
     #[test]
     fn retriable_and_fatal_delivery_errors() {
-        let transient = send_error(KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut), &record(b"k", b"v"));
+        let transient = send_error(
+            KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut),
+            &record(b"k", b"v"),
+        );
         assert!(transient.is_transient());
         let fatal = send_error(
             KafkaError::MessageProduction(RDKafkaErrorCode::TopicAuthorizationFailed),
@@ -194,9 +218,15 @@ mod tests {
 
     #[test]
     fn metadata_timeout_is_unreachable() {
-        let e = metadata_error(KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut), "h:1");
+        let e = metadata_error(
+            KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut),
+            "h:1",
+        );
         assert!(matches!(&e, SinkError::Unreachable { servers } if servers == "h:1"));
-        let e = metadata_error(KafkaError::MetadataFetch(RDKafkaErrorCode::Authentication), "h:1");
+        let e = metadata_error(
+            KafkaError::MetadataFetch(RDKafkaErrorCode::Authentication),
+            "h:1",
+        );
         assert!(matches!(e, SinkError::Client(_)));
     }
 
@@ -204,6 +234,9 @@ mod tests {
     fn key_text_is_short_and_lossy() {
         assert_eq!(key_text(None), "null");
         assert_eq!(key_text(Some(&[0xff, b'a'])), "\u{fffd}a");
-        assert_eq!(key_text(Some(&[b'x'; 500])).chars().count(), MAX_KEY_TEXT + 1);
+        assert_eq!(
+            key_text(Some(&[b'x'; 500])).chars().count(),
+            MAX_KEY_TEXT + 1
+        );
     }
 }

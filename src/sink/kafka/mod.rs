@@ -21,6 +21,8 @@ mod ack;
 mod admin;
 mod config;
 mod error;
+#[cfg(test)]
+mod mock_tests;
 mod producer;
 
 use std::future::Future;
@@ -76,7 +78,12 @@ impl KafkaSink {
         config.validate()?;
         let (producer, shared) = producer::create(&config)?;
         let admin = admin::TopicAdmin::new(&config)?;
-        Ok(KafkaSink { config, producer, shared, admin })
+        Ok(KafkaSink {
+            config,
+            producer,
+            shared,
+            admin,
+        })
     }
 
     /// The configuration the sink runs with.
@@ -152,8 +159,14 @@ impl KafkaSink {
 /// The librdkafka record for `record`, with the position and transaction headers.
 fn base_record<'a>(record: &Record<'a>, seq: u64) -> BaseRecord<'a, [u8], [u8], usize> {
     let headers = OwnedHeaders::new_with_capacity(2)
-        .insert(Header { key: POSITION_HEADER, value: Some(record.position) })
-        .insert(Header { key: TX_HEADER, value: Some(record.tx) });
+        .insert(Header {
+            key: POSITION_HEADER,
+            value: Some(record.position),
+        })
+        .insert(Header {
+            key: TX_HEADER,
+            value: Some(record.tx),
+        });
     // Sequence numbers fit a pointer-sized opaque on the 64-bit targets the project supports.
     let mut base = BaseRecord::with_opaque_to(record.topic, seq as usize).headers(headers);
     if let Some(key) = record.key {
@@ -214,7 +227,10 @@ impl Sink for KafkaSink {
         match tokio::time::timeout(timeout, self.drained()).await {
             Ok(result) => result,
             Err(_) => {
-                let error = SinkError::FlushTimeout { pending: self.in_flight(), timeout_secs: timeout.as_secs() };
+                let error = SinkError::FlushTimeout {
+                    pending: self.in_flight(),
+                    timeout_secs: timeout.as_secs(),
+                };
                 self.shared.metrics.error(&error);
                 Err(error)
             }

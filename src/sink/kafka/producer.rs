@@ -60,13 +60,19 @@ pub(crate) struct Shared {
 
 impl Shared {
     fn new() -> Self {
-        Shared { tracker: Mutex::new(AckTracker::new(0)), progress: Notify::new(), metrics: SinkMetrics::new() }
+        Shared {
+            tracker: Mutex::new(AckTracker::new(0)),
+            progress: Notify::new(),
+            metrics: SinkMetrics::new(),
+        }
     }
 
     /// The tracker, also when a panicking holder poisoned the lock (its state is still sound:
     /// every method leaves it consistent before it can panic).
     pub(crate) fn tracker(&self) -> MutexGuard<'_, AckTracker> {
-        self.tracker.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.tracker
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The first failure, if any.
@@ -101,18 +107,39 @@ pub(crate) struct DeliveryContext {
     shared: Arc<Shared>,
 }
 
+/// Routes librdkafka's log lines into `tracing` (target `librdkafka`).
+pub(crate) fn log_to_tracing(level: RDKafkaLogLevel, facility: &str, message: &str) {
+    match level {
+        RDKafkaLogLevel::Emerg
+        | RDKafkaLogLevel::Alert
+        | RDKafkaLogLevel::Critical
+        | RDKafkaLogLevel::Error => {
+            tracing::error!(target: "librdkafka", facility, "{message}");
+        }
+        RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", facility, "{message}"),
+        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+            tracing::info!(target: "librdkafka", facility, "{message}");
+        }
+        RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", facility, "{message}"),
+    }
+}
+
+/// The context of the admin client: logs into `tracing`, nothing else.
+pub(crate) struct TracingContext;
+
+impl ClientContext for TracingContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        log_to_tracing(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(target: "librdkafka", %error, reason, "Kafka admin client error");
+    }
+}
+
 impl ClientContext for DeliveryContext {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
-        match level {
-            RDKafkaLogLevel::Emerg | RDKafkaLogLevel::Alert | RDKafkaLogLevel::Critical | RDKafkaLogLevel::Error => {
-                tracing::error!(target: "librdkafka", facility, "{message}");
-            }
-            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", facility, "{message}"),
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
-                tracing::info!(target: "librdkafka", facility, "{message}");
-            }
-            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", facility, "{message}"),
-        }
+        log_to_tracing(level, facility, message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
@@ -152,7 +179,10 @@ impl ProducerContext for DeliveryContext {
 /// Creates the producer and the shared state its delivery reports update.
 pub(crate) fn create(config: &KafkaSinkConfig) -> Result<(Producer, Arc<Shared>), SinkError> {
     let shared = Arc::new(Shared::new());
-    let context = DeliveryContext { shared: Arc::clone(&shared) };
-    let producer = Producer::from_config_and_context(&config.producer_config(), context).map_err(SinkError::Client)?;
+    let context = DeliveryContext {
+        shared: Arc::clone(&shared),
+    };
+    let producer = Producer::from_config_and_context(&config.producer_config(), context)
+        .map_err(SinkError::Client)?;
     Ok((producer, shared))
 }
