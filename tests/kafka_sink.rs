@@ -1,0 +1,433 @@
+//! The Kafka sink against a real Kafka-protocol broker (tansu, see TEST-ENV.md).
+//!
+//! The broker is `TRIBUTARY_TEST_KAFKA` (default `127.0.0.1:19092`). When that variable is unset
+//! and nothing listens on the default, the test starts its own tansu (`TRIBUTARY_TEST_TANSU`, or
+//! `~/.cargo/bin/tansu`) on a free port, with in-memory storage, and a watchdog shell that
+//! stops it when the test process exits. Every topic name is unique to its test.
+
+use std::io::ErrorKind;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use tributary::sink::kafka::{KafkaSink, KafkaSinkConfig, POSITION_HEADER, TX_HEADER};
+use tributary::sink::{Record, Sink, SinkError};
+
+/// Upper bound of one test.
+const TEST_TIMEOUT: Duration = Duration::from_secs(120);
+const DEFAULT_KAFKA: &str = "127.0.0.1:19092";
+
+/// The broker's bootstrap servers, starting tansu once per test process when needed.
+fn kafka() -> &'static str {
+    static BROKER: OnceLock<String> = OnceLock::new();
+    BROKER.get_or_init(|| {
+        if let Ok(servers) = std::env::var("TRIBUTARY_TEST_KAFKA") {
+            return servers;
+        }
+        if listening(DEFAULT_KAFKA) {
+            return DEFAULT_KAFKA.to_owned();
+        }
+        start_tansu()
+    })
+}
+
+fn listening(addr: &str) -> bool {
+    let addr: SocketAddr = addr.parse().expect("socket address");
+    TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok()
+}
+
+fn tansu_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("TRIBUTARY_TEST_TANSU") {
+        return PathBuf::from(path);
+    }
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    PathBuf::from(home).join(".cargo/bin/tansu")
+}
+
+/// Starts tansu on a free port; a watchdog shell kills it once this process is gone.
+fn start_tansu() -> String {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let servers = format!("127.0.0.1:{port}");
+    let binary = tansu_binary();
+    assert!(
+        binary.exists(),
+        "no broker at {DEFAULT_KAFKA} and no tansu at {}: install it (TEST-ENV.md)",
+        binary.display()
+    );
+    let url = format!("tcp://{servers}");
+    let script = format!(
+        "{bin:?} broker --listener-url {url} --advertised-listener-url {url} --storage-engine memory://tansu/ \
+         >/tmp/tributary-kafka-sink-tansu-{port}.log 2>&1 & t=$!; \
+         while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; kill $t",
+        bin = binary.display().to_string(),
+        parent = std::process::id(),
+    );
+    let mut watchdog = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start tansu");
+    // Reaps the watchdog shell if it ends first (it normally outlives this process).
+    std::thread::spawn(move || watchdog.wait());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !listening(&servers) {
+        assert!(
+            Instant::now() < deadline,
+            "tansu did not listen on {servers}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    servers
+}
+
+/// A topic name unique to this test run.
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{:x}-{}", nanos & 0xFFFF_FFFF, std::process::id())
+}
+
+fn sink(edit: impl FnOnce(&mut KafkaSinkConfig)) -> KafkaSink {
+    let mut config = KafkaSinkConfig {
+        bootstrap_servers: kafka().to_owned(),
+        ..Default::default()
+    };
+    edit(&mut config);
+    KafkaSink::new(config).expect("sink")
+}
+
+/// Java's `Utils.murmur2` (Kafka's default partitioner hash).
+fn murmur2(data: &[u8]) -> i32 {
+    const M: u32 = 0x5bd1_e995;
+    let mut h: u32 = 0x9747_b28c ^ data.len() as u32;
+    let chunks = data.chunks_exact(4);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        let mut k = u32::from_le_bytes(chunk.try_into().unwrap()).wrapping_mul(M);
+        k ^= k >> 24;
+        h = h.wrapping_mul(M) ^ k.wrapping_mul(M);
+    }
+    if tail.len() >= 3 {
+        h ^= u32::from(tail[2]) << 16;
+    }
+    if tail.len() >= 2 {
+        h ^= u32::from(tail[1]) << 8;
+    }
+    if !tail.is_empty() {
+        h ^= u32::from(tail[0]);
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h as i32
+}
+
+/// The partition Java's default partitioner picks for `key`.
+fn java_partition(key: &[u8], partitions: i32) -> i32 {
+    (murmur2(key) & 0x7fff_ffff) % partitions
+}
+
+/// Reads `topic` from the beginning until `expected` messages, then briefly for extras.
+fn read_back(topic: &str, partitions: i32, expected: usize) -> Vec<OwnedMessage> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .set("group.id", unique("tributary-test"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    for p in 0..partitions {
+        assignment
+            .add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&assignment).unwrap();
+    let mut messages = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut extra_until = None;
+    loop {
+        let now = Instant::now();
+        if now >= deadline || extra_until.is_some_and(|until| now >= until) {
+            return messages;
+        }
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            messages.push(message.expect("consume").detach());
+        }
+        if messages.len() >= expected && extra_until.is_none() {
+            extra_until = Some(Instant::now() + Duration::from_millis(500));
+        }
+    }
+}
+
+fn header<'m>(message: &'m OwnedMessage, name: &str) -> Option<&'m [u8]> {
+    message
+        .headers()?
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+}
+
+fn record<'a>(
+    topic: &'a str,
+    key: &'a str,
+    value: Option<&'a str>,
+    position: &'a str,
+    tx: &'a str,
+) -> Record<'a> {
+    Record {
+        topic,
+        partition: None,
+        key: Some(key.as_bytes()),
+        value: value.map(str::as_bytes),
+        position,
+        tx,
+        table: "public.items",
+    }
+}
+
+#[test]
+fn murmur2_matches_kafka_test_vectors() {
+    // From Kafka's UtilsTest.testMurmur2.
+    assert_eq!(murmur2(b"21"), -973_932_308);
+    assert_eq!(murmur2(b"foobar"), -790_332_482);
+    assert_eq!(murmur2(b"a-little-bit-long-string"), -985_981_536);
+    assert_eq!(murmur2(b"a-little-bit-longer-string"), -1_486_304_829);
+    assert_eq!(
+        murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"),
+        -58_897_971
+    );
+    assert_eq!(murmur2(b"abc"), 479_470_107);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_broker_is_reported_quickly() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let servers = format!("127.0.0.1:{port}");
+    let mut sink = KafkaSink::new(KafkaSinkConfig {
+        bootstrap_servers: servers.clone(),
+        ..Default::default()
+    })
+    .unwrap();
+    let started = Instant::now();
+    let result = tokio::time::timeout(
+        Duration::from_secs(30),
+        sink.prepare_topics(&["t".to_owned()]),
+    )
+    .await;
+    let error = result.expect("bounded").unwrap_err();
+    assert!(
+        matches!(&error, SinkError::Unreachable { servers: s } if *s == servers),
+        "{error:?}"
+    );
+    let text = error.to_string();
+    assert!(text.contains(&servers) && !text.contains('\n'), "{text}");
+    assert!(
+        started.elapsed() <= Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(TcpStream::connect(&servers).is_err_and(|e| e.kind() == ErrorKind::ConnectionRefused));
+}
+
+mod serial {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn keyed_records_with_headers_land_on_java_partitions() {
+        tokio::time::timeout(TEST_TIMEOUT, async {
+            let topic = unique("sink-keyed");
+            let partitions = 6;
+            let mut sink = sink(|c| c.partitions = partitions);
+            let created = sink
+                .prepare_topics(std::slice::from_ref(&topic))
+                .await
+                .unwrap();
+            assert_eq!(created, vec![topic.clone()]);
+            assert!(
+                sink.prepare_topics(std::slice::from_ref(&topic))
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "second prepare creates nothing"
+            );
+
+            let count = 10_000u64;
+            for i in 0..count {
+                let key = format!(r#"{{"id":"{}"}}"#, i % 1000);
+                let value = format!(r#"{{"id":{},"version":{i}}}"#, i % 1000);
+                let (position, tx) = (
+                    format!("0/{:X}:{}", 0x1000 + i / 100, i % 100),
+                    (500 + i / 100).to_string(),
+                );
+                sink.send(&record(&topic, &key, Some(&value), &position, &tx), i)
+                    .await
+                    .unwrap();
+            }
+            sink.flush().await.unwrap();
+            assert_eq!(sink.durable_watermark(), count);
+
+            let messages = read_back(&topic, partitions, count as usize);
+            assert_eq!(messages.len(), count as usize, "every record exactly once");
+            let mut last_version = vec![None::<u64>; 1000];
+            for m in &messages {
+                let key = m.key().unwrap();
+                assert_eq!(
+                    m.partition(),
+                    java_partition(key, partitions),
+                    "key {}",
+                    String::from_utf8_lossy(key)
+                );
+                let value: serde_json::Value =
+                    serde_json::from_slice(m.payload().unwrap()).unwrap();
+                let (id, i) = (
+                    value["id"].as_u64().unwrap(),
+                    value["version"].as_u64().unwrap(),
+                );
+                assert_eq!(key, format!(r#"{{"id":"{id}"}}"#).as_bytes());
+                assert_eq!(
+                    header(m, POSITION_HEADER),
+                    Some(format!("0/{:X}:{}", 0x1000 + i / 100, i % 100).as_bytes())
+                );
+                assert_eq!(
+                    header(m, TX_HEADER),
+                    Some((500 + i / 100).to_string().as_bytes())
+                );
+                let last = &mut last_version[id as usize];
+                assert!(last.is_none_or(|l| l < i), "per-key order for id {id}");
+                *last = Some(i);
+            }
+            sink.delete_topics(&[topic]).await.unwrap();
+        })
+        .await
+        .expect("test timed out");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tombstones_have_a_null_value() {
+        tokio::time::timeout(TEST_TIMEOUT, async {
+            let topic = unique("sink-tombstone");
+            let mut sink = sink(|_| {});
+            sink.prepare_topics(std::slice::from_ref(&topic))
+                .await
+                .unwrap();
+            sink.send(
+                &record(&topic, r#"{"id":"1"}"#, Some(r#"{"id":1}"#), "0/10:0", "7"),
+                0,
+            )
+            .await
+            .unwrap();
+            sink.send(&record(&topic, r#"{"id":"1"}"#, None, "0/10:1", "7"), 1)
+                .await
+                .unwrap();
+            sink.flush().await.unwrap();
+            let messages = read_back(&topic, 1, 2);
+            assert_eq!(messages.len(), 2);
+            assert_eq!(messages[0].payload(), Some(&br#"{"id":1}"#[..]));
+            assert_eq!(messages[1].payload(), None, "a tombstone");
+            assert_eq!(messages[1].key(), Some(&br#"{"id":"1"}"#[..]));
+            assert_eq!(header(&messages[1], POSITION_HEADER), Some(&b"0/10:1"[..]));
+            sink.delete_topics(&[topic]).await.unwrap();
+        })
+        .await
+        .expect("test timed out");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn missing_topic_without_create_topics() {
+        tokio::time::timeout(TEST_TIMEOUT, async {
+            let topic = unique("sink-missing");
+            let mut sink = sink(|c| c.create_topics = false);
+            let error = sink
+                .prepare_topics(std::slice::from_ref(&topic))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&error, SinkError::MissingTopic { topic: t } if *t == topic),
+                "{error:?}"
+            );
+        })
+        .await
+        .expect("test timed out");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn delete_topics_removes_created_topics() {
+        tokio::time::timeout(TEST_TIMEOUT, async {
+            let topics = vec![unique("sink-del-a"), unique("sink-del-b")];
+            let mut creating = sink(|c| c.partitions = 2);
+            let created = creating.prepare_topics(&topics).await.unwrap();
+            assert_eq!(created, topics);
+            creating.delete_topics(&created).await.unwrap();
+            let mut checking = sink(|c| c.create_topics = false);
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match checking.prepare_topics(&topics[..1]).await {
+                    Err(SinkError::MissingTopic { .. }) => break,
+                    other => assert!(Instant::now() < deadline, "topic still there: {other:?}"),
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert!(matches!(
+                checking.prepare_topics(&topics[1..]).await,
+                Err(SinkError::MissingTopic { .. })
+            ));
+            creating
+                .delete_topics(&topics)
+                .await
+                .expect("deleting deleted topics is not an error");
+        })
+        .await
+        .expect("test timed out");
+    }
+
+    /// Throughput of 100k ~300-byte records, printed beside nothing else: run by hand with
+    /// `cargo test --release --test kafka_sink -- --ignored --nocapture`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "benchmark"]
+    async fn throughput_100k_records() {
+        tokio::time::timeout(TEST_TIMEOUT, async {
+            let topic = unique("sink-bench");
+            let mut sink = sink(|c| c.partitions = 3);
+            sink.prepare_topics(std::slice::from_ref(&topic))
+                .await
+                .unwrap();
+            let count = 100_000u64;
+            let filler = "x".repeat(240);
+            let started = Instant::now();
+            for i in 0..count {
+                let key = format!(r#"{{"id":"{i}"}}"#);
+                let value = format!(r#"{{"id":{i},"status":"NEW","note":"{filler}"}}"#);
+                let position = format!("0/{:X}:{}", i / 100, i % 100);
+                sink.send(&record(&topic, &key, Some(&value), &position, "42"), i)
+                    .await
+                    .unwrap();
+            }
+            sink.flush().await.unwrap();
+            let elapsed = started.elapsed();
+            println!(
+                "{count} records in {elapsed:?}: {:.0} records/s",
+                count as f64 / elapsed.as_secs_f64()
+            );
+            sink.delete_topics(&[topic]).await.unwrap();
+        })
+        .await
+        .expect("test timed out");
+    }
+}
