@@ -73,8 +73,14 @@ impl Row {
                 continue;
             }
             *cell = match old.cells.get(i) {
-                Some(Cell::Text { start, len }) => Cell::Text { start: start + base, len: *len },
-                Some(Cell::Binary { start, len }) => Cell::Binary { start: start + base, len: *len },
+                Some(Cell::Text { start, len }) => Cell::Text {
+                    start: start + base,
+                    len: *len,
+                },
+                Some(Cell::Binary { start, len }) => Cell::Binary {
+                    start: start + base,
+                    len: *len,
+                },
                 Some(Cell::Null) => Cell::Null,
                 _ => Cell::Unchanged,
             };

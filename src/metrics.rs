@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 
 /// Starts the Prometheus exporter on `addr` (`/metrics`).
 pub fn serve(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
-    metrics_exporter_prometheus::PrometheusBuilder::new().with_http_listener(addr).install()?;
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .install()?;
     crate::sink::kafka::describe_metrics();
     Ok(())
 }

@@ -18,7 +18,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// A PostgreSQL write-ahead-log position.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Lsn(pub u64);
 
@@ -49,7 +51,9 @@ impl FromStr for Lsn {
 }
 
 /// Where a stream event stands: its transaction's commit LSN and its index in the transaction.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct StreamPosition {
     pub commit_lsn: Lsn,
     pub index: u32,
@@ -66,7 +70,10 @@ impl fmt::Display for StreamPosition {
 pub enum Position {
     Stream(StreamPosition),
     /// A snapshot row; the table is the event's.
-    Snapshot { snapshot_lsn: Lsn, row: u64 },
+    Snapshot {
+        snapshot_lsn: Lsn,
+        row: u64,
+    },
 }
 
 #[cfg(test)]
@@ -86,9 +93,20 @@ mod tests {
 
     #[test]
     fn stream_positions_order_by_commit_then_index() {
-        let a = StreamPosition { commit_lsn: Lsn(10), index: 5 };
-        let b = StreamPosition { commit_lsn: Lsn(11), index: 0 };
+        let a = StreamPosition {
+            commit_lsn: Lsn(10),
+            index: 5,
+        };
+        let b = StreamPosition {
+            commit_lsn: Lsn(11),
+            index: 0,
+        };
         assert!(a < b);
-        assert!(StreamPosition { commit_lsn: Lsn(10), index: 6 } > a);
+        assert!(
+            StreamPosition {
+                commit_lsn: Lsn(10),
+                index: 6
+            } > a
+        );
     }
 }

@@ -48,7 +48,12 @@ pub struct PgType {
 
 impl PgType {
     pub fn new(oid: u32, name: &str, namespace: &str, kind: TypeKind) -> PgType {
-        PgType { oid, name: name.to_owned(), namespace: namespace.to_owned(), kind }
+        PgType {
+            oid,
+            name: name.to_owned(),
+            namespace: namespace.to_owned(),
+            kind,
+        }
     }
 }
 
@@ -124,7 +129,11 @@ impl TableSchema {
 
     /// Indices of the key columns, in column order.
     pub fn key_indices(&self) -> impl Iterator<Item = usize> + '_ {
-        self.columns.iter().enumerate().filter(|(_, c)| c.is_key).map(|(i, _)| i)
+        self.columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.is_key)
+            .map(|(i, _)| i)
     }
 
     pub fn has_key(&self) -> bool {
@@ -137,15 +146,32 @@ mod tests {
     use super::*;
 
     fn col(typmod: i32) -> Column {
-        let ty = Arc::new(PgType::new(1700, "numeric", "pg_catalog", TypeKind::Numeric));
-        Column { name: "n".into(), ty, typmod, is_key: false, nullable: true }
+        let ty = Arc::new(PgType::new(
+            1700,
+            "numeric",
+            "pg_catalog",
+            TypeKind::Numeric,
+        ));
+        Column {
+            name: "n".into(),
+            ty,
+            typmod,
+            is_key: false,
+            nullable: true,
+        }
     }
 
     #[test]
     fn numeric_typmod_decodes_precision_and_scale() {
         assert_eq!(col(-1).numeric_precision_scale(), None);
-        assert_eq!(col(((12 << 16) | 2) + 4).numeric_precision_scale(), Some((12, 2)));
+        assert_eq!(
+            col(((12 << 16) | 2) + 4).numeric_precision_scale(),
+            Some((12, 2))
+        );
         // numeric(5, -2): the scale is stored as an 11-bit two's complement value.
-        assert_eq!(col(((5 << 16) | (0x800 - 2)) + 4).numeric_precision_scale(), Some((5, -2)));
+        assert_eq!(
+            col(((5 << 16) | (0x800 - 2)) + 4).numeric_precision_scale(),
+            Some((5, -2))
+        );
     }
 }

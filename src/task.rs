@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, ShardKey, SledCheckpointStore};
+use crate::checkpoint::{
+    Checkpoint, CheckpointError, CheckpointStore, ShardKey, SledCheckpointStore,
+};
 use crate::config::{resolve_password, ConfigError, Phase, TableSelection, TaskSpec};
 use crate::format::debezium::{DebeziumJson, DebeziumOptions, DecimalHandling, IntervalHandling};
 use crate::pipeline::runner::{PipelineError, RunEnd, Runner, RunnerOptions};
@@ -89,10 +91,15 @@ impl From<CheckpointError> for TaskError {
 /// Runs the task until it is stopped, completes, or fails for good.
 pub async fn run_task(mut opts: TaskRunOptions) -> Result<TaskOutcome, TaskError> {
     let store: Arc<dyn CheckpointStore> = Arc::new(SledCheckpointStore::open(&opts.data_dir)?);
-    let key = ShardKey { task: opts.spec.name.clone(), shard: 0 };
+    let key = ShardKey {
+        task: opts.spec.name.clone(),
+        shard: 0,
+    };
     let mut backoff = RETRY_MIN;
     loop {
-        let cp = store.load(&key)?.unwrap_or_else(|| Checkpoint::new(new_incarnation()));
+        let cp = store
+            .load(&key)?
+            .unwrap_or_else(|| Checkpoint::new(new_incarnation()));
         if cp.completed {
             return Ok(TaskOutcome::Completed);
         }
@@ -127,7 +134,9 @@ fn is_transient(e: &TaskError) -> bool {
 fn new_incarnation() -> String {
     let mut b = [0u8; 4];
     if openssl::rand::rand_bytes(&mut b).is_err() {
-        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         b = (t.subsec_nanos() ^ t.as_secs() as u32).to_be_bytes();
     }
     hex::encode(b)
@@ -135,9 +144,19 @@ fn new_incarnation() -> String {
 
 fn source_options(spec: &TaskSpec) -> Result<PgSourceOptions, TaskError> {
     let password = resolve_password(&spec.source)?;
-    let conn = PgConnectConfig::new(&spec.source.url, password, spec.source.ssl_root_cert.clone())
-        .map_err(|c| ConfigError::Invalid { field: "source.url", constraint: c })?;
-    let selection = TableSelection::from_spec(&spec.objects).map_err(|c| ConfigError::Invalid { field: "objects.tables", constraint: c })?;
+    let conn = PgConnectConfig::new(
+        &spec.source.url,
+        password,
+        spec.source.ssl_root_cert.clone(),
+    )
+    .map_err(|c| ConfigError::Invalid {
+        field: "source.url",
+        constraint: c,
+    })?;
+    let selection = TableSelection::from_spec(&spec.objects).map_err(|c| ConfigError::Invalid {
+        field: "objects.tables",
+        constraint: c,
+    })?;
     Ok(PgSourceOptions {
         conn,
         selection,
@@ -169,13 +188,21 @@ async fn attempt<S: Sink>(
     } else {
         first_start(&src, &mut pre, &mut cp, &mut sink, &topics).await?
     };
-    let identity = cp.slot.clone().ok_or(PgSourceError::Protocol { context: "starting".into(), what: "no slot".into() })?;
+    let identity = cp.slot.clone().ok_or(PgSourceError::Protocol {
+        context: "starting".into(),
+        what: "no slot".into(),
+    })?;
     let run = SourceRun {
         opts: src.clone(),
         repl: started.repl,
         catalog: pre.catalog,
         types: pre.types,
-        publications: identity.publication.split(',').filter(|p| !p.is_empty()).map(str::to_owned).collect(),
+        publications: identity
+            .publication
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect(),
         slot_name: identity.slot_name.clone(),
         start_lsn: cp.confirmed_lsn,
         skip_through: cp.stream,
@@ -185,14 +212,35 @@ async fn attempt<S: Sink>(
     if !cp.started {
         cp.started = true;
         let (s, k, c) = (store.clone(), key.clone(), cp.clone());
-        tokio::task::spawn_blocking(move || s.save(&k, &c)).await.map_err(|e| CheckpointError::Open { path: "checkpoint".into(), reason: e.to_string() })??;
+        tokio::task::spawn_blocking(move || s.save(&k, &c))
+            .await
+            .map_err(|e| CheckpointError::Open {
+                path: "checkpoint".into(),
+                reason: e.to_string(),
+            })??;
     }
     let (confirm_tx, confirm_rx) = watch::channel(cp.confirmed_lsn);
     let (tx, mut rx) = mpsc::channel(SOURCE_CHANNEL_BATCHES);
     let source = tokio::spawn(run.run(tx, confirm_rx));
-    let runner_opts = RunnerOptions { checkpoint_interval: opts.spec.migration.checkpoint_interval, snapshot_only: !src.incremental };
+    let m = &opts.spec.migration;
+    let runner_opts = RunnerOptions {
+        checkpoint_interval: m.checkpoint_interval,
+        snapshot_rows_per_second: m.snapshot_rows_per_second,
+        stream_events_per_second: m.stream_events_per_second,
+        snapshot_only: !src.incremental,
+    };
     let known: HashSet<String> = topics.into_iter().collect();
-    let mut runner = Runner::new(sink, format, store.clone(), key.clone(), cp, confirm_tx, opts.stats.clone(), runner_opts, known);
+    let mut runner = Runner::new(
+        sink,
+        format,
+        store.clone(),
+        key.clone(),
+        cp,
+        confirm_tx,
+        opts.stats.clone(),
+        runner_opts,
+        known,
+    );
     let end = runner.run(&mut rx, &mut opts.shutdown).await;
     source.abort();
     let end = end?;
@@ -218,8 +266,17 @@ async fn first_start<S: Sink>(
         Ok((repl, session)) => {
             let tables: Vec<_> = pre.tables.iter().map(|t| t.schema.clone()).collect();
             let lsn = cp.confirmed_lsn;
-            let snapshot = session.map(|session| PendingSnapshot { session, lsn, tables: tables.clone(), deferred: false });
-            Ok(Started { repl, snapshot, tables })
+            let snapshot = session.map(|session| PendingSnapshot {
+                session,
+                lsn,
+                tables: tables.clone(),
+                deferred: false,
+            });
+            Ok(Started {
+                repl,
+                snapshot,
+                tables,
+            })
         }
         Err(e) => {
             created.remove(&pre.catalog).await;
@@ -234,18 +291,34 @@ async fn first_start<S: Sink>(
 }
 
 /// A resume: verify the slot; re-read tables whose snapshot was cut.
-async fn resume(src: &PgSourceOptions, pre: &mut Preflight, cp: &Checkpoint) -> Result<Started, TaskError> {
+async fn resume(
+    src: &PgSourceOptions,
+    pre: &mut Preflight,
+    cp: &Checkpoint,
+) -> Result<Started, TaskError> {
     let repl = setup::resume(src, pre, cp).await?;
     let unfinished = setup::unfinished_tables(pre, cp);
     let snapshot = if src.full && !unfinished.is_empty() {
-        tracing::info!(tables = unfinished.len(), "re-reading tables whose snapshot was cut, under a fresh snapshot");
+        tracing::info!(
+            tables = unfinished.len(),
+            "re-reading tables whose snapshot was cut, under a fresh snapshot"
+        );
         let (session, lsn) = setup::reread_session(src, pre, cp).await?;
-        Some(PendingSnapshot { session, lsn, tables: unfinished, deferred: true })
+        Some(PendingSnapshot {
+            session,
+            lsn,
+            tables: unfinished,
+            deferred: true,
+        })
     } else {
         None
     };
     let tables = pre.tables.iter().map(|t| t.schema.clone()).collect();
-    Ok(Started { repl, snapshot, tables })
+    Ok(Started {
+        repl,
+        snapshot,
+        tables,
+    })
 }
 
 /// What a first start or a resume hands to the source run.
@@ -259,7 +332,12 @@ struct Started {
 async fn finish_full_only(src: &PgSourceOptions, cp: &Checkpoint) -> Result<(), TaskError> {
     if let Some(id) = &cp.slot {
         let client = src.conn.connect_sql("clean-up").await?;
-        let pubs: Vec<String> = id.publication.split(',').filter(|p| !p.is_empty()).map(str::to_owned).collect();
+        let pubs: Vec<String> = id
+            .publication
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect();
         slot::drop_slot_and_publications(&client, &id.slot_name, &pubs).await?;
         tracing::info!(slot = %id.slot_name, "full load completed; slot and publications dropped");
     }
@@ -270,7 +348,11 @@ async fn finish_full_only(src: &PgSourceOptions, cp: &Checkpoint) -> Result<(), 
 pub fn topics_for(spec: &TaskSpec, pre: &Preflight) -> Vec<String> {
     let mut t: Vec<String> = match &spec.destination.topic {
         Some(topic) => vec![topic.clone()],
-        None => pre.tables.iter().map(|t| format!("{}.{}.{}", spec.name, t.schema.schema, t.schema.name)).collect(),
+        None => pre
+            .tables
+            .iter()
+            .map(|t| format!("{}.{}.{}", spec.name, t.schema.schema, t.schema.name))
+            .collect(),
     };
     t.dedup();
     t
@@ -297,24 +379,42 @@ fn debezium_options(spec: &TaskSpec, pre: &Preflight) -> Result<DebeziumOptions,
         None | Some("precise") => DecimalHandling::Precise,
         Some("double") => DecimalHandling::Double,
         Some("string") => DecimalHandling::String,
-        Some(x) => return Err(invalid("destination.debezium.decimal_handling_mode", x, "precise, double or string")),
+        Some(x) => {
+            return Err(invalid(
+                "destination.debezium.decimal_handling_mode",
+                x,
+                "precise, double or string",
+            ))
+        }
     };
     o.interval_handling_mode = match d.interval_handling_mode.as_deref() {
         None | Some("numeric") => IntervalHandling::Numeric,
         Some("string") => IntervalHandling::String,
-        Some(x) => return Err(invalid("destination.debezium.interval_handling_mode", x, "numeric or string")),
+        Some(x) => {
+            return Err(invalid(
+                "destination.debezium.interval_handling_mode",
+                x,
+                "numeric or string",
+            ))
+        }
     };
     Ok(o)
 }
 
 fn invalid(field: &'static str, got: &str, allowed: &str) -> ConfigError {
-    ConfigError::Invalid { field, constraint: format!("{got:?} is not one of {allowed}") }
+    ConfigError::Invalid {
+        field,
+        constraint: format!("{got:?} is not one of {allowed}"),
+    }
 }
 
 /// The Kafka sink's settings from the task's destination.
 pub fn kafka_config(spec: &TaskSpec) -> Result<KafkaSinkConfig, TaskError> {
     let d = &spec.destination;
-    let mut c = KafkaSinkConfig { bootstrap_servers: d.bootstrap_servers.clone(), ..KafkaSinkConfig::default() };
+    let mut c = KafkaSinkConfig {
+        bootstrap_servers: d.bootstrap_servers.clone(),
+        ..KafkaSinkConfig::default()
+    };
     c.acks = match d.acks.as_deref() {
         None | Some("all") | Some("-1") => Acks::All,
         Some("1") => Acks::One,
@@ -335,7 +435,13 @@ pub fn kafka_config(spec: &TaskSpec) -> Result<KafkaSinkConfig, TaskError> {
     c.sasl_mechanism = d.sasl_mechanism.clone();
     c.sasl_username = d.sasl_username.clone();
     c.sasl_password = match &d.sasl_password_env {
-        Some(var) => Some(std::env::var(var).map_err(|_| invalid("destination.sasl_password_env", var, "a set environment variable"))?),
+        Some(var) => Some(std::env::var(var).map_err(|_| {
+            invalid(
+                "destination.sasl_password_env",
+                var,
+                "a set environment variable",
+            )
+        })?),
         None => d.sasl_password.clone(),
     };
     c.ssl_ca_location = d.ssl_ca_location.clone();

@@ -12,8 +12,15 @@ mod serial {
 
     /// The single `error:` line of a failed run.
     fn error_line(stderr: &str) -> String {
-        let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
-        assert_eq!(lines.len(), 1, "exactly one error line expected in:\n{stderr}");
+        let lines: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "exactly one error line expected in:\n{stderr}"
+        );
         lines[0].to_owned()
     }
 
@@ -29,7 +36,15 @@ mod serial {
 
     fn run_fails(url: &str, kafka_addr: &str, tables: &[&str], extra: &str) -> (i32, String) {
         let dir = tempfile::tempdir().unwrap();
-        let task = task_file(dir.path(), &unique("bad"), url, kafka_addr, tables, &["full", "incremental"], extra);
+        let task = task_file(
+            dir.path(),
+            &unique("bad"),
+            url,
+            kafka_addr,
+            tables,
+            &["full", "incremental"],
+            extra,
+        );
         let (code, err) = run_to_end(&task, &dir.path().join("data"), LIMIT);
         assert_ne!(code, 0, "must fail; stderr:\n{err}");
         (code, error_line(&err))
@@ -39,7 +54,11 @@ mod serial {
     async fn malformed_task_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.toml");
-        std::fs::write(&path, "name = \"x\"\n[source]\nkind = \"postgres\"\nurl = 5\n").unwrap();
+        std::fs::write(
+            &path,
+            "name = \"x\"\n[source]\nkind = \"postgres\"\nurl = 5\n",
+        )
+        .unwrap();
         let (code, err) = run_to_end(&path, &dir.path().join("data"), LIMIT);
         assert_eq!(code, 2);
         let line = error_line(&err);
@@ -50,17 +69,30 @@ mod serial {
     async fn wrong_password() {
         let db = TestDb::create("badpw").await;
         items(&db).await;
-        let url = db.url.replacen("tributary:tributary@", "tributary:wrong@", 1);
+        let url = db
+            .url
+            .replacen("tributary:tributary@", "tributary:wrong@", 1);
         let (_, line) = run_fails(&url, &kafka(), &["public.items"], "");
-        assert!(line.contains("refused the login") && line.contains("password"), "{line}");
+        assert!(
+            line.contains("refused the login") && line.contains("password"),
+            "{line}"
+        );
         nothing_left(&db).await;
         db.cleanup().await;
     }
 
     #[tokio::test]
     async fn unreachable_host() {
-        let (_, line) = run_fails("postgres://tributary:tributary@127.0.0.1:1/postgres", &kafka(), &["public.items"], "");
-        assert!(line.contains("cannot connect to PostgreSQL at 127.0.0.1:1"), "{line}");
+        let (_, line) = run_fails(
+            "postgres://tributary:tributary@127.0.0.1:1/postgres",
+            &kafka(),
+            &["public.items"],
+            "",
+        );
+        assert!(
+            line.contains("cannot connect to PostgreSQL at 127.0.0.1:1"),
+            "{line}"
+        );
     }
 
     #[tokio::test]
@@ -68,7 +100,10 @@ mod serial {
         let db = TestDb::create_on(&pg_replica_url(), "replica").await;
         items(&db).await;
         let (_, line) = run_fails(&db.url, &kafka(), &["public.items"], "");
-        assert!(line.contains("wal_level=replica") && line.contains("wal_level = logical"), "{line}");
+        assert!(
+            line.contains("wal_level=replica") && line.contains("wal_level = logical"),
+            "{line}"
+        );
         nothing_left(&db).await;
         db.cleanup().await;
     }
@@ -78,7 +113,10 @@ mod serial {
         let db = TestDb::create("missing").await;
         items(&db).await;
         let (_, line) = run_fails(&db.url, &kafka(), &["public.items", "public.nope"], "");
-        assert!(line.contains("public.nope") && line.contains("objects.tables"), "{line}");
+        assert!(
+            line.contains("public.nope") && line.contains("objects.tables"),
+            "{line}"
+        );
         nothing_left(&db).await;
         db.cleanup().await;
     }
@@ -88,7 +126,10 @@ mod serial {
         let db = TestDb::create("nobroker").await;
         items(&db).await;
         let (_, line) = run_fails(&db.url, "127.0.0.1:1", &["public.items"], "");
-        assert!(line.contains("Kafka") && line.contains("127.0.0.1:1"), "{line}");
+        assert!(
+            line.contains("Kafka") && line.contains("127.0.0.1:1"),
+            "{line}"
+        );
         nothing_left(&db).await;
         db.cleanup().await;
     }
@@ -96,11 +137,19 @@ mod serial {
     #[tokio::test]
     async fn table_without_key_is_refused_then_migrated_with_the_option() {
         let db = TestDb::create("nokey").await;
-        db.client.batch_execute("CREATE TABLE logs (msg text, n int); INSERT INTO logs VALUES ('a', 1), ('b', 2)").await.unwrap();
+        db.client
+            .batch_execute(
+                "CREATE TABLE logs (msg text, n int); INSERT INTO logs VALUES ('a', 1), ('b', 2)",
+            )
+            .await
+            .unwrap();
         tracing::info!("refused, naming the fix");
         {
             let (_, line) = run_fails(&db.url, &kafka(), &["public.logs"], "");
-            assert!(line.contains("public.logs") && line.contains("replica_identity_full"), "{line}");
+            assert!(
+                line.contains("public.logs") && line.contains("replica_identity_full"),
+                "{line}"
+            );
             nothing_left(&db).await;
         }
         tracing::info!("with replica_identity_full it is migrated with a null key and a warning");
@@ -108,9 +157,20 @@ mod serial {
             let dir = tempfile::tempdir().unwrap();
             let name = unique("nokey");
             let extra = "replica_identity_full = [\"public.logs\"]";
-            let task = task_file(dir.path(), &name, &db.url, &kafka(), &["public.logs"], &["full", "incremental"], extra);
+            let task = task_file(
+                dir.path(),
+                &name,
+                &db.url,
+                &kafka(),
+                &["public.logs"],
+                &["full", "incremental"],
+                extra,
+            );
             let child = spawn_run(&task, &dir.path().join("data"));
-            db.client.batch_execute("UPDATE logs SET n = n + 10 WHERE msg = 'a'").await.unwrap_or(());
+            db.client
+                .batch_execute("UPDATE logs SET n = n + 10 WHERE msg = 'a'")
+                .await
+                .unwrap_or(());
             let topic = format!("{name}.public.logs");
             let mut msgs = Vec::new();
             for _ in 0..30 {
@@ -119,10 +179,13 @@ mod serial {
                     break;
                 }
             }
-            sigterm(&child);
-            let (code, err) = wait_exit(child, LIMIT);
+            child.sigterm();
+            let (code, err) = child.wait_exit(LIMIT);
             assert_eq!(code, 0, "{err}");
-            assert!(err.contains("REPLICA IDENTITY FULL"), "a warning is expected:\n{err}");
+            assert!(
+                err.contains("REPLICA IDENTITY FULL"),
+                "a warning is expected:\n{err}"
+            );
             assert!(msgs.len() >= 2, "{msgs:?}");
             assert!(msgs.iter().all(|m| m.key.is_none()), "null keys expected");
         }

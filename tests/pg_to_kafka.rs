@@ -20,7 +20,9 @@ mod serial {
                     next += 1;
                     format!("INSERT INTO items VALUES ({next}, 'new {next}', {n})")
                 }
-                2 | 3 => format!("UPDATE items SET qty = qty + 1, name = 'upd {n}' WHERE id = {id}"),
+                2 | 3 => {
+                    format!("UPDATE items SET qty = qty + 1, name = 'upd {n}' WHERE id = {id}")
+                }
                 _ => format!("DELETE FROM items WHERE id = {id}"),
             };
             c.batch_execute(&sql).await.unwrap();
@@ -61,10 +63,20 @@ mod serial {
                 .await
                 .unwrap();
         }
-        tracing::info!("the task starts while a writer changes rows; the writer goes on into the stream");
+        tracing::info!(
+            "the task starts while a writer changes rows; the writer goes on into the stream"
+        );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let w = tokio::spawn(writer(db.url.clone(), stop_rx, 50000));
-        let path = task_file(dir.path(), &task, &db.url, &kafka(), &["public.items"], &["full", "incremental"], "");
+        let path = task_file(
+            dir.path(),
+            &task,
+            &db.url,
+            &kafka(),
+            &["public.items"],
+            &["full", "incremental"],
+            "",
+        );
         let child = spawn_run(&path, &dir.path().join("data"));
         tokio::time::sleep(Duration::from_secs(4)).await;
         stop_tx.send(true).unwrap();
@@ -88,16 +100,23 @@ mod serial {
             }
             let mut positions = std::collections::HashSet::new();
             for m in msgs.iter().filter(|m| m.value.is_some()) {
-                assert!(positions.insert((m.topic.clone(), m.position().to_owned())), "position {} doubled", m.position());
+                assert!(
+                    positions.insert((m.topic.clone(), m.position().to_owned())),
+                    "position {} doubled",
+                    m.position()
+                );
                 assert!(m.headers.contains_key("tributary.tx"));
             }
-            let snapshot_rows = msgs.iter().filter(|m| m.value.as_ref().is_some_and(|v| v["op"] == "r")).count();
+            let snapshot_rows = msgs
+                .iter()
+                .filter(|m| m.value.as_ref().is_some_and(|v| v["op"] == "r"))
+                .count();
             assert!(snapshot_rows > 0);
         }
         tracing::info!("SIGTERM flushes, checkpoints and exits 0");
         {
-            sigterm(&child);
-            let (code, err) = wait_exit(child, Duration::from_secs(30));
+            child.sigterm();
+            let (code, err) = child.wait_exit(Duration::from_secs(30));
             assert_eq!(code, 0, "{err}");
         }
         db.cleanup().await;

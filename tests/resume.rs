@@ -55,12 +55,21 @@ mod serial {
     /// The checkpoint a killed run left (the process is gone, so its store can be opened).
     fn checkpoint(data: &Path, task: &str) -> tributary::checkpoint::Checkpoint {
         let store = SledCheckpointStore::open(data).unwrap();
-        store.load(&ShardKey { task: task.into(), shard: 0 }).unwrap().expect("a checkpoint")
+        store
+            .load(&ShardKey {
+                task: task.into(),
+                shard: 0,
+            })
+            .unwrap()
+            .expect("a checkpoint")
     }
 
     fn parse_stream(p: &str) -> Option<StreamPosition> {
         let (lsn, idx) = p.rsplit_once(':')?;
-        Some(StreamPosition { commit_lsn: lsn.parse::<Lsn>().ok()?, index: idx.parse().ok()? })
+        Some(StreamPosition {
+            commit_lsn: lsn.parse::<Lsn>().ok()?,
+            index: idx.parse().ok()?,
+        })
     }
 
     /// Every position delivered more than once lies after the checkpoint of the kill.
@@ -73,15 +82,32 @@ mod serial {
         for (p, n) in count.into_iter().filter(|(_, n)| *n > 1) {
             dups += n - 1;
             if let Some(sp) = parse_stream(p) {
-                assert!(Some(sp) > cp.stream, "position {p} doubled but at or before the checkpoint {:?}", cp.stream);
+                assert!(
+                    Some(sp) > cp.stream,
+                    "position {p} doubled but at or before the checkpoint {:?}",
+                    cp.stream
+                );
             } else {
                 // snapshot:<lsn>:<table>:<row>: only rows past the table's durable count.
                 let mut parts = p.rsplitn(2, ':');
                 let row: u64 = parts.next().unwrap().parse().unwrap();
-                let table = parts.next().unwrap().split_once(':').unwrap().1.split_once(':').unwrap().1;
+                let table = parts
+                    .next()
+                    .unwrap()
+                    .split_once(':')
+                    .unwrap()
+                    .1
+                    .split_once(':')
+                    .unwrap()
+                    .1;
                 match cp.tables.get(table) {
-                    Some(TableProgress::Partial { rows }) => assert!(row >= *rows, "snapshot row {p} doubled below the checkpoint"),
-                    Some(TableProgress::Done { .. }) => panic!("snapshot row {p} of a finished table doubled"),
+                    Some(TableProgress::Partial { rows }) => assert!(
+                        row >= *rows,
+                        "snapshot row {p} doubled below the checkpoint"
+                    ),
+                    Some(TableProgress::Done { .. }) => {
+                        panic!("snapshot row {p} of a finished table doubled")
+                    }
                     _ => {}
                 }
             }
@@ -106,7 +132,10 @@ mod serial {
         msgs
     }
 
-    async fn setup(prefix: &str) -> (TestDb, tempfile::TempDir, String, std::path::PathBuf) {
+    async fn setup(
+        prefix: &str,
+        extra_migration: &str,
+    ) -> (TestDb, tempfile::TempDir, String, std::path::PathBuf) {
         let db = TestDb::create(prefix).await;
         db.client
             .batch_execute(&format!(
@@ -117,13 +146,23 @@ mod serial {
             .unwrap();
         let dir = tempfile::tempdir().unwrap();
         let task = unique(prefix);
-        let path = task_file(dir.path(), &task, &db.url, &kafka(), &["public.items"], &["full", "incremental"], "");
+        let path = task_file(
+            dir.path(),
+            &task,
+            &db.url,
+            &kafka(),
+            &["public.items"],
+            &["full", "incremental"],
+            "",
+        );
+        let text = std::fs::read_to_string(&path).unwrap() + extra_migration;
+        std::fs::write(&path, text).unwrap();
         (db, dir, task, path)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sigkill_mid_snapshot_then_resume() {
-        let (db, dir, task, path) = setup("killsnap").await;
+        let (db, dir, task, path) = setup("killsnap", "snapshot_rows_per_second = 10000\n").await;
         let data = dir.path().join("data");
         let topic = format!("{task}.public.items");
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -134,14 +173,16 @@ mod serial {
             let t = topic.clone();
             wait_until("part of the snapshot", Duration::from_secs(120), || {
                 let n = consume_all(&t, Duration::from_millis(300), Duration::from_secs(5)).len();
-                n > 20_000
+                n > 5_000
             })
             .await;
-            sigkill(&mut child);
+            child.sigkill();
             checkpoint(&data, &task)
         };
         assert!(
-            cp.tables.values().any(|t| !matches!(t, TableProgress::Done { .. })),
+            cp.tables
+                .values()
+                .any(|t| !matches!(t, TableProgress::Done { .. })),
             "the kill must land mid-snapshot: {cp:?}"
         );
         tracing::info!("restart: the cut table is re-read, the stream resumes, nothing is lost");
@@ -152,8 +193,8 @@ mod serial {
             w.await.unwrap();
             let msgs = converge(&db, &topic).await;
             duplicates_after_checkpoint(&msgs, &cp);
-            sigterm(&child);
-            let (code, err) = wait_exit(child, Duration::from_secs(60));
+            child.sigterm();
+            let (code, err) = child.wait_exit(Duration::from_secs(60));
             assert_eq!(code, 0, "{err}");
         }
         db.cleanup().await;
@@ -161,31 +202,35 @@ mod serial {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sigkill_mid_stream_then_resume() {
-        let (db, dir, task, path) = setup("killstream").await;
+        let (db, dir, task, path) = setup("killstream", "").await;
         let data = dir.path().join("data");
         let topic = format!("{task}.public.items");
         tracing::info!("the snapshot completes, then the stream runs under a writer");
         let mut child = spawn_run(&path, &data);
         let t = topic.clone();
         wait_until("the whole snapshot", Duration::from_secs(180), || {
-            consume_all(&t, Duration::from_millis(500), Duration::from_secs(20)).len() as i64 >= ROWS
+            consume_all(&t, Duration::from_millis(500), Duration::from_secs(20)).len() as i64
+                >= ROWS
         })
         .await;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let w = tokio::spawn(writer(db.url.clone(), stop_rx, 0));
         tokio::time::sleep(Duration::from_secs(3)).await;
         tracing::info!("kill mid-stream, restart, and compare row by row");
-        sigkill(&mut child);
+        child.sigkill();
         let cp = checkpoint(&data, &task);
-        assert!(cp.stream.is_some(), "stream progress was checkpointed: {cp:?}");
+        assert!(
+            cp.stream.is_some(),
+            "stream progress was checkpointed: {cp:?}"
+        );
         let child = spawn_run(&path, &data);
         tokio::time::sleep(Duration::from_secs(2)).await;
         stop_tx.send(true).unwrap();
         w.await.unwrap();
         let msgs = converge(&db, &topic).await;
         duplicates_after_checkpoint(&msgs, &cp);
-        sigterm(&child);
-        let (code, err) = wait_exit(child, Duration::from_secs(60));
+        child.sigterm();
+        let (code, err) = child.wait_exit(Duration::from_secs(60));
         assert_eq!(code, 0, "{err}");
         db.cleanup().await;
     }

@@ -12,7 +12,10 @@ pub struct SledCheckpointStore {
 
 impl SledCheckpointStore {
     pub fn open(dir: &Path) -> Result<SledCheckpointStore, CheckpointError> {
-        let open_err = |reason: String| CheckpointError::Open { path: dir.display().to_string(), reason };
+        let open_err = |reason: String| CheckpointError::Open {
+            path: dir.display().to_string(),
+            reason,
+        };
         std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
         let db = sled::Config::new()
             .path(dir.join("checkpoints"))
@@ -38,13 +41,20 @@ impl CheckpointStore for SledCheckpointStore {
         };
         serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|source| CheckpointError::Corrupt { task: key.task.clone(), shard: key.shard, source })
+            .map_err(|source| CheckpointError::Corrupt {
+                task: key.task.clone(),
+                shard: key.shard,
+                source,
+            })
     }
 
     fn save(&self, key: &ShardKey, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {
         if let Some(old) = self.load(key)? {
             if old.incarnation == checkpoint.incarnation && old.is_regressed_by(checkpoint) {
-                return Err(CheckpointError::Regression { task: key.task.clone(), shard: key.shard });
+                return Err(CheckpointError::Regression {
+                    task: key.task.clone(),
+                    shard: key.shard,
+                });
             }
         }
         let bytes = serde_json::to_vec(checkpoint).map_err(|source| CheckpointError::Corrupt {
@@ -52,13 +62,17 @@ impl CheckpointStore for SledCheckpointStore {
             shard: key.shard,
             source,
         })?;
-        self.tree.insert(Self::key(key), bytes).map_err(CheckpointError::Io)?;
+        self.tree
+            .insert(Self::key(key), bytes)
+            .map_err(CheckpointError::Io)?;
         self.db.flush().map_err(CheckpointError::Io)?;
         Ok(())
     }
 
     fn delete(&self, key: &ShardKey) -> Result<(), CheckpointError> {
-        self.tree.remove(Self::key(key)).map_err(CheckpointError::Io)?;
+        self.tree
+            .remove(Self::key(key))
+            .map_err(CheckpointError::Io)?;
         self.db.flush().map_err(CheckpointError::Io)?;
         Ok(())
     }
@@ -73,10 +87,17 @@ mod tests {
     #[test]
     fn checkpoints_survive_reopen_and_never_move_backward() {
         let dir = tempfile::tempdir().unwrap();
-        let key = ShardKey { task: "shop".into(), shard: 0 };
+        let key = ShardKey {
+            task: "shop".into(),
+            shard: 0,
+        };
         let mut cp = Checkpoint::new("abc".into());
-        cp.tables.insert("public.t".into(), TableProgress::Partial { rows: 10 });
-        cp.stream = Some(StreamPosition { commit_lsn: Lsn(100), index: 3 });
+        cp.tables
+            .insert("public.t".into(), TableProgress::Partial { rows: 10 });
+        cp.stream = Some(StreamPosition {
+            commit_lsn: Lsn(100),
+            index: 3,
+        });
         cp.confirmed_lsn = Lsn(90);
         {
             let store = SledCheckpointStore::open(dir.path()).unwrap();
@@ -86,8 +107,14 @@ mod tests {
         let store = SledCheckpointStore::open(dir.path()).unwrap();
         assert_eq!(store.load(&key).unwrap().as_ref(), Some(&cp));
         let mut back = cp.clone();
-        back.stream = Some(StreamPosition { commit_lsn: Lsn(100), index: 2 });
-        assert!(matches!(store.save(&key, &back), Err(CheckpointError::Regression { .. })));
+        back.stream = Some(StreamPosition {
+            commit_lsn: Lsn(100),
+            index: 2,
+        });
+        assert!(matches!(
+            store.save(&key, &back),
+            Err(CheckpointError::Regression { .. })
+        ));
         store.delete(&key).unwrap();
         assert!(store.load(&key).unwrap().is_none());
     }

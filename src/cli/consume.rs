@@ -47,15 +47,29 @@ fn consume(args: &ConsumeArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot create a Kafka consumer: {e}"))?;
     let md = consumer
         .fetch_metadata(Some(&args.topic), Duration::from_secs(10))
-        .map_err(|e| format!("cannot reach the Kafka brokers at {}: {e}", args.bootstrap_servers))?;
-    let partitions = md.topics().first().map(|t| t.partitions().len()).unwrap_or(0);
+        .map_err(|e| {
+            format!(
+                "cannot reach the Kafka brokers at {}: {e}",
+                args.bootstrap_servers
+            )
+        })?;
+    let partitions = md
+        .topics()
+        .first()
+        .map(|t| t.partitions().len())
+        .unwrap_or(0);
     if partitions == 0 {
         return Err(format!("topic {} does not exist", args.topic));
     }
     let mut tpl = TopicPartitionList::new();
-    let start = if args.from_beginning { Offset::Beginning } else { Offset::End };
+    let start = if args.from_beginning {
+        Offset::Beginning
+    } else {
+        Offset::End
+    };
     for p in 0..partitions as i32 {
-        tpl.add_partition_offset(&args.topic, p, start).map_err(|e| e.to_string())?;
+        tpl.add_partition_offset(&args.topic, p, start)
+            .map_err(|e| e.to_string())?;
     }
     consumer.assign(&tpl).map_err(|e| e.to_string())?;
     let mut seen = 0u64;
@@ -78,7 +92,8 @@ fn consume(args: &ConsumeArgs) -> Result<(), String> {
 fn render(m: &rdkafka::message::BorrowedMessage<'_>) -> String {
     let json = |b: Option<&[u8]>| match b {
         None => serde_json::Value::Null,
-        Some(b) => serde_json::from_slice(b).unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(b).into_owned())),
+        Some(b) => serde_json::from_slice(b)
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(b).into_owned())),
     };
     let mut headers = serde_json::Map::new();
     if let Some(h) = m.headers() {

@@ -101,7 +101,14 @@ async fn run(args: RunArgs) -> i32 {
         SinkArg::Null => SinkChoice::Null,
     };
     let name = spec.name.clone();
-    let result = run_task(TaskRunOptions { spec, data_dir: args.data_dir, sink, stats: stats.clone(), shutdown }).await;
+    let result = run_task(TaskRunOptions {
+        spec,
+        data_dir: args.data_dir,
+        sink,
+        stats: stats.clone(),
+        shutdown,
+    })
+    .await;
     if let Some(d) = display {
         d.abort();
     }

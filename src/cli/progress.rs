@@ -18,7 +18,8 @@ pub fn spawn(stats: Arc<Stats>, every: Duration) -> tokio::task::JoinHandle<()> 
             tick.tick().await;
             let now = Instant::now();
             let events = stats.stream_events.load(Ordering::Relaxed);
-            let rate = (events - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(0.001);
+            let rate =
+                (events - last.1) as f64 / now.duration_since(last.0).as_secs_f64().max(0.001);
             last = (now, events);
             let block = render(&stats, rate);
             let mut err = std::io::stderr().lock();
@@ -39,9 +40,16 @@ pub fn render(stats: &Stats, events_per_sec: f64) -> String {
     if let Ok(tables) = stats.tables.lock() {
         for (name, t) in tables.iter() {
             let total = t.estimated.max(t.rows);
-            let pct = if total == 0 { 100.0 } else { t.rows as f64 * 100.0 / total as f64 };
+            let pct = if total == 0 {
+                100.0
+            } else {
+                t.rows as f64 * 100.0 / total as f64
+            };
             let state = if t.done { "done" } else { "reading" };
-            out.push_str(&format!("  snapshot {name}: {} / ~{} rows ({pct:.0}%) {state}\n", t.rows, total));
+            out.push_str(&format!(
+                "  snapshot {name}: {} / ~{} rows ({pct:.0}%) {state}\n",
+                t.rows, total
+            ));
         }
     }
     let lag_s = lag_seconds(stats);
@@ -61,13 +69,20 @@ fn lag_seconds(stats: &Stats) -> Option<f64> {
     if t == 0 {
         return None;
     }
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_micros() as i64;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_micros() as i64;
     Some((now - t).max(0) as f64 / 1e6)
 }
 
 /// A last summary line when the task stops.
 pub fn summary(stats: &Stats) {
-    let rows: u64 = stats.tables.lock().map(|t| t.values().map(|t| t.rows).sum()).unwrap_or(0);
+    let rows: u64 = stats
+        .tables
+        .lock()
+        .map(|t| t.values().map(|t| t.rows).sum())
+        .unwrap_or(0);
     eprintln!(
         "tributary: {} snapshot rows, {} stream events, {} records durable",
         rows,

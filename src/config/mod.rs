@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 pub use secret::resolve_password;
-pub use selection::{TableSelector, TableSelection};
+pub use selection::{TableSelection, TableSelector};
 
 /// Snapshot connections: two saturate a 2-core machine's walsender-free COPY; more help on
 /// bigger servers, and each holds one backend for the snapshot's duration.
@@ -148,11 +148,20 @@ pub struct MigrationSpec {
     pub phases: Vec<Phase>,
     #[serde(default = "default_checkpoint_interval", with = "humantime_serde")]
     pub checkpoint_interval: Duration,
+    /// Most snapshot rows read per second (unlimited when absent).
+    pub snapshot_rows_per_second: Option<u64>,
+    /// Most stream events handled per second (unlimited when absent).
+    pub stream_events_per_second: Option<u64>,
 }
 
 impl Default for MigrationSpec {
     fn default() -> Self {
-        MigrationSpec { phases: default_phases(), checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL }
+        MigrationSpec {
+            phases: default_phases(),
+            checkpoint_interval: DEFAULT_CHECKPOINT_INTERVAL,
+            snapshot_rows_per_second: None,
+            stream_events_per_second: None,
+        }
     }
 }
 
@@ -184,18 +193,27 @@ const fn default_checkpoint_interval() -> Duration {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read task file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("task file {path} is not valid: {message}")]
     Parse { path: String, message: String },
     #[error("invalid task setting {field}: {constraint}")]
-    Invalid { field: &'static str, constraint: String },
+    Invalid {
+        field: &'static str,
+        constraint: String,
+    },
 }
 
 impl TaskSpec {
     /// Reads, parses and validates a task file.
     pub fn load(path: &Path) -> Result<TaskSpec, ConfigError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: p.clone(),
+            source,
+        })?;
         Self::parse(&text).map_err(|e| match e {
             ConfigError::Parse { message, .. } => ConfigError::Parse { path: p, message },
             other => other,
@@ -214,15 +232,40 @@ impl TaskSpec {
 
     /// Rejects settings that cannot work together.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |field, constraint: &str| Err(ConfigError::Invalid { field, constraint: constraint.to_owned() });
-        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return invalid("name", "use letters, digits, '_' or '-' (it names the slot, publication and topics)");
+        let invalid = |field, constraint: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                constraint: constraint.to_owned(),
+            })
+        };
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return invalid(
+                "name",
+                "use letters, digits, '_' or '-' (it names the slot, publication and topics)",
+            );
         }
         if self.objects.tables.is_empty() {
-            return invalid("objects.tables", "select at least one table, e.g. [\"public.orders\"] or [\"public.*\"]");
+            return invalid(
+                "objects.tables",
+                "select at least one table, e.g. [\"public.orders\"] or [\"public.*\"]",
+            );
         }
-        for t in self.objects.tables.iter().chain(&self.objects.replica_identity_full).chain(&self.objects.insert_only) {
-            TableSelector::parse(t).map_err(|constraint| ConfigError::Invalid { field: "objects.tables", constraint })?;
+        for t in self
+            .objects
+            .tables
+            .iter()
+            .chain(&self.objects.replica_identity_full)
+            .chain(&self.objects.insert_only)
+        {
+            TableSelector::parse(t).map_err(|constraint| ConfigError::Invalid {
+                field: "objects.tables",
+                constraint,
+            })?;
         }
         let phases = &self.migration.phases;
         if !phases.contains(&Phase::Full) && !phases.contains(&Phase::Incremental) {
@@ -232,13 +275,22 @@ impl TaskSpec {
             return invalid("source.snapshot_connections", "between 1 and 64");
         }
         if self.source.password_file.is_some() && self.source.password_env.is_some() {
-            return invalid("source.password_file", "give password_file or password_env, not both");
+            return invalid(
+                "source.password_file",
+                "give password_file or password_env, not both",
+            );
         }
         if self.destination.bootstrap_servers.trim().is_empty() {
-            return invalid("destination.bootstrap_servers", "name at least one broker, e.g. \"127.0.0.1:9092\"");
+            return invalid(
+                "destination.bootstrap_servers",
+                "name at least one broker, e.g. \"127.0.0.1:9092\"",
+            );
         }
         if self.source.url.parse::<tokio_postgres::Config>().is_err() {
-            return invalid("source.url", "a PostgreSQL URL such as postgres://user@127.0.0.1:5432/db");
+            return invalid(
+                "source.url",
+                "a PostgreSQL URL such as postgres://user@127.0.0.1:5432/db",
+            );
         }
         Ok(())
     }
@@ -250,8 +302,13 @@ impl TaskSpec {
 
 /// " (line N)" for a parse error's position.
 fn span_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
-    span.map(|s| format!(" (line {})", text[..s.start.min(text.len())].lines().count().max(1)))
-        .unwrap_or_default()
+    span.map(|s| {
+        format!(
+            " (line {})",
+            text[..s.start.min(text.len())].lines().count().max(1)
+        )
+    })
+    .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -289,11 +346,20 @@ phases = ["full", "incremental"]
         let e = TaskSpec::parse(&typo).unwrap_err().to_string();
         assert!(e.contains("topik"), "{e}");
         let bad = GOOD.replace("name = \"shop\"", "name = \"sh op\"");
-        assert!(TaskSpec::parse(&bad).unwrap_err().to_string().contains("name"));
+        assert!(TaskSpec::parse(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("name"));
         let none = GOOD.replace("[\"public.orders\", \"inventory.*\"]", "[]");
-        assert!(TaskSpec::parse(&none).unwrap_err().to_string().contains("objects.tables"));
+        assert!(TaskSpec::parse(&none)
+            .unwrap_err()
+            .to_string()
+            .contains("objects.tables"));
         let phase = GOOD.replace("\"full\", \"incremental\"", "\"fast\"");
         assert!(TaskSpec::parse(&phase).is_err());
-        assert!(TaskSpec::parse("name = ").unwrap_err().to_string().contains("line"));
+        assert!(TaskSpec::parse("name = ")
+            .unwrap_err()
+            .to_string()
+            .contains("line"));
     }
 }

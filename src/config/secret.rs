@@ -12,10 +12,12 @@ pub fn resolve_password(source: &SourceSpec) -> Result<Option<String>, ConfigErr
         return Ok(Some(text.lines().next().unwrap_or("").to_owned()));
     }
     if let Some(var) = &source.password_env {
-        return std::env::var(var).map(Some).map_err(|_| ConfigError::Invalid {
-            field: "source.password_env",
-            constraint: format!("environment variable {var} is not set"),
-        });
+        return std::env::var(var)
+            .map(Some)
+            .map_err(|_| ConfigError::Invalid {
+                field: "source.password_env",
+                constraint: format!("environment variable {var} is not set"),
+            });
     }
     Ok(None)
 }

@@ -19,9 +19,16 @@ impl TableSelector {
             format!("{text:?} is not schema.table (e.g. \"public.orders\" or \"public.*\")")
         })?;
         let glob = |p: &str| {
-            Glob::new(p).map(|g| g.compile_matcher()).map_err(|e| format!("{text:?}: {}", e.kind()))
+            Glob::new(p)
+                .map(|g| g.compile_matcher())
+                .map_err(|e| format!("{text:?}: {}", e.kind()))
         };
-        Ok(TableSelector { schema_glob: glob(&schema)?, table_glob: glob(&table)?, schema, table })
+        Ok(TableSelector {
+            schema_glob: glob(&schema)?,
+            table_glob: glob(&table)?,
+            schema,
+            table,
+        })
     }
 
     pub fn matches(&self, schema: &str, table: &str) -> bool {
@@ -76,7 +83,11 @@ pub struct TableSelection {
 
 impl TableSelection {
     pub fn from_spec(spec: &super::ObjectsSpec) -> Result<TableSelection, String> {
-        let all = |v: &[String]| v.iter().map(|t| TableSelector::parse(t)).collect::<Result<Vec<_>, _>>();
+        let all = |v: &[String]| {
+            v.iter()
+                .map(|t| TableSelector::parse(t))
+                .collect::<Result<Vec<_>, _>>()
+        };
         Ok(TableSelection {
             include: all(&spec.tables)?,
             replica_identity_full: all(&spec.replica_identity_full)?,
@@ -89,7 +100,9 @@ impl TableSelection {
     }
 
     pub fn wants_replica_identity_full(&self, schema: &str, table: &str) -> bool {
-        self.replica_identity_full.iter().any(|s| s.matches(schema, table))
+        self.replica_identity_full
+            .iter()
+            .any(|s| s.matches(schema, table))
     }
 
     pub fn is_insert_only(&self, schema: &str, table: &str) -> bool {

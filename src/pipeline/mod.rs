@@ -3,3 +3,4 @@
 pub mod progress;
 pub mod runner;
 pub mod stats;
+pub mod throttle;

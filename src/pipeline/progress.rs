@@ -17,14 +17,25 @@ use crate::position::{Lsn, StreamPosition};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mark {
     /// A table's snapshot read restarted from its first row.
-    TableStarted { table: String },
+    TableStarted {
+        table: String,
+    },
     /// `rows` rows of a table's snapshot read are sent.
-    Rows { table: String, rows: u64 },
-    TableDone { table: String, rows: u64 },
+    Rows {
+        table: String,
+        rows: u64,
+    },
+    TableDone {
+        table: String,
+        rows: u64,
+    },
     /// Stream events up to `position` are sent (mid-transaction).
     Stream(StreamPosition),
     /// A transaction is sent completely; `end_lsn` may then be confirmed.
-    Commit { last: StreamPosition, end_lsn: Lsn },
+    Commit {
+        last: StreamPosition,
+        end_lsn: Lsn,
+    },
     /// Nothing is in flight up to this server position.
     Idle(Lsn),
     /// The snapshot phase ended.
@@ -58,7 +69,9 @@ impl MarkQueue {
     pub fn apply(&mut self, watermark: u64, cp: &mut Checkpoint, snapshot_only: bool) -> bool {
         let mut changed = false;
         while self.marks.front().is_some_and(|(s, _)| *s <= watermark) {
-            let Some((_, mark)) = self.marks.pop_front() else { break };
+            let Some((_, mark)) = self.marks.pop_front() else {
+                break;
+            };
             apply_mark(mark, cp, snapshot_only);
             changed = true;
         }
@@ -106,17 +119,38 @@ mod tests {
     use super::*;
 
     fn pos(c: u64, i: u32) -> StreamPosition {
-        StreamPosition { commit_lsn: Lsn(c), index: i }
+        StreamPosition {
+            commit_lsn: Lsn(c),
+            index: i,
+        }
     }
 
     #[test]
     fn marks_apply_only_below_the_watermark_and_in_order() {
         let mut q = MarkQueue::default();
         let mut cp = Checkpoint::new("x".into());
-        q.push(2, Mark::Rows { table: "public.t".into(), rows: 2 });
-        q.push(3, Mark::TableDone { table: "public.t".into(), rows: 3 });
+        q.push(
+            2,
+            Mark::Rows {
+                table: "public.t".into(),
+                rows: 2,
+            },
+        );
+        q.push(
+            3,
+            Mark::TableDone {
+                table: "public.t".into(),
+                rows: 3,
+            },
+        );
         q.push(5, Mark::Stream(pos(100, 1)));
-        q.push(6, Mark::Commit { last: pos(100, 2), end_lsn: Lsn(108) });
+        q.push(
+            6,
+            Mark::Commit {
+                last: pos(100, 2),
+                end_lsn: Lsn(108),
+            },
+        );
         q.push(6, Mark::Idle(Lsn(200)));
         assert!(q.apply(2, &mut cp, false));
         assert_eq!(cp.tables["public.t"], TableProgress::Partial { rows: 2 });
@@ -137,8 +171,20 @@ mod tests {
         let mut cp = Checkpoint::new("x".into());
         cp.confirmed_lsn = Lsn(500);
         q.push(1, Mark::Idle(Lsn(400)));
-        q.push(2, Mark::TableDone { table: "a.b".into(), rows: 1 });
-        q.push(3, Mark::Rows { table: "a.b".into(), rows: 9 });
+        q.push(
+            2,
+            Mark::TableDone {
+                table: "a.b".into(),
+                rows: 1,
+            },
+        );
+        q.push(
+            3,
+            Mark::Rows {
+                table: "a.b".into(),
+                rows: 9,
+            },
+        );
         q.apply(10, &mut cp, true);
         assert_eq!(cp.confirmed_lsn, Lsn(500));
         assert_eq!(cp.tables["a.b"], TableProgress::Done { rows: 1 });

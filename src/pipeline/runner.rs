@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::progress::{Mark, MarkQueue};
 use super::stats::Stats;
+use super::throttle::Throttle;
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, ShardKey};
 use crate::event::ChangeEvent;
 use crate::format::{EncodedBatch, Format, FormatError};
@@ -45,7 +46,9 @@ pub enum PipelineError {
 impl PipelineError {
     pub fn is_transient(&self) -> bool {
         match self {
-            PipelineError::Source(e) => e.class() == crate::source::postgres::error::ErrorClass::Transient,
+            PipelineError::Source(e) => {
+                e.class() == crate::source::postgres::error::ErrorClass::Transient
+            }
             PipelineError::Sink(e) => e.is_transient(),
             _ => false,
         }
@@ -63,6 +66,8 @@ pub enum RunEnd {
 
 pub struct RunnerOptions {
     pub checkpoint_interval: Duration,
+    pub snapshot_rows_per_second: Option<u64>,
+    pub stream_events_per_second: Option<u64>,
     /// A full-only task: the snapshot's end completes it.
     pub snapshot_only: bool,
 }
@@ -83,6 +88,8 @@ pub struct Runner<S: Sink, F: Format> {
     position: String,
     known_topics: HashSet<String>,
     table_rows: HashMap<u32, (String, u64)>,
+    snapshot_throttle: Throttle,
+    stream_throttle: Throttle,
 }
 
 impl<S: Sink, F: Format> Runner<S, F> {
@@ -109,11 +116,13 @@ impl<S: Sink, F: Format> Runner<S, F> {
             durable_seen: 0,
             confirm,
             stats,
-            opts,
             enc: EncodedBatch::default(),
             position: String::with_capacity(64),
             known_topics,
             table_rows: HashMap::new(),
+            snapshot_throttle: Throttle::new(opts.snapshot_rows_per_second),
+            stream_throttle: Throttle::new(opts.stream_events_per_second),
+            opts,
         }
     }
 
@@ -165,6 +174,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
         let mut last_stream: Option<StreamPosition> = None;
         let mut touched: Vec<u32> = Vec::new();
         let mut stream_events = 0u64;
+        let mut snapshot_rows = 0u64;
         for item in batch {
             match item {
                 SourceItem::Event(ev) => {
@@ -172,15 +182,34 @@ impl<S: Sink, F: Format> Runner<S, F> {
                         Position::Stream(p) => {
                             last_stream = Some(p);
                             stream_events += 1;
-                            self.stats.last_commit_time_us.store(ev.tx.commit_time_us, Ordering::Relaxed);
+                            self.stats
+                                .last_commit_time_us
+                                .store(ev.tx.commit_time_us, Ordering::Relaxed);
                         }
-                        Position::Snapshot { .. } => self.count_row(&ev, &mut touched),
+                        Position::Snapshot { .. } => {
+                            snapshot_rows += 1;
+                            self.count_row(&ev, &mut touched)
+                        }
                     }
                     self.event(&ev).await?;
                 }
-                SourceItem::TableStarted { oid, table, estimated_rows } => {
-                    self.stats.table(&table, |t| *t = crate::pipeline::stats::TableStats { estimated: estimated_rows.max(t.estimated), ..Default::default() });
-                    self.marks.push(self.next_seq, Mark::TableStarted { table: table.clone() });
+                SourceItem::TableStarted {
+                    oid,
+                    table,
+                    estimated_rows,
+                } => {
+                    self.stats.table(&table, |t| {
+                        *t = crate::pipeline::stats::TableStats {
+                            estimated: estimated_rows.max(t.estimated),
+                            ..Default::default()
+                        }
+                    });
+                    self.marks.push(
+                        self.next_seq,
+                        Mark::TableStarted {
+                            table: table.clone(),
+                        },
+                    );
                     self.table_rows.insert(oid, (table, 0));
                 }
                 SourceItem::TableDone { oid, table, rows } => {
@@ -190,16 +219,22 @@ impl<S: Sink, F: Format> Runner<S, F> {
                         t.rows = rows;
                         t.done = true;
                     });
-                    self.marks.push(self.next_seq, Mark::TableDone { table, rows });
+                    self.marks
+                        .push(self.next_seq, Mark::TableDone { table, rows });
                 }
                 SourceItem::Commit { last, end_lsn } => {
                     last_stream = None;
-                    self.marks.push(self.next_seq, Mark::Commit { last, end_lsn });
-                    self.stats.server_lsn.fetch_max(end_lsn.0, Ordering::Relaxed);
+                    self.marks
+                        .push(self.next_seq, Mark::Commit { last, end_lsn });
+                    self.stats
+                        .server_lsn
+                        .fetch_max(end_lsn.0, Ordering::Relaxed);
                 }
                 SourceItem::Idle { wal_end } => {
                     self.marks.push(self.next_seq, Mark::Idle(wal_end));
-                    self.stats.server_lsn.fetch_max(wal_end.0, Ordering::Relaxed);
+                    self.stats
+                        .server_lsn
+                        .fetch_max(wal_end.0, Ordering::Relaxed);
                 }
                 SourceItem::SnapshotDone => self.marks.push(self.next_seq, Mark::SnapshotDone),
             }
@@ -210,17 +245,37 @@ impl<S: Sink, F: Format> Runner<S, F> {
         for oid in touched {
             if let Some((table, rows)) = self.table_rows.get(&oid) {
                 self.stats.table(table, |t| t.rows = *rows);
-                self.marks.push(self.next_seq, Mark::Rows { table: table.clone(), rows: *rows });
+                self.marks.push(
+                    self.next_seq,
+                    Mark::Rows {
+                        table: table.clone(),
+                        rows: *rows,
+                    },
+                );
             }
         }
-        self.stats.stream_events.fetch_add(stream_events, Ordering::Relaxed);
-        self.stats.records_sent.store(self.next_seq, Ordering::Relaxed);
+        self.stats
+            .stream_events
+            .fetch_add(stream_events, Ordering::Relaxed);
+        self.stats
+            .records_sent
+            .store(self.next_seq, Ordering::Relaxed);
+        let wait = self
+            .snapshot_throttle
+            .take(snapshot_rows)
+            .max(self.stream_throttle.take(stream_events));
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
         Ok(())
     }
 
     fn count_row(&mut self, ev: &ChangeEvent, touched: &mut Vec<u32>) {
         let oid = ev.table.oid;
-        let entry = self.table_rows.entry(oid).or_insert_with(|| (ev.table.qualified_name(), 0));
+        let entry = self
+            .table_rows
+            .entry(oid)
+            .or_insert_with(|| (ev.table.qualified_name(), 0));
         entry.1 += 1;
         // Snapshot progress is marked once per batch per table, not per row.
         if !touched.contains(&oid) {
@@ -262,8 +317,13 @@ impl<S: Sink, F: Format> Runner<S, F> {
     pub async fn checkpoint(&mut self) -> Result<(), PipelineError> {
         self.sink.check()?;
         let watermark = self.sink.durable_watermark();
-        self.stats.records_durable.store(watermark, Ordering::Relaxed);
-        if !self.marks.apply(watermark, &mut self.cp, self.opts.snapshot_only) {
+        self.stats
+            .records_durable
+            .store(watermark, Ordering::Relaxed);
+        if !self
+            .marks
+            .apply(watermark, &mut self.cp, self.opts.snapshot_only)
+        {
             return Ok(());
         }
         self.cp.event_count += watermark - self.durable_seen;
@@ -271,7 +331,10 @@ impl<S: Sink, F: Format> Runner<S, F> {
         let (store, key, cp) = (self.store.clone(), self.key.clone(), self.cp.clone());
         tokio::task::spawn_blocking(move || store.save(&key, &cp))
             .await
-            .map_err(|e| CheckpointError::Open { path: "checkpoint".into(), reason: e.to_string() })??;
+            .map_err(|e| CheckpointError::Open {
+                path: "checkpoint".into(),
+                reason: e.to_string(),
+            })??;
         self.confirm.send_if_modified(|cur| {
             let advance = self.cp.confirmed_lsn > *cur;
             if advance {
@@ -279,7 +342,9 @@ impl<S: Sink, F: Format> Runner<S, F> {
             }
             advance
         });
-        self.stats.confirmed_lsn.store(self.cp.confirmed_lsn.0, Ordering::Relaxed);
+        self.stats
+            .confirmed_lsn
+            .store(self.cp.confirmed_lsn.0, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -290,7 +355,11 @@ fn write_position(ev: &ChangeEvent, out: &mut String) {
     let _ = match ev.position {
         Position::Stream(p) => write!(out, "{p}"),
         Position::Snapshot { snapshot_lsn, row } => {
-            write!(out, "snapshot:{snapshot_lsn}:{}.{}:{row}", ev.table.schema, ev.table.name)
+            write!(
+                out,
+                "snapshot:{snapshot_lsn}:{}.{}:{row}",
+                ev.table.schema, ev.table.name
+            )
         }
     };
 }

@@ -39,6 +39,8 @@ impl Stats {
 
     /// Lag in bytes: how far the confirmed position trails the server's.
     pub fn lag_bytes(&self) -> u64 {
-        self.server_lsn.load(Ordering::Relaxed).saturating_sub(self.confirmed_lsn.load(Ordering::Relaxed))
+        self.server_lsn
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.confirmed_lsn.load(Ordering::Relaxed))
     }
 }

@@ -28,7 +28,8 @@ impl Sink for NullSink {
 
     async fn send(&mut self, record: &Record<'_>, seq: u64) -> Result<(), SinkError> {
         self.records += 1;
-        self.bytes += record.value.map_or(0, |v| v.len()) as u64 + record.key.map_or(0, |k| k.len()) as u64;
+        self.bytes +=
+            record.value.map_or(0, |v| v.len()) as u64 + record.key.map_or(0, |k| k.len()) as u64;
         self.next_seq = seq + 1;
         Ok(())
     }

@@ -14,14 +14,27 @@ use crate::position::{Lsn, StreamPosition};
 pub enum SourceItem {
     Event(ChangeEvent),
     /// A snapshot table was read completely: `rows` rows (its table OID and name).
-    TableDone { oid: u32, table: String, rows: u64 },
+    TableDone {
+        oid: u32,
+        table: String,
+        rows: u64,
+    },
     /// A snapshot (re-)read of a table starts: its rows so far are discarded from progress.
-    TableStarted { oid: u32, table: String, estimated_rows: u64 },
+    TableStarted {
+        oid: u32,
+        table: String,
+        estimated_rows: u64,
+    },
     /// A transaction ended: `last` is its last event's position (or its commit LSN with index 0
     /// if it had none), `end_lsn` the LSN to confirm once it is durable.
-    Commit { last: StreamPosition, end_lsn: Lsn },
+    Commit {
+        last: StreamPosition,
+        end_lsn: Lsn,
+    },
     /// Outside any transaction, the server has sent everything up to `wal_end`.
-    Idle { wal_end: Lsn },
+    Idle {
+        wal_end: Lsn,
+    },
     /// The snapshot phase ended (all tables read).
     SnapshotDone,
 }

@@ -15,11 +15,13 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 
 pub fn pg_url() -> String {
-    std::env::var("TRIBUTARY_TEST_PG_URL").unwrap_or_else(|_| "postgres://tributary:tributary@127.0.0.1:54321/postgres".into())
+    std::env::var("TRIBUTARY_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://tributary:tributary@127.0.0.1:54321/postgres".into())
 }
 
 pub fn pg_replica_url() -> String {
-    std::env::var("TRIBUTARY_TEST_PG_REPLICA_URL").unwrap_or_else(|_| "postgres://tributary:tributary@127.0.0.1:54322/postgres".into())
+    std::env::var("TRIBUTARY_TEST_PG_REPLICA_URL")
+        .unwrap_or_else(|_| "postgres://tributary:tributary@127.0.0.1:54322/postgres".into())
 }
 
 pub fn kafka() -> String {
@@ -28,7 +30,10 @@ pub fn kafka() -> String {
 
 /// A name unique to this test run.
 pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     format!("{prefix}_{:x}_{}", nanos & 0xFFFF_FFFF, std::process::id())
 }
 
@@ -40,7 +45,9 @@ pub fn with_db(url: &str, db: &str) -> String {
 
 /// Connects with tokio-postgres (no TLS).
 pub async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect to test PostgreSQL");
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to test PostgreSQL");
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -63,10 +70,18 @@ impl TestDb {
     pub async fn create_on(admin_url: &str, prefix: &str) -> TestDb {
         let name = unique(prefix);
         let admin = connect(admin_url).await;
-        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create test database");
         let url = with_db(admin_url, &name);
         let client = connect(&url).await;
-        TestDb { name, url, client, admin_url: admin_url.to_owned() }
+        TestDb {
+            name,
+            url,
+            client,
+            admin_url: admin_url.to_owned(),
+        }
     }
 
     /// Slots and publications of this database.
@@ -79,7 +94,14 @@ impl TestDb {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        let pubs = self.client.query("SELECT pubname::text FROM pg_publication", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+        let pubs = self
+            .client
+            .query("SELECT pubname::text FROM pg_publication", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
         (slots, pubs)
     }
 
@@ -90,13 +112,31 @@ impl TestDb {
             .await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         let _ = admin.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1", &[&self.name]).await;
-        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await;
+        let _ = admin
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .await;
     }
 }
 
 /// Writes a task file and returns its path.
-pub fn task_file(dir: &Path, name: &str, pg: &str, kafka: &str, tables: &[&str], phases: &[&str], extra: &str) -> PathBuf {
-    let list = |v: &[&str]| v.iter().map(|t| format!("{t:?}")).collect::<Vec<_>>().join(", ");
+pub fn task_file(
+    dir: &Path,
+    name: &str,
+    pg: &str,
+    kafka: &str,
+    tables: &[&str],
+    phases: &[&str],
+    extra: &str,
+) -> PathBuf {
+    let list = |v: &[&str]| {
+        v.iter()
+            .map(|t| format!("{t:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let text = format!(
         "name = {name:?}\n[source]\nkind = \"postgres\"\nurl = {pg:?}\nstatus_interval = \"1s\"\n\
          [destination]\nkind = \"kafka\"\nbootstrap_servers = {kafka:?}\nformat = \"debezium_json\"\n\
@@ -116,9 +156,65 @@ pub fn tributary() -> Command {
     c
 }
 
+/// A running `tributary` child; killed when dropped, so a failing test leaves no process.
+pub struct Proc {
+    child: Option<Child>,
+}
+
+impl Proc {
+    pub fn id(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    pub fn sigterm(&self) {
+        send_signal(self.id(), "TERM");
+    }
+
+    pub fn sigkill(&mut self) {
+        send_signal(self.id(), "KILL");
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.wait();
+        }
+    }
+
+    /// Waits (bounded) for the exit; returns the code and stderr.
+    pub fn wait_exit(mut self, limit: Duration) -> (i32, String) {
+        let mut child = self.child.take().expect("a child");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut err = String::new();
+                use std::io::Read;
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                return (status.code().unwrap_or(-1), err);
+            }
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("tributary did not exit within {limit:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// Starts `tributary run` in the background.
-pub fn spawn_run(task: &Path, data_dir: &Path) -> Child {
-    tributary()
+pub fn spawn_run(task: &Path, data_dir: &Path) -> Proc {
+    let child = tributary()
         .args(["run", "--task"])
         .arg(task)
         .arg("--data-dir")
@@ -126,59 +222,20 @@ pub fn spawn_run(task: &Path, data_dir: &Path) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("start tributary")
+        .expect("start tributary");
+    Proc { child: Some(child) }
 }
 
 /// Runs `tributary run` to completion (bounded), returning (exit code, stderr).
 pub fn run_to_end(task: &Path, data_dir: &Path, limit: Duration) -> (i32, String) {
-    let mut child = spawn_run(task, data_dir);
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            use std::io::Read;
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-            return (status.code().unwrap_or(-1), err);
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("tributary did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    spawn_run(task, data_dir).wait_exit(limit)
 }
 
-pub fn sigterm(child: &Child) {
-    // SAFETY-free: kill(2) through the libc crate.
-    send_signal(child.id() as i32, libc::SIGTERM);
-}
-
-pub fn sigkill(child: &mut Child) {
-    send_signal(child.id() as i32, libc::SIGKILL);
-    let _ = child.wait();
-}
-
-fn send_signal(pid: i32, sig: i32) {
-    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
-}
-
-/// Waits (bounded) for a child to exit; returns its code and stderr.
-pub fn wait_exit(mut child: Child, limit: Duration) -> (i32, String) {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            use std::io::Read;
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-            return (status.code().unwrap_or(-1), err);
-        }
-        if start.elapsed() > limit {
-            sigkill(&mut child);
-            panic!("tributary did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn send_signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
 }
 
 /// One consumed message.
@@ -194,7 +251,10 @@ pub struct Msg {
 
 impl Msg {
     pub fn position(&self) -> &str {
-        self.headers.get("tributary.position").map(String::as_str).unwrap_or("")
+        self.headers
+            .get("tributary.position")
+            .map(String::as_str)
+            .unwrap_or("")
     }
 }
 
@@ -207,30 +267,56 @@ pub fn consume_all(topic: &str, idle: Duration, limit: Duration) -> Vec<Msg> {
         .set("enable.auto.commit", "false")
         .create()
         .unwrap();
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).unwrap();
-    let parts = md.topics().first().map(|t| t.partitions().len()).unwrap_or(0);
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let parts = md
+        .topics()
+        .first()
+        .map(|t| t.partitions().len())
+        .unwrap_or(0);
     if parts == 0 {
         return Vec::new();
     }
     let mut tpl = TopicPartitionList::new();
     for p in 0..parts as i32 {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
     }
     consumer.assign(&tpl).unwrap();
     let mut out = Vec::new();
     let (start, mut last) = (Instant::now(), Instant::now());
-    while last.elapsed() < idle && start.elapsed() < limit {
+    // The first fetch of a new consumer takes a while: idleness counts from the first message.
+    let first_wait = limit.min(Duration::from_secs(10));
+    while start.elapsed() < limit
+        && if out.is_empty() {
+            start.elapsed() < first_wait
+        } else {
+            last.elapsed() < idle
+        }
+    {
         if let Some(m) = consumer.poll(Duration::from_millis(100)) {
             let m = m.expect("consume");
-            let json = |b: Option<&[u8]>| b.map(|b| serde_json::from_slice(b).expect("JSON message"));
+            let json =
+                |b: Option<&[u8]>| b.map(|b| serde_json::from_slice(b).expect("JSON message"));
             let mut headers = HashMap::new();
             if let Some(h) = m.headers() {
                 for i in 0..h.count() {
                     let hd = h.get(i);
-                    headers.insert(hd.key.to_owned(), String::from_utf8_lossy(hd.value.unwrap_or(b"")).into_owned());
+                    headers.insert(
+                        hd.key.to_owned(),
+                        String::from_utf8_lossy(hd.value.unwrap_or(b"")).into_owned(),
+                    );
                 }
             }
-            out.push(Msg { topic: m.topic().to_owned(), partition: m.partition(), offset: m.offset(), key: json(m.key()), value: json(m.payload()), headers });
+            out.push(Msg {
+                topic: m.topic().to_owned(),
+                partition: m.partition(),
+                offset: m.offset(),
+                key: json(m.key()),
+                value: json(m.payload()),
+                headers,
+            });
             last = Instant::now();
         }
     }

@@ -26,17 +26,25 @@ pub struct SelectedTable {
 
 /// Checks `wal_level` and the user's replication privilege.
 pub async fn check_server(client: &Client, user: &str) -> Result<(), PgSourceError> {
-    let row = client.query_one("SHOW wal_level", &[]).await.map_err(|e| PgSourceError::sql("reading wal_level", e))?;
+    let row = client
+        .query_one("SHOW wal_level", &[])
+        .await
+        .map_err(|e| PgSourceError::sql("reading wal_level", e))?;
     let level: String = row.get(0);
     if level != "logical" {
         return Err(PgSourceError::WalLevel { found: level });
     }
     let row = client
-        .query_one("SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user", &[])
+        .query_one(
+            "SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user",
+            &[],
+        )
         .await
         .map_err(|e| PgSourceError::sql("reading role privileges", e))?;
     if !row.get::<_, bool>(0) {
-        return Err(PgSourceError::NoReplicationPrivilege { user: user.to_owned() });
+        return Err(PgSourceError::NoReplicationPrivilege {
+            user: user.to_owned(),
+        });
     }
     Ok(())
 }
@@ -54,11 +62,17 @@ impl Default for TypeCache {
 
 impl TypeCache {
     pub fn new() -> TypeCache {
-        TypeCache { types: HashMap::new() }
+        TypeCache {
+            types: HashMap::new(),
+        }
     }
 
     /// The type for `oid`, from the built-in table, the cache or the catalog.
-    pub async fn resolve(&mut self, client: &Client, oid: u32) -> Result<Arc<PgType>, PgSourceError> {
+    pub async fn resolve(
+        &mut self,
+        client: &Client,
+        oid: u32,
+    ) -> Result<Arc<PgType>, PgSourceError> {
         if let Some(t) = self.types.get(&oid) {
             return Ok(t.clone());
         }
@@ -70,7 +84,11 @@ impl TypeCache {
         Ok(t)
     }
 
-    async fn lookup_catalog(&mut self, client: &Client, oid: u32) -> Result<Arc<PgType>, PgSourceError> {
+    async fn lookup_catalog(
+        &mut self,
+        client: &Client,
+        oid: u32,
+    ) -> Result<Arc<PgType>, PgSourceError> {
         let row = client
             .query_opt(
                 "SELECT t.typname::text, n.nspname::text, t.typtype::text, t.typcategory::text, t.typelem, \
@@ -81,7 +99,12 @@ impl TypeCache {
             .await
             .map_err(|e| PgSourceError::sql(format!("looking up type {oid}"), e))?;
         let Some(row) = row else {
-            return Ok(Arc::new(PgType::new(oid, &format!("oid{oid}"), "", TypeKind::Other)));
+            return Ok(Arc::new(PgType::new(
+                oid,
+                &format!("oid{oid}"),
+                "",
+                TypeKind::Other,
+            )));
         };
         let first = |s: String| s.bytes().next().unwrap_or(b' ');
         let r = CatalogTypeRow {
@@ -102,7 +125,9 @@ impl TypeCache {
             }
         }
         let kind = if r.typtype == b'd' {
-            deps.get(&r.typbasetype).map(|b| b.kind.clone()).unwrap_or(TypeKind::Other)
+            deps.get(&r.typbasetype)
+                .map(|b| b.kind.clone())
+                .unwrap_or(TypeKind::Other)
         } else {
             typemap::kind_from_catalog(&r, |o| deps.get(&o).cloned())
         };
@@ -135,14 +160,19 @@ pub async fn selected_tables(
     let schemas = schema_names(client).await?;
     for sel in &selection.include {
         let found = rows.iter().any(|r| sel.matches(r.get(1), r.get(2)))
-            || sel.whole_schema().is_some_and(|s| schemas.iter().any(|n| n == s));
+            || sel
+                .whole_schema()
+                .is_some_and(|s| schemas.iter().any(|n| n == s));
         if !found {
             let selector = format!("{}.{}", sel.schema, sel.table);
             return Err(PgSourceError::MissingTable { selector, database });
         }
     }
     let mut out = Vec::new();
-    for r in rows.iter().filter(|r| selection.includes(r.get(1), r.get(2))) {
+    for r in rows
+        .iter()
+        .filter(|r| selection.includes(r.get(1), r.get(2)))
+    {
         let oid: u32 = r.get(0);
         let ri = r.get::<_, String>(3).bytes().next().unwrap_or(b'd');
         let (columns, has_pk) = table_columns(client, oid, types).await?;
@@ -154,7 +184,11 @@ pub async fn selected_tables(
             replica_identity: ReplicaIdentity::from_code(ri),
         };
         let estimated_rows = r.get::<_, f64>(4).max(0.0) as u64;
-        out.push(SelectedTable { schema: Arc::new(schema), estimated_rows, has_primary_key: has_pk });
+        out.push(SelectedTable {
+            schema: Arc::new(schema),
+            estimated_rows,
+            has_primary_key: has_pk,
+        });
     }
     Ok(out)
 }
@@ -191,9 +225,19 @@ pub async fn table_columns(
     let has_pk = rows.first().is_some_and(|r| r.get::<_, bool>(6));
     let mut columns = Vec::with_capacity(rows.len());
     for r in &rows {
-        let is_key = if has_pk { r.get::<_, bool>(4) } else { r.get::<_, bool>(5) };
+        let is_key = if has_pk {
+            r.get::<_, bool>(4)
+        } else {
+            r.get::<_, bool>(5)
+        };
         let ty = types.resolve(client, r.get(1)).await?;
-        columns.push(Column { name: r.get(0), ty, typmod: r.get(2), is_key, nullable: !r.get::<_, bool>(3) && !is_key });
+        columns.push(Column {
+            name: r.get(0),
+            ty,
+            typmod: r.get(2),
+            is_key,
+            nullable: !r.get::<_, bool>(3) && !is_key,
+        });
     }
     Ok((columns, has_pk))
 }

@@ -21,14 +21,21 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Session settings pinned on every connection (startup parameters), so that text output of
 /// dates, times and intervals does not depend on the server's or role's defaults.
-const PINNED_SESSION: [(&str, &str); 4] =
-    [("TimeZone", "UTC"), ("DateStyle", "ISO, YMD"), ("IntervalStyle", "postgres"), ("extra_float_digits", "3")];
+const PINNED_SESSION: [(&str, &str); 4] = [
+    ("TimeZone", "UTC"),
+    ("DateStyle", "ISO, YMD"),
+    ("IntervalStyle", "postgres"),
+    ("extra_float_digits", "3"),
+];
 
 /// Settings of Oracle-compatible servers, applied with `SET` only where the server has them.
 const ORACLE_SESSION: [(&str, &str); 3] = [
     ("nls_date_format", "SYYYY-MM-DD HH24:MI:SS"),
     ("nls_timestamp_format", "SYYYY-MM-DD HH24:MI:SS.FF6"),
-    ("nls_timestamp_tz_format", "SYYYY-MM-DD HH24:MI:SS.FF6 TZH:TZM"),
+    (
+        "nls_timestamp_tz_format",
+        "SYYYY-MM-DD HH24:MI:SS.FF6 TZH:TZM",
+    ),
 ];
 
 /// Where and how to connect.
@@ -46,8 +53,14 @@ impl std::fmt::Debug for PgConnectConfig {
 
 impl PgConnectConfig {
     /// From a URL, with an optional password that replaces the URL's.
-    pub fn new(url: &str, password: Option<String>, ssl_root_cert: Option<String>) -> Result<Self, String> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(|e| format!("invalid source.url: {e}"))?;
+    pub fn new(
+        url: &str,
+        password: Option<String>,
+        ssl_root_cert: Option<String>,
+    ) -> Result<Self, String> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| format!("invalid source.url: {e}"))?;
         if let Some(p) = password {
             config.password(p);
         }
@@ -57,7 +70,10 @@ impl PgConnectConfig {
         if config.get_application_name().is_none() {
             config.application_name("tributary");
         }
-        Ok(PgConnectConfig { config, ssl_root_cert })
+        Ok(PgConnectConfig {
+            config,
+            ssl_root_cert,
+        })
     }
 
     /// `host:port/db` for messages (never the password).
@@ -72,11 +88,17 @@ impl PgConnectConfig {
     }
 
     pub fn user(&self) -> String {
-        self.config.get_user().map(str::to_owned).unwrap_or_else(|| std::env::var("USER").unwrap_or_default())
+        self.config
+            .get_user()
+            .map(str::to_owned)
+            .unwrap_or_else(|| std::env::var("USER").unwrap_or_default())
     }
 
     pub fn database(&self) -> String {
-        self.config.get_dbname().map(str::to_owned).unwrap_or_else(|| self.user())
+        self.config
+            .get_dbname()
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.user())
     }
 
     fn tls(&self) -> Result<SslConnector, PgSourceError> {
@@ -91,11 +113,17 @@ impl PgConnectConfig {
     }
 
     /// Opens an SQL session with the pinned settings.
-    pub async fn connect_sql(&self, purpose: &str) -> Result<tokio_postgres::Client, PgSourceError> {
+    pub async fn connect_sql(
+        &self,
+        purpose: &str,
+    ) -> Result<tokio_postgres::Client, PgSourceError> {
         let mut config = self.config.clone();
         config.options(pinned_options(self.config.get_options()));
         let tls = postgres_openssl::MakeTlsConnector::new(self.tls()?);
-        let (client, connection) = config.connect(tls).await.map_err(|e| self.connect_error(e))?;
+        let (client, connection) = config
+            .connect(tls)
+            .await
+            .map_err(|e| self.connect_error(e))?;
         let purpose = purpose.to_owned();
         tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -110,17 +138,34 @@ impl PgConnectConfig {
         if let Some(db) = e.as_db_error() {
             let server = ServerError::from_db(db);
             if server.code.starts_with("28") {
-                return PgSourceError::Auth { user: self.user(), server };
+                return PgSourceError::Auth {
+                    user: self.user(),
+                    server,
+                };
             }
-            return PgSourceError::Server { context: format!("connecting to {}", self.target()), server };
+            return PgSourceError::Server {
+                context: format!("connecting to {}", self.target()),
+                server,
+            };
         }
         let reason = error_chain(&e);
         if reason.contains("password") {
             // The client side refuses before asking the server (e.g. no password given).
-            let server = ServerError { code: "28P01".into(), message: reason, detail: None, hint: None };
-            return PgSourceError::Auth { user: self.user(), server };
+            let server = ServerError {
+                code: "28P01".into(),
+                message: reason,
+                detail: None,
+                hint: None,
+            };
+            return PgSourceError::Auth {
+                user: self.user(),
+                server,
+            };
         }
-        PgSourceError::Unreachable { target: self.target(), reason }
+        PgSourceError::Unreachable {
+            target: self.target(),
+            reason,
+        }
     }
 }
 
@@ -136,7 +181,10 @@ fn pinned_options(user: Option<&str>) -> String {
 /// Sets the Oracle-mode output formats where the server knows them (IvorySQL, PolarDB-O).
 async fn pin_oracle_session(client: &tokio_postgres::Client) -> Result<(), PgSourceError> {
     let rows = client
-        .query("SELECT name FROM pg_settings WHERE name = ANY($1)", &[&ORACLE_SESSION.map(|(k, _)| k).to_vec()])
+        .query(
+            "SELECT name FROM pg_settings WHERE name = ANY($1)",
+            &[&ORACLE_SESSION.map(|(k, _)| k).to_vec()],
+        )
         .await
         .map_err(|e| PgSourceError::sql("reading session settings", e))?;
     for row in rows {
@@ -171,12 +219,25 @@ pub type TextRow = Vec<Option<String>>;
 impl ReplicationConn {
     /// Connects, negotiates TLS per `sslmode`, authenticates and waits until ready.
     pub async fn connect(cfg: &PgConnectConfig) -> Result<ReplicationConn, PgSourceError> {
-        let timeout = cfg.config.get_connect_timeout().copied().unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        let timeout = cfg
+            .config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         let target = cfg.target();
         let io = tokio::time::timeout(timeout, open_io(cfg))
             .await
-            .map_err(|_| PgSourceError::Unreachable { target: target.clone(), reason: "connection timed out".into() })??;
-        let mut conn = ReplicationConn { io, rbuf: BytesMut::with_capacity(1 << 16), wbuf: BytesMut::new(), target, copy_both_allowed: false };
+            .map_err(|_| PgSourceError::Unreachable {
+                target: target.clone(),
+                reason: "connection timed out".into(),
+            })??;
+        let mut conn = ReplicationConn {
+            io,
+            rbuf: BytesMut::with_capacity(1 << 16),
+            wbuf: BytesMut::new(),
+            target,
+            copy_both_allowed: false,
+        };
         conn.startup(cfg).await?;
         Ok(conn)
     }
@@ -188,11 +249,15 @@ impl ReplicationConn {
             ("user", &user),
             ("database", &db),
             ("replication", "database"),
-            ("application_name", cfg.config.get_application_name().unwrap_or("tributary")),
+            (
+                "application_name",
+                cfg.config.get_application_name().unwrap_or("tributary"),
+            ),
             ("client_encoding", "UTF8"),
         ];
         params.extend(PINNED_SESSION);
-        frontend::startup_message(params.iter().copied(), &mut self.wbuf).map_err(|e| self.io_err("starting up", e))?;
+        frontend::startup_message(params.iter().copied(), &mut self.wbuf)
+            .map_err(|e| self.io_err("starting up", e))?;
         self.flush("starting up").await?;
         self.authenticate(cfg).await?;
         self.until_ready("starting up", &mut Vec::new()).await
@@ -205,10 +270,15 @@ impl ReplicationConn {
             match self.read_message("authenticating").await? {
                 backend::Message::AuthenticationOk => return Ok(()),
                 backend::Message::AuthenticationCleartextPassword => {
-                    frontend::password_message(&password, &mut self.wbuf).map_err(|e| self.io_err("authenticating", e))?;
+                    frontend::password_message(&password, &mut self.wbuf)
+                        .map_err(|e| self.io_err("authenticating", e))?;
                 }
                 backend::Message::AuthenticationMd5Password(body) => {
-                    let hash = postgres_protocol::authentication::md5_hash(cfg.user().as_bytes(), &password, body.salt());
+                    let hash = postgres_protocol::authentication::md5_hash(
+                        cfg.user().as_bytes(),
+                        &password,
+                        body.salt(),
+                    );
                     frontend::password_message(hash.as_bytes(), &mut self.wbuf)
                         .map_err(|e| self.io_err("authenticating", e))?;
                 }
@@ -219,31 +289,57 @@ impl ReplicationConn {
                     scram = Some(s);
                 }
                 backend::Message::AuthenticationSaslContinue(body) => {
-                    let s = scram.as_mut().ok_or_else(|| self.protocol("authenticating", "SASL continue before start"))?;
-                    s.update(body.data()).map_err(|e| self.auth_err(cfg, e.to_string()))?;
-                    frontend::sasl_response(s.message(), &mut self.wbuf).map_err(|e| self.io_err("authenticating", e))?;
+                    let s = scram.as_mut().ok_or_else(|| {
+                        self.protocol("authenticating", "SASL continue before start")
+                    })?;
+                    s.update(body.data())
+                        .map_err(|e| self.auth_err(cfg, e.to_string()))?;
+                    frontend::sasl_response(s.message(), &mut self.wbuf)
+                        .map_err(|e| self.io_err("authenticating", e))?;
                 }
                 backend::Message::AuthenticationSaslFinal(body) => {
-                    let s = scram.as_mut().ok_or_else(|| self.protocol("authenticating", "SASL final before start"))?;
-                    s.finish(body.data()).map_err(|e| self.auth_err(cfg, e.to_string()))?;
+                    let s = scram.as_mut().ok_or_else(|| {
+                        self.protocol("authenticating", "SASL final before start")
+                    })?;
+                    s.finish(body.data())
+                        .map_err(|e| self.auth_err(cfg, e.to_string()))?;
                     continue;
                 }
                 backend::Message::ErrorResponse(body) => {
                     let server = server_error(&body);
                     return Err(if server.code.starts_with("28") {
-                        PgSourceError::Auth { user: cfg.user(), server }
+                        PgSourceError::Auth {
+                            user: cfg.user(),
+                            server,
+                        }
                     } else {
-                        PgSourceError::Server { context: format!("connecting to {}", self.target), server }
+                        PgSourceError::Server {
+                            context: format!("connecting to {}", self.target),
+                            server,
+                        }
                     });
                 }
-                _ => return Err(self.protocol("authenticating", "unsupported authentication method (use SCRAM, MD5 or password)")),
+                _ => {
+                    return Err(self.protocol(
+                        "authenticating",
+                        "unsupported authentication method (use SCRAM, MD5 or password)",
+                    ))
+                }
             }
             self.flush("authenticating").await?;
         }
     }
 
     fn auth_err(&self, cfg: &PgConnectConfig, message: String) -> PgSourceError {
-        PgSourceError::Auth { user: cfg.user(), server: ServerError { code: "28P01".into(), message, detail: None, hint: None } }
+        PgSourceError::Auth {
+            user: cfg.user(),
+            server: ServerError {
+                code: "28P01".into(),
+                message,
+                detail: None,
+                hint: None,
+            },
+        }
     }
 
     /// Runs one statement with the simple query protocol; returns its rows as text.
@@ -256,23 +352,35 @@ impl ReplicationConn {
     }
 
     /// Reads until ReadyForQuery, collecting data rows; the first server error is returned.
-    async fn until_ready(&mut self, context: &str, rows: &mut Vec<TextRow>) -> Result<(), PgSourceError> {
+    async fn until_ready(
+        &mut self,
+        context: &str,
+        rows: &mut Vec<TextRow>,
+    ) -> Result<(), PgSourceError> {
         let mut error = None;
         loop {
             match self.read_message(context).await? {
                 backend::Message::ReadyForQuery(_) => return error.map_or(Ok(()), Err),
                 backend::Message::ErrorResponse(body) => {
                     let server = server_error(&body);
-                    error.get_or_insert(PgSourceError::Server { context: context.to_owned(), server });
+                    error.get_or_insert(PgSourceError::Server {
+                        context: context.to_owned(),
+                        server,
+                    });
                 }
-                backend::Message::DataRow(body) => rows.push(text_row(&body).map_err(|e| self.io_err(context, e))?),
+                backend::Message::DataRow(body) => {
+                    rows.push(text_row(&body).map_err(|e| self.io_err(context, e))?)
+                }
                 _ => {}
             }
         }
     }
 
     /// Sends `START_REPLICATION` and returns the connection in CopyBoth mode.
-    pub async fn start_replication(mut self, sql: &str) -> Result<(Box<dyn Io>, BytesMut), PgSourceError> {
+    pub async fn start_replication(
+        mut self,
+        sql: &str,
+    ) -> Result<(Box<dyn Io>, BytesMut), PgSourceError> {
         frontend::query(sql, &mut self.wbuf).map_err(|e| self.io_err(sql, e))?;
         self.flush(sql).await?;
         // The CopyBothResponse is reported as CopyDone by `read_message` (see there).
@@ -283,7 +391,10 @@ impl ReplicationConn {
                 backend::Message::ErrorResponse(body) => {
                     let server = server_error(&body);
                     let _ = self.until_ready(sql, &mut Vec::new()).await;
-                    return Err(PgSourceError::Server { context: "starting replication".into(), server });
+                    return Err(PgSourceError::Server {
+                        context: "starting replication".into(),
+                        server,
+                    });
                 }
                 backend::Message::NoticeResponse(_) | backend::Message::ParameterStatus(_) => {}
                 _ => return Err(self.protocol(sql, "expected CopyBothResponse")),
@@ -302,41 +413,71 @@ impl ReplicationConn {
             if self.copy_both_allowed && take_copy_both(&mut self.rbuf) {
                 return Ok(backend::Message::CopyDone);
             }
-            if let Some(m) = backend::Message::parse(&mut self.rbuf).map_err(|e| self.io_err(context, e))? {
+            if let Some(m) =
+                backend::Message::parse(&mut self.rbuf).map_err(|e| self.io_err(context, e))?
+            {
                 return Ok(m);
             }
-            let n = self.io.read_buf(&mut self.rbuf).await.map_err(|e| self.io_err(context, e))?;
+            let n = self
+                .io
+                .read_buf(&mut self.rbuf)
+                .await
+                .map_err(|e| self.io_err(context, e))?;
             if n == 0 {
-                return Err(PgSourceError::Connection { context: context.to_owned(), reason: "server closed the connection".into() });
+                return Err(PgSourceError::Connection {
+                    context: context.to_owned(),
+                    reason: "server closed the connection".into(),
+                });
             }
         }
     }
 
     async fn flush(&mut self, context: &str) -> Result<(), PgSourceError> {
         let buf = self.wbuf.split();
-        self.io.write_all(&buf).await.map_err(|e| self.io_err(context, e))?;
+        self.io
+            .write_all(&buf)
+            .await
+            .map_err(|e| self.io_err(context, e))?;
         self.io.flush().await.map_err(|e| self.io_err(context, e))
     }
 
     fn io_err(&self, context: &str, e: std::io::Error) -> PgSourceError {
-        PgSourceError::Connection { context: format!("{context} ({})", self.target), reason: e.to_string() }
+        PgSourceError::Connection {
+            context: format!("{context} ({})", self.target),
+            reason: e.to_string(),
+        }
     }
 
     fn protocol(&self, context: &str, what: &str) -> PgSourceError {
-        PgSourceError::Protocol { context: context.to_owned(), what: what.to_owned() }
+        PgSourceError::Protocol {
+            context: context.to_owned(),
+            what: what.to_owned(),
+        }
     }
 }
 
 /// Opens TCP (or a Unix socket) and negotiates TLS as `sslmode` asks.
 async fn open_io(cfg: &PgConnectConfig) -> Result<Box<dyn Io>, PgSourceError> {
     let port = cfg.config.get_ports().first().copied().unwrap_or(5432);
-    let unreachable = |reason: String| PgSourceError::Unreachable { target: cfg.target(), reason };
-    let host = cfg.config.get_hosts().first().cloned().unwrap_or(Host::Tcp("localhost".into()));
+    let unreachable = |reason: String| PgSourceError::Unreachable {
+        target: cfg.target(),
+        reason,
+    };
+    let host = cfg
+        .config
+        .get_hosts()
+        .first()
+        .cloned()
+        .unwrap_or(Host::Tcp("localhost".into()));
     let tcp = match &host {
-        Host::Tcp(h) => tokio::net::TcpStream::connect((h.as_str(), port)).await.map_err(|e| unreachable(e.to_string()))?,
+        Host::Tcp(h) => tokio::net::TcpStream::connect((h.as_str(), port))
+            .await
+            .map_err(|e| unreachable(e.to_string()))?,
         Host::Unix(dir) => {
             let path = dir.join(format!(".s.PGSQL.{port}"));
-            let s = tokio::net::UnixStream::connect(path).await.map_err(|e| unreachable(e.to_string()))?;
+            let s = tokio::net::UnixStream::connect(path)
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
             return Ok(Box::new(s));
         }
     };
@@ -356,13 +497,18 @@ async fn negotiate_tls(
 ) -> Result<Box<dyn Io>, PgSourceError> {
     let mut req = BytesMut::new();
     frontend::ssl_request(&mut req);
-    let io_err = |e: std::io::Error| PgSourceError::Unreachable { target: cfg.target(), reason: e.to_string() };
+    let io_err = |e: std::io::Error| PgSourceError::Unreachable {
+        target: cfg.target(),
+        reason: e.to_string(),
+    };
     tcp.write_all(&req).await.map_err(io_err)?;
     let mut answer = [0u8; 1];
     tcp.read_exact(&mut answer).await.map_err(io_err)?;
     if answer[0] != b'S' {
         if mode == SslMode::Require {
-            return Err(PgSourceError::Tls("the server does not accept TLS but sslmode=require".into()));
+            return Err(PgSourceError::Tls(
+                "the server does not accept TLS but sslmode=require".into(),
+            ));
         }
         return Ok(Box::new(tcp));
     }
@@ -370,19 +516,33 @@ async fn negotiate_tls(
         Host::Tcp(h) => h.clone(),
         Host::Unix(_) => "localhost".into(),
     };
-    let mut conf = cfg.tls()?.configure().map_err(|e| PgSourceError::Tls(e.to_string()))?;
+    let mut conf = cfg
+        .tls()?
+        .configure()
+        .map_err(|e| PgSourceError::Tls(e.to_string()))?;
     if cfg.ssl_root_cert.is_none() {
         conf.set_verify_hostname(false);
     }
-    let ssl = conf.into_ssl(&name).map_err(|e| PgSourceError::Tls(e.to_string()))?;
-    let mut stream = tokio_openssl::SslStream::new(ssl, tcp).map_err(|e| PgSourceError::Tls(e.to_string()))?;
-    std::pin::Pin::new(&mut stream).connect().await.map_err(|e| PgSourceError::Tls(e.to_string()))?;
+    let ssl = conf
+        .into_ssl(&name)
+        .map_err(|e| PgSourceError::Tls(e.to_string()))?;
+    let mut stream =
+        tokio_openssl::SslStream::new(ssl, tcp).map_err(|e| PgSourceError::Tls(e.to_string()))?;
+    std::pin::Pin::new(&mut stream)
+        .connect()
+        .await
+        .map_err(|e| PgSourceError::Tls(e.to_string()))?;
     Ok(Box::new(stream))
 }
 
 fn server_error(body: &backend::ErrorResponseBody) -> ServerError {
     use postgres_protocol::message::backend::ErrorField;
-    let mut e = ServerError { code: String::new(), message: String::new(), detail: None, hint: None };
+    let mut e = ServerError {
+        code: String::new(),
+        message: String::new(),
+        detail: None,
+        hint: None,
+    };
     let mut fields = body.fields();
     while let Ok(Some(f)) = fallible_iterator::FallibleIterator::next(&mut fields) {
         let f: ErrorField<'_> = f;

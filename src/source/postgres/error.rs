@@ -5,7 +5,6 @@
 
 use std::fmt;
 
-
 /// An error reported by the server (ErrorResponse fields).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerError {
@@ -60,23 +59,36 @@ pub enum PgSourceError {
     #[error("table {table} has no primary key and no REPLICA IDENTITY FULL, so its UPDATE and DELETE would fail once it is published: add a primary key, list it in objects.replica_identity_full (tributary sets REPLICA IDENTITY FULL) or in objects.insert_only")]
     NoKey { table: String },
     #[error("creating replication slot {slot} waited {waited_secs}s for running transactions to end: {blockers}; end or commit them, or raise source.slot_create_timeout")]
-    SlotCreateTimeout { slot: String, waited_secs: u64, blockers: String },
+    SlotCreateTimeout {
+        slot: String,
+        waited_secs: u64,
+        blockers: String,
+    },
     #[error("replication slot {slot} is gone or belongs to another server: the stream cannot resume without losing changes; delete the task's --data-dir to start over with a new snapshot")]
     SlotLost { slot: String },
     #[error("PostgreSQL error while {context}: {server}{}", hint_suffix(.server))]
-    Server { context: String, server: ServerError },
+    Server {
+        context: String,
+        server: ServerError,
+    },
     #[error("PostgreSQL connection failed while {context}: {reason}")]
     Connection { context: String, reason: String },
     #[error("unexpected message from PostgreSQL while {context}: {what}")]
     Protocol { context: String, what: String },
     #[error("malformed replication message at {lsn}: {reason}")]
-    Decode { lsn: crate::position::Lsn, reason: String },
+    Decode {
+        lsn: crate::position::Lsn,
+        reason: String,
+    },
     #[error("TLS set-up failed: {0}: check sslmode and source.ssl_root_cert")]
     Tls(String),
 }
 
 fn hint_suffix(s: &ServerError) -> String {
-    s.hint.as_ref().map(|h| format!(" (hint: {h})")).unwrap_or_default()
+    s.hint
+        .as_ref()
+        .map(|h| format!(" (hint: {h})"))
+        .unwrap_or_default()
 }
 
 impl PgSourceError {
@@ -84,15 +96,25 @@ impl PgSourceError {
     pub fn sql(context: impl Into<String>, e: tokio_postgres::Error) -> PgSourceError {
         let context = context.into();
         match e.as_db_error() {
-            Some(db) => PgSourceError::Server { context, server: ServerError::from_db(db) },
-            None => PgSourceError::Connection { context, reason: error_chain(&e) },
+            Some(db) => PgSourceError::Server {
+                context,
+                server: ServerError::from_db(db),
+            },
+            None => PgSourceError::Connection {
+                context,
+                reason: error_chain(&e),
+            },
         }
     }
 
     pub fn class(&self) -> ErrorClass {
         match self {
-            PgSourceError::Unreachable { .. } | PgSourceError::Connection { .. } => ErrorClass::Transient,
-            PgSourceError::Server { server, .. } if is_transient_code(&server.code) => ErrorClass::Transient,
+            PgSourceError::Unreachable { .. } | PgSourceError::Connection { .. } => {
+                ErrorClass::Transient
+            }
+            PgSourceError::Server { server, .. } if is_transient_code(&server.code) => {
+                ErrorClass::Transient
+            }
             _ => ErrorClass::Definite,
         }
     }
@@ -101,7 +123,11 @@ impl PgSourceError {
 /// SQLSTATE classes that clear by themselves: connection exceptions (08), insufficient
 /// resources (53), operator intervention (57: shutdown, cancel), and serialization failures.
 fn is_transient_code(code: &str) -> bool {
-    code.starts_with("08") || code.starts_with("53") || code.starts_with("57") || code == "40001" || code == "40P01"
+    code.starts_with("08")
+        || code.starts_with("53")
+        || code.starts_with("57")
+        || code == "40001"
+        || code == "40P01"
 }
 
 /// The error and its causes on one line.

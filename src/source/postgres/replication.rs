@@ -38,13 +38,22 @@ pub struct ReplicationStream {
 impl ReplicationStream {
     /// Takes over a connection in CopyBoth mode. `confirmed` carries the positions the
     /// pipeline has made durable (its current value is what the slot already has).
-    pub fn start(io: Box<dyn Io>, rbuf: BytesMut, confirmed: watch::Receiver<Lsn>, status_interval: Duration) -> ReplicationStream {
+    pub fn start(
+        io: Box<dyn Io>,
+        rbuf: BytesMut,
+        confirmed: watch::Receiver<Lsn>,
+        status_interval: Duration,
+    ) -> ReplicationStream {
         let (read, write) = tokio::io::split(io);
         let (tx, frames) = mpsc::channel(CHANNEL_BATCHES);
         let reply = std::sync::Arc::new(Notify::new());
         let reader = tokio::spawn(read_loop(read, rbuf, tx, reply.clone()));
         let status = tokio::spawn(status_loop(write, confirmed, reply, status_interval));
-        ReplicationStream { frames, reader, status }
+        ReplicationStream {
+            frames,
+            reader,
+            status,
+        }
     }
 
     /// The next batch of CopyData payloads (XLogData or keepalive), in stream order.
@@ -52,7 +61,6 @@ impl ReplicationStream {
     pub async fn next_batch(&mut self) -> Option<Result<Vec<Bytes>, PgSourceError>> {
         self.frames.recv().await
     }
-
 }
 
 impl Drop for ReplicationStream {
@@ -90,7 +98,9 @@ async fn read_loop(
         buf.reserve(READ_CHUNK);
         match read.read_buf(&mut buf).await {
             Ok(0) => {
-                let _ = tx.send(Err(closed("the server closed the replication connection"))).await;
+                let _ = tx
+                    .send(Err(closed("the server closed the replication connection")))
+                    .await;
                 return;
             }
             Ok(_) => {}
@@ -103,17 +113,27 @@ async fn read_loop(
 }
 
 fn closed(reason: &str) -> PgSourceError {
-    PgSourceError::Connection { context: "streaming changes".into(), reason: reason.to_owned() }
+    PgSourceError::Connection {
+        context: "streaming changes".into(),
+        reason: reason.to_owned(),
+    }
 }
 
 /// Moves every complete message out of `buf`: CopyData payloads into `out` (zero-copy).
 /// Returns false when the server ended the copy.
-fn split_messages(buf: &mut BytesMut, out: &mut Vec<Bytes>, reply: &Notify) -> Result<bool, PgSourceError> {
+fn split_messages(
+    buf: &mut BytesMut,
+    out: &mut Vec<Bytes>,
+    reply: &Notify,
+) -> Result<bool, PgSourceError> {
     while buf.len() >= 5 {
         let tag = buf[0];
         let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
         if len < 4 {
-            return Err(PgSourceError::Protocol { context: "streaming changes".into(), what: "bad message length".into() });
+            return Err(PgSourceError::Protocol {
+                context: "streaming changes".into(),
+                what: "bad message length".into(),
+            });
         }
         if buf.len() < len + 1 {
             buf.reserve(len + 1 - buf.len());
@@ -139,7 +159,12 @@ fn split_messages(buf: &mut BytesMut, out: &mut Vec<Bytes>, reply: &Notify) -> R
 
 /// Parses an ErrorResponse body (type byte, NUL-terminated string, ..., NUL).
 fn stream_error(body: &[u8]) -> PgSourceError {
-    let mut server = ServerError { code: String::new(), message: String::new(), detail: None, hint: None };
+    let mut server = ServerError {
+        code: String::new(),
+        message: String::new(),
+        detail: None,
+        hint: None,
+    };
     for field in body.split(|b| *b == 0).filter(|f| !f.is_empty()) {
         let v = String::from_utf8_lossy(&field[1..]).into_owned();
         match field[0] {
@@ -150,7 +175,10 @@ fn stream_error(body: &[u8]) -> PgSourceError {
             _ => {}
         }
     }
-    PgSourceError::Server { context: "streaming changes".into(), server }
+    PgSourceError::Server {
+        context: "streaming changes".into(),
+        server,
+    }
 }
 
 async fn status_loop(
@@ -181,7 +209,10 @@ async fn status_loop(
 /// A CopyData-wrapped Standby Status Update: write = flush = apply = `lsn`. It asks for a
 /// keepalive back: its WAL end tells an idle stream how far the server is.
 fn status_message(lsn: Lsn, out: &mut BytesMut) {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0);
     out.put_u8(b'd');
     out.put_u32(4 + STANDBY_STATUS_UPDATE_LEN as u32);
     standby_status_update(lsn, lsn, lsn, now, true, out);

@@ -53,7 +53,11 @@ impl SourceRun {
         }
     }
 
-    async fn run_inner(mut self, out: SourceSender, confirmed: watch::Receiver<Lsn>) -> Result<(), PgSourceError> {
+    async fn run_inner(
+        mut self,
+        out: SourceSender,
+        confirmed: watch::Receiver<Lsn>,
+    ) -> Result<(), PgSourceError> {
         let mut deferred = None;
         if let Some(s) = self.snapshot.take() {
             if s.deferred && self.opts.incremental {
@@ -97,5 +101,8 @@ impl SourceRun {
 async fn send(out: &SourceSender, batch: SourceBatch) -> Result<(), PgSourceError> {
     out.send(Ok(batch))
         .await
-        .map_err(|_| PgSourceError::Connection { context: "streaming changes".into(), reason: "the pipeline stopped".into() })
+        .map_err(|_| PgSourceError::Connection {
+            context: "streaming changes".into(),
+            reason: "the pipeline stopped".into(),
+        })
 }

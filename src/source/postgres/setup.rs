@@ -50,17 +50,34 @@ pub async fn preflight(opts: &PgSourceOptions) -> Result<Preflight, PgSourceErro
         check_key(opts, t)?;
     }
     let server_version = catalog::server_version(&catalog).await?;
-    Ok(Preflight { catalog, types, tables, database: opts.conn.database(), server_version })
+    Ok(Preflight {
+        catalog,
+        types,
+        tables,
+        database: opts.conn.database(),
+        server_version,
+    })
 }
 
 /// A table without a key would make the application's own UPDATE/DELETE fail once published.
 fn check_key(opts: &PgSourceOptions, t: &SelectedTable) -> Result<(), PgSourceError> {
     let s = &t.schema;
     let ok = t.has_primary_key
-        || matches!(s.replica_identity, ReplicaIdentity::Full | ReplicaIdentity::Index)
-        || opts.selection.wants_replica_identity_full(&s.schema, &s.name)
+        || matches!(
+            s.replica_identity,
+            ReplicaIdentity::Full | ReplicaIdentity::Index
+        )
+        || opts
+            .selection
+            .wants_replica_identity_full(&s.schema, &s.name)
         || opts.selection.is_insert_only(&s.schema, &s.name);
-    if ok { Ok(()) } else { Err(PgSourceError::NoKey { table: s.qualified_name() }) }
+    if ok {
+        Ok(())
+    } else {
+        Err(PgSourceError::NoKey {
+            table: s.qualified_name(),
+        })
+    }
 }
 
 /// The names of the task's slot and publications.
@@ -97,10 +114,24 @@ pub async fn create_publications(
     let (_, main, ins) = names(opts, incarnation);
     for t in &pre.tables {
         let s = &t.schema;
-        if !t.has_primary_key && s.replica_identity != ReplicaIdentity::Full && opts.selection.wants_replica_identity_full(&s.schema, &s.name) {
+        if !t.has_primary_key
+            && s.replica_identity != ReplicaIdentity::Full
+            && opts
+                .selection
+                .wants_replica_identity_full(&s.schema, &s.name)
+        {
             tracing::warn!(table = %s.qualified_name(), "table has no primary key: setting REPLICA IDENTITY FULL; its messages have a null key");
-            let sql = format!("ALTER TABLE {}.{} REPLICA IDENTITY FULL", quote_ident(&s.schema), quote_ident(&s.name));
-            pre.catalog.batch_execute(&sql).await.map_err(|e| PgSourceError::sql(format!("setting REPLICA IDENTITY FULL on {}", s.qualified_name()), e))?;
+            let sql = format!(
+                "ALTER TABLE {}.{} REPLICA IDENTITY FULL",
+                quote_ident(&s.schema),
+                quote_ident(&s.name)
+            );
+            pre.catalog.batch_execute(&sql).await.map_err(|e| {
+                PgSourceError::sql(
+                    format!("setting REPLICA IDENTITY FULL on {}", s.qualified_name()),
+                    e,
+                )
+            })?;
         }
     }
     let (full, insert_only) = publication_objects(opts, &pre.tables);
@@ -109,8 +140,14 @@ pub async fn create_publications(
         if objects.is_empty() {
             continue;
         }
-        let sql = format!("CREATE PUBLICATION \"{name}\" FOR {} WITH (publish_via_partition_root = true{with})", objects.join(", "));
-        pre.catalog.batch_execute(&sql).await.map_err(|e| PgSourceError::sql(format!("creating publication {name}"), e))?;
+        let sql = format!(
+            "CREATE PUBLICATION \"{name}\" FOR {} WITH (publish_via_partition_root = true{with})",
+            objects.join(", ")
+        );
+        pre.catalog
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| PgSourceError::sql(format!("creating publication {name}"), e))?;
         created.publications.push(name.clone());
         names.push(name);
     }
@@ -119,16 +156,34 @@ pub async fn create_publications(
 
 /// Publication objects: `TABLES IN SCHEMA s` for whole-schema selectors (tables created later
 /// included) unless one of its tables is insert-only, and `TABLE s.t` for the rest.
-fn publication_objects(opts: &PgSourceOptions, tables: &[SelectedTable]) -> (Vec<String>, Vec<String>) {
+fn publication_objects(
+    opts: &PgSourceOptions,
+    tables: &[SelectedTable],
+) -> (Vec<String>, Vec<String>) {
     let sel = &opts.selection;
-    let mut schemas: Vec<&str> = sel.include.iter().filter_map(|s| s.whole_schema()).collect();
-    schemas.retain(|s| !tables.iter().any(|t| t.schema.schema == *s && sel.is_insert_only(s, &t.schema.name)));
+    let mut schemas: Vec<&str> = sel
+        .include
+        .iter()
+        .filter_map(|s| s.whole_schema())
+        .collect();
+    schemas.retain(|s| {
+        !tables
+            .iter()
+            .any(|t| t.schema.schema == *s && sel.is_insert_only(s, &t.schema.name))
+    });
     schemas.sort();
     schemas.dedup();
     let mut full = Vec::new();
     let mut ins = Vec::new();
     if !schemas.is_empty() {
-        full.push(format!("TABLES IN SCHEMA {}", schemas.iter().map(|s| quote_ident(s)).collect::<Vec<_>>().join(", ")));
+        full.push(format!(
+            "TABLES IN SCHEMA {}",
+            schemas
+                .iter()
+                .map(|s| quote_ident(s))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     for t in tables {
         let s = &t.schema;
@@ -154,10 +209,25 @@ pub async fn first_start(
     let (slot_name, _, _) = names(opts, &cp.incarnation);
     let mut repl = ReplicationConn::connect(&opts.conn).await?;
     let (system_id, _) = slot::identify_system(&mut repl).await?;
-    let slot = slot::create_slot(&mut repl, &pre.catalog, &slot_name, false, opts.slot_create_timeout).await?;
+    let slot = slot::create_slot(
+        &mut repl,
+        &pre.catalog,
+        &slot_name,
+        false,
+        opts.slot_create_timeout,
+    )
+    .await?;
     created.slot = Some(slot_name.clone());
     let session = if opts.full {
-        Some(SnapshotSession::open(&opts.conn, &slot.snapshot_name, slot.consistent_point, opts.snapshot_connections).await?)
+        Some(
+            SnapshotSession::open(
+                &opts.conn,
+                &slot.snapshot_name,
+                slot.consistent_point,
+                opts.snapshot_connections,
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -170,15 +240,26 @@ pub async fn first_start(
     });
     cp.confirmed_lsn = slot.consistent_point;
     for t in &pre.tables {
-        let progress = if opts.full { TableProgress::Pending } else { TableProgress::Done { rows: 0 } };
+        let progress = if opts.full {
+            TableProgress::Pending
+        } else {
+            TableProgress::Done { rows: 0 }
+        };
         cp.tables.insert(t.schema.qualified_name(), progress);
     }
     Ok((repl, session))
 }
 
 /// A resume: the slot must still be there, on the same server.
-pub async fn resume(opts: &PgSourceOptions, pre: &Preflight, cp: &Checkpoint) -> Result<ReplicationConn, PgSourceError> {
-    let identity = cp.slot.as_ref().ok_or_else(|| PgSourceError::Protocol { context: "resuming".into(), what: "checkpoint without a slot".into() })?;
+pub async fn resume(
+    opts: &PgSourceOptions,
+    pre: &Preflight,
+    cp: &Checkpoint,
+) -> Result<ReplicationConn, PgSourceError> {
+    let identity = cp.slot.as_ref().ok_or_else(|| PgSourceError::Protocol {
+        context: "resuming".into(),
+        what: "checkpoint without a slot".into(),
+    })?;
     let mut repl = ReplicationConn::connect(&opts.conn).await?;
     let (system_id, _) = slot::identify_system(&mut repl).await?;
     slot::verify_slot(&pre.catalog, identity, &system_id).await?;
@@ -189,18 +270,44 @@ pub async fn resume(opts: &PgSourceOptions, pre: &Preflight, cp: &Checkpoint) ->
 pub fn unfinished_tables(pre: &Preflight, cp: &Checkpoint) -> Vec<Arc<TableSchema>> {
     pre.tables
         .iter()
-        .filter(|t| matches!(cp.tables.get(&t.schema.qualified_name()), Some(TableProgress::Pending | TableProgress::Partial { .. })))
+        .filter(|t| {
+            matches!(
+                cp.tables.get(&t.schema.qualified_name()),
+                Some(TableProgress::Pending | TableProgress::Partial { .. })
+            )
+        })
         .map(|t| t.schema.clone())
         .collect()
 }
 
 /// A fresh snapshot for re-reading cut tables: a temporary slot's exported snapshot, imported
 /// by the session (which holds it open in its transactions). Returns the snapshot's LSN.
-pub async fn reread_session(opts: &PgSourceOptions, pre: &Preflight, cp: &Checkpoint) -> Result<(SnapshotSession, Lsn), PgSourceError> {
+pub async fn reread_session(
+    opts: &PgSourceOptions,
+    pre: &Preflight,
+    cp: &Checkpoint,
+) -> Result<(SnapshotSession, Lsn), PgSourceError> {
     let mut temp = ReplicationConn::connect(&opts.conn).await?;
-    let name = object_name(&opts.task, &format!("{}_reread", cp.incarnation), opts.shard);
-    let slot = slot::create_slot(&mut temp, &pre.catalog, &name, true, opts.slot_create_timeout).await?;
-    let session = SnapshotSession::open(&opts.conn, &slot.snapshot_name, slot.consistent_point, opts.snapshot_connections).await?;
+    let name = object_name(
+        &opts.task,
+        &format!("{}_reread", cp.incarnation),
+        opts.shard,
+    );
+    let slot = slot::create_slot(
+        &mut temp,
+        &pre.catalog,
+        &name,
+        true,
+        opts.slot_create_timeout,
+    )
+    .await?;
+    let session = SnapshotSession::open(
+        &opts.conn,
+        &slot.snapshot_name,
+        slot.consistent_point,
+        opts.snapshot_connections,
+    )
+    .await?;
     temp.close().await;
     Ok((session, slot.consistent_point))
 }

@@ -21,7 +21,13 @@ pub fn object_name(task: &str, incarnation: &str, shard: u32) -> String {
     let raw = format!("tributary_{task}_{incarnation}_{shard}");
     let clean: String = raw
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     if clean.len() <= MAX_NAME && clean == raw {
         return clean;
@@ -62,12 +68,15 @@ pub async fn create_slot(
     timeout: Duration,
 ) -> Result<CreatedSlot, PgSourceError> {
     let temp = if temporary { " TEMPORARY" } else { "" };
-    let sql = format!("CREATE_REPLICATION_SLOT \"{slot}\"{temp} LOGICAL pgoutput (SNAPSHOT 'export')");
+    let sql =
+        format!("CREATE_REPLICATION_SLOT \"{slot}\"{temp} LOGICAL pgoutput (SNAPSHOT 'export')");
     let started = Instant::now();
     let rows = match tokio::time::timeout(timeout, conn.simple_query(&sql)).await {
         Ok(r) => r?,
         Err(_) => {
-            let blockers = running_transactions(watcher).await.unwrap_or_else(|e| e.to_string());
+            let blockers = running_transactions(watcher)
+                .await
+                .unwrap_or_else(|e| e.to_string());
             return Err(PgSourceError::SlotCreateTimeout {
                 slot: slot.to_owned(),
                 waited_secs: started.elapsed().as_secs(),
@@ -75,12 +84,19 @@ pub async fn create_slot(
             });
         }
     };
-    let row = rows.first().ok_or_else(|| PgSourceError::Protocol { context: sql.clone(), what: "no row".into() })?;
+    let row = rows.first().ok_or_else(|| PgSourceError::Protocol {
+        context: sql.clone(),
+        what: "no row".into(),
+    })?;
     let field = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
-    let consistent_point = field(1)
-        .parse()
-        .map_err(|_| PgSourceError::Protocol { context: sql.clone(), what: "bad consistent_point".into() })?;
-    Ok(CreatedSlot { consistent_point, snapshot_name: field(2) })
+    let consistent_point = field(1).parse().map_err(|_| PgSourceError::Protocol {
+        context: sql.clone(),
+        what: "bad consistent_point".into(),
+    })?;
+    Ok(CreatedSlot {
+        consistent_point,
+        snapshot_name: field(2),
+    })
 }
 
 /// The transactions a slot creation waits for, for the error message.
@@ -103,15 +119,24 @@ async fn running_transactions(client: &Client) -> Result<String, PgSourceError> 
         .map(|r| {
             let (pid, app, user, secs, q): (i32, String, String, Option<i64>, String) =
                 (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
-            format!("pid {pid} ({user}@{app}, open {}s: {q:?})", secs.unwrap_or(0))
+            format!(
+                "pid {pid} ({user}@{app}, open {}s: {q:?})",
+                secs.unwrap_or(0)
+            )
         })
         .collect();
     Ok(format!("waiting for {}", list.join(", ")))
 }
 
 /// Checks that the checkpoint's slot still exists on the same server and is usable.
-pub async fn verify_slot(client: &Client, identity: &SlotIdentity, system_id: &str) -> Result<Lsn, PgSourceError> {
-    let lost = || PgSourceError::SlotLost { slot: identity.slot_name.clone() };
+pub async fn verify_slot(
+    client: &Client,
+    identity: &SlotIdentity,
+    system_id: &str,
+) -> Result<Lsn, PgSourceError> {
+    let lost = || PgSourceError::SlotLost {
+        slot: identity.slot_name.clone(),
+    };
     if identity.system_id != system_id {
         return Err(lost());
     }
@@ -128,11 +153,18 @@ pub async fn verify_slot(client: &Client, identity: &SlotIdentity, system_id: &s
     if status == "lost" {
         return Err(lost());
     }
-    Ok(row.get::<_, Option<String>>(0).and_then(|s| s.parse().ok()).unwrap_or(Lsn::ZERO))
+    Ok(row
+        .get::<_, Option<String>>(0)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(Lsn::ZERO))
 }
 
 /// Drops the slot (ending a session still holding it first) and the publications.
-pub async fn drop_slot_and_publications(client: &Client, slot: &str, publications: &[String]) -> Result<(), PgSourceError> {
+pub async fn drop_slot_and_publications(
+    client: &Client,
+    slot: &str,
+    publications: &[String],
+) -> Result<(), PgSourceError> {
     let ctx = |what: &str| format!("dropping {what} {slot}");
     client
         .execute(
@@ -148,7 +180,9 @@ pub async fn drop_slot_and_publications(client: &Client, slot: &str, publication
         match r {
             Ok(_) => break,
             // The terminated session may still hold the slot for a moment (55006 object in use).
-            Err(e) if e.code().map(|c| c.code()) == Some("55006") => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) if e.code().map(|c| c.code()) == Some("55006") => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
             Err(e) => return Err(PgSourceError::sql(ctx("slot"), e)),
         }
     }
@@ -173,6 +207,8 @@ mod tests {
         let long = object_name(&"x".repeat(100), "a1b2", 0);
         assert_eq!(long.len(), 63);
         assert_ne!(long, object_name(&"x".repeat(101), "a1b2", 0));
-        assert!(long.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+        assert!(long
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
     }
 }

@@ -32,7 +32,12 @@ pub struct SnapshotSession {
 
 impl SnapshotSession {
     /// Opens `n` connections and imports `snapshot_name` in each (REPEATABLE READ, read only).
-    pub async fn open(cfg: &PgConnectConfig, snapshot_name: &str, snapshot_lsn: Lsn, n: usize) -> Result<Self, PgSourceError> {
+    pub async fn open(
+        cfg: &PgConnectConfig,
+        snapshot_name: &str,
+        snapshot_lsn: Lsn,
+        n: usize,
+    ) -> Result<Self, PgSourceError> {
         let mut clients = Vec::with_capacity(n);
         for _ in 0..n {
             let c = cfg.connect_sql("snapshot").await?;
@@ -51,27 +56,43 @@ impl SnapshotSession {
             )
             .await
             .map_err(|e| PgSourceError::sql("reading the snapshot's xid", e))?;
-        let tx = TxMeta { xid: row.get::<_, i64>(0) as u64, commit_time_us: row.get(1), commit_lsn: snapshot_lsn };
+        let tx = TxMeta {
+            xid: row.get::<_, i64>(0) as u64,
+            commit_time_us: row.get(1),
+            commit_lsn: snapshot_lsn,
+        };
         Ok(SnapshotSession { clients, tx })
     }
 
     /// Reads every table, spreading them over the connections; sends rows to `out`.
-    pub async fn read(self, tables: Vec<Arc<TableSchema>>, out: mpsc::Sender<Result<SourceBatch, PgSourceError>>) -> Result<(), PgSourceError> {
+    pub async fn read(
+        self,
+        tables: Vec<Arc<TableSchema>>,
+        out: mpsc::Sender<Result<SourceBatch, PgSourceError>>,
+    ) -> Result<(), PgSourceError> {
         let queue = Arc::new(Mutex::new(tables.into_iter().collect::<VecDeque<_>>()));
-        let shared = Arc::new(Marks { first_sent: AtomicBool::new(false), remaining: AtomicUsize::new(queue_len(&queue)) });
+        let shared = Arc::new(Marks {
+            first_sent: AtomicBool::new(false),
+            remaining: AtomicUsize::new(queue_len(&queue)),
+        });
         let mut workers = Vec::new();
         for client in self.clients {
             let (queue, out, shared, tx) = (queue.clone(), out.clone(), shared.clone(), self.tx);
             workers.push(tokio::spawn(async move {
                 loop {
                     let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
-                    let Some(table) = next else { return Ok::<_, PgSourceError>(()) };
+                    let Some(table) = next else {
+                        return Ok::<_, PgSourceError>(());
+                    };
                     read_table(&client, &table, tx, &shared, &out).await?;
                 }
             }));
         }
         for w in workers {
-            w.await.map_err(|e| PgSourceError::Protocol { context: "snapshot".into(), what: e.to_string() })??;
+            w.await.map_err(|e| PgSourceError::Protocol {
+                context: "snapshot".into(),
+                what: e.to_string(),
+            })??;
         }
         Ok(())
     }
@@ -102,7 +123,11 @@ fn copy_query(table: &TableSchema) -> String {
         .iter()
         .map(|c| {
             let q = quote_ident(&c.name);
-            if reads_as_text(&c.ty.kind) { format!("{q}::text") } else { q }
+            if reads_as_text(&c.ty.kind) {
+                format!("{q}::text")
+            } else {
+                q
+            }
         })
         .collect();
     format!(
@@ -126,17 +151,42 @@ async fn read_table(
 ) -> Result<(), PgSourceError> {
     let name = table.qualified_name();
     let ctx = || format!("reading table {name} for the snapshot");
-    let estimated_rows = estimate_rows(client, table.oid).await.map_err(|e| PgSourceError::sql(ctx(), e))?;
-    let started = SourceItem::TableStarted { oid: table.oid, table: name.clone(), estimated_rows };
+    let estimated_rows = estimate_rows(client, table.oid)
+        .await
+        .map_err(|e| PgSourceError::sql(ctx(), e))?;
+    let started = SourceItem::TableStarted {
+        oid: table.oid,
+        table: name.clone(),
+        estimated_rows,
+    };
     send(out, vec![started]).await?;
-    let stream = client.copy_out(&copy_query(table)).await.map_err(|e| PgSourceError::sql(ctx(), e))?;
-    let text_cols: Vec<usize> = table.columns.iter().enumerate().filter(|(_, c)| reads_as_text(&c.ty.kind)).map(|(i, _)| i).collect();
+    let stream = client
+        .copy_out(&copy_query(table))
+        .await
+        .map_err(|e| PgSourceError::sql(ctx(), e))?;
+    let text_cols: Vec<usize> = table
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| reads_as_text(&c.ty.kind))
+        .map(|(i, _)| i)
+        .collect();
     let mut parser = CopyBinaryParser::new();
-    let mut reader = TableReader { table, tx, marks, held: None, rows: 0, batch: Vec::with_capacity(BATCH_ROWS) };
+    let mut reader = TableReader {
+        table,
+        tx,
+        marks,
+        held: None,
+        rows: 0,
+        batch: Vec::with_capacity(BATCH_ROWS),
+    };
     futures::pin_mut!(stream);
     while let Some(chunk) = stream.next().await {
         parser.push(chunk.map_err(|e| PgSourceError::sql(ctx(), e))?);
-        while let Some(mut row) = parser.next_row().map_err(|e| PgSourceError::Protocol { context: ctx(), what: e.to_string() })? {
+        while let Some(mut row) = parser.next_row().map_err(|e| PgSourceError::Protocol {
+            context: ctx(),
+            what: e.to_string(),
+        })? {
             mark_text(&mut row, &text_cols);
             reader.push(row);
             if reader.batch.len() >= BATCH_ROWS {
@@ -144,18 +194,30 @@ async fn read_table(
             }
         }
     }
-    parser.finish().map_err(|e| PgSourceError::Protocol { context: ctx(), what: e.to_string() })?;
+    parser.finish().map_err(|e| PgSourceError::Protocol {
+        context: ctx(),
+        what: e.to_string(),
+    })?;
     let last = marks.remaining.fetch_sub(1, Ordering::AcqRel) == 1;
     reader.finish(last);
     let rows = reader.rows;
     let mut batch = reader.batch;
-    batch.push(SourceItem::TableDone { oid: table.oid, table: name, rows });
+    batch.push(SourceItem::TableDone {
+        oid: table.oid,
+        table: name,
+        rows,
+    });
     send(out, batch).await
 }
 
 /// The planner's row estimate (`reltuples`; -1 before the first ANALYZE), for progress only.
 async fn estimate_rows(client: &Client, oid: u32) -> Result<u64, tokio_postgres::Error> {
-    let row = client.query_one("SELECT reltuples::float8 FROM pg_class WHERE oid = $1", &[&oid]).await?;
+    let row = client
+        .query_one(
+            "SELECT reltuples::float8 FROM pg_class WHERE oid = $1",
+            &[&oid],
+        )
+        .await?;
     Ok(row.get::<_, f64>(0).max(0.0) as u64)
 }
 
@@ -167,11 +229,16 @@ fn mark_text(row: &mut Row, text_cols: &[usize]) {
     }
 }
 
-async fn send(out: &mpsc::Sender<Result<SourceBatch, PgSourceError>>, batch: SourceBatch) -> Result<(), PgSourceError> {
-    out.send(Ok(batch)).await.map_err(|_| PgSourceError::Connection {
-        context: "snapshot".into(),
-        reason: "the pipeline stopped".into(),
-    })
+async fn send(
+    out: &mpsc::Sender<Result<SourceBatch, PgSourceError>>,
+    batch: SourceBatch,
+) -> Result<(), PgSourceError> {
+    out.send(Ok(batch))
+        .await
+        .map_err(|_| PgSourceError::Connection {
+            context: "snapshot".into(),
+            reason: "the pipeline stopped".into(),
+        })
 }
 
 /// Turns rows into events, holding one row back to know which is the table's last.
@@ -207,7 +274,10 @@ impl TableReader<'_> {
             _ => SnapshotMark::Middle,
         };
         let event = ChangeEvent {
-            position: Position::Snapshot { snapshot_lsn: self.tx.commit_lsn, row: self.rows },
+            position: Position::Snapshot {
+                snapshot_lsn: self.tx.commit_lsn,
+                row: self.rows,
+            },
             op: Op::Read,
             table: self.table.clone(),
             tx: self.tx,

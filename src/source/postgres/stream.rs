@@ -53,7 +53,12 @@ pub struct PgStream {
 }
 
 impl PgStream {
-    pub fn new(repl: ReplicationStream, catalog: Client, types: TypeCache, skip_through: Option<StreamPosition>) -> PgStream {
+    pub fn new(
+        repl: ReplicationStream,
+        catalog: Client,
+        types: TypeCache,
+        skip_through: Option<StreamPosition>,
+    ) -> PgStream {
         PgStream {
             repl,
             catalog,
@@ -78,10 +83,18 @@ impl PgStream {
         if self.pending.is_empty() {
             let frames = match self.repl.next_batch().await {
                 Some(r) => r?,
-                None => return Err(PgSourceError::Connection { context: "streaming changes".into(), reason: "stream ended".into() }),
+                None => {
+                    return Err(PgSourceError::Connection {
+                        context: "streaming changes".into(),
+                        reason: "stream ended".into(),
+                    })
+                }
             };
             for f in frames {
-                let frame = parse_frame(f).map_err(|e| PgSourceError::Decode { lsn: self.server_lsn, reason: e.to_string() })?;
+                let frame = parse_frame(f).map_err(|e| PgSourceError::Decode {
+                    lsn: self.server_lsn,
+                    reason: e.to_string(),
+                })?;
                 self.pending.push_back(frame);
             }
         }
@@ -90,7 +103,9 @@ impl PgStream {
                 self.stop_at = None;
                 return Ok(StreamStop::Reached);
             }
-            let Some(frame) = self.pending.pop_front() else { break };
+            let Some(frame) = self.pending.pop_front() else {
+                break;
+            };
             self.frame(frame, out).await?;
         }
         Ok(StreamStop::More)
@@ -98,7 +113,9 @@ impl PgStream {
 
     /// Whether `frame` is at or past `stop_at`, outside any transaction.
     fn reached(&self, frame: &ReplicationFrame) -> bool {
-        let (Some(stop), None) = (self.stop_at, self.tx) else { return false };
+        let (Some(stop), None) = (self.stop_at, self.tx) else {
+            return false;
+        };
         match frame {
             ReplicationFrame::Keepalive { wal_end, .. } => *wal_end >= stop,
             ReplicationFrame::XLogData { payload, .. } => {
@@ -111,7 +128,11 @@ impl PgStream {
         }
     }
 
-    async fn frame(&mut self, frame: ReplicationFrame, out: &mut SourceBatch) -> Result<(), PgSourceError> {
+    async fn frame(
+        &mut self,
+        frame: ReplicationFrame,
+        out: &mut SourceBatch,
+    ) -> Result<(), PgSourceError> {
         match frame {
             ReplicationFrame::Keepalive { wal_end, .. } => {
                 self.server_lsn = self.server_lsn.max(wal_end);
@@ -120,30 +141,58 @@ impl PgStream {
                 }
                 Ok(())
             }
-            ReplicationFrame::XLogData { wal_start, payload, .. } => {
+            ReplicationFrame::XLogData {
+                wal_start, payload, ..
+            } => {
                 self.server_lsn = self.server_lsn.max(wal_start);
-                let msg = pgoutput::decode(&payload, false)
-                    .map_err(|e| PgSourceError::Decode { lsn: wal_start, reason: e.to_string() })?;
+                let msg = pgoutput::decode(&payload, false).map_err(|e| PgSourceError::Decode {
+                    lsn: wal_start,
+                    reason: e.to_string(),
+                })?;
                 self.message(msg, wal_start, out).await
             }
         }
     }
 
-    async fn message(&mut self, msg: PgOutputMessage, lsn: Lsn, out: &mut SourceBatch) -> Result<(), PgSourceError> {
+    async fn message(
+        &mut self,
+        msg: PgOutputMessage,
+        lsn: Lsn,
+        out: &mut SourceBatch,
+    ) -> Result<(), PgSourceError> {
         match msg {
-            PgOutputMessage::Begin { final_lsn, commit_time_us, xid } => {
-                let meta = TxMeta { xid: u64::from(xid), commit_time_us, commit_lsn: final_lsn };
-                self.tx = Some(OpenTx { meta, next_index: 0 });
+            PgOutputMessage::Begin {
+                final_lsn,
+                commit_time_us,
+                xid,
+            } => {
+                let meta = TxMeta {
+                    xid: u64::from(xid),
+                    commit_time_us,
+                    commit_lsn: final_lsn,
+                };
+                self.tx = Some(OpenTx {
+                    meta,
+                    next_index: 0,
+                });
             }
             PgOutputMessage::Commit { end_lsn, .. } => {
-                let tx = self.tx.take().ok_or_else(|| self.protocol("Commit outside a transaction"))?;
+                let tx = self
+                    .tx
+                    .take()
+                    .ok_or_else(|| self.protocol("Commit outside a transaction"))?;
                 let index = tx.next_index.saturating_sub(1);
-                let last = StreamPosition { commit_lsn: tx.meta.commit_lsn, index };
+                let last = StreamPosition {
+                    commit_lsn: tx.meta.commit_lsn,
+                    index,
+                };
                 self.last_commit_lsn = Some(tx.meta.commit_lsn);
                 out.push(SourceItem::Commit { last, end_lsn });
             }
             PgOutputMessage::Relation(body) => self.relation(body).await?,
-            PgOutputMessage::Insert { rel, new, .. } => self.change(rel, Op::Insert, None, Some(new), lsn, out)?,
+            PgOutputMessage::Insert { rel, new, .. } => {
+                self.change(rel, Op::Insert, None, Some(new), lsn, out)?
+            }
             PgOutputMessage::Update { rel, old, new, .. } => {
                 let mut new = new;
                 let before = old.map(|o: OldImage| {
@@ -154,7 +203,9 @@ impl PgStream {
                 });
                 self.change(rel, Op::Update, before, Some(new), lsn, out)?
             }
-            PgOutputMessage::Delete { rel, old, .. } => self.change(rel, Op::Delete, Some(old.row), None, lsn, out)?,
+            PgOutputMessage::Delete { rel, old, .. } => {
+                self.change(rel, Op::Delete, Some(old.row), None, lsn, out)?
+            }
             PgOutputMessage::Truncate { rels, .. } => {
                 for rel in rels {
                     self.change(rel, Op::Truncate, None, None, lsn, out)?;
@@ -167,10 +218,28 @@ impl PgStream {
         Ok(())
     }
 
-    fn change(&mut self, rel: u32, op: Op, before: Option<Row>, after: Option<Row>, lsn: Lsn, out: &mut SourceBatch) -> Result<(), PgSourceError> {
-        let table = self.relations.get(&rel).cloned().ok_or_else(|| self.protocol("change for a relation never described"))?;
-        let tx = self.tx.as_mut().ok_or_else(|| PgSourceError::Protocol { context: "streaming changes".into(), what: "change outside a transaction".into() })?;
-        let position = StreamPosition { commit_lsn: tx.meta.commit_lsn, index: tx.next_index };
+    fn change(
+        &mut self,
+        rel: u32,
+        op: Op,
+        before: Option<Row>,
+        after: Option<Row>,
+        lsn: Lsn,
+        out: &mut SourceBatch,
+    ) -> Result<(), PgSourceError> {
+        let table = self
+            .relations
+            .get(&rel)
+            .cloned()
+            .ok_or_else(|| self.protocol("change for a relation never described"))?;
+        let tx = self.tx.as_mut().ok_or_else(|| PgSourceError::Protocol {
+            context: "streaming changes".into(),
+            what: "change outside a transaction".into(),
+        })?;
+        let position = StreamPosition {
+            commit_lsn: tx.meta.commit_lsn,
+            index: tx.next_index,
+        };
         tx.next_index += 1;
         if self.skip_through.is_some_and(|s| position <= s) {
             return Ok(());
@@ -193,14 +262,25 @@ impl PgStream {
     /// columns come from the catalog's primary key, since the message flags mark every column
     /// under REPLICA IDENTITY FULL.
     async fn relation(&mut self, body: RelationBody) -> Result<(), PgSourceError> {
-        let (catalog_cols, has_pk) = catalog::table_columns(&self.catalog, body.oid, &mut self.types).await?;
+        let (catalog_cols, has_pk) =
+            catalog::table_columns(&self.catalog, body.oid, &mut self.types).await?;
         let mut columns = Vec::with_capacity(body.columns.len());
         for c in &body.columns {
             let ty = self.types.resolve(&self.catalog, c.type_oid).await?;
             let cat = catalog_cols.iter().find(|k| k.name == c.name);
-            let is_key = if has_pk { cat.is_some_and(|k| k.is_key) } else { body.replica_identity == b'i' && c.is_key };
+            let is_key = if has_pk {
+                cat.is_some_and(|k| k.is_key)
+            } else {
+                body.replica_identity == b'i' && c.is_key
+            };
             let nullable = cat.is_none_or(|k| k.nullable) && !is_key;
-            columns.push(Column { name: c.name.clone(), ty, typmod: c.typmod, is_key, nullable });
+            columns.push(Column {
+                name: c.name.clone(),
+                ty,
+                typmod: c.typmod,
+                is_key,
+                nullable,
+            });
         }
         let schema = TableSchema {
             oid: body.oid,
@@ -209,7 +289,10 @@ impl PgStream {
             columns,
             replica_identity: ReplicaIdentity::from_code(body.replica_identity),
         };
-        let same = self.relations.get(&body.oid).is_some_and(|old| **old == schema);
+        let same = self
+            .relations
+            .get(&body.oid)
+            .is_some_and(|old| **old == schema);
         if !same {
             self.relations.insert(body.oid, Arc::new(schema));
         }
@@ -225,6 +308,9 @@ impl PgStream {
     }
 
     fn protocol(&self, what: &str) -> PgSourceError {
-        PgSourceError::Protocol { context: format!("streaming changes at {}", self.server_lsn), what: what.to_owned() }
+        PgSourceError::Protocol {
+            context: format!("streaming changes at {}", self.server_lsn),
+            what: what.to_owned(),
+        }
     }
 }
