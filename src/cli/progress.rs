@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::pipeline::stats::Stats;
 
@@ -52,7 +52,7 @@ pub fn render(stats: &Stats, events_per_sec: f64) -> String {
             ));
         }
     }
-    let lag_s = lag_seconds(stats);
+    let lag_s = stats.lag_seconds();
     out.push_str(&format!(
         "  stream: {:.0} events/s, lag {} bytes{}, durable {} / sent {} records\n",
         events_per_sec,
@@ -62,18 +62,6 @@ pub fn render(stats: &Stats, events_per_sec: f64) -> String {
         stats.records_sent.load(Ordering::Relaxed),
     ));
     out
-}
-
-fn lag_seconds(stats: &Stats) -> Option<f64> {
-    let t = stats.last_commit_time_us.load(Ordering::Relaxed);
-    if t == 0 {
-        return None;
-    }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .ok()?
-        .as_micros() as i64;
-    Some((now - t).max(0) as f64 / 1e6)
 }
 
 /// A last summary line when the task stops.

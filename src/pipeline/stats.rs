@@ -37,6 +37,31 @@ impl Stats {
         }
     }
 
+    /// Snapshot rows sent and estimated, over all tables.
+    pub fn snapshot_totals(&self) -> (u64, u64) {
+        self.tables
+            .lock()
+            .map(|t| {
+                t.values().fold((0, 0), |(r, e), t| {
+                    (r + t.rows, e + t.estimated.max(t.rows))
+                })
+            })
+            .unwrap_or((0, 0))
+    }
+
+    /// Seconds since the commit of the last stream event sent.
+    pub fn lag_seconds(&self) -> Option<f64> {
+        let t = self.last_commit_time_us.load(Ordering::Relaxed);
+        if t == 0 {
+            return None;
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_micros() as i64;
+        Some((now - t).max(0) as f64 / 1e6)
+    }
+
     /// Lag in bytes: how far the confirmed position trails the server's.
     pub fn lag_bytes(&self) -> u64 {
         self.server_lsn
