@@ -129,3 +129,36 @@ pub struct ChangeEvent {
     pub before: Option<Row>,
     pub after: Option<Row>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unchanged_cells_are_filled_from_the_old_image() {
+        let old = Row {
+            buf: Bytes::from_static(b"1bigvalue"),
+            cells: vec![
+                Cell::Binary { start: 0, len: 1 },
+                Cell::Text { start: 1, len: 8 },
+                Cell::Null,
+            ],
+        };
+        let mut new = Row {
+            buf: Bytes::from_static(b"2"),
+            cells: vec![
+                Cell::Binary { start: 0, len: 1 },
+                Cell::Unchanged,
+                Cell::Unchanged,
+            ],
+        };
+        new.fill_unchanged_from(&old);
+        assert_eq!(new.bytes(new.cells[0]), Some(&b"2"[..]));
+        assert_eq!(new.bytes(new.cells[1]), Some(&b"bigvalue"[..]));
+        assert!(matches!(new.cells[1], Cell::Text { .. }));
+        assert_eq!(new.cells[2], Cell::Null);
+        let untouched = new.clone();
+        new.fill_unchanged_from(&old);
+        assert_eq!(new, untouched, "nothing left to fill: no copy");
+    }
+}

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use crate::event::{Cell, ChangeEvent, Op, Row};
 use crate::format::{EncodedBatch, EncodedRecord, Format, FormatError};
 use crate::position::Lsn;
-use crate::schema::ReplicaIdentity;
 
 use super::clock::{Clock, SystemClock};
 use super::envelope::{write_envelope, write_key, EnvelopeInput, SourceParts};
@@ -221,19 +220,8 @@ impl Job<'_> {
 
     fn update(&mut self, out: &mut EncodedBatch) -> Result<(), FormatError> {
         let before = self.ev.before.as_ref();
-        // Only a full old image (REPLICA IDENTITY FULL) holds the values of unchanged TOAST
-        // columns; a key-only old image has NULLs there that are not the values.
-        let full = self.plan.table.replica_identity == ReplicaIdentity::Full;
-        let filled;
-        let after = match (self.ev.after.as_ref(), before) {
-            (Some(a), Some(b)) if full && a.cells.contains(&Cell::Unchanged) => {
-                let mut row = a.clone();
-                row.fill_unchanged_from(b);
-                filled = row;
-                Some(&filled)
-            }
-            (a, _) => a,
-        };
+        // Unchanged TOAST values were already filled from a full old image by the source.
+        let after = self.ev.after.as_ref();
         if let (Some(b), Some(a)) = (before, after) {
             if self.key_changed(b, a)? {
                 return self.key_change(out, b, a);

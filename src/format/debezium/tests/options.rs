@@ -160,19 +160,6 @@ fn update_without_old_image_has_null_before() {
 }
 
 #[test]
-fn unchanged_toast_is_filled_from_the_full_old_image() {
-    let after = row(vec![C::V(int4(1)), C::Unchanged]);
-    let ev = event(
-        &kv_table(true),
-        Op::Update,
-        Some(kv_row(1, "big")),
-        Some(after),
-    );
-    let v = value(&encode(&ev)[0]);
-    assert!(v.contains("\"after\":{\"id\":1,\"v\":\"big\"}"), "{v}");
-}
-
-#[test]
 fn key_change_is_delete_tombstone_create_with_headers() {
     let ev = event(
         &kv_table(true),
