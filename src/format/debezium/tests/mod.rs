@@ -3,6 +3,5 @@
 
 mod golden;
 mod options;
-mod perf;
 mod pgbin;
 mod types;

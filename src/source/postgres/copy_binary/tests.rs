@@ -247,23 +247,3 @@ proptest! {
         let _ = p.finish();
     }
 }
-
-/// `cargo test --release --lib copy_binary -- --ignored --nocapture`: rows per second.
-#[test]
-#[ignore = "throughput measurement"]
-fn throughput() {
-    let row: Fields = vec![
-        Some(vec![0; 8]),
-        Some(b"some text value".to_vec()),
-        None,
-        Some(vec![1; 4]),
-    ];
-    let rows = vec![row; 200_000];
-    let data = stream(&rows, b"");
-    let chunks: Vec<Bytes> = data.chunks(65_536).map(Bytes::copy_from_slice).collect();
-    let start = std::time::Instant::now();
-    let (got, _) = parse(chunks).unwrap();
-    let secs = start.elapsed().as_secs_f64();
-    assert_eq!(got.len(), rows.len());
-    println!("binary COPY: {:.0} rows/s", rows.len() as f64 / secs);
-}

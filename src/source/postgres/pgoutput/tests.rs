@@ -456,18 +456,3 @@ fn malformed_messages_are_errors() {
 }
 
 mod fuzz;
-
-/// `cargo test --release --lib pgoutput -- --ignored --nocapture`: messages per second.
-#[test]
-#[ignore = "throughput measurement"]
-fn throughput() {
-    let m = tuple(tuple(Msg::tag(b'U').i32(16385).u8(b'O')).u8(b'N')).bytes();
-    let n = 500_000;
-    let start = std::time::Instant::now();
-    for _ in 0..n {
-        let msg = decode(&m, false).unwrap();
-        std::hint::black_box(msg);
-    }
-    let secs = start.elapsed().as_secs_f64();
-    println!("pgoutput Update: {:.0} messages/s", n as f64 / secs);
-}
