@@ -18,6 +18,7 @@ use crate::config::{resolve_password, ConfigError, Phase, TableSelection, TaskSp
 use crate::format::debezium::{DebeziumJson, DebeziumOptions, DecimalHandling, IntervalHandling};
 use crate::pipeline::runner::{PipelineError, RunEnd, Runner, RunnerOptions};
 use crate::pipeline::stats::Stats;
+use crate::position::Lsn;
 use crate::sink::kafka::{Acks, KafkaSink, KafkaSinkConfig};
 use crate::sink::null::NullSink;
 use crate::sink::{Sink, SinkError};
@@ -47,6 +48,8 @@ pub struct TaskRunOptions {
     pub sink: SinkChoice,
     pub stats: Arc<Stats>,
     pub shutdown: watch::Receiver<bool>,
+    /// Stop once every change up to this LSN is durable (a cut-over point, or a benchmark's end).
+    pub until_lsn: Option<Lsn>,
 }
 
 /// How a task ended.
@@ -228,6 +231,7 @@ async fn attempt<S: Sink>(
         snapshot_rows_per_second: m.snapshot_rows_per_second,
         stream_events_per_second: m.stream_events_per_second,
         snapshot_only: !src.incremental,
+        stop_at: opts.until_lsn,
     };
     let known: HashSet<String> = topics.into_iter().collect();
     let mut runner = Runner::new(

@@ -47,6 +47,9 @@ pub struct RunArgs {
     /// Where records go: `kafka`, or `null` to measure the source alone (benchmarks).
     #[arg(long, value_enum, default_value = "kafka")]
     pub sink: SinkArg,
+    /// Stop once every change up to this WAL position (X/Y) is durable, and exit 0.
+    #[arg(long, value_name = "LSN")]
+    pub until_lsn: Option<crate::position::Lsn>,
     /// Progress display: `auto` (on a terminal), `always` or `never`.
     #[arg(long, value_enum, default_value = "auto")]
     pub progress: ProgressArg,
@@ -107,6 +110,7 @@ async fn run(args: RunArgs) -> i32 {
         sink,
         stats: stats.clone(),
         shutdown,
+        until_lsn: args.until_lsn,
     })
     .await;
     if let Some(d) = display {

@@ -70,6 +70,8 @@ pub struct RunnerOptions {
     pub stream_events_per_second: Option<u64>,
     /// A full-only task: the snapshot's end completes it.
     pub snapshot_only: bool,
+    /// Stop (as on shutdown) once everything up to this LSN is durable and confirmed.
+    pub stop_at: Option<crate::position::Lsn>,
 }
 
 pub struct Runner<S: Sink, F: Format> {
@@ -151,7 +153,12 @@ impl<S: Sink, F: Format> Runner<S, F> {
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => break RunEnd::Shutdown,
-                _ = tick.tick() => self.checkpoint().await?,
+                _ = tick.tick() => {
+                    self.checkpoint().await?;
+                    if self.opts.stop_at.is_some_and(|l| self.cp.confirmed_lsn >= l) {
+                        break RunEnd::Shutdown;
+                    }
+                }
                 item = rx.recv() => match item {
                     Some(Ok(batch)) => {
                         tokio::select! {
