@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Benchmark harness. Loads `bench_wide` (N rows of typical column types) into a fresh PostgreSQL
+# 15 and measures, in the same run, the physical limits a migration cannot beat here:
+#   limit.copy_rows_per_s         `COPY bench_wide TO STDOUT` over TCP into /dev/null
+#   limit.recvlogical_rows_per_s  pg_recvlogical (pgoutput, proto 1) draining the N inserts from a
+#                                 slot created before the load, up to the load's end LSN
+# Each limit also reports its seconds and the client's peak RSS (/usr/bin/time). Figures go to
+# stdout as key=value lines (and to $TRIBUTARY_RUN/results.txt); progress goes to stderr.
+# Machines are shared: compare tributary's figure with the limit of the same run, as a ratio.
+#
+# Environment: N (rows, default 1000000), BENCH_UPDATE=1 also measures draining an UPDATE of
+# every row, BENCH_TRIBUTARY=1 runs run_tributary_measurements (not wired yet),
+# TRIBUTARY_BENCH_RUN (/tmp/tributary-bench), TRIBUTARY_BENCH_PG_PORT (54341),
+# TRIBUTARY_BENCH_TANSU_PORT (19094), BENCH_TIMEOUT (seconds per measured command, default 900).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export TRIBUTARY_RUN=${TRIBUTARY_BENCH_RUN:-/tmp/tributary-bench}
+# shellcheck source=scripts/lib/services.sh
+. scripts/lib/services.sh
+
+rows=${N:-1000000}
+pg_port=${TRIBUTARY_BENCH_PG_PORT:-54341}
+tansu_port=${TRIBUTARY_BENCH_TANSU_PORT:-19094}
+bench_timeout=${BENCH_TIMEOUT:-900}
+db=bench
+slot=bench_slot
+publication=bench_pub
+results="$TRIBUTARY_RUN/results.txt"
+case "$rows" in '' | *[!0-9]* | 0) die "N must be a positive number of rows, not '$rows'" ;; esac
+
+step() { printf '=== %s\n' "$*" >&2; }
+
+# report KEY VALUE: one figure, on stdout and in the results file.
+report() {
+  printf '%s=%s\n' "$1" "$2" | tee -a "$results"
+}
+
+# measure COMMAND...: runs COMMAND (bounded by BENCH_TIMEOUT) under /usr/bin/time; sets
+# MEASURE_SECS (wall clock) and MEASURE_RSS_KB (peak resident set of COMMAND).
+measure() {
+  local timing="$TRIBUTARY_RUN/time.out" start end
+  start=$(date +%s%N)
+  /usr/bin/time -f '%M' -o "$timing" timeout "$bench_timeout" "$@" ||
+    die "measured command failed or exceeded ${bench_timeout}s: $*"
+  end=$(date +%s%N)
+  MEASURE_SECS=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+  MEASURE_RSS_KB=$(tail -n 1 "$timing")
+}
+
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%d", (s > 0 ? n / s : 0) }'; }
+
+psql_args=(-X -q -v ON_ERROR_STOP=1)
+sql() { psql "${psql_args[@]}" -Atc "$1"; }
+
+# Client connections go over TCP with password auth, as tributary's do.
+export PGHOST=127.0.0.1 PGPORT=$pg_port PGUSER=tributary PGPASSWORD=tributary PGDATABASE=$db
+
+install_cleanup_trap
+
+step "dependencies"
+ensure_deps
+
+step "services (run directory $TRIBUTARY_RUN)"
+# A fresh cluster; no checkpoint storms during the load.
+TRIBUTARY_PG_FRESH=1 start_postgres bench "$pg_port" max_wal_size=8GB checkpoint_timeout=30min
+start_tansu "$tansu_port"
+: >"$results"
+
+step "loading $rows rows into bench_wide"
+pg_psql bench -d postgres -c "CREATE DATABASE $db OWNER tributary"
+psql "${psql_args[@]}" >/dev/null <<SQL
+CREATE TABLE bench_wide (
+    id         bigint NOT NULL,
+    qty        integer NOT NULL,
+    descr      text NOT NULL,
+    code       varchar(32) NOT NULL,
+    amount     numeric(12, 2) NOT NULL,
+    created_at timestamptz NOT NULL,
+    active     boolean NOT NULL,
+    attrs      jsonb NOT NULL,
+    ref        uuid NOT NULL,
+    day        date NOT NULL,
+    score      float8 NOT NULL
+);
+CREATE PUBLICATION $publication FOR TABLE bench_wide;
+SELECT pg_create_logical_replication_slot('$slot', 'pgoutput');
+SQL
+load_sql="INSERT INTO bench_wide
+SELECT g,
+       (g % 100000)::int,
+       md5(g::text) || lpad((g % 100000000)::text, 8, '0'),
+       'code-' || (g % 1000),
+       round((g % 10000000) / 100.0, 2),
+       timestamptz '2024-01-01 00:00:00+00' + g * interval '1 second',
+       g % 2 = 0,
+       jsonb_build_object('k', g % 100, 'tag', 't' || g % 10),
+       md5(g::text)::uuid,
+       date '2020-01-01' + (g % 3650)::int,
+       g * 0.5
+FROM generate_series(1, $rows) AS g"
+measure psql "${psql_args[@]}" -c "$load_sql"
+insert_end_lsn=$(sql "SELECT pg_current_wal_lsn()")
+insert_wal_bytes=$(sql "SELECT pg_wal_lsn_diff('$insert_end_lsn', confirmed_flush_lsn) FROM pg_replication_slots WHERE slot_name = '$slot'")
+report bench.rows "$rows"
+report load.seconds "$MEASURE_SECS"
+# The primary key comes after the load (faster); VACUUM sets hint bits so that COPY measures
+# reading, not the first scan's writes.
+psql "${psql_args[@]}" -c "ALTER TABLE bench_wide ADD PRIMARY KEY (id)" -c "VACUUM (ANALYZE) bench_wide"
+report bench.table_bytes "$(sql "SELECT pg_total_relation_size('bench_wide')")"
+
+step "limit: COPY bench_wide TO STDOUT > /dev/null"
+measure psql "${psql_args[@]}" -o /dev/null -c "COPY bench_wide TO STDOUT"
+report limit.copy_rows_per_s "$(rate "$rows" "$MEASURE_SECS")"
+report limit.copy_seconds "$MEASURE_SECS"
+report limit.copy_peak_rss_kb "$MEASURE_RSS_KB"
+
+# recvlogical LABEL END_LSN ROWS WAL_BYTES: drains the slot up to END_LSN and reports the rate.
+recvlogical() {
+  measure pg_recvlogical -d "$db" --slot "$slot" --start --no-loop -o proto_version=1 \
+    -o "publication_names=$publication" --endpos "$2" -f /dev/null
+  report "limit.$1_rows_per_s" "$(rate "$3" "$MEASURE_SECS")"
+  report "limit.$1_seconds" "$MEASURE_SECS"
+  report "limit.$1_wal_mb_per_s" "$(rate "$(($4 / 1048576))" "$MEASURE_SECS")"
+  report "limit.$1_peak_rss_kb" "$MEASURE_RSS_KB"
+}
+
+step "limit: pg_recvlogical draining the $rows inserts (endpos $insert_end_lsn)"
+recvlogical recvlogical "$insert_end_lsn" "$rows" "$insert_wal_bytes"
+
+if [ "${BENCH_UPDATE:-0}" = 1 ]; then
+  step "limit: pg_recvlogical draining an UPDATE of every row (one transaction)"
+  update_start_lsn=$(sql "SELECT pg_current_wal_lsn()")
+  measure psql "${psql_args[@]}" -c "UPDATE bench_wide SET qty = qty + 1"
+  report update.seconds "$MEASURE_SECS"
+  update_end_lsn=$(sql "SELECT pg_current_wal_lsn()")
+  recvlogical recvlogical_update "$update_end_lsn" "$rows" \
+    "$(sql "SELECT pg_wal_lsn_diff('$update_end_lsn', '$update_start_lsn')")"
+fi
+
+# ---------------------------------------------------------------------------------------------
+# TRIBUTARY MEASUREMENTS: NOT YET WIRED.
+# To be written once `tributary run` moves a table end to end. Intended shape, on the data
+# loaded above and the broker at 127.0.0.1:$tansu_port:
+#   - full phase: a task with phases = ["full"] over public.bench_wide; time from start until
+#     the topic holds $rows messages (or the task reports the snapshot done); report
+#     tributary.snapshot_rows_per_s and ratio.snapshot_vs_copy = that / limit.copy_rows_per_s.
+#   - incremental phase: a task started before a second load of N rows; time until the topic
+#     holds them; report tributary.cdc_rows_per_s and ratio.cdc_vs_recvlogical.
+#   - peak RSS of `tributary run` through `measure`.
+run_tributary_measurements() {
+  printf 'error: run_tributary_measurements is not yet wired (see the comment above it in %s)\n' \
+    "scripts/bench.sh" >&2
+  return 1
+}
+
+if [ "${BENCH_TRIBUTARY:-0}" = 1 ]; then
+  step "tributary"
+  run_tributary_measurements || die "tributary measurements failed"
+fi
+
+step "done; figures in $results"

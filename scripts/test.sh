@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Runs the whole check against real local services:
+#   cargo fmt --check, cargo clippy -D warnings, then every test (unit + integration) with
+#   cargo nextest (profile `ci`, .config/nextest.toml) or cargo test when nextest is missing,
+#   plus the doc tests, against PostgreSQL 15 (wal_level=logical and wal_level=replica) and tansu.
+# Arguments go to the test runner (e.g. `scripts/test.sh pg_to_kafka`); with arguments the doc
+# tests are skipped. Services are stopped on exit, also on failure and Ctrl-C. The exit status is
+# the tests' status; when the tests pass but fmt or clippy failed, it is 1.
+#
+# Environment: TRIBUTARY_TEST_PG_PORT (54321), TRIBUTARY_TEST_PG_REPLICA_PORT (54322),
+# TRIBUTARY_TEST_TANSU_PORT (19092), TRIBUTARY_RUN (/tmp/tributary-run), TRIBUTARY_CACHE,
+# TRIBUTARY_SKIP_LINT=1 skips fmt and clippy.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/services.sh
+. scripts/lib/services.sh
+
+pg_port=${TRIBUTARY_TEST_PG_PORT:-54321}
+pg_replica_port=${TRIBUTARY_TEST_PG_REPLICA_PORT:-54322}
+tansu_port=${TRIBUTARY_TEST_TANSU_PORT:-19092}
+
+step() { printf '\n=== %s\n' "$*" >&2; }
+
+install_cleanup_trap
+
+step "dependencies"
+ensure_deps
+
+lint_failed=()
+if [ "${TRIBUTARY_SKIP_LINT:-0}" != 1 ]; then
+  step "cargo fmt --check"
+  cargo fmt --all -- --check || lint_failed+=("cargo fmt --check")
+  step "cargo clippy --all-targets -- -D warnings"
+  cargo clippy --all-targets -- -D warnings || lint_failed+=("cargo clippy")
+fi
+
+# Test clusters start empty every run: slots left by a failed run must not pile up. fsync is off
+# because no test crashes PostgreSQL itself.
+fast=(fsync=off synchronous_commit=off full_page_writes=off)
+step "services"
+TRIBUTARY_PG_FRESH=1 start_postgres test-logical "$pg_port" "${fast[@]}"
+TRIBUTARY_PG_FRESH=1 start_postgres test-replica "$pg_replica_port" wal_level=replica "${fast[@]}"
+start_tansu "$tansu_port"
+
+export TRIBUTARY_TEST_PG_URL="postgres://tributary:tributary@127.0.0.1:$pg_port/postgres"
+export TRIBUTARY_TEST_PG_REPLICA_URL="postgres://tributary:tributary@127.0.0.1:$pg_replica_port/postgres"
+export TRIBUTARY_TEST_KAFKA="127.0.0.1:$tansu_port"
+TRIBUTARY_TEST_TANSU=$(tansu_bin)
+export TRIBUTARY_TEST_TANSU
+printf 'TRIBUTARY_TEST_PG_URL=%s\nTRIBUTARY_TEST_PG_REPLICA_URL=%s\nTRIBUTARY_TEST_KAFKA=%s\nTRIBUTARY_TEST_TANSU=%s\n' \
+  "$TRIBUTARY_TEST_PG_URL" "$TRIBUTARY_TEST_PG_REPLICA_URL" "$TRIBUTARY_TEST_KAFKA" "$TRIBUTARY_TEST_TANSU" >&2
+
+test_status=0
+if cargo nextest --version >/dev/null 2>&1; then
+  step "cargo nextest run --profile ci $*"
+  cargo nextest run --profile ci "$@" || test_status=$?
+else
+  step "cargo test $* (cargo-nextest not available)"
+  cargo test "$@" || test_status=$?
+fi
+# nextest does not run doc tests; cargo test above already did.
+if [ "$#" -eq 0 ] && cargo nextest --version >/dev/null 2>&1; then
+  step "cargo test --doc"
+  doc_status=0
+  cargo test --doc || doc_status=$?
+  [ "$test_status" -ne 0 ] || test_status=$doc_status
+fi
+
+step "summary"
+if [ "${#lint_failed[@]}" -gt 0 ]; then
+  printf 'failed: %s\n' "${lint_failed[@]}" >&2
+fi
+if [ "$test_status" -ne 0 ]; then
+  printf 'tests failed (exit %s)\n' "$test_status" >&2
+  exit "$test_status"
+fi
+printf 'tests passed\n' >&2
+[ "${#lint_failed[@]}" -eq 0 ] || exit 1
