@@ -121,4 +121,120 @@ mod serial {
         }
         db.cleanup().await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn full_only_task_completes_and_drops_its_slot() {
+        let db = TestDb::create("fullonly").await;
+        db.client
+            .batch_execute(
+                "CREATE TABLE a (id int PRIMARY KEY, v text); INSERT INTO a SELECT g, 'a' || g FROM generate_series(1, 3000) g;
+                 CREATE TABLE b (id int PRIMARY KEY); INSERT INTO b SELECT generate_series(1, 10);",
+            )
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let task = unique("fullonly");
+        let path = task_file(
+            dir.path(),
+            &task,
+            &db.url,
+            &kafka(),
+            &["public.*"],
+            &["full"],
+            "",
+        );
+        tracing::info!("the process ends by itself with 0, every row delivered once");
+        {
+            let (code, err) = run_to_end(&path, &dir.path().join("data"), Duration::from_secs(120));
+            assert_eq!(code, 0, "{err}");
+            let a = consume_all(
+                &format!("{task}.public.a"),
+                Duration::from_secs(1),
+                Duration::from_secs(30),
+            );
+            let b = consume_all(
+                &format!("{task}.public.b"),
+                Duration::from_secs(1),
+                Duration::from_secs(30),
+            );
+            assert_eq!((a.len(), b.len()), (3000, 10));
+            assert!(a.iter().all(|m| m.value.as_ref().unwrap()["op"] == "r"));
+            let last: Vec<_> = a
+                .iter()
+                .chain(&b)
+                .filter(|m| m.value.as_ref().unwrap()["source"]["snapshot"] == "last")
+                .collect();
+            assert_eq!(last.len(), 1, "exactly one row is the snapshot's last");
+        }
+        tracing::info!("no slot or publication is left, and a second run only reports completion");
+        {
+            let (slots, pubs) = db.replication_objects().await;
+            assert!(slots.is_empty() && pubs.is_empty(), "{slots:?} {pubs:?}");
+            let (code, err) = run_to_end(&path, &dir.path().join("data"), Duration::from_secs(60));
+            assert_eq!(code, 0, "{err}");
+            assert_eq!(
+                consume_all(
+                    &format!("{task}.public.b"),
+                    Duration::from_secs(1),
+                    Duration::from_secs(30)
+                )
+                .len(),
+                10
+            );
+        }
+        db.cleanup().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slot_creation_waits_for_a_running_transaction_then_names_it() {
+        let db = TestDb::create("slotwait").await;
+        db.client
+            .batch_execute("CREATE TABLE a (id int PRIMARY KEY); CREATE TABLE other (id int)")
+            .await
+            .unwrap();
+        let blocker = connect(&db.url).await;
+        blocker
+            .batch_execute("BEGIN; INSERT INTO other VALUES (1)")
+            .await
+            .unwrap();
+        let pid: i32 = blocker
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let dir = tempfile::tempdir().unwrap();
+        let mut path = task_file(
+            dir.path(),
+            &unique("slotwait"),
+            &db.url,
+            &kafka(),
+            &["public.a"],
+            &["full", "incremental"],
+            "",
+        );
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("[source]\n", "[source]\nslot_create_timeout = \"2s\"\n");
+        path.set_extension("toml");
+        std::fs::write(&path, text).unwrap();
+        let (code, err) = run_to_end(&path, &dir.path().join("data"), Duration::from_secs(60));
+        assert_ne!(code, 0);
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            line.contains(&format!("pid {pid}")) && line.contains("slot_create_timeout"),
+            "{err}"
+        );
+        blocker.batch_execute("COMMIT").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (slots, pubs) = db.replication_objects().await;
+        assert!(
+            slots.is_empty() && pubs.is_empty(),
+            "left behind: {slots:?} {pubs:?}"
+        );
+        db.cleanup().await;
+    }
 }

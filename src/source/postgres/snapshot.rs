@@ -50,7 +50,7 @@ impl SnapshotSession {
         }
         let row = clients[0]
             .query_one(
-                "SELECT txid_snapshot_xmin(txid_current_snapshot())::text::bigint, \
+                "SELECT txid_snapshot_xmax(txid_current_snapshot())::text::bigint - 1, \
                  (EXTRACT(EPOCH FROM now()) * 1000000)::bigint",
                 &[],
             )
