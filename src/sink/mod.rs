@@ -155,6 +155,10 @@ pub trait Sink: Send {
     /// The first failed delivery, if any.
     fn check(&self) -> Result<(), SinkError>;
     /// Resolves when the watermark may have moved (an acknowledgement or a failure arrived).
+    ///
+    /// An event that arrives while nobody waits is kept (one stored wake-up), so reading the
+    /// watermark and then awaiting this loses nothing; a wake-up may be spurious. With nothing
+    /// in flight it may never resolve: await it together with other work or a timer.
     fn progressed(&self) -> impl Future<Output = ()> + Send;
     /// Waits until every accepted record is durable or failed.
     fn flush(&mut self) -> impl Future<Output = Result<(), SinkError>> + Send;

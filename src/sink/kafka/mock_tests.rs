@@ -191,6 +191,62 @@ async fn broker_rejected_record_stops_the_watermark() {
     .expect("test timed out");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_failure_is_fatal() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let topic = "denied";
+        let mock = mock_with_topic(1, topic, 1);
+        let mut sink = sink_for(&mock, |_| {});
+        send_numbered(&mut sink, topic, 0..3).await.unwrap();
+        sink.flush().await.unwrap();
+        mock.request_errors(
+            RDKafkaApiKey::Produce,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED],
+        );
+        send_numbered(&mut sink, topic, 3..4).await.unwrap();
+        let failure = sink.flush().await.unwrap_err();
+        assert!(
+            matches!(&failure, SinkError::Delivery { retriable: false, topic: t, .. } if t == topic),
+            "{failure:?}"
+        );
+        assert!(!failure.is_transient());
+        assert_eq!(sink.durable_watermark(), 3);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_down_past_the_message_timeout_is_retriable() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let topic = "down";
+        let mock = mock_with_topic(1, topic, 1);
+        let mut sink = sink_for(&mock, |c| {
+            c.properties
+                .insert("message.timeout.ms".into(), "1500".into());
+        });
+        send_numbered(&mut sink, topic, 0..3).await.unwrap();
+        sink.flush().await.unwrap();
+        mock.broker_down(1).unwrap();
+        send_numbered(&mut sink, topic, 3..10).await.unwrap();
+        let failure = sink.flush().await.unwrap_err();
+        assert!(
+            matches!(
+                &failure,
+                SinkError::Delivery {
+                    retriable: true,
+                    ..
+                }
+            ),
+            "{failure:?}"
+        );
+        assert!(failure.is_transient());
+        assert_eq!(sink.durable_watermark(), 3);
+    })
+    .await
+    .expect("test timed out");
+}
+
 fn record_of<'a>(topic: &'a str, value: &'a [u8]) -> Record<'a> {
     Record {
         topic,

@@ -64,6 +64,9 @@ pub fn describe_metrics() {
 }
 
 /// Writes records to Kafka and reports an ordered durable watermark.
+///
+/// Dropping it purges what librdkafka has not delivered and blocks up to half a second while
+/// the producer shuts down: `flush` first when the records matter.
 pub struct KafkaSink {
     config: KafkaSinkConfig,
     producer: Producer,
