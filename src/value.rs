@@ -1,19 +1,22 @@
 //! Typed views of column values, decoded from their PostgreSQL wire forms on demand.
 //!
 //! `Value` borrows from the row buffer: decoding allocates nothing except for the rare types
-//! that need it (an array's element list; numeric digits parsed from text). Binary cells follow
-//! PostgreSQL's send/recv formats; text cells (pgoutput without `binary`, or types without a
-//! binary send function) are parsed for the types whose text form is unambiguous, and passed on
-//! as `Value::Other` otherwise. Decoding external bytes never panics: malformed input is a
-//! `ValueError`.
+//! that need it (an array's element list; numeric digits parsed from text; the text of a type
+//! without a mapping, rendered from its binary form by `decode_other_binary`). Binary cells
+//! follow PostgreSQL's send/recv formats; text cells (pgoutput without `binary`, or types
+//! without a binary send function) are parsed for the types whose text form is unambiguous, and
+//! passed on as `Value::Other` otherwise. Decoding external bytes never panics: malformed input
+//! is a `ValueError`.
 
 mod binary;
 mod numeric;
+mod other;
 mod text;
 
 use std::borrow::Cow;
 
 pub use binary::decode_binary;
+pub use other::decode_other_binary;
 pub use text::decode_text;
 
 use crate::event::{Cell, Row};
@@ -62,10 +65,11 @@ pub enum Value<'a> {
     /// An enum label.
     Enum(&'a str),
     Array(Array<'a>),
-    /// A type with no mapping, as its text output form, with the catalog type name.
+    /// A type with no mapping, as its text output form, with the catalog type name: borrowed
+    /// from a text cell, rendered from a binary cell (`decode_other_binary`).
     Other {
         type_name: &'a str,
-        text: &'a str,
+        text: Cow<'a, str>,
     },
 }
 
@@ -95,9 +99,10 @@ pub struct Array<'a> {
     pub elements: Vec<Value<'a>>,
 }
 
-/// A value's bytes do not match its type's wire format.
+/// A value's bytes do not match its type's wire format, or its type's binary form has no
+/// decoder.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("malformed {type_name} value ({reason})")]
+#[error("cannot decode {type_name} value ({reason})")]
 pub struct ValueError {
     pub type_name: String,
     pub reason: &'static str,
@@ -121,7 +126,7 @@ fn cell_bytes<'a>(col: &Column, row: &'a Row, cell: Cell) -> Result<&'a [u8], Va
         .ok_or_else(|| fail(&col.ty, "cell outside its row buffer"))
 }
 
-/// The error for a malformed value of type `ty`.
+/// The error for a value of type `ty` that cannot be decoded.
 #[cold]
 fn fail(ty: &PgType, reason: &'static str) -> ValueError {
     ValueError {

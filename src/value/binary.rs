@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use super::other::decode_other_binary;
 use super::{fail, Array, Numeric, Value, ValueError, PG_EPOCH_UNIX_DAYS, PG_EPOCH_UNIX_MICROS};
 use crate::schema::{PgType, TypeKind};
 
@@ -26,7 +27,8 @@ const NUMERIC_NINF: u16 = 0xF000;
 ///
 /// `Int8` also accepts the 4-byte unsigned form of `oid`-like types (`oid`, `xid`, `regclass`),
 /// which have no kind of their own: a genuine `int8send` value is always 8 bytes.
-/// `Other` types are passed on as text (valid only for types whose send form is their text).
+/// `Other` types are rendered into their text output form by `decode_other_binary` (built-in
+/// types it knows; any other type's binary form is an error, never guessed from its bytes).
 pub fn decode_binary<'a>(ty: &'a PgType, b: &'a [u8]) -> Result<Value<'a>, ValueError> {
     match &ty.kind {
         TypeKind::Bool => Ok(Value::Bool(fixed::<1>(ty, b)? != [0])),
@@ -52,10 +54,7 @@ pub fn decode_binary<'a>(ty: &'a PgType, b: &'a [u8]) -> Result<Value<'a>, Value
         TypeKind::Jsonb => jsonb(ty, b),
         TypeKind::Enum => utf8(ty, b).map(Value::Enum),
         TypeKind::Array(elem) => array(ty, elem, b),
-        TypeKind::Other => Ok(Value::Other {
-            type_name: &ty.name,
-            text: utf8(ty, b)?,
-        }),
+        TypeKind::Other => decode_other_binary(ty, b),
     }
 }
 
@@ -222,21 +221,26 @@ fn array_element<'a>(r: &mut Reader<'a, '_>, elem: &'a PgType) -> Result<Value<'
 }
 
 /// A bounds-checked cursor over one value's bytes.
-struct Reader<'a, 't> {
+pub(super) struct Reader<'a, 't> {
     ty: &'t PgType,
     b: &'a [u8],
 }
 
 impl<'a, 't> Reader<'a, 't> {
-    fn new(ty: &'t PgType, b: &'a [u8]) -> Self {
+    pub(super) fn new(ty: &'t PgType, b: &'a [u8]) -> Self {
         Reader { ty, b }
     }
 
-    fn remaining(&self) -> usize {
+    /// The error for this value's type.
+    pub(super) fn error(&self, reason: &'static str) -> ValueError {
+        fail(self.ty, reason)
+    }
+
+    pub(super) fn remaining(&self) -> usize {
         self.b.len()
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], ValueError> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], ValueError> {
         if n > self.b.len() {
             return Err(fail(self.ty, "truncated"));
         }
@@ -250,27 +254,51 @@ impl<'a, 't> Reader<'a, 't> {
         bytes.try_into().map_err(|_| fail(self.ty, "truncated"))
     }
 
-    fn i16(&mut self) -> Result<i16, ValueError> {
+    /// A NUL-terminated string (the terminator consumed, not returned).
+    pub(super) fn cstr(&mut self) -> Result<&'a [u8], ValueError> {
+        let end = self
+            .b
+            .iter()
+            .position(|&c| c == 0)
+            .ok_or_else(|| fail(self.ty, "unterminated string"))?;
+        let s = self.take(end)?;
+        self.take(1)?;
+        Ok(s)
+    }
+
+    pub(super) fn u8(&mut self) -> Result<u8, ValueError> {
+        self.array().map(u8::from_be_bytes)
+    }
+
+    pub(super) fn i16(&mut self) -> Result<i16, ValueError> {
         self.array().map(i16::from_be_bytes)
     }
 
-    fn u16(&mut self) -> Result<u16, ValueError> {
+    pub(super) fn u16(&mut self) -> Result<u16, ValueError> {
         self.array().map(u16::from_be_bytes)
     }
 
-    fn i32(&mut self) -> Result<i32, ValueError> {
+    pub(super) fn i32(&mut self) -> Result<i32, ValueError> {
         self.array().map(i32::from_be_bytes)
     }
 
-    fn u32(&mut self) -> Result<u32, ValueError> {
+    pub(super) fn u32(&mut self) -> Result<u32, ValueError> {
         self.array().map(u32::from_be_bytes)
     }
 
-    fn i64(&mut self) -> Result<i64, ValueError> {
+    pub(super) fn i64(&mut self) -> Result<i64, ValueError> {
         self.array().map(i64::from_be_bytes)
     }
 
-    fn finish(&self) -> Result<(), ValueError> {
+    pub(super) fn u64(&mut self) -> Result<u64, ValueError> {
+        self.array().map(u64::from_be_bytes)
+    }
+
+    pub(super) fn f64(&mut self) -> Result<f64, ValueError> {
+        self.array().map(f64::from_be_bytes)
+    }
+
+    pub(super) fn finish(&self) -> Result<(), ValueError> {
         if self.b.is_empty() {
             Ok(())
         } else {

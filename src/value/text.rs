@@ -6,6 +6,8 @@
 //! depend on `DateStyle`, `TimeZone` or an Oracle-compatible server's NLS formats, so they are
 //! passed on as `Value::Other` with their type name.
 
+use std::borrow::Cow;
+
 use super::{fail, Numeric, Value, ValueError};
 use crate::schema::{PgType, TypeKind};
 
@@ -41,7 +43,7 @@ pub fn decode_text<'a>(ty: &'a PgType, b: &'a [u8]) -> Result<Value<'a>, ValueEr
         TypeKind::Uuid => uuid(ty, s).map(Value::Uuid),
         _ => Ok(Value::Other {
             type_name: &ty.name,
-            text: s,
+            text: Cow::Borrowed(s),
         }),
     }
 }

@@ -135,7 +135,7 @@ pub(crate) fn write_value(out: &mut Vec<u8>, kind: &Kind, value: &Value<'_>, ctx
         Value::Float8(v) => write_f64(out, *v, ctx),
         Value::Numeric(n) => write_numeric(out, kind, n, ctx),
         Value::Text(s) | Value::Json(s) | Value::Enum(s) => write_string(out, s, ctx),
-        Value::Other { text, .. } => write_string(out, text, ctx),
+        Value::Other { text, .. } => write_string(out, text.as_ref(), ctx),
         Value::Bytes(b) => write_base64(out, b),
         Value::Uuid(u) => write_uuid(out, u),
         Value::Array(a) => {
