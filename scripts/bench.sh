@@ -9,7 +9,7 @@
 # Machines are shared: compare tributary's figure with the limit of the same run, as a ratio.
 #
 # Environment: N (rows, default 1000000), BENCH_UPDATE=1 also measures draining an UPDATE of
-# every row, BENCH_TRIBUTARY=1 runs run_tributary_measurements (not wired yet),
+# every row, BENCH_TRIBUTARY=0 measures the limits only,
 # TRIBUTARY_BENCH_RUN (/tmp/tributary-bench), TRIBUTARY_BENCH_PG_PORT (54341),
 # TRIBUTARY_BENCH_TANSU_PORT (19094), BENCH_TIMEOUT (seconds per measured command, default 900).
 set -euo pipefail
@@ -138,22 +138,80 @@ if [ "${BENCH_UPDATE:-0}" = 1 ]; then
 fi
 
 # ---------------------------------------------------------------------------------------------
-# TRIBUTARY MEASUREMENTS: NOT YET WIRED.
-# To be written once `tributary run` moves a table end to end. Intended shape, on the data
-# loaded above and the broker at 127.0.0.1:$tansu_port:
-#   - full phase: a task with phases = ["full"] over public.bench_wide; time from start until
-#     the topic holds $rows messages (or the task reports the snapshot done); report
-#     tributary.snapshot_rows_per_s and ratio.snapshot_vs_copy = that / limit.copy_rows_per_s.
-#   - incremental phase: a task started before a second load of N rows; time until the topic
-#     holds them; report tributary.cdc_rows_per_s and ratio.cdc_vs_recvlogical.
-#   - peak RSS of `tributary run` through `measure`.
-run_tributary_measurements() {
-  printf 'error: run_tributary_measurements is not yet wired (see the comment above it in %s)\n' \
-    "scripts/bench.sh" >&2
-  return 1
+# tributary, on the same data and machine, into the broker (kafka) and into the null sink (null):
+#   snapshot: a full-only task over bench_wide, from start to completion (slot creation, topic
+#             creation and the final flush included), beside limit.copy_rows_per_s;
+#   stream:   an incremental task whose slot exists before a second load of N rows, run with
+#             --until-lsn at the load's end LSN, beside pg_recvlogical draining the same load.
+# Each run's peak RSS is reported; ratios are tributary's rate over the limit of this run.
+bin=target/release/tributary
+bench_task() { # NAME PHASE -> task file path
+  local f="$TRIBUTARY_RUN/$1.toml"
+  cat >"$f" <<TOML
+name = "$1"
+[source]
+kind = "postgres"
+url = "postgres://tributary:tributary@127.0.0.1:$pg_port/$db"
+status_interval = "100ms"
+[destination]
+kind = "kafka"
+bootstrap_servers = "127.0.0.1:$tansu_port"
+format = "debezium_json"
+[objects]
+tables = ["public.bench_wide"]
+[migration]
+phases = ["$2"]
+checkpoint_interval = "100ms"
+TOML
+  printf '%s' "$f"
 }
 
-if [ "${BENCH_TRIBUTARY:-0}" = 1 ]; then
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+
+run_tributary_measurements() {
+  step "building tributary (release)"
+  cargo build --release --quiet
+  local sink task copy_rate rate
+  copy_rate=$(awk -F= '$1 == "limit.copy_rows_per_s" { print $2 }' "$results")
+  for sink in null kafka; do
+    step "tributary snapshot of $rows rows, $sink sink"
+    task=$(bench_task "snap_$sink" full)
+    measure "$bin" run --task "$task" --data-dir "$TRIBUTARY_RUN/data-snap-$sink" --sink "$sink" --progress never
+    rate=$(rate "$rows" "$MEASURE_SECS")
+    report "tributary.snapshot_${sink}_rows_per_s" "$rate"
+    report "tributary.snapshot_${sink}_peak_rss_kb" "$MEASURE_RSS_KB"
+    report "ratio.snapshot_${sink}_vs_copy" "$(ratio "$rate" "$copy_rate")"
+  done
+  step "creating the stream tasks' slots before a second load"
+  local here
+  here=$(sql "SELECT pg_current_wal_lsn()")
+  for sink in null kafka; do
+    task=$(bench_task "cdc_$sink" incremental)
+    timeout "$bench_timeout" "$bin" run --task "$task" --data-dir "$TRIBUTARY_RUN/data-cdc-$sink" --sink "$sink" \
+      --progress never --until-lsn "$here" || die "could not start the stream task ($sink)"
+  done
+  step "second load: $rows more rows"
+  local load2_start load2_end load2_bytes rl_rate
+  load2_start=$(sql "SELECT pg_current_wal_lsn()")
+  measure psql "${psql_args[@]}" -c "${load_sql/SELECT g,/SELECT g + $rows,}"
+  load2_end=$(sql "SELECT pg_current_wal_lsn()")
+  load2_bytes=$(sql "SELECT pg_wal_lsn_diff('$load2_end', '$load2_start')")
+  step "limit: pg_recvlogical draining the second load"
+  recvlogical recvlogical_load2 "$load2_end" "$rows" "$load2_bytes"
+  rl_rate=$(awk -F= '$1 == "limit.recvlogical_load2_rows_per_s" { print $2 }' "$results")
+  for sink in null kafka; do
+    step "tributary stream of $rows inserts, $sink sink"
+    task="$TRIBUTARY_RUN/cdc_$sink.toml"
+    measure "$bin" run --task "$task" --data-dir "$TRIBUTARY_RUN/data-cdc-$sink" --sink "$sink" --progress never \
+      --until-lsn "$load2_end"
+    rate=$(rate "$rows" "$MEASURE_SECS")
+    report "tributary.stream_${sink}_rows_per_s" "$rate"
+    report "tributary.stream_${sink}_peak_rss_kb" "$MEASURE_RSS_KB"
+    report "ratio.stream_${sink}_vs_recvlogical" "$(ratio "$rate" "$rl_rate")"
+  done
+}
+
+if [ "${BENCH_TRIBUTARY:-1}" = 1 ]; then
   step "tributary"
   run_tributary_measurements || die "tributary measurements failed"
 fi

@@ -2,8 +2,9 @@
 //! all imported one exported snapshot, so together they see the database exactly at the slot's
 //! consistent point and the stream continues from there with no gap and no overlap.
 //!
-//! Rows are streamed (never a whole table in memory) into the source's bounded channel. A
-//! column whose type has no binary send function is selected as `::text` and marked as text.
+//! Rows are streamed (never a whole table in memory) into the source's bounded channel. Every
+//! column is read in its binary form, exactly as the stream (`binary 'true'`) sends it, so a
+//! value decodes the same way whichever phase delivered it.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,9 +17,9 @@ use tokio_postgres::Client;
 use super::conn::PgConnectConfig;
 use super::copy_binary::CopyBinaryParser;
 use super::error::PgSourceError;
-use crate::event::{Cell, ChangeEvent, Op, Row, SnapshotMark, TxMeta};
+use crate::event::{ChangeEvent, Op, Row, SnapshotMark, TxMeta};
 use crate::position::{Lsn, Position};
-use crate::schema::{TableSchema, TypeKind};
+use crate::schema::TableSchema;
 use crate::source::{SourceBatch, SourceItem};
 
 /// Rows per batch sent to the pipeline.
@@ -108,28 +109,8 @@ struct Marks {
     remaining: AtomicUsize,
 }
 
-/// Columns without a binary send function are read as text.
-fn reads_as_text(kind: &TypeKind) -> bool {
-    match kind {
-        TypeKind::Other => true,
-        TypeKind::Array(elem) => reads_as_text(&elem.kind),
-        _ => false,
-    }
-}
-
 fn copy_query(table: &TableSchema) -> String {
-    let cols: Vec<String> = table
-        .columns
-        .iter()
-        .map(|c| {
-            let q = quote_ident(&c.name);
-            if reads_as_text(&c.ty.kind) {
-                format!("{q}::text")
-            } else {
-                q
-            }
-        })
-        .collect();
+    let cols: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
     format!(
         "COPY (SELECT {} FROM {}.{}) TO STDOUT (FORMAT binary)",
         cols.join(", "),
@@ -164,13 +145,6 @@ async fn read_table(
         .copy_out(&copy_query(table))
         .await
         .map_err(|e| PgSourceError::sql(ctx(), e))?;
-    let text_cols: Vec<usize> = table
-        .columns
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| reads_as_text(&c.ty.kind))
-        .map(|(i, _)| i)
-        .collect();
     let mut parser = CopyBinaryParser::new();
     let mut reader = TableReader {
         table,
@@ -183,11 +157,10 @@ async fn read_table(
     futures::pin_mut!(stream);
     while let Some(chunk) = stream.next().await {
         parser.push(chunk.map_err(|e| PgSourceError::sql(ctx(), e))?);
-        while let Some(mut row) = parser.next_row().map_err(|e| PgSourceError::Protocol {
+        while let Some(row) = parser.next_row().map_err(|e| PgSourceError::Protocol {
             context: ctx(),
             what: e.to_string(),
         })? {
-            mark_text(&mut row, &text_cols);
             reader.push(row);
             if reader.batch.len() >= BATCH_ROWS {
                 send(out, std::mem::take(&mut reader.batch)).await?;
@@ -219,14 +192,6 @@ async fn estimate_rows(client: &Client, oid: u32) -> Result<u64, tokio_postgres:
         )
         .await?;
     Ok(row.get::<_, f64>(0).max(0.0) as u64)
-}
-
-fn mark_text(row: &mut Row, text_cols: &[usize]) {
-    for &i in text_cols {
-        if let Some(Cell::Binary { start, len }) = row.cells.get(i).copied() {
-            row.cells[i] = Cell::Text { start, len };
-        }
-    }
 }
 
 async fn send(
