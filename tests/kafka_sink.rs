@@ -194,6 +194,7 @@ fn record<'a>(
         position,
         tx,
         table: "public.items",
+        extra_headers: &[],
     }
 }
 

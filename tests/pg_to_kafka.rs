@@ -237,4 +237,66 @@ mod serial {
         );
         db.cleanup().await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn key_change_is_delete_tombstone_create_with_key_headers() {
+        let db = TestDb::create("keychange").await;
+        db.client
+            .batch_execute(
+                "CREATE TABLE k (id int PRIMARY KEY, v text); INSERT INTO k VALUES (1, 'a')",
+            )
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let task = unique("keychange");
+        let path = task_file(
+            dir.path(),
+            &task,
+            &db.url,
+            &kafka(),
+            &["public.k"],
+            &["full", "incremental"],
+            "",
+        );
+        let child = spawn_run(&path, &dir.path().join("data"));
+        let topic = format!("{task}.public.k");
+        let t = topic.clone();
+        wait_until("the snapshot row", Duration::from_secs(60), || {
+            !consume_all(&t, Duration::from_millis(300), Duration::from_secs(10)).is_empty()
+        })
+        .await;
+        db.client
+            .batch_execute("UPDATE k SET id = 2 WHERE id = 1")
+            .await
+            .unwrap();
+        let mut msgs = Vec::new();
+        for _ in 0..30 {
+            msgs = consume_all(&topic, Duration::from_secs(1), Duration::from_secs(20));
+            if msgs.len() >= 4 {
+                break;
+            }
+        }
+        child.sigterm();
+        let (code, err) = child.wait_exit(Duration::from_secs(30));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(msgs.len(), 4, "{msgs:?}");
+        let (del, tomb, create) = (&msgs[1], &msgs[2], &msgs[3]);
+        assert_eq!(del.value.as_ref().unwrap()["op"], "d");
+        assert_eq!(del.key, Some(serde_json::json!({"id": 1})));
+        assert_eq!(
+            del.headers.get("__debezium.newkey").map(String::as_str),
+            Some("{\"id\":2}"),
+            "{:?}",
+            del.headers
+        );
+        assert!(tomb.value.is_none() && tomb.key == del.key);
+        assert_eq!(create.value.as_ref().unwrap()["op"], "c");
+        assert_eq!(
+            create.headers.get("__debezium.oldkey").map(String::as_str),
+            Some("{\"id\":1}"),
+            "{:?}",
+            create.headers
+        );
+        db.cleanup().await;
+    }
 }

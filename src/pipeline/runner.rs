@@ -313,6 +313,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
                 position: &self.position,
                 tx,
                 table: &ev.table.name,
+                extra_headers: &rec.headers,
             };
             self.sink.send(&record, self.next_seq).await?;
             self.next_seq += 1;

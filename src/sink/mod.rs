@@ -25,6 +25,8 @@ pub struct Record<'a> {
     pub tx: &'a str,
     /// The source table (`schema.table`), for error messages.
     pub table: &'a str,
+    /// Further headers the format asks for (Debezium's `__debezium.newkey`/`oldkey`).
+    pub extra_headers: &'a [(&'static str, Vec<u8>)],
 }
 
 /// What went wrong in a sink, classified where the cause is known.

@@ -176,6 +176,7 @@ mod tests {
             position: "0/1:0",
             tx: "1",
             table: "public.orders",
+            extra_headers: &[],
         }
     }
 

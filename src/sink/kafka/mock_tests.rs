@@ -62,6 +62,7 @@ async fn send_numbered(
             position: &position,
             tx: &tx,
             table: "public.t",
+            extra_headers: &[],
         };
         sink.send(&record, i).await?;
     }
@@ -256,6 +257,7 @@ fn record_of<'a>(topic: &'a str, value: &'a [u8]) -> Record<'a> {
         position: "0/1:0",
         tx: "1",
         table: "public.big",
+        extra_headers: &[],
     }
 }
 

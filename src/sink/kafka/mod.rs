@@ -161,7 +161,7 @@ impl KafkaSink {
 
 /// The librdkafka record for `record`, with the position and transaction headers.
 fn base_record<'a>(record: &Record<'a>, seq: u64) -> BaseRecord<'a, [u8], [u8], usize> {
-    let headers = OwnedHeaders::new_with_capacity(2)
+    let mut headers = OwnedHeaders::new_with_capacity(2 + record.extra_headers.len())
         .insert(Header {
             key: POSITION_HEADER,
             value: Some(record.position),
@@ -170,6 +170,12 @@ fn base_record<'a>(record: &Record<'a>, seq: u64) -> BaseRecord<'a, [u8], [u8], 
             key: TX_HEADER,
             value: Some(record.tx),
         });
+    for (key, value) in record.extra_headers {
+        headers = headers.insert(Header {
+            key,
+            value: Some(value.as_slice()),
+        });
+    }
     // Sequence numbers fit a pointer-sized opaque on the 64-bit targets the project supports.
     let mut base = BaseRecord::with_opaque_to(record.topic, seq as usize).headers(headers);
     if let Some(key) = record.key {
