@@ -106,7 +106,6 @@ pub async fn run_task(mut opts: TaskRunOptions) -> Result<TaskOutcome, TaskError
         if cp.completed {
             return Ok(TaskOutcome::Completed);
         }
-        let started = cp.started;
         let result = match opts.sink {
             SinkChoice::Kafka => {
                 let sink = KafkaSink::new(kafka_config(&opts.spec)?)?;
@@ -114,6 +113,8 @@ pub async fn run_task(mut opts: TaskRunOptions) -> Result<TaskOutcome, TaskError
             }
             SinkChoice::Null => attempt(&mut opts, &store, &key, cp, NullSink::default()).await,
         };
+        // The attempt may have completed the first start before failing.
+        let started = store.load(&key)?.is_some_and(|c| c.started);
         match result {
             Ok(outcome) => return Ok(outcome),
             Err(e) if started && is_transient(&e) && !*opts.shutdown.borrow() => {

@@ -1,0 +1,197 @@
+//! The stream beyond plain DML: ALTER TABLE mid-stream, TRUNCATE, a table created later under a
+//! `schema.*` selection, unchanged TOAST values, and a connection loss after the first start.
+
+mod support;
+
+mod serial {
+    use std::time::Duration;
+
+    use serde_json::{json, Value};
+
+    use super::support::*;
+
+    fn values(msgs: &[Msg]) -> Vec<&Value> {
+        msgs.iter().filter_map(|m| m.value.as_ref()).collect()
+    }
+
+    /// Consumes `topic` until `done` holds for its messages (bounded).
+    fn consume_until(topic: &str, done: impl Fn(&[Msg]) -> bool) -> Vec<Msg> {
+        let mut msgs = Vec::new();
+        for _ in 0..40 {
+            msgs = consume_all(topic, Duration::from_millis(700), Duration::from_secs(20));
+            if done(&msgs) {
+                break;
+            }
+        }
+        msgs
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn alter_table_truncate_and_a_table_created_later() {
+        let db = TestDb::create("ddl").await;
+        db.client
+            .batch_execute(
+                "CREATE TABLE a (id int PRIMARY KEY, v text); INSERT INTO a VALUES (1, 'x')",
+            )
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let task = unique("ddl");
+        let path = task_file(
+            dir.path(),
+            &task,
+            &db.url,
+            &kafka(),
+            &["public.*"],
+            &["full", "incremental"],
+            "",
+        );
+        let child = spawn_run(&path, &dir.path().join("data"));
+        let topic_a = format!("{task}.public.a");
+        let t = topic_a.clone();
+        wait_until("the snapshot", Duration::from_secs(60), || {
+            !consume_all(&t, Duration::from_millis(300), Duration::from_secs(10)).is_empty()
+        })
+        .await;
+        tracing::info!("a column is added mid-stream: later messages carry it");
+        {
+            db.client
+                .batch_execute("ALTER TABLE a ADD COLUMN n numeric(5,1); INSERT INTO a VALUES (2, 'y', 1.5); UPDATE a SET n = 2 WHERE id = 1")
+                .await
+                .unwrap();
+            let msgs = consume_until(&topic_a, |m| m.len() >= 3);
+            let v = values(&msgs);
+            assert_eq!(v.len(), 3, "{msgs:?}");
+            assert_eq!(v[1]["after"]["v"], "y");
+            assert!(v[1]["after"].get("n").is_some(), "the new column: {}", v[1]);
+            assert!(v[0]["after"].get("n").is_none());
+        }
+        tracing::info!("TRUNCATE is an op t with a null key");
+        {
+            db.client.batch_execute("TRUNCATE a").await.unwrap();
+            let msgs = consume_until(&topic_a, |m| m.len() >= 4);
+            let last = msgs.last().unwrap();
+            assert_eq!(last.value.as_ref().unwrap()["op"], "t");
+            assert!(last.key.is_none());
+        }
+        tracing::info!("a table created later in the schema is captured, into its own new topic");
+        {
+            db.client.batch_execute("CREATE TABLE later (id int PRIMARY KEY, s text); INSERT INTO later VALUES (7, 'new')").await.unwrap();
+            let msgs = consume_until(&format!("{task}.public.later"), |m| !m.is_empty());
+            assert_eq!(msgs.len(), 1, "{msgs:?}");
+            assert_eq!(
+                msgs[0].value.as_ref().unwrap()["after"],
+                json!({"id": 7, "s": "new"})
+            );
+        }
+        child.sigterm();
+        let (code, err) = child.wait_exit(Duration::from_secs(30));
+        assert_eq!(code, 0, "{err}");
+        db.cleanup().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unchanged_toast_is_unavailable_or_filled_under_full() {
+        let db = TestDb::create("toast").await;
+        db.client
+            .batch_execute(
+                "CREATE TABLE d (id int PRIMARY KEY, big text, n int);
+                 CREATE TABLE f (id int PRIMARY KEY, big text, n int); ALTER TABLE f REPLICA IDENTITY FULL;
+                 ALTER TABLE d ALTER COLUMN big SET STORAGE EXTERNAL; ALTER TABLE f ALTER COLUMN big SET STORAGE EXTERNAL;",
+            )
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let task = unique("toast");
+        let path = task_file(
+            dir.path(),
+            &task,
+            &db.url,
+            &kafka(),
+            &["public.d", "public.f"],
+            &["incremental"],
+            "",
+        );
+        let child = spawn_run(&path, &dir.path().join("data"));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let big: String = (0..400).map(|i| format!("{i:08x}")).collect();
+        for t in ["d", "f"] {
+            db.client
+                .batch_execute(&format!(
+                    "INSERT INTO {t} VALUES (1, '{big}', 0); UPDATE {t} SET n = 1"
+                ))
+                .await
+                .unwrap();
+        }
+        let d = consume_until(&format!("{task}.public.d"), |m| m.len() >= 2);
+        let f = consume_until(&format!("{task}.public.f"), |m| m.len() >= 2);
+        child.sigterm();
+        let (code, err) = child.wait_exit(Duration::from_secs(30));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            values(&d)[1]["after"]["big"],
+            "__tributary_unavailable_value",
+            "never NULL: {:?}",
+            values(&d)[1]
+        );
+        assert_eq!(
+            values(&f)[1]["after"]["big"],
+            big.as_str(),
+            "filled from the old image under FULL"
+        );
+        assert_eq!(values(&f)[1]["after"]["n"], 1);
+        db.cleanup().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lost_replication_connection_is_retried_without_loss() {
+        let db = TestDb::create("retry").await;
+        db.client
+            .batch_execute("CREATE TABLE r (id int PRIMARY KEY, v int)")
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let task = unique("retry");
+        let path = task_file(
+            dir.path(),
+            &task,
+            &db.url,
+            &kafka(),
+            &["public.r"],
+            &["full", "incremental"],
+            "",
+        );
+        let child = spawn_run(&path, &dir.path().join("data"));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        for i in 0..300 {
+            db.client
+                .batch_execute(&format!("INSERT INTO r VALUES ({i}, {i})"))
+                .await
+                .unwrap();
+            if i == 150 {
+                tracing::info!("the walsender is terminated mid-stream");
+                db.client
+                    .batch_execute("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = current_database() AND active_pid IS NOT NULL")
+                    .await
+                    .unwrap();
+            }
+        }
+        let msgs = consume_until(&format!("{task}.public.r"), |m| replay(m).len() >= 300);
+        child.sigterm();
+        let (code, err) = child.wait_exit(Duration::from_secs(30));
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            err.contains("retrying"),
+            "the loss is logged and retried:\n{err}"
+        );
+        let state = replay(&msgs);
+        assert_eq!(state.len(), 300);
+        for i in 0..300 {
+            assert_eq!(
+                state.get(&json!({ "id": i }).to_string()),
+                Some(&json!({"id": i, "v": i}))
+            );
+        }
+        db.cleanup().await;
+    }
+}
