@@ -51,19 +51,20 @@ printf 'TRIBUTARY_TEST_PG_URL=%s\nTRIBUTARY_TEST_PG_REPLICA_URL=%s\nTRIBUTARY_TE
   "$TRIBUTARY_TEST_PG_URL" "$TRIBUTARY_TEST_PG_REPLICA_URL" "$TRIBUTARY_TEST_KAFKA" "$TRIBUTARY_TEST_TANSU" >&2
 
 test_status=0
+# nextest does not run doc tests: they run first, so that the closing line CI reads is nextest's
+# summary of every other test.
+if [ "$#" -eq 0 ] && cargo nextest --version >/dev/null 2>&1; then
+  step "cargo test --doc"
+  cargo test --doc || test_status=$?
+fi
 if cargo nextest --version >/dev/null 2>&1; then
   step "cargo nextest run --profile ci $*"
-  cargo nextest run --profile ci "$@" || test_status=$?
+  nextest_status=0
+  cargo nextest run --profile ci "$@" || nextest_status=$?
+  [ "$test_status" -ne 0 ] || test_status=$nextest_status
 else
   step "cargo test $* (cargo-nextest not available)"
   cargo test "$@" || test_status=$?
-fi
-# nextest does not run doc tests; cargo test above already did.
-if [ "$#" -eq 0 ] && cargo nextest --version >/dev/null 2>&1; then
-  step "cargo test --doc"
-  doc_status=0
-  cargo test --doc || doc_status=$?
-  [ "$test_status" -ne 0 ] || test_status=$doc_status
 fi
 
 step "summary"

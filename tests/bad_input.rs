@@ -175,7 +175,7 @@ mod serial {
             let mut msgs = Vec::new();
             for _ in 0..30 {
                 msgs = consume_all(&topic, Duration::from_secs(1), Duration::from_secs(20));
-                if msgs.len() >= 3 {
+                if msgs.len() >= 2 {
                     break;
                 }
             }

@@ -401,38 +401,4 @@ mod serial {
         .await
         .expect("test timed out");
     }
-
-    /// Throughput of 100k ~300-byte records, printed beside nothing else: run by hand with
-    /// `cargo test --release --test kafka_sink -- --ignored --nocapture`.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "benchmark"]
-    async fn throughput_100k_records() {
-        tokio::time::timeout(TEST_TIMEOUT, async {
-            let topic = unique("sink-bench");
-            let mut sink = sink(|c| c.partitions = 3);
-            sink.prepare_topics(std::slice::from_ref(&topic))
-                .await
-                .unwrap();
-            let count = 100_000u64;
-            let filler = "x".repeat(240);
-            let started = Instant::now();
-            for i in 0..count {
-                let key = format!(r#"{{"id":"{i}"}}"#);
-                let value = format!(r#"{{"id":{i},"status":"NEW","note":"{filler}"}}"#);
-                let position = format!("0/{:X}:{}", i / 100, i % 100);
-                sink.send(&record(&topic, &key, Some(&value), &position, "42"), i)
-                    .await
-                    .unwrap();
-            }
-            sink.flush().await.unwrap();
-            let elapsed = started.elapsed();
-            println!(
-                "{count} records in {elapsed:?}: {:.0} records/s",
-                count as f64 / elapsed.as_secs_f64()
-            );
-            sink.delete_topics(&[topic]).await.unwrap();
-        })
-        .await
-        .expect("test timed out");
-    }
 }
