@@ -38,13 +38,17 @@ fi
 # because no test crashes PostgreSQL itself.
 fast=(fsync=off synchronous_commit=off full_page_writes=off)
 step "services"
-TRIBUTARY_PG_FRESH=1 start_postgres test-logical "$pg_port" "${fast[@]}"
+# The logical server also accepts TLS (tests/tls.rs); its CA is the self-signed certificate.
+tls_dir="$TRIBUTARY_RUN/tls"
+read -r -a tls <<<"$(make_tls_cert "$tls_dir")"
+TRIBUTARY_PG_FRESH=1 start_postgres test-logical "$pg_port" "${fast[@]}" "${tls[@]}"
 TRIBUTARY_PG_FRESH=1 start_postgres test-replica "$pg_replica_port" wal_level=replica "${fast[@]}"
 start_tansu "$tansu_port"
 
 export TRIBUTARY_TEST_PG_URL="postgres://tributary:tributary@127.0.0.1:$pg_port/postgres"
 export TRIBUTARY_TEST_PG_REPLICA_URL="postgres://tributary:tributary@127.0.0.1:$pg_replica_port/postgres"
 export TRIBUTARY_TEST_KAFKA="127.0.0.1:$tansu_port"
+export TRIBUTARY_TEST_PG_CA="$tls_dir/server.crt"
 TRIBUTARY_TEST_TANSU=$(tansu_bin)
 export TRIBUTARY_TEST_TANSU
 printf 'TRIBUTARY_TEST_PG_URL=%s\nTRIBUTARY_TEST_PG_REPLICA_URL=%s\nTRIBUTARY_TEST_KAFKA=%s\nTRIBUTARY_TEST_TANSU=%s\n' \

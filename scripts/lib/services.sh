@@ -106,9 +106,10 @@ _ensure_apt_packages() {
   # postgresql-15 carries the server and contrib modules (pgoutput is built in); the client
   # package has psql and pg_recvlogical. build-essential, pkg-config, libssl-dev and zlib1g-dev
   # build rdkafka's bundled librdkafka (features tokio, libz, ssl, zstd; zstd is vendored, no
-  # cmake, no SASL/GSSAPI). protobuf-compiler is there for .proto builds; `time` measures RSS.
+  # cmake, no SASL/GSSAPI). protobuf-compiler is there for .proto builds; `time` measures RSS;
+  # openssl makes the test server's TLS certificate.
   local wanted=(postgresql-15 postgresql-client-15 build-essential pkg-config libssl-dev
-    zlib1g-dev protobuf-compiler time ca-certificates)
+    zlib1g-dev protobuf-compiler time ca-certificates openssl)
   command -v python3 >/dev/null 2>&1 || wanted+=(python3)
   local missing=() pkg
   for pkg in "${wanted[@]}"; do
@@ -206,6 +207,23 @@ pg_psql() {
   shift
   [ -f "$dir/port" ] || die "no PostgreSQL cluster named '${dir##*/pg-}' was started"
   psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$(cat "$dir/port")" -U postgres "$@"
+}
+
+# make_tls_cert DIR: a self-signed server certificate for 127.0.0.1/localhost in DIR (once),
+# readable by the postgres user; prints the settings that turn TLS on.
+make_tls_cert() {
+  local dir=$1
+  mkdir -p "$dir"
+  if [ ! -f "$dir/server.crt" ]; then
+    openssl req -new -x509 -days 3650 -nodes -subj /CN=localhost \
+      -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+      -keyout "$dir/server.key" -out "$dir/server.crt" >/dev/null 2>&1 || die "could not make a TLS certificate in $dir"
+  fi
+  chmod 600 "$dir/server.key"
+  if [ "$(id -u)" -eq 0 ]; then chown -R postgres:postgres "$dir"; fi
+  chmod 755 "$dir"
+  chmod 644 "$dir/server.crt"
+  printf 'ssl=on ssl_cert_file=%s ssl_key_file=%s' "$dir/server.crt" "$dir/server.key"
 }
 
 # start_postgres NAME PORT [SETTING...]: SETTING is `key=value`, optionally after `-c`.

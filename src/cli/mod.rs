@@ -116,7 +116,9 @@ async fn run(args: RunArgs) -> i32 {
     if let Some(d) = display {
         d.abort();
     }
-    progress::summary(&stats);
+    if result.is_ok() {
+        progress::summary(&stats);
+    }
     match result {
         Ok(TaskOutcome::Completed) => {
             tracing::info!(task = %name, "task completed");

@@ -149,6 +149,9 @@ impl PgConnectConfig {
             };
         }
         let reason = error_chain(&e);
+        if is_tls_failure(&e) {
+            return PgSourceError::Tls(reason);
+        }
         if reason.contains("password") {
             // The client side refuses before asking the server (e.g. no password given).
             let server = ServerError {
@@ -167,6 +170,18 @@ impl PgConnectConfig {
             reason,
         }
     }
+}
+
+/// Whether the failure came from the TLS layer (by the error's type, not its text).
+fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<openssl::ssl::Error>() || err.is::<openssl::error::ErrorStack>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// libpq `options` with the pinned settings appended.
