@@ -172,13 +172,7 @@ mod serial {
                 .await
                 .unwrap_or(());
             let topic = format!("{name}.public.logs");
-            let mut msgs = Vec::new();
-            for _ in 0..30 {
-                msgs = consume_all(&topic, Duration::from_secs(1), Duration::from_secs(20));
-                if msgs.len() >= 2 {
-                    break;
-                }
-            }
+            let msgs = consume_until(&topic, |m| m.len() >= 2);
             child.sigterm();
             let (code, err) = child.wait_exit(LIMIT);
             assert_eq!(code, 0, "{err}");

@@ -203,7 +203,7 @@ mod serial {
             .unwrap()
             .get(0);
         let dir = tempfile::tempdir().unwrap();
-        let mut path = task_file(
+        let path = task_file(
             dir.path(),
             &unique("slotwait"),
             &db.url,
@@ -212,11 +212,7 @@ mod serial {
             &["full", "incremental"],
             "",
         );
-        let text = std::fs::read_to_string(&path)
-            .unwrap()
-            .replace("[source]\n", "[source]\nslot_create_timeout = \"2s\"\n");
-        path.set_extension("toml");
-        std::fs::write(&path, text).unwrap();
+        add_to_section(&path, "source", "slot_create_timeout = \"2s\"");
         let (code, err) = run_to_end(&path, &dir.path().join("data"), Duration::from_secs(60));
         assert_ne!(code, 0);
         let line = err
@@ -260,22 +256,13 @@ mod serial {
         );
         let child = spawn_run(&path, &dir.path().join("data"));
         let topic = format!("{task}.public.k");
-        let t = topic.clone();
-        wait_until("the snapshot row", Duration::from_secs(60), || {
-            !consume_all(&t, Duration::from_millis(300), Duration::from_secs(10)).is_empty()
-        })
-        .await;
+        let m = consume_until(&topic, |m| !m.is_empty());
+        assert!(!m.is_empty(), "{} messages on {topic}", m.len());
         db.client
             .batch_execute("UPDATE k SET id = 2 WHERE id = 1")
             .await
             .unwrap();
-        let mut msgs = Vec::new();
-        for _ in 0..30 {
-            msgs = consume_all(&topic, Duration::from_secs(1), Duration::from_secs(20));
-            if msgs.len() >= 4 {
-                break;
-            }
-        }
+        let msgs = consume_until(&topic, |m| m.len() >= 4);
         child.sigterm();
         let (code, err) = child.wait_exit(Duration::from_secs(30));
         assert_eq!(code, 0, "{err}");

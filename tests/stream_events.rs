@@ -14,18 +14,6 @@ mod serial {
         msgs.iter().filter_map(|m| m.value.as_ref()).collect()
     }
 
-    /// Consumes `topic` until `done` holds for its messages (bounded).
-    fn consume_until(topic: &str, done: impl Fn(&[Msg]) -> bool) -> Vec<Msg> {
-        let mut msgs = Vec::new();
-        for _ in 0..40 {
-            msgs = consume_all(topic, Duration::from_millis(700), Duration::from_secs(20));
-            if done(&msgs) {
-                break;
-            }
-        }
-        msgs
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn alter_table_truncate_and_a_table_created_later() {
         let db = TestDb::create("ddl").await;

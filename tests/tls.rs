@@ -25,26 +25,17 @@ mod serial {
             &["full", "incremental"],
             "",
         );
-        let text = std::fs::read_to_string(&path)
-            .unwrap()
-            .replace("[source]\n", &format!("[source]\n{extra_source}\n"));
-        std::fs::write(&path, text).unwrap();
+        add_to_section(&path, "source", extra_source);
         let child = spawn_run(&path, &dir.path().join("data"));
         let topic = format!("{task}.public.s");
-        let t = topic.clone();
-        wait_until("the snapshot", Duration::from_secs(60), || {
-            !consume_all(&t, Duration::from_millis(300), Duration::from_secs(10)).is_empty()
-        })
-        .await;
+        let m = consume_until(&topic, |m| !m.is_empty());
+        assert!(!m.is_empty(), "{} messages on {topic}", m.len());
         db.client
             .batch_execute("INSERT INTO s VALUES (2)")
             .await
             .unwrap();
-        let t = topic.clone();
-        wait_until("the streamed row", Duration::from_secs(60), || {
-            consume_all(&t, Duration::from_millis(300), Duration::from_secs(10)).len() >= 2
-        })
-        .await;
+        let m = consume_until(&topic, |m| m.len() >= 2);
+        assert!(m.len() >= 2, "{} messages on {topic}", m.len());
         let encrypted: i64 = db
             .client
             .query_one(

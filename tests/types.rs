@@ -163,11 +163,8 @@ mod serial {
             "two rows by snapshot, then stream inserts (id 2, and id 1 and 3 again as 11 and 13)"
         );
         {
-            let t = topic.clone();
-            wait_until("snapshot rows", Duration::from_secs(60), || {
-                consume_all(&t, Duration::from_millis(500), Duration::from_secs(10)).len() >= 2
-            })
-            .await;
+            let m = consume_until(&topic, |m| m.len() >= 2);
+            assert!(m.len() >= 2, "{} messages on {topic}", m.len());
             db.client
                 .batch_execute(&format!("INSERT INTO t VALUES {}", ROW_SQL[1]))
                 .await

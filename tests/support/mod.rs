@@ -323,6 +323,28 @@ pub fn consume_all(topic: &str, idle: Duration, limit: Duration) -> Vec<Msg> {
     out
 }
 
+/// Reads `topic` again and again until `done` holds for its messages (bounded: about a
+/// minute); returns the last read.
+pub fn consume_until(topic: &str, done: impl Fn(&[Msg]) -> bool) -> Vec<Msg> {
+    let start = Instant::now();
+    loop {
+        let msgs = consume_all(topic, Duration::from_millis(700), Duration::from_secs(20));
+        if done(&msgs) || start.elapsed() > Duration::from_secs(60) {
+            return msgs;
+        }
+    }
+}
+
+/// Adds `lines` at the start of a task file's `[section]`.
+pub fn add_to_section(path: &Path, section: &str, lines: &str) {
+    let header = format!("[{section}]\n");
+    let text =
+        std::fs::read_to_string(path)
+            .unwrap()
+            .replacen(&header, &format!("{header}{lines}\n"), 1);
+    std::fs::write(path, text).unwrap();
+}
+
 /// Applies Debezium messages in order to rebuild a table: key → after image.
 pub fn replay(msgs: &[Msg]) -> BTreeMap<String, Value> {
     let mut state = BTreeMap::new();
