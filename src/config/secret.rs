@@ -21,3 +21,36 @@ pub fn resolve_password(source: &SourceSpec) -> Result<Option<String>, ConfigErr
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(file: Option<String>, env: Option<&str>) -> SourceSpec {
+        let text = "name = \"t\"\n[source]\nkind = \"postgres\"\nurl = \"postgres://u@h/db\"\n[destination]\nkind = \"kafka\"\nbootstrap_servers = \"b:9092\"\n[objects]\ntables = [\"public.t\"]\n";
+        let mut s = crate::config::TaskSpec::parse(text).unwrap().source;
+        s.password_file = file;
+        s.password_env = env.map(str::to_owned);
+        s
+    }
+
+    #[test]
+    fn password_comes_from_a_file_or_a_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pw");
+        std::fs::write(&path, "s3cret\nignored\n").unwrap();
+        let from_file = resolve_password(&source(Some(path.display().to_string()), None)).unwrap();
+        assert_eq!(from_file.as_deref(), Some("s3cret"));
+        assert_eq!(
+            resolve_password(&source(None, Some("PATH"))).unwrap(),
+            std::env::var("PATH").ok()
+        );
+        assert_eq!(resolve_password(&source(None, None)).unwrap(), None);
+        let missing =
+            resolve_password(&source(None, Some("TRIBUTARY_SURELY_UNSET_VAR"))).unwrap_err();
+        assert!(missing.to_string().contains("TRIBUTARY_SURELY_UNSET_VAR"));
+        let unreadable =
+            resolve_password(&source(Some("/nonexistent/pw".into()), None)).unwrap_err();
+        assert!(unreadable.to_string().contains("source.password_file"));
+    }
+}
