@@ -125,7 +125,14 @@ async fn run(args: RunArgs) -> i32 {
             0
         }
         Ok(TaskOutcome::Stopped) => 0,
-        Err(e) => fail(&e, 1),
+        Err(crate::task::TaskError::Config(e)) => fail(&e, 2),
+        Err(e) => {
+            eprintln!(
+                "error: task {name}, shard 0: {}",
+                crate::source::postgres::error::error_chain(&e)
+            );
+            1
+        }
     }
 }
 
