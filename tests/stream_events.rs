@@ -182,4 +182,54 @@ mod serial {
         }
         db.cleanup().await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_pipeline_outlives_wal_sender_timeout() {
+        let db = TestDb::create("slow").await;
+        db.client
+            .batch_execute("CREATE TABLE w (id int PRIMARY KEY, pad text)")
+            .await
+            .unwrap();
+        let timeout: String = db
+            .client
+            .query_one("SHOW wal_sender_timeout", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            timeout, "10s",
+            "the test servers run with wal_sender_timeout=10s"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let task = unique("slow");
+        let path = task_file(
+            dir.path(),
+            &task,
+            &db.url,
+            &kafka(),
+            &["public.w"],
+            &["incremental"],
+            "",
+        );
+        tracing::info!("a throttle holds the pipeline back for ~20 s, twice wal_sender_timeout");
+        add_to_section(&path, "migration", "stream_events_per_second = 6000");
+        let child = spawn_run(&path, &dir.path().join("data"));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        db.client
+            .batch_execute(
+                "INSERT INTO w SELECT g, repeat('x', 200) FROM generate_series(1, 120000) g",
+            )
+            .await
+            .unwrap();
+        let msgs = consume_until(&format!("{task}.public.w"), |m| m.len() >= 120_000);
+        child.sigterm();
+        let (code, err) = child.wait_exit(Duration::from_secs(30));
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(msgs.len(), 120_000);
+        assert!(
+            !err.contains("retrying"),
+            "the replication connection must survive:\n{err}"
+        );
+        db.cleanup().await;
+    }
 }
