@@ -37,8 +37,12 @@ pub enum PipelineError {
     Source(#[from] PgSourceError),
     #[error(transparent)]
     Sink(#[from] SinkError),
-    #[error("cannot encode an event of {0}")]
-    Format(#[from] FormatError),
+    #[error("cannot encode the event at {position} of {source}")]
+    Format {
+        position: String,
+        #[source]
+        source: FormatError,
+    },
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
 }
@@ -293,8 +297,13 @@ impl<S: Sink, F: Format> Runner<S, F> {
     /// Encodes one event and hands its records to the sink.
     async fn event(&mut self, ev: &ChangeEvent) -> Result<(), PipelineError> {
         self.enc.clear();
-        self.format.encode(ev, &mut self.enc)?;
         write_position(ev, &mut self.position);
+        if let Err(source) = self.format.encode(ev, &mut self.enc) {
+            return Err(PipelineError::Format {
+                position: self.position.clone(),
+                source,
+            });
+        }
         let mut xid = itoa::Buffer::new();
         let tx = xid.format(ev.tx.xid);
         for i in 0..self.enc.records().len() {
