@@ -14,6 +14,10 @@
 //!   buffers outside librdkafka and never drops a record.
 //! - Partitioning: `murmur2_random`, the Java client's hash, so keyed records land where a Java
 //!   producer (Debezium) would put them.
+//! - Throughput (release build, tansu with memory storage, 2 shared cores, 100k records of
+//!   ~300 bytes, lz4): 185k-340k records/s, the same as a bare librdkafka producer sending the
+//!   same records with the two headers (210k-340k). Without headers librdkafka reaches
+//!   400k-800k: the per-message headers FORMATS.md requires cost about half, in librdkafka.
 //! - Role files: `config` (options, validation, librdkafka properties), `producer` (delivery
 //!   context, shared state), `ack` (watermark), `admin` (topics), `error` (classification).
 
@@ -26,7 +30,6 @@ mod mock_tests;
 mod producer;
 
 use std::future::Future;
-use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +37,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::BaseRecord;
 
+use self::ack::AckTracker;
 pub use self::config::{Acks, KafkaSinkConfig};
 use self::producer::{Producer, Shared};
 use crate::sink::{Record, Sink, SinkError};
@@ -99,54 +103,52 @@ impl KafkaSink {
         self.shared.tracker().in_flight()
     }
 
-    /// Waits until fewer than `max_in_flight_records` are unacknowledged, or a failure.
-    async fn wait_for_room(&self) -> Result<(), SinkError> {
-        let max = self.config.max_in_flight_records as u64;
+    /// Waits until `ready` (run under the tracker's lock) gives a value, or a failure.
+    ///
+    /// No wake-up is lost between the check and the await: the delivery callback wakes with
+    /// `notify_one`, which stores a permit when nobody waits yet.
+    async fn wait_until<T>(
+        &self,
+        mut ready: impl FnMut(&mut AckTracker) -> Result<Option<T>, SinkError>,
+    ) -> Result<T, SinkError> {
         loop {
-            let mut notified = pin!(self.shared.progress.notified());
-            notified.as_mut().enable();
             {
-                let tracker = self.shared.tracker();
+                let mut tracker = self.shared.tracker();
                 if let Some(failure) = tracker.failure() {
                     return Err(failure.clone());
                 }
-                if tracker.in_flight() < max {
-                    return Ok(());
+                if let Some(value) = ready(&mut tracker)? {
+                    return Ok(value);
                 }
             }
-            notified.await;
+            self.shared.progress.notified().await;
         }
     }
 
-    /// Waits until nothing is in flight, or a failure.
-    async fn drained(&self) -> Result<(), SinkError> {
-        loop {
-            let mut notified = pin!(self.shared.progress.notified());
-            notified.as_mut().enable();
-            {
-                let tracker = self.shared.tracker();
-                if let Some(failure) = tracker.failure() {
-                    return Err(failure.clone());
-                }
-                if tracker.in_flight() == 0 {
-                    return Ok(());
-                }
+    /// Registers `seq` once fewer than `max_in_flight_records` are unacknowledged; returns
+    /// the new in-flight count.
+    async fn reserve(&self, seq: u64) -> Result<u64, SinkError> {
+        let max = self.config.max_in_flight_records as u64;
+        self.wait_until(|tracker| {
+            if tracker.in_flight() >= max {
+                return Ok(None);
             }
-            notified.await;
-        }
+            tracker.register(seq)?;
+            Ok(Some(tracker.in_flight()))
+        })
+        .await
     }
 
     /// Hands one registered record to librdkafka, waiting while its queue is full.
     async fn produce(&self, record: &Record<'_>, seq: u64) -> Result<(), SinkError> {
         let mut base = base_record(record, seq);
         loop {
-            let mut notified = pin!(self.shared.progress.notified());
-            notified.as_mut().enable();
             match self.producer.send(base) {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
                     base = returned;
-                    let _ = tokio::time::timeout(QUEUE_FULL_RECHECK, notified).await;
+                    let progress = self.shared.progress.notified();
+                    let _ = tokio::time::timeout(QUEUE_FULL_RECHECK, progress).await;
                     self.shared.check()?;
                 }
                 Err((refused, _)) => {
@@ -208,12 +210,7 @@ impl Sink for KafkaSink {
     }
 
     async fn send(&mut self, record: &Record<'_>, seq: u64) -> Result<(), SinkError> {
-        self.wait_for_room().await?;
-        let in_flight = {
-            let mut tracker = self.shared.tracker();
-            tracker.register(seq)?;
-            tracker.in_flight()
-        };
+        let in_flight = self.reserve(seq).await?;
         self.shared.metrics.sent.increment(1);
         self.shared.metrics.in_flight.set(in_flight as f64);
         self.produce(record, seq).await
@@ -233,7 +230,8 @@ impl Sink for KafkaSink {
 
     async fn flush(&mut self) -> Result<(), SinkError> {
         let timeout = self.config.flush_timeout;
-        match tokio::time::timeout(timeout, self.drained()).await {
+        let drained = self.wait_until(|tracker| Ok((tracker.in_flight() == 0).then_some(())));
+        match tokio::time::timeout(timeout, drained).await {
             Ok(result) => result,
             Err(_) => {
                 let error = SinkError::FlushTimeout {
