@@ -12,7 +12,6 @@
 //! second: a position is confirmed only once the checkpoint that holds it is durable.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -93,6 +92,8 @@ pub struct Runner<S: Sink, F: Format> {
     enc: EncodedBatch,
     position: String,
     known_topics: HashSet<String>,
+    /// The topic of the last record sent (known to exist).
+    last_topic: String,
     table_rows: HashMap<u32, (String, u64)>,
     snapshot_throttle: Throttle,
     stream_throttle: Throttle,
@@ -125,6 +126,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
             enc: EncodedBatch::default(),
             position: String::with_capacity(64),
             known_topics,
+            last_topic: String::new(),
             table_rows: HashMap::new(),
             snapshot_throttle: Throttle::new(opts.snapshot_rows_per_second),
             stream_throttle: Throttle::new(opts.stream_events_per_second),
@@ -308,10 +310,14 @@ impl<S: Sink, F: Format> Runner<S, F> {
         let tx = xid.format(ev.tx.xid);
         for i in 0..self.enc.records().len() {
             let topic = &self.enc.records()[i].topic;
-            if !self.known_topics.contains(topic.as_str()) {
-                let t = topic.clone();
-                self.sink.prepare_topics(std::slice::from_ref(&t)).await?;
-                self.known_topics.insert(t);
+            // Consecutive records usually share a topic: compare before hashing.
+            if *topic != self.last_topic {
+                if !self.known_topics.contains(topic.as_str()) {
+                    let t = topic.clone();
+                    self.sink.prepare_topics(std::slice::from_ref(&t)).await?;
+                    self.known_topics.insert(t);
+                }
+                self.last_topic.clone_from(&self.enc.records()[i].topic);
             }
             let rec = &self.enc.records()[i];
             let record = Record {
@@ -366,17 +372,108 @@ impl<S: Sink, F: Format> Runner<S, F> {
     }
 }
 
-/// The `tributary.position` header of an event.
+/// The `tributary.position` header of an event (`Position`'s display form, written without
+/// the formatting machinery: it runs once per record).
 fn write_position(ev: &ChangeEvent, out: &mut String) {
     out.clear();
-    let _ = match ev.position {
-        Position::Stream(p) => write!(out, "{p}"),
-        Position::Snapshot { snapshot_lsn, row } => {
-            write!(
-                out,
-                "snapshot:{snapshot_lsn}:{}.{}:{row}",
-                ev.table.schema, ev.table.name
-            )
+    match ev.position {
+        Position::Stream(p) => {
+            push_lsn(out, p.commit_lsn);
+            out.push(':');
+            out.push_str(itoa::Buffer::new().format(p.index));
         }
-    };
+        Position::Snapshot { snapshot_lsn, row } => {
+            out.push_str("snapshot:");
+            push_lsn(out, snapshot_lsn);
+            out.push(':');
+            out.push_str(&ev.table.schema);
+            out.push('.');
+            out.push_str(&ev.table.name);
+            out.push(':');
+            out.push_str(itoa::Buffer::new().format(row));
+        }
+    }
+}
+
+/// `Lsn`'s display form, `X/Y` in upper-case hexadecimal.
+fn push_lsn(out: &mut String, lsn: crate::position::Lsn) {
+    push_hex(out, lsn.0 >> 32);
+    out.push('/');
+    push_hex(out, lsn.0 & 0xFFFF_FFFF);
+}
+
+fn push_hex(out: &mut String, v: u64) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut buf = [0u8; 16];
+    let mut i = buf.len();
+    let mut v = v;
+    loop {
+        i -= 1;
+        buf[i] = HEX[(v & 0xF) as usize];
+        v >>= 4;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend(buf[i..].iter().map(|&b| char::from(b)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::position::{Lsn, StreamPosition};
+
+    #[test]
+    fn position_header_matches_the_display_form() {
+        let table = Arc::new(crate::schema::TableSchema {
+            oid: 1,
+            schema: "public".into(),
+            name: "t".into(),
+            columns: Vec::new(),
+            replica_identity: crate::schema::ReplicaIdentity::Default,
+        });
+        let lsns = [
+            0u64,
+            1,
+            0xF,
+            0x10,
+            0x16B3748,
+            0x1_0000_0000,
+            u64::MAX,
+            0xABC_0000_0DEF,
+        ];
+        let mut out = String::new();
+        for lsn in lsns {
+            for position in [
+                Position::Snapshot {
+                    snapshot_lsn: Lsn(lsn),
+                    row: lsn % 1000,
+                },
+                Position::Stream(StreamPosition {
+                    commit_lsn: Lsn(lsn),
+                    index: (lsn % 77) as u32,
+                }),
+            ] {
+                let ev = ChangeEvent {
+                    position,
+                    op: crate::event::Op::Read,
+                    table: table.clone(),
+                    tx: Default::default(),
+                    lsn: Lsn(lsn),
+                    last_commit_lsn: None,
+                    snapshot: crate::event::SnapshotMark::None,
+                    before: None,
+                    after: None,
+                };
+                write_position(&ev, &mut out);
+                let want = match position {
+                    Position::Stream(p) => p.to_string(),
+                    Position::Snapshot { snapshot_lsn, row } => {
+                        format!("snapshot:{snapshot_lsn}:public.t:{row}")
+                    }
+                };
+                assert_eq!(out, want);
+            }
+        }
+    }
 }

@@ -114,6 +114,68 @@ impl<'a> Numeric<'a> {
         Some(acc.big.to_twos_complement(*negative))
     }
 
+    /// Calls `f` with `unscaled_be_bytes(scale)`, without allocating when the result has at
+    /// most 38 decimal digits (computed in 128-bit arithmetic; same bytes).
+    pub fn with_unscaled_be_bytes<R>(&self, scale: i32, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        match self.unscaled_i128(scale) {
+            Some(v) => {
+                let bytes = v.to_be_bytes();
+                let redundant = bytes
+                    .windows(2)
+                    .take_while(|w| match w {
+                        [0x00, next] => next & 0x80 == 0,
+                        [0xFF, next] => next & 0x80 != 0,
+                        _ => false,
+                    })
+                    .count();
+                Some(f(bytes.get(redundant..).unwrap_or(&[0])))
+            }
+            None => self.unscaled_be_bytes(scale).map(|b| f(&b)),
+        }
+    }
+
+    /// `unscaled_be_bytes(scale)` as an integer, when its magnitude has at most 38 decimal digits.
+    fn unscaled_i128(&self, scale: i32) -> Option<i128> {
+        const POW10: [u128; 4] = [1, 10, 100, 1000];
+        let Numeric::Finite {
+            negative,
+            weight,
+            digits,
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let weight = i64::from(*weight);
+        let low = -i64::from(scale);
+        // Digits from 10^(4·weight+3) down to 10^low: at most 38, so every partial sum and the
+        // rounded result stay below 10^38 < 2^127.
+        if 4 * weight + 3 - low + 1 > 38 {
+            return None;
+        }
+        let mut acc = 0u128;
+        let mut round_up = false;
+        for (i, pair) in digits.chunks_exact(2).enumerate() {
+            let group = u128::from(u16::from_be_bytes([pair[0], pair[1]]));
+            // The power of ten (relative to 10^low) of the group's last digit.
+            let e = 4 * (weight - i as i64) - low;
+            if e >= 0 {
+                acc += group * 10u128.pow(u32::try_from(e).ok()?);
+                continue;
+            }
+            if e >= -4 {
+                let cut = usize::try_from(-e).ok()?;
+                if cut < 4 {
+                    acc += group / POW10[cut];
+                }
+                round_up = (group / POW10[cut - 1]) % 10 >= 5;
+            }
+            break;
+        }
+        let magnitude = i128::try_from(acc + u128::from(round_up)).ok()?;
+        Some(if *negative { -magnitude } else { magnitude })
+    }
+
     /// Parses numeric's text output form (`-12.500`, `NaN`, `Infinity`, `-Infinity`).
     ///
     /// `None` for anything else (exponents included: `numeric_out` never prints them).
@@ -360,6 +422,23 @@ fn minimise(bytes: Vec<u8>) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5000))]
+
+        #[test]
+        fn small_unscaled_bytes_match_the_bignum_path(
+            negative in proptest::prelude::any::<bool>(),
+            weight in -12i16..12,
+            groups in proptest::collection::vec(0u16..10000, 0..12),
+            scale in -20i32..30,
+        ) {
+            let n = num(negative, weight, 0, &groups);
+            let want = n.unscaled_be_bytes(scale);
+            let got = n.with_unscaled_be_bytes(scale, <[u8]>::to_vec);
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
 
     fn num(negative: bool, weight: i16, dscale: u16, groups: &[u16]) -> Numeric<'static> {
         let digits = groups

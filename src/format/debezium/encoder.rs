@@ -70,6 +70,7 @@ impl DebeziumJson {
             placeholder: opts.unavailable_value_placeholder.clone(),
             header: false,
             scratch: String::new(),
+            source: Default::default(),
         };
         DebeziumJson {
             parts: SourceParts::new(&opts),

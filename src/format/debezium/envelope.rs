@@ -54,7 +54,49 @@ fn snapshot_value(ev: &ChangeEvent) -> &'static str {
     }
 }
 
-fn write_source(out: &mut Vec<u8>, parts: &SourceParts, plan: &TablePlan, ev: &ChangeEvent) {
+/// Everything the source block depends on besides the fixed parts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SourceKey {
+    plan: u64,
+    commit_time_us: i64,
+    snapshot: &'static str,
+    last_commit_lsn: Option<crate::position::Lsn>,
+    lsn: crate::position::Lsn,
+    xid: u64,
+}
+
+/// The last source block written: consecutive events of one transaction or snapshot usually
+/// share it, and copying it is much cheaper than rendering it.
+#[derive(Debug, Default)]
+pub(crate) struct SourceCache {
+    key: Option<SourceKey>,
+    bytes: Vec<u8>,
+}
+
+fn write_source(
+    out: &mut Vec<u8>,
+    parts: &SourceParts,
+    plan: &TablePlan,
+    ev: &ChangeEvent,
+    cache: &mut SourceCache,
+) {
+    let key = SourceKey {
+        plan: plan.generation,
+        commit_time_us: ev.tx.commit_time_us,
+        snapshot: snapshot_value(ev),
+        last_commit_lsn: ev.last_commit_lsn,
+        lsn: ev.lsn,
+        xid: ev.tx.xid,
+    };
+    if cache.key != Some(key) {
+        cache.bytes.clear();
+        render_source(&mut cache.bytes, parts, plan, ev);
+        cache.key = Some(key);
+    }
+    out.extend_from_slice(&cache.bytes);
+}
+
+fn render_source(out: &mut Vec<u8>, parts: &SourceParts, plan: &TablePlan, ev: &ChangeEvent) {
     let us = ev.tx.commit_time_us;
     out.extend_from_slice(&parts.head);
     write_i64(out, us.div_euclid(1000));
@@ -81,6 +123,31 @@ fn write_source(out: &mut Vec<u8>, parts: &SourceParts, plan: &TablePlan, ev: &C
     out.extend_from_slice(b",\"lsn\":");
     write_u64(out, ev.lsn.0);
     out.extend_from_slice(b",\"xmin\":null,\"origin\":null,\"origin_lsn\":null}");
+}
+
+/// `,"ts_ms":…,"ts_us":…,"ts_ns":…` of the processing time: the nanosecond digits are written
+/// once and the coarser values are their prefixes (floor division of a positive number).
+fn write_processing_time(out: &mut Vec<u8>, now_ns: i128) {
+    if let Ok(ns) = i64::try_from(now_ns) {
+        if ns >= 1_000_000 {
+            let mut buf = itoa::Buffer::new();
+            let digits = buf.format(ns).as_bytes();
+            let n = digits.len();
+            out.extend_from_slice(b",\"ts_ms\":");
+            out.extend_from_slice(&digits[..n - 6]);
+            out.extend_from_slice(b",\"ts_us\":");
+            out.extend_from_slice(&digits[..n - 3]);
+            out.extend_from_slice(b",\"ts_ns\":");
+            out.extend_from_slice(digits);
+            return;
+        }
+    }
+    out.extend_from_slice(b",\"ts_ms\":");
+    write_i128(out, now_ns.div_euclid(1_000_000));
+    out.extend_from_slice(b",\"ts_us\":");
+    write_i128(out, now_ns.div_euclid(1000));
+    out.extend_from_slice(b",\"ts_ns\":");
+    write_i128(out, now_ns);
 }
 
 fn write_image(
@@ -126,7 +193,7 @@ pub(crate) fn write_envelope(
     out.extend_from_slice(b",\"after\":");
     write_image(out, plan, images.1, ctx)?;
     out.extend_from_slice(b",\"source\":");
-    write_source(out, parts, plan, input.ev);
+    write_source(out, parts, plan, input.ev, &mut ctx.source);
     out.extend_from_slice(b",\"transaction\":");
     match input.tx_order {
         Some((total, in_table)) => {
@@ -142,12 +209,8 @@ pub(crate) fn write_envelope(
     }
     out.extend_from_slice(b",\"op\":\"");
     out.extend_from_slice(input.op.as_bytes());
-    out.extend_from_slice(b"\",\"ts_ms\":");
-    write_i128(out, input.now_ns.div_euclid(1_000_000));
-    out.extend_from_slice(b",\"ts_us\":");
-    write_i128(out, input.now_ns.div_euclid(1000));
-    out.extend_from_slice(b",\"ts_ns\":");
-    write_i128(out, input.now_ns);
+    out.push(b'"');
+    write_processing_time(out, input.now_ns);
     out.push(b'}');
     if opts.schemas_enable {
         out.push(b'}');
@@ -176,4 +239,38 @@ pub(crate) fn write_key(
         out.push(b'}');
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processing_time_prefixes_match_floor_division() {
+        for ns in [
+            0i128,
+            999_999,
+            1_000_000,
+            1_000_999,
+            1_700_000_123_456_789,
+            -1,
+            -1_700_000_123_456_789,
+            i128::from(i64::MAX),
+            i128::from(i64::MAX) + 1,
+        ] {
+            let mut fast = Vec::new();
+            write_processing_time(&mut fast, ns);
+            let mut want = Vec::new();
+            want.extend_from_slice(b",\"ts_ms\":");
+            want.extend_from_slice(ns.div_euclid(1_000_000).to_string().as_bytes());
+            want.extend_from_slice(b",\"ts_us\":");
+            want.extend_from_slice(ns.div_euclid(1000).to_string().as_bytes());
+            want.extend_from_slice(b",\"ts_ns\":");
+            want.extend_from_slice(ns.to_string().as_bytes());
+            assert_eq!(
+                String::from_utf8(fast).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+        }
+    }
 }

@@ -12,10 +12,22 @@ const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 /// `\b \t \n \f \r` in their short forms, other control characters as `\u00XX` (upper-case hex);
 /// everything else, including non-ASCII and U+007F, is written as UTF-8 unchanged.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
     let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        // Eight bytes at a time while none of them needs escaping (the common case).
+        if let Some(word) = bytes.get(i..i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            if !needs_escape(u64::from_le_bytes(w)) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes[i];
         let short = match b {
             b'"' => b'"',
             b'\\' => b'\\',
@@ -25,10 +37,14 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
             0x0C => b'f',
             0x0D => b'r',
             0x00..=0x1F => 0,
-            _ => continue,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.extend_from_slice(&bytes[start..i]);
-        start = i + 1;
+        i += 1;
+        start = i;
         if short != 0 {
             out.extend_from_slice(&[b'\\', short]);
         } else {
@@ -42,6 +58,18 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// Whether any of the eight bytes of `w` is a control character (< 0x20), `"` or `\`
+/// (exact: the classic "has zero byte" / "has byte less than" word tests).
+#[inline]
+fn needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    (control | has_zero(w ^ (ONES * u64::from(b'"'))) | has_zero(w ^ (ONES * u64::from(b'\\'))))
+        != 0
 }
 
 /// Appends `s` quoted the way Connect's `Values.convertToString` embeds a string (header
@@ -66,7 +94,11 @@ pub(crate) fn write_u64(out: &mut Vec<u8>, v: u64) {
 }
 
 pub(crate) fn write_i128(out: &mut Vec<u8>, v: i128) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    // 64-bit formatting is several times cheaper, and nanosecond clocks fit until 2262.
+    match i64::try_from(v) {
+        Ok(v) => write_i64(out, v),
+        Err(_) => out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes()),
+    }
 }
 
 /// Appends `bytes` as a quoted standard base64 string (with padding), as Jackson writes binary.
@@ -86,6 +118,17 @@ pub(crate) fn write_base64(out: &mut Vec<u8>, bytes: &[u8]) {
 /// values (`1.0`, `0.001`, `1.0E7`, `1.0E-4`), and the quoted strings `"NaN"`, `"Infinity"`,
 /// `"-Infinity"` otherwise (Jackson's default `QUOTE_NON_NUMERIC_NUMBERS`).
 pub(crate) fn write_java_f64(out: &mut Vec<u8>, v: f64) {
+    // Within [1e-3, 1e7), and for zero, ryu's shortest form is already Java's: plain digits with
+    // at least one fraction digit (`100.0`, `0.001`, `-2.5`, `-0.0`).
+    if v == 0.0 || (1e-3..1e7).contains(&v.abs()) {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+        return;
+    }
+    write_java_f64_general(out, v);
+}
+
+/// `write_java_f64` without the plain-range shortcut: every finite value goes through its digits.
+fn write_java_f64_general(out: &mut Vec<u8>, v: f64) {
     if !v.is_finite() {
         out.extend_from_slice(non_finite(v.is_nan(), v > 0.0));
         return;
@@ -104,6 +147,15 @@ pub(crate) fn write_java_f64(out: &mut Vec<u8>, v: f64) {
 
 /// Appends a float as Jackson writes a `FloatNode` (Java's `Float.toString`).
 pub(crate) fn write_java_f32(out: &mut Vec<u8>, v: f32) {
+    if v == 0.0 || (1e-3..1e7).contains(&v.abs()) {
+        out.extend_from_slice(ryu::Buffer::new().format_finite(v).as_bytes());
+        return;
+    }
+    write_java_f32_general(out, v);
+}
+
+/// `write_java_f32` without the plain-range shortcut.
+fn write_java_f32_general(out: &mut Vec<u8>, v: f32) {
     if !v.is_finite() {
         out.extend_from_slice(non_finite(v.is_nan(), v > 0.0));
         return;
@@ -347,6 +399,68 @@ mod tests {
             (f64::NAN, "\"NaN\""),
             (f64::INFINITY, "\"Infinity\""),
             (f64::NEG_INFINITY, "\"-Infinity\""),
+        ];
+        for (v, want) in cases {
+            assert_eq!(s(|o| write_java_f64(o, *v)), *want, "{v:e}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
+
+        #[test]
+        fn double_shortcut_matches_the_general_form(bits in proptest::prelude::any::<u64>(), plain in 1e-4f64..2e7) {
+            for v in [f64::from_bits(bits), plain, -plain] {
+                let (mut fast, mut general) = (Vec::new(), Vec::new());
+                write_java_f64(&mut fast, v);
+                write_java_f64_general(&mut general, v);
+                proptest::prop_assert_eq!(fast, general, "{:e}", v);
+            }
+        }
+
+        #[test]
+        fn float_shortcut_matches_the_general_form(bits in proptest::prelude::any::<u32>(), plain in 1e-4f32..2e7) {
+            for v in [f32::from_bits(bits), plain, -plain] {
+                let (mut fast, mut general) = (Vec::new(), Vec::new());
+                write_java_f32(&mut fast, v);
+                write_java_f32_general(&mut general, v);
+                proptest::prop_assert_eq!(fast, general, "{:e}", v);
+            }
+        }
+
+        #[test]
+        fn string_escaping_matches_a_bytewise_escape(text in "(?s).{0,40}", ctl in proptest::collection::vec(0u8..0x7f, 0..40)) {
+            let ctl = String::from_utf8(ctl).unwrap();
+            for input in [text.as_str(), ctl.as_str()] {
+                let mut want = String::from("\"");
+                for c in input.chars() {
+                    match c {
+                        '"' => want.push_str("\\\""),
+                        '\\' => want.push_str("\\\\"),
+                        '\u{8}' => want.push_str("\\b"),
+                        '\t' => want.push_str("\\t"),
+                        '\n' => want.push_str("\\n"),
+                        '\u{c}' => want.push_str("\\f"),
+                        '\r' => want.push_str("\\r"),
+                        c if (c as u32) < 0x20 => want.push_str(&format!("\\u{:04X}", c as u32)),
+                        c => want.push(c),
+                    }
+                }
+                want.push('"');
+                proptest::prop_assert_eq!(s(|o| write_str(o, input)), want);
+            }
+        }
+    }
+
+    #[test]
+    fn boundaries_of_the_plain_double_range() {
+        let cases: &[(f64, &str)] = &[
+            (1e-3, "0.001"),
+            (0.000999999999999999, "9.99999999999999E-4"),
+            (9999999.999999998, "9999999.999999998"),
+            (1e7, "1.0E7"),
+            (-1e-3, "-0.001"),
+            (123.0, "123.0"),
         ];
         for (v, want) in cases {
             assert_eq!(s(|o| write_java_f64(o, *v)), *want, "{v:e}");

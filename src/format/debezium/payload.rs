@@ -53,6 +53,8 @@ pub(crate) struct Ctx {
     pub header: bool,
     /// Reused text buffer for decimals.
     pub scratch: String,
+    /// The last rendered source block.
+    pub source: super::envelope::SourceCache,
 }
 
 static WARNED_UNREPRESENTABLE: AtomicBool = AtomicBool::new(false);
@@ -281,10 +283,13 @@ fn write_numeric(out: &mut Vec<u8>, kind: &Kind, n: &Numeric<'_>, ctx: &mut Ctx)
             write_plain(n, ctx);
             write_java_bigdecimal(out, &ctx.scratch);
         }
-        (Kind::Decimal { scale, .. }, None) => match n.unscaled_be_bytes(*scale) {
-            Some(bytes) => write_base64(out, &bytes),
-            None => unrepresentable(out, "out of range"),
-        },
+        (Kind::Decimal { scale, .. }, None) => {
+            if n.with_unscaled_be_bytes(*scale, |b| write_base64(out, b))
+                .is_none()
+            {
+                unrepresentable(out, "out of range");
+            }
+        }
         (Kind::VarDecimal, None) => write_variable_scale(out, n, ctx),
         (_, Some((name, _))) => write_string(out, name, ctx),
         (_, None) => {
@@ -309,12 +314,14 @@ fn write_variable_scale(out: &mut Vec<u8>, n: &Numeric<'_>, ctx: &mut Ctx) {
         Some((_, frac)) => frac.trim_end_matches('0').len() as i32,
         None => 0,
     };
-    let Some(bytes) = n.unscaled_be_bytes(scale) else {
-        return unrepresentable(out, "out of range");
-    };
-    out.extend_from_slice(b"{\"scale\":");
-    write_i64(out, i64::from(scale));
-    out.extend_from_slice(b",\"value\":");
-    write_base64(out, &bytes);
-    out.push(b'}');
+    let written = n.with_unscaled_be_bytes(scale, |bytes| {
+        out.extend_from_slice(b"{\"scale\":");
+        write_i64(out, i64::from(scale));
+        out.extend_from_slice(b",\"value\":");
+        write_base64(out, bytes);
+        out.push(b'}');
+    });
+    if written.is_none() {
+        unrepresentable(out, "out of range");
+    }
 }

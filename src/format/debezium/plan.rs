@@ -4,6 +4,7 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::schema::TableSchema;
@@ -25,7 +26,12 @@ pub(crate) struct TablePlan {
     pub envelope_schema: String,
     /// `,"schema":"<schema>","table":"<table>","txId":` of the source block.
     pub source_table: String,
+    /// Unique among all plans built by this process (a key for caches of rendered parts).
+    pub generation: u64,
 }
+
+/// The generation of the next plan built.
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
 
 impl TablePlan {
     pub(crate) fn build(opts: &DebeziumOptions, table: &Arc<TableSchema>) -> TablePlan {
@@ -56,6 +62,7 @@ impl TablePlan {
             key_schema: key_schema(table, &kinds, &opts.topic_prefix),
             envelope_schema: envelope_schema(table, &kinds, &opts.topic_prefix),
             source_table,
+            generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
         }
     }
 

@@ -5,6 +5,7 @@
 //! session's time zone and date/interval output so that any value that travels as text reads
 //! the same on every server (`shared/reference/ORACLE-COMPATIBLE-PG.md`).
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -43,6 +44,9 @@ const ORACLE_SESSION: [(&str, &str); 3] = [
 pub struct PgConnectConfig {
     config: tokio_postgres::Config,
     ssl_root_cert: Option<String>,
+    /// The TLS connector without a root certificate, built once: building one loads the
+    /// system's CA bundle (tens of milliseconds), which it then does not even use.
+    unverified_tls: Arc<OnceLock<SslConnector>>,
 }
 
 impl std::fmt::Debug for PgConnectConfig {
@@ -73,6 +77,7 @@ impl PgConnectConfig {
         Ok(PgConnectConfig {
             config,
             ssl_root_cert,
+            unverified_tls: Arc::default(),
         })
     }
 
@@ -102,14 +107,24 @@ impl PgConnectConfig {
     }
 
     fn tls(&self) -> Result<SslConnector, PgSourceError> {
+        if self.ssl_root_cert.is_none() {
+            if let Some(c) = self.unverified_tls.get() {
+                return Ok(c.clone());
+            }
+        }
         let tls_err = |e: openssl::error::ErrorStack| PgSourceError::Tls(e.to_string());
         let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(tls_err)?;
         match &self.ssl_root_cert {
+            // Read again on every connection: the file may be replaced while a task runs.
             Some(ca) => b.set_ca_file(ca).map_err(tls_err)?,
             // libpq's `sslmode=require` without a root certificate encrypts without verifying.
             None => b.set_verify(SslVerifyMode::NONE),
         }
-        Ok(b.build())
+        let connector = b.build();
+        if self.ssl_root_cert.is_none() {
+            let _ = self.unverified_tls.set(connector.clone());
+        }
+        Ok(connector)
     }
 
     /// Opens an SQL session with the pinned settings.
