@@ -90,7 +90,7 @@ pub struct Runner<S: Sink, F: Format> {
     stats: Arc<Stats>,
     opts: RunnerOptions,
     enc: EncodedBatch,
-    position: String,
+    position: PositionWriter,
     known_topics: HashSet<String>,
     /// The topic of the last record sent (known to exist).
     last_topic: String,
@@ -124,7 +124,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
             confirm,
             stats,
             enc: EncodedBatch::default(),
-            position: String::with_capacity(64),
+            position: PositionWriter::default(),
             known_topics,
             last_topic: String::new(),
             table_rows: HashMap::new(),
@@ -299,10 +299,10 @@ impl<S: Sink, F: Format> Runner<S, F> {
     /// Encodes one event and hands its records to the sink.
     async fn event(&mut self, ev: &ChangeEvent) -> Result<(), PipelineError> {
         self.enc.clear();
-        write_position(ev, &mut self.position);
+        self.position.write(ev);
         if let Err(source) = self.format.encode(ev, &mut self.enc) {
             return Err(PipelineError::Format {
-                position: self.position.clone(),
+                position: self.position.as_str().to_owned(),
                 source,
             });
         }
@@ -325,7 +325,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
                 partition: None,
                 key: rec.key(),
                 value: rec.value(),
-                position: &self.position,
+                position: self.position.as_str(),
                 tx,
                 table: &ev.table.name,
                 extra_headers: &rec.headers,
@@ -372,26 +372,53 @@ impl<S: Sink, F: Format> Runner<S, F> {
     }
 }
 
-/// The `tributary.position` header of an event (`Position`'s display form, written without
-/// the formatting machinery: it runs once per record).
-fn write_position(ev: &ChangeEvent, out: &mut String) {
-    out.clear();
-    match ev.position {
-        Position::Stream(p) => {
-            push_lsn(out, p.commit_lsn);
-            out.push(':');
-            out.push_str(itoa::Buffer::new().format(p.index));
+/// Writes the `tributary.position` header of events (`Position`'s display form), without the
+/// formatting machinery: it runs once per record. The `snapshot:<lsn>:<schema>.<table>:` part
+/// of snapshot positions is kept between rows of one table.
+#[derive(Default)]
+struct PositionWriter {
+    text: String,
+    /// The snapshot LSN and table whose prefix `text` starts with, and the prefix's length.
+    snapshot_prefix: Option<(crate::position::Lsn, Arc<crate::schema::TableSchema>, usize)>,
+}
+
+impl PositionWriter {
+    fn write(&mut self, ev: &ChangeEvent) {
+        match ev.position {
+            Position::Stream(p) => {
+                self.snapshot_prefix = None;
+                self.text.clear();
+                push_lsn(&mut self.text, p.commit_lsn);
+                self.text.push(':');
+                self.text.push_str(itoa::Buffer::new().format(p.index));
+            }
+            Position::Snapshot { snapshot_lsn, row } => {
+                match &self.snapshot_prefix {
+                    Some((lsn, table, len))
+                        if *lsn == snapshot_lsn && Arc::ptr_eq(table, &ev.table) =>
+                    {
+                        self.text.truncate(*len);
+                    }
+                    _ => {
+                        self.text.clear();
+                        self.text.push_str("snapshot:");
+                        push_lsn(&mut self.text, snapshot_lsn);
+                        self.text.push(':');
+                        self.text.push_str(&ev.table.schema);
+                        self.text.push('.');
+                        self.text.push_str(&ev.table.name);
+                        self.text.push(':');
+                        self.snapshot_prefix =
+                            Some((snapshot_lsn, ev.table.clone(), self.text.len()));
+                    }
+                }
+                self.text.push_str(itoa::Buffer::new().format(row));
+            }
         }
-        Position::Snapshot { snapshot_lsn, row } => {
-            out.push_str("snapshot:");
-            push_lsn(out, snapshot_lsn);
-            out.push(':');
-            out.push_str(&ev.table.schema);
-            out.push('.');
-            out.push_str(&ev.table.name);
-            out.push(':');
-            out.push_str(itoa::Buffer::new().format(row));
-        }
+    }
+
+    fn as_str(&self) -> &str {
+        &self.text
     }
 }
 
@@ -415,7 +442,7 @@ fn push_hex(out: &mut String, v: u64) {
             break;
         }
     }
-    out.extend(buf[i..].iter().map(|&b| char::from(b)));
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
 }
 
 #[cfg(test)]
@@ -442,7 +469,8 @@ mod tests {
             u64::MAX,
             0xABC_0000_0DEF,
         ];
-        let mut out = String::new();
+        let mut out = PositionWriter::default();
+        let other = Arc::new((*table).clone());
         for lsn in lsns {
             for position in [
                 Position::Snapshot {
@@ -465,14 +493,26 @@ mod tests {
                     before: None,
                     after: None,
                 };
-                write_position(&ev, &mut out);
                 let want = match position {
                     Position::Stream(p) => p.to_string(),
                     Position::Snapshot { snapshot_lsn, row } => {
                         format!("snapshot:{snapshot_lsn}:public.t:{row}")
                     }
                 };
-                assert_eq!(out, want);
+                // Twice (the cached prefix), then for another table of the same name.
+                out.write(&ev);
+                assert_eq!(out.as_str(), want);
+                out.write(&ev);
+                assert_eq!(out.as_str(), want);
+                let renamed = ChangeEvent {
+                    table: Arc::new(crate::schema::TableSchema {
+                        name: "u".into(),
+                        ..(*other).clone()
+                    }),
+                    ..ev.clone()
+                };
+                out.write(&renamed);
+                assert_eq!(out.as_str(), want.replace("public.t:", "public.u:"));
             }
         }
     }

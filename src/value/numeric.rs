@@ -136,7 +136,7 @@ impl<'a> Numeric<'a> {
 
     /// `unscaled_be_bytes(scale)` as an integer, when its magnitude has at most 38 decimal digits.
     fn unscaled_i128(&self, scale: i32) -> Option<i128> {
-        const POW10: [u128; 4] = [1, 10, 100, 1000];
+        const POW10: [u64; 4] = [1, 10, 100, 1000];
         let Numeric::Finite {
             negative,
             weight,
@@ -153,26 +153,35 @@ impl<'a> Numeric<'a> {
         if 4 * weight + 3 - low + 1 > 38 {
             return None;
         }
+        // Up to 18 digits (most `numeric(p, s)` columns) the arithmetic fits 64 bits.
+        let small = 4 * weight + 3 - low < 18;
         let mut acc = 0u128;
+        let mut acc64 = 0u64;
         let mut round_up = false;
         for (i, pair) in digits.chunks_exact(2).enumerate() {
-            let group = u128::from(u16::from_be_bytes([pair[0], pair[1]]));
+            let group = u16::from_be_bytes([pair[0], pair[1]]);
             // The power of ten (relative to 10^low) of the group's last digit.
             let e = 4 * (weight - i as i64) - low;
             if e >= 0 {
-                acc += group * 10u128.pow(u32::try_from(e).ok()?);
+                let e = u32::try_from(e).ok()?;
+                if small {
+                    acc64 += u64::from(group) * 10u64.pow(e);
+                } else {
+                    acc += u128::from(group) * 10u128.pow(e);
+                }
                 continue;
             }
             if e >= -4 {
                 let cut = usize::try_from(-e).ok()?;
                 if cut < 4 {
-                    acc += group / POW10[cut];
+                    acc64 += u64::from(group) / POW10[cut];
                 }
-                round_up = (group / POW10[cut - 1]) % 10 >= 5;
+                round_up = (u64::from(group) / POW10[cut - 1]) % 10 >= 5;
             }
             break;
         }
-        let magnitude = i128::try_from(acc + u128::from(round_up)).ok()?;
+        let total = acc + u128::from(acc64) + u128::from(round_up);
+        let magnitude = i128::try_from(total).ok()?;
         Some(if *negative { -magnitude } else { magnitude })
     }
 

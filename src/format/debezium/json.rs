@@ -15,49 +15,55 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
-    let mut start = 0;
+    // Runs of clean eight-byte words are copied at once; a word that needs escaping is
+    // written byte by byte.
+    let mut clean_from = 0;
     let mut i = 0;
-    while i < bytes.len() {
-        // Eight bytes at a time while none of them needs escaping (the common case).
-        if let Some(word) = bytes.get(i..i + 8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(word);
-            if !needs_escape(u64::from_le_bytes(w)) {
-                i += 8;
-                continue;
+    while let Some(word) = bytes.get(i..i + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        if needs_escape(u64::from_le_bytes(w)) {
+            out.extend_from_slice(&bytes[clean_from..i]);
+            for &b in word {
+                push_escaped(out, b);
             }
+            clean_from = i + 8;
         }
-        let b = bytes[i];
-        let short = match b {
-            b'"' => b'"',
-            b'\\' => b'\\',
-            0x08 => b'b',
-            0x09 => b't',
-            0x0A => b'n',
-            0x0C => b'f',
-            0x0D => b'r',
-            0x00..=0x1F => 0,
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        i += 1;
-        start = i;
-        if short != 0 {
-            out.extend_from_slice(&[b'\\', short]);
-        } else {
-            let hex = [
-                HEX_UPPER[usize::from(b >> 4)],
-                HEX_UPPER[usize::from(b & 0xF)],
-            ];
-            out.extend_from_slice(b"\\u00");
-            out.extend_from_slice(&hex);
-        }
+        i += 8;
     }
-    out.extend_from_slice(&bytes[start..]);
+    out.extend_from_slice(&bytes[clean_from..i]);
+    for &b in &bytes[i..] {
+        push_escaped(out, b);
+    }
     out.push(b'"');
+}
+
+/// Appends one byte of a JSON string, escaped if it must be (see `write_str`).
+#[inline(always)]
+fn push_escaped(out: &mut Vec<u8>, b: u8) {
+    let short = match b {
+        b'"' => b'"',
+        b'\\' => b'\\',
+        0x08 => b'b',
+        0x09 => b't',
+        0x0A => b'n',
+        0x0C => b'f',
+        0x0D => b'r',
+        0x00..=0x1F => 0,
+        _ => return out.push(b),
+    };
+    if short != 0 {
+        out.extend_from_slice(&[b'\\', short]);
+    } else {
+        out.extend_from_slice(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX_UPPER[usize::from(b >> 4)],
+            HEX_UPPER[usize::from(b & 0xF)],
+        ]);
+    }
 }
 
 /// Whether any of the eight bytes of `w` is a control character (< 0x20), `"` or `\`

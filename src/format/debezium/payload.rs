@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::event::{Cell, Row};
 use crate::format::FormatError;
-use crate::schema::TableSchema;
+use crate::schema::{Column, TableSchema, TypeKind};
 use crate::value::{Numeric, Value};
 
 use super::json::{
@@ -100,19 +100,129 @@ pub(crate) fn write_struct(
         };
         out.extend_from_slice(name.as_bytes());
         let cell = row.cells.get(i).copied().unwrap_or(Cell::Null);
-        let value = match cell {
-            Cell::Null => Value::Null,
-            Cell::Unchanged => Value::Unavailable,
-            _ => crate::value::decode(col, row, cell).map_err(|source| FormatError::Value {
-                table: table.qualified_name(),
-                column: col.name.clone(),
-                source,
-            })?,
-        };
-        write_value(out, &plan.kind, &value, ctx);
+        if let (Cell::Binary { .. }, false) = (cell, ctx.header) {
+            if let Some(b) = row.bytes(cell) {
+                if write_binary_direct(out, &col.ty.kind, &plan.kind, b) {
+                    continue;
+                }
+            }
+        }
+        write_cell(out, table, col, &plan.kind, row, cell, ctx)?;
     }
     out.push(b'}');
     Ok(())
+}
+
+/// Decodes one cell into a `Value` and writes it (every type, every cell kind, both renderings).
+fn write_cell(
+    out: &mut Vec<u8>,
+    table: &TableSchema,
+    col: &Column,
+    kind: &Kind,
+    row: &Row,
+    cell: Cell,
+    ctx: &mut Ctx,
+) -> Result<(), FormatError> {
+    let value = match cell {
+        Cell::Null => Value::Null,
+        Cell::Unchanged => Value::Unavailable,
+        _ => crate::value::decode(col, row, cell).map_err(|source| FormatError::Value {
+            table: table.qualified_name(),
+            column: col.name.clone(),
+            source,
+        })?,
+    };
+    write_value(out, kind, &value, ctx);
+    Ok(())
+}
+
+/// Writes the binary form `b` of a value of a common scalar type straight into `out`, exactly
+/// as `write_cell` would in the `JsonConverter` rendering, without building a `Value`.
+/// Returns `false`, having written nothing, for other types and for any bytes that are not a
+/// plainly valid value (the general path then renders them or reports the error).
+fn write_binary_direct(out: &mut Vec<u8>, ty: &TypeKind, kind: &Kind, b: &[u8]) -> bool {
+    match ty {
+        TypeKind::Bool => match b {
+            [v] => out.extend_from_slice(if *v != 0 { b"true" } else { b"false" }),
+            _ => return false,
+        },
+        TypeKind::Int2 => match <[u8; 2]>::try_from(b) {
+            Ok(a) => write_i64(out, i64::from(i16::from_be_bytes(a))),
+            Err(_) => return false,
+        },
+        TypeKind::Int4 => match <[u8; 4]>::try_from(b) {
+            Ok(a) => write_i64(out, i64::from(i32::from_be_bytes(a))),
+            Err(_) => return false,
+        },
+        TypeKind::Int8 => match <[u8; 8]>::try_from(b) {
+            Ok(a) => write_i64(out, i64::from_be_bytes(a)),
+            Err(_) => return false,
+        },
+        TypeKind::Float4 => match <[u8; 4]>::try_from(b) {
+            Ok(a) => write_java_f32(out, f32::from_be_bytes(a)),
+            Err(_) => return false,
+        },
+        TypeKind::Float8 => match <[u8; 8]>::try_from(b) {
+            Ok(a) => write_java_f64(out, f64::from_be_bytes(a)),
+            Err(_) => return false,
+        },
+        TypeKind::Text | TypeKind::Json | TypeKind::Enum => match std::str::from_utf8(b) {
+            Ok(s) => write_str(out, s),
+            Err(_) => return false,
+        },
+        TypeKind::Jsonb => match b.split_first() {
+            Some((1, text)) => match std::str::from_utf8(text) {
+                Ok(s) => write_str(out, s),
+                Err(_) => return false,
+            },
+            _ => return false,
+        },
+        TypeKind::Uuid => match <[u8; 16]>::try_from(b) {
+            Ok(u) => write_uuid(out, &u),
+            Err(_) => return false,
+        },
+        TypeKind::Date => {
+            let Ok(a) = <[u8; 4]>::try_from(b) else {
+                return false;
+            };
+            let days = match i32::from_be_bytes(a) {
+                d @ (i32::MAX | i32::MIN) => d,
+                d => match d
+                    .checked_add(crate::value::PG_EPOCH_UNIX_DAYS)
+                    .filter(|u| *u != i32::MAX)
+                {
+                    Some(u) => u,
+                    None => return false,
+                },
+            };
+            write_i64(out, i64::from(date_days(days)));
+        }
+        TypeKind::Timestamp | TypeKind::TimestampTz => {
+            let Ok(a) = <[u8; 8]>::try_from(b) else {
+                return false;
+            };
+            let us = match i64::from_be_bytes(a) {
+                m @ (i64::MAX | i64::MIN) => m,
+                m => match m
+                    .checked_add(crate::value::PG_EPOCH_UNIX_MICROS)
+                    .filter(|u| *u != i64::MAX)
+                {
+                    Some(u) => u,
+                    None => return false,
+                },
+            };
+            match (ty, kind) {
+                (TypeKind::TimestampTz, Kind::ZonedTimestamp { width }) => {
+                    write_zoned_timestamp(out, us, *width)
+                }
+                (TypeKind::TimestampTz, _) => write_zoned_timestamp(out, us, 6),
+                (_, Kind::TimestampMillis) => write_i64(out, timestamp_millis(us)),
+                _ => write_i64(out, timestamp_micros(us)),
+            }
+        }
+        _ => return false,
+    }
+    true
 }
 
 fn write_string(out: &mut Vec<u8>, s: &str, ctx: &Ctx) {
@@ -215,15 +325,20 @@ fn write_bare(out: &mut Vec<u8>, v: f64) {
 
 fn write_uuid(out: &mut Vec<u8>, u: &[u8; 16]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push(b'"');
+    // `"8-4-4-4-12"`, built on the stack and appended at once.
+    let mut text = [b'-'; 38];
+    text[0] = b'"';
+    text[37] = b'"';
+    let mut at = 1;
     for (i, b) in u.iter().enumerate() {
         if matches!(i, 4 | 6 | 8 | 10) {
-            out.push(b'-');
+            at += 1;
         }
-        out.push(HEX[usize::from(b >> 4)]);
-        out.push(HEX[usize::from(b & 0xF)]);
+        text[at] = HEX[usize::from(b >> 4)];
+        text[at + 1] = HEX[usize::from(b & 0xF)];
+        at += 2;
     }
-    out.push(b'"');
+    out.extend_from_slice(&text);
 }
 
 /// A value the source did not send, as Debezium renders `unavailable.value.placeholder`:
@@ -323,5 +438,144 @@ fn write_variable_scale(out: &mut Vec<u8>, n: &Numeric<'_>, ctx: &mut Ctx) {
     });
     if written.is_none() {
         unrepresentable(out, "out of range");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::format::debezium::schema::{kind_of, Modes};
+    use crate::schema::{PgType, ReplicaIdentity};
+
+    fn kinds() -> Vec<TypeKind> {
+        vec![
+            TypeKind::Bool,
+            TypeKind::Int2,
+            TypeKind::Int4,
+            TypeKind::Int8,
+            TypeKind::Float4,
+            TypeKind::Float8,
+            TypeKind::Text,
+            TypeKind::Json,
+            TypeKind::Jsonb,
+            TypeKind::Enum,
+            TypeKind::Uuid,
+            TypeKind::Date,
+            TypeKind::Timestamp,
+            TypeKind::TimestampTz,
+        ]
+    }
+
+    /// The direct rendering, when it applies, equals the general one.
+    fn check(ty: TypeKind, typmod: i32, bytes: &[u8]) -> Result<(), TestCaseError> {
+        let pg = Arc::new(PgType::new(1, "t", "pg_catalog", ty));
+        let col = Column {
+            name: "c".into(),
+            ty: pg.clone(),
+            typmod,
+            is_key: false,
+            nullable: true,
+        };
+        let table = TableSchema {
+            oid: 1,
+            schema: "s".into(),
+            name: "t".into(),
+            columns: vec![col.clone()],
+            replica_identity: ReplicaIdentity::Default,
+        };
+        let kind = kind_of(
+            &pg,
+            typmod,
+            Modes {
+                decimal: Default::default(),
+                interval: Default::default(),
+            },
+        );
+        let row = Row {
+            buf: bytes::Bytes::copy_from_slice(bytes),
+            cells: vec![Cell::Binary {
+                start: 0,
+                len: bytes.len() as u32,
+            }],
+        };
+        let mut direct = Vec::new();
+        if write_binary_direct(&mut direct, &pg.kind, &kind, bytes) {
+            let mut general = Vec::new();
+            let mut ctx = Ctx::default();
+            let cell = row.cells[0];
+            prop_assert!(
+                write_cell(&mut general, &table, &col, &kind, &row, cell, &mut ctx).is_ok()
+            );
+            prop_assert_eq!(
+                String::from_utf8_lossy(&direct),
+                String::from_utf8_lossy(&general)
+            );
+        } else {
+            prop_assert!(direct.is_empty());
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn direct_binary_rendering_matches_the_value_path(
+            ty in 0usize..14,
+            typmod in prop_oneof![Just(-1), 0i32..10],
+            bytes in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..20),
+                any::<[u8; 8]>().prop_map(|b| b.to_vec()),
+                any::<[u8; 4]>().prop_map(|b| b.to_vec()),
+                "(?s).{0,12}".prop_map(|s| [&[1u8][..], s.as_bytes()].concat()),
+            ],
+        ) {
+            check(kinds()[ty].clone(), typmod, &bytes)?;
+        }
+    }
+
+    #[test]
+    fn direct_binary_rendering_at_the_edges() {
+        let edges: Vec<Vec<u8>> = vec![
+            i64::MAX.to_be_bytes().to_vec(),
+            i64::MIN.to_be_bytes().to_vec(),
+            (i64::MAX - crate::value::PG_EPOCH_UNIX_MICROS)
+                .to_be_bytes()
+                .to_vec(),
+            (i64::MAX - crate::value::PG_EPOCH_UNIX_MICROS + 1)
+                .to_be_bytes()
+                .to_vec(),
+            (i64::MAX - crate::value::PG_EPOCH_UNIX_MICROS - 1)
+                .to_be_bytes()
+                .to_vec(),
+            0i64.to_be_bytes().to_vec(),
+            (-1i64).to_be_bytes().to_vec(),
+            i32::MAX.to_be_bytes().to_vec(),
+            i32::MIN.to_be_bytes().to_vec(),
+            (i32::MAX - crate::value::PG_EPOCH_UNIX_DAYS)
+                .to_be_bytes()
+                .to_vec(),
+            (i32::MAX - crate::value::PG_EPOCH_UNIX_DAYS - 1)
+                .to_be_bytes()
+                .to_vec(),
+            (-1i32).to_be_bytes().to_vec(),
+            vec![0],
+            vec![1],
+            vec![2],
+            vec![1, b'{', b'"', b'}'],
+            vec![2, b'{', b'}'],
+            vec![0xff; 16],
+        ];
+        for ty in kinds() {
+            for typmod in [-1, 0, 3, 6] {
+                for b in &edges {
+                    check(ty.clone(), typmod, b).unwrap();
+                }
+            }
+        }
     }
 }
