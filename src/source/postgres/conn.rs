@@ -14,6 +14,7 @@ use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
 use postgres_protocol::message::{backend, frontend};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 
 use super::error::{error_chain, PgSourceError, ServerError};
 
@@ -107,23 +108,27 @@ impl PgConnectConfig {
     }
 
     fn tls(&self) -> Result<SslConnector, PgSourceError> {
-        if self.ssl_root_cert.is_none() {
-            if let Some(c) = self.unverified_tls.get() {
-                return Ok(c.clone());
-            }
-        }
         let tls_err = |e: openssl::error::ErrorStack| PgSourceError::Tls(e.to_string());
-        let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(tls_err)?;
         match &self.ssl_root_cert {
             // Read again on every connection: the file may be replaced while a task runs.
-            Some(ca) => b.set_ca_file(ca).map_err(tls_err)?,
-            // libpq's `sslmode=require` without a root certificate encrypts without verifying.
-            None => b.set_verify(SslVerifyMode::NONE),
+            Some(ca) => {
+                let mut b = SslConnector::builder(SslMethod::tls_client()).map_err(tls_err)?;
+                b.set_ca_file(ca).map_err(tls_err)?;
+                Ok(b.build())
+            }
+            None => self.unverified_tls().map_err(tls_err),
         }
+    }
+
+    /// libpq's `sslmode=require` without a root certificate: encrypt without verifying.
+    fn unverified_tls(&self) -> Result<SslConnector, openssl::error::ErrorStack> {
+        if let Some(c) = self.unverified_tls.get() {
+            return Ok(c.clone());
+        }
+        let mut b = SslConnector::builder(SslMethod::tls_client())?;
+        b.set_verify(SslVerifyMode::NONE);
         let connector = b.build();
-        if self.ssl_root_cert.is_none() {
-            let _ = self.unverified_tls.set(connector.clone());
-        }
+        let _ = self.unverified_tls.set(connector.clone());
         Ok(connector)
     }
 
@@ -134,7 +139,16 @@ impl PgConnectConfig {
     ) -> Result<tokio_postgres::Client, PgSourceError> {
         let mut config = self.config.clone();
         config.options(pinned_options(self.config.get_options()));
-        let tls = postgres_openssl::MakeTlsConnector::new(self.tls()?);
+        // With a root certificate the connector is built (and the file read) up front, so that
+        // a bad file is reported as before; without one, only if the server accepts TLS.
+        let verified = match self.ssl_root_cert {
+            Some(_) => Some(self.tls()?),
+            None => None,
+        };
+        let tls = LazyTls {
+            cfg: self.clone(),
+            verified,
+        };
         let (client, connection) = config
             .connect(tls)
             .await
@@ -184,6 +198,62 @@ impl PgConnectConfig {
             target: self.target(),
             reason,
         }
+    }
+}
+
+/// tokio-postgres TLS over OpenSSL whose connector is built only when the server accepts TLS:
+/// building one loads the system's CA bundle (tens of milliseconds of CPU), which a server
+/// without TLS (`sslmode=prefer`, the default) never needs.
+struct LazyTls {
+    cfg: PgConnectConfig,
+    /// The connector for a configured root certificate, built up front.
+    verified: Option<SslConnector>,
+}
+
+impl<S> MakeTlsConnect<S> for LazyTls
+where
+    S: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send + Sync + 'static,
+{
+    type Stream = postgres_openssl::TlsStream<S>;
+    type TlsConnect = LazyTlsConnect;
+    type Error = std::convert::Infallible;
+
+    fn make_tls_connect(&mut self, domain: &str) -> Result<LazyTlsConnect, Self::Error> {
+        Ok(LazyTlsConnect {
+            cfg: self.cfg.clone(),
+            verified: self.verified.clone(),
+            domain: domain.to_owned(),
+        })
+    }
+}
+
+struct LazyTlsConnect {
+    cfg: PgConnectConfig,
+    verified: Option<SslConnector>,
+    domain: String,
+}
+
+impl<S> TlsConnect<S> for LazyTlsConnect
+where
+    S: AsyncRead + AsyncWrite + Unpin + std::fmt::Debug + Send + Sync + 'static,
+{
+    type Stream = postgres_openssl::TlsStream<S>;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Stream, Self::Error>> + Send>,
+    >;
+
+    fn connect(self, stream: S) -> Self::Future {
+        Box::pin(async move {
+            let connector = match self.verified {
+                Some(c) => c,
+                // An OpenSSL error type, as the eager connector's errors were.
+                None => self.cfg.unverified_tls()?,
+            };
+            let mut make = postgres_openssl::MakeTlsConnector::new(connector);
+            let tls = MakeTlsConnect::<S>::make_tls_connect(&mut make, &self.domain)?;
+            tls.connect(stream).await
+        })
     }
 }
 

@@ -39,16 +39,18 @@ impl SnapshotSession {
         snapshot_lsn: Lsn,
         n: usize,
     ) -> Result<Self, PgSourceError> {
-        let mut clients = Vec::with_capacity(n);
-        for _ in 0..n {
+        // The connections open concurrently: each costs a few round trips and a SCRAM exchange.
+        let import = format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '{snapshot_name}'"
+        );
+        let clients = futures::future::try_join_all((0..n).map(|_| async {
             let c = cfg.connect_sql("snapshot").await?;
-            c.batch_execute(&format!(
-                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '{snapshot_name}'"
-            ))
-            .await
-            .map_err(|e| PgSourceError::sql("importing the snapshot", e))?;
-            clients.push(c);
-        }
+            c.batch_execute(&import)
+                .await
+                .map_err(|e| PgSourceError::sql("importing the snapshot", e))?;
+            Ok::<_, PgSourceError>(c)
+        }))
+        .await?;
         let row = clients[0]
             .query_one(
                 "SELECT txid_snapshot_xmax(txid_current_snapshot())::text::bigint - 1, \
