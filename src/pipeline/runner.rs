@@ -185,7 +185,8 @@ impl<S: Sink, F: Format> Runner<S, F> {
 
     async fn batch(&mut self, batch: SourceBatch) -> Result<(), PipelineError> {
         let mut last_stream: Option<StreamPosition> = None;
-        let mut touched: Vec<u32> = Vec::new();
+        // Snapshot rows per table in this batch, added to `table_rows` once at its end.
+        let mut touched: Vec<(u32, u64, Arc<crate::schema::TableSchema>)> = Vec::new();
         let mut stream_events = 0u64;
         let mut snapshot_rows = 0u64;
         for item in batch {
@@ -201,7 +202,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
                         }
                         Position::Snapshot { .. } => {
                             snapshot_rows += 1;
-                            self.count_row(&ev, &mut touched)
+                            count_row(&ev, &mut touched)
                         }
                     }
                     self.event(&ev).await?;
@@ -223,11 +224,13 @@ impl<S: Sink, F: Format> Runner<S, F> {
                             table: table.clone(),
                         },
                     );
+                    // Rows read before the restart no longer count.
+                    touched.retain(|(o, ..)| *o != oid);
                     self.table_rows.insert(oid, (table, 0));
                 }
                 SourceItem::TableDone { oid, table, rows } => {
                     self.table_rows.remove(&oid);
-                    touched.retain(|o| *o != oid);
+                    touched.retain(|(o, ..)| *o != oid);
                     self.stats.table(&table, |t| {
                         t.rows = rows;
                         t.done = true;
@@ -255,7 +258,12 @@ impl<S: Sink, F: Format> Runner<S, F> {
         if let Some(p) = last_stream {
             self.marks.push(self.next_seq, Mark::Stream(p));
         }
-        for oid in touched {
+        for (oid, n, schema) in touched {
+            let entry = self
+                .table_rows
+                .entry(oid)
+                .or_insert_with(|| (schema.qualified_name(), 0));
+            entry.1 += n;
             if let Some((table, rows)) = self.table_rows.get(&oid) {
                 self.stats.table(table, |t| t.rows = *rows);
                 self.marks.push(
@@ -281,19 +289,6 @@ impl<S: Sink, F: Format> Runner<S, F> {
             tokio::time::sleep(wait).await;
         }
         Ok(())
-    }
-
-    fn count_row(&mut self, ev: &ChangeEvent, touched: &mut Vec<u32>) {
-        let oid = ev.table.oid;
-        let entry = self
-            .table_rows
-            .entry(oid)
-            .or_insert_with(|| (ev.table.qualified_name(), 0));
-        entry.1 += 1;
-        // Snapshot progress is marked once per batch per table, not per row.
-        if !touched.contains(&oid) {
-            touched.push(oid);
-        }
     }
 
     /// Encodes one event and hands its records to the sink.
@@ -369,6 +364,16 @@ impl<S: Sink, F: Format> Runner<S, F> {
             .confirmed_lsn
             .store(self.cp.confirmed_lsn.0, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+/// Counts a snapshot row in the batch's per-table tally (no hashing per row; snapshot progress
+/// is marked once per batch per table).
+fn count_row(ev: &ChangeEvent, touched: &mut Vec<(u32, u64, Arc<crate::schema::TableSchema>)>) {
+    let oid = ev.table.oid;
+    match touched.iter_mut().find(|(o, ..)| *o == oid) {
+        Some((_, n, _)) => *n += 1,
+        None => touched.push((oid, 1, ev.table.clone())),
     }
 }
 

@@ -93,15 +93,33 @@ pub(crate) fn topic_for(opts: &DebeziumOptions, table: &TableSchema) -> String {
 /// Plans by table OID.
 #[derive(Default)]
 pub(crate) struct PlanCache {
-    plans: HashMap<u32, TablePlan>,
+    plans: Vec<TablePlan>,
+    by_oid: HashMap<u32, usize>,
+    /// The plan used last: consecutive events are usually of one table (no hashing then).
+    last: Option<usize>,
 }
 
 impl PlanCache {
     /// The plan of `table`, rebuilt when the table's schema differs from the cached one.
     pub(crate) fn get(&mut self, opts: &DebeziumOptions, table: &Arc<TableSchema>) -> &TablePlan {
-        match self.plans.entry(table.oid) {
+        let cached = self.last.filter(|&i| {
+            self.plans
+                .get(i)
+                .is_some_and(|p| Arc::ptr_eq(&p.table, table))
+        });
+        let i = match cached {
+            Some(i) => i,
+            None => self.lookup(opts, table),
+        };
+        self.last = Some(i);
+        &self.plans[i]
+    }
+
+    fn lookup(&mut self, opts: &DebeziumOptions, table: &Arc<TableSchema>) -> usize {
+        match self.by_oid.entry(table.oid) {
             Entry::Occupied(e) => {
-                let plan = e.into_mut();
+                let i = *e.get();
+                let plan = &mut self.plans[i];
                 if !Arc::ptr_eq(&plan.table, table) {
                     if *plan.table == **table {
                         plan.table = table.clone();
@@ -109,9 +127,12 @@ impl PlanCache {
                         *plan = TablePlan::build(opts, table);
                     }
                 }
-                plan
+                i
             }
-            Entry::Vacant(e) => e.insert(TablePlan::build(opts, table)),
+            Entry::Vacant(e) => {
+                self.plans.push(TablePlan::build(opts, table));
+                *e.insert(self.plans.len() - 1)
+            }
         }
     }
 }
