@@ -281,12 +281,12 @@ impl CopyBinaryParser {
         self.consumed += len as u64;
         self.need = 2;
         if let Some(front) = self.chunks.front_mut() {
-            if front.len() >= len {
-                let out = front.split_to(len);
-                if front.is_empty() {
-                    self.chunks.pop_front();
-                }
-                return out;
+            // The usual case: PostgreSQL sends each row in a CopyData message of its own.
+            if front.len() == len {
+                return self.chunks.pop_front().unwrap_or_default();
+            }
+            if front.len() > len {
+                return front.split_to(len);
             }
         }
         let mut out = BytesMut::with_capacity(len);

@@ -165,7 +165,8 @@ async fn read_table(
         })? {
             reader.push(row);
             if reader.batch.len() >= BATCH_ROWS {
-                send(out, std::mem::take(&mut reader.batch)).await?;
+                let full = std::mem::replace(&mut reader.batch, Vec::with_capacity(BATCH_ROWS));
+                send(out, full).await?;
             }
         }
     }
