@@ -65,6 +65,8 @@ step "services (run directory $TRIBUTARY_RUN)"
 TRIBUTARY_PG_FRESH=1 start_postgres bench "$pg_port" max_wal_size=8GB checkpoint_timeout=30min
 start_tansu "$tansu_port"
 : >"$results"
+# Checkpoints of an earlier run belong to slots of a cluster that no longer exists.
+rm -rf "$TRIBUTARY_RUN"/data-*
 
 step "loading $rows rows into bench_wide"
 pg_psql bench -d postgres -c "CREATE DATABASE $db OWNER tributary"
