@@ -243,18 +243,13 @@ mod serial {
             )
             .await
             .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let task = unique("keychange");
-        let path = task_file(
-            dir.path(),
-            &task,
+        let setup = TaskSetup::new(
             &db.url,
-            &kafka(),
+            "keychange",
             &["public.k"],
             &["full", "incremental"],
-            "",
         );
-        let child = spawn_run(&path, &dir.path().join("data"));
+        let (task, child) = (&setup.task, setup.spawn());
         let topic = format!("{task}.public.k");
         let m = consume_until(&topic, |m| !m.is_empty());
         assert!(!m.is_empty(), "{} messages on {topic}", m.len());

@@ -23,18 +23,8 @@ mod serial {
             )
             .await
             .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let task = unique("ddl");
-        let path = task_file(
-            dir.path(),
-            &task,
-            &db.url,
-            &kafka(),
-            &["public.*"],
-            &["full", "incremental"],
-            "",
-        );
-        let child = spawn_run(&path, &dir.path().join("data"));
+        let setup = TaskSetup::new(&db.url, "ddl", &["public.*"], &["full", "incremental"]);
+        let (task, child) = (&setup.task, setup.spawn());
         let topic_a = format!("{task}.public.a");
         let t = topic_a.clone();
         wait_until("the snapshot", Duration::from_secs(60), || {
@@ -89,18 +79,13 @@ mod serial {
             )
             .await
             .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let task = unique("toast");
-        let path = task_file(
-            dir.path(),
-            &task,
+        let setup = TaskSetup::new(
             &db.url,
-            &kafka(),
+            "toast",
             &["public.d", "public.f"],
             &["incremental"],
-            "",
         );
-        let child = spawn_run(&path, &dir.path().join("data"));
+        let (task, child) = (&setup.task, setup.spawn());
         tokio::time::sleep(Duration::from_secs(3)).await;
         let big: String = (0..400).map(|i| format!("{i:08x}")).collect();
         for t in ["d", "f"] {
@@ -138,18 +123,8 @@ mod serial {
             .batch_execute("CREATE TABLE r (id int PRIMARY KEY, v int)")
             .await
             .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let task = unique("retry");
-        let path = task_file(
-            dir.path(),
-            &task,
-            &db.url,
-            &kafka(),
-            &["public.r"],
-            &["full", "incremental"],
-            "",
-        );
-        let child = spawn_run(&path, &dir.path().join("data"));
+        let setup = TaskSetup::new(&db.url, "retry", &["public.r"], &["full", "incremental"]);
+        let (task, child) = (&setup.task, setup.spawn());
         tokio::time::sleep(Duration::from_secs(3)).await;
         for i in 0..300 {
             db.client

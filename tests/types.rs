@@ -146,18 +146,8 @@ mod serial {
             ))
             .await
             .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let task = unique("types");
-        let path = task_file(
-            dir.path(),
-            &task,
-            &db.url,
-            &kafka(),
-            &["public.t"],
-            &["full", "incremental"],
-            "",
-        );
-        let child = spawn_run(&path, &dir.path().join("data"));
+        let setup = TaskSetup::new(&db.url, "types", &["public.t"], &["full", "incremental"]);
+        let (task, child) = (&setup.task, setup.spawn());
         let topic = format!("{task}.public.t");
         tracing::info!(
             "two rows by snapshot, then stream inserts (id 2, and id 1 and 3 again as 11 and 13)"

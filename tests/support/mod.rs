@@ -149,6 +149,37 @@ pub fn task_file(
     path
 }
 
+/// A task file in its own directory, with the data directory beside it.
+pub struct TaskSetup {
+    pub dir: tempfile::TempDir,
+    pub task: String,
+    pub path: PathBuf,
+}
+
+impl TaskSetup {
+    /// A task named `<prefix>_<unique>` over `tables` of the database at `url`.
+    pub fn new(url: &str, prefix: &str, tables: &[&str], phases: &[&str]) -> TaskSetup {
+        let dir = tempfile::tempdir().unwrap();
+        let task = unique(prefix);
+        let path = task_file(dir.path(), &task, url, &kafka(), tables, phases, "");
+        TaskSetup { dir, task, path }
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Starts `tributary run` on this task.
+    pub fn spawn(&self) -> Proc {
+        spawn_run(&self.path, &self.data())
+    }
+
+    /// The topic of `schema.table` under the default naming.
+    pub fn topic(&self, table: &str) -> String {
+        format!("{}.{table}", self.task)
+    }
+}
+
 /// The `tributary` binary under test.
 pub fn tributary() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tributary"));
