@@ -34,20 +34,6 @@ mod serial {
         n
     }
 
-    async fn table_state(db: &TestDb) -> std::collections::BTreeMap<String, serde_json::Value> {
-        db.client
-            .query("SELECT id, name, qty FROM items ORDER BY id", &[])
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| {
-                let id: i64 = r.get(0);
-                let v = serde_json::json!({"id": id, "name": r.get::<_, Option<String>>(1), "qty": r.get::<_, Option<i32>>(2)});
-                (serde_json::json!({ "id": id }).to_string(), v)
-            })
-            .collect()
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn snapshot_then_stream_with_writes_during_the_snapshot() {
         let db = TestDb::create("e2e").await;
@@ -85,7 +71,7 @@ mod serial {
         tracing::info!("the consumer's state equals the table's, row by row");
         {
             let topic = format!("{task}.public.items");
-            let expected = table_state(&db).await;
+            let expected = items_state(&db).await;
             let mut msgs = Vec::new();
             for _ in 0..30 {
                 msgs = consume_all(&topic, Duration::from_secs(2), Duration::from_secs(60));

@@ -36,22 +36,6 @@ mod serial {
         n
     }
 
-    async fn expected(db: &TestDb) -> std::collections::BTreeMap<String, serde_json::Value> {
-        db.client
-            .query("SELECT id, name, qty FROM items", &[])
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| {
-                let id: i64 = r.get(0);
-                (
-                    serde_json::json!({ "id": id }).to_string(),
-                    serde_json::json!({"id": id, "name": r.get::<_, String>(1), "qty": r.get::<_, i32>(2)}),
-                )
-            })
-            .collect()
-    }
-
     /// The checkpoint a killed run left (the process is gone, so its store can be opened).
     fn checkpoint(data: &Path, task: &str) -> tributary::checkpoint::Checkpoint {
         let store = SledCheckpointStore::open(data).unwrap();
@@ -116,7 +100,7 @@ mod serial {
     }
 
     async fn converge(db: &TestDb, topic: &str) -> Vec<Msg> {
-        let want = expected(db).await;
+        let want = items_state(db).await;
         let mut msgs = Vec::new();
         for _ in 0..40 {
             msgs = consume_all(topic, Duration::from_secs(2), Duration::from_secs(90));
@@ -130,6 +114,31 @@ mod serial {
             assert_eq!(got.get(k), Some(v), "row {k} after resume");
         }
         msgs
+    }
+
+    /// Restarts the task, lets the writer run a moment, stops it, then checks that the topic
+    /// rebuilds the table and that duplicates lie after the checkpoint `cp` of the kill.
+    async fn restart_and_verify(
+        db: &TestDb,
+        path: &Path,
+        data: &Path,
+        topic: &str,
+        cp: &tributary::checkpoint::Checkpoint,
+        (stop_tx, w): (
+            tokio::sync::watch::Sender<bool>,
+            tokio::task::JoinHandle<i64>,
+        ),
+        run_for: Duration,
+    ) {
+        let child = spawn_run(path, data);
+        tokio::time::sleep(run_for).await;
+        stop_tx.send(true).unwrap();
+        w.await.unwrap();
+        let msgs = converge(db, topic).await;
+        duplicates_after_checkpoint(&msgs, cp);
+        child.sigterm();
+        let (code, err) = child.wait_exit(Duration::from_secs(60));
+        assert_eq!(code, 0, "{err}");
     }
 
     async fn setup(
@@ -186,17 +195,16 @@ mod serial {
             "the kill must land mid-snapshot: {cp:?}"
         );
         tracing::info!("restart: the cut table is re-read, the stream resumes, nothing is lost");
-        {
-            let child = spawn_run(&path, &data);
-            tokio::time::sleep(Duration::from_secs(3)).await;
-            stop_tx.send(true).unwrap();
-            w.await.unwrap();
-            let msgs = converge(&db, &topic).await;
-            duplicates_after_checkpoint(&msgs, &cp);
-            child.sigterm();
-            let (code, err) = child.wait_exit(Duration::from_secs(60));
-            assert_eq!(code, 0, "{err}");
-        }
+        restart_and_verify(
+            &db,
+            &path,
+            &data,
+            &topic,
+            &cp,
+            (stop_tx, w),
+            Duration::from_secs(3),
+        )
+        .await;
         db.cleanup().await;
     }
 
@@ -223,15 +231,16 @@ mod serial {
             cp.stream.is_some(),
             "stream progress was checkpointed: {cp:?}"
         );
-        let child = spawn_run(&path, &data);
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        stop_tx.send(true).unwrap();
-        w.await.unwrap();
-        let msgs = converge(&db, &topic).await;
-        duplicates_after_checkpoint(&msgs, &cp);
-        child.sigterm();
-        let (code, err) = child.wait_exit(Duration::from_secs(60));
-        assert_eq!(code, 0, "{err}");
+        restart_and_verify(
+            &db,
+            &path,
+            &data,
+            &topic,
+            &cp,
+            (stop_tx, w),
+            Duration::from_secs(2),
+        )
+        .await;
         db.cleanup().await;
     }
 }

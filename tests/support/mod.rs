@@ -396,6 +396,22 @@ pub fn replay(msgs: &[Msg]) -> BTreeMap<String, Value> {
     state
 }
 
+/// The `items (id bigint, name text, qty int)` table as the Debezium consumer should rebuild it:
+/// key JSON → after image.
+pub async fn items_state(db: &TestDb) -> BTreeMap<String, Value> {
+    db.client
+        .query("SELECT id, name, qty FROM items", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let id: i64 = r.get(0);
+            let after = serde_json::json!({"id": id, "name": r.get::<_, Option<String>>(1), "qty": r.get::<_, Option<i32>>(2)});
+            (serde_json::json!({ "id": id }).to_string(), after)
+        })
+        .collect()
+}
+
 /// Polls `f` until it returns true (bounded).
 pub async fn wait_until<F: FnMut() -> bool>(what: &str, limit: Duration, mut f: F) {
     let start = Instant::now();
