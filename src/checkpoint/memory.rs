@@ -66,7 +66,12 @@ impl CheckpointStore for MemoryCheckpointStore {
         key: &'a ShardKey,
         checkpoint: &'a Checkpoint,
     ) -> BoxFuture<'a, Result<(), CheckpointError>> {
-        Box::pin(async move { self.save_now(key, checkpoint) })
+        Box::pin(async move {
+            // A save takes time in every real store: let other tasks run meanwhile, so that a
+            // caller acting before its save completes is caught by tests.
+            tokio::task::yield_now().await;
+            self.save_now(key, checkpoint)
+        })
     }
 
     fn delete<'a>(&'a self, key: &'a ShardKey) -> BoxFuture<'a, Result<(), CheckpointError>> {

@@ -91,7 +91,7 @@ pub struct SchemaChange {
 }
 
 /// One item of a source's ordered output.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum SourceItem {
     Event(ChangeEvent),
     /// A transaction starts; its events follow.

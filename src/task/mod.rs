@@ -9,6 +9,8 @@
 mod kafka;
 mod release;
 mod runtime;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::sync::Arc;
