@@ -49,8 +49,9 @@ pub struct PgStream {
     catalog: Client,
     types: TypeCache,
     relations: HashMap<u32, Arc<TableSchema>>,
-    /// Tables already warned about having no key (their UPDATE/DELETE fail on the server).
-    warned_keyless: HashSet<u32>,
+    /// Tables selected at the start (checked then) and tables already warned about having no
+    /// key: no warning for them.
+    no_key_warning: HashSet<u32>,
     /// The task, for log lines.
     task: String,
     pending: VecDeque<ReplicationFrame>,
@@ -75,7 +76,7 @@ impl PgStream {
             catalog,
             types,
             relations: HashMap::new(),
-            warned_keyless: HashSet::new(),
+            no_key_warning: HashSet::new(),
             task: task.to_owned(),
             pending: VecDeque::new(),
             tx: None,
@@ -339,14 +340,15 @@ impl PgStream {
         Ok(())
     }
 
-    /// A table with neither key nor REPLICA IDENTITY FULL (one created later under a
-    /// `schema.*` selection): PostgreSQL refuses the application's UPDATE and DELETE on it
-    /// while it is published. Said once per table, as soon as its first change arrives.
+    /// A table with neither key nor REPLICA IDENTITY FULL that was not selected at the start
+    /// (one created later under a `schema.*` selection): PostgreSQL refuses the application's
+    /// UPDATE and DELETE on it while it is published. Said once per table, as soon as its
+    /// first change arrives. (Tables selected at the start passed the preflight's key check.)
     fn warn_if_keyless(&mut self, t: &TableSchema) {
         if t.has_key() || t.replica_identity == ReplicaIdentity::Full {
             return;
         }
-        if self.warned_keyless.insert(t.oid) {
+        if self.no_key_warning.insert(t.oid) {
             tracing::warn!(
                 task = %self.task,
                 table = %t.qualified_name(),
@@ -359,6 +361,7 @@ impl PgStream {
     /// the formats' per-table caches stay warm.
     pub fn seed_relations(&mut self, tables: impl IntoIterator<Item = Arc<TableSchema>>) {
         for t in tables {
+            self.no_key_warning.insert(t.oid);
             self.relations.insert(t.oid, t);
         }
     }
