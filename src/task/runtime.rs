@@ -153,6 +153,7 @@ async fn attempt<So: Source, Si: Sink>(
     let topics = topics_for(&rt.spec, &info);
     if cp.started {
         check_selection(&rt.spec, &mut cp)?;
+        adopt_unrecorded(&mut cp, sink.kind(), &topics);
         sink.prepare_topics(&topics).await?;
         source.resume(&cp).await?;
     } else {
@@ -242,6 +243,19 @@ fn check_selection(spec: &TaskSpec, cp: &mut Checkpoint) -> Result<(), TaskError
     Err(TaskError::SelectionChanged {
         change: change.join(", "),
     })
+}
+
+/// A version-1 checkpoint recorded neither its sink nor its topics: the first run after the
+/// upgrade records its own.
+fn adopt_unrecorded(cp: &mut Checkpoint, sink: &str, topics: &[String]) {
+    if cp.sink.is_none() {
+        cp.sink = Some(sink.to_owned());
+    }
+    for t in topics {
+        if !cp.topics.contains(t) {
+            cp.topics.push(t.clone());
+        }
+    }
 }
 
 /// A first start: record the names, create topics and source objects, save; undo on failure.
