@@ -424,6 +424,11 @@ mod serial {
             converge(&db, &topic).await;
             change(&db, 20_000, 20).await;
             converge(&db, &topic).await;
+            let err = run.stderr();
+            assert!(
+                err.contains("removed what an interrupted first start left"),
+                "the restart replaces the killed start's slot:\n{err}"
+            );
             run.stop();
         }
         tracing::info!("exactly one slot: the checkpoint's, under the name of the killed start");
