@@ -585,6 +585,10 @@ mod serial {
                 line.contains(&name) && line.contains("no longer exists"),
                 "{line}"
             );
+            assert!(
+                !line.contains("keeps WAL"),
+                "a dropped slot keeps nothing: {line}"
+            );
             assert_eq!(checkpoint(&setup).await.as_ref(), Some(&cp));
             assert!(slots(&db).await.is_empty(), "no slot is made up again");
         }
