@@ -876,6 +876,7 @@ mod serial {
             let mut run = Run::start(&setup, &setup.data(), &[], None);
             let needle = format!("PID {pid}");
             wait_for("a retry warning naming the holder", WAIT, || {
+                run.assert_running("while the slot is held");
                 let err = run.stderr();
                 let seen = err.contains("retrying") && err.contains(&needle);
                 async move { seen.then_some(()) }
