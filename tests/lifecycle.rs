@@ -364,11 +364,13 @@ mod serial {
         md.topics().iter().map(|t| t.name().to_owned()).collect()
     }
 
-    /// Waits until the topic's messages rebuild `items` as the table now is; returns them.
-    async fn converge(db: &TestDb, topic: &str) -> Vec<Msg> {
+    /// Waits until the topic's messages rebuild `items` as the table now is, while `run` keeps
+    /// running; returns them.
+    async fn converge(db: &TestDb, topic: &str, run: &mut Run) -> Vec<Msg> {
         let want = items_state(db).await;
         let start = Instant::now();
         loop {
+            run.assert_running("before its topic caught up with the table");
             let msgs = consume_all(topic, Duration::from_millis(700), Duration::from_secs(20));
             let got = replay(&msgs);
             if got == want {
@@ -384,11 +386,17 @@ mod serial {
         }
     }
 
-    /// Waits until `topic` holds at least `n` messages; returns them.
-    fn wait_messages(topic: &str, n: usize) -> Vec<Msg> {
-        let msgs = consume_until(topic, |m| m.len() >= n);
-        assert!(msgs.len() >= n, "{} of {n} messages on {topic}", msgs.len());
-        msgs
+    /// Waits until `topic` holds at least `n` messages, while `run` keeps running.
+    fn wait_messages(topic: &str, n: usize, run: &mut Run) {
+        let start = Instant::now();
+        loop {
+            run.assert_running("before its topic held the snapshot");
+            let got = consume_all(topic, Duration::from_millis(700), Duration::from_secs(20)).len();
+            if got >= n {
+                return;
+            }
+            assert!(start.elapsed() < WAIT, "{got} of {n} messages on {topic}");
+        }
     }
 
     fn task_setup(db: &TestDb, prefix: &str) -> TaskSetup {
@@ -420,10 +428,10 @@ mod serial {
         change(&db, 10_000, 20).await;
         tracing::info!("the restart replaces the slot and delivers the table, then streams");
         {
-            let run = Run::start(&setup, &setup.data(), &[], None);
-            converge(&db, &topic).await;
+            let mut run = Run::start(&setup, &setup.data(), &[], None);
+            converge(&db, &topic, &mut run).await;
             change(&db, 20_000, 20).await;
-            converge(&db, &topic).await;
+            converge(&db, &topic, &mut run).await;
             let err = run.stderr();
             assert!(
                 err.contains("removed what an interrupted first start left"),
@@ -479,10 +487,10 @@ mod serial {
         tracing::info!("the restart creates everything once and delivers the table");
         {
             change(&db, 10_000, 20).await;
-            let run = Run::start(&setup, &setup.data(), &[], None);
-            converge(&db, &topic).await;
+            let mut run = Run::start(&setup, &setup.data(), &[], None);
+            converge(&db, &topic, &mut run).await;
             change(&db, 20_000, 20).await;
-            converge(&db, &topic).await;
+            converge(&db, &topic, &mut run).await;
             run.stop();
         }
         tracing::info!("one slot, the planned one, recorded in the checkpoint");
@@ -508,8 +516,8 @@ mod serial {
         let topic = setup.topic("public.items");
         tracing::info!("a run delivers the snapshot and stops cleanly");
         let (cp, name) = {
-            let run = Run::start(&setup, &setup.data(), &[], None);
-            wait_messages(&topic, ROWS as usize);
+            let mut run = Run::start(&setup, &setup.data(), &[], None);
+            wait_messages(&topic, ROWS as usize, &mut run);
             run.stop();
             let cp = checkpoint(&setup).await.unwrap();
             let name = cp_slot(&cp);
@@ -602,8 +610,8 @@ mod serial {
         let db = items_db("lc_release").await;
         let setup = task_setup(&db, "lc_release");
         let topic = setup.topic("public.items");
-        let run = Run::start(&setup, &setup.data(), &[], None);
-        wait_messages(&topic, ROWS as usize);
+        let mut run = Run::start(&setup, &setup.data(), &[], None);
+        wait_messages(&topic, ROWS as usize, &mut run);
         tracing::info!("while the task runs, release refuses, naming the slot and the PID");
         let held = {
             let s = wait_for("the slot in use", WAIT, || async {
@@ -677,8 +685,8 @@ mod serial {
         let setup = task_setup(&db, "lc_reltopics");
         let topic = setup.topic("public.items");
         {
-            let run = Run::start(&setup, &setup.data(), &[], None);
-            wait_messages(&topic, ROWS as usize);
+            let mut run = Run::start(&setup, &setup.data(), &[], None);
+            wait_messages(&topic, ROWS as usize, &mut run);
             run.stop();
             wait_inactive(&db, &cp_slot(&checkpoint(&setup).await.unwrap())).await;
         }
@@ -749,8 +757,8 @@ mod serial {
         let setup = task_setup(&db, "lc_toolarge");
         add_to_section(&setup.path, "destination", "message_max_bytes = 1000");
         let topic = setup.topic("public.items");
-        let run = Run::start(&setup, &setup.data(), &[], None);
-        wait_messages(&topic, ROWS as usize);
+        let mut run = Run::start(&setup, &setup.data(), &[], None);
+        wait_messages(&topic, ROWS as usize, &mut run);
         tracing::info!("a row larger than the producer may send stops the task");
         let line = {
             db.client
@@ -851,8 +859,8 @@ mod serial {
         let setup = task_setup(&db, "lc_held");
         let topic = setup.topic("public.items");
         let (cp, name) = {
-            let run = Run::start(&setup, &setup.data(), &[], None);
-            wait_messages(&topic, ROWS as usize);
+            let mut run = Run::start(&setup, &setup.data(), &[], None);
+            wait_messages(&topic, ROWS as usize, &mut run);
             run.stop();
             let cp = checkpoint(&setup).await.unwrap();
             let name = cp_slot(&cp);
@@ -872,7 +880,7 @@ mod serial {
             (holder, pid, before)
         };
         tracing::info!("the task does not exit: it warns, naming the PID, and retries");
-        let run = {
+        let mut run = {
             let mut run = Run::start(&setup, &setup.data(), &[], None);
             let needle = format!("PID {pid}");
             wait_for("a retry warning naming the holder", WAIT, || {
@@ -893,9 +901,9 @@ mod serial {
         tracing::info!("once the holder lets go, the task streams what changed, row by row");
         {
             holder.release().await;
-            converge(&db, &topic).await;
+            converge(&db, &topic, &mut run).await;
             change(&db, 20_000, 10).await;
-            converge(&db, &topic).await;
+            converge(&db, &topic, &mut run).await;
             run.stop();
         }
         db.cleanup().await;
@@ -910,10 +918,10 @@ mod serial {
         let topic = setup.topic("public.items");
         tracing::info!("a Kafka run delivers the snapshot and some changes, then stops");
         let name = {
-            let run = Run::start(&setup, &setup.data(), &[], None);
-            converge(&db, &topic).await;
+            let mut run = Run::start(&setup, &setup.data(), &[], None);
+            converge(&db, &topic, &mut run).await;
             change(&db, 10_000, 10).await;
-            converge(&db, &topic).await;
+            converge(&db, &topic, &mut run).await;
             run.stop();
             let name = cp_slot(&checkpoint(&setup).await.unwrap());
             wait_inactive(&db, &name).await;
@@ -960,8 +968,8 @@ mod serial {
         }
         tracing::info!("the Kafka run resumes and loses nothing");
         {
-            let run = Run::start(&setup, &setup.data(), &[], None);
-            converge(&db, &topic).await;
+            let mut run = Run::start(&setup, &setup.data(), &[], None);
+            converge(&db, &topic, &mut run).await;
             run.stop();
         }
         db.cleanup().await;
