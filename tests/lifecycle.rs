@@ -305,6 +305,19 @@ mod serial {
         .await
     }
 
+    /// Waits until `run` streams from a slot (the only one of the database); returns it.
+    async fn wait_streaming(db: &TestDb, run: &mut Run) -> Slot {
+        wait_for("the task to stream from its slot", WAIT, || {
+            run.assert_running("before it streamed");
+            async {
+                let s = slots(db).await;
+                assert!(s.len() <= 1, "more than one slot: {s:?}");
+                s.into_iter().find(|s| s.active_pid.is_some())
+            }
+        })
+        .await
+    }
+
     /// Waits until no process holds slot `name` (a stopped task's walsender exits shortly
     /// after the task).
     async fn wait_inactive(db: &TestDb, name: &str) -> Slot {
@@ -429,6 +442,7 @@ mod serial {
         tracing::info!("the restart replaces the slot and delivers the table, then streams");
         {
             let mut run = Run::start(&setup, &setup.data(), &[], None);
+            wait_streaming(&db, &mut run).await;
             converge(&db, &topic, &mut run).await;
             change(&db, 20_000, 20).await;
             converge(&db, &topic, &mut run).await;
@@ -488,6 +502,7 @@ mod serial {
         {
             change(&db, 10_000, 20).await;
             let mut run = Run::start(&setup, &setup.data(), &[], None);
+            wait_streaming(&db, &mut run).await;
             converge(&db, &topic, &mut run).await;
             change(&db, 20_000, 20).await;
             converge(&db, &topic, &mut run).await;
