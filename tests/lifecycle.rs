@@ -17,6 +17,8 @@ mod serial {
     use std::time::{Duration, Instant};
 
     use bytes::{BufMut, BytesMut};
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
     use rdkafka::config::ClientConfig;
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -377,6 +379,19 @@ mod serial {
         md.topics().iter().map(|t| t.name().to_owned()).collect()
     }
 
+    async fn create_topic(topic: &str) {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", kafka())
+            .create()
+            .unwrap();
+        let new = NewTopic::new(topic, 1, TopicReplication::Fixed(1));
+        let created = admin
+            .create_topics(&[new], &AdminOptions::new())
+            .await
+            .unwrap();
+        assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
+    }
+
     /// Waits until the topic's messages rebuild `items` as the table now is, while `run` keeps
     /// running; returns them.
     async fn converge(db: &TestDb, topic: &str, run: &mut Run) -> Vec<Msg> {
@@ -699,13 +714,21 @@ mod serial {
         let db = items_db("lc_reltopics").await;
         let setup = task_setup(&db, "lc_reltopics");
         let topic = setup.topic("public.items");
+        tracing::info!("a run into a topic that existed before the task");
         {
+            create_topic(&topic).await;
             let mut run = Run::start(&setup, &setup.data(), &[], None);
             wait_messages(&topic, ROWS as usize, &mut run);
             run.stop();
+            let cp = checkpoint(&setup).await.unwrap();
+            assert_eq!(cp.topics, vec![topic.clone()]);
+            assert!(
+                cp.planned.unwrap().topics.is_empty(),
+                "the task did not create it"
+            );
             wait_inactive(&db, &cp_slot(&checkpoint(&setup).await.unwrap())).await;
         }
-        tracing::info!("release --delete-topics drops the slot and deletes the topic");
+        tracing::info!("release --delete-topics drops the slot and deletes the topic all the same");
         {
             let out = release(&setup, &["--delete-topics"]);
             assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
