@@ -917,6 +917,18 @@ mod serial {
             change(&db, 10_000, 30).await;
             (holder, pid, before)
         };
+        tracing::info!("release refuses to drop a slot in use, naming the PID");
+        {
+            let out = release(&setup, &[]);
+            assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+            let line = error_line(&out.stderr);
+            assert!(
+                line.contains(&name) && line.contains(&format!("PID {pid}")),
+                "{line}"
+            );
+            assert_eq!(slot(&db, &name).await.and_then(|s| s.active_pid), Some(pid));
+            assert_eq!(checkpoint(&setup).await.as_ref(), Some(&cp));
+        }
         tracing::info!("the task does not exit: it warns, naming the PID, and retries");
         let mut run = {
             let mut run = Run::start(&setup, &setup.data(), &[], None);
