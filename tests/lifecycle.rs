@@ -1027,8 +1027,11 @@ mod serial {
 
     // ----- 7. intervals of zero --------------------------------------------------------------
 
-    #[tokio::test]
+    /// Against a database the task could run on: were the setting let through, the task would
+    /// reach the timer that takes it (and panic on a zero period).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn zero_intervals_are_refused_naming_the_field() {
+        let db = items_db("lc_zero").await;
         for (from, to, field) in [
             (
                 "checkpoint_interval = \"200ms\"",
@@ -1041,7 +1044,7 @@ mod serial {
                 "source.status_interval",
             ),
         ] {
-            let setup = TaskSetup::new(&pg_url(), "lc_zero", &["public.items"], &["full"]);
+            let setup = task_setup(&db, "lc_zero");
             let text = std::fs::read_to_string(&setup.path).unwrap();
             assert!(text.contains(from), "{text}");
             std::fs::write(&setup.path, text.replace(from, to)).unwrap();
@@ -1049,6 +1052,8 @@ mod serial {
             assert_eq!(code, 2, "{err}");
             let line = error_line(&err);
             assert!(line.contains(field), "{line}");
+            assert!(slots(&db).await.is_empty(), "nothing is created");
         }
+        db.cleanup().await;
     }
 }
