@@ -203,9 +203,87 @@ mod serial {
 
     // ----- the server -----------------------------------------------------------------------
 
+    /// The test's database, dropped with its slots by `cleanup` at the end of a passing test,
+    /// and also when the test fails: a failed test must not use up the shared server's slots.
+    struct Db {
+        db: TestDb,
+        _on_panic: DropOnPanic,
+    }
+
+    impl std::ops::Deref for Db {
+        type Target = TestDb;
+        fn deref(&self) -> &TestDb {
+            &self.db
+        }
+    }
+
+    impl Db {
+        async fn cleanup(self) {
+            self.db.cleanup().await
+        }
+    }
+
+    /// Drops database `.0` and its slots if dropped while the test panics.
+    struct DropOnPanic(String);
+
+    impl Drop for DropOnPanic {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                return;
+            }
+            let name = self.0.clone();
+            // The test's own runtime is unwinding: clean up from a thread with a runtime of its own.
+            let cleanup = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    let admin = connect(&pg_url()).await;
+                    // A terminated walsender lets go of its slot a moment later: retry.
+                    for _ in 0..50 {
+                        let _ = admin
+                            .execute(
+                                "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots \
+                                 WHERE database = $1 AND active_pid IS NOT NULL",
+                                &[&name],
+                            )
+                            .await;
+                        let _ = admin
+                            .execute(
+                                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots \
+                                 WHERE database = $1 AND active_pid IS NULL",
+                                &[&name],
+                            )
+                            .await;
+                        let left = admin
+                            .query_one(
+                                "SELECT count(*) FROM pg_replication_slots WHERE database = $1",
+                                &[&name],
+                            )
+                            .await
+                            .map(|r| r.get::<_, i64>(0));
+                        if matches!(left, Ok(0)) {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    let _ = admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                });
+            });
+            let _ = cleanup.join();
+        }
+    }
+
     /// A database with `items (id bigint PRIMARY KEY, name text, qty int)` holding `ROWS` rows.
-    async fn items_db(prefix: &str) -> TestDb {
+    async fn items_db(prefix: &str) -> Db {
         let db = TestDb::create(prefix).await;
+        let db = Db {
+            _on_panic: DropOnPanic(db.name.clone()),
+            db,
+        };
         db.client
             .batch_execute(&format!(
                 "CREATE TABLE items (id bigint PRIMARY KEY, name text, qty int);
@@ -297,12 +375,13 @@ mod serial {
         }
     }
 
-    /// The single slot of the database, once it exists.
-    async fn wait_for_one_slot(db: &TestDb) -> Slot {
-        wait_for("the task's slot", WAIT, || async {
+    /// The single slot of the database, once created: the walsender that creates a slot
+    /// holds it until the slot is made persistent, then lets go of it.
+    async fn wait_for_created_slot(db: &TestDb) -> Slot {
+        wait_for("the task's slot to be created", WAIT, || async {
             let s = slots(db).await;
             assert!(s.len() <= 1, "more than one slot: {s:?}");
-            s.into_iter().next()
+            s.into_iter().find(|s| s.active_pid.is_none())
         })
         .await
     }
@@ -442,7 +521,7 @@ mod serial {
         tracing::info!("the first start pauses right after creating its slot, and is killed");
         let killed = {
             let mut run = Run::start(&setup, &setup.data(), &[], Some("task.after_create=pause"));
-            let s = wait_for_one_slot(&db).await;
+            let s = wait_for_created_slot(&db).await;
             run.assert_running("at the fail point");
             run.sigkill();
             let cp = checkpoint(&setup)
@@ -755,7 +834,7 @@ mod serial {
         tracing::info!("a first start killed after creating its topic and slot");
         let name = {
             let mut run = Run::start(&setup, &setup.data(), &[], Some("task.after_create=pause"));
-            let s = wait_for_one_slot(&db).await;
+            let s = wait_for_created_slot(&db).await;
             run.assert_running("at the fail point");
             run.sigkill();
             assert!(topics().contains(&topic), "the first start created {topic}");
