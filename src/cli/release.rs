@@ -3,10 +3,11 @@
 
 use std::path::PathBuf;
 
-use crate::checkpoint::{ShardKey, SledCheckpointStore};
+use crate::checkpoint::{CheckpointError, ShardKey, SledCheckpointStore};
 use crate::config::TaskSpec;
 use crate::metrics::ShardLabels;
 use crate::sink::kafka::KafkaSink;
+use crate::source::postgres::error::PgSourceError;
 use crate::source::postgres::PgSource;
 use crate::task::{kafka_config, release, ReleaseReport, TaskError};
 
@@ -39,14 +40,29 @@ pub async fn run(args: ReleaseArgs) -> i32 {
 }
 
 async fn release_task(spec: &TaskSpec, args: &ReleaseArgs) -> Result<ReleaseReport, TaskError> {
-    let store = SledCheckpointStore::open(&args.data_dir)?;
+    let source = PgSource::from_spec(spec, 0)?;
+    let store = match SledCheckpointStore::open(&args.data_dir) {
+        Ok(store) => store,
+        Err(e) => return Err(held(&source, e).await),
+    };
     let key = ShardKey {
         task: spec.name.clone(),
         shard: 0,
     };
-    let source = PgSource::from_spec(spec, 0)?;
     let sink = |labels: &ShardLabels| Ok(KafkaSink::new(kafka_config(spec)?, labels)?);
     release(&store, &key, source, sink, args.delete_topics).await
+}
+
+/// A running `tributary run` holds its data directory (and the checkpoint in it): name the
+/// slot it streams from and the PID serving it, as for a slot in use; else the open error.
+async fn held(source: &PgSource, open: CheckpointError) -> TaskError {
+    match source.slots_in_use().await {
+        Ok(slots) => match slots.into_iter().next() {
+            Some((slot, pid)) => PgSourceError::SlotInUse { slot, pid }.into(),
+            None => open.into(),
+        },
+        Err(_) => open.into(),
+    }
 }
 
 fn print_report(task: &str, args: &ReleaseArgs, r: &ReleaseReport) {

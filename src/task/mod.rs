@@ -87,6 +87,14 @@ impl TaskError {
         }
     }
 
+    /// Whether the source no longer holds the task's slot (dropped, or invalidated): then the
+    /// failure keeps nothing on the server, whatever the checkpoint recorded.
+    pub fn slot_lost(&self) -> bool {
+        use crate::source::postgres::error::PgSourceError;
+        matches!(self, TaskError::Pipeline(p) if matches!(&**p, PipelineError::Source(s)
+            if matches!(s.downcast_ref::<PgSourceError>(), Some(PgSourceError::SlotLost { .. }))))
+    }
+
     /// Whether this stands in for a crash (a fail point in a test).
     pub fn is_injected(&self) -> bool {
         matches!(self, TaskError::Pipeline(p) if matches!(**p, PipelineError::Injected(_)))

@@ -95,10 +95,10 @@ pub async fn run_shard<So: Source, Si: Sink>(
                 backoff = (backoff * 2).min(RETRY_MAX);
             }
             Err(error) => {
-                return Err(TaskFailure {
-                    error,
-                    retained: now.and_then(|c| c.retained()),
-                })
+                let retained = now
+                    .and_then(|c| c.retained())
+                    .filter(|_| !error.slot_lost());
+                return Err(TaskFailure { error, retained });
             }
         }
     }

@@ -19,8 +19,17 @@ const MAX_NAME: usize = 63;
 /// name keeps its start and ends with 8 hex digits of the full name's SHA-256.
 pub fn object_name(task: &str, incarnation: &str, shard: u32) -> String {
     let raw = format!("tributary_{task}_{incarnation}_{shard}");
-    let clean: String = raw
-        .chars()
+    let clean = sanitise(&raw);
+    if clean.len() <= MAX_NAME && clean == raw {
+        return clean;
+    }
+    let hash = hex::encode(&Sha256::digest(raw.as_bytes())[..4]);
+    let keep = clean.len().min(MAX_NAME - hash.len() - 1);
+    format!("{}_{hash}", &clean[..keep])
+}
+
+fn sanitise(s: &str) -> String {
+    s.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
                 c.to_ascii_lowercase()
@@ -28,13 +37,24 @@ pub fn object_name(task: &str, incarnation: &str, shard: u32) -> String {
                 '_'
             }
         })
-        .collect();
-    if clean.len() <= MAX_NAME && clean == raw {
-        return clean;
-    }
-    let hash = hex::encode(&Sha256::digest(raw.as_bytes())[..4]);
-    let keep = clean.len().min(MAX_NAME - hash.len() - 1);
-    format!("{}_{hash}", &clean[..keep])
+        .collect()
+}
+
+/// The incarnation (hex digits) whose `object_name(task, incarnation, shard)` is `name`, if
+/// there is one: finds the task's slot without its checkpoint. Hex digits only, so task `shop`
+/// does not claim the slots of task `shop_1`. Names cut short for length cannot be matched.
+pub fn incarnation_of(name: &str, task: &str, shard: u32) -> Option<String> {
+    let rest = name.strip_prefix(&format!("tributary_{}_", sanitise(task)))?;
+    let suffix = format!("_{shard}");
+    // Plain: `<incarnation>_<shard>`; hashed: `<incarnation>_<shard>_<8 hex digits>`.
+    let unhashed = rest.len().checked_sub(9).and_then(|n| rest.get(..n));
+    [Some(rest), unhashed]
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.strip_suffix(&suffix))
+        .filter(|inc| !inc.is_empty() && inc.bytes().all(|b| b.is_ascii_hexdigit()))
+        .find(|inc| object_name(task, inc, shard) == name)
+        .map(str::to_owned)
 }
 
 /// What `CREATE_REPLICATION_SLOT ... (SNAPSHOT 'export')` returned.
@@ -168,6 +188,29 @@ pub async fn slot_state(client: &Client, name: &str) -> Result<Option<SlotState>
         wal_status: r.get(3),
         active_pid: r.get(4),
     }))
+}
+
+/// The task's slots, of any incarnation, that a process streams from, with the PID serving it:
+/// what holds the task's slot when its checkpoint cannot be read (a running task holds it).
+pub async fn task_slots_in_use(
+    client: &Client,
+    task: &str,
+    shard: u32,
+) -> Result<Vec<(String, i32)>, PgSourceError> {
+    let rows = client
+        .query(
+            "SELECT slot_name::text, active_pid FROM pg_replication_slots \
+             WHERE active_pid IS NOT NULL AND NOT temporary AND database = current_database() \
+             ORDER BY slot_name",
+            &[],
+        )
+        .await
+        .map_err(|e| PgSourceError::sql("reading the replication slots", e))?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, i32>(1)))
+        .filter(|(name, _)| incarnation_of(name, task, shard).is_some())
+        .collect())
 }
 
 /// Checks that the checkpoint's slot is still there, on the same system and database, with
@@ -304,5 +347,22 @@ mod tests {
         assert!(long
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'));
+    }
+
+    #[test]
+    fn a_slot_name_gives_back_its_incarnation() {
+        for (task, shard) in [("shop", 0), ("Shop-Orders", 3), ("shop_1", 12)] {
+            let name = object_name(task, "a1b2c3d4", shard);
+            assert_eq!(
+                incarnation_of(&name, task, shard).as_deref(),
+                Some("a1b2c3d4"),
+                "{name}"
+            );
+            assert_eq!(incarnation_of(&name, "shop2", shard), None, "{name}");
+            assert_eq!(incarnation_of(&name, task, shard + 1), None, "{name}");
+        }
+        let other_task = object_name("shop_1", "a1b2c3d4", 0);
+        assert_eq!(incarnation_of(&other_task, "shop", 0), None);
+        assert_eq!(incarnation_of("tributary_shop__0", "shop", 0), None);
     }
 }

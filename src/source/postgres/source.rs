@@ -66,6 +66,13 @@ impl PgSource {
         }))
     }
 
+    /// The task's slots (of any incarnation) that a process streams from, with the PID
+    /// serving it: how `release` names what holds a task whose checkpoint it cannot read.
+    pub async fn slots_in_use(&self) -> Result<Vec<(String, i32)>, PgSourceError> {
+        let client = self.opts.conn.connect_sql("catalog").await?;
+        slot::task_slots_in_use(&client, &self.opts.task, self.opts.shard).await
+    }
+
     fn preflight(&self) -> Result<&Preflight, PgSourceError> {
         self.pre.as_ref().ok_or_else(|| PgSourceError::Protocol {
             context: "starting".into(),
