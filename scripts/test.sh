@@ -42,6 +42,8 @@ fi
 # Test clusters start empty every run: slots left by a failed run must not pile up. fsync is off
 # because no test crashes PostgreSQL itself.
 fast=(fsync=off synchronous_commit=off full_page_writes=off)
+# Room for the slots of the tests running at once, and of failed tests that left theirs.
+fast+=(max_replication_slots=64 max_wal_senders=64)
 step "services"
 # The logical server also accepts TLS (tests/tls.rs); its CA is the self-signed certificate.
 tls_dir="$TRIBUTARY_RUN/tls"

@@ -43,6 +43,7 @@ pub enum ErrorClass {
 pub struct SourceError {
     class: ErrorClass,
     error: Box<dyn std::error::Error + Send + Sync + 'static>,
+    checkpoint_invalid: bool,
 }
 
 impl SourceError {
@@ -53,11 +54,27 @@ impl SourceError {
         SourceError {
             class,
             error: Box::new(error),
+            checkpoint_invalid: false,
+        }
+    }
+
+    /// A definite error saying the server no longer holds what the checkpoint recorded (the
+    /// slot is gone, belongs to another system, or moved past it): the task cannot resume,
+    /// and keeps nothing on the server worth naming.
+    pub fn checkpoint_invalid(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        SourceError {
+            checkpoint_invalid: true,
+            ..SourceError::new(ErrorClass::Definite, error)
         }
     }
 
     pub fn class(&self) -> ErrorClass {
         self.class
+    }
+
+    /// See `checkpoint_invalid`.
+    pub fn is_checkpoint_invalid(&self) -> bool {
+        self.checkpoint_invalid
     }
 
     /// The source-specific error, for callers that know the source.

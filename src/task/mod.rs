@@ -87,12 +87,12 @@ impl TaskError {
         }
     }
 
-    /// Whether the source no longer holds the task's slot (dropped, or invalidated): then the
-    /// failure keeps nothing on the server, whatever the checkpoint recorded.
-    pub fn slot_lost(&self) -> bool {
-        use crate::source::postgres::error::PgSourceError;
-        matches!(self, TaskError::Pipeline(p) if matches!(&**p, PipelineError::Source(s)
-            if matches!(s.downcast_ref::<PgSourceError>(), Some(PgSourceError::SlotLost { .. }))))
+    /// Whether the source no longer holds what the checkpoint recorded (a lost slot, another
+    /// system's, one moved past the checkpoint): the task cannot resume, so its failure keeps
+    /// nothing on the server worth naming.
+    pub fn checkpoint_invalid(&self) -> bool {
+        matches!(self, TaskError::Pipeline(p)
+            if matches!(&**p, PipelineError::Source(s) if s.is_checkpoint_invalid()))
     }
 
     /// Whether this stands in for a crash (a fail point in a test).

@@ -97,7 +97,7 @@ pub async fn run_shard<So: Source, Si: Sink>(
             Err(error) => {
                 let retained = now
                     .and_then(|c| c.retained())
-                    .filter(|_| !error.slot_lost());
+                    .filter(|_| !error.checkpoint_invalid());
                 return Err(TaskFailure { error, retained });
             }
         }

@@ -150,7 +150,13 @@ fn is_transient_code(code: &str) -> bool {
 
 impl From<PgSourceError> for crate::source::SourceError {
     fn from(e: PgSourceError) -> Self {
-        crate::source::SourceError::new(e.class(), e)
+        use crate::source::SourceError;
+        match e {
+            PgSourceError::SlotLost { .. }
+            | PgSourceError::SlotMismatch { .. }
+            | PgSourceError::SlotAhead { .. } => SourceError::checkpoint_invalid(e),
+            _ => SourceError::new(e.class(), e),
+        }
     }
 }
 
