@@ -13,9 +13,11 @@ use tokio::sync::watch;
 use crate::config::TaskSpec;
 use crate::error_chain;
 use crate::pipeline::stats::Stats;
-use crate::task::{run_task, SinkChoice, TaskError, TaskFailure, TaskOutcome, TaskRunOptions};
+use crate::task::{TaskError, TaskFailure, TaskOutcome};
+use run::{run_task, SinkChoice, TaskRunOptions};
 
 mod release;
+mod run;
 
 /// Migrates databases into Apache Kafka: snapshot plus change data capture, without losing or
 /// doubling a row.

@@ -148,6 +148,12 @@ fn is_transient_code(code: &str) -> bool {
         || code == "55006"
 }
 
+impl From<PgSourceError> for crate::task::TaskError {
+    fn from(e: PgSourceError) -> Self {
+        crate::task::TaskError::from(crate::source::SourceError::from(e))
+    }
+}
+
 impl From<PgSourceError> for crate::source::SourceError {
     fn from(e: PgSourceError) -> Self {
         use crate::source::SourceError;

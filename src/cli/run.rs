@@ -1,0 +1,68 @@
+//! `tributary run`'s wiring: shard 0 of a task, with checkpoints in sled under `--data-dir`,
+//! the PostgreSQL source and the Kafka (or null) sink, on the shard runtime the cluster's
+//! workers use.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::checkpoint::{CheckpointStore, ShardKey, SledCheckpointStore};
+use crate::config::TaskSpec;
+use crate::metrics::ShardLabels;
+use crate::pipeline::stats::Stats;
+use crate::position::{Lsn, ResumeToken};
+use crate::sink::kafka::KafkaSink;
+use crate::sink::null::NullSink;
+use crate::source::postgres::PgSource;
+use crate::task::{
+    kafka_config, run_shard, Epoch, ShardRuntime, TaskError, TaskFailure, TaskOutcome,
+};
+
+/// Which sink the task writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkChoice {
+    Kafka,
+    /// Discards records (benchmarks measure the source and format alone).
+    Null,
+}
+
+/// How `tributary run` runs a task.
+pub struct TaskRunOptions {
+    pub spec: TaskSpec,
+    pub data_dir: PathBuf,
+    pub sink: SinkChoice,
+    pub stats: Arc<Stats>,
+    pub shutdown: watch::Receiver<bool>,
+    /// Stop once every change up to this LSN is durable (a cut-over point, or a benchmark's end).
+    pub until_lsn: Option<Lsn>,
+}
+
+/// `tributary run`: shard 0 of a task, checkpoints in sled under the data directory.
+pub async fn run_task(opts: TaskRunOptions) -> Result<TaskOutcome, TaskFailure> {
+    let store: Arc<dyn CheckpointStore> = Arc::new(
+        SledCheckpointStore::open(&opts.data_dir)
+            .map_err(|e| TaskFailure::from(TaskError::from(e)))?,
+    );
+    let rt = ShardRuntime {
+        key: ShardKey {
+            task: opts.spec.name.clone(),
+            shard: 0,
+        },
+        epoch: Epoch::TakeOver,
+        store,
+        stats: opts.stats,
+        shutdown: opts.shutdown,
+        until: opts.until_lsn.map(|l| ResumeToken::Pg { confirmed_lsn: l }),
+        spec: opts.spec,
+    };
+    let spec = rt.spec.clone();
+    let source = || Ok(PgSource::from_spec(&spec, 0)?);
+    match opts.sink {
+        SinkChoice::Kafka => {
+            let sink = |labels: &ShardLabels| Ok(KafkaSink::new(kafka_config(&spec)?, labels)?);
+            run_shard(rt, source, sink).await
+        }
+        SinkChoice::Null => run_shard(rt, source, |_: &ShardLabels| Ok(NullSink::default())).await,
+    }
+}
