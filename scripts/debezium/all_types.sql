@@ -4,9 +4,11 @@
 -- a snapshot read (op r); scripts/debezium/changes.sql then inserts the same rows again (ids + 100)
 -- so that the stream's rendering of each value can be compared with the snapshot's.
 --
--- Row conventions in every type table: id 1 = ordinary values, 2 and 3 = edge cases (min/max,
--- negative, special values), 4 = every column NULL. Changing a row here changes the fixtures:
--- re-record them (scripts/record-debezium.sh) in the same commit.
+-- Rows: ids 1..n per table, below 100 (changes.sql re-inserts them as id + 100). Mostly id 1 =
+-- ordinary values, 2 and 3 = edge cases (min/max, negative, special values) and the last row
+-- every column NULL; tables with a `note` column have one row per special value and say which.
+-- Changing a row here changes the fixtures: re-record them (scripts/record-debezium.sh) in the
+-- same commit.
 --
 -- The session runs with TimeZone=UTC (record.py sets PGTZ), so literals without an offset are UTC.
 
@@ -125,7 +127,9 @@ INSERT INTO numeric_types VALUES
 (3, 'extremes', 123456789012345678901234567890.123, 0.01, 0.000000001, 99999999999999999999,
  9999900, '92233720368547758.07', 12345678.90),
 (4, 'tiny, zero, trailing zeros', 1E-9, 0, 100.000000000, 0, 0, 0, 0.00),
-(5, 'NULL', NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+(5, 'NULL', NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+(6, 'display scale kept: 100.500, 0E-20', 100.500, 0.5, 0.5, 7, 100, 0.5, 0.5),
+(7, 'zero with a scale', 0.00000000000000000000, 0, 0, 0, 0, 0, 0);
 
 -- numeric's special values. In their own table because Debezium might not survive them; rows
 -- that PostgreSQL refuses (Infinity in a numeric(p,s) column) are NULL there.
