@@ -1,22 +1,35 @@
 //! Typed views of column values, decoded from their PostgreSQL wire forms on demand.
 //!
 //! `Value` borrows from the row buffer: decoding allocates nothing except for the rare types
-//! that need it (an array's element list; numeric digits parsed from text; the text of a type
-//! without a mapping, rendered from its binary form by `decode_other_binary`). Binary cells
-//! follow PostgreSQL's send/recv formats; text cells (pgoutput without `binary`, or types
-//! without a binary send function) are parsed for the types whose text form is unambiguous, and
-//! passed on as `Value::Other` otherwise. Decoding external bytes never panics: malformed input
-//! is a `ValueError`.
+//! that need it (the element lists of arrays, ranges, composites and hstores; numeric digits
+//! parsed from text; the text of a type without a mapping, rendered from its binary form by
+//! `decode_other_binary`). Binary cells follow PostgreSQL's send/recv formats; text cells
+//! (pgoutput without `binary`, or types without a binary send function) are parsed for the
+//! types whose text form is unambiguous, and passed on as `Value::Other` otherwise. Decoding
+//! external bytes never panics: malformed input is a `ValueError`.
+//!
+//! Which types decode at all is decided before a task starts (`check_table_decodable`), so a
+//! column the decoders cannot read stops nothing after hours of streaming: it is named at
+//! start-up with what to do about it. `write_text` turns any decoded value back into the text
+//! PostgreSQL's output function prints for it, for formats that carry a type as its text form.
 
 mod binary;
+mod check;
+mod container;
+mod extension;
 mod numeric;
 mod other;
+mod output;
 mod text;
 
 use std::borrow::Cow;
+use std::ops::Bound;
 
 pub use binary::decode_binary;
-pub use other::decode_other_binary;
+pub use check::{check_decodable, check_table_decodable, UndecodableColumn, UndecodableType};
+pub use extension::ewkb_srid;
+pub use other::{decode_other_binary, has_other_decoder};
+pub use output::write_text;
 pub use text::decode_text;
 
 use crate::event::{Cell, Row};
@@ -65,6 +78,17 @@ pub enum Value<'a> {
     /// An enum label.
     Enum(&'a str),
     Array(Array<'a>),
+    /// A range value (`TypeKind::Range`).
+    Range(Box<Range<'a>>),
+    /// A multirange: its ranges in order (`TypeKind::Multirange`).
+    Multirange(Vec<Range<'a>>),
+    /// A composite value: one value per attribute of its type, in order (NULL as `Null`).
+    Composite(Vec<Value<'a>>),
+    /// An hstore: keys and their values (`None` for NULL), in stored order.
+    Hstore(Vec<(&'a str, Option<&'a str>)>),
+    /// PostGIS geometry or geography as EWKB (what `geometry_send` and `geometry_out`'s hex
+    /// carry: the SRID inside when set).
+    Ewkb(&'a [u8]),
     /// A type with no mapping, as its text output form, with the catalog type name: borrowed
     /// from a text cell, rendered from a binary cell (`decode_other_binary`).
     Other {
@@ -96,7 +120,19 @@ pub enum Numeric<'a> {
 pub struct Array<'a> {
     /// Lengths of each dimension (empty for an empty array).
     pub dims: Vec<i32>,
+    /// Lower bound of each dimension (1 unless the array was built otherwise).
+    pub lower_bounds: Vec<i32>,
     pub elements: Vec<Value<'a>>,
+}
+
+/// A range value: `empty`, or two bounds (`Unbounded` for an infinite bound).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Range<'a> {
+    Empty,
+    Bounds {
+        lower: Bound<Value<'a>>,
+        upper: Bound<Value<'a>>,
+    },
 }
 
 /// A value's bytes do not match its type's wire format, or its type's binary form has no

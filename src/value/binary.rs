@@ -6,6 +6,8 @@
 
 use std::borrow::Cow;
 
+use super::container::{composite, multirange, range};
+use super::extension::{ewkb, hstore, ltree};
 use super::other::decode_other_binary;
 use super::{fail, Array, Numeric, Value, ValueError, PG_EPOCH_UNIX_DAYS, PG_EPOCH_UNIX_MICROS};
 use crate::schema::{PgType, TypeKind};
@@ -29,6 +31,8 @@ const NUMERIC_NINF: u16 = 0xF000;
 /// which have no kind of their own: a genuine `int8send` value is always 8 bytes.
 /// `Other` types are rendered into their text output form by `decode_other_binary` (built-in
 /// types it knows; any other type's binary form is an error, never guessed from its bytes).
+/// Containers (arrays, ranges, multiranges, composites) decode their elements by the element
+/// types, recursively; a domain decodes as its base type.
 pub fn decode_binary<'a>(ty: &'a PgType, b: &'a [u8]) -> Result<Value<'a>, ValueError> {
     match &ty.kind {
         TypeKind::Bool => Ok(Value::Bool(fixed::<1>(ty, b)? != [0])),
@@ -52,8 +56,15 @@ pub fn decode_binary<'a>(ty: &'a PgType, b: &'a [u8]) -> Result<Value<'a>, Value
         TypeKind::Uuid => Ok(Value::Uuid(fixed(ty, b)?)),
         TypeKind::Json => utf8(ty, b).map(Value::Json),
         TypeKind::Jsonb => jsonb(ty, b),
-        TypeKind::Enum => utf8(ty, b).map(Value::Enum),
+        TypeKind::Enum(_) => utf8(ty, b).map(Value::Enum),
         TypeKind::Array(elem) => array(ty, elem, b),
+        TypeKind::Range(sub) => range(ty, sub, b).map(|r| Value::Range(Box::new(r))),
+        TypeKind::Multirange(range_ty) => multirange(ty, range_ty, b),
+        TypeKind::Composite(fields) => composite(ty, fields, b),
+        TypeKind::Domain { base, .. } => decode_binary(base, b),
+        TypeKind::Hstore => hstore(ty, b),
+        TypeKind::Ltree => ltree(ty, b),
+        TypeKind::Geometry | TypeKind::Geography => ewkb(ty, b),
         TypeKind::Other => decode_other_binary(ty, b),
     }
 }
@@ -62,7 +73,7 @@ fn fixed<const N: usize>(ty: &PgType, b: &[u8]) -> Result<[u8; N], ValueError> {
     b.try_into().map_err(|_| fail(ty, "wrong length"))
 }
 
-fn utf8<'a>(ty: &PgType, b: &'a [u8]) -> Result<&'a str, ValueError> {
+pub(super) fn utf8<'a>(ty: &PgType, b: &'a [u8]) -> Result<&'a str, ValueError> {
     std::str::from_utf8(b).map_err(|_| fail(ty, "invalid UTF-8"))
 }
 
@@ -186,15 +197,17 @@ fn array<'a>(ty: &'a PgType, elem: &'a PgType, b: &'a [u8]) -> Result<Value<'a>,
         return Err(fail(ty, "invalid array header"));
     }
     let mut dims = Vec::with_capacity(ndim as usize);
+    let mut lower_bounds = Vec::with_capacity(ndim as usize);
     let mut count: usize = 1;
     for _ in 0..ndim {
         let len = r.i32()?;
-        let _lower_bound = r.i32()?;
+        let lower = r.i32()?;
         let len_usize = usize::try_from(len).map_err(|_| fail(ty, "negative dimension"))?;
         count = count
             .checked_mul(len_usize)
             .ok_or_else(|| fail(ty, "too many elements"))?;
         dims.push(len);
+        lower_bounds.push(lower);
     }
     if ndim == 0 {
         count = 0;
@@ -208,10 +221,18 @@ fn array<'a>(ty: &'a PgType, elem: &'a PgType, b: &'a [u8]) -> Result<Value<'a>,
         elements.push(array_element(&mut r, elem)?);
     }
     r.finish()?;
-    Ok(Value::Array(Array { dims, elements }))
+    Ok(Value::Array(Array {
+        dims,
+        lower_bounds,
+        elements,
+    }))
 }
 
-fn array_element<'a>(r: &mut Reader<'a, '_>, elem: &'a PgType) -> Result<Value<'a>, ValueError> {
+/// One length-prefixed element (-1 for NULL) of an array, range, multirange or composite.
+pub(super) fn array_element<'a>(
+    r: &mut Reader<'a, '_>,
+    elem: &'a PgType,
+) -> Result<Value<'a>, ValueError> {
     let len = r.i32()?;
     if len == -1 {
         return Ok(Value::Null);

@@ -29,6 +29,7 @@ mod json;
 mod payload;
 mod plan;
 mod schema;
+mod structured;
 mod temporal;
 
 pub use clock::{Clock, FixedClock, ManualClock, SystemClock};
@@ -46,7 +47,8 @@ pub enum DecimalHandling {
     Precise,
     /// JSON double.
     Double,
-    /// The decimal as a string (Java `BigDecimal.toString`).
+    /// The decimal as a plain string (Java `BigDecimal.toPlainString`: `0.00000001`, never
+    /// `1E-8`).
     String,
 }
 
@@ -59,6 +61,17 @@ pub enum IntervalHandling {
     Numeric,
     /// `io.debezium.time.Interval` ISO-8601 string (`P1Y2M3DT4H5M6.78S`).
     String,
+}
+
+/// Debezium's `hstore.handling.mode`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HstoreHandling {
+    /// An `io.debezium.data.Json` string of the key/value object.
+    #[default]
+    Json,
+    /// A Connect map of string keys to optional string values.
+    Map,
 }
 
 /// Options of the Debezium JSON format (Debezium's connector and converter settings).
@@ -76,6 +89,7 @@ pub struct DebeziumOptions {
     pub tombstones_on_delete: bool,
     pub decimal_handling_mode: DecimalHandling,
     pub interval_handling_mode: IntervalHandling,
+    pub hstore_handling_mode: HstoreHandling,
     /// `unavailable.value.placeholder`: written for values the source did not send.
     pub unavailable_value_placeholder: String,
     /// `source.version`.
@@ -94,6 +108,7 @@ impl Default for DebeziumOptions {
             tombstones_on_delete: true,
             decimal_handling_mode: DecimalHandling::Precise,
             interval_handling_mode: IntervalHandling::Numeric,
+            hstore_handling_mode: HstoreHandling::Json,
             unavailable_value_placeholder: "__tributary_unavailable_value".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             provide_transaction_metadata: false,
