@@ -148,7 +148,10 @@ fn numerics_under_string_mode() {
         r("-12345678901234567890.123", -1),
         "\"-12345678901234567890.123\""
     );
-    assert_eq!(r("0.00000000", -1), "\"0E-8\"");
+    // BigDecimal.toPlainString, as Debezium writes string decimals.
+    assert_eq!(r("0.00000000", -1), "\"0.00000000\"");
+    assert_eq!(r("0.000000001", -1), "\"0.000000001\"");
+    assert_eq!(r("-100000000000000000000", -1), "\"-100000000000000000000\"");
     assert_eq!(r("NaN", -1), "\"NAN\"");
     assert_eq!(r("Infinity", -1), "\"POSITIVE_INFINITY\"");
     assert_eq!(r("-Infinity", -1), "\"NEGATIVE_INFINITY\"");
@@ -181,7 +184,8 @@ fn strings_bytes_uuids_json_and_enums() {
         render(jsonb_t, -1, C::V(jsonb("[1, \"x\"]"))),
         "\"[1, \\\"x\\\"]\""
     );
-    let mood = ty(90_000, "mood", TypeKind::Enum);
+    let labels = Arc::from(vec!["sad".to_owned(), "happy".to_owned()]);
+    let mood = ty(90_000, "mood", TypeKind::Enum(labels));
     assert_eq!(render(mood, -1, C::V(text("happy"))), "\"happy\"");
     let inet = ty(869, "inet", TypeKind::Other);
     assert_eq!(render(inet, -1, C::T("10.0.0.1/8")), "\"10.0.0.1/8\"");
