@@ -15,7 +15,9 @@ use crate::checkpoint::{
     Checkpoint, CheckpointError, CheckpointStore, ShardKey, SledCheckpointStore,
 };
 use crate::config::{resolve_password, ConfigError, Phase, TableSelection, TaskSpec};
-use crate::format::debezium::{DebeziumJson, DebeziumOptions, DecimalHandling, IntervalHandling};
+use crate::format::debezium::{
+    DebeziumJson, DebeziumOptions, DecimalHandling, HstoreHandling, IntervalHandling,
+};
 use crate::pipeline::runner::{PipelineError, RunEnd, Runner, RunnerOptions};
 use crate::pipeline::stats::Stats;
 use crate::position::Lsn;
@@ -402,6 +404,11 @@ fn debezium_options(spec: &TaskSpec, pre: &Preflight) -> Result<DebeziumOptions,
                 "numeric or string",
             ))
         }
+    };
+    o.hstore_handling_mode = match d.hstore_handling_mode.as_deref() {
+        None | Some("json") => HstoreHandling::Json,
+        Some("map") => HstoreHandling::Map,
+        Some(x) => return Err(invalid("destination.debezium.hstore_handling_mode", x, "json or map")),
     };
     Ok(o)
 }

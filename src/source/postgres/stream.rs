@@ -289,6 +289,7 @@ impl PgStream {
             columns,
             replica_identity: ReplicaIdentity::from_code(body.replica_identity),
         };
+        crate::value::check_table_decodable(&schema)?;
         let same = self
             .relations
             .get(&body.oid)
