@@ -63,9 +63,11 @@ pub enum Value<'a> {
         micros: i64,
         offset_secs: i32,
     },
-    /// Microseconds since 1970-01-01 00:00:00 (no zone); `i64::MAX/MIN` for ±infinity.
+    /// Microseconds since 1970-01-01 00:00:00 (no zone); `i64::MAX/MIN` for ±infinity. Past
+    /// 294247-01-10 (PostgreSQL goes on to 294276) the count wraps around below `i64::MIN`:
+    /// read it with `timestamp_unix_micros`.
     Timestamp(i64),
-    /// Microseconds since 1970-01-01 00:00:00 UTC; `i64::MAX/MIN` for ±infinity.
+    /// Microseconds since 1970-01-01 00:00:00 UTC; as `Timestamp`.
     TimestampTz(i64),
     Interval {
         months: i32,
@@ -95,6 +97,17 @@ pub enum Value<'a> {
         type_name: &'a str,
         text: Cow<'a, str>,
     },
+}
+
+/// The true microseconds since 1970 of a finite `Value::Timestamp`/`TimestampTz` count, whose
+/// last 30 years wrap around (PostgreSQL's earliest timestamp, 4714 BC, is about -2^57.6 µs,
+/// so any count below -2^62 is a wrapped one).
+pub fn timestamp_unix_micros(us: i64) -> i128 {
+    if us < -(1i64 << 62) {
+        i128::from(us) + (1i128 << 64)
+    } else {
+        i128::from(us)
+    }
 }
 
 /// A numeric value in PostgreSQL's form: base-10000 digits with a weight and a display scale.

@@ -154,15 +154,22 @@ fn timetz<'a>(ty: &PgType, b: &[u8]) -> Result<Value<'a>, ValueError> {
 }
 
 fn timestamp(ty: &PgType, b: &[u8]) -> Result<i64, ValueError> {
-    let micros = i64::from_be_bytes(fixed(ty, b)?);
-    if micros == i64::MAX || micros == i64::MIN {
-        return Ok(micros);
+    Ok(timestamp_from_pg(i64::from_be_bytes(fixed(ty, b)?)))
+}
+
+/// Microseconds since 2000-01-01 (the wire form) as `Value::Timestamp`'s microseconds since
+/// 1970: ±infinity kept; the last 30 years of PostgreSQL's range (after 294247-01-10, beyond an
+/// i64 of µs since 1970) wrap around (see `timestamp_unix_micros`). The two instants that
+/// would land on the ±infinity sentinels move by one microsecond.
+pub(super) fn timestamp_from_pg(micros: i64) -> i64 {
+    match micros {
+        i64::MAX | i64::MIN => micros,
+        m => match m.wrapping_add(PG_EPOCH_UNIX_MICROS) {
+            i64::MAX => i64::MAX - 1,
+            i64::MIN => i64::MIN + 1,
+            unix => unix,
+        },
     }
-    // The last 30 years of PostgreSQL's range (after year 294246) do not fit Unix µs in an i64.
-    let unix = micros
-        .checked_add(PG_EPOCH_UNIX_MICROS)
-        .filter(|m| *m != i64::MAX);
-    unix.ok_or_else(|| fail(ty, "out of range"))
 }
 
 fn interval<'a>(ty: &PgType, b: &[u8]) -> Result<Value<'a>, ValueError> {

@@ -174,10 +174,11 @@ fn timestamp(out: &mut String, micros: i64, with_zone: bool) {
         i64::MIN => return out.push_str("-infinity"),
         _ => {}
     }
-    let days = micros.div_euclid(MICROS_PER_DAY);
-    let bc = ymd(out, days);
+    let real = super::timestamp_unix_micros(micros);
+    let day = i128::from(MICROS_PER_DAY);
+    let bc = ymd(out, real.div_euclid(day) as i64);
     out.push(' ');
-    time_of_day(out, micros.rem_euclid(MICROS_PER_DAY));
+    time_of_day(out, real.rem_euclid(day) as i64);
     if with_zone {
         out.push_str("+00");
     }

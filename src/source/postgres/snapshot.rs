@@ -75,7 +75,7 @@ impl SnapshotSession {
     ) -> Result<(), PgSourceError> {
         let first_table = tables.first().map(|t| t.oid);
         let queue = Arc::new(Mutex::new(tables.into_iter().collect::<VecDeque<_>>()));
-        let shared = Arc::new(Marks::new(first_table, self.clients.len(), queue_len(&queue)));
+        let shared = Arc::new(Marks::new(first_table, queue_len(&queue)));
         let mut workers = Vec::new();
         for client in self.clients {
             let (queue, out, shared, tx) = (queue.clone(), out.clone(), shared.clone(), self.tx);
@@ -107,21 +107,23 @@ fn queue_len(q: &Mutex<VecDeque<Arc<TableSchema>>>) -> usize {
 /// `RelationalSnapshotChangeEventSource` places them: `last` on the last row of the last table,
 /// else `first` on the first row of the first table, else `last_in_data_collection` on a
 /// table's last row, else `first_in_data_collection` on its first, else `true`. Debezium's
-/// snapshot reads tables in order on one thread; with several threads it marks no `first` and
-/// puts `last` on the last row it emits, which here is the last row of the table finished last.
-/// (When the last tables are empty Debezium moves `last` back to the last row sent; that row is
-/// already on its way here, so it keeps `last_in_data_collection`.)
+/// default snapshot reads tables in order on one thread; here several connections may read
+/// tables side by side, so `first` goes to the first row of the first table in order (as with
+/// Debezium's default) and `last` to the last row of the table finished last (as Debezium's
+/// `completeSnapshot` marks the last row it emits). When the last tables are empty Debezium
+/// moves `last` back to the last row sent; that row is already on its way here, so it keeps
+/// `last_in_data_collection`.
 struct Marks {
-    /// The table whose first row is `first`: the first in order, when one connection reads.
+    /// The table whose first row is `first`: the first in order.
     first_table: Option<u32>,
     /// Tables not finished yet: the one that brings this to zero has the `last` row.
     remaining: AtomicUsize,
 }
 
 impl Marks {
-    fn new(first_table: Option<u32>, connections: usize, tables: usize) -> Marks {
+    fn new(first_table: Option<u32>, tables: usize) -> Marks {
         Marks {
-            first_table: first_table.filter(|_| connections == 1),
+            first_table,
             remaining: AtomicUsize::new(tables),
         }
     }
@@ -338,24 +340,25 @@ mod tests {
     use SnapshotMark::{First, FirstInTable as Fi, Last, LastInTable as Li, Middle as Mid};
 
     #[test]
-    fn one_connection_marks_as_debezium() {
-        let marks = Marks::new(Some(1), 1, 3);
+    fn tables_in_order_are_marked_as_debezium_marks_them() {
+        let marks = Marks::new(Some(1), 3);
         assert_eq!(read(&marks, 1, 3), vec![First, Mid, Li]);
         assert_eq!(read(&marks, 2, 1), vec![Li]);
         assert_eq!(read(&marks, 3, 2), vec![Fi, Last]);
         // One table of one row: last wins over first.
-        let marks = Marks::new(Some(1), 1, 1);
+        let marks = Marks::new(Some(1), 1);
         assert_eq!(read(&marks, 1, 1), vec![Last]);
         // An empty first table: Debezium marks no row `first`.
-        let marks = Marks::new(Some(1), 1, 2);
+        let marks = Marks::new(Some(1), 2);
         assert_eq!(read(&marks, 1, 0), vec![]);
         assert_eq!(read(&marks, 2, 2), vec![Fi, Last]);
     }
 
     #[test]
-    fn several_connections_mark_no_first() {
-        let marks = Marks::new(Some(1), 2, 2);
-        assert_eq!(read(&marks, 1, 2), vec![Fi, Li]);
-        assert_eq!(read(&marks, 2, 2), vec![Fi, Last]);
+    fn the_table_finished_last_has_the_last_row() {
+        // Two connections: the second table in order finishes first.
+        let marks = Marks::new(Some(1), 2);
+        assert_eq!(read(&marks, 2, 2), vec![Fi, Li]);
+        assert_eq!(read(&marks, 1, 2), vec![First, Last]);
     }
 }

@@ -96,6 +96,10 @@ fn dates_times_and_timestamps() {
         "0001-12-31 23:59:59.999999+00 BC"
     );
     assert_eq!(scalar(Value::Timestamp(i64::MIN)), "-infinity");
+    // PostgreSQL's last microsecond, past an i64 of µs since 1970: wrapped, and read back.
+    let last = crate::value::binary::timestamp_from_pg(9_223_371_331_199_999_999);
+    assert!(last < 0);
+    assert_eq!(scalar(Value::Timestamp(last)), "294276-12-31 23:59:59.999999");
 }
 
 #[test]

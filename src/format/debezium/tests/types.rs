@@ -196,7 +196,7 @@ fn dates_and_times() {
     let d = ty(1082, "date", TypeKind::Date);
     assert_eq!(render(d.clone(), -1, C::V(date(19_782))), "19782");
     assert_eq!(render(d.clone(), -1, C::V(date(-25_567))), "-25567");
-    assert_eq!(render(d, -1, C::V(int4(i32::MAX))), "-2147472693");
+    assert_eq!(render(d, -1, C::V(int4(i32::MAX))), "-2147472692");
     let t = ty(1083, "time", TypeKind::Time);
     let micros = 45_296_789_123;
     assert_eq!(render(t.clone(), -1, C::V(time(micros))), "45296789123");
