@@ -216,8 +216,15 @@ fn array<'a>(ty: &'a PgType, elem: &'a PgType, b: &'a [u8]) -> Result<Value<'a>,
         dims.push(len);
         lower_bounds.push(lower);
     }
-    if ndim == 0 {
-        count = 0;
+    if ndim == 0 || count == 0 {
+        // An array with no elements is the empty array whatever its dimensions say, as
+        // `array_recv` makes it (and nothing later loops over dimensions of nothing).
+        r.finish()?;
+        return Ok(Value::Array(Array {
+            dims: Vec::new(),
+            lower_bounds: Vec::new(),
+            elements: Vec::new(),
+        }));
     }
     // Every element takes at least its 4-byte length: bound the allocation by the input.
     if count > r.remaining() / 4 {

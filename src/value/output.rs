@@ -241,11 +241,12 @@ fn array(out: &mut String, elem: &PgType, a: &Array<'_>) {
         }
         out.push('=');
     }
-    // The box type alone uses `;` between elements (`typdelim`).
-    let delim = if elem.root().name == "box" && elem.root().namespace == "pg_catalog" {
-        ';'
-    } else {
-        ','
+    // The element type's `typdelim`: `;` for box, `:` for PostGIS types, else `,`.
+    let root = elem.root();
+    let delim = match &root.kind {
+        TypeKind::Geometry | TypeKind::Geography => ':',
+        _ if root.name == "box" && root.namespace == "pg_catalog" => ';',
+        _ => ',',
     };
     let mut next = 0usize;
     array_dim(out, elem, a, 0, delim, &mut next);
