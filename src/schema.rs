@@ -40,7 +40,10 @@ pub enum TypeKind {
     Composite(Arc<[CompositeField]>),
     /// A domain: the base type's wire format, and the domain's own type modifier
     /// (`pg_type.typtypmod`, -1 if none), which columns of the domain type inherit.
-    Domain { base: Arc<PgType>, typmod: i32 },
+    Domain {
+        base: Arc<PgType>,
+        typmod: i32,
+    },
     /// The `hstore` extension's key/value map (`hstore_send`).
     Hstore,
     /// The `ltree` extension's label path (`ltree_send`: a version byte and the text).

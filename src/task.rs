@@ -408,7 +408,13 @@ fn debezium_options(spec: &TaskSpec, pre: &Preflight) -> Result<DebeziumOptions,
     o.hstore_handling_mode = match d.hstore_handling_mode.as_deref() {
         None | Some("json") => HstoreHandling::Json,
         Some("map") => HstoreHandling::Map,
-        Some(x) => return Err(invalid("destination.debezium.hstore_handling_mode", x, "json or map")),
+        Some(x) => {
+            return Err(invalid(
+                "destination.debezium.hstore_handling_mode",
+                x,
+                "json or map",
+            ))
+        }
     };
     Ok(o)
 }

@@ -151,15 +151,30 @@ async fn ranges_and_multiranges_match_postgres() {
         c,
         &mut types,
         "int4range",
-        &lits(&["[1,10)", "(1,10]", "empty", "(,)", "[5,)", "(,0]", "[-2147483648,2147483647)"]),
+        &lits(&[
+            "[1,10)",
+            "(1,10]",
+            "empty",
+            "(,)",
+            "[5,)",
+            "(,0]",
+            "[-2147483648,2147483647)",
+        ]),
     )
     .await;
     let random_int8: Vec<String> = (0..200)
         .map(|_| {
             let a = rng.next() as i64 >> rng.below(60);
             let b = a.saturating_add((rng.next() >> (1 + rng.below(62))) as i64);
-            let (l, u) = (["[", "("][rng.below(2) as usize], ["]", ")"][rng.below(2) as usize]);
-            let lo = if rng.below(10) == 0 { String::new() } else { a.to_string() };
+            let (l, u) = (
+                ["[", "("][rng.below(2) as usize],
+                ["]", ")"][rng.below(2) as usize],
+            );
+            let lo = if rng.below(10) == 0 {
+                String::new()
+            } else {
+                a.to_string()
+            };
             format!("'{l}{lo},{b}{u}'")
         })
         .collect();
@@ -168,7 +183,13 @@ async fn ranges_and_multiranges_match_postgres() {
         c,
         &mut types,
         "numrange",
-        &lits(&["(1.5,2.5]", "[-0.001,100000000000000000000)", "(,0.000000001]", "empty", "[NaN,NaN]"]),
+        &lits(&[
+            "(1.5,2.5]",
+            "[-0.001,100000000000000000000)",
+            "(,0.000000001]",
+            "empty",
+            "[NaN,NaN]",
+        ]),
     )
     .await;
     let random_ts: Vec<String> = (0..200)
@@ -199,7 +220,12 @@ async fn ranges_and_multiranges_match_postgres() {
         c,
         &mut types,
         "daterange",
-        &lits(&["[2024-01-01,2024-02-01)", "[-infinity,2024-01-01)", "[0044-03-15 BC,0001-01-01]", "empty"]),
+        &lits(&[
+            "[2024-01-01,2024-02-01)",
+            "[-infinity,2024-01-01)",
+            "[0044-03-15 BC,0001-01-01]",
+            "empty",
+        ]),
     )
     .await;
     n += check(
@@ -220,7 +246,12 @@ async fn ranges_and_multiranges_match_postgres() {
         c,
         &mut types,
         "float8range",
-        &lits(&["[-0,1e300)", "(1e-300,Infinity]", "[1,NaN]", "[0.1,0.30000000000000004]"]),
+        &lits(&[
+            "[-0,1e300)",
+            "(1e-300,Infinity]",
+            "[1,NaN]",
+            "[0.1,0.30000000000000004]",
+        ]),
     )
     .await;
     n += check(
@@ -237,8 +268,20 @@ async fn ranges_and_multiranges_match_postgres() {
         &lits(&["{[2024-01-01 00:00+00,2024-01-02 00:00+00),[2025-01-01 00:00+00,)}"]),
     )
     .await;
-    n += check(c, &mut types, "datemultirange", &lits(&["{[2024-01-01,2024-01-05),[2024-02-01,)}"])).await;
-    n += check(c, &mut types, "textmultirange", &lits(&["{[\"a b\",c),[x,y]}", "{}"])).await;
+    n += check(
+        c,
+        &mut types,
+        "datemultirange",
+        &lits(&["{[2024-01-01,2024-01-05),[2024-02-01,)}"]),
+    )
+    .await;
+    n += check(
+        c,
+        &mut types,
+        "textmultirange",
+        &lits(&["{[\"a b\",c),[x,y]}", "{}"]),
+    )
+    .await;
     n += check(
         c,
         &mut types,
@@ -246,7 +289,13 @@ async fn ranges_and_multiranges_match_postgres() {
         &lits(&["{\"[1,2)\",empty,NULL,\"(,)\"}", "{}"]),
     )
     .await;
-    n += check(c, &mut types, "textrange[]", &lits(&["{\"[\\\"a b\\\",c)\",NULL}"])).await;
+    n += check(
+        c,
+        &mut types,
+        "textrange[]",
+        &lits(&["{\"[\\\"a b\\\",c)\",NULL}"]),
+    )
+    .await;
     assert!(n > 430, "compared {n} values");
     db.cleanup().await;
 }
@@ -260,7 +309,13 @@ async fn composites_domains_and_enums_match_postgres() {
         c,
         &mut types,
         "pair",
-        &lits(&["(1,\"x y\")", "(,)", "(0,\"\")", "(-5,\"a\"\"b\\\\c\")", "(7,\"(paren), comma\")"]),
+        &lits(&[
+            "(1,\"x y\")",
+            "(,)",
+            "(0,\"\")",
+            "(-5,\"a\"\"b\\\\c\")",
+            "(7,\"(paren), comma\")",
+        ]),
     )
     .await;
     let nested = [
@@ -274,23 +329,50 @@ async fn composites_domains_and_enums_match_postgres() {
     ];
     let nested: Vec<String> = nested.iter().map(|s| (*s).to_owned()).collect();
     n += check(c, &mut types, "nested", &nested).await;
-    n += check(c, &mut types, "nested[]", &[format!("ARRAY[{}, NULL]::nested[]", nested[0])]).await;
-    n += check(c, &mut types, "mood", &lits(&["sad", "very happy", "with,comma", "q\"uote"])).await;
+    n += check(
+        c,
+        &mut types,
+        "nested[]",
+        &[format!("ARRAY[{}, NULL]::nested[]", nested[0])],
+    )
+    .await;
+    n += check(
+        c,
+        &mut types,
+        "mood",
+        &lits(&["sad", "very happy", "with,comma", "q\"uote"]),
+    )
+    .await;
     n += check(
         c,
         &mut types,
         "mood[]",
-        &lits(&["{sad,NULL,\"very happy\",\"with,comma\",\"q\\\"uote\"}", "{}"]),
+        &lits(&[
+            "{sad,NULL,\"very happy\",\"with,comma\",\"q\\\"uote\"}",
+            "{}",
+        ]),
     )
     .await;
     n += check(c, &mut types, "posint", &lits(&["1", "2147483647"])).await;
     n += check(c, &mut types, "dom_of_dom", &lits(&["5"])).await;
     n += check(c, &mut types, "posint[]", &lits(&["{1,NULL,3}"])).await;
-    n += check(c, &mut types, "int_arr", &lits(&["{1,NULL,3}", "{}", "[0:1]={7,8}", "{{1,2},{3,4}}"])).await;
+    n += check(
+        c,
+        &mut types,
+        "int_arr",
+        &lits(&["{1,NULL,3}", "{}", "[0:1]={7,8}", "{{1,2},{3,4}}"]),
+    )
+    .await;
     n += check(c, &mut types, "mood_dom", &lits(&["happy"])).await;
     n += check(c, &mut types, "range_dom", &lits(&["[1,2)", "empty"])).await;
     n += check(c, &mut types, "pair_dom", &lits(&["(1,x)", "(,)"])).await;
-    n += check(c, &mut types, "inet_dom", &lits(&["::ffff:1.2.3.4/128", "10.0.0.1/8"])).await;
+    n += check(
+        c,
+        &mut types,
+        "inet_dom",
+        &lits(&["::ffff:1.2.3.4/128", "10.0.0.1/8"]),
+    )
+    .await;
     n += check(c, &mut types, "num_dom", &lits(&["12345.67", "-0.01"])).await;
     n += check(
         c,
@@ -306,12 +388,22 @@ async fn composites_domains_and_enums_match_postgres() {
         &lits(&["{\"a b\",\"\",NULL,\"null\",\"x\\\"y\",\"{}\",\"back\\\\slash\",\"NULL\"}"]),
     )
     .await;
-    n += check(c, &mut types, "box[]", &lits(&["{(1,1),(0,0);(2,2),(1,1)}"])).await;
+    n += check(
+        c,
+        &mut types,
+        "box[]",
+        &lits(&["{(1,1),(0,0);(2,2),(1,1)}"]),
+    )
+    .await;
     n += check(
         c,
         &mut types,
         "int4[]",
-        &lits(&["{{1,2},{3,NULL}}", "[2:3][-1:0]={{1,2},{3,4}}", "{{{1}},{{2}}}"]),
+        &lits(&[
+            "{{1,2},{3,NULL}}",
+            "[2:3][-1:0]={{1,2},{3,4}}",
+            "{{{1}},{{2}}}",
+        ]),
     )
     .await;
     assert!(n > 30, "compared {n} values");
@@ -336,8 +428,20 @@ async fn extension_types_match_postgres() {
     )
     .await;
     n += check(c, &mut types, "hstore[]", &lits(&["{\"a=>1\",NULL}"])).await;
-    n += check(c, &mut types, "citext", &lits(&["MiXeD Case", "", "ünïcödé"])).await;
-    n += check(c, &mut types, "ltree", &lits(&["Top.Science.Astronomy", "", "a"])).await;
+    n += check(
+        c,
+        &mut types,
+        "citext",
+        &lits(&["MiXeD Case", "", "ünïcödé"]),
+    )
+    .await;
+    n += check(
+        c,
+        &mut types,
+        "ltree",
+        &lits(&["Top.Science.Astronomy", "", "a"]),
+    )
+    .await;
     n += check(c, &mut types, "ltree[]", &lits(&["{Top.Science,NULL,a.b}"])).await;
     let geoms = lits(&[
         "POINT(1 2)",
@@ -348,18 +452,31 @@ async fn extension_types_match_postgres() {
         "SRID=4326;MULTILINESTRING((0 0,1 1),(2 2,3 3))",
     ]);
     n += check(c, &mut types, "geometry", &geoms).await;
-    n += check(c, &mut types, "geometry[]", &lits(&["{POINT(1 2):POINT(3 4)}"])).await;
+    n += check(
+        c,
+        &mut types,
+        "geometry[]",
+        &lits(&["{POINT(1 2):POINT(3 4)}"]),
+    )
+    .await;
     n += check(
         c,
         &mut types,
         "geography",
-        &lits(&["POINT(-71.06 42.36)", "LINESTRING(0 0,1 1)", "SRID=4326;POINT(13.4 52.5)"]),
+        &lits(&[
+            "POINT(-71.06 42.36)",
+            "LINESTRING(0 0,1 1)",
+            "SRID=4326;POINT(13.4 52.5)",
+        ]),
     )
     .await;
     assert!(n > 20, "compared {n} values");
     // Every value decodes: the decoder accepts what PostgreSQL sends.
     let rows = c
-        .query("SELECT 'a=>1'::hstore, 'x.y'::ltree, 'POINT(1 2)'::geometry", &[])
+        .query(
+            "SELECT 'a=>1'::hstore, 'x.y'::ltree, 'POINT(1 2)'::geometry",
+            &[],
+        )
         .await
         .unwrap();
     for (i, col) in rows[0].columns().iter().enumerate() {

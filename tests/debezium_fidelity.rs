@@ -179,7 +179,9 @@ fn debezium_records(set: &str) -> BTreeMap<String, Vec<Rec>> {
 
 /// The SQL of a script without psql's meta-commands.
 fn script(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/debezium").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts/debezium")
+        .join(name);
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
@@ -189,12 +191,18 @@ fn script(name: &str) -> String {
 }
 
 /// tributary's records of every table, by table, in order, for a task with `debezium` options.
-async fn tributary_records(db: &TestDb, debezium: &str, snapshot_rows: usize) -> BTreeMap<String, Vec<Rec>> {
+async fn tributary_records(
+    db: &TestDb,
+    debezium: &str,
+    snapshot_rows: usize,
+) -> BTreeMap<String, Vec<Rec>> {
     let setup = TaskSetup::new(&db.url, "fidelity", &["public.*"], &["full", "incremental"]);
     add_to_section(&setup.path, "source", "snapshot_connections = 1");
     // A table header may come anywhere in TOML: the options go at the end of the file.
     let mut text = std::fs::read_to_string(&setup.path).unwrap();
-    text.push_str(&format!("[destination.debezium]\nschemas_enable = true\n{debezium}\n"));
+    text.push_str(&format!(
+        "[destination.debezium]\nschemas_enable = true\n{debezium}\n"
+    ));
     std::fs::write(&setup.path, text).unwrap();
     let child = setup.spawn();
     let topic = |t: &str| setup.topic(&format!("public.{t}"));
@@ -204,17 +212,30 @@ async fn tributary_records(db: &TestDb, debezium: &str, snapshot_rows: usize) ->
         loop {
             let n: usize = TABLES
                 .iter()
-                .map(|t| consume_all(&topic(t), Duration::from_millis(300), Duration::from_secs(3)).len())
+                .map(|t| {
+                    consume_all(
+                        &topic(t),
+                        Duration::from_millis(300),
+                        Duration::from_secs(3),
+                    )
+                    .len()
+                })
                 .sum();
             if n >= snapshot_rows {
                 break;
             }
-            assert!(start.elapsed() < Duration::from_secs(120), "snapshot: {n} of {snapshot_rows} records");
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "snapshot: {n} of {snapshot_rows} records"
+            );
         }
     }
     tracing::info!("the changes, streamed; the marker row ends them");
     {
-        db.client.batch_execute(&script("changes.sql")).await.unwrap();
+        db.client
+            .batch_execute(&script("changes.sql"))
+            .await
+            .unwrap();
         let m = consume_until(&topic("marker"), |m| !m.is_empty());
         assert!(!m.is_empty(), "the marker row arrived");
     }
@@ -295,7 +316,8 @@ struct Comparison {
 
 impl Comparison {
     fn differ(&mut self, what: String, dbz: &Value, ours: &Value) {
-        self.mismatches.push(format!("{what}: Debezium {dbz}, tributary {ours}"));
+        self.mismatches
+            .push(format!("{what}: Debezium {dbz}, tributary {ours}"));
     }
 
     fn table(&mut self, table: &str, dbz: &[Rec], ours: &[Rec]) {
@@ -326,8 +348,10 @@ impl Comparison {
             _ => {}
         }
         if d.headers != o.headers {
-            self.mismatches
-                .push(format!("{at} headers: Debezium {:?}, tributary {:?}", d.headers, o.headers));
+            self.mismatches.push(format!(
+                "{at} headers: Debezium {:?}, tributary {:?}",
+                d.headers, o.headers
+            ));
         }
         match (&d.value, &o.value) {
             (Some(dv), Some(ov)) => {
@@ -335,7 +359,9 @@ impl Comparison {
                 self.payload(at, &d.table, id, &dv["payload"], &ov["payload"]);
             }
             (None, None) => {}
-            (dv, ov) => self.mismatches.push(format!("{at} tombstone: Debezium {dv:?}, tributary {ov:?}")),
+            (dv, ov) => self
+                .mismatches
+                .push(format!("{at} tombstone: Debezium {dv:?}, tributary {ov:?}")),
         }
     }
 
@@ -358,8 +384,13 @@ impl Comparison {
                 let name = c["field"].as_str().unwrap_or_default();
                 match oc.iter().find(|x| x["field"] == c["field"]) {
                     Some(x) if x == c => {}
-                    Some(_) if SCHEMA_DEVIATIONS.iter().any(|(t, n, _)| *t == table && *n == name) => {
-                        self.schema_deviations_seen.insert(format!("{table}.{name}"));
+                    Some(_)
+                        if SCHEMA_DEVIATIONS
+                            .iter()
+                            .any(|(t, n, _)| *t == table && *n == name) =>
+                    {
+                        self.schema_deviations_seen
+                            .insert(format!("{table}.{name}"));
                     }
                     Some(x) => self.differ(format!("{at} schema of column {name}"), c, x),
                     None => self.differ(format!("{at} schema of column {name}"), c, &Value::Null),
@@ -381,12 +412,19 @@ impl Comparison {
                 let names = |v: &Value| -> Vec<String> {
                     v["fields"][0]["fields"]
                         .as_array()
-                        .map(|a| a.iter().map(|c| c["field"].as_str().unwrap_or_default().to_owned()).collect())
+                        .map(|a| {
+                            a.iter()
+                                .map(|c| c["field"].as_str().unwrap_or_default().to_owned())
+                                .collect()
+                        })
                         .unwrap_or_default()
                 };
                 if names(d) != names(&o) {
-                    self.mismatches
-                        .push(format!("{at} columns: Debezium {:?}, tributary {:?}", names(d), names(&o)));
+                    self.mismatches.push(format!(
+                        "{at} columns: Debezium {:?}, tributary {:?}",
+                        names(d),
+                        names(&o)
+                    ));
                 }
             }
         }
@@ -438,14 +476,16 @@ impl Comparison {
             }
             match deviation(table, col, id) {
                 Some(dev) => {
-                    self.deviations_seen.insert((dev.table, dev.column, id.unwrap_or_default()));
+                    self.deviations_seen
+                        .insert((dev.table, dev.column, id.unwrap_or_default()));
                 }
                 None => self.differ(format!("{at} column {col}"), dv, ov),
             }
         }
         for col in om.keys().filter(|c| !dm.contains_key(*c)) {
             if !dropped(table, col) {
-                self.mismatches.push(format!("{at}: column {col} is not in Debezium's record"));
+                self.mismatches
+                    .push(format!("{at}: column {col} is not in Debezium's record"));
             }
         }
     }
@@ -458,7 +498,9 @@ fn check_first_and_last(ours: &BTreeMap<String, Vec<Rec>>) -> Vec<String> {
         .iter()
         .flat_map(|(t, recs)| {
             recs.iter().filter_map(move |r| {
-                let m = r.value.as_ref()?["payload"]["source"]["snapshot"].as_str()?.to_owned();
+                let m = r.value.as_ref()?["payload"]["source"]["snapshot"]
+                    .as_str()?
+                    .to_owned();
                 Some((t.clone(), m))
             })
         })
@@ -471,7 +513,9 @@ fn check_first_and_last(ours: &BTreeMap<String, Vec<Rec>>) -> Vec<String> {
     if marks == want {
         vec![]
     } else {
-        vec![format!("snapshot first/last marks: {marks:?}, expected {want:?}")]
+        vec![format!(
+            "snapshot first/last marks: {marks:?}, expected {want:?}"
+        )]
     }
 }
 
@@ -481,7 +525,10 @@ async fn compare_set(set: &str, debezium: &str, tables: &[&str]) {
     let dbz = debezium_records(set);
     let db = TestDb::create("fidelity").await;
     db.client
-        .batch_execute(&format!("SET TimeZone = 'UTC'; {}", script("all_types.sql")))
+        .batch_execute(&format!(
+            "SET TimeZone = 'UTC'; {}",
+            script("all_types.sql")
+        ))
         .await
         .unwrap();
     // tributary reads every table: wait for all of the snapshot before the changes.
@@ -507,7 +554,10 @@ async fn compare_set(set: &str, debezium: &str, tables: &[&str]) {
     }
     db.cleanup().await;
     for dev in DEVIATIONS.iter().filter(|d| tables.contains(&d.table)) {
-        let seen = cmp.deviations_seen.iter().any(|(t, c, _)| *t == dev.table && *c == dev.column);
+        let seen = cmp
+            .deviations_seen
+            .iter()
+            .any(|(t, c, _)| *t == dev.table && *c == dev.column);
         if !seen && set == "defaults" {
             cmp.mismatches.push(format!(
                 "listed deviation {}.{} ({}) no longer shows: remove it from DEVIATIONS and the docs",
@@ -531,7 +581,8 @@ async fn compare_set(set: &str, debezium: &str, tables: &[&str]) {
 }
 
 /// Debezium's default `unavailable.value.placeholder` (tributary's own default differs).
-const DEBEZIUM_PLACEHOLDER: &str = "unavailable_value_placeholder = \"__debezium_unavailable_value\"";
+const DEBEZIUM_PLACEHOLDER: &str =
+    "unavailable_value_placeholder = \"__debezium_unavailable_value\"";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn defaults_match_debezium() {
@@ -540,24 +591,54 @@ async fn defaults_match_debezium() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decimal_string_matches_debezium() {
-    let tables = ["numeric_types", "numeric_special", "array_types", "custom_types"];
-    compare_set("decimal_string", "decimal_handling_mode = \"string\"", &tables).await;
+    let tables = [
+        "numeric_types",
+        "numeric_special",
+        "array_types",
+        "custom_types",
+    ];
+    compare_set(
+        "decimal_string",
+        "decimal_handling_mode = \"string\"",
+        &tables,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn decimal_double_matches_debezium() {
-    let tables = ["numeric_types", "numeric_special", "array_types", "custom_types"];
-    compare_set("decimal_double", "decimal_handling_mode = \"double\"", &tables).await;
+    let tables = [
+        "numeric_types",
+        "numeric_special",
+        "array_types",
+        "custom_types",
+    ];
+    compare_set(
+        "decimal_double",
+        "decimal_handling_mode = \"double\"",
+        &tables,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interval_string_matches_debezium() {
-    compare_set("interval_string", "interval_handling_mode = \"string\"", &["time_types"]).await;
+    compare_set(
+        "interval_string",
+        "interval_handling_mode = \"string\"",
+        &["time_types"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hstore_map_matches_debezium() {
-    compare_set("hstore_map", "hstore_handling_mode = \"map\"", &["ext_types"]).await;
+    compare_set(
+        "hstore_map",
+        "hstore_handling_mode = \"map\"",
+        &["ext_types"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

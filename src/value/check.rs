@@ -102,9 +102,18 @@ mod tests {
 
     #[test]
     fn scalars_and_known_builtins_decode() {
-        assert_eq!(check_decodable(&t("int4", "pg_catalog", TypeKind::Int4)), Ok(()));
-        assert_eq!(check_decodable(&t("inet", "pg_catalog", TypeKind::Other)), Ok(()));
-        assert_eq!(check_decodable(&t("hstore", "ext", TypeKind::Hstore)), Ok(()));
+        assert_eq!(
+            check_decodable(&t("int4", "pg_catalog", TypeKind::Int4)),
+            Ok(())
+        );
+        assert_eq!(
+            check_decodable(&t("inet", "pg_catalog", TypeKind::Other)),
+            Ok(())
+        );
+        assert_eq!(
+            check_decodable(&t("hstore", "ext", TypeKind::Hstore)),
+            Ok(())
+        );
     }
 
     #[test]
@@ -142,7 +151,10 @@ mod tests {
         let range = t("r", "public", TypeKind::Range(comp));
         let multi = t("m", "public", TypeKind::Multirange(range));
         let err = check_decodable(&multi).unwrap_err();
-        assert_eq!((err.type_name.as_str(), err.culprit.as_str()), ("public.m", "public.cube"));
+        assert_eq!(
+            (err.type_name.as_str(), err.culprit.as_str()),
+            ("public.m", "public.cube")
+        );
         let table = TableSchema {
             oid: 1,
             schema: "s".into(),
@@ -157,7 +169,13 @@ mod tests {
             replica_identity: ReplicaIdentity::Default,
         };
         let err = check_table_decodable(&table).unwrap_err().to_string();
-        assert!(err.starts_with("column \"v\" of table s.t: type public.m holds public.cube"), "{err}");
-        assert!(err.contains("exclude the table") && !err.contains('\n'), "{err}");
+        assert!(
+            err.starts_with("column \"v\" of table s.t: type public.m holds public.cube"),
+            "{err}"
+        );
+        assert!(
+            err.contains("exclude the table") && !err.contains('\n'),
+            "{err}"
+        );
     }
 }

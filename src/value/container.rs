@@ -39,8 +39,20 @@ pub(super) fn range<'a>(
         r.finish()?;
         return Ok(Range::Empty);
     }
-    let lower = bound(&mut r, sub, flags, RANGE_LB_INF | RANGE_LB_NULL, RANGE_LB_INC)?;
-    let upper = bound(&mut r, sub, flags, RANGE_UB_INF | RANGE_UB_NULL, RANGE_UB_INC)?;
+    let lower = bound(
+        &mut r,
+        sub,
+        flags,
+        RANGE_LB_INF | RANGE_LB_NULL,
+        RANGE_LB_INC,
+    )?;
+    let upper = bound(
+        &mut r,
+        sub,
+        flags,
+        RANGE_UB_INF | RANGE_UB_NULL,
+        RANGE_UB_INC,
+    )?;
     r.finish()?;
     Ok(Range::Bounds { lower, upper })
 }

@@ -62,8 +62,14 @@ fn ewkb_header(b: &[u8]) -> Option<(u32, Option<i32>)> {
     let (&order, rest) = b.split_first()?;
     let word = |at: usize| -> Option<[u8; 4]> { rest.get(at..at + 4)?.try_into().ok() };
     let (ty, srid) = match order {
-        0 => (u32::from_be_bytes(word(0)?), word(4).map(i32::from_be_bytes)),
-        1 => (u32::from_le_bytes(word(0)?), word(4).map(i32::from_le_bytes)),
+        0 => (
+            u32::from_be_bytes(word(0)?),
+            word(4).map(i32::from_be_bytes),
+        ),
+        1 => (
+            u32::from_le_bytes(word(0)?),
+            word(4).map(i32::from_le_bytes),
+        ),
         _ => return None,
     };
     if ty & EWKB_SRID_FLAG == 0 {
@@ -106,7 +112,12 @@ mod tests {
             Ok(Value::Hstore(vec![("a", Some("1")), ("b c", None)]))
         );
         assert_eq!(hstore(&ty, &0i32.to_be_bytes()), Ok(Value::Hstore(vec![])));
-        for bad in [&b[..b.len() - 1], &[0, 0, 0, 1][..], &[0xff; 4][..], &[][..]] {
+        for bad in [
+            &b[..b.len() - 1],
+            &[0, 0, 0, 1][..],
+            &[0xff; 4][..],
+            &[][..],
+        ] {
             assert!(hstore(&ty, bad).is_err(), "{bad:?}");
         }
     }

@@ -118,7 +118,10 @@ fn text_like_and_bytes() {
     );
     assert!(bin(TypeKind::Jsonb, b"\x02{}").is_err());
     assert!(bin(TypeKind::Jsonb, b"").is_err());
-    assert_eq!(bin(TypeKind::Enum(Arc::from(Vec::<String>::new())), b"happy"), Ok(Value::Enum("happy")));
+    assert_eq!(
+        bin(TypeKind::Enum(Arc::from(Vec::<String>::new())), b"happy"),
+        Ok(Value::Enum("happy"))
+    );
     // A type without a mapping whose binary form has no decoder: an error, never its bytes.
     assert!(bin(TypeKind::Other, b"(1,2)").is_err());
     let u: [u8; 16] = core::array::from_fn(|i| i as u8);
@@ -334,7 +337,10 @@ fn text_forms() {
     assert!(txt(TypeKind::Numeric, "1e3").is_err());
     assert_eq!(txt(TypeKind::Text, "abc"), Ok(Value::Text("abc")));
     assert_eq!(txt(TypeKind::Jsonb, "{}"), Ok(Value::Json("{}")));
-    assert_eq!(txt(TypeKind::Enum(Arc::from(Vec::<String>::new())), "sad"), Ok(Value::Enum("sad")));
+    assert_eq!(
+        txt(TypeKind::Enum(Arc::from(Vec::<String>::new())), "sad"),
+        Ok(Value::Enum("sad"))
+    );
     let u = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
     let want = [
         0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38, 0x0a,

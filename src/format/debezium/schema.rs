@@ -238,7 +238,8 @@ const POINT_FIELDS: &str = ",\"fields\":[{\"type\":\"double\",\"optional\":false
     {\"type\":\"double\",\"optional\":false,\"field\":\"y\"},\
     {\"type\":\"bytes\",\"optional\":true,\"field\":\"wkb\"},\
     {\"type\":\"int32\",\"optional\":true,\"field\":\"srid\"}]";
-const GEOMETRY_FIELDS: &str = ",\"fields\":[{\"type\":\"bytes\",\"optional\":false,\"field\":\"wkb\"},\
+const GEOMETRY_FIELDS: &str =
+    ",\"fields\":[{\"type\":\"bytes\",\"optional\":false,\"field\":\"wkb\"},\
     {\"type\":\"int32\",\"optional\":true,\"field\":\"srid\"}]";
 const HSTORE_MAP_PARTS: &str =
     ",\"keys\":{\"type\":\"string\",\"optional\":false},\"values\":{\"type\":\"string\",\"optional\":true}";

@@ -89,7 +89,9 @@ fn write_money(out: &mut Vec<u8>, mode: DecimalHandling, text: &str, ctx: &mut C
     };
     match mode {
         DecimalHandling::Precise => {
-            if n.with_unscaled_be_bytes(2, |b| write_base64(out, b)).is_none() {
+            if n.with_unscaled_be_bytes(2, |b| write_base64(out, b))
+                .is_none()
+            {
                 out.extend_from_slice(b"null");
             }
         }

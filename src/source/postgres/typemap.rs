@@ -182,10 +182,11 @@ fn kind_from_send(send: &str) -> Option<TypeKind> {
         "int4send" => TypeKind::Int4,
         "int8send" => TypeKind::Int8,
         // Unsigned 32-bit identifiers: widened to int8 by the value decoder.
-        "oidsend" | "xidsend" | "cidsend" | "regprocsend" | "regproceduresend"
-        | "regopersend" | "regoperatorsend" | "regclasssend" | "regcollationsend"
-        | "regtypesend" | "regrolesend" | "regnamespacesend" | "regconfigsend"
-        | "regdictionarysend" => TypeKind::Int8,
+        "oidsend" | "xidsend" | "cidsend" | "regprocsend" | "regproceduresend" | "regopersend"
+        | "regoperatorsend" | "regclasssend" | "regcollationsend" | "regtypesend"
+        | "regrolesend" | "regnamespacesend" | "regconfigsend" | "regdictionarysend" => {
+            TypeKind::Int8
+        }
         "float4send" => TypeKind::Float4,
         "float8send" => TypeKind::Float8,
         "numeric_send" => TypeKind::Numeric,
@@ -316,7 +317,11 @@ mod tests {
             ("public.geometry_send", TypeKind::Geometry),
             ("postgis.geography_send", TypeKind::Geography),
         ] {
-            assert_eq!(kind_from_catalog(&row("x", b'b', send), none), kind, "{send}");
+            assert_eq!(
+                kind_from_catalog(&row("x", b'b', send), none),
+                kind,
+                "{send}"
+            );
         }
         assert_eq!(
             kind_from_catalog(&row("point", b'b', "point_send"), none),
@@ -344,12 +349,23 @@ mod tests {
         let mut r = row("myrange", b'r', "range_send");
         r.range_subtype = 23;
         assert_eq!(r.dependencies(), vec![23]);
-        assert_eq!(kind_from_catalog(&r, resolve), TypeKind::Range(int4.clone()));
-        let range_t = Arc::new(PgType::new(20_000, "myrange", "public", TypeKind::Range(int4.clone())));
+        assert_eq!(
+            kind_from_catalog(&r, resolve),
+            TypeKind::Range(int4.clone())
+        );
+        let range_t = Arc::new(PgType::new(
+            20_000,
+            "myrange",
+            "public",
+            TypeKind::Range(int4.clone()),
+        ));
         let mut m = row("mymultirange", b'm', "multirange_send");
         m.multirange_range = 20_000;
         let resolve_m = |o: u32| (o == 20_000).then(|| range_t.clone());
-        assert_eq!(kind_from_catalog(&m, resolve_m), TypeKind::Multirange(range_t.clone()));
+        assert_eq!(
+            kind_from_catalog(&m, resolve_m),
+            TypeKind::Multirange(range_t.clone())
+        );
         assert_eq!(kind_from_catalog(&m, none), TypeKind::Other);
         let mut c = row("pair", b'c', "record_send");
         c.attributes = vec![("a".into(), 23), ("b".into(), 25)];

@@ -27,8 +27,14 @@ fn scalars() {
     assert_eq!(scalar(Value::Int8(i64::MIN)), "-9223372036854775808");
     assert_eq!(scalar(Value::Bytes(&[0, 0xab])), "\\x00ab");
     assert_eq!(scalar(Value::Ewkb(&[1, 0xab])), "01AB");
-    let u = [0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38, 0x0a, 0x11];
-    assert_eq!(scalar(Value::Uuid(u)), "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+    let u = [
+        0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38, 0x0a,
+        0x11,
+    ];
+    assert_eq!(
+        scalar(Value::Uuid(u)),
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"
+    );
 }
 
 #[test]
@@ -90,7 +96,10 @@ fn dates_times_and_timestamps() {
         scalar(Value::Timestamp(1_709_210_096_789_012)),
         "2024-02-29 12:34:56.789012"
     );
-    assert_eq!(scalar(Value::TimestampTz(-500_000)), "1969-12-31 23:59:59.5+00");
+    assert_eq!(
+        scalar(Value::TimestampTz(-500_000)),
+        "1969-12-31 23:59:59.5+00"
+    );
     assert_eq!(
         scalar(Value::TimestampTz(-62_135_596_800_000_001)),
         "0001-12-31 23:59:59.999999+00 BC"
@@ -99,7 +108,10 @@ fn dates_times_and_timestamps() {
     // PostgreSQL's last microsecond, past an i64 of µs since 1970: wrapped, and read back.
     let last = crate::value::binary::timestamp_from_pg(9_223_371_331_199_999_999);
     assert!(last < 0);
-    assert_eq!(scalar(Value::Timestamp(last)), "294276-12-31 23:59:59.999999");
+    assert_eq!(
+        scalar(Value::Timestamp(last)),
+        "294276-12-31 23:59:59.999999"
+    );
 }
 
 #[test]
@@ -180,7 +192,10 @@ fn ranges_and_multiranges() {
         text(&range_t, &Value::Range(Box::new(r.clone()))),
         "[\"1970-01-01 00:00:00\",)"
     );
-    assert_eq!(text(&range_t, &Value::Range(Box::new(Range::Empty))), "empty");
+    assert_eq!(
+        text(&range_t, &Value::Range(Box::new(Range::Empty))),
+        "empty"
+    );
     let txt = t("text", TypeKind::Text);
     let tr = t("textrange", TypeKind::Range(txt));
     let r2 = Range::Bounds {
@@ -237,9 +252,6 @@ fn composites_and_hstores() {
     ]);
     assert_eq!(text(&outer, &v), r#"("(1,""x y"")","{1,2}",,"")"#);
     let h = Value::Hstore(vec![("a", Some("1")), ("b \"q\"", None), ("c", Some("\\"))]);
-    assert_eq!(
-        scalar(h),
-        r#""a"=>"1", "b \"q\""=>NULL, "c"=>"\\""#
-    );
+    assert_eq!(scalar(h), r#""a"=>"1", "b \"q\""=>NULL, "c"=>"\\""#);
     assert_eq!(scalar(Value::Hstore(vec![])), "");
 }

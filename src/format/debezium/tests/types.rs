@@ -151,7 +151,10 @@ fn numerics_under_string_mode() {
     // BigDecimal.toPlainString, as Debezium writes string decimals.
     assert_eq!(r("0.00000000", -1), "\"0.00000000\"");
     assert_eq!(r("0.000000001", -1), "\"0.000000001\"");
-    assert_eq!(r("-100000000000000000000", -1), "\"-100000000000000000000\"");
+    assert_eq!(
+        r("-100000000000000000000", -1),
+        "\"-100000000000000000000\""
+    );
     assert_eq!(r("NaN", -1), "\"NAN\"");
     assert_eq!(r("Infinity", -1), "\"POSITIVE_INFINITY\"");
     assert_eq!(r("-Infinity", -1), "\"NEGATIVE_INFINITY\"");
