@@ -397,3 +397,95 @@ fn decode_dispatches_on_the_cell() {
     )
     .is_err());
 }
+
+/// Types of every container and extension kind, nested, for the never-panic property.
+fn nested_types() -> Vec<PgType> {
+    let t = |name: &str, kind: TypeKind| Arc::new(PgType::new(1, name, "pg_catalog", kind));
+    let int4 = t("int4", TypeKind::Int4);
+    let text = t("text", TypeKind::Text);
+    let ts = t("timestamp", TypeKind::Timestamp);
+    let range = t("int4range", TypeKind::Range(int4.clone()));
+    let ts_range = t("tsrange", TypeKind::Range(ts));
+    let field = |name: &str, ty: &Arc<PgType>| crate::schema::CompositeField {
+        name: name.into(),
+        ty: ty.clone(),
+    };
+    let arr = t("_int4", TypeKind::Array(int4.clone()));
+    let pair = t(
+        "pair",
+        TypeKind::Composite(Arc::from(vec![field("a", &int4), field("b", &text)])),
+    );
+    let dom = t(
+        "d",
+        TypeKind::Domain {
+            base: arr.clone(),
+            typmod: -1,
+        },
+    );
+    let nested = t(
+        "nested",
+        TypeKind::Composite(Arc::from(vec![
+            field("p", &pair),
+            field("r", &range),
+            field("d", &dom),
+        ])),
+    );
+    let labels: Arc<[String]> = Arc::from(vec!["a".to_owned()]);
+    let kinds = vec![
+        TypeKind::Range(int4.clone()),
+        TypeKind::Range(text.clone()),
+        TypeKind::Multirange(range.clone()),
+        TypeKind::Multirange(ts_range),
+        TypeKind::Composite(Arc::from(vec![field("a", &int4), field("b", &text)])),
+        TypeKind::Array(nested.clone()),
+        TypeKind::Array(range),
+        TypeKind::Domain {
+            base: nested,
+            typmod: -1,
+        },
+        TypeKind::Hstore,
+        TypeKind::Ltree,
+        TypeKind::Geometry,
+        TypeKind::Geography,
+        TypeKind::Enum(labels),
+        TypeKind::Array(pair),
+        TypeKind::Domain {
+            base: t("inet", TypeKind::Other),
+            typmod: -1,
+        },
+    ];
+    kinds.into_iter().map(ty).collect()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+    /// Arbitrary bytes, and bytes shaped like counts and lengths, never make a decoder or the
+    /// text rendering panic, whatever the (nested) type.
+    #[test]
+    fn arbitrary_bytes_never_panic_in_containers(
+        which in 0usize..15,
+        bytes in proptest::prop_oneof![
+            proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            proptest::collection::vec(0u8..4, 0..64),
+            proptest::collection::vec(proptest::prop_oneof![proptest::prelude::Just(0u8), proptest::prelude::Just(1u8), proptest::prelude::Just(0x17u8), proptest::prelude::Just(0xffu8)], 0..96),
+        ],
+    ) {
+        let types = nested_types();
+        let ty = &types[which % types.len()];
+        if let Ok(v) = decode_binary(ty, &bytes) {
+            let mut s = String::new();
+            write_text(ty, &v, &mut s);
+        }
+    }
+}
+
+#[test]
+fn array_dimensions_of_nothing_are_the_empty_array() {
+    // Two dimensions, the second of length 0: no elements, so `{}`, not a billion `{}`.
+    let b = array_bytes(2, 0, &[(1_000_000_000, 1), (0, 1)], &[]);
+    let Ok(Value::Array(a)) = bin(int4_array(), &b) else {
+        panic!("empty array")
+    };
+    assert!(a.dims.is_empty() && a.elements.is_empty());
+}
