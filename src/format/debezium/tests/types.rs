@@ -325,7 +325,12 @@ fn field_schema(opts: DebeziumOptions, t: Arc<PgType>, typmod: i32) -> String {
     let id = ty(23, "int4", TypeKind::Int4);
     let cols = vec![col("id", id, -1, true), col("v", t, typmod, false)];
     let tbl = table(1, "t", cols, ReplicaIdentity::Full);
-    let ev = event(&tbl, Op::Insert, None, Some(row(vec![C::V(int4(1)), C::Null])));
+    let ev = event(
+        &tbl,
+        Op::Insert,
+        None,
+        Some(row(vec![C::V(int4(1)), C::Null])),
+    );
     let mut fmt = DebeziumJson::with_clock(opts, Box::new(FixedClock(0)));
     let mut out = EncodedBatch::default();
     fmt.encode(&ev, &mut out).unwrap();
@@ -356,7 +361,10 @@ fn money_follows_the_decimal_mode() {
     );
     let double = decimal_mode(DecimalHandling::Double);
     assert_eq!(render_with(double.clone(), m(), -1, cell()), "-1234.56");
-    assert_eq!(field_schema(double, m(), -1), "{\"type\":\"double\",\"optional\":true");
+    assert_eq!(
+        field_schema(double, m(), -1),
+        "{\"type\":\"double\",\"optional\":true"
+    );
     let string = decimal_mode(DecimalHandling::String);
     assert_eq!(render_with(string.clone(), m(), -1, cell()), "\"-1234.56\"");
     // The largest money value, exact (Debezium's stream: gAAAAAAAAAA= for the smallest).
@@ -392,7 +400,10 @@ fn bits_are_booleans_or_little_endian_bytes() {
     assert_eq!(render(bit8(), 8, C::V(bits("00000000"))), "\"\"");
     let varbit = || other("varbit");
     assert_eq!(render(varbit(), -1, C::V(bits("110"))), "\"Bg==\"");
-    assert_eq!(render(varbit(), -1, C::V(bits("1101000000000"))), "\"ABo=\"");
+    assert_eq!(
+        render(varbit(), -1, C::V(bits("1101000000000"))),
+        "\"ABo=\""
+    );
     assert_eq!(
         field_schema(DebeziumOptions::default(), varbit(), -1),
         "{\"type\":\"bytes\",\"optional\":true,\"name\":\"io.debezium.data.Bits\",\"version\":1,\
@@ -470,14 +481,20 @@ fn extension_types() {
         hstore_handling_mode: crate::format::debezium::HstoreHandling::Map,
         ..Default::default()
     };
-    assert_eq!(render_with(map.clone(), hstore(), -1, C::V(h)), "{\"a\":\"1\",\"b\":null}");
+    assert_eq!(
+        render_with(map.clone(), hstore(), -1, C::V(h)),
+        "{\"a\":\"1\",\"b\":null}"
+    );
     assert_eq!(
         field_schema(map, hstore(), -1),
         "{\"type\":\"map\",\"keys\":{\"type\":\"string\",\"optional\":false},\
          \"values\":{\"type\":\"string\",\"optional\":true},\"optional\":true"
     );
     let ltree = ty(90_003, "ltree", TypeKind::Ltree);
-    assert_eq!(render(ltree.clone(), -1, C::V(b"\x01a.b".to_vec())), "\"a.b\"");
+    assert_eq!(
+        render(ltree.clone(), -1, C::V(b"\x01a.b".to_vec())),
+        "\"a.b\""
+    );
     assert_eq!(
         field_schema(DebeziumOptions::default(), ltree, -1),
         "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Ltree\",\"version\":1"
@@ -498,8 +515,11 @@ fn extension_types() {
     );
     let geog = ty(90_006, "geography", TypeKind::Geography);
     assert!(render(geog.clone(), -1, C::V(ewkb)).ends_with("\"srid\":4326}"));
-    assert!(field_schema(DebeziumOptions::default(), geog, -1)
-        .ends_with("\"name\":\"io.debezium.data.geometry.Geography\",\"version\":1,\"doc\":\"Geography\""));
+    assert!(
+        field_schema(DebeziumOptions::default(), geog, -1).ends_with(
+            "\"name\":\"io.debezium.data.geometry.Geography\",\"version\":1,\"doc\":\"Geography\""
+        )
+    );
     let tsv = other("tsvector");
     assert_eq!(
         field_schema(DebeziumOptions::default(), tsv, -1),
@@ -536,7 +556,7 @@ fn ranges_composites_and_multiranges_are_their_text() {
             crate::schema::CompositeField {
                 name: "a".into(),
                 ty: int4,
-                },
+            },
             crate::schema::CompositeField {
                 name: "b".into(),
                 ty: text,
@@ -557,7 +577,10 @@ fn ranges_composites_and_multiranges_are_their_text() {
         field_schema(DebeziumOptions::default(), arr, -1),
         "{\"type\":\"array\",\"items\":{\"type\":\"string\",\"optional\":true},\"optional\":true"
     );
-    assert_eq!(render(pair, -1, C::Unchanged), "\"__tributary_unavailable_value\"");
+    assert_eq!(
+        render(pair, -1, C::Unchanged),
+        "\"__tributary_unavailable_value\""
+    );
 }
 
 #[test]
@@ -571,7 +594,10 @@ fn domains_map_as_their_base_type() {
         },
     );
     // The column of a domain type has no typmod: the domain's applies.
-    assert_eq!(render(dom.clone(), -1, C::V(numeric("12345.67"))), "\"EtaH\"");
+    assert_eq!(
+        render(dom.clone(), -1, C::V(numeric("12345.67"))),
+        "\"EtaH\""
+    );
     assert_eq!(
         field_schema(DebeziumOptions::default(), dom, -1),
         "{\"type\":\"bytes\",\"optional\":true,\"name\":\"org.apache.kafka.connect.data.Decimal\",\
