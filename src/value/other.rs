@@ -11,8 +11,10 @@
 //! (`-1234.56`, like `money::numeric::text`), where PostgreSQL's `cash_out` follows
 //! `lc_monetary` (`-$1,234.56` in the C locale): the binary form carries no locale.
 //!
-//! Every other type's binary form (extension types, ranges, composites, `reg*` types that print
-//! names) is a `ValueError` naming the type: text is never guessed from binary bytes. Floats are
+//! Every other type's binary form (an extension type tributary does not know, `aclitem`...) is a
+//! `ValueError` naming the type: text is never guessed from binary bytes. Such columns are found
+//! before a task starts (`check_decodable`, through `has_other_decoder`). Ranges, composites,
+//! domains and the common extension types have kinds and decoders of their own. Floats are
 //! printed as `float8out` does with `extra_float_digits > 0`: the shortest round-trip digits
 //! (Ryu), fixed notation for decimal exponents -4..14, otherwise `d.ddde+XX`; `NaN`,
 //! `Infinity`, `-Infinity`, `-0`.
