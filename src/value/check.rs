@@ -21,6 +21,14 @@ pub struct UndecodableType {
 }
 
 fn describe(type_name: &str, culprit: &str) -> String {
+    format!(
+        "{}: leave the tables with columns of this type out of the task, or change those \
+         columns' type (to text, for example)",
+        what_of(type_name, culprit)
+    )
+}
+
+fn what_of(type_name: &str, culprit: &str) -> String {
     if type_name == culprit {
         format!("type {type_name} has no decoder for its binary form in tributary")
     } else {
@@ -30,11 +38,16 @@ fn describe(type_name: &str, culprit: &str) -> String {
 
 /// A column of a table whose type no decoder reads, with what to do about it.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("column {column:?} of table {table}: {source}: exclude the table from objects.tables, or change the column's type (for example ALTER TABLE {table} ALTER COLUMN {column} TYPE text)")]
+#[error("column {column:?} of table {table}: {}: exclude the table from objects.tables, or change the column's type (for example ALTER TABLE {table} ALTER COLUMN {column} TYPE text)", what(.source))]
 pub struct UndecodableColumn {
     pub table: String,
     pub column: String,
     pub source: UndecodableType,
+}
+
+/// The type part of a column's message (without the type-level advice it replaces).
+fn what(t: &UndecodableType) -> String {
+    what_of(&t.type_name, &t.culprit)
 }
 
 /// Checks that values of `ty` decode, through arrays, ranges, multiranges, composites and
@@ -123,7 +136,9 @@ mod tests {
         assert_eq!(err.culprit, "public.cube");
         assert_eq!(
             err.to_string(),
-            "type public.cube has no decoder for its binary form in tributary"
+            "type public.cube has no decoder for its binary form in tributary: leave the tables \
+             with columns of this type out of the task, or change those columns' type (to text, \
+             for example)"
         );
         let arr = t("_cube", "public", TypeKind::Array(unknown.clone()));
         let dom = t(
