@@ -192,12 +192,18 @@ run_tributary_measurements() {
     timeout "$bench_timeout" "$bin" run --task "$task" --data-dir "$TRIBUTARY_RUN/data-cdc-$sink" --sink "$sink" \
       --progress never --until-lsn "$here" || die "could not start the stream task ($sink)"
   done
+  # The limit must drain exactly the WAL range tributary drains: the bench slot still stands
+  # where the first load ended (the primary key's index build and VACUUM came after), so it is
+  # moved to where the stream tasks' slots now stand, outside the measurement.
+  local ready
+  ready=$(sql "SELECT max(confirmed_flush_lsn) FROM pg_replication_slots WHERE slot_name <> '$slot'")
+  sql "SELECT pg_replication_slot_advance('$slot', '$ready')" >/dev/null
   step "second load: $rows more rows"
   local load2_start load2_end load2_bytes rl_rate
   load2_start=$(sql "SELECT pg_current_wal_lsn()")
   measure psql "${psql_args[@]}" -c "${load_sql/SELECT g,/SELECT g + $rows,}"
   load2_end=$(sql "SELECT pg_current_wal_lsn()")
-  load2_bytes=$(sql "SELECT pg_wal_lsn_diff('$load2_end', '$load2_start')")
+  load2_bytes=$(sql "SELECT pg_wal_lsn_diff('$load2_end', '$ready')")
   step "limit: pg_recvlogical draining the second load"
   recvlogical recvlogical_load2 "$load2_end" "$rows" "$load2_bytes"
   rl_rate=$(awk -F= '$1 == "limit.recvlogical_load2_rows_per_s" { print $2 }' "$results")

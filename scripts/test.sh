@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole check against real local services:
-#   cargo fmt --check, cargo clippy -D warnings, then every test (unit + integration) with
-#   cargo nextest (profile `ci`, .config/nextest.toml) or cargo test when nextest is missing,
+#   cargo fmt --check, cargo clippy -D warnings (with and without the `failpoints` feature),
+#   then every test (unit + integration, built with `--features failpoints` so fault-injection
+#   tests run) with cargo nextest (profile `ci`, .config/nextest.toml) or cargo test when
+#   nextest is missing,
 #   plus the doc tests, against PostgreSQL 15 (wal_level=logical and wal_level=replica) and tansu.
 # Arguments go to the test runner (e.g. `scripts/test.sh pg_to_kafka`); with arguments the doc
 # tests are skipped. Services are stopped on exit, also on failure and Ctrl-C. The exit status is
@@ -32,6 +34,9 @@ if [ "${TRIBUTARY_SKIP_LINT:-0}" != 1 ]; then
   cargo fmt --all -- --check || lint_failed+=("cargo fmt --check")
   step "cargo clippy --all-targets -- -D warnings"
   cargo clippy --all-targets -- -D warnings || lint_failed+=("cargo clippy")
+  step "cargo clippy --all-targets --features failpoints -- -D warnings"
+  cargo clippy --all-targets --features failpoints -- -D warnings ||
+    lint_failed+=("cargo clippy --features failpoints")
 fi
 
 # Test clusters start empty every run: slots left by a failed run must not pile up. fsync is off
@@ -64,11 +69,11 @@ fi
 if cargo nextest --version >/dev/null 2>&1; then
   step "cargo nextest run --profile ci $*"
   nextest_status=0
-  cargo nextest run --profile ci "$@" || nextest_status=$?
+  cargo nextest run --profile ci --features failpoints "$@" || nextest_status=$?
   [ "$test_status" -ne 0 ] || test_status=$nextest_status
 else
   step "cargo test $* (cargo-nextest not available)"
-  cargo test "$@" || test_status=$?
+  cargo test --features failpoints "$@" || test_status=$?
 fi
 
 step "summary"

@@ -11,7 +11,9 @@
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
+pub mod error;
 pub mod event;
+pub mod failpoint;
 pub mod format;
 pub mod metrics;
 pub mod pipeline;
@@ -20,4 +22,7 @@ pub mod schema;
 pub mod sink;
 pub mod source;
 pub mod task;
+pub mod topic;
 pub mod value;
+
+pub use error::error_chain;

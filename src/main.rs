@@ -17,6 +17,9 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Fail points configured by FAILPOINTS=name=action (fault-injection builds only).
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let cli = tributary::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,20 +1,74 @@
-//! Prometheus metrics: names as constants, described once, and the exporter.
+//! Prometheus metrics: names as constants, described once, the exporter, and the per-shard
+//! handles every component records through.
 //!
-//! Labels are low-cardinality (`task`, `shard`); table names never label a metric.
+//! Every metric is labelled `task` and `shard` (low cardinality; table names never label a
+//! metric), so several shards and tasks in one process stay apart. Components get a
+//! `ShardLabels` when they are built and resolve their handles once, so hot paths do no
+//! registry lookup.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
+
+use metrics::{Counter, Gauge};
 
 use crate::pipeline::stats::Stats;
 
 pub const SOURCE_LAG_BYTES: &str = "tributary_source_lag_bytes";
 pub const SOURCE_LAG_SECONDS: &str = "tributary_source_lag_seconds";
-pub const SOURCE_CONFIRMED_LSN: &str = "tributary_source_confirmed_lsn";
+pub const SOURCE_CONFIRMED_POSITION: &str = "tributary_source_confirmed_position";
 pub const SNAPSHOT_ROWS: &str = "tributary_snapshot_rows";
 pub const SNAPSHOT_ROWS_ESTIMATED: &str = "tributary_snapshot_rows_estimated";
 pub const STREAM_EVENTS: &str = "tributary_stream_events_total";
 pub const RECORDS_SENT: &str = "tributary_pipeline_records_sent_total";
 pub const RECORDS_DURABLE: &str = "tributary_pipeline_records_durable_total";
+pub const SINK_SENT: &str = "tributary_sink_sent_records_total";
+pub const SINK_ACKED: &str = "tributary_sink_acked_records_total";
+pub const SINK_IN_FLIGHT: &str = "tributary_sink_in_flight_records";
+pub const SINK_ERRORS: &str = "tributary_sink_errors_total";
+pub const FORMAT_UNREPRESENTABLE: &str = "tributary_format_unrepresentable_values_total";
+pub const FORMAT_UNAVAILABLE: &str = "tributary_format_unavailable_values_total";
+
+/// The labels of one shard's metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ShardLabels {
+    pub task: String,
+    pub shard: u32,
+}
+
+impl ShardLabels {
+    pub fn new(task: &str, shard: u32) -> ShardLabels {
+        ShardLabels {
+            task: task.to_owned(),
+            shard,
+        }
+    }
+
+    fn pairs(&self) -> [(&'static str, String); 2] {
+        [
+            ("task", self.task.clone()),
+            ("shard", self.shard.to_string()),
+        ]
+    }
+
+    pub fn counter(&self, name: &'static str) -> Counter {
+        metrics::counter!(name, &self.pairs())
+    }
+
+    pub fn gauge(&self, name: &'static str) -> Gauge {
+        metrics::gauge!(name, &self.pairs())
+    }
+
+    /// A counter with one more label.
+    pub fn counter_with(
+        &self,
+        name: &'static str,
+        key: &'static str,
+        value: &'static str,
+    ) -> Counter {
+        let [t, s] = self.pairs();
+        metrics::counter!(name, &[t, s, (key, value.to_owned())])
+    }
+}
 
 /// Starts the Prometheus exporter on `addr` (`/metrics`) and describes every metric.
 pub fn serve(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
@@ -22,21 +76,24 @@ pub fn serve(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
         .with_http_listener(addr)
         .install()?;
     describe();
-    crate::sink::kafka::describe_metrics();
     Ok(())
 }
 
-fn describe() {
+/// Describes every metric to the installed recorder; call once after installing it.
+pub fn describe() {
     use metrics::{describe_counter, describe_gauge};
     describe_gauge!(
         SOURCE_LAG_BYTES,
-        "WAL bytes between the server's position and the last confirmed one"
+        "How far the confirmed position trails the server's, in the source's log units (PostgreSQL: WAL bytes)"
     );
     describe_gauge!(
         SOURCE_LAG_SECONDS,
         "Seconds since the commit of the last stream event sent"
     );
-    describe_gauge!(SOURCE_CONFIRMED_LSN, "The LSN last confirmed to PostgreSQL");
+    describe_gauge!(
+        SOURCE_CONFIRMED_POSITION,
+        "The resume position last saved and confirmed to the source (PostgreSQL: LSN as a number)"
+    );
     describe_gauge!(SNAPSHOT_ROWS, "Snapshot rows sent");
     describe_gauge!(
         SNAPSHOT_ROWS_ESTIMATED,
@@ -45,22 +102,62 @@ fn describe() {
     describe_counter!(STREAM_EVENTS, "Stream change events sent");
     describe_counter!(RECORDS_SENT, "Records handed to the sink");
     describe_counter!(RECORDS_DURABLE, "Records the sink acknowledged");
+    describe_counter!(SINK_SENT, "Records handed to the Kafka producer");
+    describe_counter!(SINK_ACKED, "Records acknowledged by Kafka");
+    describe_gauge!(SINK_IN_FLIGHT, "Records sent and not yet acknowledged");
+    describe_counter!(SINK_ERRORS, "Sink errors by kind");
+    describe_counter!(
+        FORMAT_UNREPRESENTABLE,
+        "Values the format cannot represent, written as null"
+    );
+    describe_counter!(
+        FORMAT_UNAVAILABLE,
+        "Values the source did not send (unchanged TOAST), written as the placeholder"
+    );
 }
 
-/// Publishes a task's live figures (called at each checkpoint tick).
-pub fn publish(task: &str, shard: u32, stats: &Stats) {
-    let labels = [("task", task.to_owned()), ("shard", shard.to_string())];
-    metrics::gauge!(SOURCE_LAG_BYTES, &labels).set(stats.lag_bytes() as f64);
-    if let Some(s) = stats.lag_seconds() {
-        metrics::gauge!(SOURCE_LAG_SECONDS, &labels).set(s);
+/// The runner's per-shard handles, resolved once.
+pub struct ShardMetrics {
+    lag_bytes: Gauge,
+    lag_seconds: Gauge,
+    confirmed: Gauge,
+    snapshot_rows: Gauge,
+    snapshot_estimated: Gauge,
+    stream_events: Counter,
+    records_sent: Counter,
+    records_durable: Counter,
+}
+
+impl ShardMetrics {
+    pub fn new(labels: &ShardLabels) -> ShardMetrics {
+        ShardMetrics {
+            lag_bytes: labels.gauge(SOURCE_LAG_BYTES),
+            lag_seconds: labels.gauge(SOURCE_LAG_SECONDS),
+            confirmed: labels.gauge(SOURCE_CONFIRMED_POSITION),
+            snapshot_rows: labels.gauge(SNAPSHOT_ROWS),
+            snapshot_estimated: labels.gauge(SNAPSHOT_ROWS_ESTIMATED),
+            stream_events: labels.counter(STREAM_EVENTS),
+            records_sent: labels.counter(RECORDS_SENT),
+            records_durable: labels.counter(RECORDS_DURABLE),
+        }
     }
-    metrics::gauge!(SOURCE_CONFIRMED_LSN, &labels)
-        .set(stats.confirmed_lsn.load(Ordering::Relaxed) as f64);
-    let (rows, estimated) = stats.snapshot_totals();
-    metrics::gauge!(SNAPSHOT_ROWS, &labels).set(rows as f64);
-    metrics::gauge!(SNAPSHOT_ROWS_ESTIMATED, &labels).set(estimated as f64);
-    metrics::counter!(STREAM_EVENTS, &labels).absolute(stats.stream_events.load(Ordering::Relaxed));
-    metrics::counter!(RECORDS_SENT, &labels).absolute(stats.records_sent.load(Ordering::Relaxed));
-    metrics::counter!(RECORDS_DURABLE, &labels)
-        .absolute(stats.records_durable.load(Ordering::Relaxed));
+
+    /// Publishes a shard's live figures (the runner calls it at every checkpoint tick).
+    pub fn publish(&self, stats: &Stats) {
+        self.lag_bytes.set(stats.lag_bytes() as f64);
+        if let Some(s) = stats.lag_seconds() {
+            self.lag_seconds.set(s);
+        }
+        self.confirmed
+            .set(stats.confirmed_point.load(Ordering::Relaxed) as f64);
+        let (rows, estimated) = stats.snapshot_totals();
+        self.snapshot_rows.set(rows as f64);
+        self.snapshot_estimated.set(estimated as f64);
+        self.stream_events
+            .absolute(stats.stream_events.load(Ordering::Relaxed));
+        self.records_sent
+            .absolute(stats.records_sent.load(Ordering::Relaxed));
+        self.records_durable
+            .absolute(stats.records_durable.load(Ordering::Relaxed));
+    }
 }

@@ -104,7 +104,7 @@ fn sink(edit: impl FnOnce(&mut KafkaSinkConfig)) -> KafkaSink {
         ..Default::default()
     };
     edit(&mut config);
-    KafkaSink::new(config).expect("sink")
+    KafkaSink::new(config, &Default::default()).expect("sink")
 }
 
 /// Java's `Utils.murmur2` (Kafka's default partitioner hash).
@@ -220,10 +220,13 @@ async fn unreachable_broker_is_reported_quickly() {
         .unwrap()
         .port();
     let servers = format!("127.0.0.1:{port}");
-    let mut sink = KafkaSink::new(KafkaSinkConfig {
-        bootstrap_servers: servers.clone(),
-        ..Default::default()
-    })
+    let mut sink = KafkaSink::new(
+        KafkaSinkConfig {
+            bootstrap_servers: servers.clone(),
+            ..Default::default()
+        },
+        &Default::default(),
+    )
     .unwrap();
     let started = Instant::now();
     let result = tokio::time::timeout(

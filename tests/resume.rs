@@ -37,23 +37,24 @@ mod serial {
     }
 
     /// The checkpoint a killed run left (the process is gone, so its store can be opened).
-    fn checkpoint(data: &Path, task: &str) -> tributary::checkpoint::Checkpoint {
+    async fn checkpoint(data: &Path, task: &str) -> tributary::checkpoint::Checkpoint {
         let store = SledCheckpointStore::open(data).unwrap();
         store
             .load(&ShardKey {
                 task: task.into(),
                 shard: 0,
             })
+            .await
             .unwrap()
             .expect("a checkpoint")
     }
 
     fn parse_stream(p: &str) -> Option<StreamPosition> {
         let (lsn, idx) = p.rsplit_once(':')?;
-        Some(StreamPosition {
-            commit_lsn: lsn.parse::<Lsn>().ok()?,
-            index: idx.parse().ok()?,
-        })
+        Some(StreamPosition::pg(
+            lsn.parse::<Lsn>().ok()?,
+            idx.parse().ok()?,
+        ))
     }
 
     /// Every position delivered more than once lies after the checkpoint of the kill.
@@ -186,7 +187,7 @@ mod serial {
             })
             .await;
             child.sigkill();
-            checkpoint(&data, &task)
+            checkpoint(&data, &task).await
         };
         assert!(
             cp.tables
@@ -226,7 +227,7 @@ mod serial {
         tokio::time::sleep(Duration::from_secs(3)).await;
         tracing::info!("kill mid-stream, restart, and compare row by row");
         child.sigkill();
-        let cp = checkpoint(&data, &task);
+        let cp = checkpoint(&data, &task).await;
         assert!(
             cp.stream.is_some(),
             "stream progress was checkpointed: {cp:?}"

@@ -1,39 +1,97 @@
-//! Per-shard checkpoints: how far a shard's events are durable in the sink.
+//! Per-shard checkpoints: how far a shard's events are durable in the sink, and what its first
+//! start created on the source.
 //!
-//! A checkpoint is written only from the sink's durable watermark, and PostgreSQL is told a
-//! position (standby status `flush`) only after the checkpoint holding it is persisted. The store
-//! is a trait: `tributary run` keeps checkpoints in sled under `--data-dir`; the cluster will keep
-//! them in its replicated state.
+//! A checkpoint is written only from the sink's durable watermark, and the source is told a
+//! position (PostgreSQL: standby status `flush`) only after the checkpoint holding it is saved.
+//! The store is a trait: `tributary run` keeps checkpoints in sled under `--data-dir`; the
+//! cluster keeps them in its replicated state. Saving is fenced by an assignment epoch, so a
+//! worker that lost its shard can no longer move the shard's progress.
+//!
+//! Checkpoints are JSON with a `version`. Version 2 (this one) holds source-agnostic positions
+//! and resume tokens; version 1 (PostgreSQL only, written by the first release) is still read
+//! and converted (`v1`).
 
+mod memory;
 mod sled_store;
+mod v1;
 
 use std::collections::BTreeMap;
 
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+pub use memory::MemoryCheckpointStore;
 pub use sled_store::SledCheckpointStore;
 
-use crate::position::{Lsn, StreamPosition};
+use crate::position::{Lsn, ResumeToken, StreamPosition};
 
-/// Identifies a task incarnation's shard (`tributary run` has one shard, `0`).
+/// Identifies one shard of one task (`tributary run` runs shard `0`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ShardKey {
     pub task: String,
     pub shard: u32,
 }
 
-/// The replication slot a checkpoint belongs to. A checkpoint is only valid with the same slot
-/// on the same server: if the slot is gone or belongs to another system (a failover without
-/// slot sync), the loss is detected instead of papered over.
+impl std::fmt::Display for ShardKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "task {}, shard {}", self.task, self.shard)
+    }
+}
+
+/// A kind of object a source creates on its server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ObjectKind {
+    ReplicationSlot,
+    Publication,
+}
+
+impl std::fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ObjectKind::ReplicationSlot => "replication slot",
+            ObjectKind::Publication => "publication",
+        })
+    }
+}
+
+/// One named object on the source server.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SlotIdentity {
+pub struct SourceObject {
+    pub kind: ObjectKind,
+    pub name: String,
+}
+
+/// What a first start will create, recorded durably before anything is created, so that a
+/// process killed at any moment leaves nothing the next start (or `release`) cannot find.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedObjects {
+    pub source: Vec<SourceObject>,
+    /// Topics that did not exist before the first start: it creates them.
+    pub topics: Vec<String>,
+}
+
+/// The replication slot a PostgreSQL checkpoint belongs to. A checkpoint is only valid with
+/// the same slot on the same server: a slot that is gone, belongs to another system or moved
+/// past the checkpoint is detected instead of papered over.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PgSlotIdentity {
     pub slot_name: String,
-    pub publication: String,
+    pub publications: Vec<String>,
     /// `IDENTIFY_SYSTEM`'s systemid.
     pub system_id: String,
     pub database: String,
+    /// The output plugin (`pgoutput`).
+    pub plugin: String,
     /// The slot's consistent point (the snapshot LSN of the first start).
     pub consistent_point: Lsn,
+}
+
+/// What a first start created on the source, as its server identifies it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceIdentity {
+    Postgres(PgSlotIdentity),
 }
 
 /// How far the snapshot of one table got.
@@ -50,22 +108,39 @@ pub enum TableProgress {
 /// A shard's durable progress.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
-    /// Format version of this record, for upgrades.
+    /// Format version of this record (`VERSION` when written by this release).
     pub version: u16,
     /// A random id fixed when the task is first created here; part of the slot name, so a task
     /// deleted and created again never reuses a stale slot.
     pub incarnation: String,
-    /// The slot, once created.
-    pub slot: Option<SlotIdentity>,
-    /// The first start completed its set-up (slot, publication, topics): later errors are retried.
+    /// The assignment epoch of the worker that wrote it; a store refuses older epochs.
+    #[serde(default)]
+    pub epoch: u64,
+    /// The sink kind whose acknowledgements this progress records (`kafka`, `null`): a run
+    /// with another sink must not confirm positions on this checkpoint's slot.
+    #[serde(default)]
+    pub sink: Option<String>,
+    /// The task's object selection at the first start (tables, per-table options), to refuse
+    /// a changed selection instead of silently ignoring it.
+    #[serde(default)]
+    pub selection: Option<Vec<String>>,
+    /// What the first start creates, recorded before it creates it.
+    #[serde(default)]
+    pub planned: Option<PlannedObjects>,
+    /// What the first start created, once created.
+    #[serde(default)]
+    pub source: Option<SourceIdentity>,
+    /// Every topic the task writes to (those of tables that appear later included).
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// The first start completed its set-up: later errors are retried.
     pub started: bool,
     /// Per table (`schema.table`): snapshot progress.
     pub tables: BTreeMap<String, TableProgress>,
     /// The last stream event that is durable: events at or before it are skipped on resume.
     pub stream: Option<StreamPosition>,
-    /// The end LSN that may be confirmed to PostgreSQL (every transaction ending at or before
-    /// it is durable).
-    pub confirmed_lsn: Lsn,
+    /// What the source may be told is no longer needed, and resumes from.
+    pub resume: Option<ResumeToken>,
     /// The task finished (a full-only task after its snapshot).
     pub completed: bool,
     /// Events made durable so far.
@@ -73,54 +148,239 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    pub const VERSION: u16 = 1;
+    pub const VERSION: u16 = 2;
 
     pub fn new(incarnation: String) -> Checkpoint {
         Checkpoint {
             version: Self::VERSION,
             incarnation,
-            slot: None,
+            epoch: 0,
+            sink: None,
+            selection: None,
+            planned: None,
+            source: None,
+            topics: Vec::new(),
             started: false,
             tables: BTreeMap::new(),
             stream: None,
-            confirmed_lsn: Lsn::ZERO,
+            resume: None,
             completed: false,
             event_count: 0,
         }
     }
 
-    /// Whether `next` may replace `self`: stream progress and confirmed LSN never move backward.
+    /// Whether `next` would move progress backward: stream position or resume token.
     pub fn is_regressed_by(&self, next: &Checkpoint) -> bool {
-        next.stream < self.stream || next.confirmed_lsn < self.confirmed_lsn
+        next.stream < self.stream || next.resume < self.resume
+    }
+
+    /// The PostgreSQL slot this checkpoint belongs to, if any.
+    pub fn pg_slot(&self) -> Option<&PgSlotIdentity> {
+        match &self.source {
+            Some(SourceIdentity::Postgres(s)) => Some(s),
+            None => None,
+        }
+    }
+
+    /// Every object on the source this checkpoint knows of: what the first start planned and
+    /// what it recorded as created.
+    pub fn source_objects(&self) -> Vec<SourceObject> {
+        let mut all: Vec<SourceObject> = self
+            .planned
+            .as_ref()
+            .map(|p| p.source.clone())
+            .unwrap_or_default();
+        let recorded = match &self.source {
+            Some(SourceIdentity::Postgres(id)) => {
+                let mut v = vec![SourceObject {
+                    kind: ObjectKind::ReplicationSlot,
+                    name: id.slot_name.clone(),
+                }];
+                v.extend(id.publications.iter().map(|p| SourceObject {
+                    kind: ObjectKind::Publication,
+                    name: p.clone(),
+                }));
+                v
+            }
+            None => Vec::new(),
+        };
+        for o in recorded {
+            if !all.contains(&o) {
+                all.push(o);
+            }
+        }
+        all
+    }
+
+    /// What a started task keeps on its source while it is stopped, for error messages.
+    pub fn retained(&self) -> Option<String> {
+        if !self.started || self.completed {
+            return None;
+        }
+        self.pg_slot().map(|s| {
+            format!(
+                "replication slot {} keeps WAL on the server until the task resumes",
+                s.slot_name
+            )
+        })
+    }
+
+    /// The JSON form stores write.
+    pub fn encode(&self) -> Vec<u8> {
+        // A checkpoint holds only strings, numbers, maps and enums: it always serialises.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    /// Reads any version this release understands.
+    pub fn decode(key: &ShardKey, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+        let corrupt = |reason: String| CheckpointError::Corrupt {
+            task: key.task.clone(),
+            shard: key.shard,
+            reason,
+        };
+        #[derive(Deserialize)]
+        struct Version {
+            version: u16,
+        }
+        let v: Version = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
+        match v.version {
+            1 => v1::decode(bytes).map_err(|e| corrupt(e.to_string())),
+            Self::VERSION => serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string())),
+            other => Err(corrupt(format!(
+                "version {other} is newer than this tributary understands ({})",
+                Self::VERSION
+            ))),
+        }
     }
 }
 
-/// The checkpoint store failed: the node cannot make progress safely.
-#[derive(Debug, thiserror::Error)]
+/// The checkpoint store failed or refused a write.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CheckpointError {
-    #[error("checkpoint storage I/O failed")]
-    Io(#[source] sled::Error),
-    #[error("checkpoint for {task}/{shard} is unreadable (written by a newer tributary?)")]
+    #[error("checkpoint storage failed: {0}")]
+    Storage(String),
+    #[error("checkpoint for task {task}, shard {shard} is unreadable ({reason}): was it written by a newer tributary?")]
     Corrupt {
         task: String,
         shard: u32,
-        #[source]
-        source: serde_json::Error,
+        reason: String,
     },
-    #[error("checkpoint for {task}/{shard} would move backward: refused (this is a bug)")]
+    #[error(
+        "checkpoint for task {task}, shard {shard} would move backward: refused (this is a bug)"
+    )]
     Regression { task: String, shard: u32 },
+    #[error("task {task}, shard {shard} is now assigned at epoch {current}, so this worker (epoch {epoch}) may no longer save its progress: it stops the shard")]
+    Fenced {
+        task: String,
+        shard: u32,
+        epoch: u64,
+        current: u64,
+    },
     #[error("cannot open the data directory {path}: {reason}")]
     Open { path: String, reason: String },
 }
 
 /// Where checkpoints live.
 ///
-/// Contract: `save` returns only once the checkpoint is durable (fsynced, or committed by the
-/// replicated state); it refuses a checkpoint that moves stream progress backward. `load`
-/// returns the last saved checkpoint. Calls may block briefly (the caller runs them off the
-/// async hot path).
+/// Contract:
+/// - `save` resolves only once the checkpoint is durable (fsynced, or committed by the
+///   replicated state). It refuses a checkpoint whose stream position or resume token is
+///   behind the stored one of the same incarnation (`Regression`), and one whose `epoch` is
+///   older than the stored one (`Fenced`: the shard was assigned elsewhere since).
+/// - `load` returns the last saved checkpoint, converted to the current version.
+/// - Calls for different keys are independent; one store serves many shards and tasks.
 pub trait CheckpointStore: Send + Sync {
-    fn load(&self, key: &ShardKey) -> Result<Option<Checkpoint>, CheckpointError>;
-    fn save(&self, key: &ShardKey, checkpoint: &Checkpoint) -> Result<(), CheckpointError>;
-    fn delete(&self, key: &ShardKey) -> Result<(), CheckpointError>;
+    fn load<'a>(
+        &'a self,
+        key: &'a ShardKey,
+    ) -> BoxFuture<'a, Result<Option<Checkpoint>, CheckpointError>>;
+    fn save<'a>(
+        &'a self,
+        key: &'a ShardKey,
+        checkpoint: &'a Checkpoint,
+    ) -> BoxFuture<'a, Result<(), CheckpointError>>;
+    fn delete<'a>(&'a self, key: &'a ShardKey) -> BoxFuture<'a, Result<(), CheckpointError>>;
+}
+
+/// The check every store makes before it replaces `old` with `next`.
+pub fn check_replace(
+    key: &ShardKey,
+    old: Option<&Checkpoint>,
+    next: &Checkpoint,
+) -> Result<(), CheckpointError> {
+    let Some(old) = old else { return Ok(()) };
+    if next.epoch < old.epoch {
+        return Err(CheckpointError::Fenced {
+            task: key.task.clone(),
+            shard: key.shard,
+            epoch: next.epoch,
+            current: old.epoch,
+        });
+    }
+    if old.incarnation == next.incarnation && old.is_regressed_by(next) {
+        return Err(CheckpointError::Regression {
+            task: key.task.clone(),
+            shard: key.shard,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> ShardKey {
+        ShardKey {
+            task: "shop".into(),
+            shard: 0,
+        }
+    }
+
+    #[test]
+    fn older_epochs_are_fenced_and_progress_never_moves_backward() {
+        let mut old = Checkpoint::new("a".into());
+        old.epoch = 3;
+        old.stream = Some(StreamPosition::pg(Lsn(100), 2));
+        let mut next = old.clone();
+        next.epoch = 2;
+        assert!(matches!(
+            check_replace(&key(), Some(&old), &next),
+            Err(CheckpointError::Fenced {
+                epoch: 2,
+                current: 3,
+                ..
+            })
+        ));
+        next.epoch = 4;
+        next.stream = Some(StreamPosition::pg(Lsn(100), 1));
+        assert!(matches!(
+            check_replace(&key(), Some(&old), &next),
+            Err(CheckpointError::Regression { .. })
+        ));
+        next.incarnation = "b".into();
+        assert!(check_replace(&key(), Some(&old), &next).is_ok());
+    }
+
+    #[test]
+    fn encode_decode_round_trips_and_refuses_newer_versions() {
+        let mut cp = Checkpoint::new("abc".into());
+        cp.stream = Some(StreamPosition::pg(Lsn(7), 1));
+        cp.resume = Some(ResumeToken::Pg {
+            confirmed_lsn: Lsn(9),
+        });
+        cp.planned = Some(PlannedObjects {
+            source: vec![SourceObject {
+                kind: ObjectKind::ReplicationSlot,
+                name: "s".into(),
+            }],
+            topics: vec!["t".into()],
+        });
+        assert_eq!(Checkpoint::decode(&key(), &cp.encode()).unwrap(), cp);
+        let newer = String::from_utf8(cp.encode())
+            .unwrap()
+            .replace("\"version\":2", "\"version\":9");
+        let e = Checkpoint::decode(&key(), newer.as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("version 9"), "{e}");
+    }
 }

@@ -1,10 +1,15 @@
 //! Checkpoints in sled under `--data-dir`, for `tributary run` (a one-node cluster).
+//!
+//! sled calls block (a save fsyncs), so each runs on tokio's blocking pool.
 
 use std::path::Path;
 
-use super::{Checkpoint, CheckpointError, CheckpointStore, ShardKey};
+use futures::future::BoxFuture;
+
+use super::{check_replace, Checkpoint, CheckpointError, CheckpointStore, ShardKey};
 
 /// A sled tree of JSON checkpoints keyed `task\0shard` (big-endian shard, so keys sort).
+#[derive(Clone)]
 pub struct SledCheckpointStore {
     tree: sled::Tree,
     db: sled::Db,
@@ -22,7 +27,7 @@ impl SledCheckpointStore {
             .mode(sled::Mode::LowSpace)
             .open()
             .map_err(|e| open_err(format!("{e} (is another tributary using it?)")))?;
-        let tree = db.open_tree("checkpoints").map_err(CheckpointError::Io)?;
+        let tree = db.open_tree("checkpoints").map_err(storage)?;
         Ok(SledCheckpointStore { tree, db })
     }
 
@@ -32,49 +37,66 @@ impl SledCheckpointStore {
         k.extend_from_slice(&key.shard.to_be_bytes());
         k
     }
+
+    fn load_now(&self, key: &ShardKey) -> Result<Option<Checkpoint>, CheckpointError> {
+        match self.tree.get(Self::key(key)).map_err(storage)? {
+            Some(bytes) => Checkpoint::decode(key, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn save_now(&self, key: &ShardKey, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {
+        check_replace(key, self.load_now(key)?.as_ref(), checkpoint)?;
+        self.tree
+            .insert(Self::key(key), checkpoint.encode())
+            .map_err(storage)?;
+        self.db.flush().map_err(storage)?;
+        Ok(())
+    }
+
+    fn delete_now(&self, key: &ShardKey) -> Result<(), CheckpointError> {
+        self.tree.remove(Self::key(key)).map_err(storage)?;
+        self.db.flush().map_err(storage)?;
+        Ok(())
+    }
+
+    /// Runs `f` on the blocking pool with a clone of the store.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&SledCheckpointStore) -> Result<T, CheckpointError> + Send + 'static,
+    ) -> Result<T, CheckpointError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| CheckpointError::Storage(format!("checkpoint thread failed: {e}")))?
+    }
+}
+
+fn storage(e: sled::Error) -> CheckpointError {
+    CheckpointError::Storage(e.to_string())
 }
 
 impl CheckpointStore for SledCheckpointStore {
-    fn load(&self, key: &ShardKey) -> Result<Option<Checkpoint>, CheckpointError> {
-        let Some(bytes) = self.tree.get(Self::key(key)).map_err(CheckpointError::Io)? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| CheckpointError::Corrupt {
-                task: key.task.clone(),
-                shard: key.shard,
-                source,
-            })
+    fn load<'a>(
+        &'a self,
+        key: &'a ShardKey,
+    ) -> BoxFuture<'a, Result<Option<Checkpoint>, CheckpointError>> {
+        let key = key.clone();
+        Box::pin(self.blocking(move |s| s.load_now(&key)))
     }
 
-    fn save(&self, key: &ShardKey, checkpoint: &Checkpoint) -> Result<(), CheckpointError> {
-        if let Some(old) = self.load(key)? {
-            if old.incarnation == checkpoint.incarnation && old.is_regressed_by(checkpoint) {
-                return Err(CheckpointError::Regression {
-                    task: key.task.clone(),
-                    shard: key.shard,
-                });
-            }
-        }
-        let bytes = serde_json::to_vec(checkpoint).map_err(|source| CheckpointError::Corrupt {
-            task: key.task.clone(),
-            shard: key.shard,
-            source,
-        })?;
-        self.tree
-            .insert(Self::key(key), bytes)
-            .map_err(CheckpointError::Io)?;
-        self.db.flush().map_err(CheckpointError::Io)?;
-        Ok(())
+    fn save<'a>(
+        &'a self,
+        key: &'a ShardKey,
+        checkpoint: &'a Checkpoint,
+    ) -> BoxFuture<'a, Result<(), CheckpointError>> {
+        let (key, cp) = (key.clone(), checkpoint.clone());
+        Box::pin(self.blocking(move |s| s.save_now(&key, &cp)))
     }
 
-    fn delete(&self, key: &ShardKey) -> Result<(), CheckpointError> {
-        self.tree
-            .remove(Self::key(key))
-            .map_err(CheckpointError::Io)?;
-        self.db.flush().map_err(CheckpointError::Io)?;
-        Ok(())
+    fn delete<'a>(&'a self, key: &'a ShardKey) -> BoxFuture<'a, Result<(), CheckpointError>> {
+        let key = key.clone();
+        Box::pin(self.blocking(move |s| s.delete_now(&key)))
     }
 }
 
@@ -82,10 +104,10 @@ impl CheckpointStore for SledCheckpointStore {
 mod tests {
     use super::*;
     use crate::checkpoint::TableProgress;
-    use crate::position::{Lsn, StreamPosition};
+    use crate::position::{Lsn, ResumeToken, StreamPosition};
 
-    #[test]
-    fn checkpoints_survive_reopen_and_never_move_backward() {
+    #[tokio::test]
+    async fn checkpoints_survive_reopen_and_never_move_backward() {
         let dir = tempfile::tempdir().unwrap();
         let key = ShardKey {
             task: "shop".into(),
@@ -94,28 +116,55 @@ mod tests {
         let mut cp = Checkpoint::new("abc".into());
         cp.tables
             .insert("public.t".into(), TableProgress::Partial { rows: 10 });
-        cp.stream = Some(StreamPosition {
-            commit_lsn: Lsn(100),
-            index: 3,
+        cp.stream = Some(StreamPosition::pg(Lsn(100), 3));
+        cp.resume = Some(ResumeToken::Pg {
+            confirmed_lsn: Lsn(90),
         });
-        cp.confirmed_lsn = Lsn(90);
         {
             let store = SledCheckpointStore::open(dir.path()).unwrap();
-            assert!(store.load(&key).unwrap().is_none());
-            store.save(&key, &cp).unwrap();
+            assert!(store.load(&key).await.unwrap().is_none());
+            store.save(&key, &cp).await.unwrap();
         }
         let store = SledCheckpointStore::open(dir.path()).unwrap();
-        assert_eq!(store.load(&key).unwrap().as_ref(), Some(&cp));
+        assert_eq!(store.load(&key).await.unwrap().as_ref(), Some(&cp));
         let mut back = cp.clone();
-        back.stream = Some(StreamPosition {
-            commit_lsn: Lsn(100),
-            index: 2,
-        });
+        back.stream = Some(StreamPosition::pg(Lsn(100), 2));
         assert!(matches!(
-            store.save(&key, &back),
+            store.save(&key, &back).await,
             Err(CheckpointError::Regression { .. })
         ));
-        store.delete(&key).unwrap();
-        assert!(store.load(&key).unwrap().is_none());
+        let mut stale = cp.clone();
+        cp.epoch = 2;
+        store.save(&key, &cp).await.unwrap();
+        stale.epoch = 1;
+        assert!(matches!(
+            store.save(&key, &stale).await,
+            Err(CheckpointError::Fenced { .. })
+        ));
+        store.delete(&key).await.unwrap();
+        assert!(store.load(&key).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_version_1_record_on_disk_loads_converted() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = ShardKey {
+            task: "t".into(),
+            shard: 0,
+        };
+        let store = SledCheckpointStore::open(dir.path()).unwrap();
+        store
+            .tree
+            .insert(
+                SledCheckpointStore::key(&key),
+                super::super::v1::LANDED_V1.as_bytes(),
+            )
+            .unwrap();
+        let cp = store.load(&key).await.unwrap().expect("converted");
+        assert_eq!(cp.version, Checkpoint::VERSION);
+        assert!(cp.pg_slot().is_some());
+        store.save(&key, &cp).await.unwrap();
+        let raw = store.tree.get(SledCheckpointStore::key(&key)).unwrap();
+        assert!(String::from_utf8_lossy(&raw.unwrap()).contains("\"version\":2"));
     }
 }

@@ -11,8 +11,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio::sync::watch;
 
 use crate::config::TaskSpec;
+use crate::error_chain;
 use crate::pipeline::stats::Stats;
-use crate::task::{run_task, SinkChoice, TaskOutcome, TaskRunOptions};
+use crate::task::{run_task, SinkChoice, TaskError, TaskFailure, TaskOutcome, TaskRunOptions};
+
+mod release;
 
 /// Migrates databases into Apache Kafka: snapshot plus change data capture, without losing or
 /// doubling a row.
@@ -31,6 +34,12 @@ pub enum Command {
     Run(RunArgs),
     /// Prints messages of a topic as JSON lines (topic, partition, offset, key, value, headers).
     Consume(consume::ConsumeArgs),
+    /// Drops what a task holds on its source (slot, publications) and its local checkpoint.
+    ///
+    /// Refuses while the slot is in use, naming the PID. Kafka topics are kept (they hold the
+    /// migrated data), except those of a first start that never became durable, or all of the
+    /// task's topics with --delete-topics.
+    Release(release::ReleaseArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -73,6 +82,7 @@ pub async fn main(cli: Cli) -> i32 {
     match cli.command {
         Command::Run(args) => run(args).await,
         Command::Consume(args) => consume::run(args).await,
+        Command::Release(args) => release::run(args).await,
     }
 }
 
@@ -104,6 +114,7 @@ async fn run(args: RunArgs) -> i32 {
         SinkArg::Null => SinkChoice::Null,
     };
     let name = spec.name.clone();
+    let (task_file, data_dir) = (args.task.clone(), args.data_dir.clone());
     let result = run_task(TaskRunOptions {
         spec,
         data_dir: args.data_dir,
@@ -125,11 +136,24 @@ async fn run(args: RunArgs) -> i32 {
             0
         }
         Ok(TaskOutcome::Stopped) => 0,
-        Err(crate::task::TaskError::Config(e)) => fail(&e, 2),
-        Err(e) => {
+        Err(TaskFailure {
+            error: TaskError::Config(e),
+            ..
+        }) => fail(&e, 2),
+        Err(failure) => {
+            let held = failure
+                .retained
+                .map(|r| {
+                    format!(
+                        "; {r} or `tributary release --task {} --data-dir {}` drops it",
+                        task_file.display(),
+                        data_dir.display()
+                    )
+                })
+                .unwrap_or_default();
             eprintln!(
-                "error: task {name}, shard 0: {}",
-                crate::source::postgres::error::error_chain(&e)
+                "error: task {name}, shard 0: {}{held}",
+                error_chain(&failure.error)
             );
             1
         }
@@ -138,7 +162,7 @@ async fn run(args: RunArgs) -> i32 {
 
 /// Prints the one-line error and returns the exit code.
 fn fail(e: &dyn std::error::Error, code: i32) -> i32 {
-    eprintln!("error: {}", crate::source::postgres::error::error_chain(e));
+    eprintln!("error: {}", error_chain(e));
     code
 }
 

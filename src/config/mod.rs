@@ -276,6 +276,21 @@ impl TaskSpec {
         if self.source.snapshot_connections == 0 || self.source.snapshot_connections > 64 {
             return invalid("source.snapshot_connections", "between 1 and 64");
         }
+        for (field, d) in [
+            (
+                "migration.checkpoint_interval",
+                self.migration.checkpoint_interval,
+            ),
+            ("source.status_interval", self.source.status_interval),
+            (
+                "source.slot_create_timeout",
+                self.source.slot_create_timeout,
+            ),
+        ] {
+            if d.is_zero() {
+                return invalid(field, "must be longer than 0, e.g. \"1s\"");
+            }
+        }
         if self.source.password_file.is_some() && self.source.password_env.is_some() {
             return invalid(
                 "source.password_file",
@@ -299,6 +314,31 @@ impl TaskSpec {
 
     pub fn has_phase(&self, phase: Phase) -> bool {
         self.migration.phases.contains(&phase)
+    }
+
+    /// The object selection as recorded in a checkpoint at the first start: a later start
+    /// with another selection is refused until adding tables to a running task exists.
+    pub fn selection_record(&self) -> Vec<String> {
+        let o = &self.objects;
+        let tagged = |tag: &str, v: &[String]| {
+            v.iter()
+                .map(|t| format!("{tag}={t}"))
+                .collect::<Vec<String>>()
+        };
+        let mut all = tagged("tables", &o.tables);
+        all.extend(tagged("replica_identity_full", &o.replica_identity_full));
+        all.extend(tagged("insert_only", &o.insert_only));
+        all
+    }
+}
+
+impl ConfigError {
+    /// `got` is not one of the `allowed` values of `field`.
+    pub fn not_one_of(field: &'static str, got: &str, allowed: &str) -> ConfigError {
+        ConfigError::Invalid {
+            field,
+            constraint: format!("{got:?} is not one of {allowed}"),
+        }
     }
 }
 
@@ -357,6 +397,12 @@ phases = ["full", "incremental"]
             .unwrap_err()
             .to_string()
             .contains("objects.tables"));
+        let zero = GOOD.replace("[migration]", "[migration]\ncheckpoint_interval = \"0s\"");
+        let e = TaskSpec::parse(&zero).unwrap_err().to_string();
+        assert!(e.contains("migration.checkpoint_interval"), "{e}");
+        let zero = GOOD.replace("[destination]", "status_interval = \"0ms\"\n[destination]");
+        let e = TaskSpec::parse(&zero).unwrap_err().to_string();
+        assert!(e.contains("source.status_interval"), "{e}");
         let phase = GOOD.replace("\"full\", \"incremental\"", "\"fast\"");
         assert!(TaskSpec::parse(&phase).is_err());
         assert!(TaskSpec::parse("name = ")

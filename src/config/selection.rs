@@ -99,6 +99,14 @@ impl TableSelection {
         self.include.iter().any(|s| s.matches(schema, table))
     }
 
+    /// The index of the first selector naming the table (`usize::MAX` if none).
+    pub fn first_match(&self, schema: &str, table: &str) -> usize {
+        self.include
+            .iter()
+            .position(|s| s.matches(schema, table))
+            .unwrap_or(usize::MAX)
+    }
+
     pub fn wants_replica_identity_full(&self, schema: &str, table: &str) -> bool {
         self.replica_identity_full
             .iter()

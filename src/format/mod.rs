@@ -1,8 +1,17 @@
-//! Message formats: how a change event becomes Kafka records.
+//! Message formats: how source items become Kafka records.
+//!
+//! A format sees every change event, the transaction boundaries around them and schema
+//! changes, and writes zero or more records for each (Debezium writes none for a Begin; a
+//! delete is two records with its tombstone). `build` is the one place a task's
+//! `destination.format` chooses the format.
 
+mod build;
 pub mod debezium;
 
-use crate::event::ChangeEvent;
+pub use build::build;
+
+use crate::event::{ChangeEvent, TxMeta};
+use crate::source::SchemaChange;
 use crate::value::ValueError;
 
 /// One encoded record, in buffers owned by the encoder and reused between events.
@@ -91,9 +100,63 @@ pub enum FormatError {
 
 /// A message format.
 ///
-/// Contract: `encode` appends the records of one event to `out` in the order they must be
-/// produced (e.g. a delete, then its tombstone). It is deterministic given the event and the
-/// injected clock, and never panics on any row the source can produce.
+/// Contract: each method appends the records of one item to `out` in the order they must be
+/// produced (e.g. a delete, then its tombstone), possibly none. It is deterministic given its
+/// input and the injected clock, and never panics on anything a source can produce. On error
+/// it leaves `out` as it found it. Records are produced in the order the methods are called:
+/// `begin`, the transaction's events, `commit`; a `schema_change` comes before the first event
+/// that uses the new description.
 pub trait Format: Send {
     fn encode(&mut self, event: &ChangeEvent, out: &mut EncodedBatch) -> Result<(), FormatError>;
+
+    /// A transaction starts.
+    fn begin(&mut self, _tx: &TxMeta, _out: &mut EncodedBatch) -> Result<(), FormatError> {
+        Ok(())
+    }
+
+    /// A transaction of `events` events ended.
+    fn commit(
+        &mut self,
+        _tx: &TxMeta,
+        _events: u32,
+        _out: &mut EncodedBatch,
+    ) -> Result<(), FormatError> {
+        Ok(())
+    }
+
+    /// A table's description changed, or a table appeared.
+    fn schema_change(
+        &mut self,
+        _change: &SchemaChange,
+        _out: &mut EncodedBatch,
+    ) -> Result<(), FormatError> {
+        Ok(())
+    }
+}
+
+impl Format for Box<dyn Format> {
+    fn encode(&mut self, event: &ChangeEvent, out: &mut EncodedBatch) -> Result<(), FormatError> {
+        (**self).encode(event, out)
+    }
+
+    fn begin(&mut self, tx: &TxMeta, out: &mut EncodedBatch) -> Result<(), FormatError> {
+        (**self).begin(tx, out)
+    }
+
+    fn commit(
+        &mut self,
+        tx: &TxMeta,
+        events: u32,
+        out: &mut EncodedBatch,
+    ) -> Result<(), FormatError> {
+        (**self).commit(tx, events, out)
+    }
+
+    fn schema_change(
+        &mut self,
+        change: &SchemaChange,
+        out: &mut EncodedBatch,
+    ) -> Result<(), FormatError> {
+        (**self).schema_change(change, out)
+    }
 }

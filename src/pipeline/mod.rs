@@ -1,5 +1,6 @@
 //! The pipeline: source items → format → sink, with progress built only from durability.
 
+mod position_header;
 pub mod progress;
 pub mod runner;
 pub mod stats;

@@ -11,7 +11,7 @@
 use std::collections::VecDeque;
 
 use crate::checkpoint::{Checkpoint, TableProgress};
-use crate::position::{Lsn, StreamPosition};
+use crate::position::{ResumeToken, StreamPosition};
 
 /// A unit of progress that becomes true once every record before it is durable.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,13 +31,13 @@ pub enum Mark {
     },
     /// Stream events up to `position` are sent (mid-transaction).
     Stream(StreamPosition),
-    /// A transaction is sent completely; `end_lsn` may then be confirmed.
+    /// A transaction is sent completely; `resume` may then be confirmed.
     Commit {
         last: StreamPosition,
-        end_lsn: Lsn,
+        resume: ResumeToken,
     },
-    /// Nothing is in flight up to this server position.
-    Idle(Lsn),
+    /// Nothing is in flight up to this resume token.
+    Idle(ResumeToken),
     /// The snapshot phase ended.
     SnapshotDone,
 }
@@ -101,11 +101,11 @@ fn apply_mark(mark: Mark, cp: &mut Checkpoint, snapshot_only: bool) {
             cp.tables.insert(table, TableProgress::Done { rows });
         }
         Mark::Stream(p) => cp.stream = cp.stream.max(Some(p)),
-        Mark::Commit { last, end_lsn } => {
+        Mark::Commit { last, resume } => {
             cp.stream = cp.stream.max(Some(last));
-            cp.confirmed_lsn = cp.confirmed_lsn.max(end_lsn);
+            cp.resume = cp.resume.max(Some(resume));
         }
-        Mark::Idle(lsn) => cp.confirmed_lsn = cp.confirmed_lsn.max(lsn),
+        Mark::Idle(resume) => cp.resume = cp.resume.max(Some(resume)),
         Mark::SnapshotDone => {
             if snapshot_only {
                 cp.completed = true;
@@ -118,10 +118,15 @@ fn apply_mark(mark: Mark, cp: &mut Checkpoint, snapshot_only: bool) {
 mod tests {
     use super::*;
 
+    use crate::position::Lsn;
+
     fn pos(c: u64, i: u32) -> StreamPosition {
-        StreamPosition {
-            commit_lsn: Lsn(c),
-            index: i,
+        StreamPosition::pg(Lsn(c), i)
+    }
+
+    fn tok(l: u64) -> ResumeToken {
+        ResumeToken::Pg {
+            confirmed_lsn: Lsn(l),
         }
     }
 
@@ -148,20 +153,20 @@ mod tests {
             6,
             Mark::Commit {
                 last: pos(100, 2),
-                end_lsn: Lsn(108),
+                resume: tok(108),
             },
         );
-        q.push(6, Mark::Idle(Lsn(200)));
+        q.push(6, Mark::Idle(tok(200)));
         assert!(q.apply(2, &mut cp, false));
         assert_eq!(cp.tables["public.t"], TableProgress::Partial { rows: 2 });
         assert!(!q.apply(2, &mut cp, false));
         q.apply(5, &mut cp, false);
         assert_eq!(cp.tables["public.t"], TableProgress::Done { rows: 3 });
         assert_eq!(cp.stream, Some(pos(100, 1)));
-        assert_eq!(cp.confirmed_lsn, Lsn::ZERO, "the commit is not durable yet");
+        assert_eq!(cp.resume, None, "the commit is not durable yet");
         q.apply(6, &mut cp, false);
         assert_eq!(cp.stream, Some(pos(100, 2)));
-        assert_eq!(cp.confirmed_lsn, Lsn(200));
+        assert_eq!(cp.resume, Some(tok(200)));
         assert!(q.is_empty());
     }
 
@@ -169,8 +174,8 @@ mod tests {
     fn progress_never_moves_backward() {
         let mut q = MarkQueue::default();
         let mut cp = Checkpoint::new("x".into());
-        cp.confirmed_lsn = Lsn(500);
-        q.push(1, Mark::Idle(Lsn(400)));
+        cp.resume = Some(tok(500));
+        q.push(1, Mark::Idle(tok(400)));
         q.push(
             2,
             Mark::TableDone {
@@ -186,7 +191,7 @@ mod tests {
             },
         );
         q.apply(10, &mut cp, true);
-        assert_eq!(cp.confirmed_lsn, Lsn(500));
+        assert_eq!(cp.resume, Some(tok(500)));
         assert_eq!(cp.tables["a.b"], TableProgress::Done { rows: 1 });
     }
 }

@@ -18,22 +18,25 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use super::position_header::PositionWriter;
 use super::progress::{Mark, MarkQueue};
-use super::stats::Stats;
+use super::stats::{Stats, TableStats};
 use super::throttle::Throttle;
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, ShardKey};
-use crate::event::ChangeEvent;
+use crate::event::{ChangeEvent, TxMeta};
+use crate::failpoint;
 use crate::format::{EncodedBatch, Format, FormatError};
-use crate::position::{Position, StreamPosition};
+use crate::metrics::ShardMetrics;
+use crate::position::{Position, ResumeToken, StreamPosition};
+use crate::schema::TableSchema;
 use crate::sink::{Record, Sink, SinkError};
-use crate::source::postgres::error::PgSourceError;
-use crate::source::{SourceBatch, SourceItem};
+use crate::source::{ErrorClass, SourceBatch, SourceError, SourceItem};
 
 /// Why the pipeline stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
     #[error(transparent)]
-    Source(#[from] PgSourceError),
+    Source(#[from] SourceError),
     #[error(transparent)]
     Sink(#[from] SinkError),
     #[error("cannot encode the event at {position} of {source}")]
@@ -44,16 +47,21 @@ pub enum PipelineError {
     },
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Injected(#[from] failpoint::Injected),
 }
 
 impl PipelineError {
-    pub fn is_transient(&self) -> bool {
+    /// What the supervisor does about it.
+    pub fn class(&self) -> ErrorClass {
         match self {
-            PipelineError::Source(e) => {
-                e.class() == crate::source::postgres::error::ErrorClass::Transient
-            }
-            PipelineError::Sink(e) => e.is_transient(),
-            _ => false,
+            PipelineError::Source(e) => e.class(),
+            PipelineError::Sink(e) if e.is_transient() => ErrorClass::Transient,
+            PipelineError::Sink(_) | PipelineError::Format { .. } => ErrorClass::Definite,
+            PipelineError::Checkpoint(CheckpointError::Fenced { .. }) => ErrorClass::Definite,
+            PipelineError::Checkpoint(_) => ErrorClass::Fatal,
+            // A stand-in for a crash: the test restarts the task itself.
+            PipelineError::Injected(_) => ErrorClass::Fatal,
         }
     }
 }
@@ -73,8 +81,15 @@ pub struct RunnerOptions {
     pub stream_events_per_second: Option<u64>,
     /// A full-only task: the snapshot's end completes it.
     pub snapshot_only: bool,
-    /// Stop (as on shutdown) once everything up to this LSN is durable and confirmed.
-    pub stop_at: Option<crate::position::Lsn>,
+    /// Stop (as on shutdown) once the resume token saved and confirmed reaches this one.
+    pub stop_at: Option<ResumeToken>,
+}
+
+/// Where a runner keeps its progress: the store, the shard's key, the checkpoint as applied.
+pub struct Progress {
+    pub store: Arc<dyn CheckpointStore>,
+    pub key: ShardKey,
+    pub checkpoint: Checkpoint,
 }
 
 pub struct Runner<S: Sink, F: Format> {
@@ -86,48 +101,56 @@ pub struct Runner<S: Sink, F: Format> {
     marks: MarkQueue,
     next_seq: u64,
     durable_seen: u64,
-    confirm: watch::Sender<crate::position::Lsn>,
+    confirm: watch::Sender<ResumeToken>,
     stats: Arc<Stats>,
+    metrics: ShardMetrics,
     opts: RunnerOptions,
     enc: EncodedBatch,
     position: PositionWriter,
     known_topics: HashSet<String>,
     /// The topic of the last record sent (known to exist).
     last_topic: String,
-    table_rows: HashMap<u32, (String, u64)>,
+    /// Snapshot rows sent per table being read (`schema.table`).
+    table_rows: HashMap<String, u64>,
+    /// Inside a transaction: its events so far.
+    in_transaction: bool,
     snapshot_throttle: Throttle,
     stream_throttle: Throttle,
 }
+
+/// Snapshot rows of one batch, per table, before they are added to `table_rows`.
+type Tally = Vec<(Arc<TableSchema>, u64)>;
 
 impl<S: Sink, F: Format> Runner<S, F> {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         sink: S,
         format: F,
-        store: Arc<dyn CheckpointStore>,
-        key: ShardKey,
-        cp: Checkpoint,
-        confirm: watch::Sender<crate::position::Lsn>,
+        progress: Progress,
+        confirm: watch::Sender<ResumeToken>,
         stats: Arc<Stats>,
+        metrics: ShardMetrics,
         opts: RunnerOptions,
         known_topics: HashSet<String>,
     ) -> Self {
         Runner {
             sink,
             format,
-            store,
-            key,
-            cp,
+            store: progress.store,
+            key: progress.key,
+            cp: progress.checkpoint,
             marks: MarkQueue::default(),
             next_seq: 0,
             durable_seen: 0,
             confirm,
             stats,
+            metrics,
             enc: EncodedBatch::default(),
             position: PositionWriter::default(),
             known_topics,
             last_topic: String::new(),
             table_rows: HashMap::new(),
+            in_transaction: false,
             snapshot_throttle: Throttle::new(opts.snapshot_rows_per_second),
             stream_throttle: Throttle::new(opts.stream_events_per_second),
             opts,
@@ -147,7 +170,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
     /// the sink is flushed and a final checkpoint written.
     pub async fn run(
         &mut self,
-        rx: &mut mpsc::Receiver<Result<SourceBatch, PgSourceError>>,
+        rx: &mut mpsc::Receiver<Result<SourceBatch, SourceError>>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<RunEnd, PipelineError> {
         let mut tick = tokio::time::interval(self.opts.checkpoint_interval);
@@ -161,7 +184,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
                 _ = shutdown.changed() => break RunEnd::Shutdown,
                 _ = tick.tick() => {
                     self.checkpoint().await?;
-                    if self.opts.stop_at.is_some_and(|l| self.cp.confirmed_lsn >= l) {
+                    if self.reached_stop() {
                         break RunEnd::Shutdown;
                     }
                 }
@@ -183,12 +206,18 @@ impl<S: Sink, F: Format> Runner<S, F> {
         Ok(end)
     }
 
+    fn reached_stop(&self) -> bool {
+        match (self.opts.stop_at, self.cp.resume) {
+            (Some(stop), Some(done)) => done >= stop,
+            _ => false,
+        }
+    }
+
     async fn batch(&mut self, batch: SourceBatch) -> Result<(), PipelineError> {
+        let first_seq = self.next_seq;
         let mut last_stream: Option<StreamPosition> = None;
-        // Snapshot rows per table in this batch, added to `table_rows` once at its end.
-        let mut touched: Vec<(u32, u64, Arc<crate::schema::TableSchema>)> = Vec::new();
-        let mut stream_events = 0u64;
-        let mut snapshot_rows = 0u64;
+        let mut tally: Tally = Vec::new();
+        let (mut stream_events, mut snapshot_rows) = (0u64, 0u64);
         for item in batch {
             match item {
                 SourceItem::Event(ev) => {
@@ -202,35 +231,44 @@ impl<S: Sink, F: Format> Runner<S, F> {
                         }
                         Position::Snapshot { .. } => {
                             snapshot_rows += 1;
-                            count_row(&ev, &mut touched)
+                            count_row(&ev, &mut tally)
                         }
                     }
                     self.event(&ev).await?;
                 }
+                SourceItem::Begin(tx) => {
+                    self.in_transaction = true;
+                    self.boundary(&tx, None).await?;
+                }
+                SourceItem::Commit {
+                    tx,
+                    last,
+                    events,
+                    resume,
+                } => {
+                    self.in_transaction = false;
+                    self.boundary(&tx, Some(events)).await?;
+                    last_stream = None;
+                    self.marks
+                        .push(self.next_seq, Mark::Commit { last, resume });
+                    self.server_at(resume);
+                }
+                SourceItem::SchemaChange(change) => {
+                    self.enc.clear();
+                    let position = change.at.map(|p| p.to_string()).unwrap_or_default();
+                    self.format
+                        .schema_change(&change, &mut self.enc)
+                        .map_err(|source| PipelineError::Format { position, source })?;
+                    self.send_encoded(&change.table.qualified_name(), "", "")
+                        .await?;
+                }
                 SourceItem::TableStarted {
-                    oid,
                     table,
                     estimated_rows,
-                } => {
-                    self.stats.table(&table, |t| {
-                        *t = crate::pipeline::stats::TableStats {
-                            estimated: estimated_rows.max(t.estimated),
-                            ..Default::default()
-                        }
-                    });
-                    self.marks.push(
-                        self.next_seq,
-                        Mark::TableStarted {
-                            table: table.clone(),
-                        },
-                    );
-                    // Rows read before the restart no longer count.
-                    touched.retain(|(o, ..)| *o != oid);
-                    self.table_rows.insert(oid, (table, 0));
-                }
-                SourceItem::TableDone { oid, table, rows } => {
-                    self.table_rows.remove(&oid);
-                    touched.retain(|(o, ..)| *o != oid);
+                } => self.table_started(table, estimated_rows, &mut tally),
+                SourceItem::TableDone { table, rows } => {
+                    self.table_rows.remove(&table);
+                    tally.retain(|(t, _)| t.qualified_name() != table);
                     self.stats.table(&table, |t| {
                         t.rows = rows;
                         t.done = true;
@@ -238,19 +276,9 @@ impl<S: Sink, F: Format> Runner<S, F> {
                     self.marks
                         .push(self.next_seq, Mark::TableDone { table, rows });
                 }
-                SourceItem::Commit { last, end_lsn } => {
-                    last_stream = None;
-                    self.marks
-                        .push(self.next_seq, Mark::Commit { last, end_lsn });
-                    self.stats
-                        .server_lsn
-                        .fetch_max(end_lsn.0, Ordering::Relaxed);
-                }
-                SourceItem::Idle { wal_end } => {
-                    self.marks.push(self.next_seq, Mark::Idle(wal_end));
-                    self.stats
-                        .server_lsn
-                        .fetch_max(wal_end.0, Ordering::Relaxed);
+                SourceItem::Idle { resume } => {
+                    self.marks.push(self.next_seq, Mark::Idle(resume));
+                    self.server_at(resume);
                 }
                 SourceItem::SnapshotDone => self.marks.push(self.next_seq, Mark::SnapshotDone),
             }
@@ -258,29 +286,13 @@ impl<S: Sink, F: Format> Runner<S, F> {
         if let Some(p) = last_stream {
             self.marks.push(self.next_seq, Mark::Stream(p));
         }
-        for (oid, n, schema) in touched {
-            let entry = self
-                .table_rows
-                .entry(oid)
-                .or_insert_with(|| (schema.qualified_name(), 0));
-            entry.1 += n;
-            if let Some((table, rows)) = self.table_rows.get(&oid) {
-                self.stats.table(table, |t| t.rows = *rows);
-                self.marks.push(
-                    self.next_seq,
-                    Mark::Rows {
-                        table: table.clone(),
-                        rows: *rows,
-                    },
-                );
-            }
-        }
+        self.add_tally(tally);
         self.stats
             .stream_events
             .fetch_add(stream_events, Ordering::Relaxed);
         self.stats
             .records_sent
-            .store(self.next_seq, Ordering::Relaxed);
+            .fetch_add(self.next_seq - first_seq, Ordering::Relaxed);
         let wait = self
             .snapshot_throttle
             .take(snapshot_rows)
@@ -289,6 +301,44 @@ impl<S: Sink, F: Format> Runner<S, F> {
             tokio::time::sleep(wait).await;
         }
         Ok(())
+    }
+
+    fn server_at(&self, token: ResumeToken) {
+        self.stats
+            .server_point
+            .fetch_max(token.as_u64(), Ordering::Relaxed);
+    }
+
+    fn table_started(&mut self, table: String, estimated_rows: u64, tally: &mut Tally) {
+        self.stats.table(&table, |t| {
+            *t = TableStats {
+                estimated: estimated_rows.max(t.estimated),
+                ..Default::default()
+            }
+        });
+        self.marks.push(
+            self.next_seq,
+            Mark::TableStarted {
+                table: table.clone(),
+            },
+        );
+        // Rows read before the restart no longer count.
+        tally.retain(|(t, _)| t.qualified_name() != table);
+        self.table_rows.insert(table, 0);
+    }
+
+    /// Adds a batch's snapshot rows to the per-table counts and marks the progress.
+    fn add_tally(&mut self, tally: Tally) {
+        for (schema, n) in tally {
+            let table = schema.qualified_name();
+            let rows = {
+                let r = self.table_rows.entry(table.clone()).or_insert(0);
+                *r += n;
+                *r
+            };
+            self.stats.table(&table, |t| t.rows = rows);
+            self.marks.push(self.next_seq, Mark::Rows { table, rows });
+        }
     }
 
     /// Encodes one event and hands its records to the sink.
@@ -304,16 +354,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
         let mut xid = itoa::Buffer::new();
         let tx = xid.format(ev.tx.xid);
         for i in 0..self.enc.records().len() {
-            let topic = &self.enc.records()[i].topic;
-            // Consecutive records usually share a topic: compare before hashing.
-            if *topic != self.last_topic {
-                if !self.known_topics.contains(topic.as_str()) {
-                    let t = topic.clone();
-                    self.sink.prepare_topics(std::slice::from_ref(&t)).await?;
-                    self.known_topics.insert(t);
-                }
-                self.last_topic.clone_from(&self.enc.records()[i].topic);
-            }
+            self.ensure_topic(i).await?;
             let rec = &self.enc.records()[i];
             let record = Record {
                 topic: &rec.topic,
@@ -328,197 +369,121 @@ impl<S: Sink, F: Format> Runner<S, F> {
             self.sink.send(&record, self.next_seq).await?;
             self.next_seq += 1;
         }
+        if self.in_transaction {
+            failpoint!(failpoint::RUNNER_IN_TRANSACTION);
+        }
         Ok(())
     }
 
-    /// Applies durable marks, persists the checkpoint if it changed, then confirms upstream.
+    /// A transaction boundary: the format's records for it, if any (`events` for a Commit).
+    async fn boundary(&mut self, tx: &TxMeta, events: Option<u32>) -> Result<(), PipelineError> {
+        self.enc.clear();
+        let result = match events {
+            None => self.format.begin(tx, &mut self.enc),
+            Some(n) => self.format.commit(tx, n, &mut self.enc),
+        };
+        let position = || format!("{}:{}", tx.commit_lsn, events.unwrap_or(0));
+        result.map_err(|source| PipelineError::Format {
+            position: position(),
+            source,
+        })?;
+        if self.enc.is_empty() {
+            return Ok(());
+        }
+        let mut xid = itoa::Buffer::new();
+        self.send_encoded("", &position(), xid.format(tx.xid)).await
+    }
+
+    /// Sends the records in `enc` (not of a row event) with the given headers.
+    async fn send_encoded(
+        &mut self,
+        table: &str,
+        position: &str,
+        tx: &str,
+    ) -> Result<(), PipelineError> {
+        for i in 0..self.enc.records().len() {
+            self.ensure_topic(i).await?;
+            let rec = &self.enc.records()[i];
+            let record = Record {
+                topic: &rec.topic,
+                partition: None,
+                key: rec.key(),
+                value: rec.value(),
+                position,
+                tx,
+                table,
+                extra_headers: &rec.headers,
+            };
+            self.sink.send(&record, self.next_seq).await?;
+            self.next_seq += 1;
+        }
+        Ok(())
+    }
+
+    /// Makes sure the topic of encoded record `i` exists (it usually is the last one used).
+    async fn ensure_topic(&mut self, i: usize) -> Result<(), PipelineError> {
+        let topic = &self.enc.records()[i].topic;
+        // Consecutive records usually share a topic: compare before hashing.
+        if *topic != self.last_topic {
+            if !self.known_topics.contains(topic.as_str()) {
+                let t = topic.clone();
+                self.sink.prepare_topics(std::slice::from_ref(&t)).await?;
+                if !self.cp.topics.contains(&t) {
+                    self.cp.topics.push(t.clone());
+                }
+                self.known_topics.insert(t);
+            }
+            self.last_topic.clone_from(&self.enc.records()[i].topic);
+        }
+        Ok(())
+    }
+
+    /// Applies durable marks, saves the checkpoint if it changed, then confirms upstream; and
+    /// publishes the shard's metrics.
     pub async fn checkpoint(&mut self) -> Result<(), PipelineError> {
+        let result = self.checkpoint_inner().await;
+        self.metrics.publish(&self.stats);
+        result
+    }
+
+    async fn checkpoint_inner(&mut self) -> Result<(), PipelineError> {
         self.sink.check()?;
         let watermark = self.sink.durable_watermark();
         self.stats
             .records_durable
-            .store(watermark, Ordering::Relaxed);
+            .fetch_add(watermark - self.durable_seen, Ordering::Relaxed);
+        self.cp.event_count += watermark - self.durable_seen;
+        self.durable_seen = watermark;
         if !self
             .marks
             .apply(watermark, &mut self.cp, self.opts.snapshot_only)
         {
             return Ok(());
         }
-        self.cp.event_count += watermark - self.durable_seen;
-        self.durable_seen = watermark;
-        let (store, key, cp) = (self.store.clone(), self.key.clone(), self.cp.clone());
-        tokio::task::spawn_blocking(move || store.save(&key, &cp))
-            .await
-            .map_err(|e| CheckpointError::Open {
-                path: "checkpoint".into(),
-                reason: e.to_string(),
-            })??;
-        self.confirm.send_if_modified(|cur| {
-            let advance = self.cp.confirmed_lsn > *cur;
-            if advance {
-                *cur = self.cp.confirmed_lsn;
-            }
-            advance
-        });
-        self.stats
-            .confirmed_lsn
-            .store(self.cp.confirmed_lsn.0, Ordering::Relaxed);
+        failpoint!(failpoint::RUNNER_AFTER_DURABLE);
+        self.store.save(&self.key, &self.cp).await?;
+        failpoint!(failpoint::RUNNER_AFTER_SAVE);
+        if let Some(resume) = self.cp.resume {
+            self.confirm.send_if_modified(|cur| {
+                let advance = resume > *cur;
+                if advance {
+                    *cur = resume;
+                }
+                advance
+            });
+            self.stats
+                .confirmed_point
+                .store(resume.as_u64(), Ordering::Relaxed);
+        }
         Ok(())
     }
 }
 
 /// Counts a snapshot row in the batch's per-table tally (no hashing per row; snapshot progress
 /// is marked once per batch per table).
-fn count_row(ev: &ChangeEvent, touched: &mut Vec<(u32, u64, Arc<crate::schema::TableSchema>)>) {
-    let oid = ev.table.oid;
-    match touched.iter_mut().find(|(o, ..)| *o == oid) {
-        Some((_, n, _)) => *n += 1,
-        None => touched.push((oid, 1, ev.table.clone())),
-    }
-}
-
-/// Writes the `tributary.position` header of events (`Position`'s display form), without the
-/// formatting machinery: it runs once per record. The `snapshot:<lsn>:<schema>.<table>:` part
-/// of snapshot positions is kept between rows of one table.
-#[derive(Default)]
-struct PositionWriter {
-    text: String,
-    /// The snapshot LSN and table whose prefix `text` starts with, and the prefix's length.
-    snapshot_prefix: Option<(crate::position::Lsn, Arc<crate::schema::TableSchema>, usize)>,
-}
-
-impl PositionWriter {
-    fn write(&mut self, ev: &ChangeEvent) {
-        match ev.position {
-            Position::Stream(p) => {
-                self.snapshot_prefix = None;
-                self.text.clear();
-                push_lsn(&mut self.text, p.commit_lsn);
-                self.text.push(':');
-                self.text.push_str(itoa::Buffer::new().format(p.index));
-            }
-            Position::Snapshot { snapshot_lsn, row } => {
-                match &self.snapshot_prefix {
-                    Some((lsn, table, len))
-                        if *lsn == snapshot_lsn && Arc::ptr_eq(table, &ev.table) =>
-                    {
-                        self.text.truncate(*len);
-                    }
-                    _ => {
-                        self.text.clear();
-                        self.text.push_str("snapshot:");
-                        push_lsn(&mut self.text, snapshot_lsn);
-                        self.text.push(':');
-                        self.text.push_str(&ev.table.schema);
-                        self.text.push('.');
-                        self.text.push_str(&ev.table.name);
-                        self.text.push(':');
-                        self.snapshot_prefix =
-                            Some((snapshot_lsn, ev.table.clone(), self.text.len()));
-                    }
-                }
-                self.text.push_str(itoa::Buffer::new().format(row));
-            }
-        }
-    }
-
-    fn as_str(&self) -> &str {
-        &self.text
-    }
-}
-
-/// `Lsn`'s display form, `X/Y` in upper-case hexadecimal.
-fn push_lsn(out: &mut String, lsn: crate::position::Lsn) {
-    push_hex(out, lsn.0 >> 32);
-    out.push('/');
-    push_hex(out, lsn.0 & 0xFFFF_FFFF);
-}
-
-fn push_hex(out: &mut String, v: u64) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut buf = [0u8; 16];
-    let mut i = buf.len();
-    let mut v = v;
-    loop {
-        i -= 1;
-        buf[i] = HEX[(v & 0xF) as usize];
-        v >>= 4;
-        if v == 0 {
-            break;
-        }
-    }
-    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::position::{Lsn, StreamPosition};
-
-    #[test]
-    fn position_header_matches_the_display_form() {
-        let table = Arc::new(crate::schema::TableSchema {
-            oid: 1,
-            schema: "public".into(),
-            name: "t".into(),
-            columns: Vec::new(),
-            replica_identity: crate::schema::ReplicaIdentity::Default,
-        });
-        let lsns = [
-            0u64,
-            1,
-            0xF,
-            0x10,
-            0x16B3748,
-            0x1_0000_0000,
-            u64::MAX,
-            0xABC_0000_0DEF,
-        ];
-        let mut out = PositionWriter::default();
-        let other = Arc::new((*table).clone());
-        for lsn in lsns {
-            for position in [
-                Position::Snapshot {
-                    snapshot_lsn: Lsn(lsn),
-                    row: lsn % 1000,
-                },
-                Position::Stream(StreamPosition {
-                    commit_lsn: Lsn(lsn),
-                    index: (lsn % 77) as u32,
-                }),
-            ] {
-                let ev = ChangeEvent {
-                    position,
-                    op: crate::event::Op::Read,
-                    table: table.clone(),
-                    tx: Default::default(),
-                    lsn: Lsn(lsn),
-                    last_commit_lsn: None,
-                    snapshot: crate::event::SnapshotMark::None,
-                    before: None,
-                    after: None,
-                };
-                let want = match position {
-                    Position::Stream(p) => p.to_string(),
-                    Position::Snapshot { snapshot_lsn, row } => {
-                        format!("snapshot:{snapshot_lsn}:public.t:{row}")
-                    }
-                };
-                // Twice (the cached prefix), then for another table of the same name.
-                out.write(&ev);
-                assert_eq!(out.as_str(), want);
-                out.write(&ev);
-                assert_eq!(out.as_str(), want);
-                let renamed = ChangeEvent {
-                    table: Arc::new(crate::schema::TableSchema {
-                        name: "u".into(),
-                        ..(*other).clone()
-                    }),
-                    ..ev.clone()
-                };
-                out.write(&renamed);
-                assert_eq!(out.as_str(), want.replace("public.t:", "public.u:"));
-            }
-        }
+fn count_row(ev: &ChangeEvent, tally: &mut Tally) {
+    match tally.iter_mut().find(|(t, _)| Arc::ptr_eq(t, &ev.table)) {
+        Some((_, n)) => *n += 1,
+        None => tally.push((ev.table.clone(), 1)),
     }
 }

@@ -13,10 +13,10 @@ pub struct Stats {
     pub records_durable: AtomicU64,
     /// Stream change events handed to the sink.
     pub stream_events: AtomicU64,
-    /// The latest WAL position the server reported.
-    pub server_lsn: AtomicU64,
-    /// The LSN last confirmed to the server.
-    pub confirmed_lsn: AtomicU64,
+    /// The latest log point the server reported (PostgreSQL: WAL LSN; Oracle: SCN).
+    pub server_point: AtomicU64,
+    /// The resume token last saved and confirmed, as a log point.
+    pub confirmed_point: AtomicU64,
     /// Commit time (Unix µs) of the last stream event sent; 0 before any.
     pub last_commit_time_us: AtomicI64,
     /// Per table (`schema.table`): snapshot rows sent and the estimated total.
@@ -62,10 +62,11 @@ impl Stats {
         Some((now - t).max(0) as f64 / 1e6)
     }
 
-    /// Lag in bytes: how far the confirmed position trails the server's.
+    /// Lag in the source's log units (PostgreSQL: WAL bytes): how far the confirmed position
+    /// trails the server's.
     pub fn lag_bytes(&self) -> u64 {
-        self.server_lsn
+        self.server_point
             .load(Ordering::Relaxed)
-            .saturating_sub(self.confirmed_lsn.load(Ordering::Relaxed))
+            .saturating_sub(self.confirmed_point.load(Ordering::Relaxed))
     }
 }

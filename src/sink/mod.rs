@@ -141,6 +141,11 @@ pub trait Sink: Send {
         &mut self,
         topics: &[String],
     ) -> impl Future<Output = Result<Vec<String>, SinkError>> + Send;
+    /// Those of `topics` that do not exist yet (nothing is created).
+    fn missing_topics(
+        &mut self,
+        topics: &[String],
+    ) -> impl Future<Output = Result<Vec<String>, SinkError>> + Send;
     /// Deletes topics this task created (used when a first start fails before streaming).
     fn delete_topics(
         &mut self,

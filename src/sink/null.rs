@@ -22,6 +22,10 @@ impl Sink for NullSink {
         Ok(Vec::new())
     }
 
+    async fn missing_topics(&mut self, _topics: &[String]) -> Result<Vec<String>, SinkError> {
+        Ok(Vec::new())
+    }
+
     async fn delete_topics(&mut self, _topics: &[String]) -> Result<(), SinkError> {
         Ok(())
     }

@@ -1,39 +1,124 @@
-//! Sources of change events.
+//! Sources of change events, and the contract every source keeps.
 //!
-//! A source runs as a tree of tasks that produce one ordered sequence of `SourceItem` batches
-//! into a bounded channel; the pipeline consumes it. Everything per key stays in source order
-//! because there is only one sequence.
+//! ```text
+//!  check ─► (first start) plan ─► [runtime saves the plan] ─► create ─► [runtime saves] ─┐
+//!        └► (resume)      resume (verify the server still holds what the checkpoint says) ┴► run
+//!
+//!  run:  snapshot + stream ──ordered batches──► bounded channel ──► pipeline
+//!          ▲                                                            │
+//!          └──────────── confirmed resume token (watch) ◄── checkpoint saved
+//! ```
+//! A source produces one ordered sequence of `SourceItem` batches: snapshot rows, stream events
+//! and their transaction boundaries, schema changes, and the progress markers the pipeline
+//! turns into checkpoints. Everything per key stays in source order because there is only one
+//! sequence. The pipeline names no database's types: it sees positions, resume tokens, events
+//! and classified errors.
 
 pub mod postgres;
 
-use crate::event::ChangeEvent;
-use crate::position::{Lsn, StreamPosition};
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::checkpoint::{Checkpoint, SourceObject};
+use crate::event::{ChangeEvent, TxMeta};
+use crate::position::{LogPoint, ResumeToken, StreamPosition};
+use crate::schema::TableSchema;
+
+/// What the supervisor does about an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// May clear by itself: retry with back-off (after the task's first successful start).
+    Transient,
+    /// This shard cannot proceed until an operator acts; the message names the fix.
+    Definite,
+    /// This node must not go on (checkpoint storage failed, an invariant broke).
+    Fatal,
+}
+
+/// A source failed, classified where the cause was known. Displays as the underlying error's
+/// one line (which names the fix for definite errors).
+#[derive(Debug)]
+pub struct SourceError {
+    class: ErrorClass,
+    error: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+impl SourceError {
+    pub fn new(
+        class: ErrorClass,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> SourceError {
+        SourceError {
+            class,
+            error: Box::new(error),
+        }
+    }
+
+    pub fn class(&self) -> ErrorClass {
+        self.class
+    }
+
+    /// The source-specific error, for callers that know the source.
+    pub fn downcast_ref<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        self.error.downcast_ref()
+    }
+}
+
+impl std::fmt::Display for SourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for SourceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}
+
+/// A table's description changed (or a table appeared) in the stream; `at` is where.
+#[derive(Debug, Clone)]
+pub struct SchemaChange {
+    pub table: Arc<TableSchema>,
+    /// The description it replaces; `None` for a table the stream had not seen.
+    pub previous: Option<Arc<TableSchema>>,
+    /// The position of the next event of the transaction that brought it.
+    pub at: Option<StreamPosition>,
+    /// The DDL statement, when the source knows it.
+    pub ddl: Option<String>,
+}
 
 /// One item of a source's ordered output.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum SourceItem {
     Event(ChangeEvent),
-    /// A snapshot table was read completely: `rows` rows (its table OID and name).
+    /// A transaction starts; its events follow.
+    Begin(TxMeta),
+    /// A transaction ended: `last` is its last event's position (or index 0 if it had none),
+    /// `events` how many it had, and `resume` the token to confirm once it is durable.
+    Commit {
+        tx: TxMeta,
+        last: StreamPosition,
+        events: u32,
+        resume: ResumeToken,
+    },
+    /// A table's description changed or a table appeared, before its next event.
+    SchemaChange(SchemaChange),
+    /// A snapshot table was read completely: `rows` rows.
     TableDone {
-        oid: u32,
         table: String,
         rows: u64,
     },
     /// A snapshot (re-)read of a table starts: its rows so far are discarded from progress.
     TableStarted {
-        oid: u32,
         table: String,
         estimated_rows: u64,
     },
-    /// A transaction ended: `last` is its last event's position (or its commit LSN with index 0
-    /// if it had none), `end_lsn` the LSN to confirm once it is durable.
-    Commit {
-        last: StreamPosition,
-        end_lsn: Lsn,
-    },
-    /// Outside any transaction, the server has sent everything up to `wal_end`.
+    /// Outside any transaction, the server has sent everything up to `resume`.
     Idle {
-        wal_end: Lsn,
+        resume: ResumeToken,
     },
     /// The snapshot phase ended (all tables read).
     SnapshotDone,
@@ -41,3 +126,65 @@ pub enum SourceItem {
 
 /// A batch of items: batching amortises the channel's cost over many rows.
 pub type SourceBatch = Vec<SourceItem>;
+
+/// Where a running source sends its batches (bounded: a slow pipeline slows the source).
+pub type SourceSender = mpsc::Sender<Result<SourceBatch, SourceError>>;
+
+/// What a source reports about its database before anything starts.
+#[derive(Debug, Clone)]
+pub struct SourceInfo {
+    /// `postgresql`, `oracle`: for the formats' source blocks.
+    pub kind: &'static str,
+    pub database: String,
+    pub server_version: String,
+    /// The selected tables, in the order the task lists them.
+    pub tables: Vec<Arc<TableSchema>>,
+    /// How far the server's log is now, for lag.
+    pub server_point: Option<LogPoint>,
+}
+
+/// A source of one shard's changes.
+///
+/// Contract:
+/// - `check` changes nothing on the server; it fails with a definite error naming the fix for
+///   anything that would stop the task later (settings, privileges, selection, keys, types).
+/// - First start: the runtime saves `plan`'s names in the checkpoint *before* `create`, and
+///   saves the checkpoint `create` filled before `run`. `create` finds objects an earlier,
+///   killed attempt left under the same names and reuses or replaces them: it never creates a
+///   second slot. If `create` fails, `remove` is called with the planned objects.
+/// - Resume: `resume` verifies that the server still holds what the checkpoint recorded and
+///   that nothing moved past it; otherwise a definite error naming what differs and the fix.
+/// - `run` sends items in source order; it never sends an event at or before the
+///   checkpoint's stream position. It treats the watch's value as the newest resume token
+///   that is durable and saved, and tells its server (PostgreSQL: the slot's flush position)
+///   nothing beyond it. It ends with an error on `out`, or by returning (a full-only task's
+///   snapshot is done). It may be aborted at any await.
+/// - `remove` drops the named objects; with `force` false it refuses (definite error naming
+///   who holds it) when an object is in use.
+pub trait Source: Send + 'static {
+    fn check(&mut self) -> impl Future<Output = Result<SourceInfo, SourceError>> + Send;
+
+    /// The server-side objects a first start of `incarnation` creates.
+    fn plan(&self, incarnation: &str) -> Vec<SourceObject>;
+
+    fn create(
+        &mut self,
+        cp: &mut Checkpoint,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send;
+
+    fn resume(&mut self, cp: &Checkpoint) -> impl Future<Output = Result<(), SourceError>> + Send;
+
+    fn run(
+        self,
+        cp: Checkpoint,
+        out: SourceSender,
+        confirmed: watch::Receiver<ResumeToken>,
+    ) -> impl Future<Output = ()> + Send + 'static;
+
+    /// Drops `objects`; returns those that existed and were dropped.
+    fn remove(
+        &mut self,
+        objects: &[SourceObject],
+        force: bool,
+    ) -> impl Future<Output = Result<Vec<SourceObject>, SourceError>> + Send;
+}

@@ -72,23 +72,14 @@ impl TablePlan {
     }
 }
 
-/// The topic of a table's records: the override, else `<prefix>.<schema>.<table>` with
-/// characters Kafka does not allow in topic names replaced by `_` (as Debezium's topic naming
-/// strategy does).
+/// The topic of a table's records (`crate::topic`).
 pub(crate) fn topic_for(opts: &DebeziumOptions, table: &TableSchema) -> String {
-    if let Some(t) = &opts.topic_override {
-        return t.clone();
-    }
-    let raw = format!("{}.{}.{}", opts.topic_prefix, table.schema, table.name);
-    raw.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    crate::topic::table_topic(
+        &opts.topic_prefix,
+        opts.topic_override.as_deref(),
+        &table.schema,
+        &table.name,
+    )
 }
 
 /// Plans by table OID.

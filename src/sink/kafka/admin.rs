@@ -48,6 +48,15 @@ impl TopicAdmin {
         })
     }
 
+    /// Those of `topics` that do not exist (nothing is created).
+    pub(crate) async fn missing(&self, topics: &[String]) -> Result<Vec<String>, SinkError> {
+        let existing = self.topics().await?;
+        Ok(unique(topics)
+            .filter(|t| !existing.contains_key(*t))
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// Makes sure `topics` exist; returns those this call created.
     pub(crate) async fn prepare(&self, topics: &[String]) -> Result<Vec<String>, SinkError> {
         let existing = self.topics().await?;

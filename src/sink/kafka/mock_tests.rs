@@ -34,7 +34,7 @@ fn sink_for(mock: &Mock, edit: impl FnOnce(&mut KafkaSinkConfig)) -> KafkaSink {
         ..Default::default()
     };
     edit(&mut config);
-    KafkaSink::new(config).expect("sink")
+    KafkaSink::new(config, &Default::default()).expect("sink")
 }
 
 /// Key, value, position and tx of record `i`.
@@ -369,7 +369,7 @@ async fn unreachable_brokers_are_named_quickly() {
         request_timeout: Duration::from_secs(3),
         ..Default::default()
     };
-    let mut sink = KafkaSink::new(config).unwrap();
+    let mut sink = KafkaSink::new(config, &Default::default()).unwrap();
     let started = Instant::now();
     let error = tokio::time::timeout(TEST_TIMEOUT, sink.prepare_topics(&["t".to_owned()]))
         .await

@@ -40,16 +40,8 @@ use rdkafka::producer::BaseRecord;
 use self::ack::AckTracker;
 pub use self::config::{Acks, KafkaSinkConfig};
 use self::producer::{Producer, Shared};
+use crate::metrics::ShardLabels;
 use crate::sink::{Record, Sink, SinkError};
-
-/// Records handed to librdkafka.
-pub const SENT_RECORDS_TOTAL: &str = "tributary_sink_sent_records_total";
-/// Records the brokers acknowledged.
-pub const ACKED_RECORDS_TOTAL: &str = "tributary_sink_acked_records_total";
-/// Records accepted and not yet acknowledged (gauge).
-pub const IN_FLIGHT_RECORDS: &str = "tributary_sink_in_flight_records";
-/// Sink errors, labelled `kind` (see [`SinkError::kind`]).
-pub const ERRORS_TOTAL: &str = "tributary_sink_errors_total";
 
 /// Header carrying the event's position (FORMATS.md "All formats").
 pub const POSITION_HEADER: &str = "tributary.position";
@@ -58,14 +50,6 @@ pub const TX_HEADER: &str = "tributary.tx";
 
 /// After `QueueFull`, look again at least this often even if no delivery report arrives.
 const QUEUE_FULL_RECHECK: Duration = Duration::from_millis(100);
-
-/// Describes the sink's metrics to the installed recorder; call once at start-up.
-pub fn describe_metrics() {
-    metrics::describe_counter!(SENT_RECORDS_TOTAL, "Records handed to the Kafka producer.");
-    metrics::describe_counter!(ACKED_RECORDS_TOTAL, "Records acknowledged by Kafka.");
-    metrics::describe_gauge!(IN_FLIGHT_RECORDS, "Records sent and not yet acknowledged.");
-    metrics::describe_counter!(ERRORS_TOTAL, "Kafka sink errors by kind.");
-}
 
 /// Writes records to Kafka and reports an ordered durable watermark.
 ///
@@ -79,11 +63,12 @@ pub struct KafkaSink {
 }
 
 impl KafkaSink {
-    /// Validates `config` and creates the producer and admin clients. Nothing connects yet:
-    /// `prepare_topics` is the first call that talks to the brokers.
-    pub fn new(config: KafkaSinkConfig) -> Result<Self, SinkError> {
+    /// Validates `config` and creates the producer and admin clients, whose metrics carry
+    /// `labels`. Nothing connects yet: `prepare_topics` is the first call that talks to the
+    /// brokers.
+    pub fn new(config: KafkaSinkConfig, labels: &ShardLabels) -> Result<Self, SinkError> {
         config.validate()?;
-        let (producer, shared) = producer::create(&config)?;
+        let (producer, shared) = producer::create(&config, labels)?;
         let admin = admin::TopicAdmin::new(&config)?;
         Ok(KafkaSink {
             config,
@@ -199,6 +184,14 @@ impl Sink for KafkaSink {
 
     async fn prepare_topics(&mut self, topics: &[String]) -> Result<Vec<String>, SinkError> {
         let result = self.admin.prepare(topics).await;
+        if let Err(error) = &result {
+            self.shared.metrics.error(error);
+        }
+        result
+    }
+
+    async fn missing_topics(&mut self, topics: &[String]) -> Result<Vec<String>, SinkError> {
+        let result = self.admin.missing(topics).await;
         if let Err(error) = &result {
             self.shared.metrics.error(error);
         }

@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 use super::ack::AckTracker;
 use super::config::KafkaSinkConfig;
 use super::error::{delivery_error, UNKNOWN_TABLE};
-use super::{ACKED_RECORDS_TOTAL, ERRORS_TOTAL, IN_FLIGHT_RECORDS, SENT_RECORDS_TOTAL};
+use crate::metrics::{ShardLabels, SINK_ACKED, SINK_ERRORS, SINK_IN_FLIGHT, SINK_SENT};
 use crate::sink::SinkError;
 
 /// The producer type of the sink.
@@ -33,20 +33,24 @@ pub(crate) struct SinkMetrics {
     pub(crate) sent: Counter,
     pub(crate) acked: Counter,
     pub(crate) in_flight: Gauge,
+    labels: ShardLabels,
 }
 
 impl SinkMetrics {
-    fn new() -> Self {
+    fn new(labels: &ShardLabels) -> Self {
         SinkMetrics {
-            sent: metrics::counter!(SENT_RECORDS_TOTAL),
-            acked: metrics::counter!(ACKED_RECORDS_TOTAL),
-            in_flight: metrics::gauge!(IN_FLIGHT_RECORDS),
+            sent: labels.counter(SINK_SENT),
+            acked: labels.counter(SINK_ACKED),
+            in_flight: labels.gauge(SINK_IN_FLIGHT),
+            labels: labels.clone(),
         }
     }
 
     /// Counts one error under its kind.
     pub(crate) fn error(&self, error: &SinkError) {
-        metrics::counter!(ERRORS_TOTAL, "kind" => error.kind()).increment(1);
+        self.labels
+            .counter_with(SINK_ERRORS, "kind", error.kind())
+            .increment(1);
     }
 }
 
@@ -59,11 +63,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn new() -> Self {
+    fn new(labels: &ShardLabels) -> Self {
         Shared {
             tracker: Mutex::new(AckTracker::new(0)),
             progress: Notify::new(),
-            metrics: SinkMetrics::new(),
+            metrics: SinkMetrics::new(labels),
         }
     }
 
@@ -177,8 +181,11 @@ impl ProducerContext for DeliveryContext {
 }
 
 /// Creates the producer and the shared state its delivery reports update.
-pub(crate) fn create(config: &KafkaSinkConfig) -> Result<(Producer, Arc<Shared>), SinkError> {
-    let shared = Arc::new(Shared::new());
+pub(crate) fn create(
+    config: &KafkaSinkConfig,
+    labels: &ShardLabels,
+) -> Result<(Producer, Arc<Shared>), SinkError> {
+    let shared = Arc::new(Shared::new(labels));
     let context = DeliveryContext {
         shared: Arc::clone(&shared),
     };

@@ -22,6 +22,17 @@ pub struct SelectedTable {
     /// Estimated rows (`pg_class.reltuples`), for progress only.
     pub estimated_rows: u64,
     pub has_primary_key: bool,
+    /// Tables that inherit from this one (`INHERITS`, not partitions), as `schema.table`.
+    /// Such a parent is read and published with `ONLY`: its children are tables of their own,
+    /// migrated (to their own topics) only when selected.
+    pub inheritance_children: Vec<String>,
+}
+
+impl SelectedTable {
+    /// Whether reads and publications must name this table with `ONLY`.
+    pub fn only(&self) -> bool {
+        !self.inheritance_children.is_empty()
+    }
 }
 
 /// Checks `wal_level` and the user's replication privilege.
@@ -169,9 +180,15 @@ pub async fn selected_tables(
     selection: &TableSelection,
     types: &mut TypeCache,
 ) -> Result<Vec<SelectedTable>, PgSourceError> {
+    // Partitions are never selected themselves: their changes come through the partitioned
+    // root (`publish_via_partition_root`). Inheritance children are tables of their own.
     let rows = client
         .query(
-            "SELECT c.oid, n.nspname::text, c.relname::text, c.relreplident::text, c.reltuples::float8 \
+            "SELECT c.oid, n.nspname::text, c.relname::text, c.relreplident::text, c.reltuples::float8, \
+             CASE WHEN c.relkind = 'r' THEN ARRAY(SELECT cn.nspname::text || '.' || cc.relname::text \
+               FROM pg_inherits i JOIN pg_class cc ON cc.oid = i.inhrelid \
+               JOIN pg_namespace cn ON cn.oid = cc.relnamespace WHERE i.inhparent = c.oid ORDER BY 1) \
+             ELSE ARRAY[]::text[] END \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition \
              AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' \
@@ -203,7 +220,7 @@ pub async fn selected_tables(
     {
         let oid: u32 = r.get(0);
         let ri = r.get::<_, String>(3).bytes().next().unwrap_or(b'd');
-        let (columns, has_pk) = table_columns(client, oid, types).await?;
+        let (columns, has_pk) = table_columns(client, oid, ri, types).await?;
         let schema = TableSchema {
             oid,
             schema: r.get(1),
@@ -216,8 +233,12 @@ pub async fn selected_tables(
             schema: Arc::new(schema),
             estimated_rows,
             has_primary_key: has_pk,
+            inheritance_children: r.get(5),
         });
     }
+    // The order the task lists them in: by the first selector that names each table (the
+    // query's order, schema then name, within one selector).
+    out.sort_by_key(|t| selection.first_match(&t.schema.schema, &t.schema.name));
     Ok(out)
 }
 
@@ -230,10 +251,13 @@ async fn schema_names(client: &Client) -> Result<Vec<String>, PgSourceError> {
 }
 
 /// The table's replicated columns (generated columns are not replicated) and whether it has a
-/// primary key. Key columns are the primary key, else the replica identity index.
+/// primary key. Key columns follow the replica identity `identity` (`relreplident`), as the
+/// stream's Relation messages do: the replica identity index under `i`, none under `n`, else
+/// (`d`, `f`) the primary key.
 pub async fn table_columns(
     client: &Client,
     oid: u32,
+    identity: u8,
     types: &mut TypeCache,
 ) -> Result<(Vec<Column>, bool), PgSourceError> {
     let rows = client
@@ -253,10 +277,10 @@ pub async fn table_columns(
     let has_pk = rows.first().is_some_and(|r| r.get::<_, bool>(6));
     let mut columns = Vec::with_capacity(rows.len());
     for r in &rows {
-        let is_key = if has_pk {
-            r.get::<_, bool>(4)
-        } else {
-            r.get::<_, bool>(5)
+        let is_key = match identity {
+            b'i' => r.get::<_, bool>(5),
+            b'n' => false,
+            _ => r.get::<_, bool>(4),
         };
         let ty = types.resolve(client, r.get(1)).await?;
         columns.push(Column {

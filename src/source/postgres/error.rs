@@ -35,14 +35,11 @@ impl ServerError {
     }
 }
 
-/// What the supervisor does about an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// May clear by itself: retry with backoff (after the task's first successful start).
-    Transient,
-    /// Cannot proceed until an operator acts; the message names the fix.
-    Definite,
-}
+use crate::position::Lsn;
+pub use crate::source::ErrorClass;
+
+/// How a slot's fix is phrased in errors that need a new snapshot.
+const RELEASE_FIX: &str = "run `tributary release` for this task (it drops the slot and the local checkpoint) and start the task again, with a new snapshot";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PgSourceError {
@@ -64,8 +61,26 @@ pub enum PgSourceError {
         waited_secs: u64,
         blockers: String,
     },
-    #[error("replication slot {slot} is gone or belongs to another server: the stream cannot resume without losing changes; delete the task's --data-dir to start over with a new snapshot")]
+    #[error("replication slot {slot} no longer exists on the server (or was invalidated): the changes since the checkpoint are gone; {RELEASE_FIX}")]
     SlotLost { slot: String },
+    #[error("replication slot {slot} does not match the checkpoint: {what}; streaming on would skip or repeat changes: {RELEASE_FIX}")]
+    SlotMismatch { slot: String, what: String },
+    #[error("replication slot {slot} is at LSN {slot_lsn}, past the checkpoint's {checkpoint_lsn}: the changes between them were confirmed without being delivered (a restored data directory, a slot advanced by hand, or a promoted standby without slot sync); {RELEASE_FIX}")]
+    SlotAhead {
+        slot: String,
+        slot_lsn: Lsn,
+        checkpoint_lsn: Lsn,
+    },
+    #[error("replication slot {slot} is in use by PID {pid}: stop the process that holds it (a running tributary for this task?) and try again")]
+    SlotInUse { slot: String, pid: i32 },
+    #[error("table {table}, column {column} at {position}: the row has {cells} values for {columns} columns")]
+    MissingCell {
+        table: String,
+        column: String,
+        position: String,
+        cells: usize,
+        columns: usize,
+    },
     #[error("PostgreSQL error while {context}: {server}{}", hint_suffix(.server))]
     Server {
         context: String,
@@ -123,26 +138,59 @@ impl PgSourceError {
 }
 
 /// SQLSTATE classes that clear by themselves: connection exceptions (08), insufficient
-/// resources (53), operator intervention (57: shutdown, cancel), and serialization failures.
+/// resources (53), operator intervention (57: shutdown, cancel), serialization failures, and
+/// object in use (55006: "replication slot ... is active for PID n", which a shard moving
+/// between workers meets until the old walsender exits).
 fn is_transient_code(code: &str) -> bool {
     code.starts_with("08")
         || code.starts_with("53")
         || code.starts_with("57")
         || code == "40001"
         || code == "40P01"
+        || code == "55006"
 }
 
-/// The error and its causes on one line.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        cur = c.source();
+impl From<PgSourceError> for crate::source::SourceError {
+    fn from(e: PgSourceError) -> Self {
+        crate::source::SourceError::new(e.class(), e)
     }
-    s
+}
+
+pub use crate::error::error_chain;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(code: &str) -> PgSourceError {
+        PgSourceError::Server {
+            context: "starting replication".into(),
+            server: ServerError {
+                code: code.into(),
+                message: "replication slot \"s\" is active for PID 4242".into(),
+                detail: None,
+                hint: None,
+            },
+        }
+    }
+
+    #[test]
+    fn errors_are_classified_by_sqlstate() {
+        assert_eq!(server("55006").class(), ErrorClass::Transient);
+        assert!(server("55006").to_string().contains("PID 4242"));
+        assert_eq!(server("08006").class(), ErrorClass::Transient);
+        assert_eq!(server("42P01").class(), ErrorClass::Definite);
+        let ahead = PgSourceError::SlotAhead {
+            slot: "s".into(),
+            slot_lsn: Lsn(0x200),
+            checkpoint_lsn: Lsn(0x100),
+        };
+        assert_eq!(ahead.class(), ErrorClass::Definite);
+        let line = ahead.to_string();
+        assert!(
+            line.contains("0/200") && line.contains("0/100") && line.contains("tributary release"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'));
+    }
 }

@@ -18,5 +18,8 @@ pub mod run;
 pub mod setup;
 pub mod slot;
 pub mod snapshot;
+mod source;
 pub mod stream;
 pub mod typemap;
+
+pub use source::PgSource;

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use super::conn::Io;
 use super::error::{PgSourceError, ServerError};
 use super::frame::{standby_status_update, STANDBY_STATUS_UPDATE_LEN};
-use crate::position::Lsn;
+use crate::position::{Lsn, ResumeToken};
 
 /// CopyData batches buffered between the socket and the decoder. Each batch is one socket read
 /// (up to `READ_CHUNK` bytes), so this bounds memory at a few MB.
@@ -36,12 +36,12 @@ pub struct ReplicationStream {
 }
 
 impl ReplicationStream {
-    /// Takes over a connection in CopyBoth mode. `confirmed` carries the positions the
-    /// pipeline has made durable (its current value is what the slot already has).
+    /// Takes over a connection in CopyBoth mode. `confirmed` carries the resume tokens the
+    /// pipeline has made durable and saved (its current value is what the slot already has).
     pub fn start(
         io: Box<dyn Io>,
         rbuf: BytesMut,
-        confirmed: watch::Receiver<Lsn>,
+        confirmed: watch::Receiver<ResumeToken>,
         status_interval: Duration,
     ) -> ReplicationStream {
         let (read, write) = tokio::io::split(io);
@@ -183,7 +183,7 @@ fn stream_error(body: &[u8]) -> PgSourceError {
 
 async fn status_loop(
     mut write: WriteHalf<Box<dyn Io>>,
-    mut confirm: watch::Receiver<Lsn>,
+    mut confirm: watch::Receiver<ResumeToken>,
     reply: std::sync::Arc<Notify>,
     interval: Duration,
 ) {
@@ -197,7 +197,11 @@ async fn status_loop(
             _ = reply.notified() => {}
             _ = tick.tick() => {}
         }
-        let lsn = *confirm.borrow_and_update();
+        let lsn = match *confirm.borrow_and_update() {
+            ResumeToken::Pg { confirmed_lsn } => confirmed_lsn,
+            // Not a PostgreSQL token: confirm nothing new.
+            ResumeToken::Oracle { .. } => Lsn::ZERO,
+        };
         buf.clear();
         status_message(lsn, &mut buf);
         if write.write_all(&buf).await.is_err() || write.flush().await.is_err() {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio_postgres::Client;
 
 use super::catalog::TypeCache;
@@ -12,20 +12,17 @@ use super::conn::ReplicationConn;
 use super::error::PgSourceError;
 use super::replication::ReplicationStream;
 use super::setup::PgSourceOptions;
-use super::snapshot::SnapshotSession;
+use super::snapshot::{SnapshotSession, SnapshotTable};
 use super::stream::{PgStream, StreamStop};
-use crate::position::{Lsn, StreamPosition};
+use crate::position::{Lsn, ResumeToken, StreamPosition};
 use crate::schema::TableSchema;
-use crate::source::{SourceBatch, SourceItem};
-
-/// The source's output channel.
-pub type SourceSender = mpsc::Sender<Result<SourceBatch, PgSourceError>>;
+use crate::source::{SourceBatch, SourceItem, SourceSender};
 
 /// A snapshot to read: its session, its LSN and the tables.
 pub struct PendingSnapshot {
     pub session: SnapshotSession,
     pub lsn: Lsn,
-    pub tables: Vec<Arc<TableSchema>>,
+    pub tables: Vec<SnapshotTable>,
     /// Read only when the stream reaches `lsn` (a resume's re-read); else read first.
     pub deferred: bool,
 }
@@ -46,17 +43,17 @@ pub struct SourceRun {
 
 impl SourceRun {
     /// Runs until the stream fails or (full-only) the snapshot is read; errors go to `out`.
-    pub async fn run(self, out: SourceSender, confirmed: watch::Receiver<Lsn>) {
+    pub async fn run(self, out: SourceSender, confirmed: watch::Receiver<ResumeToken>) {
         let err_out = out.clone();
         if let Err(e) = self.run_inner(out, confirmed).await {
-            let _ = err_out.send(Err(e)).await;
+            let _ = err_out.send(Err(e.into())).await;
         }
     }
 
     async fn run_inner(
         mut self,
         out: SourceSender,
-        confirmed: watch::Receiver<Lsn>,
+        confirmed: watch::Receiver<ResumeToken>,
     ) -> Result<(), PgSourceError> {
         let mut deferred = None;
         if let Some(s) = self.snapshot.take() {
@@ -78,7 +75,13 @@ impl SourceRun {
         );
         let (io, rbuf) = self.repl.start_replication(&sql).await?;
         let repl = ReplicationStream::start(io, rbuf, confirmed, self.opts.status_interval);
-        let mut stream = PgStream::new(repl, self.catalog, self.types, self.skip_through);
+        let mut stream = PgStream::new(
+            repl,
+            self.catalog,
+            self.types,
+            self.skip_through,
+            &self.opts.task,
+        );
         stream.seed_relations(self.known_tables);
         stream.stop_at(deferred.as_ref().map(|s| s.lsn));
         loop {

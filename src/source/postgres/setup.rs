@@ -1,8 +1,8 @@
 //! Starting a PostgreSQL source: checks that change nothing (preflight), then the publication,
-//! the slot and the snapshot session on a first start, or the slot's verification and a
-//! re-read snapshot on a resume.
+//! the slot and the snapshot session on a first start (after removing what an interrupted
+//! earlier attempt left under the same names), or the slot's verification and a re-read
+//! snapshot on a resume.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_postgres::Client;
@@ -11,11 +11,16 @@ use super::catalog::{self, SelectedTable, TypeCache};
 use super::conn::{PgConnectConfig, ReplicationConn};
 use super::error::PgSourceError;
 use super::slot::{self, object_name};
-use super::snapshot::{quote_ident, SnapshotSession};
-use crate::checkpoint::{Checkpoint, SlotIdentity, TableProgress};
+use super::snapshot::{quote_ident, SnapshotSession, SnapshotTable};
+use crate::checkpoint::{
+    Checkpoint, ObjectKind, PgSlotIdentity, SourceIdentity, SourceObject, TableProgress,
+};
 use crate::config::TableSelection;
-use crate::position::Lsn;
-use crate::schema::{ReplicaIdentity, TableSchema};
+use crate::position::{Lsn, ResumeToken};
+use crate::schema::ReplicaIdentity;
+
+/// The logical decoding output plugin the task's slot uses.
+pub const PLUGIN: &str = "pgoutput";
 
 /// What a PostgreSQL source needs to know to start.
 #[derive(Clone, Debug)]
@@ -50,6 +55,7 @@ pub async fn preflight(opts: &PgSourceOptions) -> Result<Preflight, PgSourceErro
         check_key(opts, t)?;
         crate::value::check_table_decodable(&t.schema)?;
     }
+    warn_unselected_children(opts, &tables);
     let server_version = catalog::server_version(&catalog).await?;
     Ok(Preflight {
         catalog,
@@ -63,7 +69,7 @@ pub async fn preflight(opts: &PgSourceOptions) -> Result<Preflight, PgSourceErro
 /// A table without a key would make the application's own UPDATE/DELETE fail once published.
 fn check_key(opts: &PgSourceOptions, t: &SelectedTable) -> Result<(), PgSourceError> {
     let s = &t.schema;
-    let ok = t.has_primary_key
+    let ok = (t.has_primary_key && s.replica_identity == ReplicaIdentity::Default)
         || matches!(
             s.replica_identity,
             ReplicaIdentity::Full | ReplicaIdentity::Index
@@ -81,28 +87,50 @@ fn check_key(opts: &PgSourceOptions, t: &SelectedTable) -> Result<(), PgSourceEr
     }
 }
 
-/// The names of the task's slot and publications.
+/// An inheritance parent is read and published with `ONLY`: children that are not selected
+/// are not migrated, which the user should know.
+fn warn_unselected_children(opts: &PgSourceOptions, tables: &[SelectedTable]) {
+    for t in tables.iter().filter(|t| t.only()) {
+        let unselected: Vec<&String> = t
+            .inheritance_children
+            .iter()
+            .filter(|c| !tables.iter().any(|s| s.schema.qualified_name() == **c))
+            .collect();
+        if !unselected.is_empty() {
+            tracing::warn!(
+                task = %opts.task,
+                table = %t.schema.qualified_name(),
+                children = ?unselected,
+                "table has inheritance children that are not selected: only the parent's own rows are migrated (select the children to migrate them, each to its own topic)"
+            );
+        }
+    }
+}
+
+/// The names of the task's slot, publication and insert-only publication.
 pub fn names(opts: &PgSourceOptions, incarnation: &str) -> (String, String, String) {
     let slot = object_name(&opts.task, incarnation, opts.shard);
     let insert_only = object_name(&opts.task, &format!("{incarnation}_ins"), opts.shard);
     (slot.clone(), slot, insert_only)
 }
 
-/// What a first start created, so that a failure before streaming can remove it.
-#[derive(Debug, Default, Clone)]
-pub struct Created {
-    pub slot: Option<String>,
-    pub publications: Vec<String>,
-}
-
-impl Created {
-    /// Removes what was created (best effort; errors are logged).
-    pub async fn remove(&self, catalog: &Client) {
-        let slot = self.slot.clone().unwrap_or_default();
-        if let Err(e) = slot::drop_slot_and_publications(catalog, &slot, &self.publications).await {
-            tracing::warn!(error = %e, "could not remove the slot and publications of a failed first start");
-        }
-    }
+/// Everything a first start of `incarnation` creates on the server, by name.
+pub fn plan(opts: &PgSourceOptions, incarnation: &str) -> Vec<SourceObject> {
+    let (slot, main, ins) = names(opts, incarnation);
+    vec![
+        SourceObject {
+            kind: ObjectKind::ReplicationSlot,
+            name: slot,
+        },
+        SourceObject {
+            kind: ObjectKind::Publication,
+            name: main,
+        },
+        SourceObject {
+            kind: ObjectKind::Publication,
+            name: ins,
+        },
+    ]
 }
 
 /// Sets REPLICA IDENTITY FULL where the task asks for it, then creates the publications.
@@ -110,7 +138,6 @@ pub async fn create_publications(
     opts: &PgSourceOptions,
     pre: &Preflight,
     incarnation: &str,
-    created: &mut Created,
 ) -> Result<Vec<String>, PgSourceError> {
     let (_, main, ins) = names(opts, incarnation);
     for t in &pre.tables {
@@ -149,7 +176,6 @@ pub async fn create_publications(
             .batch_execute(&sql)
             .await
             .map_err(|e| PgSourceError::sql(format!("creating publication {name}"), e))?;
-        created.publications.push(name.clone());
         names.push(name);
     }
     Ok(names)
@@ -188,7 +214,12 @@ fn publication_objects(
     }
     for t in tables {
         let s = &t.schema;
-        let obj = format!("TABLE {}.{}", quote_ident(&s.schema), quote_ident(&s.name));
+        let only = if t.only() { "ONLY " } else { "" };
+        let obj = format!(
+            "TABLE {only}{}.{}",
+            quote_ident(&s.schema),
+            quote_ident(&s.name)
+        );
         if sel.is_insert_only(&s.schema, &s.name) {
             ins.push(obj);
         } else if !schemas.contains(&s.schema.as_str()) {
@@ -198,15 +229,20 @@ fn publication_objects(
     (full, ins)
 }
 
-/// The first start: publications, the slot with its exported snapshot, and the snapshot
-/// session that imported it. Records the slot in `cp`.
-pub async fn first_start(
+/// The first start: removes what an interrupted earlier attempt left under the planned names,
+/// then creates the publications, the slot with its exported snapshot, and the snapshot
+/// session that imported it. Records the slot and the starting position in `cp`.
+pub async fn create(
     opts: &PgSourceOptions,
     pre: &Preflight,
     cp: &mut Checkpoint,
-    created: &mut Created,
 ) -> Result<(ReplicationConn, Option<SnapshotSession>), PgSourceError> {
-    let publications = create_publications(opts, pre, &cp.incarnation, created).await?;
+    let leftovers = slot::drop_objects(&pre.catalog, &plan(opts, &cp.incarnation), true).await?;
+    if !leftovers.is_empty() {
+        let names: Vec<&str> = leftovers.iter().map(|o| o.name.as_str()).collect();
+        tracing::info!(task = %opts.task, shard = opts.shard, objects = ?names, "removed what an interrupted first start left, to create it again");
+    }
+    let publications = create_publications(opts, pre, &cp.incarnation).await?;
     let (slot_name, _, _) = names(opts, &cp.incarnation);
     let mut repl = ReplicationConn::connect(&opts.conn).await?;
     let (system_id, _) = slot::identify_system(&mut repl).await?;
@@ -218,7 +254,6 @@ pub async fn first_start(
         opts.slot_create_timeout,
     )
     .await?;
-    created.slot = Some(slot_name.clone());
     let session = if opts.full {
         Some(
             SnapshotSession::open(
@@ -232,14 +267,17 @@ pub async fn first_start(
     } else {
         None
     };
-    cp.slot = Some(SlotIdentity {
+    cp.source = Some(SourceIdentity::Postgres(PgSlotIdentity {
         slot_name,
-        publication: publications.join(","),
+        publications,
         system_id,
         database: pre.database.clone(),
+        plugin: PLUGIN.to_owned(),
         consistent_point: slot.consistent_point,
+    }));
+    cp.resume = Some(ResumeToken::Pg {
+        confirmed_lsn: slot.consistent_point,
     });
-    cp.confirmed_lsn = slot.consistent_point;
     for t in &pre.tables {
         let progress = if opts.full {
             TableProgress::Pending
@@ -251,34 +289,53 @@ pub async fn first_start(
     Ok((repl, session))
 }
 
-/// A resume: the slot must still be there, on the same server.
+/// The resume token's LSN (what the slot may have confirmed at most).
+pub fn checkpoint_lsn(cp: &Checkpoint) -> Lsn {
+    match cp.resume {
+        Some(ResumeToken::Pg { confirmed_lsn }) => confirmed_lsn,
+        _ => Lsn::ZERO,
+    }
+}
+
+/// A resume: the slot must still be there, on the same server, and not past the checkpoint.
 pub async fn resume(
     opts: &PgSourceOptions,
     pre: &Preflight,
     cp: &Checkpoint,
 ) -> Result<ReplicationConn, PgSourceError> {
-    let identity = cp.slot.as_ref().ok_or_else(|| PgSourceError::Protocol {
+    let identity = cp.pg_slot().ok_or_else(|| PgSourceError::Protocol {
         context: "resuming".into(),
-        what: "checkpoint without a slot".into(),
+        what: "the checkpoint records no PostgreSQL slot".into(),
     })?;
     let mut repl = ReplicationConn::connect(&opts.conn).await?;
     let (system_id, _) = slot::identify_system(&mut repl).await?;
-    slot::verify_slot(&pre.catalog, identity, &system_id).await?;
+    slot::verify_slot(&pre.catalog, identity, &system_id, checkpoint_lsn(cp)).await?;
     Ok(repl)
 }
 
-/// Tables whose snapshot did not finish, in selection order.
-pub fn unfinished_tables(pre: &Preflight, cp: &Checkpoint) -> Vec<Arc<TableSchema>> {
+/// The tables to snapshot, with how each is read.
+pub fn snapshot_tables<'a>(
+    pre: &Preflight,
+    keep: impl Fn(&SelectedTable) -> bool + 'a,
+) -> Vec<SnapshotTable> {
     pre.tables
         .iter()
-        .filter(|t| {
-            matches!(
-                cp.tables.get(&t.schema.qualified_name()),
-                Some(TableProgress::Pending | TableProgress::Partial { .. })
-            )
+        .filter(|t| keep(t))
+        .map(|t| SnapshotTable {
+            schema: t.schema.clone(),
+            only: t.only(),
         })
-        .map(|t| t.schema.clone())
         .collect()
+}
+
+/// Tables whose snapshot did not finish, in selection order.
+pub fn unfinished_tables(pre: &Preflight, cp: &Checkpoint) -> Vec<SnapshotTable> {
+    snapshot_tables(pre, |t| {
+        matches!(
+            cp.tables.get(&t.schema.qualified_name()),
+            Some(TableProgress::Pending | TableProgress::Partial { .. })
+        )
+    })
 }
 
 /// A fresh snapshot for re-reading cut tables: a temporary slot's exported snapshot, imported

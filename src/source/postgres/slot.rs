@@ -9,7 +9,7 @@ use tokio_postgres::Client;
 
 use super::conn::ReplicationConn;
 use super::error::PgSourceError;
-use crate::checkpoint::SlotIdentity;
+use crate::checkpoint::{ObjectKind, PgSlotIdentity, SourceObject};
 use crate::position::Lsn;
 
 /// PostgreSQL's identifier limit (NAMEDATALEN - 1).
@@ -128,71 +128,165 @@ async fn running_transactions(client: &Client) -> Result<String, PgSourceError> 
     Ok(format!("waiting for {}", list.join(", ")))
 }
 
-/// Checks that the checkpoint's slot still exists on the same server and is usable.
-pub async fn verify_slot(
-    client: &Client,
-    identity: &SlotIdentity,
-    system_id: &str,
-) -> Result<Lsn, PgSourceError> {
-    let lost = || PgSourceError::SlotLost {
-        slot: identity.slot_name.clone(),
-    };
-    if identity.system_id != system_id {
-        return Err(lost());
-    }
+/// The server's current WAL write position (`None` on a standby, which has none).
+pub async fn current_wal_lsn(client: &Client) -> Result<Option<Lsn>, PgSourceError> {
     let row = client
-        .query_opt(
-            "SELECT confirmed_flush_lsn::text, COALESCE(wal_status, '') FROM pg_replication_slots \
-             WHERE slot_name = $1 AND slot_type = 'logical'",
-            &[&identity.slot_name],
+        .query_one(
+            "SELECT CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END",
+            &[],
         )
         .await
-        .map_err(|e| PgSourceError::sql("reading the replication slot", e))?
-        .ok_or_else(lost)?;
-    let status: String = row.get(1);
-    if status == "lost" {
-        return Err(lost());
-    }
-    Ok(row
-        .get::<_, Option<String>>(0)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(Lsn::ZERO))
+        .map_err(|e| PgSourceError::sql("reading the WAL position", e))?;
+    Ok(row.get::<_, Option<String>>(0).and_then(|s| s.parse().ok()))
 }
 
-/// Drops the slot (ending a session still holding it first) and the publications.
-pub async fn drop_slot_and_publications(
-    client: &Client,
-    slot: &str,
-    publications: &[String],
-) -> Result<(), PgSourceError> {
-    let ctx = |what: &str| format!("dropping {what} {slot}");
-    client
-        .execute(
-            "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL",
-            &[&slot],
+/// What `pg_replication_slots` says about a slot.
+#[derive(Debug, Clone)]
+pub struct SlotState {
+    pub plugin: String,
+    pub database: String,
+    pub confirmed_flush: Option<Lsn>,
+    pub wal_status: String,
+    pub active_pid: Option<i32>,
+}
+
+/// The slot named `name`, if it exists.
+pub async fn slot_state(client: &Client, name: &str) -> Result<Option<SlotState>, PgSourceError> {
+    let row = client
+        .query_opt(
+            "SELECT COALESCE(plugin::text, ''), COALESCE(database::text, ''), \
+             confirmed_flush_lsn::text, COALESCE(wal_status, ''), active_pid \
+             FROM pg_replication_slots WHERE slot_name = $1",
+            &[&name],
         )
         .await
-        .map_err(|e| PgSourceError::sql(ctx("the slot holder of"), e))?;
-    for _ in 0..50 {
-        let r = client
-            .execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", &[&slot])
-            .await;
-        match r {
-            Ok(_) => break,
-            // The terminated session may still hold the slot for a moment (55006 object in use).
-            Err(e) if e.code().map(|c| c.code()) == Some("55006") => {
-                tokio::time::sleep(Duration::from_millis(100)).await
-            }
-            Err(e) => return Err(PgSourceError::sql(ctx("slot"), e)),
+        .map_err(|e| PgSourceError::sql("reading the replication slot", e))?;
+    Ok(row.map(|r| SlotState {
+        plugin: r.get(0),
+        database: r.get(1),
+        confirmed_flush: r.get::<_, Option<String>>(2).and_then(|s| s.parse().ok()),
+        wal_status: r.get(3),
+        active_pid: r.get(4),
+    }))
+}
+
+/// Checks that the checkpoint's slot is still there, on the same system and database, with
+/// the same plugin, and not past `checkpoint_lsn` (the resume token): anything else means the
+/// stream cannot resume without losing or repeating changes.
+pub async fn verify_slot(
+    client: &Client,
+    identity: &PgSlotIdentity,
+    system_id: &str,
+    checkpoint_lsn: Lsn,
+) -> Result<(), PgSourceError> {
+    let slot = identity.slot_name.clone();
+    let mismatch = |what: String| PgSourceError::SlotMismatch {
+        slot: slot.clone(),
+        what,
+    };
+    if identity.system_id != system_id {
+        return Err(mismatch(format!(
+            "the checkpoint's server has system identifier {}, this server {system_id} (a different server, or a standby promoted from a restored backup)",
+            identity.system_id
+        )));
+    }
+    let Some(state) = slot_state(client, &slot).await? else {
+        return Err(PgSourceError::SlotLost { slot });
+    };
+    if state.wal_status == "lost" {
+        return Err(PgSourceError::SlotLost { slot });
+    }
+    if state.database != identity.database {
+        return Err(mismatch(format!(
+            "it belongs to database {:?}, the checkpoint to {:?}",
+            state.database, identity.database
+        )));
+    }
+    if state.plugin != identity.plugin {
+        return Err(mismatch(format!(
+            "it uses output plugin {:?}, the checkpoint {:?}",
+            state.plugin, identity.plugin
+        )));
+    }
+    match state.confirmed_flush {
+        Some(slot_lsn) if slot_lsn > checkpoint_lsn => Err(PgSourceError::SlotAhead {
+            slot,
+            slot_lsn,
+            checkpoint_lsn,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Drops the named slots and publications that exist; returns those dropped. A slot in use
+/// is refused (naming the PID) unless `force`, which first ends the session holding it.
+pub async fn drop_objects(
+    client: &Client,
+    objects: &[SourceObject],
+    force: bool,
+) -> Result<Vec<SourceObject>, PgSourceError> {
+    let mut dropped = Vec::new();
+    for o in objects {
+        let existed = match o.kind {
+            ObjectKind::ReplicationSlot => drop_slot(client, &o.name, force).await?,
+            ObjectKind::Publication => drop_publication(client, &o.name).await?,
+        };
+        if existed {
+            dropped.push(o.clone());
         }
     }
-    for p in publications {
+    Ok(dropped)
+}
+
+async fn drop_slot(client: &Client, slot: &str, force: bool) -> Result<bool, PgSourceError> {
+    let ctx = || format!("dropping replication slot {slot}");
+    let Some(state) = slot_state(client, slot).await? else {
+        return Ok(false);
+    };
+    if let Some(pid) = state.active_pid {
+        if !force {
+            return Err(PgSourceError::SlotInUse {
+                slot: slot.to_owned(),
+                pid,
+            });
+        }
         client
-            .batch_execute(&format!("DROP PUBLICATION IF EXISTS \"{p}\""))
+            .execute("SELECT pg_terminate_backend($1)", &[&pid])
             .await
-            .map_err(|e| PgSourceError::sql(ctx("publication"), e))?;
+            .map_err(|e| PgSourceError::sql(ctx(), e))?;
     }
-    Ok(())
+    // A terminated holder may keep the slot a moment longer (55006 object in use).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = client
+            .execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1",
+                &[&slot],
+            )
+            .await;
+        match r {
+            Ok(_) => return Ok(true),
+            Err(e) if e.code().map(|c| c.code()) == Some("55006") && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => return Err(PgSourceError::sql(ctx(), e)),
+        }
+    }
+}
+
+async fn drop_publication(client: &Client, name: &str) -> Result<bool, PgSourceError> {
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_publication WHERE pubname = $1", &[&name])
+        .await
+        .map_err(|e| PgSourceError::sql(format!("reading publication {name}"), e))?
+        .is_some();
+    if exists {
+        client
+            .batch_execute(&format!("DROP PUBLICATION IF EXISTS \"{name}\""))
+            .await
+            .map_err(|e| PgSourceError::sql(format!("dropping publication {name}"), e))?;
+    }
+    Ok(exists)
 }
 
 #[cfg(test)]

@@ -11,16 +11,23 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
-use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
 use super::conn::PgConnectConfig;
 use super::copy_binary::CopyBinaryParser;
 use super::error::PgSourceError;
 use crate::event::{ChangeEvent, Op, Row, SnapshotMark, TxMeta};
-use crate::position::{Lsn, Position};
+use crate::position::{LogPoint, Lsn, Position};
 use crate::schema::TableSchema;
-use crate::source::{SourceBatch, SourceItem};
+use crate::source::{SourceBatch, SourceItem, SourceSender};
+
+/// A table to read, and whether to read it with `ONLY` (an inheritance parent: its children
+/// are tables of their own). Partitioned tables are read whole, never with `ONLY`.
+#[derive(Debug, Clone)]
+pub struct SnapshotTable {
+    pub schema: Arc<TableSchema>,
+    pub only: bool,
+}
 
 /// Rows per batch sent to the pipeline.
 const BATCH_ROWS: usize = 512;
@@ -70,10 +77,10 @@ impl SnapshotSession {
     /// Reads every table, spreading them over the connections; sends rows to `out`.
     pub async fn read(
         self,
-        tables: Vec<Arc<TableSchema>>,
-        out: mpsc::Sender<Result<SourceBatch, PgSourceError>>,
+        tables: Vec<SnapshotTable>,
+        out: SourceSender,
     ) -> Result<(), PgSourceError> {
-        let first_table = tables.first().map(|t| t.oid);
+        let first_table = tables.first().map(|t| t.schema.oid);
         let queue = Arc::new(Mutex::new(tables.into_iter().collect::<VecDeque<_>>()));
         let shared = Arc::new(Marks::new(first_table, queue_len(&queue)));
         let mut workers = Vec::new();
@@ -99,7 +106,7 @@ impl SnapshotSession {
     }
 }
 
-fn queue_len(q: &Mutex<VecDeque<Arc<TableSchema>>>) -> usize {
+fn queue_len(q: &Mutex<VecDeque<SnapshotTable>>) -> usize {
     q.lock().map(|q| q.len()).unwrap_or(0)
 }
 
@@ -129,13 +136,15 @@ impl Marks {
     }
 }
 
-fn copy_query(table: &TableSchema) -> String {
-    let cols: Vec<String> = table.columns.iter().map(|c| quote_ident(&c.name)).collect();
+fn copy_query(table: &SnapshotTable) -> String {
+    let t = &table.schema;
+    let cols: Vec<String> = t.columns.iter().map(|c| quote_ident(&c.name)).collect();
     format!(
-        "COPY (SELECT {} FROM {}.{}) TO STDOUT (FORMAT binary)",
+        "COPY (SELECT {} FROM {}{}.{}) TO STDOUT (FORMAT binary)",
         cols.join(", "),
-        quote_ident(&table.schema),
-        quote_ident(&table.name)
+        if table.only { "ONLY " } else { "" },
+        quote_ident(&t.schema),
+        quote_ident(&t.name)
     )
 }
 
@@ -145,24 +154,24 @@ pub fn quote_ident(s: &str) -> String {
 
 async fn read_table(
     client: &Client,
-    table: &Arc<TableSchema>,
+    read: &SnapshotTable,
     tx: TxMeta,
     marks: &Marks,
-    out: &mpsc::Sender<Result<SourceBatch, PgSourceError>>,
+    out: &SourceSender,
 ) -> Result<(), PgSourceError> {
+    let table = &read.schema;
     let name = table.qualified_name();
     let ctx = || format!("reading table {name} for the snapshot");
     let estimated_rows = estimate_rows(client, table.oid)
         .await
         .map_err(|e| PgSourceError::sql(ctx(), e))?;
     let started = SourceItem::TableStarted {
-        oid: table.oid,
         table: name.clone(),
         estimated_rows,
     };
     send(out, vec![started]).await?;
     let stream = client
-        .copy_out(&copy_query(table))
+        .copy_out(&copy_query(read))
         .await
         .map_err(|e| PgSourceError::sql(ctx(), e))?;
     let mut parser = CopyBinaryParser::new();
@@ -181,6 +190,7 @@ async fn read_table(
             context: ctx(),
             what: e.to_string(),
         })? {
+            reader.check_cells(&row)?;
             reader.push(row);
             if reader.batch.len() >= BATCH_ROWS {
                 let full = std::mem::replace(&mut reader.batch, Vec::with_capacity(BATCH_ROWS));
@@ -196,11 +206,7 @@ async fn read_table(
     reader.finish(last);
     let rows = reader.rows;
     let mut batch = reader.batch;
-    batch.push(SourceItem::TableDone {
-        oid: table.oid,
-        table: name,
-        rows,
-    });
+    batch.push(SourceItem::TableDone { table: name, rows });
     send(out, batch).await
 }
 
@@ -215,10 +221,7 @@ async fn estimate_rows(client: &Client, oid: u32) -> Result<u64, tokio_postgres:
     Ok(row.get::<_, f64>(0).max(0.0) as u64)
 }
 
-async fn send(
-    out: &mpsc::Sender<Result<SourceBatch, PgSourceError>>,
-    batch: SourceBatch,
-) -> Result<(), PgSourceError> {
+async fn send(out: &SourceSender, batch: SourceBatch) -> Result<(), PgSourceError> {
     out.send(Ok(batch))
         .await
         .map_err(|_| PgSourceError::Connection {
@@ -258,6 +261,27 @@ struct TableReader<'a> {
 }
 
 impl TableReader<'_> {
+    /// A row must have a value for every column: a missing one is an error, never a NULL.
+    fn check_cells(&self, row: &Row) -> Result<(), PgSourceError> {
+        let columns = &self.table.columns;
+        if row.cells.len() == columns.len() {
+            return Ok(());
+        }
+        let missing = columns.get(row.cells.len()).map(|c| c.name.clone());
+        Err(PgSourceError::MissingCell {
+            table: self.table.qualified_name(),
+            column: missing.unwrap_or_else(|| "(beyond the last column)".into()),
+            position: format!(
+                "snapshot:{}:{}:{}",
+                self.tx.commit_lsn,
+                self.table.qualified_name(),
+                self.rows + u64::from(self.held.is_some())
+            ),
+            cells: row.cells.len(),
+            columns: columns.len(),
+        })
+    }
+
     fn push(&mut self, row: Row) {
         if let Some(prev) = self.held.replace(row) {
             self.emit(prev, false, false);
@@ -279,7 +303,7 @@ impl TableReader<'_> {
         );
         let event = ChangeEvent {
             position: Position::Snapshot {
-                snapshot_lsn: self.tx.commit_lsn,
+                snapshot: LogPoint::Lsn(self.tx.commit_lsn),
                 row: self.rows,
             },
             op: Op::Read,

@@ -1,12 +1,18 @@
 //! The change stream: pgoutput messages turned into ordered change events.
 //!
 //! Tracks the open transaction (its commit LSN from Begin, the index of each event in it), keeps
-//! a relation cache that follows ALTER TABLE (a new Relation message replaces the entry), fills
-//! unchanged TOAST values from the old image under REPLICA IDENTITY FULL, and skips events at or
-//! before the checkpointed position (the server re-sends a transaction whose first events were
-//! already acknowledged, so the prefix is skipped by index).
+//! a relation cache that follows ALTER TABLE (a new Relation message replaces the entry and is
+//! reported as a schema change), fills unchanged TOAST values from the old image under REPLICA
+//! IDENTITY FULL, and skips events at or before the checkpointed position (the server re-sends
+//! a transaction whose first events were already acknowledged, so the prefix is skipped by
+//! index).
+//!
+//! Keys: under REPLICA IDENTITY DEFAULT or USING INDEX the key columns are those the Relation
+//! message flags, i.e. the identity in force when the change was written (not today's
+//! catalog). Under FULL every column is flagged, so the key is the table's primary key as the
+//! catalog has it when the Relation message arrives (Debezium does the same), or none.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use tokio_postgres::Client;
@@ -17,9 +23,9 @@ use super::frame::{parse_frame, ReplicationFrame};
 use super::pgoutput::{self, OldImage, PgOutputMessage, RelationBody};
 use super::replication::ReplicationStream;
 use crate::event::{ChangeEvent, Op, Row, SnapshotMark, TxMeta};
-use crate::position::{Lsn, Position, StreamPosition};
+use crate::position::{Lsn, Position, ResumeToken, StreamPosition};
 use crate::schema::{Column, ReplicaIdentity, TableSchema};
-use crate::source::{SourceBatch, SourceItem};
+use crate::source::{SchemaChange, SourceBatch, SourceItem};
 
 /// The transaction being received.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +49,11 @@ pub struct PgStream {
     catalog: Client,
     types: TypeCache,
     relations: HashMap<u32, Arc<TableSchema>>,
+    /// Tables selected at the start (checked then) and tables already warned about having no
+    /// key: no warning for them.
+    no_key_warning: HashSet<u32>,
+    /// The task, for log lines.
+    task: String,
     pending: VecDeque<ReplicationFrame>,
     tx: Option<OpenTx>,
     last_commit_lsn: Option<Lsn>,
@@ -58,12 +69,15 @@ impl PgStream {
         catalog: Client,
         types: TypeCache,
         skip_through: Option<StreamPosition>,
+        task: &str,
     ) -> PgStream {
         PgStream {
             repl,
             catalog,
             types,
             relations: HashMap::new(),
+            no_key_warning: HashSet::new(),
+            task: task.to_owned(),
             pending: VecDeque::new(),
             tx: None,
             last_commit_lsn: None,
@@ -137,7 +151,11 @@ impl PgStream {
             ReplicationFrame::Keepalive { wal_end, .. } => {
                 self.server_lsn = self.server_lsn.max(wal_end);
                 if self.tx.is_none() {
-                    out.push(SourceItem::Idle { wal_end });
+                    out.push(SourceItem::Idle {
+                        resume: ResumeToken::Pg {
+                            confirmed_lsn: wal_end,
+                        },
+                    });
                 }
                 Ok(())
             }
@@ -175,6 +193,7 @@ impl PgStream {
                     meta,
                     next_index: 0,
                 });
+                out.push(SourceItem::Begin(meta));
             }
             PgOutputMessage::Commit { end_lsn, .. } => {
                 let tx = self
@@ -182,14 +201,18 @@ impl PgStream {
                     .take()
                     .ok_or_else(|| self.protocol("Commit outside a transaction"))?;
                 let index = tx.next_index.saturating_sub(1);
-                let last = StreamPosition {
-                    commit_lsn: tx.meta.commit_lsn,
-                    index,
-                };
+                let last = StreamPosition::pg(tx.meta.commit_lsn, index);
                 self.last_commit_lsn = Some(tx.meta.commit_lsn);
-                out.push(SourceItem::Commit { last, end_lsn });
+                out.push(SourceItem::Commit {
+                    tx: tx.meta,
+                    last,
+                    events: tx.next_index,
+                    resume: ResumeToken::Pg {
+                        confirmed_lsn: end_lsn,
+                    },
+                });
             }
-            PgOutputMessage::Relation(body) => self.relation(body).await?,
+            PgOutputMessage::Relation(body) => self.relation(body, out).await?,
             PgOutputMessage::Insert { rel, new, .. } => {
                 self.change(rel, Op::Insert, None, Some(new), lsn, out)?
             }
@@ -236,13 +259,13 @@ impl PgStream {
             context: "streaming changes".into(),
             what: "change outside a transaction".into(),
         })?;
-        let position = StreamPosition {
-            commit_lsn: tx.meta.commit_lsn,
-            index: tx.next_index,
-        };
+        let position = StreamPosition::pg(tx.meta.commit_lsn, tx.next_index);
         tx.next_index += 1;
         if self.skip_through.is_some_and(|s| position <= s) {
             return Ok(());
+        }
+        for row in before.iter().chain(after.iter()) {
+            check_cells(&table, row, position)?;
         }
         out.push(SourceItem::Event(ChangeEvent {
             position: Position::Stream(position),
@@ -258,20 +281,29 @@ impl PgStream {
         Ok(())
     }
 
-    /// Replaces the relation's entry (ALTER TABLE sends a new Relation message); the key
-    /// columns come from the catalog's primary key, since the message flags mark every column
-    /// under REPLICA IDENTITY FULL.
-    async fn relation(&mut self, body: RelationBody) -> Result<(), PgSourceError> {
-        let (catalog_cols, has_pk) =
-            catalog::table_columns(&self.catalog, body.oid, &mut self.types).await?;
+    /// Replaces the relation's entry (ALTER TABLE sends a new Relation message) and reports a
+    /// changed or new description as a schema change. Keys: see the module documentation.
+    async fn relation(
+        &mut self,
+        body: RelationBody,
+        out: &mut SourceBatch,
+    ) -> Result<(), PgSourceError> {
+        let full = body.replica_identity == b'f';
+        let (catalog_cols, has_pk) = catalog::table_columns(
+            &self.catalog,
+            body.oid,
+            body.replica_identity,
+            &mut self.types,
+        )
+        .await?;
         let mut columns = Vec::with_capacity(body.columns.len());
         for c in &body.columns {
             let ty = self.types.resolve(&self.catalog, c.type_oid).await?;
             let cat = catalog_cols.iter().find(|k| k.name == c.name);
-            let is_key = if has_pk {
-                cat.is_some_and(|k| k.is_key)
+            let is_key = if full {
+                has_pk && cat.is_some_and(|k| k.is_key)
             } else {
-                body.replica_identity == b'i' && c.is_key
+                c.is_key
             };
             let nullable = cat.is_none_or(|k| k.nullable) && !is_key;
             columns.push(Column {
@@ -290,20 +322,47 @@ impl PgStream {
             replica_identity: ReplicaIdentity::from_code(body.replica_identity),
         };
         crate::value::check_table_decodable(&schema)?;
-        let same = self
-            .relations
-            .get(&body.oid)
-            .is_some_and(|old| **old == schema);
-        if !same {
-            self.relations.insert(body.oid, Arc::new(schema));
+        self.warn_if_keyless(&schema);
+        let previous = self.relations.get(&body.oid).cloned();
+        if previous.as_deref() == Some(&schema) {
+            return Ok(());
         }
+        let table = Arc::new(schema);
+        self.relations.insert(body.oid, table.clone());
+        let at = self
+            .tx
+            .map(|tx| StreamPosition::pg(tx.meta.commit_lsn, tx.next_index));
+        out.push(SourceItem::SchemaChange(SchemaChange {
+            table,
+            previous,
+            at,
+            ddl: None,
+        }));
         Ok(())
+    }
+
+    /// A table with neither key nor REPLICA IDENTITY FULL that was not selected at the start
+    /// (one created later under a `schema.*` selection): PostgreSQL refuses the application's
+    /// UPDATE and DELETE on it while it is published. Said once per table, as soon as its
+    /// first change arrives. (Tables selected at the start passed the preflight's key check.)
+    fn warn_if_keyless(&mut self, t: &TableSchema) {
+        if t.has_key() || t.replica_identity == ReplicaIdentity::Full {
+            return;
+        }
+        if self.no_key_warning.insert(t.oid) {
+            tracing::warn!(
+                task = %self.task,
+                table = %t.qualified_name(),
+                "table has no primary key and no REPLICA IDENTITY FULL: while it is published, PostgreSQL refuses UPDATE and DELETE on it; add a primary key or run ALTER TABLE ... REPLICA IDENTITY FULL"
+            );
+        }
     }
 
     /// Seeds the relation cache with the snapshot's schemas, so the same `Arc` is reused and
     /// the formats' per-table caches stay warm.
     pub fn seed_relations(&mut self, tables: impl IntoIterator<Item = Arc<TableSchema>>) {
         for t in tables {
+            self.no_key_warning.insert(t.oid);
             self.relations.insert(t.oid, t);
         }
     }
@@ -314,4 +373,28 @@ impl PgStream {
             what: what.to_owned(),
         }
     }
+}
+
+/// A row must carry a cell for every column of its table: a missing one is an error naming
+/// table, column and position, never a NULL.
+fn check_cells(
+    table: &TableSchema,
+    row: &Row,
+    position: StreamPosition,
+) -> Result<(), PgSourceError> {
+    if row.cells.len() == table.columns.len() {
+        return Ok(());
+    }
+    let column = table
+        .columns
+        .get(row.cells.len())
+        .map(|c| c.name.clone())
+        .unwrap_or_else(|| "(beyond the last column)".into());
+    Err(PgSourceError::MissingCell {
+        table: table.qualified_name(),
+        column,
+        position: position.to_string(),
+        cells: row.cells.len(),
+        columns: table.columns.len(),
+    })
 }

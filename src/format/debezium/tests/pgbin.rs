@@ -218,10 +218,7 @@ pub fn event(
     after: Option<Row>,
 ) -> ChangeEvent {
     ChangeEvent {
-        position: Position::Stream(StreamPosition {
-            commit_lsn: Lsn(0x100),
-            index: 0,
-        }),
+        position: Position::Stream(StreamPosition::pg(Lsn(0x100), 0)),
         op,
         table: table.clone(),
         tx: TxMeta {

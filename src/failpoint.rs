@@ -1,0 +1,37 @@
+//! Named fail points for fault-injection tests (cargo feature `failpoints`, the `fail` crate).
+//!
+//! Each point sits where a crash would test a durability rule. Without the feature the macro
+//! expands to nothing. With it, a point does nothing until configured: in-process with
+//! `fail::cfg(NAME, "return")` (the surrounding function returns an `Injected` error, as if the
+//! process died there), or for a child process with `FAILPOINTS=NAME=pause` (the process
+//! stops there until a test SIGKILLs it).
+
+/// Records are durable in the sink; the checkpoint holding them is not saved yet.
+pub const RUNNER_AFTER_DURABLE: &str = "runner.after_durable";
+/// The checkpoint is saved; the source has not been told yet.
+pub const RUNNER_AFTER_SAVE: &str = "runner.after_save";
+/// An event of an open transaction was handed to the sink; the transaction goes on.
+pub const RUNNER_IN_TRANSACTION: &str = "runner.in_transaction";
+/// The names a first start creates are saved; nothing is created yet.
+pub const TASK_AFTER_PLAN: &str = "task.after_plan";
+/// The first start created its slot (and publications); nothing about it is saved yet.
+pub const TASK_AFTER_CREATE: &str = "task.after_create";
+
+/// An error injected at a fail point: the test's stand-in for a crash there.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("fail point {0} was hit")]
+pub struct Injected(pub &'static str);
+
+/// `failpoint!(NAME)` in a function returning `Result<_, E>` where `E: From<Injected>`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! failpoint {
+    ($name:expr) => {
+        #[cfg(feature = "failpoints")]
+        {
+            fail::fail_point!($name, |_| {
+                Err($crate::failpoint::Injected($name).into())
+            });
+        }
+    };
+}

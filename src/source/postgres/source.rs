@@ -1,0 +1,190 @@
+//! `PgSource`: the PostgreSQL source behind the `Source` contract, tying the set-up steps
+//! (`setup`), the slot (`slot`) and the running snapshot + stream (`run`) together.
+
+use tokio::sync::watch;
+use tokio_postgres::Client;
+
+use super::conn::{PgConnectConfig, ReplicationConn};
+use super::error::PgSourceError;
+use super::run::{PendingSnapshot, SourceRun};
+use super::setup::{self, PgSourceOptions, Preflight};
+use super::slot;
+use crate::checkpoint::{Checkpoint, SourceObject};
+use crate::config::{resolve_password, ConfigError, Phase, TableSelection, TaskSpec};
+use crate::position::{LogPoint, ResumeToken};
+use crate::source::{Source, SourceError, SourceInfo, SourceSender};
+
+/// The PostgreSQL source of one shard.
+pub struct PgSource {
+    opts: PgSourceOptions,
+    pre: Option<Preflight>,
+    started: Option<Started>,
+}
+
+/// What `create` or `resume` prepared for `run`.
+struct Started {
+    repl: ReplicationConn,
+    snapshot: Option<PendingSnapshot>,
+}
+
+impl PgSource {
+    pub fn new(opts: PgSourceOptions) -> PgSource {
+        PgSource {
+            opts,
+            pre: None,
+            started: None,
+        }
+    }
+
+    /// The source of `spec`'s shard `shard`.
+    pub fn from_spec(spec: &TaskSpec, shard: u32) -> Result<PgSource, ConfigError> {
+        let password = resolve_password(&spec.source)?;
+        let conn = PgConnectConfig::new(
+            &spec.source.url,
+            password,
+            spec.source.ssl_root_cert.clone(),
+        )
+        .map_err(|c| ConfigError::Invalid {
+            field: "source.url",
+            constraint: c,
+        })?;
+        let selection =
+            TableSelection::from_spec(&spec.objects).map_err(|c| ConfigError::Invalid {
+                field: "objects.tables",
+                constraint: c,
+            })?;
+        Ok(PgSource::new(PgSourceOptions {
+            conn,
+            selection,
+            task: spec.name.clone(),
+            shard,
+            snapshot_connections: spec.source.snapshot_connections,
+            slot_create_timeout: spec.source.slot_create_timeout,
+            status_interval: spec.source.status_interval,
+            full: spec.has_phase(Phase::Full),
+            incremental: spec.has_phase(Phase::Incremental),
+        }))
+    }
+
+    fn preflight(&self) -> Result<&Preflight, PgSourceError> {
+        self.pre.as_ref().ok_or_else(|| PgSourceError::Protocol {
+            context: "starting".into(),
+            what: "the source was not checked first".into(),
+        })
+    }
+
+    async fn resume_inner(&mut self, cp: &Checkpoint) -> Result<(), PgSourceError> {
+        let pre = self.preflight()?;
+        let repl = setup::resume(&self.opts, pre, cp).await?;
+        let unfinished = setup::unfinished_tables(pre, cp);
+        let snapshot = if self.opts.full && !unfinished.is_empty() {
+            tracing::info!(
+                task = %self.opts.task,
+                shard = self.opts.shard,
+                tables = unfinished.len(),
+                "re-reading tables whose snapshot was cut, under a fresh snapshot"
+            );
+            let (session, lsn) = setup::reread_session(&self.opts, pre, cp).await?;
+            Some(PendingSnapshot {
+                session,
+                lsn,
+                tables: unfinished,
+                deferred: true,
+            })
+        } else {
+            None
+        };
+        self.started = Some(Started { repl, snapshot });
+        Ok(())
+    }
+}
+
+impl Source for PgSource {
+    async fn check(&mut self) -> Result<SourceInfo, SourceError> {
+        let pre = setup::preflight(&self.opts).await?;
+        let server_point = slot::current_wal_lsn(&pre.catalog)
+            .await?
+            .map(LogPoint::Lsn);
+        let info = SourceInfo {
+            kind: "postgresql",
+            database: pre.database.clone(),
+            server_version: pre.server_version.clone(),
+            tables: pre.tables.iter().map(|t| t.schema.clone()).collect(),
+            server_point,
+        };
+        self.pre = Some(pre);
+        Ok(info)
+    }
+
+    fn plan(&self, incarnation: &str) -> Vec<SourceObject> {
+        setup::plan(&self.opts, incarnation)
+    }
+
+    async fn create(&mut self, cp: &mut Checkpoint) -> Result<(), SourceError> {
+        let pre = self.preflight()?;
+        let (repl, session) = setup::create(&self.opts, pre, cp).await?;
+        let lsn = setup::checkpoint_lsn(cp);
+        let snapshot = session.map(|session| PendingSnapshot {
+            session,
+            lsn,
+            tables: setup::snapshot_tables(pre, |_| true),
+            deferred: false,
+        });
+        self.started = Some(Started { repl, snapshot });
+        Ok(())
+    }
+
+    async fn resume(&mut self, cp: &Checkpoint) -> Result<(), SourceError> {
+        Ok(self.resume_inner(cp).await?)
+    }
+
+    fn run(
+        self,
+        cp: Checkpoint,
+        out: SourceSender,
+        confirmed: watch::Receiver<ResumeToken>,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let prepared = match (self.pre, self.started, cp.pg_slot()) {
+            (Some(pre), Some(started), Some(id)) => Ok(SourceRun {
+                opts: self.opts,
+                repl: started.repl,
+                catalog: pre.catalog,
+                types: pre.types,
+                publications: id.publications.clone(),
+                slot_name: id.slot_name.clone(),
+                start_lsn: setup::checkpoint_lsn(&cp),
+                skip_through: cp.stream,
+                snapshot: started.snapshot,
+                known_tables: pre.tables.iter().map(|t| t.schema.clone()).collect(),
+            }),
+            _ => Err(PgSourceError::Protocol {
+                context: "starting".into(),
+                what: "run before create or resume".into(),
+            }),
+        };
+        async move {
+            match prepared {
+                Ok(run) => run.run(out, confirmed).await,
+                Err(e) => {
+                    let _ = out.send(Err(e.into())).await;
+                }
+            }
+        }
+    }
+
+    async fn remove(
+        &mut self,
+        objects: &[SourceObject],
+        force: bool,
+    ) -> Result<Vec<SourceObject>, SourceError> {
+        // The preflight's connection, or a new one: `remove` works without `check`.
+        let dropped = match &self.pre {
+            Some(pre) => slot::drop_objects(&pre.catalog, objects, force).await,
+            None => {
+                let client: Client = self.opts.conn.connect_sql("catalog").await?;
+                slot::drop_objects(&client, objects, force).await
+            }
+        };
+        Ok(dropped?)
+    }
+}

@@ -1,0 +1,55 @@
+//! The Kafka sink's settings from a task's destination section.
+
+use super::TaskError;
+use crate::config::{ConfigError, TaskSpec};
+use crate::sink::kafka::{Acks, KafkaSinkConfig};
+
+/// The Kafka sink's settings from the task's destination.
+pub fn kafka_config(spec: &TaskSpec) -> Result<KafkaSinkConfig, TaskError> {
+    let d = &spec.destination;
+    let mut c = KafkaSinkConfig {
+        bootstrap_servers: d.bootstrap_servers.clone(),
+        ..KafkaSinkConfig::default()
+    };
+    c.acks = match d.acks.as_deref() {
+        None | Some("all") | Some("-1") => Acks::All,
+        Some("1") => Acks::One,
+        Some("0") => Acks::Zero,
+        Some(x) => {
+            return Err(ConfigError::not_one_of("destination.acks", x, "all, 1 or 0").into())
+        }
+    };
+    if let Some(v) = &d.compression {
+        c.compression = v.clone();
+    }
+    c.create_topics = d.create_topics.unwrap_or(true);
+    if let Some(v) = d.partitions {
+        c.partitions = v;
+    }
+    if let Some(v) = d.replication_factor {
+        c.replication_factor = v;
+    }
+    c.security_protocol = d.security_protocol.clone();
+    c.sasl_mechanism = d.sasl_mechanism.clone();
+    c.sasl_username = d.sasl_username.clone();
+    c.sasl_password = match &d.sasl_password_env {
+        Some(var) => Some(std::env::var(var).map_err(|_| {
+            ConfigError::not_one_of(
+                "destination.sasl_password_env",
+                var,
+                "a set environment variable",
+            )
+        })?),
+        None => d.sasl_password.clone(),
+    };
+    c.ssl_ca_location = d.ssl_ca_location.clone();
+    c.ssl_certificate_location = d.ssl_certificate_location.clone();
+    c.ssl_key_location = d.ssl_key_location.clone();
+    c.properties = d.properties.clone();
+    c.message_max_bytes = d.message_max_bytes;
+    if let Some(v) = d.max_in_flight_records {
+        c.max_in_flight_records = v;
+    }
+    c.validate()?;
+    Ok(c)
+}

@@ -1,0 +1,352 @@
+//! One shard of a task, end to end: load the checkpoint, check the source, first start or
+//! resume, run the pipeline; retry transient errors after the first start; complete a
+//! full-only task.
+//!
+//! ```text
+//!  load ─► check ─┬─ first start: record names (save) ─► topics ─► create slot ─► save ─┐
+//!                 └─ resume: same selection? same sink? slot verified ──────────────────┴─► run
+//! ```
+//! A first start records the names of everything it will create before creating it, so a
+//! process killed at any point leaves nothing the next start cannot find: the next start
+//! replaces what is there under the same names (never a second slot), and `release` can drop
+//! it. A first start that fails with an error removes what it created.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use super::{TaskError, TaskFailure, TaskOutcome};
+use crate::checkpoint::{Checkpoint, CheckpointStore, PlannedObjects, ShardKey};
+use crate::config::TaskSpec;
+use crate::failpoint;
+use crate::metrics::{ShardLabels, ShardMetrics};
+use crate::pipeline::runner::{Progress, RunEnd, Runner, RunnerOptions};
+use crate::pipeline::stats::Stats;
+use crate::position::ResumeToken;
+use crate::sink::Sink;
+use crate::source::{ErrorClass, Source, SourceInfo};
+
+/// Source batches buffered between the source and the runner (batches of up to 512 rows).
+const SOURCE_CHANNEL_BATCHES: usize = 16;
+/// Back-off between attempts after the first successful start.
+const RETRY_MIN: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Which assignment epoch a shard runs under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Epoch {
+    /// One epoch above the stored one: `tributary run` takes its shard over.
+    TakeOver,
+    /// Given by the cluster's assignment; a store holding a newer one refuses this worker.
+    Assigned(u64),
+}
+
+/// Everything a shard runs with, injected by its owner.
+pub struct ShardRuntime {
+    pub spec: TaskSpec,
+    pub key: ShardKey,
+    pub epoch: Epoch,
+    pub store: Arc<dyn CheckpointStore>,
+    pub stats: Arc<Stats>,
+    pub shutdown: watch::Receiver<bool>,
+    /// Stop once the saved resume token reaches this one.
+    pub until: Option<ResumeToken>,
+}
+
+/// Runs the shard until it is stopped, completes, or fails for good. `source` and `sink` build
+/// the parts of each attempt.
+pub async fn run_shard<So: Source, Si: Sink>(
+    mut rt: ShardRuntime,
+    source: impl Fn() -> Result<So, TaskError>,
+    sink: impl Fn(&ShardLabels) -> Result<Si, TaskError>,
+) -> Result<TaskOutcome, TaskFailure> {
+    let labels = ShardLabels::new(&rt.key.task, rt.key.shard);
+    let epoch = epoch_for(&rt).await?;
+    let mut backoff = RETRY_MIN;
+    loop {
+        let cp = match rt.store.load(&rt.key).await.map_err(TaskError::from)? {
+            Some(cp) => cp,
+            None => Checkpoint::new(new_incarnation()),
+        };
+        if cp.completed {
+            return Ok(TaskOutcome::Completed);
+        }
+        let result = match (source(), sink(&labels)) {
+            (Ok(so), Ok(si)) => attempt(&mut rt, cp, epoch, so, si, &labels).await,
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
+        let result = match result {
+            Ok(Ended::Finished(cp)) => finish(&rt.key, &cp, source()).await,
+            Ok(Ended::Stopped) => Ok(TaskOutcome::Stopped),
+            Err(e) => Err(e),
+        };
+        let now = rt.store.load(&rt.key).await.ok().flatten();
+        let started = now.as_ref().is_some_and(|c| c.started);
+        match result {
+            Ok(outcome) => return Ok(outcome),
+            Err(e) if started && e.class() == ErrorClass::Transient && !*rt.shutdown.borrow() => {
+                tracing::warn!(task = %rt.key.task, shard = rt.key.shard, error = %crate::error_chain(&e), retry_in = ?backoff, "task failed; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = rt.shutdown.changed() => return Ok(TaskOutcome::Stopped),
+                }
+                backoff = (backoff * 2).min(RETRY_MAX);
+            }
+            Err(error) => {
+                return Err(TaskFailure {
+                    error,
+                    retained: now.and_then(|c| c.retained()),
+                })
+            }
+        }
+    }
+}
+
+/// The epoch this run saves under.
+async fn epoch_for(rt: &ShardRuntime) -> Result<u64, TaskError> {
+    let stored = rt.store.load(&rt.key).await?.map_or(0, |c| c.epoch);
+    Ok(match rt.epoch {
+        Epoch::TakeOver => stored + 1,
+        Epoch::Assigned(e) => e,
+    })
+}
+
+/// A random id for a new task incarnation (8 hex digits).
+fn new_incarnation() -> String {
+    let mut b = [0u8; 4];
+    if openssl::rand::rand_bytes(&mut b).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        b = (t.subsec_nanos() ^ t.as_secs() as u32).to_be_bytes();
+    }
+    hex::encode(b)
+}
+
+/// How an attempt ended without error.
+enum Ended {
+    Stopped,
+    /// A full-only task read its snapshot: what it holds on the source can go.
+    Finished(Box<Checkpoint>),
+}
+
+/// One attempt: check, set up (or verify) and run until stop, completion or error.
+async fn attempt<So: Source, Si: Sink>(
+    rt: &mut ShardRuntime,
+    mut cp: Checkpoint,
+    epoch: u64,
+    mut source: So,
+    mut sink: Si,
+    labels: &ShardLabels,
+) -> Result<Ended, TaskError> {
+    cp.epoch = epoch;
+    check_sink(&cp, sink.kind())?;
+    let info = source.check().await?;
+    if let Some(p) = info.server_point {
+        rt.stats
+            .server_point
+            .fetch_max(p.as_u64(), std::sync::atomic::Ordering::Relaxed);
+    }
+    let format = crate::format::build(&rt.spec, &info)?;
+    let topics = topics_for(&rt.spec, &info);
+    if cp.started {
+        check_selection(&rt.spec, &mut cp)?;
+        adopt_unrecorded(&mut cp, sink.kind(), &topics);
+        sink.prepare_topics(&topics).await?;
+        source.resume(&cp).await?;
+    } else {
+        first_start(rt, &mut cp, &mut source, &mut sink, &topics).await?;
+    }
+    let (confirm_tx, confirm_rx) = watch::channel(cp.resume.unwrap_or(ResumeToken::Pg {
+        confirmed_lsn: crate::position::Lsn::ZERO,
+    }));
+    let (tx, mut rx) = mpsc::channel(SOURCE_CHANNEL_BATCHES);
+    let running = tokio::spawn(source.run(cp.clone(), tx, confirm_rx));
+    let m = &rt.spec.migration;
+    let runner_opts = RunnerOptions {
+        checkpoint_interval: m.checkpoint_interval,
+        snapshot_rows_per_second: m.snapshot_rows_per_second,
+        stream_events_per_second: m.stream_events_per_second,
+        snapshot_only: !rt.spec.has_phase(crate::config::Phase::Incremental),
+        stop_at: rt.until,
+    };
+    let known: HashSet<String> = topics.into_iter().collect();
+    let progress = Progress {
+        store: rt.store.clone(),
+        key: rt.key.clone(),
+        checkpoint: cp,
+    };
+    let mut runner = Runner::new(
+        sink,
+        format,
+        progress,
+        confirm_tx,
+        rt.stats.clone(),
+        ShardMetrics::new(labels),
+        runner_opts,
+        known,
+    );
+    let end = runner.run(&mut rx, &mut rt.shutdown).await;
+    running.abort();
+    let end = end?;
+    let cp = runner.checkpoint_state().clone();
+    drop(runner);
+    if end == RunEnd::SourceFinished && cp.completed {
+        return Ok(Ended::Finished(Box::new(cp)));
+    }
+    Ok(Ended::Stopped)
+}
+
+/// A run must use the sink its checkpoint's progress came from: a `--sink null` run confirms
+/// positions whose records went nowhere, so it must never confirm on a Kafka run's slot, and
+/// a Kafka run must not trust a slot a null run drained.
+fn check_sink(cp: &Checkpoint, running: &'static str) -> Result<(), TaskError> {
+    match cp.sink.as_deref() {
+        Some(recorded) if recorded != running => Err(TaskError::SinkMismatch {
+            recorded: recorded.to_owned(),
+            running,
+            why: if running == "null" {
+                "would confirm its slot past records it discards: give the --sink null run its own --data-dir (it then creates its own slot)"
+            } else {
+                "cannot trust its slot, which the other run confirmed past records that went nowhere: use another --data-dir, or run `tributary release` on this one and start again with a new snapshot"
+            },
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The task file must select what the first start selected (a version-1 checkpoint, which
+/// did not record it, adopts the current selection).
+fn check_selection(spec: &TaskSpec, cp: &mut Checkpoint) -> Result<(), TaskError> {
+    let now = spec.selection_record();
+    let Some(then) = &cp.selection else {
+        cp.selection = Some(now);
+        return Ok(());
+    };
+    if *then == now {
+        return Ok(());
+    }
+    let added: Vec<&String> = now.iter().filter(|s| !then.contains(s)).collect();
+    let removed: Vec<&String> = then.iter().filter(|s| !now.contains(s)).collect();
+    let mut change = Vec::new();
+    if !added.is_empty() {
+        change.push(format!("added {added:?}"));
+    }
+    if !removed.is_empty() {
+        change.push(format!("removed {removed:?}"));
+    }
+    if change.is_empty() {
+        change.push("reordered".into());
+    }
+    Err(TaskError::SelectionChanged {
+        change: change.join(", "),
+    })
+}
+
+/// A version-1 checkpoint recorded neither its sink nor its topics: the first run after the
+/// upgrade records its own.
+fn adopt_unrecorded(cp: &mut Checkpoint, sink: &str, topics: &[String]) {
+    if cp.sink.is_none() {
+        cp.sink = Some(sink.to_owned());
+    }
+    for t in topics {
+        if !cp.topics.contains(t) {
+            cp.topics.push(t.clone());
+        }
+    }
+}
+
+/// A first start: record the names, create topics and source objects, save; undo on failure.
+async fn first_start<So: Source, Si: Sink>(
+    rt: &ShardRuntime,
+    cp: &mut Checkpoint,
+    source: &mut So,
+    sink: &mut Si,
+    topics: &[String],
+) -> Result<(), TaskError> {
+    cp.sink = Some(sink.kind().to_owned());
+    cp.selection = Some(rt.spec.selection_record());
+    cp.topics = topics.to_vec();
+    let mut planned = cp.planned.take().unwrap_or_default();
+    planned.source = source.plan(&cp.incarnation);
+    for t in sink.missing_topics(topics).await? {
+        if !planned.topics.contains(&t) {
+            planned.topics.push(t);
+        }
+    }
+    cp.planned = Some(planned.clone());
+    rt.store.save(&rt.key, cp).await?;
+    let created = create(rt, cp, source, sink, topics).await;
+    if let Err(e) = &created {
+        if !e.is_injected() {
+            undo(&rt.key, &planned, source, sink).await;
+        }
+    }
+    created
+}
+
+async fn create<So: Source, Si: Sink>(
+    rt: &ShardRuntime,
+    cp: &mut Checkpoint,
+    source: &mut So,
+    sink: &mut Si,
+    topics: &[String],
+) -> Result<(), TaskError> {
+    failpoint!(failpoint::TASK_AFTER_PLAN);
+    sink.prepare_topics(topics).await?;
+    source.create(cp).await?;
+    failpoint!(failpoint::TASK_AFTER_CREATE);
+    cp.started = true;
+    rt.store.save(&rt.key, cp).await?;
+    Ok(())
+}
+
+/// Removes what a failed first start created (best effort: failures are logged).
+async fn undo<So: Source, Si: Sink>(
+    key: &ShardKey,
+    planned: &PlannedObjects,
+    source: &mut So,
+    sink: &mut Si,
+) {
+    if let Err(e) = source.remove(&planned.source, true).await {
+        tracing::warn!(task = %key.task, shard = key.shard, error = %e, "could not remove what a failed first start created on the source");
+    }
+    if !planned.topics.is_empty() {
+        if let Err(e) = sink.delete_topics(&planned.topics).await {
+            tracing::warn!(task = %key.task, shard = key.shard, error = %e, "could not delete the topics of a failed first start");
+        }
+    }
+}
+
+/// A full-only task is done: drop what it holds on the source.
+async fn finish<So: Source>(
+    key: &ShardKey,
+    cp: &Checkpoint,
+    source: Result<So, TaskError>,
+) -> Result<TaskOutcome, TaskError> {
+    let dropped = source?.remove(&cp.source_objects(), true).await?;
+    let names: Vec<&str> = dropped.iter().map(|o| o.name.as_str()).collect();
+    tracing::info!(task = %key.task, shard = key.shard, dropped = ?names, "full load completed; slot and publications dropped");
+    Ok(TaskOutcome::Completed)
+}
+
+/// Topics the task writes to: `destination.topic`, or one per table (`crate::topic`).
+pub fn topics_for(spec: &TaskSpec, info: &SourceInfo) -> Vec<String> {
+    let mut t: Vec<String> = info
+        .tables
+        .iter()
+        .map(|t| {
+            crate::topic::table_topic(
+                &spec.name,
+                spec.destination.topic.as_deref(),
+                &t.schema,
+                &t.name,
+            )
+        })
+        .collect();
+    t.sort();
+    t.dedup();
+    t
+}

@@ -1,0 +1,314 @@
+//! The shard runtime through crashes, with an in-memory source, sink and store: the confirmed
+//! position never passes a durable, saved checkpoint; restarting loses nothing; duplicates lie
+//! only after the checkpoint saved before the crash; a killed first start never leaves two
+//! slots; a fenced worker stops; a run with another sink than its checkpoint's is refused.
+//!
+//! Crashes are the named fail points of `crate::failpoint` (feature `failpoints`): a point
+//! configured to `return` ends the attempt with an `Injected` error, as a killed process
+//! would, and the test starts the shard again over the same server, store and records.
+
+mod fake;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use fake::{FakeServer, FakeSource, MemorySink, Stored, TABLE};
+use tokio::sync::watch;
+
+use super::{run_shard, Epoch, ShardRuntime, TaskError, TaskFailure, TaskOutcome};
+use crate::checkpoint::{
+    Checkpoint, CheckpointStore, MemoryCheckpointStore, ShardKey, TableProgress,
+};
+use crate::config::TaskSpec;
+use crate::metrics::ShardLabels;
+use crate::pipeline::stats::Stats;
+use crate::position::{Lsn, ResumeToken, StreamPosition};
+use crate::sink::null::NullSink;
+use crate::source::ErrorClass;
+
+fn spec() -> TaskSpec {
+    TaskSpec::parse(
+        r#"
+name = "crash"
+[source]
+kind = "postgres"
+url = "postgres://fake@127.0.0.1:1/fake"
+[destination]
+kind = "kafka"
+bootstrap_servers = "127.0.0.1:1"
+[objects]
+tables = ["public.items"]
+[migration]
+checkpoint_interval = "5ms"
+"#,
+    )
+    .unwrap()
+}
+
+fn key() -> ShardKey {
+    ShardKey {
+        task: "crash".into(),
+        shard: 0,
+    }
+}
+
+/// One test's world: the server, the store and the broker's records outlive attempts.
+struct World {
+    server: FakeServer,
+    store: Arc<MemoryCheckpointStore>,
+    records: Arc<Mutex<Vec<Stored>>>,
+}
+
+impl World {
+    fn new(rows: i64, txs: u64) -> World {
+        let store = Arc::new(MemoryCheckpointStore::new());
+        World {
+            server: FakeServer::new(rows, txs, store.clone(), key()),
+            store,
+            records: Arc::default(),
+        }
+    }
+
+    /// Whether the saved checkpoint holds every transaction of the log.
+    fn caught_up(&self) -> bool {
+        let last = self.server.lock().log.last().map(|t| (t.commit, t.end));
+        let cp = self.store.get(&key());
+        match (last, cp) {
+            (Some((commit, end)), Some(cp)) => {
+                cp.stream
+                    .is_some_and(|s| s >= StreamPosition::pg(commit, 2))
+                    && cp.resume >= Some(ResumeToken::Pg { confirmed_lsn: end })
+            }
+            _ => false,
+        }
+    }
+
+    /// Runs the shard until it fails or, once it has caught up, until it is stopped.
+    async fn attempt(&self) -> Result<TaskOutcome, TaskFailure> {
+        let (stop, shutdown) = watch::channel(false);
+        let rt = ShardRuntime {
+            spec: spec(),
+            key: key(),
+            epoch: Epoch::TakeOver,
+            store: self.store.clone(),
+            stats: Arc::new(Stats::default()),
+            shutdown,
+            until: None,
+        };
+        let server = self.server.clone();
+        let records = self.records.clone();
+        let run = run_shard(
+            rt,
+            move || Ok(FakeSource::new(&server)),
+            move |_: &ShardLabels| Ok(MemorySink::new(&records)),
+        );
+        tokio::pin!(run);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            tokio::select! {
+                r = &mut run => return r,
+                _ = tokio::time::sleep(Duration::from_millis(5)) => {
+                    assert!(Instant::now() < deadline, "the shard did not catch up in time");
+                    if self.caught_up() {
+                        let _ = stop.send(true);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Nothing lost, duplicates only after `before_crash`, the confirmation rule kept, one slot.
+    fn verify(&self, before_crash: Option<&Checkpoint>) {
+        let s = self.server.lock();
+        assert!(s.violations.is_empty(), "{:?}", s.violations);
+        assert_eq!(s.slots.len(), 1, "exactly one slot: {:?}", s.slots);
+        assert_eq!(s.max_slots, 1, "never two slots at once");
+        drop(s);
+        let records = self.records.lock().unwrap().clone();
+        assert_eq!(
+            replay(&records),
+            self.server.final_table(),
+            "the table, row by row"
+        );
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for r in records.iter().filter(|r| r.value.is_some()) {
+            *seen.entry(r.position.as_str()).or_default() += 1;
+        }
+        for p in self.server.all_positions() {
+            assert!(seen.contains_key(p.as_str()), "position {p} was lost");
+        }
+        for (p, n) in seen.iter().filter(|(_, n)| **n > 1) {
+            let cp =
+                before_crash.unwrap_or_else(|| panic!("{p} delivered {n} times without a crash"));
+            assert!(
+                after_checkpoint(p, cp),
+                "{p} delivered {n} times but the checkpoint before the crash held it: {cp:?}"
+            );
+        }
+    }
+}
+
+/// Applies Debezium records by key: id → value.
+fn replay(records: &[Stored]) -> BTreeMap<i64, String> {
+    let mut t = BTreeMap::new();
+    for r in records {
+        let key: serde_json::Value = serde_json::from_slice(r.key.as_deref().unwrap()).unwrap();
+        let id = key["id"].as_i64().unwrap();
+        let Some(v) = &r.value else { continue };
+        let v: serde_json::Value = serde_json::from_slice(v).unwrap();
+        match v["op"].as_str() {
+            Some("d") => {
+                assert_eq!(v["before"]["id"].as_i64(), Some(id));
+                t.remove(&id);
+            }
+            _ => {
+                let after = &v["after"];
+                assert_eq!(after["id"].as_i64(), Some(id));
+                t.insert(id, after["v"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    t
+}
+
+/// Whether the event at `position` may be delivered again after a crash at `cp`: stream
+/// events after its stream position, and the rows of a table whose snapshot it had not
+/// finished (a cut table is read again whole, under a fresh snapshot; finished tables never).
+fn after_checkpoint(position: &str, cp: &Checkpoint) -> bool {
+    if position.starts_with("snapshot:") {
+        return !matches!(cp.tables.get(TABLE), Some(TableProgress::Done { .. }));
+    }
+    let (lsn, index) = position.rsplit_once(':').unwrap();
+    let p = StreamPosition::pg(lsn.parse::<Lsn>().unwrap(), index.parse().unwrap());
+    cp.stream.is_none_or(|done| p > done)
+}
+
+#[tokio::test]
+async fn a_run_without_crash_delivers_everything_once() {
+    let world = World::new(40, 15);
+    assert_eq!(world.attempt().await.unwrap(), TaskOutcome::Stopped);
+    world.verify(None);
+    assert_eq!(world.server.lock().slot_creations, 1);
+}
+
+#[tokio::test]
+async fn a_worker_whose_shard_moved_can_no_longer_save() {
+    let world = World::new(40, 200);
+    let bump = async {
+        while world.store.history().is_empty() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        world.store.bump_epoch(&key(), 1000);
+    };
+    let (result, ()) = tokio::join!(world.attempt(), bump);
+    let failure = result.expect_err("fenced");
+    assert!(
+        matches!(
+            failure.error,
+            TaskError::Pipeline(ref p) if matches!(**p, crate::pipeline::runner::PipelineError::Checkpoint(crate::checkpoint::CheckpointError::Fenced { .. }))
+        ),
+        "{:?}",
+        failure.error
+    );
+    assert_eq!(failure.error.class(), ErrorClass::Definite);
+    let s = world.server.lock();
+    assert!(s.violations.is_empty(), "{:?}", s.violations);
+}
+
+#[tokio::test]
+async fn a_run_with_another_sink_than_its_checkpoints_is_refused() {
+    let world = World::new(5, 2);
+    world.attempt().await.unwrap();
+    let confirmed_before = world.server.lock().slots.clone();
+    let (_stop, shutdown) = watch::channel(false);
+    let rt = ShardRuntime {
+        spec: spec(),
+        key: key(),
+        epoch: Epoch::TakeOver,
+        store: world.store.clone(),
+        stats: Arc::new(Stats::default()),
+        shutdown,
+        until: None,
+    };
+    let server = world.server.clone();
+    let failure = run_shard(
+        rt,
+        move || Ok(FakeSource::new(&server)),
+        |_: &ShardLabels| Ok(NullSink::default()),
+    )
+    .await
+    .expect_err("refused");
+    assert!(
+        matches!(failure.error, TaskError::SinkMismatch { .. }),
+        "{:?}",
+        failure.error
+    );
+    assert!(failure.error.to_string().contains("--data-dir"));
+    assert_eq!(
+        world.server.lock().slots,
+        confirmed_before,
+        "nothing confirmed"
+    );
+    let cp = world.store.load(&key()).await.unwrap().unwrap();
+    assert_eq!(cp.sink.as_deref(), Some("kafka"));
+}
+
+#[cfg(feature = "failpoints")]
+mod crashes {
+    use super::*;
+    use crate::failpoint;
+
+    /// Crashes at `point` as `action` says, then restarts and verifies.
+    async fn crash_then_restart(point: &str, action: &str, rows: i64, txs: u64) -> Checkpoint {
+        let scenario = fail::FailScenario::setup();
+        fail::cfg(point, action).unwrap();
+        let world = World::new(rows, txs);
+        let failure = world.attempt().await.expect_err("the crash");
+        assert!(failure.error.is_injected(), "{:?}", failure.error);
+        fail::cfg(point, "off").unwrap();
+        let before = world.store.get(&key());
+        assert_eq!(world.attempt().await.unwrap(), TaskOutcome::Stopped);
+        world.verify(before.as_ref());
+        scenario.teardown();
+        before.unwrap_or_else(|| Checkpoint::new(String::new()))
+    }
+
+    #[tokio::test]
+    async fn records_durable_but_checkpoint_not_saved() {
+        let cp = crash_then_restart(failpoint::RUNNER_AFTER_DURABLE, "6*off->return", 40, 30).await;
+        assert!(cp.started);
+    }
+
+    #[tokio::test]
+    async fn checkpoint_saved_but_not_confirmed() {
+        let cp = crash_then_restart(failpoint::RUNNER_AFTER_SAVE, "6*off->return", 40, 30).await;
+        assert!(cp.started);
+    }
+
+    #[tokio::test]
+    async fn crash_inside_a_transaction() {
+        let cp =
+            crash_then_restart(failpoint::RUNNER_IN_TRANSACTION, "31*off->return", 40, 30).await;
+        assert!(
+            cp.stream.is_some(),
+            "the crash came after stream progress: {cp:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn slot_created_but_nothing_saved() {
+        let cp = crash_then_restart(failpoint::TASK_AFTER_CREATE, "return", 40, 10).await;
+        assert!(
+            !cp.started,
+            "the slot was never recorded as created: {cp:?}"
+        );
+        assert!(cp.planned.is_some(), "but its name was");
+    }
+
+    #[tokio::test]
+    async fn names_saved_but_nothing_created() {
+        let cp = crash_then_restart(failpoint::TASK_AFTER_PLAN, "return", 40, 10).await;
+        assert!(!cp.started && cp.planned.is_some());
+    }
+}
