@@ -28,12 +28,39 @@ pub enum TypeKind {
     Uuid,
     Json,
     Jsonb,
-    /// An enum label (wire format: the label's text).
-    Enum,
+    /// An enum label (wire format: the label's text), with the enum's labels in sort order.
+    Enum(Arc<[String]>),
     /// A one-dimensional or multi-dimensional array of the element type.
     Array(Arc<PgType>),
+    /// A range over the subtype (`pg_range.rngsubtype`), built-in or user-defined.
+    Range(Arc<PgType>),
+    /// A multirange of the range type.
+    Multirange(Arc<PgType>),
+    /// A composite (row) type: its live attributes in order.
+    Composite(Arc<[CompositeField]>),
+    /// A domain: the base type's wire format, and the domain's own type modifier
+    /// (`pg_type.typtypmod`, -1 if none), which columns of the domain type inherit.
+    Domain {
+        base: Arc<PgType>,
+        typmod: i32,
+    },
+    /// The `hstore` extension's key/value map (`hstore_send`).
+    Hstore,
+    /// The `ltree` extension's label path (`ltree_send`: a version byte and the text).
+    Ltree,
+    /// PostGIS `geometry` (`geometry_send`: EWKB).
+    Geometry,
+    /// PostGIS `geography` (`geography_send`: EWKB).
+    Geography,
     /// No mapping: the value goes out as its text form with the catalog type name.
     Other,
+}
+
+/// One attribute of a composite type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompositeField {
+    pub name: String,
+    pub ty: Arc<PgType>,
 }
 
 /// A resolved PostgreSQL type.
@@ -54,6 +81,27 @@ impl PgType {
             namespace: namespace.to_owned(),
             kind,
         }
+    }
+
+    /// The type under any domains: the type whose wire format and mapping a value has.
+    pub fn root(&self) -> &PgType {
+        let mut t = self;
+        while let TypeKind::Domain { base, .. } = &t.kind {
+            t = base;
+        }
+        t
+    }
+
+    /// The type modifier a column of this type with modifier `typmod` has: its own, else the
+    /// nearest domain's (a column of a domain type has `atttypmod = -1`).
+    pub fn effective_typmod(&self, typmod: i32) -> i32 {
+        let mut t = self;
+        let mut m = typmod;
+        while let (-1, TypeKind::Domain { base, typmod }) = (m, &t.kind) {
+            m = *typmod;
+            t = base;
+        }
+        m
     }
 }
 

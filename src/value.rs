@@ -1,22 +1,35 @@
 //! Typed views of column values, decoded from their PostgreSQL wire forms on demand.
 //!
 //! `Value` borrows from the row buffer: decoding allocates nothing except for the rare types
-//! that need it (an array's element list; numeric digits parsed from text; the text of a type
-//! without a mapping, rendered from its binary form by `decode_other_binary`). Binary cells
-//! follow PostgreSQL's send/recv formats; text cells (pgoutput without `binary`, or types
-//! without a binary send function) are parsed for the types whose text form is unambiguous, and
-//! passed on as `Value::Other` otherwise. Decoding external bytes never panics: malformed input
-//! is a `ValueError`.
+//! that need it (the element lists of arrays, ranges, composites and hstores; numeric digits
+//! parsed from text; the text of a type without a mapping, rendered from its binary form by
+//! `decode_other_binary`). Binary cells follow PostgreSQL's send/recv formats; text cells
+//! (pgoutput without `binary`, or types without a binary send function) are parsed for the
+//! types whose text form is unambiguous, and passed on as `Value::Other` otherwise. Decoding
+//! external bytes never panics: malformed input is a `ValueError`.
+//!
+//! Which types decode at all is decided before a task starts (`check_table_decodable`), so a
+//! column the decoders cannot read stops nothing after hours of streaming: it is named at
+//! start-up with what to do about it. `write_text` turns any decoded value back into the text
+//! PostgreSQL's output function prints for it, for formats that carry a type as its text form.
 
 mod binary;
+mod check;
+mod container;
+mod extension;
 mod numeric;
 mod other;
+mod output;
 mod text;
 
 use std::borrow::Cow;
+use std::ops::Bound;
 
 pub use binary::decode_binary;
-pub use other::decode_other_binary;
+pub use check::{check_decodable, check_table_decodable, UndecodableColumn, UndecodableType};
+pub use extension::ewkb_srid;
+pub use other::{decode_other_binary, has_other_decoder};
+pub use output::write_text;
 pub use text::decode_text;
 
 use crate::event::{Cell, Row};
@@ -50,9 +63,11 @@ pub enum Value<'a> {
         micros: i64,
         offset_secs: i32,
     },
-    /// Microseconds since 1970-01-01 00:00:00 (no zone); `i64::MAX/MIN` for ±infinity.
+    /// Microseconds since 1970-01-01 00:00:00 (no zone); `i64::MAX/MIN` for ±infinity. Past
+    /// 294247-01-10 (PostgreSQL goes on to 294276) the count wraps around below `i64::MIN`:
+    /// read it with `timestamp_unix_micros`.
     Timestamp(i64),
-    /// Microseconds since 1970-01-01 00:00:00 UTC; `i64::MAX/MIN` for ±infinity.
+    /// Microseconds since 1970-01-01 00:00:00 UTC; as `Timestamp`.
     TimestampTz(i64),
     Interval {
         months: i32,
@@ -65,12 +80,34 @@ pub enum Value<'a> {
     /// An enum label.
     Enum(&'a str),
     Array(Array<'a>),
+    /// A range value (`TypeKind::Range`).
+    Range(Box<Range<'a>>),
+    /// A multirange: its ranges in order (`TypeKind::Multirange`).
+    Multirange(Vec<Range<'a>>),
+    /// A composite value: one value per attribute of its type, in order (NULL as `Null`).
+    Composite(Vec<Value<'a>>),
+    /// An hstore: keys and their values (`None` for NULL), in stored order.
+    Hstore(Vec<(&'a str, Option<&'a str>)>),
+    /// PostGIS geometry or geography as EWKB (what `geometry_send` and `geometry_out`'s hex
+    /// carry: the SRID inside when set).
+    Ewkb(&'a [u8]),
     /// A type with no mapping, as its text output form, with the catalog type name: borrowed
     /// from a text cell, rendered from a binary cell (`decode_other_binary`).
     Other {
         type_name: &'a str,
         text: Cow<'a, str>,
     },
+}
+
+/// The true microseconds since 1970 of a finite `Value::Timestamp`/`TimestampTz` count, whose
+/// last 30 years wrap around (PostgreSQL's earliest timestamp, 4714 BC, is about -2^57.6 µs,
+/// so any count below -2^62 is a wrapped one).
+pub fn timestamp_unix_micros(us: i64) -> i128 {
+    if us < -(1i64 << 62) {
+        i128::from(us) + (1i128 << 64)
+    } else {
+        i128::from(us)
+    }
 }
 
 /// A numeric value in PostgreSQL's form: base-10000 digits with a weight and a display scale.
@@ -96,7 +133,19 @@ pub enum Numeric<'a> {
 pub struct Array<'a> {
     /// Lengths of each dimension (empty for an empty array).
     pub dims: Vec<i32>,
+    /// Lower bound of each dimension (1 unless the array was built otherwise).
+    pub lower_bounds: Vec<i32>,
     pub elements: Vec<Value<'a>>,
+}
+
+/// A range value: `empty`, or two bounds (`Unbounded` for an infinite bound).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Range<'a> {
+    Empty,
+    Bounds {
+        lower: Bound<Value<'a>>,
+        upper: Bound<Value<'a>>,
+    },
 }
 
 /// A value's bytes do not match its type's wire format, or its type's binary form has no

@@ -89,6 +89,7 @@ async fn catalog_type(client: &Client, name: &str) -> (PgType, String) {
         typelem: row[5].parse().unwrap(),
         typbasetype: row[6].parse().unwrap(),
         typsend: row[7].clone(),
+        ..CatalogTypeRow::default()
     };
     let kind = kind_from_catalog(&row, |_| None);
     assert_eq!(kind, TypeKind::Other, "{name} has no mapping");

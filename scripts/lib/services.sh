@@ -107,9 +107,9 @@ _ensure_apt_packages() {
   # package has psql and pg_recvlogical. build-essential, pkg-config, libssl-dev and zlib1g-dev
   # build rdkafka's bundled librdkafka (features tokio, libz, ssl, zstd; zstd is vendored, no
   # cmake, no SASL/GSSAPI). protobuf-compiler is there for .proto builds; `time` measures RSS;
-  # openssl makes the test server's TLS certificate.
+  # openssl makes the test server's TLS certificate; PostGIS is for the type tests.
   local wanted=(postgresql-15 postgresql-client-15 build-essential pkg-config libssl-dev
-    zlib1g-dev protobuf-compiler time ca-certificates openssl)
+    zlib1g-dev protobuf-compiler time ca-certificates openssl postgresql-15-postgis-3)
   command -v python3 >/dev/null 2>&1 || wanted+=(python3)
   local missing=() pkg
   for pkg in "${wanted[@]}"; do

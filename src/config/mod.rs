@@ -122,6 +122,8 @@ pub struct DebeziumSpec {
     pub decimal_handling_mode: Option<String>,
     /// `numeric` (default) or `string`.
     pub interval_handling_mode: Option<String>,
+    /// `json` (default) or `map`.
+    pub hstore_handling_mode: Option<String>,
     pub unavailable_value_placeholder: Option<String>,
 }
 

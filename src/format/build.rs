@@ -1,7 +1,9 @@
 //! The one dispatch from a task's `destination.format` to its format, with the format's
 //! options taken from the task file and what the source reported.
 
-use super::debezium::{DebeziumJson, DebeziumOptions, DecimalHandling, IntervalHandling};
+use super::debezium::{
+    DebeziumJson, DebeziumOptions, DecimalHandling, HstoreHandling, IntervalHandling,
+};
 use super::Format;
 use crate::config::{ConfigError, FormatKind, TaskSpec};
 use crate::source::SourceInfo;
@@ -50,6 +52,17 @@ fn debezium_options(spec: &TaskSpec, info: &SourceInfo) -> Result<DebeziumOption
                 "destination.debezium.interval_handling_mode",
                 x,
                 "numeric or string",
+            ))
+        }
+    };
+    o.hstore_handling_mode = match d.hstore_handling_mode.as_deref() {
+        None | Some("json") => HstoreHandling::Json,
+        Some("map") => HstoreHandling::Map,
+        Some(x) => {
+            return Err(ConfigError::not_one_of(
+                "destination.debezium.hstore_handling_mode",
+                x,
+                "json or map",
             ))
         }
     };

@@ -6,6 +6,8 @@
 
 use std::borrow::Cow;
 
+use super::container::{composite, multirange, range};
+use super::extension::{ewkb, hstore, ltree};
 use super::other::decode_other_binary;
 use super::{fail, Array, Numeric, Value, ValueError, PG_EPOCH_UNIX_DAYS, PG_EPOCH_UNIX_MICROS};
 use crate::schema::{PgType, TypeKind};
@@ -29,6 +31,8 @@ const NUMERIC_NINF: u16 = 0xF000;
 /// which have no kind of their own: a genuine `int8send` value is always 8 bytes.
 /// `Other` types are rendered into their text output form by `decode_other_binary` (built-in
 /// types it knows; any other type's binary form is an error, never guessed from its bytes).
+/// Containers (arrays, ranges, multiranges, composites) decode their elements by the element
+/// types, recursively; a domain decodes as its base type.
 pub fn decode_binary<'a>(ty: &'a PgType, b: &'a [u8]) -> Result<Value<'a>, ValueError> {
     match &ty.kind {
         TypeKind::Bool => Ok(Value::Bool(fixed::<1>(ty, b)? != [0])),
@@ -52,8 +56,15 @@ pub fn decode_binary<'a>(ty: &'a PgType, b: &'a [u8]) -> Result<Value<'a>, Value
         TypeKind::Uuid => Ok(Value::Uuid(fixed(ty, b)?)),
         TypeKind::Json => utf8(ty, b).map(Value::Json),
         TypeKind::Jsonb => jsonb(ty, b),
-        TypeKind::Enum => utf8(ty, b).map(Value::Enum),
+        TypeKind::Enum(_) => utf8(ty, b).map(Value::Enum),
         TypeKind::Array(elem) => array(ty, elem, b),
+        TypeKind::Range(sub) => range(ty, sub, b).map(|r| Value::Range(Box::new(r))),
+        TypeKind::Multirange(range_ty) => multirange(ty, range_ty, b),
+        TypeKind::Composite(fields) => composite(ty, fields, b),
+        TypeKind::Domain { base, .. } => decode_binary(base, b),
+        TypeKind::Hstore => hstore(ty, b),
+        TypeKind::Ltree => ltree(ty, b),
+        TypeKind::Geometry | TypeKind::Geography => ewkb(ty, b),
         TypeKind::Other => decode_other_binary(ty, b),
     }
 }
@@ -62,7 +73,7 @@ fn fixed<const N: usize>(ty: &PgType, b: &[u8]) -> Result<[u8; N], ValueError> {
     b.try_into().map_err(|_| fail(ty, "wrong length"))
 }
 
-fn utf8<'a>(ty: &PgType, b: &'a [u8]) -> Result<&'a str, ValueError> {
+pub(super) fn utf8<'a>(ty: &PgType, b: &'a [u8]) -> Result<&'a str, ValueError> {
     std::str::from_utf8(b).map_err(|_| fail(ty, "invalid UTF-8"))
 }
 
@@ -143,15 +154,22 @@ fn timetz<'a>(ty: &PgType, b: &[u8]) -> Result<Value<'a>, ValueError> {
 }
 
 fn timestamp(ty: &PgType, b: &[u8]) -> Result<i64, ValueError> {
-    let micros = i64::from_be_bytes(fixed(ty, b)?);
-    if micros == i64::MAX || micros == i64::MIN {
-        return Ok(micros);
+    Ok(timestamp_from_pg(i64::from_be_bytes(fixed(ty, b)?)))
+}
+
+/// Microseconds since 2000-01-01 (the wire form) as `Value::Timestamp`'s microseconds since
+/// 1970: ±infinity kept; the last 30 years of PostgreSQL's range (after 294247-01-10, beyond an
+/// i64 of µs since 1970) wrap around (see `timestamp_unix_micros`). The two instants that
+/// would land on the ±infinity sentinels move by one microsecond.
+pub(super) fn timestamp_from_pg(micros: i64) -> i64 {
+    match micros {
+        i64::MAX | i64::MIN => micros,
+        m => match m.wrapping_add(PG_EPOCH_UNIX_MICROS) {
+            i64::MAX => i64::MAX - 1,
+            i64::MIN => i64::MIN + 1,
+            unix => unix,
+        },
     }
-    // The last 30 years of PostgreSQL's range (after year 294246) do not fit Unix µs in an i64.
-    let unix = micros
-        .checked_add(PG_EPOCH_UNIX_MICROS)
-        .filter(|m| *m != i64::MAX);
-    unix.ok_or_else(|| fail(ty, "out of range"))
 }
 
 fn interval<'a>(ty: &PgType, b: &[u8]) -> Result<Value<'a>, ValueError> {
@@ -186,18 +204,27 @@ fn array<'a>(ty: &'a PgType, elem: &'a PgType, b: &'a [u8]) -> Result<Value<'a>,
         return Err(fail(ty, "invalid array header"));
     }
     let mut dims = Vec::with_capacity(ndim as usize);
+    let mut lower_bounds = Vec::with_capacity(ndim as usize);
     let mut count: usize = 1;
     for _ in 0..ndim {
         let len = r.i32()?;
-        let _lower_bound = r.i32()?;
+        let lower = r.i32()?;
         let len_usize = usize::try_from(len).map_err(|_| fail(ty, "negative dimension"))?;
         count = count
             .checked_mul(len_usize)
             .ok_or_else(|| fail(ty, "too many elements"))?;
         dims.push(len);
+        lower_bounds.push(lower);
     }
-    if ndim == 0 {
-        count = 0;
+    if ndim == 0 || count == 0 {
+        // An array with no elements is the empty array whatever its dimensions say, as
+        // `array_recv` makes it (and nothing later loops over dimensions of nothing).
+        r.finish()?;
+        return Ok(Value::Array(Array {
+            dims: Vec::new(),
+            lower_bounds: Vec::new(),
+            elements: Vec::new(),
+        }));
     }
     // Every element takes at least its 4-byte length: bound the allocation by the input.
     if count > r.remaining() / 4 {
@@ -208,10 +235,18 @@ fn array<'a>(ty: &'a PgType, elem: &'a PgType, b: &'a [u8]) -> Result<Value<'a>,
         elements.push(array_element(&mut r, elem)?);
     }
     r.finish()?;
-    Ok(Value::Array(Array { dims, elements }))
+    Ok(Value::Array(Array {
+        dims,
+        lower_bounds,
+        elements,
+    }))
 }
 
-fn array_element<'a>(r: &mut Reader<'a, '_>, elem: &'a PgType) -> Result<Value<'a>, ValueError> {
+/// One length-prefixed element (-1 for NULL) of an array, range, multirange or composite.
+pub(super) fn array_element<'a>(
+    r: &mut Reader<'a, '_>,
+    elem: &'a PgType,
+) -> Result<Value<'a>, ValueError> {
     let len = r.i32()?;
     if len == -1 {
         return Ok(Value::Null);

@@ -2,8 +2,10 @@
 //! (Avro/Kafka Connect `Decimal`), `f64`, and parsing of numeric's text output form.
 //!
 //! Values keep PostgreSQL's base-10000 digits; the conversions work digit by digit, with a small
-//! bignum for the unscaled integer, so numerics of hundreds of digits are exact. Nothing here
-//! panics on malformed digits (a digit above 9999 just yields a wrong but well-formed result).
+//! bignum for the unscaled integer, so numerics of hundreds of digits are exact. The decoders
+//! never produce a digit above 9999 (the binary decoder rejects one, the text parser cannot make
+//! one), and the arithmetic here is checked anyway: a malformed value built by hand yields a
+//! wrong but well-formed result or `None`, never an overflow.
 
 use std::borrow::Cow;
 
@@ -165,22 +167,26 @@ impl<'a> Numeric<'a> {
             if e >= 0 {
                 let e = u32::try_from(e).ok()?;
                 if small {
-                    acc64 += u64::from(group) * 10u64.pow(e);
+                    let term = u64::from(group).checked_mul(10u64.checked_pow(e)?)?;
+                    acc64 = acc64.checked_add(term)?;
                 } else {
-                    acc += u128::from(group) * 10u128.pow(e);
+                    let term = u128::from(group).checked_mul(10u128.checked_pow(e)?)?;
+                    acc = acc.checked_add(term)?;
                 }
                 continue;
             }
             if e >= -4 {
                 let cut = usize::try_from(-e).ok()?;
                 if cut < 4 {
-                    acc64 += u64::from(group) / POW10[cut];
+                    acc64 = acc64.checked_add(u64::from(group) / POW10[cut])?;
                 }
-                round_up = (u64::from(group) / POW10[cut - 1]) % 10 >= 5;
+                round_up = (u64::from(group) / POW10.get(cut - 1)?) % 10 >= 5;
             }
             break;
         }
-        let total = acc + u128::from(acc64) + u128::from(round_up);
+        let total = acc
+            .checked_add(u128::from(acc64))?
+            .checked_add(u128::from(round_up))?;
         let magnitude = i128::try_from(total).ok()?;
         Some(if *negative { -magnitude } else { magnitude })
     }
@@ -433,6 +439,25 @@ mod tests {
     use super::*;
 
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        /// Hand-built digits above 9999 (which no decoder produces) never overflow.
+        #[test]
+        fn malformed_digits_never_overflow(
+            negative in proptest::prelude::any::<bool>(),
+            weight in -60i16..60,
+            dscale in 0u16..64,
+            groups in proptest::collection::vec(proptest::prelude::any::<u16>(), 0..8),
+            scale in -40i32..40,
+        ) {
+            let n = num(negative, weight, dscale, &groups);
+            let _ = n.with_unscaled_be_bytes(scale, <[u8]>::to_vec);
+            let _ = text(&n);
+            let _ = n.unscaled_be_bytes(scale);
+        }
+    }
+
+    proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5000))]
 
         #[test]
@@ -466,6 +491,16 @@ mod tests {
         let mut s = String::new();
         n.write_decimal(&mut s);
         s
+    }
+
+    #[test]
+    fn extreme_weights_and_digits_are_well_formed() {
+        for weight in [i16::MIN, i16::MAX] {
+            let n = num(true, weight, 0x3FFF, &[65535, 9999, 0]);
+            assert!(text(&n).starts_with("-"));
+            assert!(n.with_unscaled_be_bytes(i32::MAX, <[u8]>::to_vec).is_none());
+            assert!(n.with_unscaled_be_bytes(0, <[u8]>::to_vec).is_some());
+        }
     }
 
     #[test]

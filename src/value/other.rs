@@ -11,8 +11,10 @@
 //! (`-1234.56`, like `money::numeric::text`), where PostgreSQL's `cash_out` follows
 //! `lc_monetary` (`-$1,234.56` in the C locale): the binary form carries no locale.
 //!
-//! Every other type's binary form (extension types, ranges, composites, `reg*` types that print
-//! names) is a `ValueError` naming the type: text is never guessed from binary bytes. Floats are
+//! Every other type's binary form (an extension type tributary does not know, `aclitem`...) is a
+//! `ValueError` naming the type: text is never guessed from binary bytes. Such columns are found
+//! before a task starts (`check_decodable`, through `has_other_decoder`). Ranges, composites,
+//! domains and the common extension types have kinds and decoders of their own. Floats are
 //! printed as `float8out` does with `extra_float_digits > 0`: the shortest round-trip digits
 //! (Ryu), fixed notation for decimal exponents -4..14, otherwise `d.ddde+XX`; `NaN`,
 //! `Infinity`, `-Infinity`, `-0`.
@@ -23,6 +25,7 @@ use std::borrow::Cow;
 use std::fmt::Write;
 
 use super::binary::Reader;
+use super::output::float8;
 use super::{fail, Value, ValueError};
 use crate::schema::PgType;
 
@@ -38,6 +41,41 @@ const OP_NOT: u8 = 1;
 const OP_AND: u8 = 2;
 const OP_OR: u8 = 3;
 const OP_PHRASE: u8 = 4;
+
+/// The built-in types whose binary forms `decode_other_binary` renders.
+const KNOWN: &[&str] = &[
+    "xml",
+    "jsonpath",
+    "inet",
+    "cidr",
+    "macaddr",
+    "macaddr8",
+    "money",
+    "bit",
+    "varbit",
+    "pg_lsn",
+    "point",
+    "lseg",
+    "box",
+    "line",
+    "path",
+    "polygon",
+    "circle",
+    "tsvector",
+    "tsquery",
+    "int2vector",
+    "oidvector",
+    "tid",
+    "xid8",
+    "pg_snapshot",
+    "txid_snapshot",
+    "char",
+];
+
+/// Whether `decode_other_binary` renders this type's binary form (a built-in it knows).
+pub fn has_other_decoder(ty: &PgType) -> bool {
+    ty.namespace == PG_CATALOG && KNOWN.contains(&ty.name.as_str())
+}
 
 /// Renders the binary form of a built-in type without a mapping as its text output form.
 ///
@@ -304,80 +342,6 @@ fn pair(r: &mut Reader<'_, '_>, out: &mut String) -> Result<(), ValueError> {
     out.push(',');
     float8(out, r.f64()?);
     Ok(())
-}
-
-/// A float8 as `float8out` prints it with `extra_float_digits > 0` (PostgreSQL's Ryu port,
-/// `double_to_shortest_decimal`).
-fn float8(out: &mut String, v: f64) {
-    if v.is_nan() {
-        out.push_str("NaN");
-        return;
-    }
-    if v.is_infinite() {
-        out.push_str(if v > 0.0 { "Infinity" } else { "-Infinity" });
-        return;
-    }
-    if v == 0.0 {
-        out.push_str(if v.is_sign_negative() { "-0" } else { "0" });
-        return;
-    }
-    // The shortest round-trip digits, from the ryu crate's text (which pads differently).
-    let mut buf = ryu::Buffer::new();
-    let s = buf.format_finite(v);
-    let (negative, s) = match s.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, s),
-    };
-    let (mantissa, exp) = match s.split_once('e') {
-        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
-        None => (s, 0),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let mut digits: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
-    // value = digits × 10^e10
-    let mut e10 = exp - frac.len() as i32;
-    let leading = digits.iter().take_while(|d| **d == b'0').count();
-    digits.drain(..leading);
-    while digits.last() == Some(&b'0') {
-        digits.pop();
-        e10 += 1;
-    }
-    let n = digits.len() as i32;
-    // The display exponent: the power of ten of the first digit.
-    let x = e10 + n - 1;
-    if negative {
-        out.push('-');
-    }
-    let ascii = |d: &[u8]| d.iter().map(|c| char::from(*c)).collect::<String>();
-    if (-4..15).contains(&x) {
-        if e10 >= 0 {
-            out.push_str(&ascii(&digits));
-            out.extend(std::iter::repeat_n('0', e10 as usize));
-        } else if x >= 0 {
-            let point = ((x + 1) as usize).min(digits.len());
-            let (whole, fraction) = digits.split_at(point);
-            out.push_str(&ascii(whole));
-            out.push('.');
-            out.push_str(&ascii(fraction));
-        } else {
-            out.push_str("0.");
-            out.extend(std::iter::repeat_n('0', (-x - 1) as usize));
-            out.push_str(&ascii(&digits));
-        }
-    } else {
-        let (first, rest) = digits.split_at(digits.len().min(1));
-        out.push_str(&ascii(first));
-        if !rest.is_empty() {
-            out.push('.');
-            out.push_str(&ascii(rest));
-        }
-        let _ = write!(
-            out,
-            "e{}{:02}",
-            if x < 0 { '-' } else { '+' },
-            x.unsigned_abs()
-        );
-    }
 }
 
 /// tsvectorsend: the lexeme count, then per lexeme its text (NUL-terminated), the position
@@ -1036,6 +1000,20 @@ mod tests {
         let err = decode_other_binary(&ty, b"10.0.0.1").unwrap_err();
         assert_eq!(err.type_name, "inet");
         assert!(err.to_string().contains("no decoder"), "{err}");
+    }
+
+    #[test]
+    fn every_known_name_has_a_decoder() {
+        for name in KNOWN {
+            let err = decode_other_binary(&pg(name), b"").err();
+            assert!(
+                err.is_none_or(|e| !e.to_string().contains("no decoder")),
+                "{name}"
+            );
+        }
+        assert!(!has_other_decoder(&pg("int4range")));
+        let public = PgType::new(0, "inet", "public", crate::schema::TypeKind::Other);
+        assert!(!has_other_decoder(&public));
     }
 
     #[test]

@@ -118,7 +118,10 @@ fn text_like_and_bytes() {
     );
     assert!(bin(TypeKind::Jsonb, b"\x02{}").is_err());
     assert!(bin(TypeKind::Jsonb, b"").is_err());
-    assert_eq!(bin(TypeKind::Enum, b"happy"), Ok(Value::Enum("happy")));
+    assert_eq!(
+        bin(TypeKind::Enum(Arc::from(Vec::<String>::new())), b"happy"),
+        Ok(Value::Enum("happy"))
+    );
     // A type without a mapping whose binary form has no decoder: an error, never its bytes.
     assert!(bin(TypeKind::Other, b"(1,2)").is_err());
     let u: [u8; 16] = core::array::from_fn(|i| i as u8);
@@ -174,7 +177,16 @@ fn dates_and_times() {
         bin(TypeKind::TimestampTz, &i64::MIN.to_be_bytes()),
         Ok(want)
     );
-    assert!(bin(TypeKind::Timestamp, &(i64::MAX - 1).to_be_bytes()).is_err());
+    // The last years of PostgreSQL's range do not fit µs since 1970: wrapped, never an error.
+    let last = 9_223_371_331_199_999_999i64;
+    let Ok(Value::Timestamp(wrapped)) = bin(TypeKind::Timestamp, &last.to_be_bytes()) else {
+        panic!("timestamp 294276-12-31 23:59:59.999999")
+    };
+    assert_eq!(
+        timestamp_unix_micros(wrapped),
+        i128::from(last) + i128::from(PG_EPOCH_UNIX_MICROS)
+    );
+    assert!(bin(TypeKind::Timestamp, &(i64::MAX - 1).to_be_bytes()).is_ok());
     // 1 year 2 mons 3 days 04:05:06.789
     let b = cat(&[
         &14_706_789_000i64.to_be_bytes(),
@@ -229,6 +241,7 @@ fn arrays() {
     let b = array_bytes(1, 1, &[(3, 1)], &[Some(&one), None, Some(&three)]);
     let want = Array {
         dims: vec![3],
+        lower_bounds: vec![1],
         elements: vec![Value::Int4(1), Value::Null, Value::Int4(3)],
     };
     assert_eq!(bin(int4_array(), &b), Ok(Value::Array(want)));
@@ -248,6 +261,7 @@ fn arrays() {
     let b = array_bytes(0, 0, &[], &[]);
     let want = Array {
         dims: vec![],
+        lower_bounds: vec![],
         elements: vec![],
     };
     assert_eq!(bin(int4_array(), &b), Ok(Value::Array(want)));
@@ -279,6 +293,7 @@ fn text_arrays_decode_elements_as_text() {
     let b = array_bytes(1, 0, &[(2, 1)], &[Some(b"a"), Some(b"")]);
     let want = Array {
         dims: vec![2],
+        lower_bounds: vec![1],
         elements: vec![Value::Text("a"), Value::Text("")],
     };
     assert_eq!(bin(TypeKind::Array(text), &b), Ok(Value::Array(want)));
@@ -322,7 +337,10 @@ fn text_forms() {
     assert!(txt(TypeKind::Numeric, "1e3").is_err());
     assert_eq!(txt(TypeKind::Text, "abc"), Ok(Value::Text("abc")));
     assert_eq!(txt(TypeKind::Jsonb, "{}"), Ok(Value::Json("{}")));
-    assert_eq!(txt(TypeKind::Enum, "sad"), Ok(Value::Enum("sad")));
+    assert_eq!(
+        txt(TypeKind::Enum(Arc::from(Vec::<String>::new())), "sad"),
+        Ok(Value::Enum("sad"))
+    );
     let u = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
     let want = [
         0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8, 0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38, 0x0a,
@@ -378,4 +396,96 @@ fn decode_dispatches_on_the_cell() {
         }
     )
     .is_err());
+}
+
+/// Types of every container and extension kind, nested, for the never-panic property.
+fn nested_types() -> Vec<PgType> {
+    let t = |name: &str, kind: TypeKind| Arc::new(PgType::new(1, name, "pg_catalog", kind));
+    let int4 = t("int4", TypeKind::Int4);
+    let text = t("text", TypeKind::Text);
+    let ts = t("timestamp", TypeKind::Timestamp);
+    let range = t("int4range", TypeKind::Range(int4.clone()));
+    let ts_range = t("tsrange", TypeKind::Range(ts));
+    let field = |name: &str, ty: &Arc<PgType>| crate::schema::CompositeField {
+        name: name.into(),
+        ty: ty.clone(),
+    };
+    let arr = t("_int4", TypeKind::Array(int4.clone()));
+    let pair = t(
+        "pair",
+        TypeKind::Composite(Arc::from(vec![field("a", &int4), field("b", &text)])),
+    );
+    let dom = t(
+        "d",
+        TypeKind::Domain {
+            base: arr.clone(),
+            typmod: -1,
+        },
+    );
+    let nested = t(
+        "nested",
+        TypeKind::Composite(Arc::from(vec![
+            field("p", &pair),
+            field("r", &range),
+            field("d", &dom),
+        ])),
+    );
+    let labels: Arc<[String]> = Arc::from(vec!["a".to_owned()]);
+    let kinds = vec![
+        TypeKind::Range(int4.clone()),
+        TypeKind::Range(text.clone()),
+        TypeKind::Multirange(range.clone()),
+        TypeKind::Multirange(ts_range),
+        TypeKind::Composite(Arc::from(vec![field("a", &int4), field("b", &text)])),
+        TypeKind::Array(nested.clone()),
+        TypeKind::Array(range),
+        TypeKind::Domain {
+            base: nested,
+            typmod: -1,
+        },
+        TypeKind::Hstore,
+        TypeKind::Ltree,
+        TypeKind::Geometry,
+        TypeKind::Geography,
+        TypeKind::Enum(labels),
+        TypeKind::Array(pair),
+        TypeKind::Domain {
+            base: t("inet", TypeKind::Other),
+            typmod: -1,
+        },
+    ];
+    kinds.into_iter().map(ty).collect()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+    /// Arbitrary bytes, and bytes shaped like counts and lengths, never make a decoder or the
+    /// text rendering panic, whatever the (nested) type.
+    #[test]
+    fn arbitrary_bytes_never_panic_in_containers(
+        which in 0usize..15,
+        bytes in proptest::prop_oneof![
+            proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+            proptest::collection::vec(0u8..4, 0..64),
+            proptest::collection::vec(proptest::prop_oneof![proptest::prelude::Just(0u8), proptest::prelude::Just(1u8), proptest::prelude::Just(0x17u8), proptest::prelude::Just(0xffu8)], 0..96),
+        ],
+    ) {
+        let types = nested_types();
+        let ty = &types[which % types.len()];
+        if let Ok(v) = decode_binary(ty, &bytes) {
+            let mut s = String::new();
+            write_text(ty, &v, &mut s);
+        }
+    }
+}
+
+#[test]
+fn array_dimensions_of_nothing_are_the_empty_array() {
+    // Two dimensions, the second of length 0: no elements, so `{}`, not a billion `{}`.
+    let b = array_bytes(2, 0, &[(1_000_000_000, 1), (0, 1)], &[]);
+    let Ok(Value::Array(a)) = bin(int4_array(), &b) else {
+        panic!("empty array")
+    };
+    assert!(a.dims.is_empty() && a.elements.is_empty());
 }

@@ -2,9 +2,10 @@
 //! binary send function).
 //!
 //! Only types whose text form is fixed whatever the session settings are parsed: booleans,
-//! integers, floats, numeric, uuid and the text-like types. Dates, times and everything else
-//! depend on `DateStyle`, `TimeZone` or an Oracle-compatible server's NLS formats, so they are
-//! passed on as `Value::Other` with their type name.
+//! integers, floats, numeric, uuid and the text-like types (a domain as its base type). Dates,
+//! times and everything else depend on `DateStyle`, `TimeZone` or an Oracle-compatible server's
+//! NLS formats, or are containers whose text is already their output form, so they are passed on
+//! as `Value::Other` with their type name.
 
 use std::borrow::Cow;
 
@@ -39,7 +40,9 @@ pub fn decode_text<'a>(ty: &'a PgType, b: &'a [u8]) -> Result<Value<'a>, ValueEr
             .ok_or_else(|| fail(ty, "not a number")),
         TypeKind::Text => Ok(Value::Text(s)),
         TypeKind::Json | TypeKind::Jsonb => Ok(Value::Json(s)),
-        TypeKind::Enum => Ok(Value::Enum(s)),
+        TypeKind::Enum(_) => Ok(Value::Enum(s)),
+        TypeKind::Ltree => Ok(Value::Text(s)),
+        TypeKind::Domain { base, .. } => decode_text(base, b),
         TypeKind::Uuid => uuid(ty, s).map(Value::Uuid),
         _ => Ok(Value::Other {
             type_name: &ty.name,

@@ -14,6 +14,7 @@ use super::json::{
     write_str_header,
 };
 use super::schema::Kind;
+use super::structured::write_structured;
 use super::temporal::{
     date_days, interval_micro_duration, timestamp_micros, timestamp_millis, write_interval_iso,
     write_zoned_time, write_zoned_timestamp,
@@ -102,7 +103,7 @@ pub(crate) fn write_struct(
         let cell = row.cells.get(i).copied().unwrap_or(Cell::Null);
         if let (Cell::Binary { .. }, false) = (cell, ctx.header) {
             if let Some(b) = row.bytes(cell) {
-                if write_binary_direct(out, &col.ty.kind, &plan.kind, b) {
+                if write_binary_direct(out, &col.ty.root().kind, &plan.kind, b) {
                     continue;
                 }
             }
@@ -166,7 +167,7 @@ fn write_binary_direct(out: &mut Vec<u8>, ty: &TypeKind, kind: &Kind, b: &[u8]) 
             Ok(a) => write_java_f64(out, f64::from_be_bytes(a)),
             Err(_) => return false,
         },
-        TypeKind::Text | TypeKind::Json | TypeKind::Enum => match std::str::from_utf8(b) {
+        TypeKind::Text | TypeKind::Json | TypeKind::Enum(_) => match std::str::from_utf8(b) {
             Ok(s) => write_str(out, s),
             Err(_) => return false,
         },
@@ -235,6 +236,9 @@ fn write_string(out: &mut Vec<u8>, s: &str, ctx: &Ctx) {
 
 /// Writes one value of a column of kind `kind`.
 pub(crate) fn write_value(out: &mut Vec<u8>, kind: &Kind, value: &Value<'_>, ctx: &mut Ctx) {
+    if write_structured(out, kind, value, ctx) {
+        return;
+    }
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Unavailable => write_unavailable(out, kind, ctx),
@@ -264,8 +268,22 @@ pub(crate) fn write_value(out: &mut Vec<u8>, kind: &Kind, value: &Value<'_>, ctx
             }
             out.push(b']');
         }
+        Value::Range(_)
+        | Value::Multirange(_)
+        | Value::Composite(_)
+        | Value::Hstore(_)
+        | Value::Ewkb(_) => write_text_form(out, value, ctx),
         _ => write_temporal(out, kind, value),
     }
+}
+
+/// A container value under a kind that does not map it (not reached by the plans, which give
+/// such types `Kind::TextForm`): its text form as a string.
+fn write_text_form(out: &mut Vec<u8>, value: &Value<'_>, ctx: &mut Ctx) {
+    let ty = crate::schema::PgType::new(0, "", "", TypeKind::Other);
+    let mut text = String::new();
+    crate::value::write_text(&ty, value, &mut text);
+    write_string(out, &text, ctx);
 }
 
 /// Dates, times, timestamps and intervals, per the column's adaptive-precision kind.
@@ -348,9 +366,22 @@ fn write_unavailable(out: &mut Vec<u8>, kind: &Kind, ctx: &mut Ctx) {
     metrics::counter!("tributary_format_unavailable_values_total").increment(1);
     let p = ctx.placeholder.as_str();
     match kind {
-        Kind::Str(_) => write_string(out, p, ctx),
+        Kind::Str(_) | Kind::Enum(_) | Kind::TextForm(_) => write_string(out, p, ctx),
+        Kind::HstoreJson | Kind::HstoreMap => {
+            // Debezium's hstore placeholder is the map {placeholder: placeholder}.
+            let mut obj = Vec::new();
+            write_str(&mut obj, p);
+            obj.push(b':');
+            write_str(&mut obj, p);
+            let obj = format!("{{{}}}", String::from_utf8_lossy(&obj));
+            if *kind == Kind::HstoreJson {
+                write_string(out, &obj, ctx);
+            } else {
+                out.extend_from_slice(obj.as_bytes());
+            }
+        }
         Kind::Bytes => write_base64(out, p.as_bytes()),
-        Kind::Array(item) if matches!(**item, Kind::Str(_)) => {
+        Kind::Array(item) if matches!(**item, Kind::Str(_) | Kind::Enum(_) | Kind::TextForm(_)) => {
             out.push(b'[');
             write_string(out, p, ctx);
             out.push(b']');
@@ -407,11 +438,13 @@ fn write_numeric(out: &mut Vec<u8>, kind: &Kind, n: &Numeric<'_>, ctx: &mut Ctx)
         }
         (Kind::VarDecimal, None) => write_variable_scale(out, n, ctx),
         (_, Some((name, _))) => write_string(out, name, ctx),
+        // `decimal.handling.mode=string`: `BigDecimal.toPlainString`, which is numeric_out's
+        // text (`0.00000001`, never `1E-8`).
         (_, None) => {
             write_plain(n, ctx);
-            out.push(b'"');
-            write_java_bigdecimal(out, &ctx.scratch);
-            out.push(b'"');
+            let plain = std::mem::take(&mut ctx.scratch);
+            write_string(out, &plain, ctx);
+            ctx.scratch = plain;
         }
     }
 }
@@ -462,7 +495,7 @@ mod tests {
             TypeKind::Text,
             TypeKind::Json,
             TypeKind::Jsonb,
-            TypeKind::Enum,
+            TypeKind::Enum(Arc::from(Vec::<String>::new())),
             TypeKind::Uuid,
             TypeKind::Date,
             TypeKind::Timestamp,
@@ -493,6 +526,7 @@ mod tests {
             Modes {
                 decimal: Default::default(),
                 interval: Default::default(),
+                hstore: Default::default(),
             },
         );
         let row = Row {

@@ -38,6 +38,7 @@ impl TablePlan {
         let modes = Modes {
             decimal: opts.decimal_handling_mode,
             interval: opts.interval_handling_mode,
+            hstore: opts.hstore_handling_mode,
         };
         let kinds: Vec<_> = table
             .columns

@@ -3,9 +3,11 @@
 //! member order exactly as §4.1: `type`, `fields`/`items`, `optional`, `name`, `version`, `doc`,
 //! `parameters`, then `field` last.
 
+use std::sync::Arc;
+
 use crate::schema::{Column, PgType, TableSchema, TypeKind};
 
-use super::{DecimalHandling, IntervalHandling};
+use super::{DecimalHandling, HstoreHandling, IntervalHandling};
 
 /// How one column (or array element) is rendered: its Connect schema and value encoding.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +52,26 @@ pub(crate) enum Kind {
     IntervalMicros,
     /// `io.debezium.time.Interval` ISO-8601 string.
     IntervalString,
+    /// `io.debezium.data.Enum` string with its labels (comma-separated `allowed`).
+    Enum(Arc<str>),
+    /// `bit(n>1)`/`varbit`: `io.debezium.data.Bits` bytes, `length` bits at most.
+    Bits(i32),
+    /// `money` under each decimal mode: Connect `Decimal` of scale 2 (Debezium's default
+    /// `money.fraction.digits`), a double, or the plain decimal string.
+    Money(DecimalHandling),
+    /// `point`: `io.debezium.data.geometry.Point` {x, y, wkb, srid}.
+    Point,
+    /// PostGIS `geometry`: `io.debezium.data.geometry.Geometry` {wkb, srid}.
+    Geometry,
+    /// PostGIS `geography`: `io.debezium.data.geometry.Geography` {wkb, srid}.
+    Geography,
+    /// `hstore` under `hstore.handling.mode=json`: an `io.debezium.data.Json` object string.
+    HstoreJson,
+    /// `hstore` under `hstore.handling.mode=map`: a Connect map of string to optional string.
+    HstoreMap,
+    /// A type Debezium does not map (ranges, multiranges, composites): a string holding the
+    /// value's PostgreSQL text form, rendered with the (root) type.
+    TextForm(Arc<PgType>),
     Array(Box<Kind>),
 }
 
@@ -57,16 +79,25 @@ const JSON: &str = "io.debezium.data.Json";
 const UUID: &str = "io.debezium.data.Uuid";
 const ENUM: &str = "io.debezium.data.Enum";
 const XML: &str = "io.debezium.data.Xml";
+const LTREE: &str = "io.debezium.data.Ltree";
+const TSVECTOR: &str = "io.debezium.data.Tsvector";
+const DECIMAL: &str = "org.apache.kafka.connect.data.Decimal";
 
 /// The mapping options that affect kinds.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Modes {
     pub decimal: DecimalHandling,
     pub interval: IntervalHandling,
+    pub hstore: HstoreHandling,
 }
 
-/// The kind of a column of type `ty` with type modifier `typmod`.
-pub(crate) fn kind_of(ty: &std::sync::Arc<PgType>, typmod: i32, modes: Modes) -> Kind {
+/// The kind of a column of type `ty` with type modifier `typmod`. A domain maps as the type
+/// under it (Debezium's `getRootType`), with the domain's type modifier where the column has
+/// none.
+pub(crate) fn kind_of(ty: &Arc<PgType>, typmod: i32, modes: Modes) -> Kind {
+    if let TypeKind::Domain { base, .. } = &ty.kind {
+        return kind_of(base, ty.effective_typmod(typmod), modes);
+    }
     let precision = if typmod >= 0 { typmod } else { 6 };
     match &ty.kind {
         TypeKind::Bool => Kind::Bool,
@@ -93,14 +124,53 @@ pub(crate) fn kind_of(ty: &std::sync::Arc<PgType>, typmod: i32, modes: Modes) ->
         },
         TypeKind::Uuid => Kind::Str(Some(UUID)),
         TypeKind::Json | TypeKind::Jsonb => Kind::Str(Some(JSON)),
-        TypeKind::Enum => Kind::Str(Some(ENUM)),
+        TypeKind::Enum(labels) => Kind::Enum(Arc::from(labels.join(","))),
         TypeKind::Array(elem) => Kind::Array(Box::new(kind_of(elem, typmod, modes))),
-        TypeKind::Other if ty.name == "xml" => Kind::Str(Some(XML)),
-        TypeKind::Other => Kind::Str(None),
+        TypeKind::Range(_) | TypeKind::Multirange(_) | TypeKind::Composite(_) => {
+            Kind::TextForm(ty.clone())
+        }
+        TypeKind::Hstore => match modes.hstore {
+            HstoreHandling::Json => Kind::HstoreJson,
+            HstoreHandling::Map => Kind::HstoreMap,
+        },
+        TypeKind::Ltree => Kind::Str(Some(LTREE)),
+        TypeKind::Geometry => Kind::Geometry,
+        TypeKind::Geography => Kind::Geography,
+        TypeKind::Other => builtin_kind(ty, typmod, modes),
+        // Handled above; kept for completeness of the match.
+        TypeKind::Domain { base, .. } => kind_of(base, typmod, modes),
     }
 }
 
-fn numeric_kind(ty: &std::sync::Arc<PgType>, typmod: i32, mode: DecimalHandling) -> Kind {
+/// Built-in types without a wire kind of their own, as Debezium maps them by OID: `xml`,
+/// `tsvector`, `money`, `bit`/`varbit` (`bit(1)` is a boolean), `point`; any other is a string
+/// of its text form.
+fn builtin_kind(ty: &PgType, typmod: i32, modes: Modes) -> Kind {
+    if ty.namespace != "pg_catalog" {
+        return Kind::Str(None);
+    }
+    match ty.name.as_str() {
+        "xml" => Kind::Str(Some(XML)),
+        "tsvector" => Kind::Str(Some(TSVECTOR)),
+        "money" => Kind::Money(modes.decimal),
+        "point" => Kind::Point,
+        // pgjdbc's precision: bit(n) has typmod n; varbit without a length is unbounded.
+        "bit" | "varbit" => {
+            let length = match (ty.name.as_str(), typmod) {
+                ("varbit", -1) => i32::MAX,
+                (_, n) => n,
+            };
+            if length > 1 {
+                Kind::Bits(length)
+            } else {
+                Kind::Bool
+            }
+        }
+        _ => Kind::Str(None),
+    }
+}
+
+fn numeric_kind(ty: &Arc<PgType>, typmod: i32, mode: DecimalHandling) -> Kind {
     match mode {
         DecimalHandling::Double => Kind::DecimalDouble,
         DecimalHandling::String => Kind::DecimalString,
@@ -134,7 +204,7 @@ fn type_and_name(kind: &Kind) -> (&'static str, Option<&'static str>) {
         Kind::Int64 => ("int64", None),
         Kind::Float32 => ("float", None),
         Kind::Float64 | Kind::DecimalDouble => ("double", None),
-        Kind::Decimal { .. } => ("bytes", Some("org.apache.kafka.connect.data.Decimal")),
+        Kind::Decimal { .. } => ("bytes", Some(DECIMAL)),
         Kind::VarDecimal => ("struct", Some("io.debezium.data.VariableScaleDecimal")),
         Kind::DecimalString => ("string", None),
         Kind::Str(name) => ("string", *name),
@@ -148,9 +218,31 @@ fn type_and_name(kind: &Kind) -> (&'static str, Option<&'static str>) {
         Kind::ZonedTimestamp { .. } => ("string", Some("io.debezium.time.ZonedTimestamp")),
         Kind::IntervalMicros => ("int64", Some("io.debezium.time.MicroDuration")),
         Kind::IntervalString => ("string", Some("io.debezium.time.Interval")),
+        Kind::Enum(_) => ("string", Some(ENUM)),
+        Kind::Bits(_) => ("bytes", Some("io.debezium.data.Bits")),
+        Kind::Money(DecimalHandling::Precise) => ("bytes", Some(DECIMAL)),
+        Kind::Money(DecimalHandling::Double) => ("double", None),
+        Kind::Money(DecimalHandling::String) => ("string", None),
+        Kind::Point => ("struct", Some("io.debezium.data.geometry.Point")),
+        Kind::Geometry => ("struct", Some("io.debezium.data.geometry.Geometry")),
+        Kind::Geography => ("struct", Some("io.debezium.data.geometry.Geography")),
+        Kind::HstoreJson => ("string", Some(JSON)),
+        Kind::HstoreMap => ("map", None),
+        Kind::TextForm(_) => ("string", None),
         Kind::Array(_) => ("array", None),
     }
 }
+
+/// The `fields` of the geometric structs, in Debezium's order.
+const POINT_FIELDS: &str = ",\"fields\":[{\"type\":\"double\",\"optional\":false,\"field\":\"x\"},\
+    {\"type\":\"double\",\"optional\":false,\"field\":\"y\"},\
+    {\"type\":\"bytes\",\"optional\":true,\"field\":\"wkb\"},\
+    {\"type\":\"int32\",\"optional\":true,\"field\":\"srid\"}]";
+const GEOMETRY_FIELDS: &str =
+    ",\"fields\":[{\"type\":\"bytes\",\"optional\":false,\"field\":\"wkb\"},\
+    {\"type\":\"int32\",\"optional\":true,\"field\":\"srid\"}]";
+const HSTORE_MAP_PARTS: &str =
+    ",\"keys\":{\"type\":\"string\",\"optional\":false},\"values\":{\"type\":\"string\",\"optional\":true}";
 
 /// Appends the Connect schema of `kind` (without `field`), leaving the object open so that the
 /// caller can add `"field"`; `close` then appends `}`.
@@ -164,13 +256,19 @@ fn open_schema(out: &mut String, kind: &Kind, optional: bool) {
             ",\"fields\":[{\"type\":\"int32\",\"optional\":false,\"field\":\"scale\"},\
              {\"type\":\"bytes\",\"optional\":false,\"field\":\"value\"}]",
         ),
+        Kind::Point => out.push_str(POINT_FIELDS),
+        Kind::Geometry | Kind::Geography => out.push_str(GEOMETRY_FIELDS),
+        Kind::HstoreMap => out.push_str(HSTORE_MAP_PARTS),
         Kind::Array(item) => {
             out.push_str(",\"items\":");
-            open_schema(out, item, true);
+            // Debezium's enum arrays alone have required items (`SchemaBuilder.array(Enum...)`).
+            open_schema(out, item, !matches!(**item, Kind::Enum(_)));
             out.push('}');
         }
         _ => {}
     }
+    // Debezium's Geometry builder is optional itself, whatever the column says.
+    let optional = optional || *kind == Kind::Geometry;
     out.push_str(if optional {
         ",\"optional\":true"
     } else {
@@ -183,12 +281,26 @@ fn open_schema(out: &mut String, kind: &Kind, optional: bool) {
     }
     match kind {
         Kind::VarDecimal => out.push_str(",\"doc\":\"Variable scaled decimal\""),
+        Kind::Point => out.push_str(",\"doc\":\"Geometry (POINT)\""),
+        Kind::Geometry => out.push_str(",\"doc\":\"Geometry\""),
+        Kind::Geography => out.push_str(",\"doc\":\"Geography\""),
         Kind::Decimal { precision, scale } => {
             out.push_str(",\"parameters\":{\"scale\":\"");
             out.push_str(itoa::Buffer::new().format(*scale));
             out.push_str("\",\"connect.decimal.precision\":\"");
             out.push_str(itoa::Buffer::new().format(*precision));
             out.push_str("\"}");
+        }
+        Kind::Money(DecimalHandling::Precise) => out.push_str(",\"parameters\":{\"scale\":\"2\"}"),
+        Kind::Bits(length) => {
+            out.push_str(",\"parameters\":{\"length\":\"");
+            out.push_str(itoa::Buffer::new().format(*length));
+            out.push_str("\"}");
+        }
+        Kind::Enum(allowed) => {
+            out.push_str(",\"parameters\":{\"allowed\":");
+            push_json_str(out, allowed);
+            out.push('}');
         }
         _ => {}
     }
@@ -308,8 +420,6 @@ pub(crate) fn envelope_schema(table: &TableSchema, kinds: &[Kind], prefix: &str)
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
 
     fn ty(kind: TypeKind, name: &str) -> Arc<PgType> {
@@ -319,6 +429,7 @@ mod tests {
     const PRECISE: Modes = Modes {
         decimal: DecimalHandling::Precise,
         interval: IntervalHandling::Numeric,
+        hstore: HstoreHandling::Json,
     };
 
     fn schema_of(kind: &Kind) -> String {

@@ -13,8 +13,8 @@ pub(crate) const TIMESTAMP_POS_INFINITY_MICROS: i64 = 9_223_372_036_825_200_000;
 pub(crate) const TIMESTAMP_NEG_INFINITY_MICROS: i64 = -9_223_372_036_832_400_000;
 /// `date` ±infinity: Debezium maps them to the dates `-5877611-06-21` / `-5877611-06-22`
 /// (`PostgresValueConverter.POSITIVE/NEGATIVE_INFINITY_LOCAL_DATE`), whose epoch days these are.
-pub(crate) const DATE_POS_INFINITY_DAYS: i32 = -2_147_472_693;
-pub(crate) const DATE_NEG_INFINITY_DAYS: i32 = -2_147_472_692;
+pub(crate) const DATE_POS_INFINITY_DAYS: i32 = -2_147_472_692;
+pub(crate) const DATE_NEG_INFINITY_DAYS: i32 = -2_147_472_691;
 
 /// Debezium's `MicroDuration.DAYS_PER_MONTH_AVG` (365.25 / 12).
 const DAYS_PER_MONTH_AVG: f64 = 365.25 / 12.0;
@@ -28,18 +28,29 @@ pub(crate) fn date_days(days: i32) -> i32 {
     }
 }
 
-/// Epoch microseconds of a `timestamp` value (`i64::MAX`/`MIN` are ±infinity).
+/// Debezium's `MicroTimestamp` of a `timestamp` value (`i64::MAX`/`MIN` are ±infinity): its
+/// `Conversions.toEpochMicros`, whose seconds-to-µs step saturates and whose sub-second add
+/// then overflows, so the last 30 years of PostgreSQL's range come out as Java computes them.
 pub(crate) fn timestamp_micros(micros: i64) -> i64 {
     match micros {
         i64::MAX => TIMESTAMP_POS_INFINITY_MICROS,
         i64::MIN => TIMESTAMP_NEG_INFINITY_MICROS,
-        m => m,
+        m => {
+            let real = crate::value::timestamp_unix_micros(m);
+            let second = i128::from(MICROS_PER_SECOND);
+            let secs = i64::try_from(real.div_euclid(second)).unwrap_or(i64::MAX);
+            let sub = real.rem_euclid(second) as i64;
+            secs.saturating_mul(MICROS_PER_SECOND).wrapping_add(sub)
+        }
     }
 }
 
 /// Epoch milliseconds of a `timestamp(0..3)` value.
 pub(crate) fn timestamp_millis(micros: i64) -> i64 {
-    timestamp_micros(micros).div_euclid(1000)
+    match micros {
+        i64::MAX | i64::MIN => timestamp_micros(micros).div_euclid(1000),
+        m => crate::value::timestamp_unix_micros(m).div_euclid(1000) as i64,
+    }
 }
 
 /// Proleptic Gregorian (year, month, day) of a day count from 1970-01-01.
@@ -117,7 +128,9 @@ pub(crate) fn write_zoned_timestamp(out: &mut Vec<u8>, micros: i64, width: u8) {
         i64::MIN => return out.extend_from_slice(b"\"-infinity\""),
         _ => {}
     }
-    let days = micros.div_euclid(MICROS_PER_DAY);
+    let real = crate::value::timestamp_unix_micros(micros);
+    let days = real.div_euclid(i128::from(MICROS_PER_DAY)) as i64;
+    let micros = real.rem_euclid(i128::from(MICROS_PER_DAY)) as i64;
     let (y, m, d) = civil_from_days(days);
     out.push(b'"');
     push_year(out, y);
@@ -131,13 +144,10 @@ pub(crate) fn write_zoned_timestamp(out: &mut Vec<u8>, micros: i64, width: u8) {
 }
 
 /// Appends a `timetz` as Debezium's `ZonedTime` string (quoted), shifted to UTC:
-/// `10:15:30.5Z` (Java's `ISO_OFFSET_TIME`; fraction without trailing zeros).
+/// `10:15:30.5Z` (Java's `ISO_OFFSET_TIME`; fraction without trailing zeros). `24:00:00` is
+/// midnight, `00:00:00Z`, as Debezium writes it (Java's `OffsetTime` has no 24:00).
 pub(crate) fn write_zoned_time(out: &mut Vec<u8>, micros: i64, offset_secs: i32) {
     out.push(b'"');
-    if micros == MICROS_PER_DAY && offset_secs == 0 {
-        out.extend_from_slice(b"24:00:00Z\"");
-        return;
-    }
     let utc = (micros - i64::from(offset_secs) * MICROS_PER_SECOND).rem_euclid(MICROS_PER_DAY);
     push_time(out, utc, 0);
     out.extend_from_slice(b"Z\"");
@@ -303,7 +313,8 @@ mod tests {
         assert_eq!(s(|o| write_zoned_time(o, t, 3600)), "\"09:15:30.5Z\"");
         assert_eq!(s(|o| write_zoned_time(o, 3600 * US, 7200)), "\"23:00:00Z\"");
         assert_eq!(s(|o| write_zoned_time(o, 0, -5 * 3600)), "\"05:00:00Z\"");
-        assert_eq!(s(|o| write_zoned_time(o, 86_400 * US, 0)), "\"24:00:00Z\"");
+        // Debezium 3.6.3: 24:00:00+00 is "00:00:00Z" (tests/fixtures/debezium, time_types 4).
+        assert_eq!(s(|o| write_zoned_time(o, 86_400 * US, 0)), "\"00:00:00Z\"");
     }
 
     #[test]
@@ -338,10 +349,18 @@ mod tests {
 
     #[test]
     fn infinities_map_to_debezium_constants() {
-        assert_eq!(date_days(i32::MAX), -2_147_472_693);
+        // Debezium 3.6.3's stream (tests/fixtures/debezium, time_types rows 104 and 105).
+        assert_eq!(date_days(i32::MAX), -2_147_472_692);
+        assert_eq!(date_days(i32::MIN), -2_147_472_691);
         assert_eq!(date_days(5), 5);
         assert_eq!(timestamp_micros(i64::MIN), -9_223_372_036_832_400_000);
         assert_eq!(timestamp_millis(i64::MAX), 9_223_372_036_825_200);
         assert_eq!(timestamp_millis(-1), -1);
+        // 294276-12-31 23:59:59.999999, past an i64 of µs since 1970: Debezium's saturating
+        // seconds plus overflowing micros, and exact milliseconds (time_types row 5).
+        let last = 9_224_318_015_999_999_999i128;
+        let wrapped = (last - (1i128 << 64)) as i64;
+        assert_eq!(timestamp_micros(wrapped), -9_223_372_036_853_775_810);
+        assert_eq!(timestamp_millis(wrapped), 9_224_318_015_999_999);
     }
 }

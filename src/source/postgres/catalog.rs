@@ -60,7 +60,8 @@ pub async fn check_server(client: &Client, user: &str) -> Result<(), PgSourceErr
     Ok(())
 }
 
-/// Type lookups by OID, cached for the life of the source.
+/// Type lookups by OID, cached for the life of the source: a type is read from the catalog
+/// once (with the types it is made of), never per row.
 pub struct TypeCache {
     types: HashMap<u32, Arc<PgType>>,
 }
@@ -70,6 +71,26 @@ impl Default for TypeCache {
         Self::new()
     }
 }
+
+/// How deeply types may be made of other types before the rest counts as `Other` (PostgreSQL
+/// allows no recursive types; this only bounds the walk over a damaged catalog).
+const MAX_TYPE_DEPTH: usize = 32;
+
+/// One `pg_type` row and what `kind_from_catalog` needs besides: a range's subtype, a
+/// multirange's range (found through `to_jsonb` so that servers before 14, without
+/// `rngmultitypid`, need no other query), enum labels, a composite's live attributes.
+const TYPE_QUERY: &str = "SELECT t.typname::text, n.nspname::text, t.typtype::text, \
+     t.typcategory::text, t.typelem, t.typbasetype, t.typsend::regproc::text, t.typtypmod, \
+     COALESCE((SELECT r.rngsubtype FROM pg_range r WHERE r.rngtypid = t.oid), 0), \
+     COALESCE((SELECT r.rngtypid FROM pg_range r \
+               WHERE (to_jsonb(r) ->> 'rngmultitypid')::oid = t.oid), 0), \
+     ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid \
+           ORDER BY e.enumsortorder), \
+     ARRAY(SELECT a.attname::text FROM pg_attribute a WHERE a.attrelid = t.typrelid \
+           AND t.typtype = 'c' AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum), \
+     ARRAY(SELECT a.atttypid FROM pg_attribute a WHERE a.attrelid = t.typrelid \
+           AND t.typtype = 'c' AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) \
+     FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid = $1";
 
 impl TypeCache {
     pub fn new() -> TypeCache {
@@ -84,12 +105,21 @@ impl TypeCache {
         client: &Client,
         oid: u32,
     ) -> Result<Arc<PgType>, PgSourceError> {
+        self.resolve_at(client, oid, 0).await
+    }
+
+    async fn resolve_at(
+        &mut self,
+        client: &Client,
+        oid: u32,
+        depth: usize,
+    ) -> Result<Arc<PgType>, PgSourceError> {
         if let Some(t) = self.types.get(&oid) {
             return Ok(t.clone());
         }
         let t = match typemap::builtin(oid) {
             Some(t) => Arc::new(t),
-            None => Box::pin(self.lookup_catalog(client, oid)).await?,
+            None => Box::pin(self.lookup_catalog(client, oid, depth)).await?,
         };
         self.types.insert(oid, t.clone());
         Ok(t)
@@ -99,14 +129,10 @@ impl TypeCache {
         &mut self,
         client: &Client,
         oid: u32,
+        depth: usize,
     ) -> Result<Arc<PgType>, PgSourceError> {
         let row = client
-            .query_opt(
-                "SELECT t.typname::text, n.nspname::text, t.typtype::text, t.typcategory::text, t.typelem, \
-                 t.typbasetype, t.typsend::regproc::text FROM pg_type t \
-                 JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.oid = $1",
-                &[&oid],
-            )
+            .query_opt(TYPE_QUERY, &[&oid])
             .await
             .map_err(|e| PgSourceError::sql(format!("looking up type {oid}"), e))?;
         let Some(row) = row else {
@@ -118,6 +144,8 @@ impl TypeCache {
             )));
         };
         let first = |s: String| s.bytes().next().unwrap_or(b' ');
+        let names: Vec<String> = row.get(11);
+        let attr_types: Vec<u32> = row.get(12);
         let r = CatalogTypeRow {
             oid,
             name: row.get(0),
@@ -127,21 +155,21 @@ impl TypeCache {
             typelem: row.get(4),
             typbasetype: row.get(5),
             typsend: row.get(6),
+            typtypmod: row.get(7),
+            range_subtype: row.get(8),
+            multirange_range: row.get(9),
+            enum_labels: row.get(10),
+            attributes: names.into_iter().zip(attr_types).collect(),
         };
-        // Domains and arrays need their base and element types first.
+        // The types this one is made of come first (element, base, subtype, range, fields).
         let mut deps = HashMap::new();
-        for dep in [r.typbasetype, r.typelem] {
-            if dep != 0 {
-                deps.insert(dep, Box::pin(self.resolve(client, dep)).await?);
+        if depth < MAX_TYPE_DEPTH {
+            for dep in r.dependencies() {
+                let t = Box::pin(self.resolve_at(client, dep, depth + 1)).await?;
+                deps.insert(dep, t);
             }
         }
-        let kind = if r.typtype == b'd' {
-            deps.get(&r.typbasetype)
-                .map(|b| b.kind.clone())
-                .unwrap_or(TypeKind::Other)
-        } else {
-            typemap::kind_from_catalog(&r, |o| deps.get(&o).cloned())
-        };
+        let kind = typemap::kind_from_catalog(&r, |o| deps.get(&o).cloned());
         Ok(Arc::new(PgType::new(oid, &r.name, &r.namespace, kind)))
     }
 }

@@ -97,6 +97,8 @@ pub enum PgSourceError {
     },
     #[error("TLS set-up failed: {0}: check sslmode and source.ssl_root_cert")]
     Tls(String),
+    #[error(transparent)]
+    UndecodableColumn(#[from] crate::value::UndecodableColumn),
 }
 
 fn hint_suffix(s: &ServerError) -> String {

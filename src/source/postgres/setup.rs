@@ -53,6 +53,7 @@ pub async fn preflight(opts: &PgSourceOptions) -> Result<Preflight, PgSourceErro
     let tables = catalog::selected_tables(&catalog, &opts.selection, &mut types).await?;
     for t in &tables {
         check_key(opts, t)?;
+        crate::value::check_table_decodable(&t.schema)?;
     }
     warn_unselected_children(opts, &tables);
     let server_version = catalog::server_version(&catalog).await?;

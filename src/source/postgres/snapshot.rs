@@ -7,7 +7,7 @@
 //! value decodes the same way whichever phase delivered it.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
@@ -80,11 +80,9 @@ impl SnapshotSession {
         tables: Vec<SnapshotTable>,
         out: SourceSender,
     ) -> Result<(), PgSourceError> {
+        let first_table = tables.first().map(|t| t.schema.oid);
         let queue = Arc::new(Mutex::new(tables.into_iter().collect::<VecDeque<_>>()));
-        let shared = Arc::new(Marks {
-            first_sent: AtomicBool::new(false),
-            remaining: AtomicUsize::new(queue_len(&queue)),
-        });
+        let shared = Arc::new(Marks::new(first_table, queue_len(&queue)));
         let mut workers = Vec::new();
         for client in self.clients {
             let (queue, out, shared, tx) = (queue.clone(), out.clone(), shared.clone(), self.tx);
@@ -112,10 +110,30 @@ fn queue_len(q: &Mutex<VecDeque<SnapshotTable>>) -> usize {
     q.lock().map(|q| q.len()).unwrap_or(0)
 }
 
-/// Snapshot-wide marks: the first row of all and the tables still to finish.
+/// What `source.snapshot` marks need to know beyond one table, placed as Debezium's
+/// `RelationalSnapshotChangeEventSource` places them: `last` on the last row of the last table,
+/// else `first` on the first row of the first table, else `last_in_data_collection` on a
+/// table's last row, else `first_in_data_collection` on its first, else `true`. Debezium's
+/// default snapshot reads tables in order on one thread; here several connections may read
+/// tables side by side, so `first` goes to the first row of the first table in order (as with
+/// Debezium's default) and `last` to the last row of the table finished last (as Debezium's
+/// `completeSnapshot` marks the last row it emits). When the last tables are empty Debezium
+/// moves `last` back to the last row sent; that row is already on its way here, so it keeps
+/// `last_in_data_collection`.
 struct Marks {
-    first_sent: AtomicBool,
+    /// The table whose first row is `first`: the first in order.
+    first_table: Option<u32>,
+    /// Tables not finished yet: the one that brings this to zero has the `last` row.
     remaining: AtomicUsize,
+}
+
+impl Marks {
+    fn new(first_table: Option<u32>, tables: usize) -> Marks {
+        Marks {
+            first_table,
+            remaining: AtomicUsize::new(tables),
+        }
+    }
 }
 
 fn copy_query(table: &SnapshotTable) -> String {
@@ -212,6 +230,26 @@ async fn send(out: &SourceSender, batch: SourceBatch) -> Result<(), PgSourceErro
         })
 }
 
+/// The mark of a row (see `Marks`), Debezium's `SnapshotMarkerResolver` priorities.
+fn snapshot_mark(
+    first_in_table: bool,
+    last_in_table: bool,
+    first_table: bool,
+    last_of_all: bool,
+) -> SnapshotMark {
+    if last_in_table && last_of_all {
+        SnapshotMark::Last
+    } else if first_in_table && first_table {
+        SnapshotMark::First
+    } else if last_in_table {
+        SnapshotMark::LastInTable
+    } else if first_in_table {
+        SnapshotMark::FirstInTable
+    } else {
+        SnapshotMark::Middle
+    }
+}
+
 /// Turns rows into events, holding one row back to know which is the table's last.
 struct TableReader<'a> {
     table: &'a Arc<TableSchema>,
@@ -257,14 +295,12 @@ impl TableReader<'_> {
     }
 
     fn emit(&mut self, row: Row, last_in_table: bool, last_of_all: bool) {
-        let first_of_all = !self.marks.first_sent.swap(true, Ordering::AcqRel);
-        let mark = match (first_of_all, self.rows == 0, last_in_table, last_of_all) {
-            (_, _, true, true) => SnapshotMark::Last,
-            (true, _, _, _) => SnapshotMark::First,
-            (_, true, _, _) => SnapshotMark::FirstInTable,
-            (_, _, true, _) => SnapshotMark::LastInTable,
-            _ => SnapshotMark::Middle,
-        };
+        let mark = snapshot_mark(
+            self.rows == 0,
+            last_in_table,
+            self.marks.first_table == Some(self.table.oid),
+            last_of_all,
+        );
         let event = ChangeEvent {
             position: Position::Snapshot {
                 snapshot: LogPoint::Lsn(self.tx.commit_lsn),
@@ -281,5 +317,72 @@ impl TableReader<'_> {
         };
         self.rows += 1;
         self.batch.push(SourceItem::Event(event));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::ReplicaIdentity;
+
+    fn table(oid: u32) -> Arc<TableSchema> {
+        Arc::new(TableSchema {
+            oid,
+            schema: "s".into(),
+            name: format!("t{oid}"),
+            columns: vec![],
+            replica_identity: ReplicaIdentity::Default,
+        })
+    }
+
+    /// The marks of one table's `rows` rows read through a `TableReader`.
+    fn read(marks: &Marks, oid: u32, rows: usize) -> Vec<SnapshotMark> {
+        let t = table(oid);
+        let mut reader = TableReader {
+            table: &t,
+            tx: TxMeta::default(),
+            marks,
+            held: None,
+            rows: 0,
+            batch: Vec::new(),
+        };
+        for _ in 0..rows {
+            reader.push(Row::default());
+        }
+        let last = marks.remaining.fetch_sub(1, Ordering::AcqRel) == 1;
+        reader.finish(last);
+        reader
+            .batch
+            .iter()
+            .filter_map(|i| match i {
+                SourceItem::Event(e) => Some(e.snapshot),
+                _ => None,
+            })
+            .collect()
+    }
+
+    use SnapshotMark::{First, FirstInTable as Fi, Last, LastInTable as Li, Middle as Mid};
+
+    #[test]
+    fn tables_in_order_are_marked_as_debezium_marks_them() {
+        let marks = Marks::new(Some(1), 3);
+        assert_eq!(read(&marks, 1, 3), vec![First, Mid, Li]);
+        assert_eq!(read(&marks, 2, 1), vec![Li]);
+        assert_eq!(read(&marks, 3, 2), vec![Fi, Last]);
+        // One table of one row: last wins over first.
+        let marks = Marks::new(Some(1), 1);
+        assert_eq!(read(&marks, 1, 1), vec![Last]);
+        // An empty first table: Debezium marks no row `first`.
+        let marks = Marks::new(Some(1), 2);
+        assert_eq!(read(&marks, 1, 0), vec![]);
+        assert_eq!(read(&marks, 2, 2), vec![Fi, Last]);
+    }
+
+    #[test]
+    fn the_table_finished_last_has_the_last_row() {
+        // Two connections: the second table in order finishes first.
+        let marks = Marks::new(Some(1), 2);
+        assert_eq!(read(&marks, 2, 2), vec![Fi, Li]);
+        assert_eq!(read(&marks, 1, 2), vec![First, Last]);
     }
 }

@@ -321,6 +321,7 @@ impl PgStream {
             columns,
             replica_identity: ReplicaIdentity::from_code(body.replica_identity),
         };
+        crate::value::check_table_decodable(&schema)?;
         self.warn_if_keyless(&schema);
         let previous = self.relations.get(&body.oid).cloned();
         if previous.as_deref() == Some(&schema) {

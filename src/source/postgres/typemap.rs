@@ -1,15 +1,18 @@
 //! PostgreSQL type OIDs and catalog rows → wire-format kinds.
 //!
 //! Built-in types have fixed OIDs and are mapped without a catalog query (`builtin`). Every other
-//! type (extensions, enums, domains, arrays of those, and the Oracle-compatible types of IvorySQL
-//! or PolarDB-O, whose OIDs must not be hard-coded) is looked up in `pg_type` by the caller and
-//! classified by `kind_from_catalog`: first by its binary send function, which names the wire
-//! format whatever the type is called, then by the Oracle-compatible type names
-//! (`shared/reference/ORACLE-COMPATIBLE-PG.md`), otherwise `Other` (passed on as text).
+//! type (extensions, enums, domains, ranges, multiranges, composites, arrays of those, and the
+//! Oracle-compatible types of IvorySQL or PolarDB-O, whose OIDs must not be hard-coded) is
+//! looked up in `pg_type` by the caller and classified by `kind_from_catalog`: first by its
+//! `typtype` (enum with its labels, domain over its base, range over its subtype, multirange of
+//! its range, composite of its attributes), then by its binary send function, which names the
+//! wire format whatever the type is called and whatever schema an extension was installed in
+//! (`hstore_send`, `ltree_send`, `citextsend`, `geometry_send`, `geography_send`), then by the
+//! Oracle-compatible type names (`shared/reference/ORACLE-COMPATIBLE-PG.md`), otherwise `Other`.
 
 use std::sync::Arc;
 
-use crate::schema::{PgType, TypeKind};
+use crate::schema::{CompositeField, PgType, TypeKind};
 
 /// The namespace of every built-in type.
 pub const PG_CATALOG: &str = "pg_catalog";
@@ -63,8 +66,9 @@ pub fn builtin(oid: u32) -> Option<PgType> {
     })
 }
 
-/// The `pg_type` columns that decide a type's wire format.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The `pg_type` columns (and the `pg_range`, `pg_enum`, `pg_attribute` rows) that decide a
+/// type's wire format.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CatalogTypeRow {
     pub oid: u32,
     pub name: String,
@@ -79,26 +83,46 @@ pub struct CatalogTypeRow {
     pub typbasetype: u32,
     /// `typsend::regproc` as text: `int4send`, `numeric_send`, `-` for none; may be qualified.
     pub typsend: String,
+    /// A domain's type modifier (`typtypmod`, -1 if none).
+    pub typtypmod: i32,
+    /// A range's subtype (`pg_range.rngsubtype`; 0 if not a range).
+    pub range_subtype: u32,
+    /// A multirange's range type (`pg_range.rngtypid` of `rngmultitypid`; 0 if not one).
+    pub multirange_range: u32,
+    /// An enum's labels in sort order (`pg_enum.enumlabel` by `enumsortorder`).
+    pub enum_labels: Vec<String>,
+    /// A composite's live attributes in order: name and type OID (`pg_attribute` of `typrelid`).
+    pub attributes: Vec<(String, u32)>,
+}
+
+impl CatalogTypeRow {
+    /// The OIDs whose types `kind_from_catalog` needs resolved first.
+    pub fn dependencies(&self) -> Vec<u32> {
+        let mut deps = vec![
+            self.typbasetype,
+            self.typelem,
+            self.range_subtype,
+            self.multirange_range,
+        ];
+        deps.extend(self.attributes.iter().map(|(_, oid)| *oid));
+        deps.retain(|o| *o != 0);
+        deps
+    }
 }
 
 /// Classifies a catalog type by its wire format.
 ///
-/// `resolve` returns the already-resolved type for an OID: the element type of an array
-/// (`typelem`) and the base type of a domain (`typbasetype`). A domain takes its base type's kind
-/// (a domain also inherits its base's send function, so the send-function rule gives the same
-/// answer when `resolve` has no entry); callers may equally resolve domains themselves.
-/// Enums are recognised by `typtype = 'e'`.
+/// `resolve` returns the already-resolved type for an OID of `row.dependencies()`: the element
+/// type of an array, the base type of a domain, a range's subtype, a multirange's range, a
+/// composite's attribute types. A domain becomes `Domain` over its base (when `resolve` has no
+/// entry for the base, the send function it inherits from the base decides, as for any type).
+/// A range, multirange or composite with an unresolved part is `Other`.
 pub fn kind_from_catalog(
     row: &CatalogTypeRow,
     resolve: impl Fn(u32) -> Option<Arc<PgType>>,
 ) -> TypeKind {
-    if row.typtype == b'e' {
-        return TypeKind::Enum;
-    }
-    if row.typtype == b'd' {
-        if let Some(base) = resolve(row.typbasetype) {
-            return base.kind.clone();
-        }
+    if let Some(kind) = kind_from_typtype(row, &resolve) {
+        return kind;
     }
     let send = row
         .typsend
@@ -117,6 +141,39 @@ pub fn kind_from_catalog(
         .unwrap_or(TypeKind::Other)
 }
 
+/// Kinds decided by `typtype`: enums, domains, ranges, multiranges, composites.
+fn kind_from_typtype(
+    row: &CatalogTypeRow,
+    resolve: &impl Fn(u32) -> Option<Arc<PgType>>,
+) -> Option<TypeKind> {
+    let other = Some(TypeKind::Other);
+    match row.typtype {
+        b'e' => Some(TypeKind::Enum(Arc::from(row.enum_labels.clone()))),
+        b'd' => resolve(row.typbasetype).map(|base| TypeKind::Domain {
+            base,
+            typmod: row.typtypmod,
+        }),
+        b'r' => resolve(row.range_subtype).map(TypeKind::Range).or(other),
+        b'm' => resolve(row.multirange_range)
+            .map(TypeKind::Multirange)
+            .or(other),
+        b'c' => {
+            let fields: Option<Vec<CompositeField>> = row
+                .attributes
+                .iter()
+                .map(|(name, oid)| {
+                    resolve(*oid).map(|ty| CompositeField {
+                        name: name.clone(),
+                        ty,
+                    })
+                })
+                .collect();
+            fields.map(|f| TypeKind::Composite(Arc::from(f))).or(other)
+        }
+        _ => None,
+    }
+}
+
 /// The wire kind a built-in send function produces.
 fn kind_from_send(send: &str) -> Option<TypeKind> {
     Some(match send {
@@ -125,7 +182,9 @@ fn kind_from_send(send: &str) -> Option<TypeKind> {
         "int4send" => TypeKind::Int4,
         "int8send" => TypeKind::Int8,
         // Unsigned 32-bit identifiers: widened to int8 by the value decoder.
-        "oidsend" | "xidsend" | "cidsend" | "regprocsend" | "regclasssend" | "regtypesend" => {
+        "oidsend" | "xidsend" | "cidsend" | "regprocsend" | "regproceduresend" | "regopersend"
+        | "regoperatorsend" | "regclasssend" | "regcollationsend" | "regtypesend"
+        | "regrolesend" | "regnamespacesend" | "regconfigsend" | "regdictionarysend" => {
             TypeKind::Int8
         }
         "float4send" => TypeKind::Float4,
@@ -144,7 +203,12 @@ fn kind_from_send(send: &str) -> Option<TypeKind> {
         "uuid_send" => TypeKind::Uuid,
         "json_send" => TypeKind::Json,
         "jsonb_send" => TypeKind::Jsonb,
-        "enum_send" => TypeKind::Enum,
+        // Enums are found by typtype with their labels; this is a domain's unresolved base.
+        "enum_send" => TypeKind::Enum(Arc::from(Vec::<String>::new())),
+        "hstore_send" => TypeKind::Hstore,
+        "ltree_send" => TypeKind::Ltree,
+        "geometry_send" => TypeKind::Geometry,
+        "geography_send" => TypeKind::Geography,
         _ => return None,
     })
 }
@@ -176,9 +240,9 @@ mod tests {
             namespace: "public".into(),
             typtype,
             typcategory: b'U',
-            typelem: 0,
-            typbasetype: 0,
             typsend: typsend.into(),
+            typtypmod: -1,
+            ..CatalogTypeRow::default()
         }
     }
 
@@ -241,10 +305,24 @@ mod tests {
             kind_from_catalog(&row("citext", b'b', "citextsend"), none),
             TypeKind::Text
         );
+        let mut mood = row("mood", b'e', "enum_send");
+        mood.enum_labels = vec!["sad".into(), "ok".into()];
         assert_eq!(
-            kind_from_catalog(&row("mood", b'e', "enum_send"), none),
-            TypeKind::Enum
+            kind_from_catalog(&mood, none),
+            TypeKind::Enum(Arc::from(vec!["sad".to_owned(), "ok".to_owned()]))
         );
+        for (send, kind) in [
+            ("hstore_send", TypeKind::Hstore),
+            ("ext.ltree_send", TypeKind::Ltree),
+            ("public.geometry_send", TypeKind::Geometry),
+            ("postgis.geography_send", TypeKind::Geography),
+        ] {
+            assert_eq!(
+                kind_from_catalog(&row("x", b'b', send), none),
+                kind,
+                "{send}"
+            );
+        }
         assert_eq!(
             kind_from_catalog(&row("point", b'b', "point_send"), none),
             TypeKind::Other
@@ -260,8 +338,65 @@ mod tests {
     }
 
     #[test]
+    fn ranges_multiranges_and_composites_resolve_their_parts() {
+        let int4 = Arc::new(builtin(23).unwrap());
+        let text = Arc::new(builtin(25).unwrap());
+        let resolve = |o: u32| match o {
+            23 => Some(int4.clone()),
+            25 => Some(text.clone()),
+            _ => None,
+        };
+        let mut r = row("myrange", b'r', "range_send");
+        r.range_subtype = 23;
+        assert_eq!(r.dependencies(), vec![23]);
+        assert_eq!(
+            kind_from_catalog(&r, resolve),
+            TypeKind::Range(int4.clone())
+        );
+        let range_t = Arc::new(PgType::new(
+            20_000,
+            "myrange",
+            "public",
+            TypeKind::Range(int4.clone()),
+        ));
+        let mut m = row("mymultirange", b'm', "multirange_send");
+        m.multirange_range = 20_000;
+        let resolve_m = |o: u32| (o == 20_000).then(|| range_t.clone());
+        assert_eq!(
+            kind_from_catalog(&m, resolve_m),
+            TypeKind::Multirange(range_t.clone())
+        );
+        assert_eq!(kind_from_catalog(&m, none), TypeKind::Other);
+        let mut c = row("pair", b'c', "record_send");
+        c.attributes = vec![("a".into(), 23), ("b".into(), 25)];
+        assert_eq!(c.dependencies(), vec![23, 25]);
+        let TypeKind::Composite(fields) = kind_from_catalog(&c, resolve) else {
+            panic!("composite")
+        };
+        assert_eq!(fields.len(), 2);
+        assert_eq!((fields[1].name.as_str(), fields[1].ty.oid), ("b", 25));
+        c.attributes.push(("z".into(), 99_999));
+        assert_eq!(kind_from_catalog(&c, resolve), TypeKind::Other);
+        let mut d = row("posint", b'd', "int4send");
+        d.typbasetype = 23;
+        d.typtypmod = 7;
+        assert_eq!(
+            kind_from_catalog(&d, resolve),
+            TypeKind::Domain {
+                base: int4.clone(),
+                typmod: 7
+            }
+        );
+    }
+
+    #[test]
     fn arrays_and_domains_resolve_through_the_callback() {
-        let mood = Arc::new(PgType::new(20_001, "mood", "public", TypeKind::Enum));
+        let mood = Arc::new(PgType::new(
+            20_001,
+            "mood",
+            "public",
+            TypeKind::Enum(Arc::from(Vec::<String>::new())),
+        ));
         let resolve = |o: u32| (o == 20_001).then(|| mood.clone());
         let mut arr = row("_mood", b'b', "array_send");
         arr.typelem = 20_001;
@@ -273,7 +408,13 @@ mod tests {
         assert_eq!(kind_from_catalog(&arr, resolve), TypeKind::Other);
         let mut dom = row("happy", b'd', "enum_send");
         dom.typbasetype = 20_001;
-        assert_eq!(kind_from_catalog(&dom, resolve), TypeKind::Enum);
+        assert_eq!(
+            kind_from_catalog(&dom, resolve),
+            TypeKind::Domain {
+                base: mood.clone(),
+                typmod: -1
+            }
+        );
         // Unresolved domain: its inherited send function still decides.
         let mut clob = row("clob", b'd', "textsend");
         clob.typbasetype = 25;

@@ -38,7 +38,7 @@ fn all_columns() -> Vec<Column> {
         TypeKind::Uuid,
         TypeKind::Json,
         TypeKind::Jsonb,
-        TypeKind::Enum,
+        TypeKind::Enum(Arc::from(Vec::<String>::new())),
         TypeKind::Other,
     ];
     let mut types: Vec<Arc<PgType>> = scalars.iter().cloned().map(scalar).collect();
