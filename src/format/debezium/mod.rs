@@ -127,6 +127,8 @@ pub struct DebeziumOptions {
     pub version: String,
     /// `provide.transaction.metadata`: fill the envelope's `transaction` block.
     pub provide_transaction_metadata: bool,
+    /// The shard whose metrics the format's counters belong to.
+    pub metric_labels: crate::metrics::ShardLabels,
 }
 
 impl Default for DebeziumOptions {
@@ -143,6 +145,7 @@ impl Default for DebeziumOptions {
             unavailable_value_placeholder: "__tributary_unavailable_value".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             provide_transaction_metadata: false,
+            metric_labels: crate::metrics::ShardLabels::default(),
         }
     }
 }

@@ -2,8 +2,6 @@
 //! prints the Connect value Debezium's PostgreSQL connector produces for it (part B §4.8), or, for
 //! the `__debezium.newkey`/`oldkey` headers, as Connect's `SimpleHeaderConverter` prints it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use crate::event::{Cell, Row};
 use crate::format::FormatError;
 use crate::schema::{Column, TableSchema, TypeKind};
@@ -56,15 +54,41 @@ pub(crate) struct Ctx {
     pub scratch: String,
     /// The last rendered source block.
     pub source: super::envelope::SourceCache,
+    /// This shard's counters and once-only warnings.
+    pub metrics: FormatMetrics,
 }
 
-static WARNED_UNREPRESENTABLE: AtomicBool = AtomicBool::new(false);
-static WARNED_UNAVAILABLE_NULL: AtomicBool = AtomicBool::new(false);
+/// The format's counters, labelled with its shard, and whether each warning was logged yet
+/// (once per shard, not once per process).
+#[derive(Debug)]
+pub(crate) struct FormatMetrics {
+    unrepresentable: metrics::Counter,
+    unavailable: metrics::Counter,
+    warned_unrepresentable: bool,
+    warned_unavailable_null: bool,
+}
+
+impl FormatMetrics {
+    pub(crate) fn new(labels: &crate::metrics::ShardLabels) -> FormatMetrics {
+        FormatMetrics {
+            unrepresentable: labels.counter(crate::metrics::FORMAT_UNREPRESENTABLE),
+            unavailable: labels.counter(crate::metrics::FORMAT_UNAVAILABLE),
+            warned_unrepresentable: false,
+            warned_unavailable_null: false,
+        }
+    }
+}
+
+impl Default for FormatMetrics {
+    fn default() -> Self {
+        FormatMetrics::new(&crate::metrics::ShardLabels::default())
+    }
+}
 
 /// A value that the configured encoding cannot carry was written as null.
-fn unrepresentable(out: &mut Vec<u8>, what: &str) {
-    metrics::counter!("tributary_format_unrepresentable_values_total").increment(1);
-    if !WARNED_UNREPRESENTABLE.swap(true, Ordering::Relaxed) {
+fn unrepresentable(out: &mut Vec<u8>, what: &str, ctx: &mut Ctx) {
+    ctx.metrics.unrepresentable.increment(1);
+    if !std::mem::replace(&mut ctx.metrics.warned_unrepresentable, true) {
         tracing::warn!(
             value = what,
             "a numeric NaN or infinity cannot be encoded under decimal.handling.mode=precise: \
@@ -100,7 +124,16 @@ pub(crate) fn write_struct(
             &plan.json_name
         };
         out.extend_from_slice(name.as_bytes());
-        let cell = row.cells.get(i).copied().unwrap_or(Cell::Null);
+        let Some(&cell) = row.cells.get(i) else {
+            return Err(FormatError::Value {
+                table: table.qualified_name(),
+                column: col.name.clone(),
+                source: crate::value::ValueError {
+                    type_name: col.ty.name.clone(),
+                    reason: "the row has no value for this column",
+                },
+            });
+        };
         if let (Cell::Binary { .. }, false) = (cell, ctx.header) {
             if let Some(b) = row.bytes(cell) {
                 if write_binary_direct(out, &col.ty.root().kind, &plan.kind, b) {
@@ -363,7 +396,7 @@ fn write_uuid(out: &mut Vec<u8>, u: &[u8; 16]) {
 /// strings get the placeholder, bytes its UTF-8 bytes, text arrays `[placeholder]`, integer
 /// arrays the placeholder's bytes as numbers; other types cannot hold it and get null.
 fn write_unavailable(out: &mut Vec<u8>, kind: &Kind, ctx: &mut Ctx) {
-    metrics::counter!("tributary_format_unavailable_values_total").increment(1);
+    ctx.metrics.unavailable.increment(1);
     let p = ctx.placeholder.as_str();
     match kind {
         Kind::Str(_) | Kind::Enum(_) | Kind::TextForm(_) => write_string(out, p, ctx),
@@ -397,7 +430,7 @@ fn write_unavailable(out: &mut Vec<u8>, kind: &Kind, ctx: &mut Ctx) {
             out.push(b']');
         }
         _ => {
-            if !WARNED_UNAVAILABLE_NULL.swap(true, Ordering::Relaxed) {
+            if !std::mem::replace(&mut ctx.metrics.warned_unavailable_null, true) {
                 tracing::warn!(
                     kind = ?kind,
                     "an unchanged TOAST value of a type that cannot hold the unavailable-value \
@@ -424,7 +457,9 @@ fn write_numeric(out: &mut Vec<u8>, kind: &Kind, n: &Numeric<'_>, ctx: &mut Ctx)
     match (kind, special) {
         (Kind::DecimalDouble, Some((_, f))) => write_f64(out, f, ctx),
         (Kind::DecimalDouble, None) => write_f64(out, n.to_f64(), ctx),
-        (Kind::Decimal { .. } | Kind::VarDecimal, Some((name, _))) => unrepresentable(out, name),
+        (Kind::Decimal { .. } | Kind::VarDecimal, Some((name, _))) => {
+            unrepresentable(out, name, ctx)
+        }
         (Kind::Decimal { .. }, None) if ctx.header => {
             write_plain(n, ctx);
             write_java_bigdecimal(out, &ctx.scratch);
@@ -433,7 +468,7 @@ fn write_numeric(out: &mut Vec<u8>, kind: &Kind, n: &Numeric<'_>, ctx: &mut Ctx)
             if n.with_unscaled_be_bytes(*scale, |b| write_base64(out, b))
                 .is_none()
             {
-                unrepresentable(out, "out of range");
+                unrepresentable(out, "out of range", ctx);
             }
         }
         (Kind::VarDecimal, None) => write_variable_scale(out, n, ctx),
@@ -470,7 +505,7 @@ fn write_variable_scale(out: &mut Vec<u8>, n: &Numeric<'_>, ctx: &mut Ctx) {
         out.push(b'}');
     });
     if written.is_none() {
-        unrepresentable(out, "out of range");
+        unrepresentable(out, "out of range", ctx);
     }
 }
 

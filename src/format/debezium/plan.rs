@@ -4,7 +4,6 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::schema::TableSchema;
@@ -26,15 +25,16 @@ pub(crate) struct TablePlan {
     pub envelope_schema: String,
     /// `,"schema":"<schema>","table":"<table>","txId":` of the source block.
     pub source_table: String,
-    /// Unique among all plans built by this process (a key for caches of rendered parts).
+    /// Unique among the plans of one encoder (a key for caches of rendered parts).
     pub generation: u64,
 }
 
-/// The generation of the next plan built.
-static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
-
 impl TablePlan {
-    pub(crate) fn build(opts: &DebeziumOptions, table: &Arc<TableSchema>) -> TablePlan {
+    pub(crate) fn build(
+        opts: &DebeziumOptions,
+        table: &Arc<TableSchema>,
+        generation: u64,
+    ) -> TablePlan {
         let modes = Modes {
             decimal: opts.decimal_handling_mode,
             interval: opts.interval_handling_mode,
@@ -63,7 +63,7 @@ impl TablePlan {
             key_schema: key_schema(table, &kinds, &opts.topic_prefix),
             envelope_schema: envelope_schema(table, &kinds, &opts.topic_prefix),
             source_table,
-            generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
+            generation,
         }
     }
 
@@ -89,6 +89,8 @@ pub(crate) struct PlanCache {
     by_oid: HashMap<u32, usize>,
     /// The plan used last: consecutive events are usually of one table (no hashing then).
     last: Option<usize>,
+    /// Plans built so far (the next plan's generation).
+    built: u64,
 }
 
 impl PlanCache {
@@ -116,13 +118,15 @@ impl PlanCache {
                     if *plan.table == **table {
                         plan.table = table.clone();
                     } else {
-                        *plan = TablePlan::build(opts, table);
+                        self.built += 1;
+                        *plan = TablePlan::build(opts, table, self.built);
                     }
                 }
                 i
             }
             Entry::Vacant(e) => {
-                self.plans.push(TablePlan::build(opts, table));
+                self.built += 1;
+                self.plans.push(TablePlan::build(opts, table, self.built));
                 *e.insert(self.plans.len() - 1)
             }
         }
