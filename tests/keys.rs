@@ -38,8 +38,8 @@ mod serial {
             &[&format!("public.{table}")],
             &["full", "incremental"],
         );
-        let child = setup.spawn();
-        db.wait_stream_active(&setup.task, LIMIT).await;
+        let mut child = setup.spawn();
+        child.wait_stream_active(&db, &setup.task, LIMIT).await;
         db.client.batch_execute(changes).await.unwrap();
         let msgs = consume_until(&setup.topic(&format!("public.{table}")), |m| {
             values(m).len() >= expected
@@ -141,8 +141,8 @@ mod serial {
         let topic = setup.topic("public.m");
         tracing::info!("while streaming: an update, the identity moves to the index, an update");
         {
-            let child = setup.spawn();
-            db.wait_stream_active(&setup.task, LIMIT).await;
+            let mut child = setup.spawn();
+            child.wait_stream_active(&db, &setup.task, LIMIT).await;
             db.client
                 .batch_execute("UPDATE m SET v = 1 WHERE id = 1")
                 .await

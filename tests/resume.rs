@@ -204,8 +204,8 @@ mod serial {
     /// Restarts the task, lets the writer go on into the resumed stream, stops it, then checks
     /// that the topics rebuild the tables and what was delivered twice (`check_duplicates`).
     async fn restart_and_verify(setup: &TaskSetup, db: &TestDb, cp: &Checkpoint, writer: Writer) {
-        let child = setup.spawn();
-        let slot = db.wait_stream_active(&setup.task, LIMIT).await;
+        let mut child = setup.spawn();
+        let slot = child.wait_stream_active(&db, &setup.task, LIMIT).await;
         writer.wait_more(300).await;
         writer.stop().await;
         let lsn = db.current_lsn().await;
@@ -306,7 +306,7 @@ mod serial {
         };
         tracing::info!("the snapshot completes, then the stream runs under a writer");
         let mut child = spawn_run_with(&setup.path, &setup.data(), &["--metrics-addr", &addr]);
-        let slot = db.wait_stream_active(&setup.task, LIMIT).await;
+        let slot = child.wait_stream_active(&db, &setup.task, LIMIT).await;
         let writer = Writer::start(&db);
         writer.wait_more(200).await;
         let written = writer.stop().await;

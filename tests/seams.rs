@@ -306,8 +306,8 @@ mod serial {
                 )
                 .await
                 .unwrap();
-            let child = setup.spawn();
-            assert_eq!(db.wait_stream_active(task, LIMIT).await, slot);
+            let mut child = setup.spawn();
+            assert_eq!(child.wait_stream_active(&db, task, LIMIT).await, slot);
             db.client
                 .batch_execute("INSERT INTO items VALUES (1003, 'after the resume')")
                 .await
@@ -395,7 +395,7 @@ mod serial {
         add_to_section(&setup.path, "migration", "snapshot_rows_per_second = 2000");
         let task = setup.task.clone();
         let addr = format!("127.0.0.1:{}", free_port());
-        let child = spawn_run_with(&setup.path, &setup.data(), &["--metrics-addr", &addr]);
+        let mut child = spawn_run_with(&setup.path, &setup.data(), &["--metrics-addr", &addr]);
         let get = |name: &str| {
             let series = scrape(&addr)?;
             metric(&series, name, &task)
@@ -434,7 +434,7 @@ mod serial {
             "stream writes: events counted, the confirmed position advances, lag reported"
         );
         {
-            db.wait_stream_active(&task, LIMIT).await;
+            child.wait_stream_active(&db, &task, LIMIT).await;
             let confirmed_before = get("tributary_source_confirmed_position").unwrap();
             let lsn_before = db.current_lsn().await as f64;
             for i in 0..200 {

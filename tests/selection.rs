@@ -82,10 +82,10 @@ mod serial {
             setup.topic("public.c"),
             setup.topic("public.c2"),
         );
-        let child = setup.spawn();
+        let mut child = setup.spawn();
         tracing::info!("the stream changes parent and children, some through the parent");
         {
-            db.wait_stream_active(&setup.task, LIMIT).await;
+            child.wait_stream_active(&db, &setup.task, LIMIT).await;
             db.client
                 .batch_execute(
                     "INSERT INTO p VALUES (3, 'p3');
@@ -166,8 +166,8 @@ mod serial {
             &["full", "incremental"],
         );
         let topic = setup.topic("public.pt");
-        let child = setup.spawn();
-        db.wait_stream_active(&setup.task, LIMIT).await;
+        let mut child = setup.spawn();
+        child.wait_stream_active(&db, &setup.task, LIMIT).await;
         db.client
             .batch_execute(
                 "INSERT INTO pt VALUES (3, 'a', 'z'), (4, 'b', 'z'); UPDATE pt SET v = 'w' WHERE id = 2;",
@@ -256,8 +256,8 @@ mod serial {
         let (topic_a, topic_b) = (setup.topic("public.a"), setup.topic("public.b"));
         tracing::info!("the first start streams, then stops");
         {
-            let child = setup.spawn();
-            db.wait_stream_active(&setup.task, LIMIT).await;
+            let mut child = setup.spawn();
+            child.wait_stream_active(&db, &setup.task, LIMIT).await;
             consume_until(&topic_a, |m| !m.is_empty());
             child.sigterm();
             let (code, err) = child.wait_exit(LIMIT);
@@ -312,8 +312,8 @@ mod serial {
             .await
             .unwrap();
         let setup = TaskSetup::new(&db.url, "keyless", &["s.*"], &["full", "incremental"]);
-        let child = setup.spawn();
-        db.wait_stream_active(&setup.task, LIMIT).await;
+        let mut child = setup.spawn();
+        child.wait_stream_active(&db, &setup.task, LIMIT).await;
         db.client
             .batch_execute("CREATE TABLE s.nokey (v text); INSERT INTO s.nokey VALUES ('x');")
             .await

@@ -140,24 +140,6 @@ impl TestDb {
             .find(|(name, _)| name.starts_with(&prefix) && !name.contains("_reread_"))
     }
 
-    /// Waits (bounded) until the task's slot exists and a walsender streams from it: the
-    /// snapshot (if any) is read and the stream is running, so a write from now on reaches
-    /// the stream. Returns the slot's name.
-    pub async fn wait_stream_active(&self, task: &str, limit: Duration) -> String {
-        let start = Instant::now();
-        loop {
-            if let Some((name, true)) = self.task_slot(task).await {
-                return name;
-            }
-            assert!(
-                start.elapsed() < limit,
-                "the stream of task {task} did not start within {limit:?}: slot {:?}",
-                self.task_slot(task).await
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
     /// The slot's `confirmed_flush_lsn`, as a number.
     pub async fn confirmed_flush(&self, slot: &str) -> Option<u64> {
         self.client
@@ -304,6 +286,33 @@ impl Proc {
         }
     }
 
+    /// Waits (bounded) until the task's slot exists and a walsender streams from it: the
+    /// snapshot (if any) is read and the stream runs, so a write from now on reaches the
+    /// stream. Fails with the process's stderr if it exits or the time runs out first.
+    /// Returns the slot's name.
+    pub async fn wait_stream_active(&mut self, db: &TestDb, task: &str, limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some((name, true)) = db.task_slot(task).await {
+                return name;
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+                .is_some();
+            if exited || start.elapsed() > limit {
+                let slot = db.task_slot(task).await;
+                let (code, err) =
+                    std::mem::replace(self, Proc { child: None }).wait_exit(Duration::from_secs(0));
+                panic!(
+                    "the stream of task {task} did not start (exited: {exited}, code {code}, slot {slot:?}) within {limit:?}; stderr:\n{err}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits (bounded) for the exit; returns the code and stderr.
     pub fn wait_exit(mut self, limit: Duration) -> (i32, String) {
         let mut child = self.child.take().expect("a child");
@@ -322,8 +331,19 @@ impl Proc {
             }
             if start.elapsed() > limit {
                 let _ = child.kill();
-                let _ = child.wait();
-                panic!("tributary did not exit within {limit:?}");
+                let status = child.wait().unwrap();
+                let mut err = String::new();
+                use std::io::Read;
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                if limit.is_zero() {
+                    return (status.code().unwrap_or(-1), err);
+                }
+                panic!("tributary did not exit within {limit:?}; stderr:\n{err}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
