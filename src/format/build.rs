@@ -4,21 +4,33 @@
 use super::debezium::{DebeziumJson, DebeziumOptions, DecimalHandling, IntervalHandling};
 use super::Format;
 use crate::config::{ConfigError, FormatKind, TaskSpec};
+use crate::metrics::ShardLabels;
 use crate::source::SourceInfo;
 
-/// The format a task writes, configured.
-pub fn build(spec: &TaskSpec, info: &SourceInfo) -> Result<Box<dyn Format>, ConfigError> {
+/// The format a task's shard `labels` writes, configured.
+pub fn build(
+    spec: &TaskSpec,
+    info: &SourceInfo,
+    labels: &ShardLabels,
+) -> Result<Box<dyn Format>, ConfigError> {
     match spec.destination.format {
-        FormatKind::DebeziumJson => Ok(Box::new(DebeziumJson::new(debezium_options(spec, info)?))),
+        FormatKind::DebeziumJson => Ok(Box::new(DebeziumJson::new(debezium_options(
+            spec, info, labels,
+        )?))),
     }
 }
 
-fn debezium_options(spec: &TaskSpec, info: &SourceInfo) -> Result<DebeziumOptions, ConfigError> {
+fn debezium_options(
+    spec: &TaskSpec,
+    info: &SourceInfo,
+    labels: &ShardLabels,
+) -> Result<DebeziumOptions, ConfigError> {
     let d = &spec.destination.debezium;
     let mut o = DebeziumOptions {
         topic_prefix: spec.name.clone(),
         topic_override: spec.destination.topic.clone(),
         database: info.database.clone(),
+        labels: labels.clone(),
         ..DebeziumOptions::default()
     };
     if let Some(v) = d.schemas_enable {

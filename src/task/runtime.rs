@@ -149,7 +149,7 @@ async fn attempt<So: Source, Si: Sink>(
             .server_point
             .fetch_max(p.as_u64(), std::sync::atomic::Ordering::Relaxed);
     }
-    let format = crate::format::build(&rt.spec, &info)?;
+    let format = crate::format::build(&rt.spec, &info, labels)?;
     let topics = topics_for(&rt.spec, &info);
     if cp.started {
         check_selection(&rt.spec, &mut cp)?;

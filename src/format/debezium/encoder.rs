@@ -10,7 +10,7 @@ use crate::position::Lsn;
 
 use super::clock::{Clock, SystemClock};
 use super::envelope::{write_envelope, write_key, EnvelopeInput, SourceParts};
-use super::payload::Ctx;
+use super::payload::{Ctx, FormatCounters};
 use super::plan::{PlanCache, TablePlan};
 use super::DebeziumOptions;
 
@@ -71,6 +71,7 @@ impl DebeziumJson {
             header: false,
             scratch: String::new(),
             source: Default::default(),
+            counters: FormatCounters::new(&opts.labels),
         };
         DebeziumJson {
             parts: SourceParts::new(&opts),

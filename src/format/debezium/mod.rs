@@ -82,6 +82,9 @@ pub struct DebeziumOptions {
     pub version: String,
     /// `provide.transaction.metadata`: fill the envelope's `transaction` block.
     pub provide_transaction_metadata: bool,
+    /// The shard whose counters (values written as null or as the placeholder) this format
+    /// records to.
+    pub labels: crate::metrics::ShardLabels,
 }
 
 impl Default for DebeziumOptions {
@@ -97,6 +100,7 @@ impl Default for DebeziumOptions {
             unavailable_value_placeholder: "__tributary_unavailable_value".to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             provide_transaction_metadata: false,
+            labels: crate::metrics::ShardLabels::default(),
         }
     }
 }

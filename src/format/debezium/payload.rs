@@ -4,8 +4,11 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use metrics::Counter;
+
 use crate::event::{Cell, Row};
 use crate::format::FormatError;
+use crate::metrics::{ShardLabels, FORMAT_UNAVAILABLE, FORMAT_UNREPRESENTABLE};
 use crate::schema::{Column, TableSchema, TypeKind};
 use crate::value::{Numeric, Value};
 
@@ -55,14 +58,41 @@ pub(crate) struct Ctx {
     pub scratch: String,
     /// The last rendered source block.
     pub source: super::envelope::SourceCache,
+    pub counters: FormatCounters,
+}
+
+/// The format's counters, resolved once for its shard (labelled task and shard like every
+/// metric, and present from the start).
+#[derive(Debug, Clone)]
+pub(crate) struct FormatCounters {
+    unrepresentable: Counter,
+    unavailable: Counter,
+}
+
+impl FormatCounters {
+    pub(crate) fn new(labels: &ShardLabels) -> FormatCounters {
+        FormatCounters {
+            unrepresentable: labels.counter(FORMAT_UNREPRESENTABLE),
+            unavailable: labels.counter(FORMAT_UNAVAILABLE),
+        }
+    }
+}
+
+impl Default for FormatCounters {
+    fn default() -> Self {
+        FormatCounters {
+            unrepresentable: Counter::noop(),
+            unavailable: Counter::noop(),
+        }
+    }
 }
 
 static WARNED_UNREPRESENTABLE: AtomicBool = AtomicBool::new(false);
 static WARNED_UNAVAILABLE_NULL: AtomicBool = AtomicBool::new(false);
 
 /// A value that the configured encoding cannot carry was written as null.
-fn unrepresentable(out: &mut Vec<u8>, what: &str) {
-    metrics::counter!("tributary_format_unrepresentable_values_total").increment(1);
+fn unrepresentable(out: &mut Vec<u8>, what: &str, ctx: &Ctx) {
+    ctx.counters.unrepresentable.increment(1);
     if !WARNED_UNREPRESENTABLE.swap(true, Ordering::Relaxed) {
         tracing::warn!(
             value = what,
@@ -345,7 +375,7 @@ fn write_uuid(out: &mut Vec<u8>, u: &[u8; 16]) {
 /// strings get the placeholder, bytes its UTF-8 bytes, text arrays `[placeholder]`, integer
 /// arrays the placeholder's bytes as numbers; other types cannot hold it and get null.
 fn write_unavailable(out: &mut Vec<u8>, kind: &Kind, ctx: &mut Ctx) {
-    metrics::counter!("tributary_format_unavailable_values_total").increment(1);
+    ctx.counters.unavailable.increment(1);
     let p = ctx.placeholder.as_str();
     match kind {
         Kind::Str(_) => write_string(out, p, ctx),
@@ -393,7 +423,9 @@ fn write_numeric(out: &mut Vec<u8>, kind: &Kind, n: &Numeric<'_>, ctx: &mut Ctx)
     match (kind, special) {
         (Kind::DecimalDouble, Some((_, f))) => write_f64(out, f, ctx),
         (Kind::DecimalDouble, None) => write_f64(out, n.to_f64(), ctx),
-        (Kind::Decimal { .. } | Kind::VarDecimal, Some((name, _))) => unrepresentable(out, name),
+        (Kind::Decimal { .. } | Kind::VarDecimal, Some((name, _))) => {
+            unrepresentable(out, name, ctx)
+        }
         (Kind::Decimal { .. }, None) if ctx.header => {
             write_plain(n, ctx);
             write_java_bigdecimal(out, &ctx.scratch);
@@ -402,7 +434,7 @@ fn write_numeric(out: &mut Vec<u8>, kind: &Kind, n: &Numeric<'_>, ctx: &mut Ctx)
             if n.with_unscaled_be_bytes(*scale, |b| write_base64(out, b))
                 .is_none()
             {
-                unrepresentable(out, "out of range");
+                unrepresentable(out, "out of range", ctx);
             }
         }
         (Kind::VarDecimal, None) => write_variable_scale(out, n, ctx),
@@ -437,7 +469,7 @@ fn write_variable_scale(out: &mut Vec<u8>, n: &Numeric<'_>, ctx: &mut Ctx) {
         out.push(b'}');
     });
     if written.is_none() {
-        unrepresentable(out, "out of range");
+        unrepresentable(out, "out of range", ctx);
     }
 }
 
