@@ -364,8 +364,9 @@ mod serial {
         db.cleanup().await;
     }
 
-    /// What README.md lists under "Metrics" and the code has, each per task and shard.
-    const SHARD_METRICS: [&str; 11] = [
+    /// What README.md lists under "Metrics" and the code has, each per task and shard (the
+    /// sink's error counter also has `kind`, and exists once an error of that kind happened).
+    const SHARD_METRICS: [&str; 13] = [
         "tributary_source_lag_bytes",
         "tributary_source_lag_seconds",
         "tributary_source_confirmed_position",
@@ -377,6 +378,8 @@ mod serial {
         "tributary_sink_sent_records_total",
         "tributary_sink_acked_records_total",
         "tributary_sink_in_flight_records",
+        "tributary_format_unrepresentable_values_total",
+        "tributary_format_unavailable_values_total",
     ];
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -385,8 +388,10 @@ mod serial {
         let rows = 6000u64;
         db.client
             .batch_execute(&format!(
-                "CREATE TABLE m (id int PRIMARY KEY, v text);
-                 INSERT INTO m SELECT g, 'v' || g FROM generate_series(1, {rows}) g;
+                "CREATE TABLE m (id int PRIMARY KEY, v text, n numeric(10, 2), big text);
+                 ALTER TABLE m ALTER COLUMN big SET STORAGE EXTERNAL;
+                 INSERT INTO m SELECT g, 'v' || g, g FROM generate_series(1, {rows}) g;
+                 UPDATE m SET n = 'NaN' WHERE id = 1;
                  ANALYZE m;"
             ))
             .await
@@ -429,6 +434,11 @@ mod serial {
             .await;
             assert!(get("tributary_pipeline_records_sent_total").unwrap() >= rows as f64);
             assert_eq!(get("tributary_stream_events_total"), Some(0.0));
+            assert_eq!(
+                get("tributary_format_unrepresentable_values_total"),
+                Some(1.0),
+                "the NaN under decimal.handling.mode=precise"
+            );
         }
         tracing::info!(
             "stream writes: events counted, the confirmed position advances, lag reported"
@@ -437,16 +447,24 @@ mod serial {
             child.wait_stream_active(&db, &task, LIMIT).await;
             let confirmed_before = get("tributary_source_confirmed_position").unwrap();
             let lsn_before = db.current_lsn().await as f64;
+            let big: String = (0..400).map(|i| format!("{i:08x}")).collect();
             for i in 0..200 {
                 db.client
-                    .batch_execute(&format!("INSERT INTO m VALUES ({}, 's')", 100_000 + i))
+                    .batch_execute(&format!(
+                        "INSERT INTO m VALUES ({}, 's', 0, '{big}')",
+                        100_000 + i
+                    ))
                     .await
                     .unwrap();
             }
+            db.client
+                .batch_execute("UPDATE m SET v = 'unchanged big' WHERE id = 100000")
+                .await
+                .unwrap();
             wait_until("the stream's events durable and confirmed", LIMIT, || {
-                get("tributary_stream_events_total") == Some(200.0)
+                get("tributary_stream_events_total") == Some(201.0)
                     && get("tributary_pipeline_records_durable_total")
-                        .is_some_and(|d| d >= (rows + 200) as f64)
+                        .is_some_and(|d| d >= (rows + 201) as f64)
                     && get("tributary_source_confirmed_position").is_some_and(|c| c > lsn_before)
             })
             .await;
@@ -457,6 +475,11 @@ mod serial {
             assert!(m("tributary_sink_acked_records_total") >= (rows + 200) as f64);
             assert!(m("tributary_source_lag_seconds") > 0.0, "{series:?}");
             assert!(m("tributary_source_lag_bytes") >= 0.0);
+            assert_eq!(
+                m("tributary_format_unavailable_values_total"),
+                1.0,
+                "the unchanged TOAST value of the update"
+            );
         }
         child.sigterm();
         let (code, err) = child.wait_exit(LIMIT);
