@@ -39,7 +39,7 @@ mod serial {
             &["full", "incremental"],
         );
         let mut child = setup.spawn();
-        child.wait_stream_active(&db, &setup.task, LIMIT).await;
+        child.wait_stream_active(db, &setup.task, LIMIT).await;
         db.client.batch_execute(changes).await.unwrap();
         let msgs = consume_until(&setup.topic(&format!("public.{table}")), |m| {
             values(m).len() >= expected

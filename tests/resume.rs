@@ -205,7 +205,7 @@ mod serial {
     /// that the topics rebuild the tables and what was delivered twice (`check_duplicates`).
     async fn restart_and_verify(setup: &TaskSetup, db: &TestDb, cp: &Checkpoint, writer: Writer) {
         let mut child = setup.spawn();
-        let slot = child.wait_stream_active(&db, &setup.task, LIMIT).await;
+        let slot = child.wait_stream_active(db, &setup.task, LIMIT).await;
         writer.wait_more(300).await;
         writer.stop().await;
         let lsn = db.current_lsn().await;

@@ -98,7 +98,7 @@ mod serial {
                 run_in_process(spec_a, store.clone()),
                 run_in_process(spec_b, store.clone()),
             );
-            let (a, b) = tokio::time::timeout(LIMIT, both)
+            let (a, b) = tokio::time::timeout(LIMIT, Box::pin(both))
                 .await
                 .expect("both tasks end");
             assert_eq!(a.unwrap(), TaskOutcome::Completed);
