@@ -166,13 +166,19 @@ mod serial {
                 &["full", "incremental"],
                 extra,
             );
-            let child = spawn_run(&task, &dir.path().join("data"));
+            let mut child = spawn_run(&task, &dir.path().join("data"));
+            tracing::info!("once the stream runs, the application's UPDATE works and is streamed");
+            child.wait_stream_active(&db, &name, LIMIT).await;
             db.client
                 .batch_execute("UPDATE logs SET n = n + 10 WHERE msg = 'a'")
                 .await
-                .unwrap_or(());
+                .expect("UPDATE of the published table without a key");
             let topic = format!("{name}.public.logs");
-            let msgs = consume_until(&topic, |m| m.len() >= 2);
+            let msgs = consume_until(&topic, |m| {
+                values(m)
+                    .iter()
+                    .any(|v| v["op"] == "u" && v["after"]["n"] == 11)
+            });
             child.sigterm();
             let (code, err) = child.wait_exit(LIMIT);
             assert_eq!(code, 0, "{err}");
@@ -180,7 +186,24 @@ mod serial {
                 err.contains("REPLICA IDENTITY FULL"),
                 "a warning is expected:\n{err}"
             );
-            assert!(msgs.len() >= 2, "{msgs:?}");
+            let ops: Vec<(&str, &serde_json::Value)> = values(&msgs)
+                .iter()
+                .map(|v| (v["op"].as_str().unwrap(), &v["after"]["n"]))
+                .collect();
+            assert_eq!(
+                ops,
+                [
+                    ("r", &serde_json::json!(1)),
+                    ("r", &serde_json::json!(2)),
+                    ("u", &serde_json::json!(11))
+                ],
+                "the snapshot, then the update"
+            );
+            assert_eq!(
+                values(&msgs)[2]["before"],
+                serde_json::json!({"msg": "a", "n": 1}),
+                "the old row under FULL"
+            );
             assert!(msgs.iter().all(|m| m.key.is_none()), "null keys expected");
         }
         db.cleanup().await;

@@ -4,12 +4,19 @@
 mod support;
 
 mod serial {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
     use std::time::Duration;
 
     use super::support::*;
 
-    /// Random inserts, updates and deletes on `items` until told to stop; returns how many.
-    async fn writer(url: String, stop: tokio::sync::watch::Receiver<bool>, first_id: i64) -> u64 {
+    /// Random inserts, updates and deletes on `items` until told to stop; `done` counts them.
+    async fn writer(
+        url: String,
+        stop: tokio::sync::watch::Receiver<bool>,
+        first_id: i64,
+        done: Arc<AtomicU64>,
+    ) {
         let c = connect(&url).await;
         let mut n = 0u64;
         let mut next = first_id;
@@ -27,11 +34,11 @@ mod serial {
             };
             c.batch_execute(&sql).await.unwrap();
             n += 1;
+            done.store(n, Ordering::Relaxed);
             if n % 50 == 0 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }
-        n
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,7 +60,8 @@ mod serial {
             "the task starts while a writer changes rows; the writer goes on into the stream"
         );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let w = tokio::spawn(writer(db.url.clone(), stop_rx, 50000));
+        let done = Arc::new(AtomicU64::new(0));
+        let w = tokio::spawn(writer(db.url.clone(), stop_rx, 50000, done.clone()));
         let path = task_file(
             dir.path(),
             &task,
@@ -63,11 +71,21 @@ mod serial {
             &["full", "incremental"],
             "",
         );
-        let child = spawn_run(&path, &dir.path().join("data"));
-        tokio::time::sleep(Duration::from_secs(4)).await;
+        let mut child = spawn_run(&path, &dir.path().join("data"));
+        child
+            .wait_stream_active(&db, &task, Duration::from_secs(60))
+            .await;
+        let during_snapshot = done.load(Ordering::Relaxed);
+        wait_until("writes into the stream", Duration::from_secs(30), || {
+            done.load(Ordering::Relaxed) >= during_snapshot + 300
+        })
+        .await;
         stop_tx.send(true).unwrap();
-        let writes = w.await.unwrap();
-        assert!(writes > 100, "the writer made {writes} changes");
+        w.await.unwrap();
+        assert!(
+            during_snapshot > 0,
+            "the writer changed rows before the stream started"
+        );
         tracing::info!("the consumer's state equals the table's, row by row");
         {
             let topic = format!("{task}.public.items");
@@ -211,12 +229,16 @@ mod serial {
             "{err}"
         );
         blocker.batch_execute("COMMIT").await.unwrap();
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let (slots, pubs) = db.replication_objects().await;
-        assert!(
-            slots.is_empty() && pubs.is_empty(),
-            "left behind: {slots:?} {pubs:?}"
-        );
+        // The walsender that waited drops the half-made slot once the transaction ends.
+        wait_for(
+            "no slot or publication left",
+            Duration::from_secs(10),
+            || async {
+                let (slots, pubs) = db.replication_objects().await;
+                slots.is_empty() && pubs.is_empty()
+            },
+        )
+        .await;
         db.cleanup().await;
     }
 

@@ -1,23 +1,31 @@
-//! SIGKILL mid-snapshot and mid-stream, then restart: nothing is lost (checked row by row) and
-//! a position is delivered twice only if it lies after the last checkpoint.
+//! SIGKILL mid-snapshot and mid-stream, then restart: nothing is lost (checked row by row), a
+//! table whose snapshot was done at the kill is never read again, a cut table is read again
+//! whole under one new snapshot, and a stream position is delivered twice only if it lies
+//! after the last checkpoint.
 
 mod support;
 
 mod serial {
-    use std::collections::HashMap;
-    use std::path::Path;
+    use std::collections::{BTreeMap, HashMap};
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::Arc;
     use std::time::Duration;
 
-    use tributary::checkpoint::{CheckpointStore, ShardKey, SledCheckpointStore, TableProgress};
+    use tributary::checkpoint::{Checkpoint, TableProgress};
     use tributary::position::{Lsn, StreamPosition};
 
     use super::support::*;
 
-    const ROWS: i64 = 200_000;
+    const ROWS: i64 = 100_000;
+    /// A small table listed first: its snapshot is done long before the kill.
+    const SMALL_ROWS: u64 = 2_000;
+    const LIMIT: Duration = Duration::from_secs(60);
 
-    async fn writer(url: String, stop: tokio::sync::watch::Receiver<bool>, start: i64) -> i64 {
+    /// Changes `items` in transactions of three events until told to stop; `done` counts the
+    /// transactions committed (from its start value).
+    async fn writer(url: String, stop: tokio::sync::watch::Receiver<bool>, done: Arc<AtomicI64>) {
         let c = connect(&url).await;
-        let mut n = start;
+        let mut n = done.load(Ordering::Relaxed);
         while !*stop.borrow() {
             n += 1;
             c.batch_execute(&format!(
@@ -29,24 +37,52 @@ mod serial {
             ))
             .await
             .unwrap();
+            done.store(n, Ordering::Relaxed);
             if n % 20 == 0 {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
         }
-        n
     }
 
-    /// The checkpoint a killed run left (the process is gone, so its store can be opened).
-    async fn checkpoint(data: &Path, task: &str) -> tributary::checkpoint::Checkpoint {
-        let store = SledCheckpointStore::open(data).unwrap();
-        store
-            .load(&ShardKey {
-                task: task.into(),
-                shard: 0,
+    /// A writer running in the background.
+    struct Writer {
+        stop: tokio::sync::watch::Sender<bool>,
+        done: Arc<AtomicI64>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl Writer {
+        fn start(db: &TestDb) -> Writer {
+            Self::start_after(db, 0)
+        }
+
+        /// A writer going on after `n` transactions of an earlier one.
+        fn start_after(db: &TestDb, n: i64) -> Writer {
+            let (stop, rx) = tokio::sync::watch::channel(false);
+            let done = Arc::new(AtomicI64::new(n));
+            let task = tokio::spawn(writer(db.url.clone(), rx, done.clone()));
+            Writer { stop, done, task }
+        }
+
+        fn count(&self) -> i64 {
+            self.done.load(Ordering::Relaxed)
+        }
+
+        /// Waits (bounded) until `more` transactions beyond the current count are committed.
+        async fn wait_more(&self, more: i64) {
+            let target = self.count() + more;
+            wait_until("the writer's transactions", LIMIT, || {
+                self.count() >= target
             })
-            .await
-            .unwrap()
-            .expect("a checkpoint")
+            .await;
+        }
+
+        /// Stops it; returns how many transactions it committed.
+        async fn stop(self) -> i64 {
+            self.stop.send(true).unwrap();
+            self.task.await.unwrap();
+            self.done.load(Ordering::Relaxed)
+        }
     }
 
     fn parse_stream(p: &str) -> Option<StreamPosition> {
@@ -57,49 +93,97 @@ mod serial {
         ))
     }
 
-    /// Every position delivered more than once lies after the checkpoint of the kill.
-    fn duplicates_after_checkpoint(msgs: &[Msg], cp: &tributary::checkpoint::Checkpoint) -> usize {
-        let mut count: HashMap<&str, usize> = HashMap::new();
+    /// `snapshot:<LSN>:<schema.table>:<row>`.
+    fn parse_snapshot(p: &str) -> Option<(Lsn, String, u64)> {
+        let (lsn, rest) = p.strip_prefix("snapshot:")?.split_once(':')?;
+        let (table, row) = rest.rsplit_once(':')?;
+        Some((lsn.parse().ok()?, table.to_owned(), row.parse().ok()?))
+    }
+
+    /// What may be delivered twice after a kill whose last checkpoint was `cp`:
+    /// - a table whose snapshot was done at the kill: its rows once each, under the first
+    ///   snapshot only (never read again, under any snapshot);
+    /// - a table cut mid-snapshot: its rows under the first snapshot once each, and under
+    ///   exactly one new snapshot, read again whole (rows 0..n, once each);
+    /// - stream positions: more than once only after the checkpoint.
+    fn check_duplicates(msgs: &[Msg], cp: &Checkpoint) {
+        let first = cp.pg_slot().expect("a slot").consistent_point;
+        let mut snapshot: BTreeMap<String, BTreeMap<Lsn, HashMap<u64, usize>>> = BTreeMap::new();
+        let mut stream: HashMap<StreamPosition, usize> = HashMap::new();
         for m in msgs.iter().filter(|m| m.value.is_some()) {
-            *count.entry(m.position()).or_default() += 1;
-        }
-        let mut dups = 0;
-        for (p, n) in count.into_iter().filter(|(_, n)| *n > 1) {
-            dups += n - 1;
-            if let Some(sp) = parse_stream(p) {
-                assert!(
-                    Some(sp) > cp.stream,
-                    "position {p} doubled but at or before the checkpoint {:?}",
-                    cp.stream
-                );
+            if let Some((lsn, table, row)) = parse_snapshot(m.position()) {
+                *snapshot
+                    .entry(table)
+                    .or_default()
+                    .entry(lsn)
+                    .or_default()
+                    .entry(row)
+                    .or_default() += 1;
             } else {
-                // snapshot:<lsn>:<table>:<row>: only rows past the table's durable count.
-                let mut parts = p.rsplitn(2, ':');
-                let row: u64 = parts.next().unwrap().parse().unwrap();
-                let table = parts
-                    .next()
-                    .unwrap()
-                    .split_once(':')
-                    .unwrap()
-                    .1
-                    .split_once(':')
-                    .unwrap()
-                    .1;
-                match cp.tables.get(table) {
-                    Some(TableProgress::Partial { rows }) => assert!(
-                        row >= *rows,
-                        "snapshot row {p} doubled below the checkpoint"
-                    ),
-                    Some(TableProgress::Done { .. }) => {
-                        panic!("snapshot row {p} of a finished table doubled")
-                    }
-                    _ => {}
+                let p = parse_stream(m.position())
+                    .unwrap_or_else(|| panic!("a position: {:?}", m.position()));
+                *stream.entry(p).or_default() += 1;
+            }
+        }
+        for (table, progress) in &cp.tables {
+            let by_lsn = snapshot.remove(table).unwrap_or_default();
+            let once = |lsn: &Lsn, rows: &HashMap<u64, usize>| {
+                if let Some((row, n)) = rows.iter().find(|(_, n)| **n > 1) {
+                    panic!("{table}: snapshot row {row} under {lsn} delivered {n} times");
+                }
+            };
+            by_lsn.iter().for_each(|(lsn, rows)| once(lsn, rows));
+            match progress {
+                TableProgress::Done { rows } => {
+                    let lsns: Vec<&Lsn> = by_lsn.keys().collect();
+                    assert_eq!(
+                        lsns,
+                        vec![&first],
+                        "{table} was done at the kill: read under the first snapshot only"
+                    );
+                    assert_eq!(
+                        by_lsn[&first].len() as u64,
+                        *rows,
+                        "{table}: rows of the first read"
+                    );
+                }
+                TableProgress::Partial { .. } | TableProgress::Pending => {
+                    let again: Vec<(&Lsn, &HashMap<u64, usize>)> =
+                        by_lsn.iter().filter(|(l, _)| **l != first).collect();
+                    assert_eq!(
+                        again.len(),
+                        1,
+                        "{table} was cut at the kill: read again under exactly one new snapshot, got {:?}",
+                        by_lsn.keys().collect::<Vec<_>>()
+                    );
+                    let (lsn, rows) = again[0];
+                    assert!(
+                        *lsn > first,
+                        "{table}: the re-read's snapshot {lsn} is later"
+                    );
+                    let n = rows.len() as u64;
+                    assert!(
+                        (0..n).all(|r| rows.contains_key(&r)),
+                        "{table}: the re-read under {lsn} is whole (rows 0..{n})"
+                    );
                 }
             }
         }
-        dups
+        assert!(
+            snapshot.is_empty(),
+            "rows of unknown tables: {:?}",
+            snapshot.keys()
+        );
+        for (p, n) in stream.into_iter().filter(|(_, n)| *n > 1) {
+            assert!(
+                Some(p) > cp.stream,
+                "position {p} delivered {n} times but at or before the checkpoint {:?}",
+                cp.stream
+            );
+        }
     }
 
+    /// Reads `items`' topic until it rebuilds the table (bounded), then compares row by row.
     async fn converge(db: &TestDb, topic: &str) -> Vec<Msg> {
         let want = items_state(db).await;
         let mut msgs = Vec::new();
@@ -117,131 +201,164 @@ mod serial {
         msgs
     }
 
-    /// Restarts the task, lets the writer run a moment, stops it, then checks that the topic
-    /// rebuilds the table and that duplicates lie after the checkpoint `cp` of the kill.
-    async fn restart_and_verify(
-        db: &TestDb,
-        path: &Path,
-        data: &Path,
-        topic: &str,
-        cp: &tributary::checkpoint::Checkpoint,
-        (stop_tx, w): (
-            tokio::sync::watch::Sender<bool>,
-            tokio::task::JoinHandle<i64>,
-        ),
-        run_for: Duration,
-    ) {
-        let child = spawn_run(path, data);
-        tokio::time::sleep(run_for).await;
-        stop_tx.send(true).unwrap();
-        w.await.unwrap();
-        let msgs = converge(db, topic).await;
-        duplicates_after_checkpoint(&msgs, cp);
+    /// Restarts the task, lets the writer go on into the resumed stream, stops it, then checks
+    /// that the topics rebuild the tables and what was delivered twice (`check_duplicates`).
+    async fn restart_and_verify(setup: &TaskSetup, db: &TestDb, cp: &Checkpoint, writer: Writer) {
+        let mut child = setup.spawn();
+        let slot = child.wait_stream_active(db, &setup.task, LIMIT).await;
+        writer.wait_more(300).await;
+        writer.stop().await;
+        let lsn = db.current_lsn().await;
+        wait_for("every change durable and confirmed", LIMIT, || async {
+            db.confirmed_flush(&slot).await.is_some_and(|c| c >= lsn)
+        })
+        .await;
+        let mut msgs = converge(db, &setup.topic("public.items")).await;
+        let small = consume_all(
+            &setup.topic("public.small"),
+            Duration::from_secs(1),
+            Duration::from_secs(30),
+        );
+        msgs.extend(small);
+        check_duplicates(&msgs, cp);
         child.sigterm();
-        let (code, err) = child.wait_exit(Duration::from_secs(60));
+        let (code, err) = child.wait_exit(LIMIT);
         assert_eq!(code, 0, "{err}");
     }
 
-    async fn setup(
-        prefix: &str,
-        extra_migration: &str,
-    ) -> (TestDb, tempfile::TempDir, String, std::path::PathBuf) {
+    async fn setup(prefix: &str, extra_migration: &str) -> (TestDb, TaskSetup) {
         let db = TestDb::create(prefix).await;
         db.client
             .batch_execute(&format!(
                 "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, qty int NOT NULL);
-                 INSERT INTO items SELECT g, 'item ' || g, 0 FROM generate_series(1, {ROWS}) g;"
+                 INSERT INTO items SELECT g, 'item ' || g, 0 FROM generate_series(1, {ROWS}) g;
+                 CREATE TABLE small (id int PRIMARY KEY);
+                 INSERT INTO small SELECT generate_series(1, {SMALL_ROWS});"
             ))
             .await
             .unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let task = unique(prefix);
-        let path = task_file(
-            dir.path(),
-            &task,
+        let setup = TaskSetup::new(
             &db.url,
-            &kafka(),
-            &["public.items"],
+            prefix,
+            &["public.small", "public.items"],
             &["full", "incremental"],
-            "",
         );
-        let text = std::fs::read_to_string(&path).unwrap() + extra_migration;
-        std::fs::write(&path, text).unwrap();
-        (db, dir, task, path)
+        if !extra_migration.is_empty() {
+            add_to_section(&setup.path, "migration", extra_migration);
+        }
+        (db, setup)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sigkill_mid_snapshot_then_resume() {
-        let (db, dir, task, path) = setup("killsnap", "snapshot_rows_per_second = 10000\n").await;
-        let data = dir.path().join("data");
-        let topic = format!("{task}.public.items");
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let w = tokio::spawn(writer(db.url.clone(), stop_rx, 0));
-        tracing::info!("kill while the snapshot is partly delivered");
+        let (db, setup) = setup("killsnap", "snapshot_rows_per_second = 10000").await;
+        let writer = Writer::start(&db);
+        tracing::info!("kill once the small table is done and items is partly delivered");
         let cp = {
-            let mut child = spawn_run(&path, &data);
-            let t = topic.clone();
-            wait_until("part of the snapshot", Duration::from_secs(120), || {
-                let n = consume_all(&t, Duration::from_millis(300), Duration::from_secs(5)).len();
-                n > 5_000
+            let mut child = setup.spawn();
+            let (items, small) = (setup.topic("public.items"), setup.topic("public.small"));
+            wait_until("part of the snapshot", LIMIT, || {
+                consume_all(&small, Duration::from_millis(300), Duration::from_secs(5)).len() as u64
+                    >= SMALL_ROWS
+                    && consume_all(&items, Duration::from_millis(300), Duration::from_secs(5)).len()
+                        > 5_000
             })
             .await;
             child.sigkill();
-            checkpoint(&data, &task).await
+            checkpoint(&setup.data(), &setup.task).await
         };
         assert!(
+            matches!(
+                cp.tables.get("public.small"),
+                Some(TableProgress::Done { .. })
+            ) && !matches!(
+                cp.tables.get("public.items"),
+                Some(TableProgress::Done { .. })
+            ),
+            "the kill must land with small done and items cut: {:?}",
             cp.tables
-                .values()
-                .any(|t| !matches!(t, TableProgress::Done { .. })),
-            "the kill must land mid-snapshot: {cp:?}"
         );
-        tracing::info!("restart: the cut table is re-read, the stream resumes, nothing is lost");
-        restart_and_verify(
-            &db,
-            &path,
-            &data,
-            &topic,
-            &cp,
-            (stop_tx, w),
-            Duration::from_secs(3),
+        tracing::info!(
+            "restart (unthrottled): items is read again whole, small is not, nothing is lost"
+        );
+        let text = std::fs::read_to_string(&setup.path).unwrap();
+        std::fs::write(
+            &setup.path,
+            text.replace("snapshot_rows_per_second = 10000\n", ""),
         )
-        .await;
+        .unwrap();
+        restart_and_verify(&setup, &db, &cp, writer).await;
         db.cleanup().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn sigkill_mid_stream_then_resume() {
-        let (db, dir, task, path) = setup("killstream", "").await;
-        let data = dir.path().join("data");
-        let topic = format!("{task}.public.items");
+        const BIG_TX: i64 = 10_000;
+        let (db, setup) = setup("killstream", "stream_events_per_second = 5000").await;
+        let task = setup.task.clone();
+        let addr = format!("127.0.0.1:{}", free_port());
+        let durable = || {
+            metric(
+                &scrape(&addr)?,
+                "tributary_pipeline_records_durable_total",
+                &task,
+            )
+        };
         tracing::info!("the snapshot completes, then the stream runs under a writer");
-        let mut child = spawn_run(&path, &data);
-        let t = topic.clone();
-        wait_until("the whole snapshot", Duration::from_secs(180), || {
-            consume_all(&t, Duration::from_millis(500), Duration::from_secs(20)).len() as i64
-                >= ROWS
-        })
-        .await;
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let w = tokio::spawn(writer(db.url.clone(), stop_rx, 0));
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        tracing::info!("kill mid-stream, restart, and compare row by row");
-        child.sigkill();
-        let cp = checkpoint(&data, &task).await;
-        assert!(
-            cp.stream.is_some(),
-            "stream progress was checkpointed: {cp:?}"
+        let mut child = spawn_run_with(&setup.path, &setup.data(), &["--metrics-addr", &addr]);
+        let slot = child.wait_stream_active(&db, &setup.task, LIMIT).await;
+        let writer = Writer::start(&db);
+        writer.wait_more(200).await;
+        let written = writer.stop().await;
+        tracing::info!("everything so far is checkpointed and confirmed");
+        let before = {
+            let lsn = db.current_lsn().await;
+            wait_for("the writer's changes confirmed", LIMIT, || async {
+                db.confirmed_flush(&slot).await.is_some_and(|c| c >= lsn)
+            })
+            .await;
+            durable().expect("metrics")
+        };
+        tracing::info!(
+            "a transaction of {BIG_TX} events, delivered at 5,000/s: kill once a checkpoint \
+             is saved part-way through it"
         );
-        restart_and_verify(
-            &db,
-            &path,
-            &data,
-            &topic,
-            &cp,
-            (stop_tx, w),
-            Duration::from_secs(2),
+        {
+            db.client
+                .batch_execute(&format!(
+                    "UPDATE items SET name = name || '+' WHERE id <= {BIG_TX}"
+                ))
+                .await
+                .unwrap();
+            wait_until("a checkpoint inside the transaction", LIMIT, || {
+                durable().is_some_and(|d| d >= before + 3_000.0)
+            })
+            .await;
+            child.sigkill();
+        }
+        let cp = checkpoint(&setup.data(), &setup.task).await;
+        assert!(
+            cp.tables
+                .values()
+                .all(|t| matches!(t, TableProgress::Done { .. })),
+            "snapshot done: {cp:?}"
+        );
+        let (Some(StreamPosition::Pg { commit_lsn, index }), Some(resume)) = (cp.stream, cp.resume)
+        else {
+            panic!("stream progress checkpointed: {cp:?}")
+        };
+        assert!(
+            index > 0 && index < BIG_TX as u32 - 1 && commit_lsn.0 > resume.as_u64(),
+            "the checkpoint is inside the big transaction, which the slot will send again: {cp:?}"
+        );
+        tracing::info!("restart (unthrottled) with the writer going on, and compare row by row");
+        let text = std::fs::read_to_string(&setup.path).unwrap();
+        std::fs::write(
+            &setup.path,
+            text.replace("stream_events_per_second = 5000\n", ""),
         )
-        .await;
+        .unwrap();
+        restart_and_verify(&setup, &db, &cp, Writer::start_after(&db, written)).await;
         db.cleanup().await;
     }
 }

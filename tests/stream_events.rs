@@ -6,13 +6,11 @@ mod support;
 mod serial {
     use std::time::Duration;
 
-    use serde_json::{json, Value};
+    use serde_json::json;
 
     use super::support::*;
 
-    fn values(msgs: &[Msg]) -> Vec<&Value> {
-        msgs.iter().filter_map(|m| m.value.as_ref()).collect()
-    }
+    const LIMIT: Duration = Duration::from_secs(45);
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn alter_table_truncate_and_a_table_created_later() {
@@ -85,8 +83,8 @@ mod serial {
             &["public.d", "public.f"],
             &["incremental"],
         );
-        let (task, child) = (&setup.task, setup.spawn());
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (task, mut child) = (&setup.task, setup.spawn());
+        child.wait_stream_active(&db, task, LIMIT).await;
         let big: String = (0..400).map(|i| format!("{i:08x}")).collect();
         for t in ["d", "f"] {
             db.client
@@ -124,8 +122,8 @@ mod serial {
             .await
             .unwrap();
         let setup = TaskSetup::new(&db.url, "retry", &["public.r"], &["full", "incremental"]);
-        let (task, child) = (&setup.task, setup.spawn());
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (task, mut child) = (&setup.task, setup.spawn());
+        child.wait_stream_active(&db, task, LIMIT).await;
         for i in 0..300 {
             db.client
                 .batch_execute(&format!("INSERT INTO r VALUES ({i}, {i})"))
@@ -188,8 +186,8 @@ mod serial {
         );
         tracing::info!("a throttle holds the pipeline back for ~20 s, twice wal_sender_timeout");
         add_to_section(&path, "migration", "stream_events_per_second = 6000");
-        let child = spawn_run(&path, &dir.path().join("data"));
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        let mut child = spawn_run(&path, &dir.path().join("data"));
+        child.wait_stream_active(&db, &task, LIMIT).await;
         db.client
             .batch_execute(
                 "INSERT INTO w SELECT g, repeat('x', 200) FROM generate_series(1, 120000) g",

@@ -54,12 +54,33 @@ pub async fn connect(url: &str) -> tokio_postgres::Client {
     client
 }
 
-/// A fresh database for one test; dropped (with the test's slots) on `cleanup`.
+/// A fresh database for one test; dropped (with the test's slots) on `cleanup`, or when the
+/// `TestDb` is dropped without it (a failed test), so no slot keeps WAL on the shared server.
 pub struct TestDb {
     pub name: String,
     pub url: String,
     pub client: tokio_postgres::Client,
     admin_url: String,
+    cleaned: bool,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if self.cleaned {
+            return;
+        }
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop may run inside the test's runtime: clean up on a thread with its own.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(drop_database(&admin_url, &name));
+            }
+        })
+        .join();
+    }
 }
 
 impl TestDb {
@@ -81,6 +102,7 @@ impl TestDb {
             url,
             client,
             admin_url: admin_url.to_owned(),
+            cleaned: false,
         }
     }
 
@@ -105,20 +127,76 @@ impl TestDb {
         (slots, pubs)
     }
 
-    pub async fn cleanup(self) {
-        let admin = connect(&self.admin_url).await;
-        let _ = admin
-            .execute("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL", &[&self.name])
-            .await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let _ = admin.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1", &[&self.name]).await;
-        let _ = admin
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .await;
+    /// The task's slot (`tributary_<task>_<incarnation>_<shard>`, not a re-read's temporary
+    /// one): its name and whether a walsender streams from it.
+    pub async fn task_slot(&self, task: &str) -> Option<(String, bool)> {
+        let prefix = format!("tributary_{}_", task.to_ascii_lowercase());
+        self.client
+            .query("SELECT slot_name::text, active_pid IS NOT NULL FROM pg_replication_slots WHERE database = current_database()", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get::<_, String>(0), r.get::<_, bool>(1)))
+            .find(|(name, _)| name.starts_with(&prefix) && !name.contains("_reread_"))
     }
+
+    /// The slot's `confirmed_flush_lsn`, as a number.
+    pub async fn confirmed_flush(&self, slot: &str) -> Option<u64> {
+        self.client
+            .query_opt(
+                "SELECT (confirmed_flush_lsn - '0/0')::bigint FROM pg_replication_slots WHERE slot_name = $1",
+                &[&slot],
+            )
+            .await
+            .unwrap()
+            .and_then(|r| r.get::<_, Option<i64>>(0))
+            .map(|l| l as u64)
+    }
+
+    /// The server's current WAL write position, as a number.
+    pub async fn current_lsn(&self) -> u64 {
+        self.client
+            .query_one("SELECT (pg_current_wal_lsn() - '0/0')::bigint", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0) as u64
+    }
+
+    pub async fn cleanup(mut self) {
+        self.cleaned = true;
+        drop_database(&self.admin_url, &self.name).await;
+    }
+}
+
+/// Ends the walsenders of database `name`, drops its slots, then the database.
+async fn drop_database(admin_url: &str, name: &str) {
+    // Never panics: it also runs while a failed test unwinds.
+    let Ok((admin, conn)) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls).await else {
+        return;
+    };
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let _ = admin
+        .execute("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL", &[&name])
+        .await;
+    // A terminated walsender releases its slot a moment later.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        let active: i64 = admin
+            .query_one("SELECT count(*) FROM pg_replication_slots WHERE database = $1 AND active_pid IS NOT NULL", &[&name])
+            .await
+            .map(|r| r.get(0))
+            .unwrap_or(0);
+        if active == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = admin.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1", &[&name]).await;
+    let _ = admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
 }
 
 /// Writes a task file and returns its path.
@@ -208,6 +286,33 @@ impl Proc {
         }
     }
 
+    /// Waits (bounded) until the task's slot exists and a walsender streams from it: the
+    /// snapshot (if any) is read and the stream runs, so a write from now on reaches the
+    /// stream. Fails with the process's stderr if it exits or the time runs out first.
+    /// Returns the slot's name.
+    pub async fn wait_stream_active(&mut self, db: &TestDb, task: &str, limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some((name, true)) = db.task_slot(task).await {
+                return name;
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+                .is_some();
+            if exited || start.elapsed() > limit {
+                let slot = db.task_slot(task).await;
+                let (code, err) =
+                    std::mem::replace(self, Proc { child: None }).wait_exit(Duration::from_secs(0));
+                panic!(
+                    "the stream of task {task} did not start (exited: {exited}, code {code}, slot {slot:?}) within {limit:?}; stderr:\n{err}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits (bounded) for the exit; returns the code and stderr.
     pub fn wait_exit(mut self, limit: Duration) -> (i32, String) {
         let mut child = self.child.take().expect("a child");
@@ -226,8 +331,19 @@ impl Proc {
             }
             if start.elapsed() > limit {
                 let _ = child.kill();
-                let _ = child.wait();
-                panic!("tributary did not exit within {limit:?}");
+                let status = child.wait().unwrap();
+                let mut err = String::new();
+                use std::io::Read;
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                if limit.is_zero() {
+                    return (status.code().unwrap_or(-1), err);
+                }
+                panic!("tributary did not exit within {limit:?}; stderr:\n{err}");
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -245,11 +361,17 @@ impl Drop for Proc {
 
 /// Starts `tributary run` in the background.
 pub fn spawn_run(task: &Path, data_dir: &Path) -> Proc {
+    spawn_run_with(task, data_dir, &[])
+}
+
+/// Starts `tributary run` in the background with more options.
+pub fn spawn_run_with(task: &Path, data_dir: &Path, extra: &[&str]) -> Proc {
     let child = tributary()
         .args(["run", "--task"])
         .arg(task)
         .arg("--data-dir")
         .arg(data_dir)
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -412,6 +534,39 @@ pub async fn items_state(db: &TestDb) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// Polls the async condition `f` until it returns true (bounded).
+pub async fn wait_for<F, Fut>(what: &str, limit: Duration, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !f().await {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The checkpoint a stopped run left in its data directory (the process must be gone: sled
+/// locks the directory).
+pub async fn checkpoint(data: &Path, task: &str) -> tributary::checkpoint::Checkpoint {
+    use tributary::checkpoint::CheckpointStore;
+    let store = tributary::checkpoint::SledCheckpointStore::open(data).unwrap();
+    store
+        .load(&tributary::checkpoint::ShardKey {
+            task: task.into(),
+            shard: 0,
+        })
+        .await
+        .unwrap()
+        .expect("a checkpoint")
+}
+
+/// The values of messages that carry one (tombstones left out).
+pub fn values(msgs: &[Msg]) -> Vec<&Value> {
+    msgs.iter().filter_map(|m| m.value.as_ref()).collect()
+}
+
 /// Polls `f` until it returns true (bounded).
 pub async fn wait_until<F: FnMut() -> bool>(what: &str, limit: Duration, mut f: F) {
     let start = Instant::now();
@@ -419,4 +574,83 @@ pub async fn wait_until<F: FnMut() -> bool>(what: &str, limit: Duration, mut f: 
         assert!(start.elapsed() < limit, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// One series of a Prometheus text exposition: name, labels, value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// Parses Prometheus text (`name{k="v",...} value`; comments skipped).
+pub fn parse_metrics(text: &str) -> Vec<Series> {
+    let mut out = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
+        let (name, labels) = match series.split_once('{') {
+            Some((n, rest)) => (n, rest.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        let labels = labels
+            .split(',')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
+            .collect();
+        out.push(Series {
+            name: name.to_owned(),
+            labels,
+            value,
+        });
+    }
+    out
+}
+
+/// The value of `name` for task `task`, shard 0 (exactly those two labels).
+pub fn metric(series: &[Series], name: &str, task: &str) -> Option<f64> {
+    series
+        .iter()
+        .find(|s| {
+            s.name == name
+                && s.labels.len() == 2
+                && s.labels.get("task").map(String::as_str) == Some(task)
+                && s.labels.get("shard").map(String::as_str) == Some("0")
+        })
+        .map(|s| s.value)
+}
+
+/// `GET /metrics` from a running exporter (None while it does not answer).
+pub fn scrape(addr: &str) -> Option<Vec<Series>> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    s.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200")
+        .then(|| parse_metrics(body))
+        .or_else(|| {
+            head.starts_with("HTTP/1.0 200")
+                .then(|| parse_metrics(body))
+        })
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
