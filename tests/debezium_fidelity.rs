@@ -441,8 +441,8 @@ impl Comparison {
                 for f in MASKED_SOURCE {
                     obj.remove(*f);
                 }
-                // Debezium reads tables in table.include.list order, tributary by name: the
-                // snapshot's `first`/`last` fall on other tables (checked separately).
+                // Debezium reads the tables in its include list's order and the test lists
+                // them by name for tributary: `first`/`last` are checked separately.
                 if let Some(Value::String(m)) = obj.get_mut("snapshot") {
                     match m.as_str() {
                         "first" => *m = "first_in_data_collection".into(),

@@ -47,9 +47,9 @@
 //!   placeholder is `__tributary_unavailable_value` (Debezium's `__debezium_unavailable_value`);
 //! - field schemas carry no `default` (the table schema has no column defaults);
 //! - truncates are always written (Debezium's default `skipped.operations=t` skips them);
-//! - `source.snapshot`: `first` marks the first row of the first table by name (Debezium follows
-//!   `table.include.list`); when the last tables are empty, the last row keeps
-//!   `last_in_data_collection` (Debezium moves `last` back to it);
+//! - `source.snapshot`: when the last tables are empty, the last row keeps
+//!   `last_in_data_collection` (Debezium moves `last` back to it); `first` marks the first row
+//!   of the first table the task lists, as Debezium's `table.include.list` order does;
 //! - `provide_transaction_metadata` fills the envelope's `transaction` block only: the
 //!   `<prefix>.transaction` BEGIN/END records need transaction boundaries, which events lack.
 
