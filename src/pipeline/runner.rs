@@ -107,9 +107,7 @@ pub struct Runner<S: Sink, F: Format> {
     opts: RunnerOptions,
     enc: EncodedBatch,
     position: PositionWriter,
-    known_topics: HashSet<String>,
-    /// The topic of the last record sent (known to exist).
-    last_topic: String,
+    topics: KnownTopics,
     /// Snapshot rows sent per table being read (`schema.table`).
     table_rows: HashMap<String, u64>,
     /// Inside a transaction: its events so far.
@@ -147,8 +145,10 @@ impl<S: Sink, F: Format> Runner<S, F> {
             metrics,
             enc: EncodedBatch::default(),
             position: PositionWriter::default(),
-            known_topics,
-            last_topic: String::new(),
+            topics: KnownTopics {
+                known: known_topics,
+                last: String::new(),
+            },
             table_rows: HashMap::new(),
             in_transaction: false,
             snapshot_throttle: Throttle::new(opts.snapshot_rows_per_second),
@@ -259,7 +259,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
                     self.format
                         .schema_change(&change, &mut self.enc)
                         .map_err(|source| PipelineError::Format { position, source })?;
-                    self.send_encoded(&change.table.qualified_name(), "", "")
+                    self.send_encoded(&change.table.qualified_name(), Some(""), "")
                         .await?;
                 }
                 SourceItem::TableStarted {
@@ -352,23 +352,8 @@ impl<S: Sink, F: Format> Runner<S, F> {
             });
         }
         let mut xid = itoa::Buffer::new();
-        let tx = xid.format(ev.tx.xid);
-        for i in 0..self.enc.records().len() {
-            self.ensure_topic(i).await?;
-            let rec = &self.enc.records()[i];
-            let record = Record {
-                topic: &rec.topic,
-                partition: None,
-                key: rec.key(),
-                value: rec.value(),
-                position: self.position.as_str(),
-                tx,
-                table: &ev.table.name,
-                extra_headers: &rec.headers,
-            };
-            self.sink.send(&record, self.next_seq).await?;
-            self.next_seq += 1;
-        }
+        self.send_encoded(&ev.table.name, None, xid.format(ev.tx.xid))
+            .await?;
         if self.in_transaction {
             failpoint!(failpoint::RUNNER_IN_TRANSACTION);
         }
@@ -391,49 +376,34 @@ impl<S: Sink, F: Format> Runner<S, F> {
             return Ok(());
         }
         let mut xid = itoa::Buffer::new();
-        self.send_encoded("", &position(), xid.format(tx.xid)).await
+        self.send_encoded("", Some(&position()), xid.format(tx.xid))
+            .await
     }
 
-    /// Sends the records in `enc` (not of a row event) with the given headers.
+    /// Sends the records in `enc` with the given headers; `position` `None` is the event's
+    /// (`self.position`).
     async fn send_encoded(
         &mut self,
         table: &str,
-        position: &str,
+        position: Option<&str>,
         tx: &str,
     ) -> Result<(), PipelineError> {
-        for i in 0..self.enc.records().len() {
-            self.ensure_topic(i).await?;
-            let rec = &self.enc.records()[i];
+        for rec in self.enc.records() {
+            self.topics
+                .ensure(&mut self.sink, &rec.topic, &mut self.cp.topics)
+                .await?;
             let record = Record {
                 topic: &rec.topic,
                 partition: None,
                 key: rec.key(),
                 value: rec.value(),
-                position,
+                position: position.unwrap_or(self.position.as_str()),
                 tx,
                 table,
                 extra_headers: &rec.headers,
             };
             self.sink.send(&record, self.next_seq).await?;
             self.next_seq += 1;
-        }
-        Ok(())
-    }
-
-    /// Makes sure the topic of encoded record `i` exists (it usually is the last one used).
-    async fn ensure_topic(&mut self, i: usize) -> Result<(), PipelineError> {
-        let topic = &self.enc.records()[i].topic;
-        // Consecutive records usually share a topic: compare before hashing.
-        if *topic != self.last_topic {
-            if !self.known_topics.contains(topic.as_str()) {
-                let t = topic.clone();
-                self.sink.prepare_topics(std::slice::from_ref(&t)).await?;
-                if !self.cp.topics.contains(&t) {
-                    self.cp.topics.push(t.clone());
-                }
-                self.known_topics.insert(t);
-            }
-            self.last_topic.clone_from(&self.enc.records()[i].topic);
         }
         Ok(())
     }
@@ -485,5 +455,40 @@ fn count_row(ev: &ChangeEvent, tally: &mut Tally) {
     match tally.iter_mut().find(|(t, _)| Arc::ptr_eq(t, &ev.table)) {
         Some((_, n)) => *n += 1,
         None => tally.push((ev.table.clone(), 1)),
+    }
+}
+
+/// The topics known to exist; a record's topic is checked (and created when the sink may)
+/// the first time it is seen.
+struct KnownTopics {
+    known: HashSet<String>,
+    /// The topic of the last record sent.
+    last: String,
+}
+
+impl KnownTopics {
+    /// Makes sure `topic` exists; a topic prepared here (a table that appeared later) joins
+    /// `recorded`, the checkpoint's list of the task's topics.
+    async fn ensure<S: Sink>(
+        &mut self,
+        sink: &mut S,
+        topic: &str,
+        recorded: &mut Vec<String>,
+    ) -> Result<(), SinkError> {
+        // Consecutive records usually share a topic: compare before hashing.
+        if topic == self.last {
+            return Ok(());
+        }
+        if !self.known.contains(topic) {
+            let t = topic.to_owned();
+            sink.prepare_topics(std::slice::from_ref(&t)).await?;
+            if !recorded.contains(&t) {
+                recorded.push(t.clone());
+            }
+            self.known.insert(t);
+        }
+        self.last.clear();
+        self.last.push_str(topic);
+        Ok(())
     }
 }
