@@ -9,7 +9,8 @@
 # Machines are shared: compare tributary's figure with the limit of the same run, as a ratio.
 #
 # Environment: N (rows, default 1000000), BENCH_UPDATE=1 also measures draining an UPDATE of
-# every row, BENCH_TRIBUTARY=0 measures the limits only,
+# every row, BENCH_TRIBUTARY=0 measures the limits only, BENCH_BIN measures another tributary
+# binary (an A/B against an earlier build; default: this tree's release build),
 # TRIBUTARY_BENCH_RUN (/tmp/tributary-bench), TRIBUTARY_BENCH_PG_PORT (54341),
 # TRIBUTARY_BENCH_TANSU_PORT (19094), BENCH_TIMEOUT (seconds per measured command, default 900).
 set -euo pipefail
@@ -146,7 +147,7 @@ fi
 #   stream:   an incremental task whose slot exists before a second load of N rows, run with
 #             --until-lsn at the load's end LSN, beside pg_recvlogical draining the same load.
 # Each run's peak RSS is reported; ratios are tributary's rate over the limit of this run.
-bin=target/release/tributary
+bin=${BENCH_BIN:-target/release/tributary}
 bench_task() { # NAME PHASE -> task file path
   local f="$TRIBUTARY_RUN/$1.toml"
   cat >"$f" <<TOML
@@ -171,8 +172,10 @@ TOML
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 
 run_tributary_measurements() {
-  step "building tributary (release)"
-  cargo build --release --quiet
+  if [ -z "${BENCH_BIN:-}" ]; then
+    step "building tributary (release)"
+    cargo build --release --quiet
+  fi
   local sink task copy_rate rate
   copy_rate=$(awk -F= '$1 == "limit.copy_rows_per_s" { print $2 }' "$results")
   for sink in null kafka; do
