@@ -618,6 +618,72 @@ mod serial {
 
     // ----- 2. a slot moved or dropped behind the task's back ---------------------------------
 
+    /// Replaces the stopped task's checkpoint with `cp`.
+    async fn save_checkpoint(setup: &TaskSetup, cp: &Checkpoint) {
+        let store = SledCheckpointStore::open(&setup.data()).unwrap();
+        let key = ShardKey {
+            task: setup.task.clone(),
+            shard: 0,
+        };
+        store.save(&key, cp).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_checkpoint_of_another_system_database_or_plugin_is_refused() {
+        let db = items_db("lc_foreign").await;
+        let setup = task_setup(&db, "lc_foreign");
+        let topic = setup.topic("public.items");
+        tracing::info!("a run delivers the snapshot and stops cleanly");
+        let cp = {
+            let mut run = Run::start(&setup, &setup.data(), &[], None);
+            wait_messages(&topic, ROWS as usize, &mut run);
+            run.stop();
+            let cp = checkpoint(&setup).await.unwrap();
+            wait_inactive(&db, &cp_slot(&cp)).await;
+            cp
+        };
+        tracing::info!("each recorded identity altered in turn: the restart names what differs");
+        for (what, expect) in [
+            ("system_id", "system identifier"),
+            ("database", "database"),
+            ("plugin", "output plugin"),
+        ] {
+            let mut altered = cp.clone();
+            let Some(tributary::checkpoint::SourceIdentity::Postgres(id)) = altered.source.as_mut()
+            else {
+                panic!("a PostgreSQL checkpoint: {cp:?}")
+            };
+            match what {
+                "system_id" => id.system_id = "1".into(),
+                "database" => id.database = "elsewhere".into(),
+                _ => id.plugin = "wal2json".into(),
+            }
+            save_checkpoint(&setup, &altered).await;
+            let run = Run::start(&setup, &setup.data(), &[], None);
+            let (code, err) = run.wait_exit(EXIT);
+            assert_eq!(code, 1, "{what}: {err}");
+            let line = error_line(&err);
+            for part in [expect, cp_slot(&cp).as_str(), "tributary release"] {
+                assert!(line.contains(part), "{what}: {part:?} missing from: {line}");
+            }
+            assert!(
+                !line.contains("keeps WAL"),
+                "{what}: nothing to resume: {line}"
+            );
+        }
+        tracing::info!("the true checkpoint back: the task resumes");
+        {
+            let mut back = cp.clone();
+            back.epoch = checkpoint(&setup).await.unwrap().epoch;
+            save_checkpoint(&setup, &back).await;
+            change(&db, 20_000, 3).await;
+            let mut run = Run::start(&setup, &setup.data(), &[], None);
+            wait_messages(&topic, ROWS as usize + 3, &mut run);
+            run.stop();
+        }
+        db.cleanup().await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn slot_advanced_past_the_checkpoint_or_dropped_is_refused() {
         let db = items_db("lc_ahead").await;
