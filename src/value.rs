@@ -29,6 +29,7 @@ pub use binary::decode_binary;
 pub use check::{check_decodable, check_table_decodable, UndecodableColumn, UndecodableType};
 pub use extension::ewkb_srid;
 pub use other::{decode_other_binary, has_other_decoder};
+pub(crate) use output::civil_from_days;
 pub use output::write_text;
 pub use text::decode_text;
 

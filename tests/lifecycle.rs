@@ -377,6 +377,16 @@ mod serial {
 
     /// The single slot of the database, once created: the walsender that creates a slot
     /// holds it until the slot is made persistent, then lets go of it.
+    /// Runs a first start that pauses right after creating its slot, waits for the slot and
+    /// SIGKILLs the process there; returns the slot.
+    async fn kill_after_slot_creation(setup: &TaskSetup, db: &TestDb) -> Slot {
+        let mut run = Run::start(setup, &setup.data(), &[], Some("task.after_create=pause"));
+        let s = wait_for_created_slot(db).await;
+        run.assert_running("at the fail point");
+        run.sigkill();
+        s
+    }
+
     async fn wait_for_created_slot(db: &TestDb) -> Slot {
         wait_for("the task's slot to be created", WAIT, || async {
             let s = slots(db).await;
@@ -520,10 +530,7 @@ mod serial {
         let topic = setup.topic("public.items");
         tracing::info!("the first start pauses right after creating its slot, and is killed");
         let killed = {
-            let mut run = Run::start(&setup, &setup.data(), &[], Some("task.after_create=pause"));
-            let s = wait_for_created_slot(&db).await;
-            run.assert_running("at the fail point");
-            run.sigkill();
+            let s = kill_after_slot_creation(&setup, &db).await;
             let cp = checkpoint(&setup)
                 .await
                 .expect("the planned names were saved");
@@ -899,10 +906,7 @@ mod serial {
         let topic = setup.topic("public.items");
         tracing::info!("a first start killed after creating its topic and slot");
         let name = {
-            let mut run = Run::start(&setup, &setup.data(), &[], Some("task.after_create=pause"));
-            let s = wait_for_created_slot(&db).await;
-            run.assert_running("at the fail point");
-            run.sigkill();
+            let s = kill_after_slot_creation(&setup, &db).await;
             assert!(topics().contains(&topic), "the first start created {topic}");
             s.name
         };

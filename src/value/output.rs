@@ -97,7 +97,7 @@ fn uuid(out: &mut String, u: &[u8; 16]) {
 }
 
 /// `(year, month, day)` of a day count since 1970-01-01, proleptic Gregorian (year 0 = 1 BC).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -292,10 +292,15 @@ fn array_item(out: &mut String, s: &str, delim: char) {
         || s.eq_ignore_ascii_case("NULL")
         || s.chars()
             .any(|c| matches!(c, '"' | '\\' | '{' | '}') || c == delim || c_isspace(c));
-    if !quote {
+    if quote {
+        push_quoted(out, s);
+    } else {
         out.push_str(s);
-        return;
     }
+}
+
+/// `s` in double quotes, `"` and `\` backslash-escaped (array elements, hstore keys and values).
+fn push_quoted(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         if c == '"' || c == '\\' {
@@ -407,24 +412,14 @@ fn composite(out: &mut String, ty: &PgType, values: &[Value<'_>]) {
 
 /// `hstore_out`: `"k"=>"v", "n"=>NULL`, `"` and `\` backslash-escaped.
 fn hstore(out: &mut String, pairs: &[(&str, Option<&str>)]) {
-    let quoted = |out: &mut String, s: &str| {
-        out.push('"');
-        for c in s.chars() {
-            if c == '"' || c == '\\' {
-                out.push('\\');
-            }
-            out.push(c);
-        }
-        out.push('"');
-    };
     for (i, (k, v)) in pairs.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        quoted(out, k);
+        push_quoted(out, k);
         out.push_str("=>");
         match v {
-            Some(v) => quoted(out, v),
+            Some(v) => push_quoted(out, v),
             None => out.push_str("NULL"),
         }
     }

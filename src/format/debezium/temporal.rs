@@ -3,6 +3,7 @@
 //! string forms (Java's `DateTimeFormatter.ISO_OFFSET_*` output).
 
 use super::json::write_i64;
+use crate::value::civil_from_days;
 
 const MICROS_PER_SECOND: i64 = 1_000_000;
 const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SECOND;
@@ -51,20 +52,6 @@ pub(crate) fn timestamp_millis(micros: i64) -> i64 {
         i64::MAX | i64::MIN => timestamp_micros(micros).div_euclid(1000),
         m => crate::value::timestamp_unix_micros(m).div_euclid(1000) as i64,
     }
-}
-
-/// Proleptic Gregorian (year, month, day) of a day count from 1970-01-01.
-pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 fn push2(out: &mut Vec<u8>, v: u32) {

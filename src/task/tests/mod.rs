@@ -3,6 +3,9 @@
 //! only after the checkpoint saved before the crash; a killed first start never leaves two
 //! slots; a fenced worker stops; a run with another sink than its checkpoint's is refused.
 //!
+//! Time is tokio's paused clock: the source's pace, the checkpoint ticks and the waits below
+//! are virtual, so the tests neither wait on the wall clock nor depend on the machine's load.
+//!
 //! Crashes are the named fail points of `crate::failpoint` (feature `failpoints`): a point
 //! configured to `return` ends the attempt with an `Injected` error, as a killed process
 //! would, and the test starts the shard again over the same server, store and records.
@@ -11,7 +14,9 @@ mod fake;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use fake::{FakeServer, FakeSource, MemorySink, Stored, TABLE};
 use tokio::sync::watch;
@@ -184,7 +189,7 @@ fn after_checkpoint(position: &str, cp: &Checkpoint) -> bool {
     cp.stream.is_none_or(|done| p > done)
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_run_without_crash_delivers_everything_once() {
     let world = World::new(40, 15);
     assert_eq!(world.attempt().await.unwrap(), TaskOutcome::Stopped);
@@ -192,7 +197,7 @@ async fn a_run_without_crash_delivers_everything_once() {
     assert_eq!(world.server.lock().slot_creations, 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_worker_whose_shard_moved_can_no_longer_save() {
     let world = World::new(40, 200);
     let bump = async {
@@ -216,7 +221,7 @@ async fn a_worker_whose_shard_moved_can_no_longer_save() {
     assert!(s.violations.is_empty(), "{:?}", s.violations);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_run_with_another_sink_than_its_checkpoints_is_refused() {
     let world = World::new(5, 2);
     world.attempt().await.unwrap();
@@ -274,19 +279,19 @@ mod crashes {
         before.unwrap_or_else(|| Checkpoint::new(String::new()))
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn records_durable_but_checkpoint_not_saved() {
         let cp = crash_then_restart(failpoint::RUNNER_AFTER_DURABLE, "6*off->return", 40, 30).await;
         assert!(cp.started);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn checkpoint_saved_but_not_confirmed() {
         let cp = crash_then_restart(failpoint::RUNNER_AFTER_SAVE, "6*off->return", 40, 30).await;
         assert!(cp.started);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn crash_inside_a_transaction() {
         let cp =
             crash_then_restart(failpoint::RUNNER_IN_TRANSACTION, "31*off->return", 40, 30).await;
@@ -296,7 +301,7 @@ mod crashes {
         );
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn slot_created_but_nothing_saved() {
         let cp = crash_then_restart(failpoint::TASK_AFTER_CREATE, "return", 40, 10).await;
         assert!(
@@ -306,7 +311,7 @@ mod crashes {
         assert!(cp.planned.is_some(), "but its name was");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn names_saved_but_nothing_created() {
         let cp = crash_then_restart(failpoint::TASK_AFTER_PLAN, "return", 40, 10).await;
         assert!(!cp.started && cp.planned.is_some());
