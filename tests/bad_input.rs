@@ -10,20 +10,6 @@ mod serial {
 
     const LIMIT: Duration = Duration::from_secs(60);
 
-    /// The single `error:` line of a failed run.
-    fn error_line(stderr: &str) -> String {
-        let lines: Vec<&str> = stderr
-            .lines()
-            .filter(|l| l.starts_with("error: "))
-            .collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "exactly one error line expected in:\n{stderr}"
-        );
-        lines[0].to_owned()
-    }
-
     async fn nothing_left(db: &TestDb) {
         let (slots, pubs) = db.replication_objects().await;
         assert!(slots.is_empty(), "slots left behind: {slots:?}");

@@ -186,21 +186,6 @@ mod serial {
         }
     }
 
-    /// The single `error:` line of a failed command.
-    fn error_line(stderr: &str) -> String {
-        let lines: Vec<&str> = stderr
-            .lines()
-            .filter(|l| l.starts_with("error: "))
-            .collect();
-        assert_eq!(
-            lines.len(),
-            1,
-            "exactly one error line expected in:\n{stderr}"
-        );
-        assert!(!stderr.contains("panicked"), "a panic in:\n{stderr}");
-        lines[0].to_owned()
-    }
-
     // ----- the server -----------------------------------------------------------------------
 
     /// The test's database, dropped with its slots by `cleanup` at the end of a passing test,

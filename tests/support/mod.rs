@@ -654,3 +654,18 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The single `error:` line of a failed command (and no panic on its stderr).
+pub fn error_line(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "exactly one error line expected in:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "a panic in:\n{stderr}");
+    lines[0].to_owned()
+}
