@@ -25,6 +25,13 @@ pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 /// 60 s `wal_sender_timeout` (and the 10 s that test and demo servers use).
 pub const DEFAULT_STATUS_INTERVAL: Duration = Duration::from_secs(3);
 
+/// DTS's default: a source or broker down for up to 12 hours is waited out.
+pub const DEFAULT_CONNECTION_WINDOW: Duration = Duration::from_secs(720 * 60);
+/// DTS's default for other transient failures.
+pub const DEFAULT_OTHER_WINDOW: Duration = Duration::from_secs(10 * 60);
+/// DTS's 7-day automatic resume of a task failed by a transient cause.
+pub const DEFAULT_AUTO_RESUME_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// A whole task file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +42,56 @@ pub struct TaskSpec {
     pub objects: ObjectsSpec,
     #[serde(default)]
     pub migration: MigrationSpec,
+    /// How the cluster splits the task into shards (each with its own slot and publication).
+    #[serde(default)]
+    pub sharding: Sharding,
+    /// How long failures are retried, and for how long a failed task is resumed automatically.
+    #[serde(default)]
+    pub retry: RetrySpec,
+    /// Free-form labels (owner, team...), changeable on a running task.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// How a task is split into shards. Every shard has its own replication slot, and PostgreSQL
+/// decodes the whole WAL once per slot: more shards spread the work over more workers at the
+/// cost of that decoding on the server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sharding {
+    /// One shard, one slot: the server decodes the WAL once (the default).
+    #[default]
+    None,
+    /// One shard per schema.
+    Schema,
+    /// One shard per table.
+    Table,
+}
+
+/// DTS's retry windows (after a task's first successful start; before it, errors fail it at
+/// once).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySpec {
+    /// Transient connection failures are retried with back-off this long.
+    #[serde(default = "default_connection_window", with = "humantime_serde")]
+    pub connection_window: Duration,
+    /// Other transient failures are retried this long (must be smaller).
+    #[serde(default = "default_other_window", with = "humantime_serde")]
+    pub other_window: Duration,
+    /// A task failed by a transient cause is resumed automatically this long after it failed.
+    #[serde(default = "default_auto_resume_window", with = "humantime_serde")]
+    pub auto_resume_window: Duration,
+}
+
+impl Default for RetrySpec {
+    fn default() -> Self {
+        RetrySpec {
+            connection_window: DEFAULT_CONNECTION_WINDOW,
+            other_window: DEFAULT_OTHER_WINDOW,
+            auto_resume_window: DEFAULT_AUTO_RESUME_WINDOW,
+        }
+    }
 }
 
 /// The source database.
@@ -190,6 +247,15 @@ const fn default_status_interval() -> Duration {
 const fn default_checkpoint_interval() -> Duration {
     DEFAULT_CHECKPOINT_INTERVAL
 }
+const fn default_connection_window() -> Duration {
+    DEFAULT_CONNECTION_WINDOW
+}
+const fn default_other_window() -> Duration {
+    DEFAULT_OTHER_WINDOW
+}
+const fn default_auto_resume_window() -> Duration {
+    DEFAULT_AUTO_RESUME_WINDOW
+}
 
 /// A task file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -290,6 +356,16 @@ impl TaskSpec {
             if d.is_zero() {
                 return invalid(field, "must be longer than 0, e.g. \"1s\"");
             }
+        }
+        let r = &self.retry;
+        if r.other_window.is_zero() || r.connection_window.is_zero() {
+            return invalid("retry", "retry windows must be longer than 0, e.g. \"10m\"");
+        }
+        if r.other_window >= r.connection_window {
+            return invalid(
+                "retry.other_window",
+                "must be smaller than retry.connection_window (defaults 10m and 720m)",
+            );
         }
         if self.source.password_file.is_some() && self.source.password_env.is_some() {
             return invalid(
