@@ -12,7 +12,11 @@
 //! of the node applying it, so every node computes the same state.
 
 pub mod config;
+pub mod handle;
+pub mod plan;
 pub mod state;
+
+pub use handle::{ClusterError, ClusterHandle};
 
 use std::io::Cursor;
 

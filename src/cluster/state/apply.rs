@@ -44,6 +44,17 @@ impl ClusterState {
                 None => no_task(name),
             },
             Command::SetDesired { name, desired } => self.set_desired(name, *desired, at),
+            Command::DeleteTask {
+                name,
+                delete_topics,
+            } => match self.tasks.get_mut(name) {
+                Some(t) => {
+                    t.desired = Desired::Deleted;
+                    t.delete_topics |= *delete_topics;
+                    Response::Ok
+                }
+                None => no_task(name),
+            },
             Command::RemoveTask { name } => {
                 if self.tasks.remove(name).is_none() {
                     return no_task(name);

@@ -43,8 +43,11 @@ pub enum Command {
     },
     /// A new spec whose changes are all live-changeable (validated before proposing).
     UpdateTask { name: String, spec_toml: String },
-    /// Pause, resume (clears failures) or delete.
+    /// Pause or resume (resuming clears failures).
     SetDesired { name: String, desired: Desired },
+    /// Stop the task; the leader then drops its source objects (and topics when asked) and
+    /// removes it.
+    DeleteTask { name: String, delete_topics: bool },
     /// The task's source objects are dropped: its state goes.
     RemoveTask { name: String },
     /// A worker joins (or changes its addresses).
@@ -102,6 +105,7 @@ impl Command {
             Command::CreateTask { .. } => "create-task",
             Command::UpdateTask { .. } => "update-task",
             Command::SetDesired { .. } => "set-desired",
+            Command::DeleteTask { .. } => "delete-task",
             Command::RemoveTask { .. } => "remove-task",
             Command::RegisterWorker { .. } => "register-worker",
             Command::DrainWorker { .. } => "drain-worker",
