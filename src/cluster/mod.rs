@@ -11,9 +11,12 @@
 //! The leader stamps its wall-clock time into each entry; `apply` judges nothing by the clock
 //! of the node applying it, so every node computes the same state.
 
+pub mod checkpoints;
 pub mod config;
+mod deletion;
 pub mod handle;
 pub mod plan;
+pub mod scheduler;
 pub mod state;
 
 pub use handle::{ClusterError, ClusterHandle};
