@@ -15,6 +15,7 @@ pub mod config;
 pub mod handle;
 pub mod plan;
 pub mod state;
+pub mod store;
 
 pub use handle::{ClusterError, ClusterHandle};
 
