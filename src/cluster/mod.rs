@@ -18,6 +18,7 @@ pub mod handle;
 pub mod plan;
 pub mod scheduler;
 pub mod state;
+pub mod store;
 pub mod worker;
 
 pub use handle::{ClusterError, ClusterHandle};
