@@ -13,10 +13,16 @@
 
 pub mod config;
 pub mod handle;
+pub mod network;
+pub mod node;
 pub mod plan;
+mod rpc;
 pub mod state;
 
 pub use handle::{ClusterError, ClusterHandle};
+
+#[cfg(test)]
+mod tests_net;
 
 use std::io::Cursor;
 
