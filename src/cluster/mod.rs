@@ -15,13 +15,19 @@ pub mod checkpoints;
 pub mod config;
 mod deletion;
 pub mod handle;
+pub mod network;
+pub mod node;
 pub mod plan;
+mod rpc;
 pub mod scheduler;
 pub mod state;
 pub mod store;
 pub mod worker;
 
 pub use handle::{ClusterError, ClusterHandle};
+
+#[cfg(test)]
+mod tests_net;
 
 use std::io::Cursor;
 
