@@ -223,7 +223,7 @@ pub fn health_pb(members: &[pb::Member], leader: Option<NodeId>) -> pb::Health {
 }
 
 fn age(ms: u64) -> String {
-    humantime::format_duration(std::time::Duration::from_millis(ms / 100 * 100)).to_string()
+    format!("{:.1}s", ms as f64 / 1000.0)
 }
 
 /// A cluster error as a status: no leader is retryable (`Unavailable`), the rest name the cause.

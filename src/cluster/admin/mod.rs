@@ -17,7 +17,7 @@ mod auth;
 mod convert;
 mod service;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::future::Future;
 use std::path::PathBuf;
