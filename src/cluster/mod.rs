@@ -11,6 +11,7 @@
 //! The leader stamps its wall-clock time into each entry; `apply` judges nothing by the clock
 //! of the node applying it, so every node computes the same state.
 
+pub mod admin;
 pub mod checkpoints;
 pub mod config;
 mod deletion;

@@ -3,6 +3,8 @@
 //! Unknown keys are refused on admission (a typo must not silently change behaviour). Every
 //! default is a named constant with the reason for its value.
 
+mod live;
+mod redact;
 mod secret;
 mod selection;
 
@@ -11,6 +13,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+pub use redact::redact_toml;
 pub use secret::resolve_password;
 pub use selection::{TableSelection, TableSelector};
 
