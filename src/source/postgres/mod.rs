@@ -14,6 +14,7 @@ pub mod error;
 pub mod frame;
 pub mod pgoutput;
 pub mod replication;
+pub mod resolve;
 pub mod run;
 pub mod setup;
 pub mod slot;
@@ -22,4 +23,5 @@ mod source;
 pub mod stream;
 pub mod typemap;
 
+pub use resolve::resolve_tables;
 pub use source::PgSource;

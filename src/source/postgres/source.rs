@@ -66,6 +66,11 @@ impl PgSource {
         }))
     }
 
+    /// What the source was built with.
+    pub fn options(&self) -> &PgSourceOptions {
+        &self.opts
+    }
+
     /// The task's slots (of any incarnation) that a process streams from, with the PID
     /// serving it: how `release` names what holds a task whose checkpoint it cannot read.
     pub async fn slots_in_use(&self) -> Result<Vec<(String, i32)>, PgSourceError> {
