@@ -21,6 +21,7 @@ pub mod slot;
 pub mod snapshot;
 mod source;
 pub mod stream;
+pub mod takeover;
 pub mod typemap;
 
 pub use resolve::resolve_tables;
