@@ -1,19 +1,180 @@
-//! Splitting a task into shards at creation (`sharding = "none" | "schema" | "table"`).
+//! Splitting a task into shards at creation (`sharding = "none" | "schema" | "table"`), on
+//! the leader, against the source as it is then (RisingWave's split enumerator role).
 //!
-//! STUB: resolving the selection against the source replaces this.
+//! Each shard gets its own selectors, its own slot and publications (named by shard number),
+//! and is run by one worker at a time. The selectors of a shard say what it captures later
+//! too: `schema.*` stays `schema.*` (tables created in the schema later are captured), while
+//! globs over table names are resolved to the tables they name now, as the source's
+//! publication would (it lists such tables when it is created).
 
 use super::state::ShardPlan;
-use crate::config::TaskSpec;
+use crate::config::{qualified_name, Sharding, TableSelector, TaskSpec};
 
-/// The task's selection cannot be planned into shards.
+/// The task's selection cannot be planned into shards; the message names the fix.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct PlanError(pub String);
 
-/// The shards of a new task, resolved against its source.
+/// The shards of a new task, resolved against its source, numbered from 0.
+///
+/// Fails (one line naming the problem and the fix) when the source cannot be reached, a
+/// selector matches nothing, the task's user lacks a privilege, or a table cannot be captured.
 pub async fn plan_shards(spec: &TaskSpec) -> Result<Vec<ShardPlan>, PlanError> {
-    Ok(vec![ShardPlan {
-        shard: 0,
-        tables: spec.objects.tables.clone(),
-    }])
+    let tables = crate::source::postgres::resolve_tables(spec)
+        .await
+        .map_err(|e| PlanError(format!("cannot plan task {}: {e}", spec.name)))?;
+    let selectors: Vec<TableSelector> = spec
+        .objects
+        .tables
+        .iter()
+        .map(|t| TableSelector::parse(t).map_err(PlanError))
+        .collect::<Result<_, _>>()?;
+    let groups = match spec.sharding {
+        Sharding::None => vec![spec.objects.tables.clone()],
+        Sharding::Schema => by_schema(&spec.objects.tables, &selectors, &tables),
+        Sharding::Table => by_table(&tables),
+    };
+    if groups.is_empty() {
+        return Err(PlanError(format!(
+            "task {}: objects.tables selects no existing table, and sharding = \"table\" makes one shard per table: create the tables first, or use sharding = \"schema\" or \"none\" (which capture tables created later under schema.*)",
+            spec.name
+        )));
+    }
+    Ok(groups
+        .into_iter()
+        .zip(0..)
+        .map(|(tables, shard)| ShardPlan { shard, tables })
+        .collect())
+}
+
+/// One shard per table, exact names, in name order.
+fn by_table(tables: &[(String, String)]) -> Vec<Vec<String>> {
+    let mut sorted = tables.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    sorted
+        .iter()
+        .map(|(s, t)| vec![qualified_name(s, t)])
+        .collect()
+}
+
+/// One shard per schema in name order: the schemas of the resolved tables and those named by
+/// `schema.*` (which may hold no table yet).
+fn by_schema(
+    texts: &[String],
+    selectors: &[TableSelector],
+    tables: &[(String, String)],
+) -> Vec<Vec<String>> {
+    let mut schemas: Vec<&str> = tables
+        .iter()
+        .map(|(s, _)| s.as_str())
+        .chain(selectors.iter().filter_map(|s| s.whole_schema()))
+        .collect();
+    schemas.sort();
+    schemas.dedup();
+    schemas
+        .into_iter()
+        .map(|schema| schema_selectors(schema, texts, selectors, tables))
+        .collect()
+}
+
+/// The selectors of one schema's shard: the spec's `schema.*` and exact names in that schema,
+/// as written, when it selects the whole schema; otherwise the exact names of its resolved
+/// tables, in selection order.
+fn schema_selectors(
+    schema: &str,
+    texts: &[String],
+    selectors: &[TableSelector],
+    tables: &[(String, String)],
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    if selectors.iter().any(|s| s.whole_schema() == Some(schema)) {
+        for (text, sel) in texts.iter().zip(selectors) {
+            let mine =
+                sel.whole_schema() == Some(schema) || sel.exact().is_some_and(|(s, _)| s == schema);
+            if mine && !out.contains(text) {
+                out.push(text.clone());
+            }
+        }
+        return out;
+    }
+    for (_, t) in tables.iter().filter(|(s, _)| s == schema) {
+        let name = qualified_name(schema, t);
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sel(texts: &[&str]) -> (Vec<String>, Vec<TableSelector>) {
+        let texts: Vec<String> = texts.iter().map(|s| s.to_string()).collect();
+        let sels = texts
+            .iter()
+            .map(|t| TableSelector::parse(t).unwrap())
+            .collect();
+        (texts, sels)
+    }
+
+    fn tables(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(s, t)| (s.to_string(), t.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn schema_shards_keep_whole_schemas_and_resolve_table_globs() {
+        let (texts, sels) = sel(&["sales.orders", "inventory.*", "sales.line_*", "*.audit"]);
+        let t = tables(&[
+            ("sales", "orders"),
+            ("inventory", "items"),
+            ("sales", "line_a"),
+            ("sales", "line_b"),
+            ("ops", "audit"),
+        ]);
+        let shards = by_schema(&texts, &sels, &t);
+        assert_eq!(
+            shards,
+            vec![
+                vec!["inventory.*".to_string()],
+                vec!["ops.audit".to_string()],
+                vec![
+                    "sales.orders".to_string(),
+                    "sales.line_a".to_string(),
+                    "sales.line_b".to_string()
+                ],
+            ]
+        );
+    }
+
+    #[test]
+    fn an_empty_whole_schema_still_gets_its_shard() {
+        let (texts, sels) = sel(&["empty.*", "public.orders", "public.*"]);
+        let t = tables(&[("public", "orders"), ("public", "a")]);
+        let shards = by_schema(&texts, &sels, &t);
+        assert_eq!(
+            shards,
+            vec![
+                vec!["empty.*".to_string()],
+                vec!["public.orders".to_string(), "public.*".to_string()],
+            ]
+        );
+    }
+
+    #[test]
+    fn table_shards_are_exact_names_in_name_order() {
+        let t = tables(&[("b", "x"), ("a", "y.z"), ("a", "b")]);
+        assert_eq!(
+            by_table(&t),
+            vec![
+                vec!["a.b".to_string()],
+                vec!["a.\"y.z\"".to_string()],
+                vec!["b.x".to_string()]
+            ]
+        );
+    }
 }

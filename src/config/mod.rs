@@ -11,11 +11,11 @@ mod selection;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use redact::redact_toml;
 pub use secret::resolve_password;
-pub use selection::{TableSelection, TableSelector};
+pub use selection::{qualified_name, TableSelection, TableSelector};
 
 /// Snapshot connections: two saturate a 2-core machine's walsender-free COPY; more help on
 /// bigger servers, and each holds one backend for the snapshot's duration.
@@ -36,7 +36,7 @@ pub const DEFAULT_OTHER_WINDOW: Duration = Duration::from_secs(10 * 60);
 pub const DEFAULT_AUTO_RESUME_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// A whole task file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TaskSpec {
     pub name: String,
@@ -59,7 +59,7 @@ pub struct TaskSpec {
 /// How a task is split into shards. Every shard has its own replication slot, and PostgreSQL
 /// decodes the whole WAL once per slot: more shards spread the work over more workers at the
 /// cost of that decoding on the server.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Sharding {
     /// One shard, one slot: the server decodes the WAL once (the default).
@@ -73,7 +73,7 @@ pub enum Sharding {
 
 /// DTS's retry windows (after a task's first successful start; before it, errors fail it at
 /// once).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RetrySpec {
     /// Transient connection failures are retried with back-off this long.
@@ -98,7 +98,7 @@ impl Default for RetrySpec {
 }
 
 /// The source database.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSpec {
     pub kind: SourceKind,
@@ -118,14 +118,14 @@ pub struct SourceSpec {
     pub status_interval: Duration,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
     Postgres,
 }
 
 /// The Kafka destination and the message format.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DestinationSpec {
     pub kind: DestinationKind,
@@ -159,13 +159,13 @@ pub struct DestinationSpec {
     pub debezium: DebeziumSpec,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DestinationKind {
     Kafka,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FormatKind {
     #[default]
@@ -173,7 +173,7 @@ pub enum FormatKind {
 }
 
 /// Debezium format options, named as Debezium names them.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DebeziumSpec {
     pub schemas_enable: Option<bool>,
@@ -188,7 +188,7 @@ pub struct DebeziumSpec {
 }
 
 /// Which tables the task moves.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectsSpec {
     /// `schema.table`, or a glob over stored names; `schema.*` is the whole schema, tables
@@ -203,7 +203,7 @@ pub struct ObjectsSpec {
 }
 
 /// The migration phases.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MigrationSpec {
     #[serde(default = "default_phases")]
@@ -227,7 +227,7 @@ impl Default for MigrationSpec {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     Schema,
@@ -275,6 +275,8 @@ pub enum ConfigError {
         field: &'static str,
         constraint: String,
     },
+    #[error("{field} cannot change on a running task: delete the task and create it again to change it (only migration.snapshot_rows_per_second, migration.stream_events_per_second, retry.* and labels can change live)")]
+    Frozen { field: String },
 }
 
 impl TaskSpec {

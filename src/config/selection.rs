@@ -46,6 +46,26 @@ impl TableSelector {
     }
 }
 
+/// The selector text naming exactly `schema.table` (quoted where a name holds a dot or a
+/// quote, glob characters escaped): what shard planning writes for a resolved table.
+pub fn qualified_name(schema: &str, table: &str) -> String {
+    format!("{}.{}", exact_part(schema), exact_part(table))
+}
+
+/// `*` stays `*` (a whole schema); any other name matches only itself.
+fn exact_part(name: &str) -> String {
+    let escaped = if has_glob(name) && name != "*" {
+        globset::escape(name)
+    } else {
+        name.to_owned()
+    };
+    if escaped.contains(['.', '"']) {
+        format!("\"{}\"", escaped.replace('"', "\"\""))
+    } else {
+        escaped
+    }
+}
+
 fn has_glob(s: &str) -> bool {
     s.contains(['*', '?', '[', '{'])
 }
@@ -136,5 +156,27 @@ mod tests {
         assert!(q.matches("My Schema", "a.b"));
         assert!(TableSelector::parse("orders").is_err());
         assert!(TableSelector::parse("public.").is_err());
+    }
+
+    #[test]
+    fn qualified_names_select_exactly_the_table_they_name() {
+        for (schema, table) in [
+            ("public", "orders"),
+            ("My Schema", "a.b"),
+            ("q\"s", "t*x"),
+            ("s", "t[1]"),
+        ] {
+            let text = qualified_name(schema, table);
+            let s = TableSelector::parse(&text).unwrap();
+            assert!(s.matches(schema, table), "{text}");
+            assert!(
+                !s.matches(schema, "orders2") && !s.matches(schema, "tax"),
+                "{text}"
+            );
+        }
+        assert_eq!(qualified_name("public", "orders"), "public.orders");
+        assert_eq!(qualified_name("inventory", "*"), "inventory.*");
+        let whole = TableSelector::parse(&qualified_name("inventory", "*")).unwrap();
+        assert_eq!(whole.whole_schema(), Some("inventory"));
     }
 }

@@ -48,6 +48,8 @@ pub struct PgConnectConfig {
     /// The TLS connector without a root certificate, built once: building one loads the
     /// system's CA bundle (tens of milliseconds), which it then does not even use.
     unverified_tls: Arc<OnceLock<SslConnector>>,
+    /// `wal_sender_timeout` for this task's replication connections (the server's otherwise).
+    wal_sender_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for PgConnectConfig {
@@ -79,7 +81,16 @@ impl PgConnectConfig {
             config,
             ssl_root_cert,
             unverified_tls: Arc::default(),
+            wal_sender_timeout: None,
         })
+    }
+
+    /// Sets `wal_sender_timeout` on the replication connections opened with this config: the
+    /// walsender of a worker that stopped answering (paused, cut off) then ends after this
+    /// long and frees its slot for the shard's next owner, instead of after the server's
+    /// default (60 s).
+    pub fn set_wal_sender_timeout(&mut self, timeout: Duration) {
+        self.wal_sender_timeout = Some(timeout);
     }
 
     /// `host:port/db` for messages (never the password).
@@ -356,6 +367,12 @@ impl ReplicationConn {
             ("client_encoding", "UTF8"),
         ];
         params.extend(PINNED_SESSION);
+        let timeout = cfg
+            .wal_sender_timeout
+            .map(|t| format!("{}ms", t.as_millis()));
+        if let Some(t) = &timeout {
+            params.push(("wal_sender_timeout", t));
+        }
         frontend::startup_message(params.iter().copied(), &mut self.wbuf)
             .map_err(|e| self.io_err("starting up", e))?;
         self.flush("starting up").await?;

@@ -51,6 +51,8 @@ pub enum PgSourceError {
     WalLevel { found: String },
     #[error("user {user:?} may not use replication: grant it with ALTER ROLE {user} WITH REPLICATION (or use a superuser)")]
     NoReplicationPrivilege { user: String },
+    #[error("user {user:?} may not read {tables}: grant it with GRANT SELECT ON <table> TO {user} (or GRANT SELECT ON ALL TABLES IN SCHEMA <schema> TO {user})")]
+    NoSelectPrivilege { user: String, tables: String },
     #[error("no table matches {selector:?} in database {database}: fix objects.tables or create the table")]
     MissingTable { selector: String, database: String },
     #[error("table {table} has no primary key and no REPLICA IDENTITY FULL, so its UPDATE and DELETE would fail once it is published: add a primary key, list it in objects.replica_identity_full (tributary sets REPLICA IDENTITY FULL) or in objects.insert_only")]

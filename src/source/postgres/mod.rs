@@ -14,12 +14,15 @@ pub mod error;
 pub mod frame;
 pub mod pgoutput;
 pub mod replication;
+pub mod resolve;
 pub mod run;
 pub mod setup;
 pub mod slot;
 pub mod snapshot;
 mod source;
 pub mod stream;
+pub mod takeover;
 pub mod typemap;
 
+pub use resolve::resolve_tables;
 pub use source::PgSource;

@@ -14,6 +14,7 @@ use super::replication::ReplicationStream;
 use super::setup::PgSourceOptions;
 use super::snapshot::{SnapshotSession, SnapshotTable};
 use super::stream::{PgStream, StreamStop};
+use super::takeover;
 use crate::position::{Lsn, ResumeToken, StreamPosition};
 use crate::schema::TableSchema;
 use crate::source::{SourceBatch, SourceItem, SourceSender};
@@ -73,7 +74,14 @@ impl SourceRun {
             self.start_lsn,
             self.publications.join(",")
         );
-        let (io, rbuf) = self.repl.start_replication(&sql).await?;
+        let (io, rbuf) = takeover::start_replication(
+            self.repl,
+            &sql,
+            &self.opts,
+            &self.catalog,
+            &self.slot_name,
+        )
+        .await?;
         let repl = ReplicationStream::start(io, rbuf, confirmed, self.opts.status_interval);
         let mut stream = PgStream::new(
             repl,

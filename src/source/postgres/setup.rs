@@ -12,6 +12,7 @@ use super::conn::{PgConnectConfig, ReplicationConn};
 use super::error::PgSourceError;
 use super::slot::{self, object_name};
 use super::snapshot::{quote_ident, SnapshotSession, SnapshotTable};
+use super::takeover::TakeoverPolicy;
 use crate::checkpoint::{
     Checkpoint, ObjectKind, PgSlotIdentity, SourceIdentity, SourceObject, TableProgress,
 };
@@ -34,6 +35,9 @@ pub struct PgSourceOptions {
     pub status_interval: Duration,
     pub full: bool,
     pub incremental: bool,
+    /// Whether a session still holding the slot may be ended (see `takeover`); `None` waits
+    /// for it to go.
+    pub takeover: Option<TakeoverPolicy>,
 }
 
 /// The result of the checks that change nothing.

@@ -1,6 +1,9 @@
 //! `PgSource`: the PostgreSQL source behind the `Source` contract, tying the set-up steps
 //! (`setup`), the slot (`slot`) and the running snapshot + stream (`run`) together.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use tokio::sync::watch;
 use tokio_postgres::Client;
 
@@ -9,10 +12,21 @@ use super::error::PgSourceError;
 use super::run::{PendingSnapshot, SourceRun};
 use super::setup::{self, PgSourceOptions, Preflight};
 use super::slot;
+use super::takeover::TakeoverPolicy;
 use crate::checkpoint::{Checkpoint, SourceObject};
 use crate::config::{resolve_password, ConfigError, Phase, TableSelection, TaskSpec};
 use crate::position::{LogPoint, ResumeToken};
 use crate::source::{Source, SourceError, SourceInfo, SourceSender};
+
+/// The shortest `wal_sender_timeout` the task's replication connections ask for.
+const MIN_WAL_SENDER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The task's `wal_sender_timeout`: three status intervals (the walsender hears from a live
+/// task at least that often), and at least 10 s, so a paused worker's walsender frees the slot
+/// soon without ending healthy sessions.
+fn wal_sender_timeout(status_interval: Duration) -> Duration {
+    (status_interval * 3).max(MIN_WAL_SENDER_TIMEOUT)
+}
 
 /// The PostgreSQL source of one shard.
 pub struct PgSource {
@@ -39,7 +53,7 @@ impl PgSource {
     /// The source of `spec`'s shard `shard`.
     pub fn from_spec(spec: &TaskSpec, shard: u32) -> Result<PgSource, ConfigError> {
         let password = resolve_password(&spec.source)?;
-        let conn = PgConnectConfig::new(
+        let mut conn = PgConnectConfig::new(
             &spec.source.url,
             password,
             spec.source.ssl_root_cert.clone(),
@@ -48,6 +62,7 @@ impl PgSource {
             field: "source.url",
             constraint: c,
         })?;
+        conn.set_wal_sender_timeout(wal_sender_timeout(spec.source.status_interval));
         let selection =
             TableSelection::from_spec(&spec.objects).map_err(|c| ConfigError::Invalid {
                 field: "objects.tables",
@@ -63,7 +78,22 @@ impl PgSource {
             status_interval: spec.source.status_interval,
             full: spec.has_phase(Phase::Full),
             incremental: spec.has_phase(Phase::Incremental),
+            takeover: None,
         }))
+    }
+
+    /// Lets the source end a session that still holds the shard's slot when starting
+    /// replication meets it, whenever `may_terminate` says so at that moment (the cluster's
+    /// worker: once the old owner's lease has expired). Without it the start fails with the
+    /// transient "slot is active for PID n" error until the holder goes.
+    pub fn with_takeover(mut self, may_terminate: Arc<dyn Fn() -> bool + Send + Sync>) -> Self {
+        self.opts.takeover = Some(TakeoverPolicy(may_terminate));
+        self
+    }
+
+    /// What the source was built with.
+    pub fn options(&self) -> &PgSourceOptions {
+        &self.opts
     }
 
     /// The task's slots (of any incarnation) that a process streams from, with the PID
