@@ -13,6 +13,50 @@ mod serial {
     use super::support::cluster::*;
     use super::support::*;
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_killed_owner_s_shards_resume_elsewhere_with_every_row_and_the_same_slots() {
+        let db = four_tables("cl_kill").await;
+        let mut c = Cluster::start(3);
+        let task = unique("clk");
+        c.create_task(&task_toml(c.dir.path(), &task, &db, "", ""));
+        wait_streaming(&c, &task, 4);
+        let spread: BTreeSet<u64> = c.owners(&task).iter().filter_map(|(_, o)| *o).collect();
+        assert_eq!(
+            spread.len(),
+            3,
+            "4 shards spread over 3 workers: {:?}",
+            c.owners(&task)
+        );
+        let slots = task_slots(&db, &task).await;
+        assert_eq!(slots.len(), 4, "one slot per shard: {slots:?}");
+        let ins = Inserter::start(&db);
+        ins.wait_more(200).await;
+        let victim = c.owners(&task).into_iter().find_map(|(_, o)| o).unwrap();
+        let moved = owned_by(&c, &task, victim);
+        c.kill(c.index(victim));
+        let killed = Instant::now();
+        c.wait("the victim's shards on other workers", LIMIT, |c| {
+            c.owners(&task)
+                .iter()
+                .all(|(_, o)| o.is_some_and(|o| o != victim))
+        });
+        wait_streaming(&c, &task, 4);
+        eprintln!(
+            "shards {moved:?} of node {victim} streaming elsewhere {:?} after SIGKILL",
+            killed.elapsed()
+        );
+        ins.wait_more(200).await;
+        ins.stop().await;
+        verify_every_row(&db, &task).await;
+        assert_eq!(
+            task_slots(&db, &task).await,
+            slots,
+            "the same slots, none new"
+        );
+        no_regression(&c);
+        db.cleanup().await;
+    }
+
     /// UPDATEs of keys 1..=20 of every table, round robin, until stopped.
     fn start_updates(
         db: &TestDb,
@@ -43,7 +87,7 @@ mod serial {
     async fn a_paused_worker_loses_its_shards_saves_nothing_after_and_its_stale_writes_are_counted()
     {
         let db = four_tables("cl_zombie").await;
-        let c = Cluster::start(3);
+        let mut c = Cluster::start(3);
         let task = unique("clz");
         c.create_task(&task_toml(c.dir.path(), &task, &db, "", ""));
         wait_streaming(&c, &task, 4);
@@ -65,19 +109,31 @@ mod serial {
             paused.elapsed()
         );
         std::thread::sleep(Duration::from_secs(1));
+        let before_wake = std::fs::read_to_string(&c.workers[vi].log)
+            .unwrap_or_default()
+            .len();
         c.stop_signal(vi, "CONT");
         c.wait("the woken worker to stop its shards", LIMIT, |c| {
             let log = std::fs::read_to_string(&c.workers[vi].log).unwrap_or_default();
-            log.contains("lease not renewed in time") || log.contains("assigned elsewhere")
+            let woken = &log[before_wake..];
+            woken.contains("lease not renewed in time") || woken.contains("assigned elsewhere")
         });
         std::thread::sleep(Duration::from_secs(2));
         stop.send(true).unwrap();
         let n = updates.await.unwrap();
         let log = std::fs::read_to_string(&c.workers[vi].log).unwrap_or_default();
-        assert!(
-            !log.contains("released for its move"),
-            "a zombie releases nothing"
-        );
+        let woken = &log[before_wake..];
+        // Woken, it stops its shards at once (its lease is gone by its own clock) before it
+        // does anything else with them: no graceful stop, no release, no restart.
+        let fenced = woken
+            .find("lease not renewed in time")
+            .expect("the woken worker fences itself");
+        for early in ["released for its move", "shard stopped", "starting shard"] {
+            assert!(
+                !woken[..fenced].contains(early),
+                "before fencing itself, the zombie logged {early:?}"
+            );
+        }
         let mut stale = 0;
         for t in TABLES {
             let topic = format!("{task}.{t}");

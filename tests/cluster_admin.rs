@@ -127,7 +127,7 @@ mod serial {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|s| s["progress"]["events"].as_u64().unwrap_or(0))
+                .map(|s| s["events"].as_u64().unwrap_or(0))
                 .sum()
         };
         let (e0, t0) = (events(c), Instant::now());

@@ -19,6 +19,7 @@ use run::{run_task, SinkChoice, TaskRunOptions};
 
 mod release;
 mod run;
+mod worker;
 
 /// Migrates databases into Apache Kafka: snapshot plus change data capture, without losing or
 /// doubling a row.
@@ -45,6 +46,9 @@ pub enum Command {
     Release(release::ReleaseArgs),
     /// Drives a worker cluster through its admin API: tasks, members, health.
     Ctl(ctl::CtlArgs),
+    /// Runs one member of the worker cluster (Raft node, admin API, scheduler, shards) until
+    /// SIGTERM, which stops every shard after its last checkpoint.
+    Worker(worker::WorkerArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -85,10 +89,11 @@ pub enum ProgressArg {
 /// Runs the parsed command; returns the process exit code.
 pub async fn main(cli: Cli) -> i32 {
     match cli.command {
-        Command::Run(args) => run(args).await,
+        Command::Run(args) => Box::pin(run(args)).await,
         Command::Consume(args) => consume::run(args).await,
         Command::Release(args) => release::run(args).await,
         Command::Ctl(args) => ctl::run(args).await,
+        Command::Worker(args) => worker::run(args).await,
     }
 }
 

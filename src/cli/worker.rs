@@ -23,9 +23,14 @@ pub async fn run(args: WorkerArgs) -> i32 {
         Err(e) => return super::fail(&e, 2),
     };
     if let Some(addr) = &cfg.metrics_addr {
-        let parsed = addr.parse().map_err(|e| format!("metrics_addr {addr}: {e}"));
+        let parsed = addr
+            .parse()
+            .map_err(|e| format!("metrics_addr {addr}: {e}"));
         if let Err(e) = parsed.and_then(|a| crate::metrics::serve(a).map_err(|e| e.to_string())) {
-            eprintln!("error: {e}: choose a free metrics_addr in {}", args.config.display());
+            eprintln!(
+                "error: {e}: choose a free metrics_addr in {}",
+                args.config.display()
+            );
             return 2;
         }
     }
@@ -47,8 +52,14 @@ pub async fn run(args: WorkerArgs) -> i32 {
     let admin_stop = until(stop.clone());
     let admin_cfg = cfg.clone();
     let admin_handle = handle.clone();
-    let admin = tokio::spawn(async move { admin::serve_on(admin_handle, &admin_cfg, admin_listener, admin_stop).await });
-    let sched = tokio::spawn(scheduler::run(handle.clone(), cfg.lease.duration, stop.clone()));
+    let admin = tokio::spawn(async move {
+        admin::serve_on(admin_handle, &admin_cfg, admin_listener, admin_stop).await
+    });
+    let sched = tokio::spawn(scheduler::run(
+        handle.clone(),
+        cfg.lease.duration,
+        stop.clone(),
+    ));
     tracing::info!(node = cfg.node_id, raft = %node.raft_addr, admin = %cfg.admin_addr, "worker started");
     let opts = WorkerOptions {
         member: cfg.member(),

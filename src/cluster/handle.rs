@@ -31,6 +31,8 @@ pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(10);
 pub const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// First pause between two attempts to find the leader; it doubles up to [`MAX_BACKOFF`].
+/// A forwarded call to the leader gives up after this and looks for the leader again.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1500);
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
@@ -281,7 +283,10 @@ impl ClusterHandle {
                 reason: e.to_string(),
             })
         })?;
-        match tokio::time::timeout_at(deadline, remote(client)).await {
+        // One attempt gets a short budget: a paused or partitioned leader must not hold the
+        // caller past the election that replaces it.
+        let attempt = deadline.min(Instant::now() + ATTEMPT_TIMEOUT);
+        match tokio::time::timeout_at(attempt, remote(client)).await {
             Err(_) => Err(Attempt::Retry(format!(
                 "leader {leader} at {addr} did not answer in time"
             ))),

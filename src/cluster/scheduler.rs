@@ -60,7 +60,7 @@ pub fn decide(
         if !needs_owner(state, &key.task, s) {
             continue;
         }
-        let owner_ok = s.owner.as_ref().is_some_and(|o| usable(o));
+        let owner_ok = s.owner.as_ref().is_some_and(&usable);
         let owner_present = s
             .owner
             .is_some_and(|o| !lost.contains(&o) && state.workers.contains_key(&o));
@@ -121,8 +121,8 @@ fn rebalance(state: &ClusterState, load: &BTreeMap<NodeId, usize>) -> Option<Com
     let (key, _) = state
         .shards
         .iter()
-        .filter(|(k, s)| s.owner == Some(max_n) && needs_owner(state, &k.task, s))
-        .last()?;
+        .rev()
+        .find(|(k, s)| s.owner == Some(max_n) && needs_owner(state, &k.task, s))?;
     Some(Command::Assign {
         key: key.clone(),
         to: Some(to),

@@ -422,7 +422,11 @@ impl Worker {
         let shard = key.shard;
         let join = tokio::spawn(async move {
             let source_spec = rt.spec.clone();
-            let source = move || Ok(PgSource::from_spec(&source_spec, shard)?);
+            // The leader assigns a shard only after its previous owner released it or its
+            // lease expired: a session still holding the slot belongs to a lost owner.
+            let source = move || {
+                Ok(PgSource::from_spec(&source_spec, shard)?.with_takeover(Arc::new(|| true)))
+            };
             let sink_spec = rt.spec.clone();
             let sink =
                 move |labels: &ShardLabels| Ok(KafkaSink::new(kafka_config(&sink_spec)?, labels)?);

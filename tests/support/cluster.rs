@@ -22,6 +22,8 @@ pub struct Worker {
     pub config: PathBuf,
     pub log: PathBuf,
     pub proc: Option<Proc>,
+    /// SIGSTOPped: alive but not answering.
+    pub stopped: bool,
 }
 
 /// A cluster of workers in a temporary directory; every process is killed on drop.
@@ -65,6 +67,7 @@ impl Cluster {
                     config,
                     log: dir.path().join(format!("node-{id}.log")),
                     proc: None,
+                    stopped: false,
                 }
             })
             .collect();
@@ -100,7 +103,8 @@ impl Cluster {
         }
     }
 
-    pub fn stop_signal(&self, i: usize, sig: &str) {
+    pub fn stop_signal(&mut self, i: usize, sig: &str) {
+        self.workers[i].stopped = sig == "STOP";
         if let Some(p) = &self.workers[i].proc {
             send_signal(p.id(), sig);
         }
@@ -136,7 +140,7 @@ impl Cluster {
     pub fn any_live(&self) -> usize {
         self.workers
             .iter()
-            .position(|w| w.proc.is_some())
+            .position(|w| w.proc.is_some() && !w.stopped)
             .expect("a live worker")
     }
 
@@ -187,9 +191,13 @@ impl Cluster {
             .filter(|l| *l != 0)
     }
 
-    /// `task get` as JSON.
+    /// `task get` as JSON (Null while no leader answers, e.g. during an election).
     pub fn task(&self, name: &str) -> Value {
-        self.ctl_json(&["task", "get", name])
+        let out = self.ctl(self.any_live(), &["task", "get", name]);
+        if !out.status.success() {
+            return Value::Null;
+        }
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
     }
 
     /// Shard number → owner node id, from `task get`.
@@ -198,7 +206,7 @@ impl Cluster {
             .as_array()
             .map(|a| {
                 a.iter()
-                    .map(|s| (s["shard"].as_u64().unwrap_or(0), s["owner"].as_u64()))
+                    .map(|s| (s["id"].as_u64().unwrap_or(0), s["owner"].as_u64()))
                     .collect()
             })
             .unwrap_or_default()
@@ -401,48 +409,4 @@ pub fn no_regression(c: &Cluster) {
             w.id
         );
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_owner_s_shards_resume_elsewhere_with_every_row_and_the_same_slots() {
-    let db = four_tables("cl_kill").await;
-    let mut c = Cluster::start(3);
-    let task = unique("clk");
-    c.create_task(&task_toml(c.dir.path(), &task, &db, "", ""));
-    wait_streaming(&c, &task, 4);
-    let spread: BTreeSet<u64> = c.owners(&task).iter().filter_map(|(_, o)| *o).collect();
-    assert_eq!(
-        spread.len(),
-        3,
-        "4 shards spread over 3 workers: {:?}",
-        c.owners(&task)
-    );
-    let slots = task_slots(&db, &task).await;
-    assert_eq!(slots.len(), 4, "one slot per shard: {slots:?}");
-    let ins = Inserter::start(&db);
-    ins.wait_more(200).await;
-    let victim = c.owners(&task).into_iter().find_map(|(_, o)| o).unwrap();
-    let moved = owned_by(&c, &task, victim);
-    c.kill(c.index(victim));
-    let killed = Instant::now();
-    c.wait("the victim's shards on other workers", LIMIT, |c| {
-        c.owners(&task)
-            .iter()
-            .all(|(_, o)| o.is_some_and(|o| o != victim))
-    });
-    wait_streaming(&c, &task, 4);
-    eprintln!(
-        "shards {moved:?} of node {victim} streaming elsewhere {:?} after SIGKILL",
-        killed.elapsed()
-    );
-    ins.wait_more(200).await;
-    ins.stop().await;
-    verify_every_row(&db, &task).await;
-    assert_eq!(
-        task_slots(&db, &task).await,
-        slots,
-        "the same slots, none new"
-    );
-    no_regression(&c);
-    db.cleanup().await;
 }

@@ -327,12 +327,9 @@ impl Proc {
             if let Some(status) = child.try_wait().unwrap() {
                 let mut err = String::new();
                 use std::io::Read;
-                child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
+                if let Some(mut e) = child.stderr.take() {
+                    e.read_to_string(&mut err).unwrap();
+                }
                 return (status.code().unwrap_or(-1), err);
             }
             if start.elapsed() > limit {
@@ -340,12 +337,9 @@ impl Proc {
                 let status = child.wait().unwrap();
                 let mut err = String::new();
                 use std::io::Read;
-                child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
+                if let Some(mut e) = child.stderr.take() {
+                    e.read_to_string(&mut err).unwrap();
+                }
                 if limit.is_zero() {
                     return (status.code().unwrap_or(-1), err);
                 }
