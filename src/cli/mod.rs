@@ -102,6 +102,8 @@ async fn run(args: RunArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return fail(&e, 2),
     };
+    // Parsed just above, so readable.
+    let spec_toml = std::fs::read_to_string(&args.task).unwrap_or_default();
     if let Some(addr) = args.metrics_addr {
         if let Err(e) = crate::metrics::serve(addr) {
             return fail(&*e, 2);
@@ -128,6 +130,7 @@ async fn run(args: RunArgs) -> i32 {
     let (task_file, data_dir) = (args.task.clone(), args.data_dir.clone());
     let result = run_task(TaskRunOptions {
         spec,
+        spec_toml,
         data_dir: args.data_dir,
         sink,
         stats: stats.clone(),

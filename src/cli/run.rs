@@ -1,13 +1,15 @@
-//! `tributary run`'s wiring: shard 0 of a task, with checkpoints in sled under `--data-dir`,
-//! the PostgreSQL source and the Kafka (or null) sink, on the shard runtime the cluster's
-//! workers use.
+//! `tributary run`'s wiring: shard 0 of a task in a one-node embedded cluster under
+//! `--data-dir` (Raft state and epoch-fenced checkpoints as the workers have them, mirrored into
+//! the local checkpoint store), the PostgreSQL source and the Kafka (or null) sink, on the
+//! shard runtime the cluster's workers use.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::checkpoint::{CheckpointStore, ShardKey, SledCheckpointStore};
+use crate::checkpoint::{CheckpointError, CheckpointStore, ShardKey, SledCheckpointStore};
+use crate::cluster::embedded::Embedded;
 use crate::config::TaskSpec;
 use crate::metrics::ShardLabels;
 use crate::pipeline::stats::Stats;
@@ -30,6 +32,8 @@ pub enum SinkChoice {
 /// How `tributary run` runs a task.
 pub struct TaskRunOptions {
     pub spec: TaskSpec,
+    /// The task file's text, recorded in the cluster state.
+    pub spec_toml: String,
     pub data_dir: PathBuf,
     pub sink: SinkChoice,
     pub stats: Arc<Stats>,
@@ -38,18 +42,33 @@ pub struct TaskRunOptions {
     pub until_lsn: Option<Lsn>,
 }
 
-/// `tributary run`: shard 0 of a task, checkpoints in sled under the data directory.
+/// `tributary run`: shard 0 of a task in a one-node cluster under the data directory.
 pub async fn run_task(opts: TaskRunOptions) -> Result<TaskOutcome, TaskFailure> {
-    let store: Arc<dyn CheckpointStore> = Arc::new(
-        SledCheckpointStore::open(&opts.data_dir)
-            .map_err(|e| TaskFailure::from(TaskError::from(e)))?,
-    );
+    let fail = |e: CheckpointError| TaskFailure::from(TaskError::from(e));
+    let legacy: Arc<dyn CheckpointStore> =
+        Arc::new(SledCheckpointStore::open(&opts.data_dir).map_err(fail)?);
+    let cluster = Embedded::start(&opts.data_dir).await.map_err(fail)?;
+    let epoch = cluster
+        .adopt(&opts.spec, &opts.spec_toml, &*legacy)
+        .await
+        .map_err(fail)?;
+    let store = cluster.store(legacy);
+    let result = run_shard_on(opts, store, epoch).await;
+    cluster.shutdown().await;
+    result
+}
+
+async fn run_shard_on(
+    opts: TaskRunOptions,
+    store: Arc<dyn CheckpointStore>,
+    epoch: u64,
+) -> Result<TaskOutcome, TaskFailure> {
     let rt = ShardRuntime {
         key: ShardKey {
             task: opts.spec.name.clone(),
             shard: 0,
         },
-        epoch: Epoch::TakeOver,
+        epoch: Epoch::Assigned(epoch),
         store,
         stats: opts.stats,
         shutdown: opts.shutdown,

@@ -15,6 +15,7 @@ pub mod admin;
 pub mod checkpoints;
 pub mod config;
 mod deletion;
+pub mod embedded;
 pub mod handle;
 pub mod network;
 pub mod node;

@@ -173,6 +173,10 @@ impl ClusterState {
                         format!("{key} already has a checkpoint in the cluster: kept it"),
                     );
                 }
+                // Its epoch came from the earlier store: the next assignment goes above it.
+                if let Some(s) = self.shards.get_mut(key) {
+                    s.epoch = s.epoch.max(checkpoint.epoch);
+                }
                 self.checkpoints.insert(key.clone(), (**checkpoint).clone());
                 Response::Ok
             }
