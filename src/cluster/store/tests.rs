@@ -348,6 +348,12 @@ async fn stream(raft: &Raft, writers: u32, lsns: std::ops::Range<u64>) {
     }
 }
 
+/// 100,000 checkpoint commits through a one-node Raft. Measured (debug, 2 CPUs): the files stay
+/// at 2.6-3.1 MB and resident memory grows by under 5 MiB from 20k to 100k commits; with
+/// `SnapshotPolicy::Never` the files grow from 17 MB to 81 MB (and memory by 14-17 MiB), which
+/// both bounds catch. It takes 52-57 s on an idle machine and about 80 s on a loaded one: one
+/// flush per command, since openraft 0.9 appends each client write alone (`log.rs`); nextest's
+/// ci profile reports it slow after 60 s and stops it only after 300 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_stream_of_checkpoint_commits_keeps_disk_and_memory_flat() {
     const WRITERS: u32 = 80;
