@@ -15,7 +15,9 @@ use openraft::raft::{
 };
 use openraft::storage::RaftStateMachine;
 use openraft::testing::{StoreBuilder, Suite};
-use openraft::{Config, Entry, EntryPayload, RaftNetwork, RaftNetworkFactory, StorageError};
+use openraft::{
+    Config, Entry, EntryPayload, RaftNetwork, RaftNetworkFactory, StorageError, StorageHelper,
+};
 use tempfile::TempDir;
 
 use super::{open, raft_config, LogStore, StateMachineStore};
@@ -87,9 +89,32 @@ impl RaftNetwork<TypeConfig> for NoPeers {
     }
 }
 
+/// Opens the store on `dir` once the previous Raft on it let go: a stopped Raft's state
+/// machine worker ends (and drops its sled handle, which holds sled's directory lock) a moment
+/// after `shutdown` returns.
+async fn reopen(dir: &Path) -> (LogStore, StateMachineStore) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match open(dir) {
+            Ok(store) => return store,
+            Err(e) if e.reason.contains("lock") && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
 /// A one-node Raft on `dir` (initialising it the first time), once it leads.
 async fn start(dir: &Path, config: Config) -> (Raft, StateView) {
-    let (log, machine) = open(dir).expect("open the store");
+    let (raft, view) = boot(dir, config).await;
+    lead(&raft).await;
+    (raft, view)
+}
+
+/// A one-node Raft on `dir`, initialising it the first time.
+async fn boot(dir: &Path, config: Config) -> (Raft, StateView) {
+    let (log, machine) = reopen(dir).await;
     let view = machine.view();
     let initialized = log.is_initialized().await;
     let raft = Raft::new(1, Arc::new(config), NoPeers, log, machine)
@@ -99,14 +124,30 @@ async fn start(dir: &Path, config: Config) -> (Raft, StateView) {
         let members = BTreeMap::from([(1, Member::default())]);
         raft.initialize(members).await.expect("initialize");
     }
+    (raft, view)
+}
+
+async fn lead(raft: &Raft) {
     raft.wait(Some(Duration::from_secs(10)))
         .current_leader(1, "the only node leads")
         .await
         .expect("a leader");
-    (raft, view)
 }
 
-/// Stops `raft` and waits until its store is closed (sled locks its directory until then).
+/// Opens `dir` again and recovers as `Raft::new` does (openraft's `StorageHelper`), returning
+/// what the state holds before any leader commits anything; then starts the Raft on it.
+async fn restart(dir: &Path) -> (Raft, StateView, Option<StreamPosition>) {
+    let (mut log, mut machine) = reopen(dir).await;
+    StorageHelper::new(&mut log, &mut machine)
+        .get_initial_state()
+        .await
+        .expect("recover");
+    let recovered = saved_lsn(&machine.view(), 0);
+    drop((log, machine));
+    let (raft, view) = start(dir, raft_config()).await;
+    (raft, view, recovered)
+}
+
 async fn stop(raft: Raft, view: StateView) {
     raft.shutdown().await.expect("shutdown");
     drop((raft, view));
@@ -179,30 +220,25 @@ fn save(shard: u32, lsn: u64) -> Command {
 }
 
 fn saved_lsn(view: &StateView, shard: u32) -> Option<StreamPosition> {
-    view.read(|s| {
-        s.checkpoints
-            .get(&key(shard))
-            .and_then(|c| c.stream.clone())
-    })
+    view.read(|s| s.checkpoints.get(&key(shard)).and_then(|c| c.stream))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn committed_entries_are_applied_again_after_a_restart() {
     let dir = TempDir::new().unwrap();
     let (raft, view) = start(dir.path(), raft_config()).await;
-    set_up(&raft, 2).await;
-    assert_eq!(write(&raft, save(1, 42)).await, Response::Ok);
+    set_up(&raft, 1).await;
+    assert_eq!(write(&raft, save(0, 42)).await, Response::Ok);
     stop(raft, view).await;
 
-    let (log, machine) = open(dir.path()).unwrap();
+    let (log, machine) = reopen(dir.path()).await;
     assert!(log.is_initialized().await, "a vote and a log are on disk");
-    assert_eq!(saved_lsn(&machine.view(), 1), None, "no snapshot yet");
+    assert_eq!(saved_lsn(&machine.view(), 0), None, "no snapshot yet");
     drop((log, machine));
 
-    let (raft, view) = start(dir.path(), raft_config()).await;
-    assert_eq!(saved_lsn(&view, 1), Some(StreamPosition::pg(Lsn(42), 0)));
-    assert_eq!(view.read(|s| s.shards.len()), 2);
-    let stale = write(&raft, save(1, 41)).await;
+    let (raft, view, recovered) = restart(dir.path()).await;
+    assert_eq!(recovered, Some(StreamPosition::pg(Lsn(42), 0)));
+    let stale = write(&raft, save(0, 41)).await;
     assert!(
         matches!(
             stale,
@@ -231,18 +267,18 @@ async fn a_restart_loads_the_snapshot_then_replays_the_log_after_it() {
         .expect("snapshot");
     stop(raft, view).await;
 
-    let (_log, mut machine) = open(dir.path()).unwrap();
+    let (_log, mut machine) = reopen(dir.path()).await;
     let (applied, _) = machine.applied_state().await.unwrap();
     let at_snapshot = saved_lsn(&machine.view(), 0).expect("the snapshot holds a checkpoint");
-    assert!(applied.is_some_and(|id| id.index >= super::SNAPSHOT_EVERY));
+    assert!(applied.is_some_and(|id| id.index + 1 >= super::SNAPSHOT_EVERY));
     assert!(
         at_snapshot < StreamPosition::pg(Lsn(total), 0),
         "the tail is in the log only"
     );
     drop((_log, machine));
 
-    let (raft, view) = start(dir.path(), raft_config()).await;
-    assert_eq!(saved_lsn(&view, 0), Some(StreamPosition::pg(Lsn(total), 0)));
+    let (raft, view, recovered) = restart(dir.path()).await;
+    assert_eq!(recovered, Some(StreamPosition::pg(Lsn(total), 0)));
     stop(raft, view).await;
 }
 
@@ -312,7 +348,13 @@ async fn stream(raft: &Raft, writers: u32, lsns: std::ops::Range<u64>) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+/// 100,000 checkpoint commits through a one-node Raft. Measured (debug, 2 CPUs): the files stay
+/// at 2.6-3.1 MB and resident memory grows by under 5 MiB from 20k to 100k commits; with
+/// `SnapshotPolicy::Never` the files grow from 17 MB to 81 MB (and memory by 14-17 MiB), which
+/// both bounds catch. It takes 52-57 s on an idle machine and about 80 s on a loaded one: one
+/// flush per command, since openraft 0.9 appends each client write alone (`log.rs`); nextest's
+/// ci profile reports it slow after 60 s and stops it only after 300 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_stream_of_checkpoint_commits_keeps_disk_and_memory_flat() {
     const WRITERS: u32 = 80;
     const FIRST: u64 = 20_000 / WRITERS as u64;
@@ -343,7 +385,7 @@ async fn a_long_stream_of_checkpoint_commits_keeps_disk_and_memory_flat() {
         "the Raft files grew from {disk_20k} B to {disk_100k} B: snapshots or purging stopped"
     );
     assert!(
-        rss_100k <= rss_20k + rss_20k / 2,
+        rss_100k <= rss_20k + 8 * 1024 * 1024,
         "resident memory grew from {rss_20k} B to {rss_100k} B"
     );
     stop(raft, view).await;
