@@ -163,6 +163,25 @@ async fn followers_forward_proposals_and_the_cluster_survives_its_leader() {
         assert_eq!(stamp(n, 101), Some(stamped), "node {}", n.handle.node_id());
     }
 
+    // Writes on the leader, each followed at once by a barrier on a follower: the follower
+    // has applied every one of them when its barrier returns.
+    let leading = nodes
+        .iter()
+        .find(|n| n.handle.node_id() == leader)
+        .expect("leader");
+    for worker in 1000..1020 {
+        leading
+            .handle
+            .propose(register(worker))
+            .await
+            .expect("propose");
+        follower.handle.read_barrier().await.expect("read barrier");
+        assert!(
+            stamp(follower, worker).is_some(),
+            "worker {worker} not applied after the barrier"
+        );
+    }
+
     // The leader goes: the survivors elect another and take proposals.
     let at = nodes
         .iter()
