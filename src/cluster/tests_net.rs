@@ -234,6 +234,68 @@ async fn followers_forward_proposals_and_the_cluster_survives_its_leader() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_member_behind_the_purged_log_catches_up_from_a_snapshot() {
+    let dir = TempDir::new().expect("temp dir");
+    let nodes = start_cluster(dir.path(), 1, None).await;
+    let first = &nodes[0];
+    agreed_leader(&[first]).await;
+    for worker in 1..=5 {
+        first
+            .handle
+            .propose(register(worker))
+            .await
+            .expect("propose");
+    }
+    // A snapshot, and the log before it gone: a new member can only start from the snapshot.
+    let raft = first.handle.raft();
+    let last = raft.metrics().borrow().last_applied.expect("applied").index;
+    raft.trigger().snapshot().await.expect("snapshot");
+    raft.wait(Some(WAIT))
+        .snapshot(
+            raft.metrics().borrow().last_applied.expect("applied"),
+            "snapshot built",
+        )
+        .await
+        .expect("snapshot built");
+    raft.trigger().purge_log(last).await.expect("purge");
+    raft.wait(Some(WAIT))
+        .metrics(|m| m.purged.is_some_and(|p| p.index == last), "log purged")
+        .await
+        .expect("log purged");
+
+    let joiner_spec = specs([2]);
+    let mut cfg = config(2, &joiner_spec, dir.path(), None);
+    cfg.initial_members.clear();
+    let joiner = node::start(&cfg).await.expect("second node starts");
+    first
+        .handle
+        .add_member(2, member_of(&joiner_spec[0]))
+        .await
+        .expect("add member");
+    joiner
+        .handle
+        .read_barrier()
+        .await
+        .expect("barrier on the new member");
+    let snapshot = joiner.handle.raft().metrics().borrow().snapshot;
+    assert!(
+        snapshot.is_some_and(|s| s.index >= last),
+        "installed {snapshot:?}"
+    );
+    for worker in 1..=5 {
+        assert_eq!(
+            stamp(&joiner, worker),
+            stamp(first, worker),
+            "worker {worker}"
+        );
+    }
+    joiner.shutdown().await;
+    for n in nodes {
+        n.shutdown().await;
+    }
+}
+
 /// Shuts down every node but `keep` and proposes on it: NoLeader, within the deadline.
 async fn propose_without_majority(keep_leader: bool) {
     let dir = TempDir::new().expect("temp dir");
