@@ -130,7 +130,10 @@ impl NodeConfig {
 
     fn validate(&self) -> Result<(), String> {
         if !self.initial_members.is_empty()
-            && !self.initial_members.iter().any(|m| m.node_id == self.node_id)
+            && !self
+                .initial_members
+                .iter()
+                .any(|m| m.node_id == self.node_id)
         {
             return Err(format!(
                 "initial_members must include this node (node_id {})",

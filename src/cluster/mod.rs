@@ -18,6 +18,7 @@ pub mod node;
 pub mod plan;
 mod rpc;
 pub mod state;
+pub mod store;
 
 pub use handle::{ClusterError, ClusterHandle};
 
