@@ -135,6 +135,7 @@ impl ClusterHandle {
         let (index, response) = self
             .on_leader(
                 deadline,
+                Duration::ZERO,
                 || self.propose_local(cmd.clone(), deadline),
                 |mut c| {
                     let command = serde_json::to_vec(&cmd).expect("a command serializes");
@@ -162,6 +163,7 @@ impl ClusterHandle {
         let index = self
             .on_leader(
                 deadline,
+                Duration::ZERO,
                 || self.read_index_local(deadline),
                 |mut c| async move { Ok(c.read_index(ReadIndexRequest {}).await?.into_inner().index) },
             )
@@ -174,6 +176,7 @@ impl ClusterHandle {
         let deadline = Instant::now() + self.deadline;
         self.on_leader(
             deadline,
+            MEMBERSHIP_TIMEOUT,
             || self.add_member_local(node, member.clone()),
             |mut c| {
                 let req = AddMemberRequest {
@@ -196,6 +199,7 @@ impl ClusterHandle {
         let deadline = Instant::now() + self.deadline;
         self.on_leader(
             deadline,
+            MEMBERSHIP_TIMEOUT,
             || self.remove_member_local(node),
             |mut c| async move {
                 let mut req = tonic::Request::new(RemoveMemberRequest { node_id: node });
@@ -224,10 +228,12 @@ impl ClusterHandle {
 
     /// Runs a leader-only request: `local` when this node leads, `remote` on a client of the
     /// leader otherwise, again with a back-off while the answer is "not the leader" or the
-    /// leader cannot be reached, until `deadline`.
+    /// leader cannot be reached, until `deadline`. A request to the leader may run past
+    /// `deadline` up to `budget` (a membership change waits for the new member to catch up).
     async fn on_leader<T, L, LF, R, RF>(
         &self,
         deadline: Instant,
+        budget: Duration,
         local: L,
         remote: R,
     ) -> Result<T, ClusterError>
@@ -246,7 +252,19 @@ impl ClusterHandle {
                     Err(Attempt::Retry(reason)) => reason,
                 },
                 Some((leader, member)) => {
-                    match self.ask(leader, &member, deadline, &remote).await {
+                    match self
+                        .ask(
+                            leader,
+                            &member,
+                            // One attempt gets a short budget (unless the request itself
+                            // waits, as a membership change does): a paused or partitioned
+                            // leader must not hold the caller past the election replacing it.
+                            deadline.min(Instant::now() + ATTEMPT_TIMEOUT)
+                                .max(Instant::now() + budget),
+                            &remote,
+                        )
+                        .await
+                    {
                         Ok(out) => return Ok(out),
                         Err(Attempt::Fail(e)) => return Err(e),
                         Err(Attempt::Retry(reason)) => reason,
@@ -264,12 +282,12 @@ impl ClusterHandle {
         }
     }
 
-    /// One request to the leader `leader`, bounded by `deadline`.
+    /// One request to the leader `leader`, bounded by `until`.
     async fn ask<T, R, RF>(
         &self,
         leader: NodeId,
         member: &Member,
-        deadline: Instant,
+        until: Instant,
         remote: &R,
     ) -> Result<T, Attempt>
     where
@@ -283,10 +301,7 @@ impl ClusterHandle {
                 reason: e.to_string(),
             })
         })?;
-        // One attempt gets a short budget: a paused or partitioned leader must not hold the
-        // caller past the election that replaces it.
-        let attempt = deadline.min(Instant::now() + ATTEMPT_TIMEOUT);
-        match tokio::time::timeout_at(attempt, remote(client)).await {
+        match tokio::time::timeout_at(until, remote(client)).await {
             Err(_) => Err(Attempt::Retry(format!(
                 "leader {leader} at {addr} did not answer in time"
             ))),

@@ -37,6 +37,11 @@ use super::{Member, NodeId, TypeConfig};
 /// call): on a LAN a member that does not answer in a second is down.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// The largest message either side accepts (tonic's default is 4 MiB). A snapshot chunk is at
+/// most 3 MiB of data (openraft's `snapshot_max_chunk_size`), which JSON writes as a list of
+/// numbers, up to four bytes each; an append-entries batch holds up to 300 entries.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
 /// The mutual-TLS files cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[error("raft_tls.{key} {path}: {reason}")]
@@ -66,11 +71,11 @@ impl Peers {
     pub fn client(&self, addr: &str) -> Result<RaftClient<Channel>, tonic::transport::Error> {
         let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(channel) = channels.get(addr) {
-            return Ok(RaftClient::new(channel.clone()));
+            return Ok(client(channel.clone()));
         }
         let channel = self.endpoint(addr)?.connect_lazy();
         channels.insert(addr.to_owned(), channel.clone());
-        Ok(RaftClient::new(channel))
+        Ok(client(channel))
     }
 
     fn endpoint(&self, addr: &str) -> Result<Endpoint, tonic::transport::Error> {
@@ -83,6 +88,12 @@ impl Peers {
             None => Ok(endpoint),
         }
     }
+}
+
+fn client(channel: Channel) -> RaftClient<Channel> {
+    RaftClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES)
 }
 
 /// The client half of mutual TLS: our certificate, and the CA the other members' must chain to.

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 
 use super::handle::ClusterHandle;
+use super::network::MAX_MESSAGE_BYTES;
 use super::state::Command;
 use super::Member;
 
@@ -39,6 +40,8 @@ impl RaftService {
     /// A server for tonic's router.
     pub fn server(self) -> raft::raft_server::RaftServer<RaftService> {
         raft::raft_server::RaftServer::new(self)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
     }
 }
 

@@ -163,6 +163,25 @@ async fn followers_forward_proposals_and_the_cluster_survives_its_leader() {
         assert_eq!(stamp(n, 101), Some(stamped), "node {}", n.handle.node_id());
     }
 
+    // Writes on the leader, each followed at once by a barrier on a follower: the follower
+    // has applied every one of them when its barrier returns.
+    let leading = nodes
+        .iter()
+        .find(|n| n.handle.node_id() == leader)
+        .expect("leader");
+    for worker in 1000..1020 {
+        leading
+            .handle
+            .propose(register(worker))
+            .await
+            .expect("propose");
+        follower.handle.read_barrier().await.expect("read barrier");
+        assert!(
+            stamp(follower, worker).is_some(),
+            "worker {worker} not applied after the barrier"
+        );
+    }
+
     // The leader goes: the survivors elect another and take proposals.
     let at = nodes
         .iter()
@@ -209,6 +228,68 @@ async fn followers_forward_proposals_and_the_cluster_survives_its_leader() {
         Response::Ok
     );
 
+    joiner.shutdown().await;
+    for n in nodes {
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_member_behind_the_purged_log_catches_up_from_a_snapshot() {
+    let dir = TempDir::new().expect("temp dir");
+    let nodes = start_cluster(dir.path(), 1, None).await;
+    let first = &nodes[0];
+    agreed_leader(&[first]).await;
+    for worker in 1..=5 {
+        first
+            .handle
+            .propose(register(worker))
+            .await
+            .expect("propose");
+    }
+    // A snapshot, and the log before it gone: a new member can only start from the snapshot.
+    let raft = first.handle.raft();
+    let last = raft.metrics().borrow().last_applied.expect("applied").index;
+    raft.trigger().snapshot().await.expect("snapshot");
+    raft.wait(Some(WAIT))
+        .metrics(
+            |m| m.snapshot.is_some_and(|s| s.index >= last),
+            "snapshot built",
+        )
+        .await
+        .expect("snapshot built");
+    raft.trigger().purge_log(last).await.expect("purge");
+    raft.wait(Some(WAIT))
+        .metrics(|m| m.purged.is_some_and(|p| p.index == last), "log purged")
+        .await
+        .expect("log purged");
+
+    let joiner_spec = specs([2]);
+    let mut cfg = config(2, &joiner_spec, dir.path(), None);
+    cfg.initial_members.clear();
+    let joiner = node::start(&cfg).await.expect("second node starts");
+    first
+        .handle
+        .add_member(2, member_of(&joiner_spec[0]))
+        .await
+        .expect("add member");
+    joiner
+        .handle
+        .read_barrier()
+        .await
+        .expect("barrier on the new member");
+    let snapshot = joiner.handle.raft().metrics().borrow().snapshot;
+    assert!(
+        snapshot.is_some_and(|s| s.index >= last),
+        "installed {snapshot:?}"
+    );
+    for worker in 1..=5 {
+        assert_eq!(
+            stamp(&joiner, worker),
+            stamp(first, worker),
+            "worker {worker}"
+        );
+    }
     joiner.shutdown().await;
     for n in nodes {
         n.shutdown().await;
