@@ -82,7 +82,7 @@ pub enum ProgressArg {
 /// Runs the parsed command; returns the process exit code.
 pub async fn main(cli: Cli) -> i32 {
     match cli.command {
-        Command::Run(args) => run(args).await,
+        Command::Run(args) => Box::pin(run(args)).await,
         Command::Consume(args) => consume::run(args).await,
         Command::Release(args) => release::run(args).await,
     }

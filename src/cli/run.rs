@@ -54,6 +54,8 @@ pub async fn run_task(opts: TaskRunOptions) -> Result<TaskOutcome, TaskFailure> 
         stats: opts.stats,
         shutdown: opts.shutdown,
         until: opts.until_lsn.map(|l| ResumeToken::Pg { confirmed_lsn: l }),
+        status: None,
+        limits: None,
         spec: opts.spec,
     };
     let spec = rt.spec.clone();
