@@ -1,6 +1,7 @@
 //! The `tributary` command line: argument parsing and the thin glue that runs a command.
 
 mod consume;
+pub mod ctl;
 mod progress;
 
 use std::path::PathBuf;
@@ -42,6 +43,8 @@ pub enum Command {
     /// migrated data), except those of a first start that never became durable, or all of the
     /// task's topics with --delete-topics.
     Release(release::ReleaseArgs),
+    /// Drives a worker cluster through its admin API: tasks, members, health.
+    Ctl(ctl::CtlArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -85,6 +88,7 @@ pub async fn main(cli: Cli) -> i32 {
         Command::Run(args) => Box::pin(run(args)).await,
         Command::Consume(args) => consume::run(args).await,
         Command::Release(args) => release::run(args).await,
+        Command::Ctl(args) => ctl::run(args).await,
     }
 }
 

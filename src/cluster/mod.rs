@@ -11,12 +11,24 @@
 //! The leader stamps its wall-clock time into each entry; `apply` judges nothing by the clock
 //! of the node applying it, so every node computes the same state.
 
+pub mod admin;
+pub mod checkpoints;
 pub mod config;
+mod deletion;
 pub mod handle;
+pub mod network;
+pub mod node;
 pub mod plan;
+mod rpc;
+pub mod scheduler;
 pub mod state;
+pub mod store;
+pub mod worker;
 
 pub use handle::{ClusterError, ClusterHandle};
+
+#[cfg(test)]
+mod tests_net;
 
 use std::io::Cursor;
 

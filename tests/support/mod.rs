@@ -14,6 +14,8 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 
+pub mod cluster;
+
 pub fn pg_url() -> String {
     std::env::var("TRIBUTARY_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://tributary:tributary@127.0.0.1:54321/postgres".into())
@@ -271,6 +273,10 @@ pub struct Proc {
 }
 
 impl Proc {
+    pub fn from_child(child: Child) -> Proc {
+        Proc { child: Some(child) }
+    }
+
     pub fn id(&self) -> u32 {
         self.child.as_ref().map(|c| c.id()).unwrap_or(0)
     }
@@ -384,7 +390,7 @@ pub fn run_to_end(task: &Path, data_dir: &Path, limit: Duration) -> (i32, String
     spawn_run(task, data_dir).wait_exit(limit)
 }
 
-fn send_signal(pid: u32, sig: &str) {
+pub fn send_signal(pid: u32, sig: &str) {
     let _ = Command::new("kill")
         .arg(format!("-{sig}"))
         .arg(pid.to_string())

@@ -136,8 +136,10 @@ impl ClusterState {
                 if let Err(r) = owns(s, key, *node, *epoch) {
                     return r;
                 }
+                let failed = status.state == ShardState::Failed;
                 s.status = ShardStatus {
                     since_ms: at,
+                    first_failed_ms: status.first_failed_ms.or(failed.then_some(at)),
                     ..status.clone()
                 };
                 Response::Ok
@@ -258,6 +260,7 @@ fn pending(at: u64, generation: u64) -> ShardStatus {
         transient: false,
         since_ms: at,
         generation,
+        first_failed_ms: None,
     }
 }
 

@@ -211,6 +211,9 @@ pub struct ShardStatus {
     pub since_ms: u64,
     /// The `resume_generation` the state belongs to.
     pub generation: u64,
+    /// When the current streak of failures began (kept across automatic resumes, cleared by
+    /// a healthy run or a ResumeTask): the automatic-resume window counts from here.
+    pub first_failed_ms: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,322 @@
+//! The admin service's calls: each validates, proposes through the leader or reads after a
+//! barrier, and answers with one status whose message names the problem and the fix.
+//!
+//! Calls that start something the cluster finishes later (deleting a task, draining a worker)
+//! wait for it on the applied state's signal, bounded by [`Limits`], never by sleeping.
+
+// tonic's `Status` is every call's error type; boxing it in the helpers would only unbox it again.
+#![allow(clippy::result_large_err)]
+
+use std::time::Duration;
+
+use tonic::{Request, Response, Status};
+
+use super::convert::{
+    cluster_status, config_status, health_pb, members_pb, rejected_status, task_pb,
+};
+use super::pb::{self, admin_server::Admin};
+use super::{AdminCluster, Limits};
+use crate::cluster::plan::plan_shards;
+use crate::cluster::state::{ClusterState, Command, Desired, TaskRecord};
+use crate::cluster::{ClusterError, Member, NodeId};
+use crate::config::TaskSpec;
+
+/// The admin API over one node's view of the cluster.
+pub struct AdminService<C> {
+    cluster: C,
+    limits: Limits,
+}
+
+impl<C: AdminCluster> AdminService<C> {
+    pub fn new(cluster: C, limits: Limits) -> Self {
+        AdminService { cluster, limits }
+    }
+
+    /// Proposes `cmd`; a rejection becomes its status.
+    async fn apply(&self, cmd: Command) -> Result<(), Status> {
+        match self.cluster.propose(cmd).await.map_err(cluster_status)? {
+            crate::cluster::state::Response::Ok => Ok(()),
+            crate::cluster::state::Response::Rejected { reason, kind } => {
+                Err(rejected_status(kind, reason))
+            }
+        }
+    }
+
+    async fn barrier(&self) -> Result<(), Status> {
+        self.cluster.read_barrier().await.map_err(cluster_status)
+    }
+
+    /// The task as this node applied it (call after a barrier or a proposal).
+    fn task(&self, name: &str) -> Result<pb::Task, Status> {
+        self.cluster
+            .view()
+            .read(|s| s.tasks.get(name).map(|t| task_pb(s, t)))
+            .ok_or_else(|| no_task(name))
+    }
+
+    fn stored(&self, name: &str) -> Result<TaskRecord, Status> {
+        self.cluster
+            .view()
+            .read(|s| s.tasks.get(name).cloned())
+            .ok_or_else(|| no_task(name))
+    }
+
+    /// Waits until `done` holds on the applied state, at most `limit`; whether it did.
+    async fn wait_until(&self, limit: Duration, done: impl Fn(&ClusterState) -> bool) -> bool {
+        let view = self.cluster.view();
+        let mut applied = view.subscribe();
+        let wait = async {
+            loop {
+                applied.borrow_and_update();
+                if view.read(&done) {
+                    return;
+                }
+                if applied.changed().await.is_err() {
+                    return std::future::pending().await;
+                }
+            }
+        };
+        tokio::time::timeout(limit, wait).await.is_ok()
+    }
+
+    async fn set_desired(&self, name: String, desired: Desired) -> Result<pb::Task, Status> {
+        self.apply(Command::SetDesired {
+            name: name.clone(),
+            desired,
+        })
+        .await?;
+        self.task(&name)
+    }
+
+    /// Drains `node`, waits for its shards to move, then takes it out of Raft and the state.
+    async fn remove_worker(&self, node: NodeId) -> Result<(), Status> {
+        self.apply(Command::DrainWorker { node }).await?;
+        let owns = |s: &ClusterState| {
+            s.shards
+                .values()
+                .filter(|r| r.owner == Some(node) || r.moving_to == Some(node))
+                .count()
+        };
+        if !self
+            .wait_until(self.limits.drain_wait, |s| owns(s) == 0)
+            .await
+        {
+            let left = self.cluster.view().read(owns);
+            return Err(Status::deadline_exceeded(format!(
+                "worker {node} still owns {left} shard(s) after {}: it is draining and they move once another worker takes them (check `tributary ctl cluster status`); run `tributary ctl worker remove {node}` again",
+                humantime::format_duration(self.limits.drain_wait)
+            )));
+        }
+        if self.cluster.members().iter().any(|m| m.node == node) {
+            self.cluster
+                .remove_member(node)
+                .await
+                .map_err(cluster_status)?;
+        }
+        self.apply(Command::ForgetWorker { node }).await
+    }
+}
+
+fn no_task(name: &str) -> Status {
+    Status::not_found(format!(
+        "no task named {name}: `tributary ctl task list` shows the tasks"
+    ))
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// `host:port` with a numeric port.
+fn check_addr(field: &str, addr: &str) -> Result<(), Status> {
+    let ok = addr
+        .rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if ok {
+        return Ok(());
+    }
+    Err(Status::invalid_argument(format!(
+        "{field} {addr:?} is not host:port: give it as in the worker's node file, e.g. 127.0.0.1:7204"
+    )))
+}
+
+#[tonic::async_trait]
+impl<C: AdminCluster> Admin for AdminService<C> {
+    async fn create_task(
+        &self,
+        req: Request<pb::CreateTaskRequest>,
+    ) -> Result<Response<pb::Task>, Status> {
+        let spec_toml = req.into_inner().spec_toml;
+        let spec = TaskSpec::parse(&spec_toml).map_err(config_status)?;
+        let shards = plan_shards(&spec).await.map_err(|e| {
+            Status::failed_precondition(format!("cannot plan task {}: {e}", spec.name))
+        })?;
+        let task = TaskRecord {
+            name: spec.name.clone(),
+            spec_toml,
+            desired: Desired::Running,
+            created_ms: 0,
+            resume_generation: 0,
+            delete_topics: false,
+        };
+        self.apply(Command::CreateTask { task, shards }).await?;
+        self.task(&spec.name).map(Response::new)
+    }
+
+    async fn get_task(
+        &self,
+        req: Request<pb::GetTaskRequest>,
+    ) -> Result<Response<pb::Task>, Status> {
+        self.barrier().await?;
+        self.task(&req.into_inner().name).map(Response::new)
+    }
+
+    async fn list_tasks(
+        &self,
+        _req: Request<pb::ListTasksRequest>,
+    ) -> Result<Response<pb::ListTasksResponse>, Status> {
+        self.barrier().await?;
+        let tasks = self
+            .cluster
+            .view()
+            .read(|s| s.tasks.values().map(|t| task_pb(s, t)).collect());
+        Ok(Response::new(pb::ListTasksResponse { tasks }))
+    }
+
+    async fn update_task(
+        &self,
+        req: Request<pb::UpdateTaskRequest>,
+    ) -> Result<Response<pb::Task>, Status> {
+        let pb::UpdateTaskRequest { name, spec_toml } = req.into_inner();
+        let new = TaskSpec::parse(&spec_toml).map_err(config_status)?;
+        if new.name != name {
+            return Err(Status::invalid_argument(format!(
+                "the file names task {:?} but the update is for {name:?}: a task's name cannot change; fix `name` in the file",
+                new.name
+            )));
+        }
+        self.barrier().await?;
+        let current = TaskSpec::parse(&self.stored(&name)?.spec_toml).map_err(|e| {
+            Status::failed_precondition(format!(
+                "task {name}'s stored spec no longer parses ({e}): delete the task and create it again"
+            ))
+        })?;
+        current
+            .check_live_update(&new)
+            .map_err(|e| Status::failed_precondition(format!("task {name}: {e}")))?;
+        self.apply(Command::UpdateTask {
+            name: name.clone(),
+            spec_toml,
+        })
+        .await?;
+        self.task(&name).map(Response::new)
+    }
+
+    async fn pause_task(
+        &self,
+        req: Request<pb::PauseTaskRequest>,
+    ) -> Result<Response<pb::Task>, Status> {
+        let name = req.into_inner().name;
+        self.set_desired(name, Desired::Paused)
+            .await
+            .map(Response::new)
+    }
+
+    async fn resume_task(
+        &self,
+        req: Request<pb::ResumeTaskRequest>,
+    ) -> Result<Response<pb::Task>, Status> {
+        let name = req.into_inner().name;
+        self.set_desired(name, Desired::Running)
+            .await
+            .map(Response::new)
+    }
+
+    async fn delete_task(
+        &self,
+        req: Request<pb::DeleteTaskRequest>,
+    ) -> Result<Response<pb::DeleteTaskResponse>, Status> {
+        let pb::DeleteTaskRequest {
+            name,
+            delete_topics,
+        } = req.into_inner();
+        self.apply(Command::DeleteTask {
+            name: name.clone(),
+            delete_topics,
+        })
+        .await?;
+        let removed = self
+            .wait_until(self.limits.delete_wait, |s| !s.tasks.contains_key(&name))
+            .await;
+        let message = if removed {
+            format!("task {name} deleted")
+        } else {
+            format!(
+                "task {name} is being deleted: its shards stop and its slots and publications are dropped in the background (still going after {}); `tributary ctl task get {name}` shows it until it is gone",
+                humantime::format_duration(self.limits.delete_wait)
+            )
+        };
+        Ok(Response::new(pb::DeleteTaskResponse { removed, message }))
+    }
+
+    async fn cluster_status(
+        &self,
+        _req: Request<pb::ClusterStatusRequest>,
+    ) -> Result<Response<pb::ClusterStatusResponse>, Status> {
+        // Without a leader the local state is still worth showing, marked degraded.
+        match self.cluster.read_barrier().await {
+            Ok(()) | Err(ClusterError::NoLeader(_)) => {}
+            Err(e) => return Err(cluster_status(e)),
+        }
+        let leader = self.cluster.leader().map(|(id, _)| id);
+        let raft = self.cluster.members();
+        let members = self
+            .cluster
+            .view()
+            .read(|s| members_pb(s, &raft, leader, now_ms()));
+        let health = health_pb(&members, leader);
+        Ok(Response::new(pb::ClusterStatusResponse {
+            members,
+            leader_id: leader,
+            health: Some(health),
+        }))
+    }
+
+    async fn add_worker(
+        &self,
+        req: Request<pb::AddWorkerRequest>,
+    ) -> Result<Response<pb::AddWorkerResponse>, Status> {
+        let pb::AddWorkerRequest {
+            node_id,
+            raft_addr,
+            admin_addr,
+        } = req.into_inner();
+        check_addr("raft_addr", &raft_addr)?;
+        check_addr("admin_addr", &admin_addr)?;
+        let member = Member {
+            raft_addr,
+            admin_addr,
+        };
+        self.cluster
+            .add_member(node_id, member.clone())
+            .await
+            .map_err(cluster_status)?;
+        self.apply(Command::RegisterWorker {
+            node: node_id,
+            member,
+        })
+        .await?;
+        Ok(Response::new(pb::AddWorkerResponse {}))
+    }
+
+    async fn remove_worker(
+        &self,
+        req: Request<pb::RemoveWorkerRequest>,
+    ) -> Result<Response<pb::RemoveWorkerResponse>, Status> {
+        let node = req.into_inner().node_id;
+        AdminService::remove_worker(self, node).await?;
+        Ok(Response::new(pb::RemoveWorkerResponse {}))
+    }
+}

@@ -1,0 +1,618 @@
+//! A worker: runs the shards the leader assigned to this node, renews its lease, and stops
+//! what it no longer owns.
+//!
+//! ```text
+//!  heartbeat task ── every renew_every: Heartbeat{shard progress} ─► leader (lease renewed)
+//!  reconcile loop ── on every applied entry: start owned shards, stop moved/paused/deleted
+//!                    ones gracefully (checkpoint, then Released), abort lost ones at once
+//! ```
+//! Fencing: a worker whose lease has not been renewed for `lease - renew_every` by its own
+//! monotonic clock aborts every shard (dropping a producer purges its queue) before the leader
+//! can judge the lease expired; its later checkpoints are refused by epoch anyway.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::checkpoints::RaftCheckpointStore;
+use super::deletion::shard_spec;
+use super::scheduler::now_ms;
+use super::state::{
+    ClusterState, Command, Desired, Response, ShardProgress, ShardReport, ShardState, ShardStatus,
+};
+use super::{ClusterHandle, Member};
+use crate::checkpoint::{CheckpointError, ShardKey, TableProgress};
+use crate::config::TaskSpec;
+use crate::metrics::ShardLabels;
+use crate::pipeline::runner::PipelineError;
+use crate::pipeline::stats::Stats;
+use crate::sink::kafka::KafkaSink;
+use crate::source::postgres::PgSource;
+use crate::source::ErrorClass;
+use crate::task::{
+    kafka_config, run_shard, Epoch, ShardRuntime, TaskError, TaskFailure, TaskOutcome,
+};
+
+/// How often the reconcile loop looks again without a new entry.
+const TICK: Duration = Duration::from_millis(100);
+/// First wait before a failed shard is resumed automatically; doubles up to `AUTO_RESUME_MAX`.
+const AUTO_RESUME_MIN: Duration = Duration::from_secs(10);
+const AUTO_RESUME_MAX: Duration = Duration::from_secs(300);
+/// A graceful stop at shutdown waits this long for the last checkpoint.
+const STOP_BUDGET: Duration = Duration::from_secs(30);
+
+/// How this worker runs.
+#[derive(Clone, Debug)]
+pub struct WorkerOptions {
+    pub member: Member,
+    pub lease: Duration,
+    pub renew_every: Duration,
+}
+
+/// Why a running shard is being stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StopReason {
+    Move,
+    Pause,
+    Shutdown,
+}
+
+struct Running {
+    epoch: u64,
+    stop: watch::Sender<bool>,
+    join: JoinHandle<Result<TaskOutcome, TaskFailure>>,
+    stopping: Option<StopReason>,
+    reported: ShardState,
+    /// The failure streak this run continues (an automatic resume).
+    first_failed_ms: Option<u64>,
+}
+
+/// Shards this worker runs, shared with the heartbeat task.
+type Live = Arc<Mutex<BTreeMap<ShardKey, (u64, Arc<Stats>)>>>;
+
+struct Worker {
+    handle: ClusterHandle,
+    opts: WorkerOptions,
+    running: BTreeMap<ShardKey, Running>,
+    live: Live,
+    renewed: watch::Receiver<Option<Instant>>,
+    retry: BTreeMap<ShardKey, (Instant, Duration)>,
+}
+
+/// Runs until `shutdown`, then stops every shard gracefully (each saves its last checkpoint).
+pub async fn run(handle: ClusterHandle, opts: WorkerOptions, mut shutdown: watch::Receiver<bool>) {
+    let live: Live = Arc::default();
+    let (renewed_tx, renewed) = watch::channel(None);
+    let beat = tokio::spawn(heartbeat(
+        handle.clone(),
+        opts.clone(),
+        live.clone(),
+        renewed_tx,
+    ));
+    let mut applied = handle.view().subscribe();
+    let mut w = Worker {
+        handle,
+        opts,
+        running: BTreeMap::new(),
+        live,
+        renewed,
+        retry: BTreeMap::new(),
+    };
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(TICK) => {}
+            _ = applied.changed() => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+        if !w.lease_held() {
+            w.fence();
+            continue;
+        }
+        w.reap().await;
+        w.reconcile().await;
+    }
+    beat.abort();
+    w.stop_all().await;
+}
+
+/// Renews the lease every `renew_every` with the progress of the running shards; registers
+/// this worker when the state does not know it yet.
+async fn heartbeat(
+    handle: ClusterHandle,
+    opts: WorkerOptions,
+    live: Live,
+    renewed: watch::Sender<Option<Instant>>,
+) {
+    let node = handle.node_id();
+    let mut tick = tokio::time::interval(opts.renew_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let sent = Instant::now();
+        let shards = reports(&handle, &live);
+        let ok = match handle.propose(Command::Heartbeat { node, shards }).await {
+            Ok(Response::Ok) => true,
+            Ok(Response::Rejected { .. }) => {
+                let member = opts.member.clone();
+                matches!(
+                    handle
+                        .propose(Command::RegisterWorker { node, member })
+                        .await,
+                    Ok(Response::Ok)
+                )
+            }
+            Err(e) => {
+                tracing::warn!(node, error = %e, "lease not renewed");
+                false
+            }
+        };
+        if ok {
+            renewed.send_replace(Some(sent));
+        }
+    }
+}
+
+fn reports(handle: &ClusterHandle, live: &Live) -> Vec<ShardReport> {
+    let live = live.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    handle.view().read(|s| {
+        live.into_iter()
+            .map(|(key, (epoch, stats))| {
+                let progress = progress(s, &key, &stats);
+                ShardReport {
+                    key,
+                    epoch,
+                    progress,
+                }
+            })
+            .collect()
+    })
+}
+
+fn progress(s: &ClusterState, key: &ShardKey, stats: &Stats) -> ShardProgress {
+    use std::sync::atomic::Ordering::Relaxed;
+    let cp = s.checkpoints.get(key);
+    let tables = cp.map(|c| &c.tables);
+    ShardProgress {
+        events: stats.stream_events.load(Relaxed),
+        snapshot_rows: stats.snapshot_totals().0,
+        tables_done: tables.map_or(0, |t| {
+            t.values()
+                .filter(|p| matches!(p, TableProgress::Done { .. }))
+                .count() as u32
+        }),
+        tables_total: tables.map_or(0, |t| t.len() as u32),
+        lag_ms: stats.lag_seconds().map_or(0, |l| (l * 1000.0) as u64),
+        position: crate::position::Lsn(stats.confirmed_point.load(Relaxed)).to_string(),
+    }
+}
+
+/// What this node's state says about one shard it owns.
+struct Owned {
+    epoch: u64,
+    moving: bool,
+    desired: Desired,
+    status: ShardStatus,
+    tables: Vec<String>,
+    spec_toml: String,
+    shard_count: u64,
+    auto_resume_window: Option<Duration>,
+    streaming: bool,
+}
+
+impl Worker {
+    fn lease_held(&self) -> bool {
+        let margin = self.opts.lease.saturating_sub(self.opts.renew_every);
+        self.renewed.borrow().is_some_and(|t| t.elapsed() < margin)
+    }
+
+    /// The lease is about to expire by this node's clock: abort everything at once.
+    fn fence(&mut self) {
+        if self.running.is_empty() {
+            return;
+        }
+        tracing::error!(node = self.handle.node_id(), shards = self.running.len(), "lease not renewed in time: stopping every shard and purging their producer queues before the lease expires");
+        for (key, r) in std::mem::take(&mut self.running) {
+            r.join.abort();
+            self.forget(&key);
+        }
+    }
+
+    fn forget(&self, key: &ShardKey) {
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    fn owned(&self) -> BTreeMap<ShardKey, Owned> {
+        let me = self.handle.node_id();
+        self.handle.view().read(|s| {
+            s.shards
+                .iter()
+                .filter(|(_, sh)| sh.owner == Some(me))
+                .filter_map(|(k, sh)| {
+                    let t = s.tasks.get(&k.task)?;
+                    let spec = TaskSpec::parse(&t.spec_toml).ok();
+                    let streaming = s.checkpoints.get(k).is_some_and(|c| {
+                        c.started
+                            && c.tables
+                                .values()
+                                .all(|p| matches!(p, TableProgress::Done { .. }))
+                    });
+                    Some((
+                        k.clone(),
+                        Owned {
+                            epoch: sh.epoch,
+                            moving: sh.moving_to.is_some(),
+                            desired: t.desired,
+                            status: sh.status.clone(),
+                            tables: sh.tables.clone(),
+                            spec_toml: t.spec_toml.clone(),
+                            shard_count: s.task_shards(&k.task).count() as u64,
+                            auto_resume_window: spec.map(|s| s.retry.auto_resume_window),
+                            streaming,
+                        },
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    async fn reconcile(&mut self) {
+        let owned = self.owned();
+        let keys: Vec<ShardKey> = self.running.keys().cloned().collect();
+        for key in keys {
+            self.check_running(&key, owned.get(&key)).await;
+        }
+        for (key, o) in &owned {
+            if !self.running.contains_key(key) {
+                self.consider_start(key, o).await;
+            }
+        }
+    }
+
+    /// Stops a running shard that moved, paused or was lost; reports its phase.
+    async fn check_running(&mut self, key: &ShardKey, o: Option<&Owned>) {
+        let Some(o) = o.filter(|o| Some(o.epoch) == self.running.get(key).map(|r| r.epoch)) else {
+            if let Some(r) = self.running.remove(key) {
+                tracing::warn!(task = %key.task, shard = key.shard, "shard assigned elsewhere: stopping it at once");
+                r.join.abort();
+                self.forget(key);
+            }
+            return;
+        };
+        let Some(r) = self.running.get_mut(key) else {
+            return;
+        };
+        if r.stopping.is_none() {
+            let why = if o.moving {
+                Some(StopReason::Move)
+            } else if o.desired != Desired::Running {
+                Some(StopReason::Pause)
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                tracing::info!(task = %key.task, shard = key.shard, reason = ?why, "stopping shard gracefully");
+                r.stopping = Some(why);
+                r.stop.send_replace(true);
+                return;
+            }
+        }
+        let phase = if o.streaming {
+            ShardState::Streaming
+        } else {
+            ShardState::Snapshot
+        };
+        if r.stopping.is_none() && r.reported != phase {
+            r.reported = phase;
+            let status = ShardStatus {
+                state: phase,
+                generation: o.status.generation,
+                ..Default::default()
+            };
+            if phase == ShardState::Streaming {
+                r.first_failed_ms = None;
+            }
+            let (epoch, first) = (r.epoch, r.first_failed_ms);
+            self.report(
+                key,
+                epoch,
+                ShardStatus {
+                    first_failed_ms: first,
+                    ..status
+                },
+            )
+            .await;
+        }
+    }
+
+    async fn consider_start(&mut self, key: &ShardKey, o: &Owned) {
+        if o.moving {
+            let node = self.handle.node_id();
+            let cmd = Command::Released {
+                key: key.clone(),
+                node,
+                epoch: o.epoch,
+            };
+            self.propose(cmd).await;
+            return;
+        }
+        if o.desired != Desired::Running {
+            if !matches!(
+                o.status.state,
+                ShardState::Paused | ShardState::Completed | ShardState::Failed
+            ) {
+                let status = ShardStatus {
+                    state: ShardState::Paused,
+                    generation: o.status.generation,
+                    ..Default::default()
+                };
+                self.report(key, o.epoch, status).await;
+            }
+            return;
+        }
+        match o.status.state {
+            ShardState::Completed => return,
+            ShardState::Failed if !self.auto_resume_due(key, o) => return,
+            _ => {}
+        }
+        self.start(key, o).await;
+    }
+
+    /// A shard failed by a transient cause is resumed with back-off while inside the task's
+    /// `retry.auto_resume_window`, counted from the first failure of the streak.
+    fn auto_resume_due(&self, key: &ShardKey, o: &Owned) -> bool {
+        let (Some(window), Some(first)) = (o.auto_resume_window, o.status.first_failed_ms) else {
+            return false;
+        };
+        let inside = now_ms().saturating_sub(first) < window.as_millis() as u64;
+        let due = self
+            .retry
+            .get(key)
+            .is_none_or(|(at, _)| Instant::now() >= *at);
+        o.status.transient && inside && due
+    }
+
+    async fn start(&mut self, key: &ShardKey, o: &Owned) {
+        let spec = match TaskSpec::parse(&o.spec_toml) {
+            Ok(s) => shard_spec(&s, &o.tables),
+            Err(e) => {
+                let status = failed(key, &e.to_string(), false, None, o.status.generation);
+                self.report(key, o.epoch, status).await;
+                return;
+            }
+        };
+        let spec = self.shard_settings(spec, o.shard_count);
+        let auto = o.status.state == ShardState::Failed;
+        let first_failed_ms = if auto { o.status.first_failed_ms } else { None };
+        let state = if auto {
+            ShardState::Retrying
+        } else {
+            ShardState::Starting
+        };
+        let status = ShardStatus {
+            state,
+            reason: o.status.reason.clone().filter(|_| auto),
+            transient: auto,
+            generation: o.status.generation,
+            first_failed_ms,
+            ..Default::default()
+        };
+        self.report(key, o.epoch, status).await;
+        let (stop, stop_rx) = watch::channel(false);
+        let stats = Arc::new(Stats::default());
+        let rt = ShardRuntime {
+            spec: spec.clone(),
+            key: key.clone(),
+            epoch: Epoch::Assigned(o.epoch),
+            store: Arc::new(RaftCheckpointStore::new(self.handle.clone())),
+            stats: stats.clone(),
+            shutdown: stop_rx,
+            until: None,
+        };
+        tracing::info!(task = %key.task, shard = key.shard, epoch = o.epoch, tables = ?o.tables, "starting shard");
+        let shard = key.shard;
+        let join = tokio::spawn(async move {
+            let source_spec = rt.spec.clone();
+            let source = move || Ok(PgSource::from_spec(&source_spec, shard)?);
+            let sink_spec = rt.spec.clone();
+            let sink =
+                move |labels: &ShardLabels| Ok(KafkaSink::new(kafka_config(&sink_spec)?, labels)?);
+            run_shard(rt, source, sink).await
+        });
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone(), (o.epoch, stats));
+        self.running.insert(
+            key.clone(),
+            Running {
+                epoch: o.epoch,
+                stop,
+                join,
+                stopping: None,
+                reported: state,
+                first_failed_ms,
+            },
+        );
+    }
+
+    /// The shard's share of the task's throttles, and a producer that gives up on a message
+    /// before this worker's lease could expire.
+    fn shard_settings(&self, mut spec: TaskSpec, shards: u64) -> TaskSpec {
+        let split = |r: Option<u64>| r.map(|r| r.div_ceil(shards.max(1)));
+        spec.migration.snapshot_rows_per_second = split(spec.migration.snapshot_rows_per_second);
+        spec.migration.stream_events_per_second = split(spec.migration.stream_events_per_second);
+        let timeout = self
+            .opts
+            .lease
+            .saturating_sub(Duration::from_millis(500))
+            .max(Duration::from_millis(1000));
+        spec.destination
+            .properties
+            .entry("message.timeout.ms".into())
+            .or_insert_with(|| timeout.as_millis().to_string());
+        spec
+    }
+
+    /// Handles shards whose run ended.
+    async fn reap(&mut self) {
+        let done: Vec<ShardKey> = self
+            .running
+            .iter()
+            .filter(|(_, r)| r.join.is_finished())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in done {
+            let Some(r) = self.running.remove(&key) else {
+                continue;
+            };
+            self.forget(&key);
+            let generation = self
+                .handle
+                .view()
+                .read(|s| s.shards.get(&key).map_or(0, |sh| sh.status.generation));
+            let result = r.join.await;
+            let node = self.handle.node_id();
+            match result {
+                Ok(Ok(TaskOutcome::Stopped)) => match r.stopping {
+                    Some(StopReason::Move) => {
+                        tracing::info!(task = %key.task, shard = key.shard, "shard checkpointed and released for its move");
+                        self.propose(Command::Released {
+                            key: key.clone(),
+                            node,
+                            epoch: r.epoch,
+                        })
+                        .await;
+                    }
+                    Some(StopReason::Pause) => {
+                        let status = ShardStatus {
+                            state: ShardState::Paused,
+                            generation,
+                            ..Default::default()
+                        };
+                        self.report(&key, r.epoch, status).await;
+                    }
+                    _ => {}
+                },
+                Ok(Ok(TaskOutcome::Completed)) => {
+                    let status = ShardStatus {
+                        state: ShardState::Completed,
+                        generation,
+                        ..Default::default()
+                    };
+                    self.report(&key, r.epoch, status).await;
+                }
+                Ok(Err(f)) if is_fenced(&f.error) => {
+                    tracing::warn!(task = %key.task, shard = key.shard, "shard moved to another worker: stopped");
+                }
+                Ok(Err(f)) => {
+                    self.failed(&key, r.epoch, r.first_failed_ms, &f, generation)
+                        .await
+                }
+                Err(e) => {
+                    let status = failed(
+                        &key,
+                        &format!("the shard's task panicked: {e}"),
+                        true,
+                        r.first_failed_ms,
+                        generation,
+                    );
+                    self.report(&key, r.epoch, status).await;
+                }
+            }
+        }
+    }
+
+    async fn failed(
+        &mut self,
+        key: &ShardKey,
+        epoch: u64,
+        first_failed_ms: Option<u64>,
+        f: &TaskFailure,
+        generation: u64,
+    ) {
+        let mut reason = crate::error_chain(&f.error);
+        if let Some(kept) = &f.retained {
+            reason.push_str(&format!(" ({kept})"));
+        }
+        // Checkpoint storage is the cluster here: an unreachable leader passes.
+        let transient = f.error.class() != ErrorClass::Definite;
+        tracing::error!(task = %key.task, shard = key.shard, transient, error = %reason, "shard failed");
+        let backoff = self
+            .retry
+            .get(key)
+            .map_or(AUTO_RESUME_MIN, |(_, b)| (*b * 2).min(AUTO_RESUME_MAX));
+        self.retry
+            .insert(key.clone(), (Instant::now() + backoff, backoff));
+        let status = failed(key, &reason, transient, first_failed_ms, generation);
+        self.report(key, epoch, status).await;
+    }
+
+    async fn report(&self, key: &ShardKey, epoch: u64, status: ShardStatus) {
+        let node = self.handle.node_id();
+        self.propose(Command::ReportStatus {
+            key: key.clone(),
+            node,
+            epoch,
+            status,
+        })
+        .await;
+    }
+
+    async fn propose(&self, cmd: Command) {
+        let name = cmd.name();
+        match self.handle.propose(cmd).await {
+            Ok(Response::Ok) => {}
+            Ok(Response::Rejected { reason, .. }) => {
+                tracing::debug!(%reason, command = name, "worker command rejected")
+            }
+            Err(e) => tracing::warn!(error = %e, command = name, "worker could not propose"),
+        }
+    }
+
+    async fn stop_all(&mut self) {
+        for r in self.running.values_mut() {
+            r.stopping = Some(StopReason::Shutdown);
+            r.stop.send_replace(true);
+        }
+        let deadline = Instant::now() + STOP_BUDGET;
+        for (key, r) in std::mem::take(&mut self.running) {
+            match tokio::time::timeout_at(deadline, r.join).await {
+                Ok(_) => tracing::info!(task = %key.task, shard = key.shard, "shard stopped"),
+                Err(_) => {
+                    tracing::warn!(task = %key.task, shard = key.shard, "shard did not stop in time")
+                }
+            }
+        }
+    }
+}
+
+fn failed(
+    key: &ShardKey,
+    reason: &str,
+    transient: bool,
+    first_failed_ms: Option<u64>,
+    generation: u64,
+) -> ShardStatus {
+    ShardStatus {
+        state: ShardState::Failed,
+        reason: Some(format!("task {}, shard {}: {reason}", key.task, key.shard)),
+        transient,
+        since_ms: 0,
+        generation,
+        first_failed_ms,
+    }
+}
+
+fn is_fenced(e: &TaskError) -> bool {
+    matches!(e, TaskError::Pipeline(p) if matches!(&**p, PipelineError::Checkpoint(CheckpointError::Fenced { .. })))
+}

@@ -1,0 +1,121 @@
+//! Figures for README and BENCHMARKS.md (run by `scripts/bench.sh`, ignored in the test
+//! suite): failover time from SIGKILL of a shard's owner to the first event its new owner
+//! produced, with the events re-sent after the move, five times; and the snapshot throughput
+//! of one four-shard task on three workers against the same task in `tributary run`.
+
+mod support;
+
+mod serial {
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::{Offset, TopicPartitionList};
+
+    use super::support::cluster::*;
+    use super::support::*;
+
+    /// (CreateTime ms, id) of every message of `topic`, read until idle.
+    fn stamped_ids(topic: &str) -> Vec<(i64, i64)> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", kafka())
+            .set("group.id", unique("bench"))
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
+        consumer.assign(&tpl).unwrap();
+        let (mut out, mut last) = (Vec::new(), Instant::now());
+        while last.elapsed() < Duration::from_secs(2) {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                let key: serde_json::Value = serde_json::from_slice(m.key().unwrap_or(b"null")).unwrap_or_default();
+                if let (Some(t), Some(id)) = (m.timestamp().to_millis(), key["id"].as_i64()) {
+                    out.push((t, id));
+                }
+                last = Instant::now();
+            }
+        }
+        out
+    }
+
+    fn now_ms() -> i64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a benchmark: scripts/bench.sh runs it"]
+    async fn failover_time_and_resent_events() {
+        let db = four_tables("clb_fail").await;
+        let mut c = Cluster::start(3);
+        let task = unique("clbf");
+        c.create_task(&task_toml(c.dir.path(), &task, &db, "", ""));
+        wait_streaming(&c, &task, 4);
+        let ins = Inserter::start(&db);
+        let (mut takeovers, mut resent) = (Vec::new(), Vec::new());
+        for round in 0..5 {
+            ins.wait_more(300).await;
+            let (shard, victim) = c.owners(&task).into_iter().find_map(|(s, o)| Some((s, o?))).unwrap();
+            let topic = format!("{task}.{}", TABLES[shard as usize]);
+            let before = stamped_ids(&topic).len();
+            let vi = c.index(victim);
+            let killed = now_ms();
+            c.kill(vi);
+            c.wait("the shard's new owner", LIMIT, |c| c.owners(&task).iter().all(|(_, o)| o.is_some_and(|o| o != victim)));
+            wait_streaming(&c, &task, 4);
+            ins.wait_more(300).await;
+            let msgs = stamped_ids(&topic);
+            let first_new = msgs.iter().filter(|(t, _)| *t >= killed).map(|(t, _)| *t).min().unwrap();
+            let mut seen: HashMap<i64, u32> = HashMap::new();
+            for (_, id) in &msgs[..] {
+                *seen.entry(*id).or_default() += 1;
+            }
+            let dup: u32 = seen.values().map(|n| n - 1).sum();
+            let prior: u32 = resent.iter().sum();
+            takeovers.push(first_new - killed);
+            resent.push(dup - prior);
+            eprintln!("round {round}: shard {shard} of node {victim}: first event of the new owner {} ms after SIGKILL, {} events re-sent ({before} before)", first_new - killed, dup - prior);
+            c.spawn(vi);
+            c.wait_ready(3, LIMIT);
+        }
+        ins.stop().await;
+        takeovers.sort();
+        println!("FAILOVER median_ms={} max_ms={} resent={:?}", takeovers[takeovers.len() / 2], takeovers.last().unwrap(), resent);
+        db.cleanup().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a benchmark: scripts/bench.sh runs it"]
+    async fn four_shards_on_three_workers_against_tributary_run() {
+        let rows: i64 = std::env::var("BENCH_CLUSTER_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(250_000);
+        let db = four_tables("clb_tp").await;
+        for t in TABLES {
+            db.client.batch_execute(&format!("INSERT INTO {t} SELECT g, 1 FROM generate_series({}, {}) g", SEED + 1, SEED + rows)).await.unwrap();
+        }
+        let total = 4 * (rows + SEED);
+        let c = Cluster::start(3);
+        let task = unique("clbt");
+        let start = Instant::now();
+        c.create_task(&task_toml(c.dir.path(), &task, &db, "", ""));
+        wait_streaming(&c, &task, 4);
+        let cluster_s = start.elapsed().as_secs_f64();
+        let single = unique("clbr");
+        let path = task_toml(c.dir.path(), &single, &db, "", "");
+        let text = std::fs::read_to_string(&path).unwrap().replace("sharding = \"table\"\n", "");
+        std::fs::write(&path, text).unwrap();
+        let start = Instant::now();
+        let mut run = spawn_run(&path, &c.dir.path().join("run-data"));
+        run.wait_stream_active(&db, &single, Duration::from_secs(600)).await;
+        let run_s = start.elapsed().as_secs_f64();
+        run.sigterm();
+        let _ = run.wait_exit(LIMIT);
+        println!(
+            "CLUSTER_SNAPSHOT rows={total} cluster_rows_per_s={:.0} run_rows_per_s={:.0} ratio={:.2}",
+            total as f64 / cluster_s,
+            total as f64 / run_s,
+            run_s / cluster_s
+        );
+        db.cleanup().await;
+    }
+}

@@ -1,0 +1,448 @@
+//! A real 3-worker cluster on loopback for tests: node files on free ports, `tributary worker`
+//! processes (so tests can SIGKILL/SIGSTOP them), and `tributary ctl` against any node.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{
+    connect, consume_until, free_port, kafka, send_signal, tributary, wait_until, Msg, Proc, TestDb,
+};
+
+/// One worker of a test cluster.
+pub struct Worker {
+    pub id: u64,
+    pub admin: String,
+    pub raft: String,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    pub proc: Option<Proc>,
+}
+
+/// A cluster of workers in a temporary directory; every process is killed on drop.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub workers: Vec<Worker>,
+}
+
+impl Cluster {
+    /// Starts `n` workers and waits until they have a leader and all are registered.
+    pub fn start(n: u64) -> Cluster {
+        Self::start_with(n, "")
+    }
+
+    /// As `start`, with extra lines in every node file (e.g. a lease section).
+    pub fn start_with(n: u64, extra: &str) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let members: String = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (a, r))| {
+                format!("[[initial_members]]\nnode_id = {}\nraft_addr = \"127.0.0.1:{r}\"\nadmin_addr = \"127.0.0.1:{a}\"\n", i + 1)
+            })
+            .collect();
+        let workers = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (a, r))| {
+                let id = i as u64 + 1;
+                let config = dir.path().join(format!("node-{id}.toml"));
+                let text = format!(
+                    "node_id = {id}\nraft_addr = \"127.0.0.1:{r}\"\nadmin_addr = \"127.0.0.1:{a}\"\ndata_dir = {:?}\n{extra}\n{members}",
+                    dir.path().join(format!("node-{id}"))
+                );
+                std::fs::write(&config, text).unwrap();
+                Worker {
+                    id,
+                    admin: format!("127.0.0.1:{a}"),
+                    raft: format!("127.0.0.1:{r}"),
+                    config,
+                    log: dir.path().join(format!("node-{id}.log")),
+                    proc: None,
+                }
+            })
+            .collect();
+        let mut c = Cluster { dir, workers };
+        for i in 0..c.workers.len() {
+            c.spawn(i);
+        }
+        c.wait_ready(n as usize, Duration::from_secs(60));
+        c
+    }
+
+    /// Starts worker `i` (index, not id) again on its node file and data directory.
+    pub fn spawn(&mut self, i: usize) {
+        let w = &mut self.workers[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&w.log)
+            .unwrap();
+        let child = tributary()
+            .args(["worker", "--config"])
+            .arg(&w.config)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        w.proc = Some(Proc::from_child(child));
+    }
+
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut p) = self.workers[i].proc.take() {
+            p.sigkill();
+        }
+    }
+
+    pub fn stop_signal(&self, i: usize, sig: &str) {
+        if let Some(p) = &self.workers[i].proc {
+            send_signal(p.id(), sig);
+        }
+    }
+
+    /// Index of the worker with node id `id`.
+    pub fn index(&self, id: u64) -> usize {
+        self.workers.iter().position(|w| w.id == id).unwrap()
+    }
+
+    /// Runs `tributary ctl --server <worker i> --json <args>`.
+    pub fn ctl(&self, i: usize, args: &[&str]) -> Output {
+        ctl_at(&self.workers[i].admin, args)
+    }
+
+    /// `ctl --json` against the first live worker; panics with stderr on failure.
+    pub fn ctl_json(&self, args: &[&str]) -> Value {
+        let i = self.any_live();
+        let out = self.ctl(i, args);
+        assert!(
+            out.status.success(),
+            "ctl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "ctl {args:?}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    pub fn any_live(&self) -> usize {
+        self.workers
+            .iter()
+            .position(|w| w.proc.is_some())
+            .expect("a live worker")
+    }
+
+    /// Cluster status as JSON, or None while no leader answers.
+    pub fn status(&self) -> Option<Value> {
+        let out = self.ctl(self.any_live(), &["cluster", "status"]);
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).ok())
+            .flatten()
+    }
+
+    /// Waits until a leader is known and `n` workers are registered and not lost.
+    pub fn wait_ready(&self, n: usize, limit: Duration) {
+        self.wait("the cluster to be ready", limit, |c| {
+            c.status()
+                .is_some_and(|s| s["leader"].as_u64().unwrap_or(0) != 0 && live_members(&s) >= n)
+        });
+    }
+
+    /// Polls `f` every 100 ms until it holds (bounded); on timeout prints the workers' logs.
+    pub fn wait(&self, what: &str, limit: Duration, f: impl Fn(&Cluster) -> bool) {
+        let start = Instant::now();
+        while !f(self) {
+            if start.elapsed() > limit {
+                self.dump_logs();
+                panic!("timed out after {limit:?} waiting for {what}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn dump_logs(&self) {
+        for w in &self.workers {
+            let text = std::fs::read_to_string(&w.log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(60).collect();
+            eprintln!("--- node {} log (last lines) ---", w.id);
+            for l in tail.iter().rev() {
+                eprintln!("{l}");
+            }
+        }
+    }
+
+    /// The leader's node id, if one answers.
+    pub fn leader(&self) -> Option<u64> {
+        self.status()
+            .and_then(|s| s["leader"].as_u64())
+            .filter(|l| *l != 0)
+    }
+
+    /// `task get` as JSON.
+    pub fn task(&self, name: &str) -> Value {
+        self.ctl_json(&["task", "get", name])
+    }
+
+    /// Shard number → owner node id, from `task get`.
+    pub fn owners(&self, name: &str) -> Vec<(u64, Option<u64>)> {
+        self.task(name)["shards"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|s| (s["shard"].as_u64().unwrap_or(0), s["owner"].as_u64()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Shard states (e.g. "streaming") from `task get`.
+    pub fn shard_states(&self, name: &str) -> Vec<String> {
+        self.task(name)["shards"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|s| s["state"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Writes a task file into the cluster's directory and creates it with `ctl task create`.
+    pub fn create_task(&self, path: &Path) {
+        let out = self.ctl(self.any_live(), &["task", "create", path.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "task create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Members that are registered and not lost in a `cluster status` answer.
+pub fn live_members(status: &Value) -> usize {
+    status["members"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter(|m| !m["lost"].as_bool().unwrap_or(false))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// `tributary ctl --server addr --json args`.
+pub fn ctl_at(addr: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["ctl", "--server", addr, "--json"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+pub const TABLES: [&str; 4] = ["public.t1", "public.t2", "public.t3", "public.t4"];
+pub const SEED: i64 = 200;
+pub const LIMIT: Duration = Duration::from_secs(90);
+
+/// A database with four keyed tables of `SEED` rows each.
+pub async fn four_tables(prefix: &str) -> TestDb {
+    let db = TestDb::create(prefix).await;
+    for t in TABLES {
+        db.client
+            .batch_execute(&format!(
+                "CREATE TABLE {t} (id bigint PRIMARY KEY, v int NOT NULL DEFAULT 0);
+                 INSERT INTO {t} SELECT g, 0 FROM generate_series(1, {SEED}) g;"
+            ))
+            .await
+            .unwrap();
+    }
+    db
+}
+
+/// A task file over the four tables, one shard per table.
+pub fn task_toml(
+    dir: &Path,
+    name: &str,
+    db: &TestDb,
+    extra_top: &str,
+    extra_migration: &str,
+) -> PathBuf {
+    let tables: Vec<String> = TABLES.iter().map(|t| format!("{t:?}")).collect();
+    let text = format!(
+        "name = {name:?}\nsharding = \"table\"\n{extra_top}\n[source]\nkind = \"postgres\"\nurl = {:?}\nstatus_interval = \"1s\"\n\
+         [destination]\nkind = \"kafka\"\nbootstrap_servers = {:?}\n\
+         [objects]\ntables = [{}]\n[migration]\nphases = [\"full\", \"incremental\"]\ncheckpoint_interval = \"200ms\"\n{extra_migration}\n",
+        db.url,
+        kafka(),
+        tables.join(", ")
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Inserts rows into the four tables, round robin, until stopped; `next` is the next id.
+pub struct Inserter {
+    stop: tokio::sync::watch::Sender<bool>,
+    pub next: Arc<AtomicI64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Inserter {
+    pub fn start(db: &TestDb) -> Inserter {
+        let (stop, mut rx) = tokio::sync::watch::channel(false);
+        let next = Arc::new(AtomicI64::new(SEED + 1));
+        let (url, n) = (db.url.clone(), next.clone());
+        let task = tokio::spawn(async move {
+            let c = connect(&url).await;
+            while !*rx.borrow_and_update() {
+                let id = n.load(Ordering::Relaxed);
+                let t = TABLES[(id % 4) as usize];
+                c.batch_execute(&format!("INSERT INTO {t} VALUES ({id}, 1)"))
+                    .await
+                    .unwrap();
+                n.store(id + 1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+        });
+        Inserter { stop, next, task }
+    }
+
+    pub fn count(&self) -> i64 {
+        self.next.load(Ordering::Relaxed)
+    }
+
+    /// Waits (bounded) until `more` rows beyond now are inserted.
+    pub async fn wait_more(&self, more: i64) {
+        let target = self.count() + more;
+        wait_until("more inserts", LIMIT, || self.count() >= target).await;
+    }
+
+    pub async fn stop(self) {
+        self.stop.send(true).unwrap();
+        self.task.await.unwrap();
+    }
+}
+
+/// Every row of every table reaches its topic: the ids consumed equal the ids in the table.
+pub async fn verify_every_row(db: &TestDb, task: &str) {
+    for t in TABLES {
+        let want: BTreeSet<i64> = db
+            .client
+            .query(&format!("SELECT id FROM {t}"), &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let topic = format!("{task}.{t}");
+        let ids = |msgs: &[Msg]| -> BTreeSet<i64> {
+            msgs.iter()
+                .filter_map(|m| m.key.as_ref()?["id"].as_i64())
+                .collect()
+        };
+        let msgs = consume_until(&topic, |m| ids(m).is_superset(&want));
+        let got = ids(&msgs);
+        let missing: Vec<&i64> = want.difference(&got).take(10).collect();
+        assert!(
+            missing.is_empty(),
+            "{topic}: {} of {} rows missing, e.g. {missing:?}",
+            want.len() - want.intersection(&got).count(),
+            want.len()
+        );
+    }
+}
+
+/// The task's slots, sorted.
+pub async fn task_slots(db: &TestDb, task: &str) -> Vec<String> {
+    let mut s: Vec<String> = db
+        .replication_objects()
+        .await
+        .0
+        .into_iter()
+        .filter(|s| s.starts_with(&format!("tributary_{}_", task.to_ascii_lowercase())))
+        .collect();
+    s.sort();
+    s
+}
+
+/// Waits until every shard of `task` streams on a live worker.
+pub fn wait_streaming(c: &Cluster, task: &str, shards: usize) {
+    c.wait("every shard streaming", LIMIT, |c| {
+        let states = c.shard_states(task);
+        states.len() == shards && states.iter().all(|s| s == "streaming")
+    });
+}
+
+/// Shards owned by worker `id`.
+pub fn owned_by(c: &Cluster, task: &str, id: u64) -> Vec<u64> {
+    c.owners(task)
+        .into_iter()
+        .filter(|(_, o)| *o == Some(id))
+        .map(|(s, _)| s)
+        .collect()
+}
+
+/// No worker's log says a checkpoint would have moved backwards.
+pub fn no_regression(c: &Cluster) {
+    for w in &c.workers {
+        let log = std::fs::read_to_string(&w.log).unwrap_or_default();
+        assert!(
+            !log.contains("would move backward"),
+            "node {} refused a backward checkpoint",
+            w.id
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_owner_s_shards_resume_elsewhere_with_every_row_and_the_same_slots() {
+    let db = four_tables("cl_kill").await;
+    let mut c = Cluster::start(3);
+    let task = unique("clk");
+    c.create_task(&task_toml(c.dir.path(), &task, &db, "", ""));
+    wait_streaming(&c, &task, 4);
+    let spread: BTreeSet<u64> = c.owners(&task).iter().filter_map(|(_, o)| *o).collect();
+    assert_eq!(
+        spread.len(),
+        3,
+        "4 shards spread over 3 workers: {:?}",
+        c.owners(&task)
+    );
+    let slots = task_slots(&db, &task).await;
+    assert_eq!(slots.len(), 4, "one slot per shard: {slots:?}");
+    let ins = Inserter::start(&db);
+    ins.wait_more(200).await;
+    let victim = c.owners(&task).into_iter().find_map(|(_, o)| o).unwrap();
+    let moved = owned_by(&c, &task, victim);
+    c.kill(c.index(victim));
+    let killed = Instant::now();
+    c.wait("the victim's shards on other workers", LIMIT, |c| {
+        c.owners(&task)
+            .iter()
+            .all(|(_, o)| o.is_some_and(|o| o != victim))
+    });
+    wait_streaming(&c, &task, 4);
+    eprintln!(
+        "shards {moved:?} of node {victim} streaming elsewhere {:?} after SIGKILL",
+        killed.elapsed()
+    );
+    ins.wait_more(200).await;
+    ins.stop().await;
+    verify_every_row(&db, &task).await;
+    assert_eq!(
+        task_slots(&db, &task).await,
+        slots,
+        "the same slots, none new"
+    );
+    no_regression(&c);
+    db.cleanup().await;
+}
