@@ -25,12 +25,14 @@ mod serial {
             .create()
             .unwrap();
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, 0, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, 0, Offset::Beginning)
+            .unwrap();
         consumer.assign(&tpl).unwrap();
         let (mut out, mut last) = (Vec::new(), Instant::now());
         while last.elapsed() < Duration::from_secs(2) {
             if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-                let key: serde_json::Value = serde_json::from_slice(m.key().unwrap_or(b"null")).unwrap_or_default();
+                let key: serde_json::Value =
+                    serde_json::from_slice(m.key().unwrap_or(b"null")).unwrap_or_default();
                 if let (Some(t), Some(id)) = (m.timestamp().to_millis(), key["id"].as_i64()) {
                     out.push((t, id));
                 }
@@ -41,7 +43,10 @@ mod serial {
     }
 
     fn now_ms() -> i64 {
-        SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,17 +61,30 @@ mod serial {
         let (mut takeovers, mut resent) = (Vec::new(), Vec::new());
         for round in 0..5 {
             ins.wait_more(300).await;
-            let (shard, victim) = c.owners(&task).into_iter().find_map(|(s, o)| Some((s, o?))).unwrap();
+            let (shard, victim) = c
+                .owners(&task)
+                .into_iter()
+                .find_map(|(s, o)| Some((s, o?)))
+                .unwrap();
             let topic = format!("{task}.{}", TABLES[shard as usize]);
             let before = stamped_ids(&topic).len();
             let vi = c.index(victim);
             let killed = now_ms();
             c.kill(vi);
-            c.wait("the shard's new owner", LIMIT, |c| c.owners(&task).iter().all(|(_, o)| o.is_some_and(|o| o != victim)));
+            c.wait("the shard's new owner", LIMIT, |c| {
+                c.owners(&task)
+                    .iter()
+                    .all(|(_, o)| o.is_some_and(|o| o != victim))
+            });
             wait_streaming(&c, &task, 4);
             ins.wait_more(300).await;
             let msgs = stamped_ids(&topic);
-            let first_new = msgs.iter().filter(|(t, _)| *t >= killed).map(|(t, _)| *t).min().unwrap();
+            let first_new = msgs
+                .iter()
+                .filter(|(t, _)| *t >= killed)
+                .map(|(t, _)| *t)
+                .min()
+                .unwrap();
             let mut seen: HashMap<i64, u32> = HashMap::new();
             for (_, id) in &msgs[..] {
                 *seen.entry(*id).or_default() += 1;
@@ -81,17 +99,32 @@ mod serial {
         }
         ins.stop().await;
         takeovers.sort();
-        println!("FAILOVER median_ms={} max_ms={} resent={:?}", takeovers[takeovers.len() / 2], takeovers.last().unwrap(), resent);
+        println!(
+            "FAILOVER median_ms={} max_ms={} resent={:?}",
+            takeovers[takeovers.len() / 2],
+            takeovers.last().unwrap(),
+            resent
+        );
         db.cleanup().await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "a benchmark: scripts/bench.sh runs it"]
     async fn four_shards_on_three_workers_against_tributary_run() {
-        let rows: i64 = std::env::var("BENCH_CLUSTER_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(250_000);
+        let rows: i64 = std::env::var("BENCH_CLUSTER_ROWS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(250_000);
         let db = four_tables("clb_tp").await;
         for t in TABLES {
-            db.client.batch_execute(&format!("INSERT INTO {t} SELECT g, 1 FROM generate_series({}, {}) g", SEED + 1, SEED + rows)).await.unwrap();
+            db.client
+                .batch_execute(&format!(
+                    "INSERT INTO {t} SELECT g, 1 FROM generate_series({}, {}) g",
+                    SEED + 1,
+                    SEED + rows
+                ))
+                .await
+                .unwrap();
         }
         let total = 4 * (rows + SEED);
         let c = Cluster::start(3);
@@ -102,11 +135,14 @@ mod serial {
         let cluster_s = start.elapsed().as_secs_f64();
         let single = unique("clbr");
         let path = task_toml(c.dir.path(), &single, &db, "", "");
-        let text = std::fs::read_to_string(&path).unwrap().replace("sharding = \"table\"\n", "");
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("sharding = \"table\"\n", "");
         std::fs::write(&path, text).unwrap();
         let start = Instant::now();
         let mut run = spawn_run(&path, &c.dir.path().join("run-data"));
-        run.wait_stream_active(&db, &single, Duration::from_secs(600)).await;
+        run.wait_stream_active(&db, &single, Duration::from_secs(600))
+            .await;
         let run_s = start.elapsed().as_secs_f64();
         run.sigterm();
         let _ = run.wait_exit(LIMIT);
