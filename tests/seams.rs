@@ -44,6 +44,8 @@ mod serial {
             stats: Arc::new(Stats::default()),
             shutdown,
             until: None,
+            status: None,
+            limits: None,
             spec: spec.clone(),
         };
         let source = || -> Result<PgSource, TaskError> { Ok(PgSource::from_spec(&spec, 0)?) };

@@ -73,6 +73,8 @@ async fn run_shard_on(
         stats: opts.stats,
         shutdown: opts.shutdown,
         until: opts.until_lsn.map(|l| ResumeToken::Pg { confirmed_lsn: l }),
+        status: None,
+        limits: None,
         spec: opts.spec,
     };
     let spec = rt.spec.clone();

@@ -10,7 +10,8 @@
 use super::state::ShardPlan;
 use crate::config::{qualified_name, Sharding, TableSelector, TaskSpec};
 
-/// The task's selection cannot be planned into shards; the message names the fix.
+/// The task's selection cannot be planned into shards; the message names the fix (callers
+/// add which task).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct PlanError(pub String);
@@ -22,7 +23,7 @@ pub struct PlanError(pub String);
 pub async fn plan_shards(spec: &TaskSpec) -> Result<Vec<ShardPlan>, PlanError> {
     let tables = crate::source::postgres::resolve_tables(spec)
         .await
-        .map_err(|e| PlanError(format!("cannot plan task {}: {e}", spec.name)))?;
+        .map_err(|e| PlanError(e.to_string()))?;
     let selectors: Vec<TableSelector> = spec
         .objects
         .tables

@@ -417,6 +417,9 @@ impl Worker {
             stats: stats.clone(),
             shutdown: stop_rx,
             until: None,
+            // Not wired yet: the worker could report phases and follow live rate changes.
+            status: None,
+            limits: None,
         };
         tracing::info!(task = %key.task, shard = key.shard, epoch = o.epoch, tables = ?o.tables, "starting shard");
         let shard = key.shard;

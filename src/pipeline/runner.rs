@@ -18,10 +18,11 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use super::phase::{self, ShardPhase};
 use super::position_header::PositionWriter;
 use super::progress::{Mark, MarkQueue};
 use super::stats::{Stats, TableStats};
-use super::throttle::Throttle;
+use super::throttle::{Limits, Throttle};
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, ShardKey};
 use crate::event::{ChangeEvent, TxMeta};
 use crate::failpoint;
@@ -77,8 +78,13 @@ pub enum RunEnd {
 
 pub struct RunnerOptions {
     pub checkpoint_interval: Duration,
-    pub snapshot_rows_per_second: Option<u64>,
-    pub stream_events_per_second: Option<u64>,
+    /// The rate limits to start with.
+    pub limits: Limits,
+    /// Newer limits while the runner runs (an update of the task): checked once per batch,
+    /// and the throttles follow from the next batch on.
+    pub live_limits: Option<watch::Receiver<Limits>>,
+    /// Told `Streaming` when the snapshot ends.
+    pub phase: Option<watch::Sender<ShardPhase>>,
     /// A full-only task: the snapshot's end completes it.
     pub snapshot_only: bool,
     /// Stop (as on shutdown) once the resume token saved and confirmed reaches this one.
@@ -114,6 +120,8 @@ pub struct Runner<S: Sink, F: Format> {
     in_transaction: bool,
     snapshot_throttle: Throttle,
     stream_throttle: Throttle,
+    /// Checkpoints saved by this runner.
+    saves: u64,
 }
 
 /// Snapshot rows of one batch, per table, before they are added to `table_rows`.
@@ -151,8 +159,9 @@ impl<S: Sink, F: Format> Runner<S, F> {
             },
             table_rows: HashMap::new(),
             in_transaction: false,
-            snapshot_throttle: Throttle::new(opts.snapshot_rows_per_second),
-            stream_throttle: Throttle::new(opts.stream_events_per_second),
+            snapshot_throttle: Throttle::new(opts.limits.snapshot_rows_per_second),
+            stream_throttle: Throttle::new(opts.limits.stream_events_per_second),
+            saves: 0,
             opts,
         }
     }
@@ -160,6 +169,11 @@ impl<S: Sink, F: Format> Runner<S, F> {
     /// The checkpoint as last applied (durable once `run` returns).
     pub fn checkpoint_state(&self) -> &Checkpoint {
         &self.cp
+    }
+
+    /// How many checkpoints this runner saved: whether its run made durable progress.
+    pub fn saves(&self) -> u64 {
+        self.saves
     }
 
     pub fn into_sink(self) -> S {
@@ -280,7 +294,12 @@ impl<S: Sink, F: Format> Runner<S, F> {
                     self.marks.push(self.next_seq, Mark::Idle(resume));
                     self.server_at(resume);
                 }
-                SourceItem::SnapshotDone => self.marks.push(self.next_seq, Mark::SnapshotDone),
+                SourceItem::SnapshotDone => {
+                    self.marks.push(self.next_seq, Mark::SnapshotDone);
+                    if !self.opts.snapshot_only {
+                        phase::report(&self.opts.phase, ShardPhase::Streaming);
+                    }
+                }
             }
         }
         if let Some(p) = last_stream {
@@ -293,6 +312,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
         self.stats
             .records_sent
             .fetch_add(self.next_seq - first_seq, Ordering::Relaxed);
+        self.follow_limits();
         let wait = self
             .snapshot_throttle
             .take(snapshot_rows)
@@ -301,6 +321,18 @@ impl<S: Sink, F: Format> Runner<S, F> {
             tokio::time::sleep(wait).await;
         }
         Ok(())
+    }
+
+    /// Rebuilds the throttles when the task's limits changed (one atomic read per batch).
+    fn follow_limits(&mut self) {
+        let Some(rx) = &mut self.opts.live_limits else {
+            return;
+        };
+        if rx.has_changed().unwrap_or(false) {
+            let limits = *rx.borrow_and_update();
+            self.snapshot_throttle = Throttle::new(limits.snapshot_rows_per_second);
+            self.stream_throttle = Throttle::new(limits.stream_events_per_second);
+        }
     }
 
     fn server_at(&self, token: ResumeToken) {
@@ -432,6 +464,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
         }
         failpoint!(failpoint::RUNNER_AFTER_DURABLE);
         self.store.save(&self.key, &self.cp).await?;
+        self.saves += 1;
         failpoint!(failpoint::RUNNER_AFTER_SAVE);
         if let Some(resume) = self.cp.resume {
             self.confirm.send_if_modified(|cur| {

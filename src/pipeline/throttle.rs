@@ -1,9 +1,29 @@
 //! Rate limits for a task (DTS's full and incremental RPS limits): the runner waits before
 //! taking more input once it is ahead of the allowed rate. Applied per batch, never per row.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Allows `per_second` units on average, measured since the limiter started.
+use tokio::time::Instant;
+
+/// The task's rate limits, changeable while it runs (`migration.snapshot_rows_per_second`,
+/// `migration.stream_events_per_second`; `None` is unlimited).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub snapshot_rows_per_second: Option<u64>,
+    pub stream_events_per_second: Option<u64>,
+}
+
+impl Limits {
+    pub fn of(spec: &crate::config::TaskSpec) -> Limits {
+        Limits {
+            snapshot_rows_per_second: spec.migration.snapshot_rows_per_second,
+            stream_events_per_second: spec.migration.stream_events_per_second,
+        }
+    }
+}
+
+/// Allows `per_second` units on average, measured since the limiter started (on tokio's
+/// clock, so paused-clock tests see it).
 #[derive(Debug)]
 pub struct Throttle {
     per_second: Option<u64>,

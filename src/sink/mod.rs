@@ -63,6 +63,8 @@ pub enum SinkError {
         table: String,
         reason: String,
         retriable: bool,
+        /// The brokers could not be reached (timed out, transport failure, all down).
+        connection: bool,
     },
     /// Creating, checking or deleting a topic failed with a broker error code.
     #[error("cannot {action} topic {topic}: the broker answered {code:?}")]
@@ -92,6 +94,16 @@ pub enum SinkError {
 }
 
 impl SinkError {
+    /// Whether the brokers could not be reached: retried for the task's connection window
+    /// rather than its window for other failures.
+    pub fn is_connection(&self) -> bool {
+        match self {
+            SinkError::Unreachable { .. } | SinkError::FlushTimeout { .. } => true,
+            SinkError::Delivery { connection, .. } => *connection,
+            _ => false,
+        }
+    }
+
     /// Whether retrying the same work later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {

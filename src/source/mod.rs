@@ -44,6 +44,7 @@ pub struct SourceError {
     class: ErrorClass,
     error: Box<dyn std::error::Error + Send + Sync + 'static>,
     checkpoint_invalid: bool,
+    connection: bool,
 }
 
 impl SourceError {
@@ -55,7 +56,22 @@ impl SourceError {
             class,
             error: Box::new(error),
             checkpoint_invalid: false,
+            connection: false,
         }
+    }
+
+    /// A transient error saying the source could not be reached or the connection broke
+    /// (refused, timed out, closed): retried for the task's connection window.
+    pub fn connection(error: impl std::error::Error + Send + Sync + 'static) -> SourceError {
+        SourceError {
+            connection: true,
+            ..SourceError::new(ErrorClass::Transient, error)
+        }
+    }
+
+    /// See `connection`.
+    pub fn is_connection(&self) -> bool {
+        self.connection
     }
 
     /// A definite error saying the server no longer holds what the checkpoint recorded (the

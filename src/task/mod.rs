@@ -8,6 +8,7 @@
 
 mod kafka;
 mod release;
+mod retry;
 mod runtime;
 #[cfg(test)]
 mod tests;
@@ -54,6 +55,19 @@ impl TaskError {
         match self {
             TaskError::Pipeline(p) => p.class(),
             _ => ErrorClass::Definite,
+        }
+    }
+
+    /// Whether the source or the sink could not be reached (refused, timed out, closed): a
+    /// transient error retried for `retry.connection_window` rather than `retry.other_window`.
+    pub fn is_connection(&self) -> bool {
+        match self {
+            TaskError::Pipeline(p) => match &**p {
+                PipelineError::Source(s) => s.is_connection(),
+                PipelineError::Sink(s) => s.is_connection(),
+                _ => false,
+            },
+            _ => false,
         }
     }
 

@@ -1,6 +1,6 @@
 //! One shard of a task, end to end: load the checkpoint, check the source, first start or
-//! resume, run the pipeline; retry transient errors after the first start; complete a
-//! full-only task.
+//! resume, run the pipeline; retry transient errors after the first start, within the task's
+//! retry windows (`retry`); complete a full-only task.
 //!
 //! ```text
 //!  load ─► check ─┬─ first start: record names (save) ─► topics ─► create slot ─► save ─┐
@@ -13,26 +13,25 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use super::retry::{AttemptReport, RetryStreak};
 use super::{TaskError, TaskFailure, TaskOutcome};
 use crate::checkpoint::{Checkpoint, CheckpointStore, PlannedObjects, ShardKey};
 use crate::config::TaskSpec;
 use crate::failpoint;
 use crate::metrics::{ShardLabels, ShardMetrics};
+use crate::pipeline::phase::{self, ShardPhase};
 use crate::pipeline::runner::{Progress, RunEnd, Runner, RunnerOptions};
 use crate::pipeline::stats::Stats;
+use crate::pipeline::throttle::Limits;
 use crate::position::ResumeToken;
 use crate::sink::Sink;
 use crate::source::{ErrorClass, Source, SourceInfo};
 
 /// Source batches buffered between the source and the runner (batches of up to 512 rows).
 const SOURCE_CHANNEL_BATCHES: usize = 16;
-/// Back-off between attempts after the first successful start.
-const RETRY_MIN: Duration = Duration::from_secs(1);
-const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Which assignment epoch a shard runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +52,10 @@ pub struct ShardRuntime {
     pub shutdown: watch::Receiver<bool>,
     /// Stop once the saved resume token reaches this one.
     pub until: Option<ResumeToken>,
+    /// Told what the shard is doing (`None`: nobody listens).
+    pub status: Option<watch::Sender<ShardPhase>>,
+    /// The task's rate limits as they change while it runs (`None`: the spec's, fixed).
+    pub limits: Option<watch::Receiver<Limits>>,
 }
 
 /// Runs the shard until it is stopped, completes, or fails for good. `source` and `sink` build
@@ -64,8 +67,9 @@ pub async fn run_shard<So: Source, Si: Sink>(
 ) -> Result<TaskOutcome, TaskFailure> {
     let labels = ShardLabels::new(&rt.key.task, rt.key.shard);
     let epoch = epoch_for(&rt).await?;
-    let mut backoff = RETRY_MIN;
+    let mut streak = RetryStreak::new(&rt.spec.retry);
     loop {
+        phase::report(&rt.status, ShardPhase::Starting);
         let cp = match rt.store.load(&rt.key).await.map_err(TaskError::from)? {
             Some(cp) => cp,
             None => Checkpoint::new(new_incarnation()),
@@ -73,8 +77,9 @@ pub async fn run_shard<So: Source, Si: Sink>(
         if cp.completed {
             return Ok(TaskOutcome::Completed);
         }
+        let mut report = AttemptReport::default();
         let result = match (source(), sink(&labels)) {
-            (Ok(so), Ok(si)) => attempt(&mut rt, cp, epoch, so, si, &labels).await,
+            (Ok(so), Ok(si)) => attempt(&mut rt, cp, epoch, so, si, &labels, &mut report).await,
             (Err(e), _) | (_, Err(e)) => Err(e),
         };
         let result = match result {
@@ -84,17 +89,28 @@ pub async fn run_shard<So: Source, Si: Sink>(
         };
         let now = rt.store.load(&rt.key).await.ok().flatten();
         let started = now.as_ref().is_some_and(|c| c.started);
-        match result {
+        let error = match result {
             Ok(outcome) => return Ok(outcome),
-            Err(e) if started && e.class() == ErrorClass::Transient && !*rt.shutdown.borrow() => {
-                tracing::warn!(task = %rt.key.task, shard = rt.key.shard, error = %crate::error_chain(&e), retry_in = ?backoff, "task failed; retrying");
+            Err(e) => e,
+        };
+        let retry = started && error.class() == ErrorClass::Transient && !*rt.shutdown.borrow();
+        if report.ran_well() {
+            streak.reset();
+        }
+        match streak.next(error.is_connection()).filter(|_| retry) {
+            Some(backoff) => {
+                tracing::warn!(task = %rt.key.task, shard = rt.key.shard, error = %crate::error_chain(&error), retry_in = ?backoff, "task failed; retrying");
+                let reason = error.to_string();
+                phase::report(&rt.status, ShardPhase::Retrying { reason });
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = rt.shutdown.changed() => return Ok(TaskOutcome::Stopped),
                 }
-                backoff = (backoff * 2).min(RETRY_MAX);
             }
-            Err(error) => {
+            None => {
+                if retry {
+                    tracing::warn!(task = %rt.key.task, shard = rt.key.shard, error = %crate::error_chain(&error), failing_for = ?streak.age(), "task failed for longer than its retry window; giving up");
+                }
                 let retained = now
                     .and_then(|c| c.retained())
                     .filter(|_| !error.checkpoint_invalid());
@@ -132,7 +148,8 @@ enum Ended {
     Finished(Box<Checkpoint>),
 }
 
-/// One attempt: check, set up (or verify) and run until stop, completion or error.
+/// One attempt: check, set up (or verify) and run until stop, completion or error; `report`
+/// says how far it got.
 async fn attempt<So: Source, Si: Sink>(
     rt: &mut ShardRuntime,
     mut cp: Checkpoint,
@@ -140,6 +157,7 @@ async fn attempt<So: Source, Si: Sink>(
     mut source: So,
     mut sink: Si,
     labels: &ShardLabels,
+    report: &mut AttemptReport,
 ) -> Result<Ended, TaskError> {
     cp.epoch = epoch;
     check_sink(&cp, sink.kind())?;
@@ -163,15 +181,9 @@ async fn attempt<So: Source, Si: Sink>(
         confirmed_lsn: crate::position::Lsn::ZERO,
     }));
     let (tx, mut rx) = mpsc::channel(SOURCE_CHANNEL_BATCHES);
+    phase::report(&rt.status, first_phase(&rt.spec, &cp));
     let running = tokio::spawn(source.run(cp.clone(), tx, confirm_rx));
-    let m = &rt.spec.migration;
-    let runner_opts = RunnerOptions {
-        checkpoint_interval: m.checkpoint_interval,
-        snapshot_rows_per_second: m.snapshot_rows_per_second,
-        stream_events_per_second: m.stream_events_per_second,
-        snapshot_only: !rt.spec.has_phase(crate::config::Phase::Incremental),
-        stop_at: rt.until,
-    };
+    let runner_opts = runner_options(rt);
     let known: HashSet<String> = topics.into_iter().collect();
     let progress = Progress {
         store: rt.store.clone(),
@@ -188,7 +200,9 @@ async fn attempt<So: Source, Si: Sink>(
         runner_opts,
         known,
     );
+    report.running_since = Some(tokio::time::Instant::now());
     let end = runner.run(&mut rx, &mut rt.shutdown).await;
+    report.saves = runner.saves();
     running.abort();
     let end = end?;
     let cp = runner.checkpoint_state().clone();
@@ -197,6 +211,36 @@ async fn attempt<So: Source, Si: Sink>(
         return Ok(Ended::Finished(Box::new(cp)));
     }
     Ok(Ended::Stopped)
+}
+
+/// The pipeline's options: the spec's, with the current limits (and their later changes).
+fn runner_options(rt: &ShardRuntime) -> RunnerOptions {
+    let mut live = rt.limits.clone();
+    let limits = match &mut live {
+        Some(rx) => *rx.borrow_and_update(),
+        None => Limits::of(&rt.spec),
+    };
+    RunnerOptions {
+        checkpoint_interval: rt.spec.migration.checkpoint_interval,
+        limits,
+        live_limits: live,
+        phase: rt.status.clone(),
+        snapshot_only: !rt.spec.has_phase(crate::config::Phase::Incremental),
+        stop_at: rt.until,
+    }
+}
+
+/// What a started attempt does first: read a snapshot while a table's is unfinished.
+fn first_phase(spec: &TaskSpec, cp: &Checkpoint) -> ShardPhase {
+    let unfinished = cp
+        .tables
+        .values()
+        .any(|t| !matches!(t, crate::checkpoint::TableProgress::Done { .. }));
+    if spec.has_phase(crate::config::Phase::Full) && unfinished {
+        ShardPhase::Snapshot
+    } else {
+        ShardPhase::Streaming
+    }
 }
 
 /// A run must use the sink its checkpoint's progress came from: a `--sink null` run confirms

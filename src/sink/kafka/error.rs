@@ -65,6 +65,22 @@ pub(crate) fn classify(code: RDKafkaErrorCode) -> ErrorClass {
     }
 }
 
+/// Codes that mean the brokers could not be reached (as opposed to a broker refusing).
+pub(crate) fn is_connection_code(code: RDKafkaErrorCode) -> bool {
+    use RDKafkaErrorCode as C;
+    matches!(
+        code,
+        C::MessageTimedOut
+            | C::BrokerTransportFailure
+            | C::AllBrokersDown
+            | C::Resolve
+            | C::OperationTimedOut
+            | C::RequestTimedOut
+            | C::NetworkException
+            | C::BrokerNotAvailable
+    )
+}
+
 /// The librdkafka error code inside a client error, if it has one.
 pub(crate) fn code_of(err: &KafkaError) -> Option<RDKafkaErrorCode> {
     err.rdkafka_error_code()
@@ -107,7 +123,8 @@ fn classified(
     key: Option<&[u8]>,
     size: usize,
 ) -> SinkError {
-    let class = code_of(&err).map_or(ErrorClass::Fatal, classify);
+    let code = code_of(&err);
+    let class = code.map_or(ErrorClass::Fatal, classify);
     match class {
         ErrorClass::TooLarge => SinkError::RecordTooLarge {
             topic: topic.to_owned(),
@@ -120,6 +137,7 @@ fn classified(
             table: table.to_owned(),
             reason: err.to_string(),
             retriable: class == ErrorClass::Retriable,
+            connection: code.is_some_and(is_connection_code),
         },
     }
 }

@@ -242,6 +242,7 @@ async fn broker_down_past_the_message_timeout_is_retriable() {
             "{failure:?}"
         );
         assert!(failure.is_transient());
+        assert!(failure.is_connection(), "{failure:?}");
         assert_eq!(sink.durable_watermark(), 3);
     })
     .await

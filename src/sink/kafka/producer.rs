@@ -157,6 +157,7 @@ impl ClientContext for DeliveryContext {
                 table: UNKNOWN_TABLE.to_owned(),
                 reason: format!("fatal producer error: {reason}"),
                 retriable: false,
+                connection: false,
             };
             self.shared.fail(seq, failure);
         } else {

@@ -126,6 +126,20 @@ impl PgSourceError {
         }
     }
 
+    /// Whether the server could not be reached or the connection broke: connection failures
+    /// (SQLSTATE class 08), the server shutting down or starting (57P01-57P03), or no
+    /// connection at all.
+    pub fn is_connection(&self) -> bool {
+        match self {
+            PgSourceError::Unreachable { .. } | PgSourceError::Connection { .. } => true,
+            PgSourceError::Server { server, .. } => {
+                server.code.starts_with("08")
+                    || matches!(server.code.as_str(), "57P01" | "57P02" | "57P03")
+            }
+            _ => false,
+        }
+    }
+
     pub fn class(&self) -> ErrorClass {
         match self {
             PgSourceError::Unreachable { .. } | PgSourceError::Connection { .. } => {
@@ -165,6 +179,7 @@ impl From<PgSourceError> for crate::source::SourceError {
             PgSourceError::SlotLost { .. }
             | PgSourceError::SlotMismatch { .. }
             | PgSourceError::SlotAhead { .. } => SourceError::checkpoint_invalid(e),
+            _ if e.is_connection() => SourceError::connection(e),
             _ => SourceError::new(e.class(), e),
         }
     }
@@ -194,6 +209,14 @@ mod tests {
         assert!(server("55006").to_string().contains("PID 4242"));
         assert_eq!(server("08006").class(), ErrorClass::Transient);
         assert_eq!(server("42P01").class(), ErrorClass::Definite);
+        assert!(server("08006").is_connection() && server("57P01").is_connection());
+        assert!(!server("55006").is_connection() && !server("53300").is_connection());
+        let refused = crate::source::SourceError::from(PgSourceError::Unreachable {
+            target: "h:1/db".into(),
+            reason: "connection refused".into(),
+        });
+        assert!(refused.is_connection() && refused.class() == ErrorClass::Transient);
+        assert!(!crate::source::SourceError::from(server("55006")).is_connection());
         let ahead = PgSourceError::SlotAhead {
             slot: "s".into(),
             slot_lsn: Lsn(0x200),

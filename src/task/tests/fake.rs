@@ -6,7 +6,7 @@
 //! The server checks the rule that matters at every confirmation: the confirmed position never
 //! passes the resume token of the checkpoint saved in the store at that moment.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,6 +47,32 @@ pub struct ServerState {
     pub max_slots: usize,
     /// Broken rules seen (confirmations past the saved checkpoint).
     pub violations: Vec<String>,
+    /// How the next attempts fail, one step per attempt (empty: they do not).
+    pub script: VecDeque<Step>,
+}
+
+/// How one attempt fails, with a connection error or another transient one.
+#[derive(Clone, Copy, Debug)]
+pub enum Step {
+    /// `check` fails.
+    CheckFails { connection: bool },
+    /// The run sends everything, waits for checkpoints to land, then fails.
+    RunFails { connection: bool },
+}
+
+/// A transient error: "connection refused", or another kind.
+pub fn transient(connection: bool) -> SourceError {
+    if connection {
+        SourceError::connection(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "connection refused",
+        ))
+    } else {
+        SourceError::new(
+            crate::source::ErrorClass::Transient,
+            std::io::Error::other("the server is busy"),
+        )
+    }
 }
 
 /// The database: shared by every attempt of a test, as a real server is.
@@ -189,6 +215,8 @@ pub fn row(id: i64, v: &str) -> Row {
 pub struct FakeSource {
     server: FakeServer,
     table: Arc<TableSchema>,
+    /// The run fails after sending everything (with a connection error when true).
+    fail_run: Option<bool>,
 }
 
 impl FakeSource {
@@ -196,6 +224,7 @@ impl FakeSource {
         FakeSource {
             server: server.clone(),
             table: table(),
+            fail_run: None,
         }
     }
 
@@ -206,6 +235,11 @@ impl FakeSource {
 
 impl Source for FakeSource {
     async fn check(&mut self) -> Result<SourceInfo, SourceError> {
+        match self.server.lock().script.pop_front() {
+            Some(Step::CheckFails { connection }) => return Err(transient(connection)),
+            Some(Step::RunFails { connection }) => self.fail_run = Some(connection),
+            None => {}
+        }
         Ok(SourceInfo {
             kind: "postgresql",
             database: "fake".into(),
@@ -280,6 +314,11 @@ impl Source for FakeSource {
             }
             // A source's pace: lets checkpoints land between batches.
             tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        if let Some(connection) = self.fail_run {
+            // Long enough for checkpoints (every 5 ms) to land first.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let _ = out.send(Err(transient(connection))).await;
         }
         std::future::pending::<()>().await;
     }

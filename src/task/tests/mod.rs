@@ -11,6 +11,7 @@
 //! would, and the test starts the shard again over the same server, store and records.
 
 mod fake;
+mod retry;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -33,8 +34,12 @@ use crate::sink::null::NullSink;
 use crate::source::ErrorClass;
 
 fn spec() -> TaskSpec {
-    TaskSpec::parse(
-        r#"
+    spec_with("")
+}
+
+/// The test task with `extra` TOML appended (inside `[migration]`, or new sections).
+fn spec_with(extra: &str) -> TaskSpec {
+    let base = r#"
 name = "crash"
 [source]
 kind = "postgres"
@@ -46,9 +51,8 @@ bootstrap_servers = "127.0.0.1:1"
 tables = ["public.items"]
 [migration]
 checkpoint_interval = "5ms"
-"#,
-    )
-    .unwrap()
+"#;
+    TaskSpec::parse(&format!("{base}{extra}")).unwrap()
 }
 
 fn key() -> ShardKey {
@@ -100,6 +104,8 @@ impl World {
             stats: Arc::new(Stats::default()),
             shutdown,
             until: None,
+            status: None,
+            limits: None,
         };
         let server = self.server.clone();
         let records = self.records.clone();
@@ -235,6 +241,8 @@ async fn a_run_with_another_sink_than_its_checkpoints_is_refused() {
         stats: Arc::new(Stats::default()),
         shutdown,
         until: None,
+        status: None,
+        limits: None,
     };
     let server = world.server.clone();
     let failure = run_shard(

@@ -1,0 +1,215 @@
+//! Retry windows and live limits on tokio's paused clock: a streak of connection errors is
+//! retried for `retry.connection_window`, other transient errors for `retry.other_window`, an
+//! attempt that saved progress starts a new streak; and a rate limit changed while the shard
+//! runs takes effect without a restart.
+
+use super::fake::Step;
+use super::*;
+use crate::pipeline::phase::ShardPhase;
+use crate::pipeline::throttle::Limits;
+
+const WINDOWS: &str = "[retry]\nconnection_window = \"10m\"\nother_window = \"1m\"\n";
+const CONNECTION_WINDOW: Duration = Duration::from_secs(600);
+const OTHER_WINDOW: Duration = Duration::from_secs(60);
+/// The longest back-off: a streak ends at most this long after its window.
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// What a driven run saw.
+struct Driven {
+    result: Result<TaskOutcome, TaskFailure>,
+    took: Duration,
+    phases: Vec<ShardPhase>,
+}
+
+/// Runs the shard (already started once) through `script` until it fails, or until the script
+/// is used up and the shard caught up (then stops it).
+async fn drive(world: &World, script: &[Step], spec: TaskSpec) -> Driven {
+    world.server.lock().script = script.iter().copied().collect();
+    let (stop, shutdown) = watch::channel(false);
+    let (status, mut phase_rx) = watch::channel(ShardPhase::Starting);
+    let rt = ShardRuntime {
+        spec,
+        key: key(),
+        epoch: Epoch::TakeOver,
+        store: world.store.clone(),
+        stats: Arc::new(Stats::default()),
+        shutdown,
+        until: None,
+        status: Some(status),
+        limits: None,
+    };
+    let server = world.server.clone();
+    let records = world.records.clone();
+    let started = Instant::now();
+    let run = run_shard(
+        rt,
+        move || Ok(FakeSource::new(&server)),
+        move |_: &ShardLabels| Ok(MemorySink::new(&records)),
+    );
+    tokio::pin!(run);
+    let mut phases = Vec::new();
+    let result = loop {
+        tokio::select! {
+            r = &mut run => break r,
+            Ok(()) = phase_rx.changed() => phases.push(phase_rx.borrow_and_update().clone()),
+            _ = tokio::time::sleep(Duration::from_millis(5)) => {
+                if world.server.lock().script.is_empty() && world.caught_up() {
+                    let _ = stop.send(true);
+                }
+            }
+        }
+    };
+    Driven {
+        result,
+        took: started.elapsed(),
+        phases,
+    }
+}
+
+/// A world whose shard made its first start (a streak only counts after it).
+async fn started_world() -> World {
+    let world = World::new(5, 3);
+    assert_eq!(world.attempt().await.unwrap(), TaskOutcome::Stopped);
+    world
+}
+
+fn failing(step: Step, n: usize) -> Vec<Step> {
+    vec![step; n]
+}
+
+#[tokio::test(start_paused = true)]
+async fn connection_errors_are_retried_for_the_connection_window_then_fail() {
+    let world = started_world().await;
+    let d = drive(
+        &world,
+        &failing(Step::CheckFails { connection: true }, 1000),
+        spec_with(WINDOWS),
+    )
+    .await;
+    let failure = d.result.expect_err("the window ran out");
+    assert_eq!(
+        failure.error.class(),
+        ErrorClass::Transient,
+        "it stays transient"
+    );
+    assert!(failure.error.is_connection());
+    assert!(
+        d.took >= CONNECTION_WINDOW && d.took < CONNECTION_WINDOW + BACKOFF_MAX,
+        "failed after {:?}",
+        d.took
+    );
+    assert!(world.server.lock().script.len() < 1000 - 20, "it retried");
+    assert!(
+        d.phases
+            .iter()
+            .any(|p| matches!(p, ShardPhase::Retrying { reason } if reason.contains("refused"))),
+        "{:?}",
+        d.phases
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn other_transient_errors_are_retried_for_the_other_window_then_fail() {
+    let world = started_world().await;
+    let d = drive(
+        &world,
+        &failing(Step::CheckFails { connection: false }, 1000),
+        spec_with(WINDOWS),
+    )
+    .await;
+    let failure = d.result.expect_err("the window ran out");
+    assert_eq!(failure.error.class(), ErrorClass::Transient);
+    assert!(!failure.error.is_connection());
+    assert!(
+        d.took >= OTHER_WINDOW && d.took < OTHER_WINDOW + BACKOFF_MAX,
+        "failed after {:?}",
+        d.took
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attempt_that_saved_progress_starts_a_new_streak() {
+    let world = started_world().await;
+    // Six failed checks wait 1+2+4+8+16+30 s: the seventh attempt starts 61 s into the streak,
+    // past the 60 s window. It saves progress before it fails, so the streak starts again and
+    // five more failures (31 s) fit in the window.
+    let mut script = failing(Step::CheckFails { connection: false }, 6);
+    script.push(Step::RunFails { connection: false });
+    script.extend(failing(Step::CheckFails { connection: false }, 5));
+    let d = drive(&world, &script, spec_with(WINDOWS)).await;
+    assert_eq!(
+        d.result.expect("caught up in the end"),
+        TaskOutcome::Stopped
+    );
+    assert!(d.took > OTHER_WINDOW, "the failures spanned {:?}", d.took);
+    world.verify(Some(&world.store.get(&key()).unwrap()));
+}
+
+/// Stream events the shard handled by now.
+fn events(stats: &Stats) -> u64 {
+    stats
+        .stream_events
+        .load(std::sync::atomic::Ordering::Relaxed)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_changed_rate_limit_applies_to_the_running_shard() {
+    let world = World::new(1, 400);
+    let (set_limits, limits) = watch::channel(Limits {
+        snapshot_rows_per_second: None,
+        stream_events_per_second: Some(10),
+    });
+    let (status, phase) = watch::channel(ShardPhase::Starting);
+    let (_stop, shutdown) = watch::channel(false);
+    let stats = Arc::new(Stats::default());
+    let rt = ShardRuntime {
+        spec: spec(),
+        key: key(),
+        epoch: Epoch::TakeOver,
+        store: world.store.clone(),
+        stats: stats.clone(),
+        shutdown,
+        until: None,
+        status: Some(status),
+        limits: Some(limits),
+    };
+    let server = world.server.clone();
+    let records = world.records.clone();
+    let run = tokio::spawn(run_shard(
+        rt,
+        move || Ok(FakeSource::new(&server)),
+        move |_: &ShardLabels| Ok(MemorySink::new(&records)),
+    ));
+
+    tracing::info!("at 10 events per second");
+    let slow = {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let before = events(&stats);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        (events(&stats) - before) as f64 / 10.0
+    };
+    assert!(
+        (7.0..=13.0).contains(&slow),
+        "{slow} events/s under a limit of 10"
+    );
+    assert_eq!(*phase.borrow(), ShardPhase::Streaming);
+
+    tracing::info!("raised to 50 events per second, without a restart");
+    let fast = {
+        set_limits.send_modify(|l| l.stream_events_per_second = Some(50));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let before = events(&stats);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        (events(&stats) - before) as f64 / 10.0
+    };
+    assert!(
+        (40.0..=60.0).contains(&fast),
+        "{fast} events/s under a limit of 50"
+    );
+    assert_eq!(
+        world.server.lock().slot_creations,
+        1,
+        "one start, no restart"
+    );
+    run.abort();
+}
