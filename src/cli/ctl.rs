@@ -63,27 +63,17 @@ pub enum CtlCommand {
 #[derive(Debug, Subcommand)]
 pub enum TaskCommand {
     /// Submits a task file: validated, split into shards and started.
-    Create {
-        file: PathBuf,
-    },
+    Create { file: PathBuf },
     /// Every task with its phase and progress.
     List,
     /// One task: shards, owners, progress, last error and its spec (secrets redacted).
-    Get {
-        name: String,
-    },
+    Get { name: String },
     /// Replaces a running task's file; only throttles, retry.* and labels may change.
-    Update {
-        name: String,
-        file: PathBuf,
-    },
-    Pause {
-        name: String,
-    },
+    Update { name: String, file: PathBuf },
+    /// Stops the task's shards after their last checkpoint; resume continues from there.
+    Pause { name: String },
     /// Resumes a paused task, or restarts its failed shards.
-    Resume {
-        name: String,
-    },
+    Resume { name: String },
     /// Stops the task and drops its slots and publications (topics kept unless asked).
     Delete {
         name: String,

@@ -265,18 +265,27 @@ impl<C: AdminCluster> Admin for AdminService<C> {
         &self,
         _req: Request<pb::ClusterStatusRequest>,
     ) -> Result<Response<pb::ClusterStatusResponse>, Status> {
-        // Without a leader the local state is still worth showing, marked degraded.
-        match self.cluster.read_barrier().await {
-            Ok(()) | Err(ClusterError::NoLeader(_)) => {}
+        // Without a reachable leader this node's own view is still worth showing, marked
+        // degraded.
+        let stale = match self.cluster.read_barrier().await {
+            Ok(()) => None,
+            Err(e @ (ClusterError::NoLeader(_) | ClusterError::Unreachable { .. })) => Some(e),
             Err(e) => return Err(cluster_status(e)),
-        }
+        };
         let leader = self.cluster.leader().map(|(id, _)| id);
         let raft = self.cluster.members();
         let members = self
             .cluster
             .view()
             .read(|s| members_pb(s, &raft, leader, now_ms()));
-        let health = health_pb(&members, leader);
+        let mut health = health_pb(&members, leader);
+        if let (Some(e), Some(_)) = (stale, leader) {
+            health.ok = false;
+            health.degraded.insert(
+                0,
+                format!("this node cannot confirm the leader's state ({e}): the members shown are its own, possibly stale, view"),
+            );
+        }
         Ok(Response::new(pb::ClusterStatusResponse {
             members,
             leader_id: leader,

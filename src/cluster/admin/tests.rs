@@ -30,6 +30,8 @@ struct Inner {
     index: Mutex<u64>,
     members: Mutex<Vec<MemberInfo>>,
     no_leader: AtomicBool,
+    /// The leader is known but this node cannot reach it (barriers fail).
+    leader_unreachable: AtomicBool,
 }
 
 pub(crate) fn member(node: NodeId) -> Member {
@@ -128,7 +130,14 @@ impl AdminCluster for Fake {
         Ok(self.apply(cmd))
     }
     async fn read_barrier(&self) -> Result<(), ClusterError> {
-        self.leader_check()
+        self.leader_check()?;
+        if self.0.leader_unreachable.load(Ordering::SeqCst) {
+            return Err(ClusterError::Unreachable {
+                addr: "127.0.0.1:7201".into(),
+                reason: "connection refused".into(),
+            });
+        }
+        Ok(())
     }
     async fn add_member(&self, node: NodeId, member: Member) -> Result<(), ClusterError> {
         self.leader_check()?;
@@ -393,6 +402,30 @@ async fn without_a_leader_calls_are_unavailable_but_status_still_answers() {
     assert!(!health.ok);
     assert!(health.degraded[0].contains("no leader"), "{health:?}");
     assert_eq!(status.members.len(), 2);
+}
+
+#[tokio::test]
+async fn a_node_cut_off_from_its_leader_shows_its_own_view_marked_stale() {
+    let fake = Fake::with_workers(&[1, 2]);
+    let (_s, mut c) = started(&fake).await;
+    fake.0.leader_unreachable.store(true, Ordering::SeqCst);
+    let e = c.get_task(name("orders")).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable);
+    assert!(
+        e.message().contains("cannot reach 127.0.0.1:7201"),
+        "{}",
+        e.message()
+    );
+    let status = c
+        .cluster_status(pb::ClusterStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.leader_id, Some(1));
+    assert_eq!(status.members.len(), 2);
+    let health = status.health.unwrap();
+    assert!(!health.ok);
+    assert!(health.degraded[0].contains("possibly stale"), "{health:?}");
 }
 
 #[tokio::test]
