@@ -610,8 +610,11 @@ mod serial {
 
     // ----- 2. a slot moved or dropped behind the task's back ---------------------------------
 
-    /// Replaces the stopped task's checkpoint with `cp`.
+    /// Replaces the stopped task's checkpoint with `cp`: in its local store, with the run's
+    /// one-node cluster state removed, so the next run imports it (as it imports a data
+    /// directory of an earlier version).
     async fn save_checkpoint(setup: &TaskSetup, cp: &Checkpoint) {
+        std::fs::remove_dir_all(setup.data().join("raft")).unwrap();
         let store = SledCheckpointStore::open(&setup.data()).unwrap();
         let key = ShardKey {
             task: setup.task.clone(),

@@ -259,7 +259,8 @@ impl ClusterHandle {
                             // One attempt gets a short budget (unless the request itself
                             // waits, as a membership change does): a paused or partitioned
                             // leader must not hold the caller past the election replacing it.
-                            deadline.min(Instant::now() + ATTEMPT_TIMEOUT)
+                            deadline
+                                .min(Instant::now() + ATTEMPT_TIMEOUT)
                                 .max(Instant::now() + budget),
                             &remote,
                         )

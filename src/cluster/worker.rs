@@ -28,8 +28,10 @@ use super::{ClusterHandle, Member};
 use crate::checkpoint::{CheckpointError, ShardKey, TableProgress};
 use crate::config::TaskSpec;
 use crate::metrics::ShardLabels;
+use crate::pipeline::phase::ShardPhase;
 use crate::pipeline::runner::PipelineError;
 use crate::pipeline::stats::Stats;
+use crate::pipeline::throttle::Limits;
 use crate::sink::kafka::KafkaSink;
 use crate::source::postgres::PgSource;
 use crate::source::ErrorClass;
@@ -67,6 +69,12 @@ struct Running {
     join: JoinHandle<Result<TaskOutcome, TaskFailure>>,
     stopping: Option<StopReason>,
     reported: ShardState,
+    /// What the shard reports it is doing.
+    phase: watch::Receiver<ShardPhase>,
+    /// Its share of the task's throttles, changed live by UpdateTask.
+    limits: watch::Sender<Limits>,
+    /// The task file its limits come from.
+    spec_toml: String,
     /// The failure streak this run continues (an automatic resume).
     first_failed_ms: Option<u64>,
 }
@@ -203,7 +211,6 @@ struct Owned {
     spec_toml: String,
     shard_count: u64,
     auto_resume_window: Option<Duration>,
-    streaming: bool,
 }
 
 impl Worker {
@@ -240,12 +247,6 @@ impl Worker {
                 .filter_map(|(k, sh)| {
                     let t = s.tasks.get(&k.task)?;
                     let spec = TaskSpec::parse(&t.spec_toml).ok();
-                    let streaming = s.checkpoints.get(k).is_some_and(|c| {
-                        c.started
-                            && c.tables
-                                .values()
-                                .all(|p| matches!(p, TableProgress::Done { .. }))
-                    });
                     Some((
                         k.clone(),
                         Owned {
@@ -257,7 +258,6 @@ impl Worker {
                             spec_toml: t.spec_toml.clone(),
                             shard_count: s.task_shards(&k.task).count() as u64,
                             auto_resume_window: spec.map(|s| s.retry.auto_resume_window),
-                            streaming,
                         },
                     ))
                 })
@@ -306,32 +306,40 @@ impl Worker {
                 return;
             }
         }
-        let phase = if o.streaming {
-            ShardState::Streaming
-        } else {
-            ShardState::Snapshot
-        };
-        if r.stopping.is_none() && r.reported != phase {
-            r.reported = phase;
-            let status = ShardStatus {
-                state: phase,
-                generation: o.status.generation,
-                ..Default::default()
-            };
-            if phase == ShardState::Streaming {
-                r.first_failed_ms = None;
+        if r.spec_toml != o.spec_toml {
+            // UpdateTask: the shard's share of the new throttles applies without a restart.
+            if let Ok(spec) = TaskSpec::parse(&o.spec_toml) {
+                let spec = shard_settings(spec, o.shard_count, self.opts.lease);
+                r.limits.send_replace(Limits::of(&spec));
             }
-            let (epoch, first) = (r.epoch, r.first_failed_ms);
-            self.report(
-                key,
-                epoch,
-                ShardStatus {
-                    first_failed_ms: first,
-                    ..status
-                },
-            )
-            .await;
+            r.spec_toml = o.spec_toml.clone();
         }
+        if r.stopping.is_some() {
+            return;
+        }
+        let (state, reason) = match &*r.phase.borrow() {
+            ShardPhase::Starting => (ShardState::Starting, None),
+            ShardPhase::Snapshot => (ShardState::Snapshot, None),
+            ShardPhase::Streaming => (ShardState::Streaming, None),
+            ShardPhase::Retrying { reason } => (ShardState::Retrying, Some(reason.clone())),
+        };
+        if r.reported == state {
+            return;
+        }
+        r.reported = state;
+        if state == ShardState::Streaming {
+            r.first_failed_ms = None;
+        }
+        let status = ShardStatus {
+            state,
+            transient: reason.is_some(),
+            reason,
+            generation: o.status.generation,
+            first_failed_ms: r.first_failed_ms,
+            ..Default::default()
+        };
+        let epoch = r.epoch;
+        self.report(key, epoch, status).await;
     }
 
     async fn consider_start(&mut self, key: &ShardKey, o: &Owned) {
@@ -390,7 +398,7 @@ impl Worker {
                 return;
             }
         };
-        let spec = self.shard_settings(spec, o.shard_count);
+        let spec = shard_settings(spec, o.shard_count, self.opts.lease);
         let auto = o.status.state == ShardState::Failed;
         let first_failed_ms = if auto { o.status.first_failed_ms } else { None };
         let state = if auto {
@@ -408,6 +416,8 @@ impl Worker {
         };
         self.report(key, o.epoch, status).await;
         let (stop, stop_rx) = watch::channel(false);
+        let (phase_tx, phase) = watch::channel(ShardPhase::Starting);
+        let (limits, limits_rx) = watch::channel(Limits::of(&spec));
         let stats = Arc::new(Stats::default());
         let rt = ShardRuntime {
             spec: spec.clone(),
@@ -418,8 +428,8 @@ impl Worker {
             shutdown: stop_rx,
             until: None,
             // Not wired yet: the worker could report phases and follow live rate changes.
-            status: None,
-            limits: None,
+            status: Some(phase_tx),
+            limits: Some(limits_rx),
         };
         tracing::info!(task = %key.task, shard = key.shard, epoch = o.epoch, tables = ?o.tables, "starting shard");
         let shard = key.shard;
@@ -447,27 +457,12 @@ impl Worker {
                 join,
                 stopping: None,
                 reported: state,
+                phase,
+                limits,
+                spec_toml: o.spec_toml.clone(),
                 first_failed_ms,
             },
         );
-    }
-
-    /// The shard's share of the task's throttles, and a producer that gives up on a message
-    /// before this worker's lease could expire.
-    fn shard_settings(&self, mut spec: TaskSpec, shards: u64) -> TaskSpec {
-        let split = |r: Option<u64>| r.map(|r| r.div_ceil(shards.max(1)));
-        spec.migration.snapshot_rows_per_second = split(spec.migration.snapshot_rows_per_second);
-        spec.migration.stream_events_per_second = split(spec.migration.stream_events_per_second);
-        let timeout = self
-            .opts
-            .lease
-            .saturating_sub(Duration::from_millis(500))
-            .max(Duration::from_millis(1000));
-        spec.destination
-            .properties
-            .entry("message.timeout.ms".into())
-            .or_insert_with(|| timeout.as_millis().to_string());
-        spec
     }
 
     /// Handles shards whose run ended.
@@ -622,4 +617,20 @@ fn failed(
 
 fn is_fenced(e: &TaskError) -> bool {
     matches!(e, TaskError::Pipeline(p) if matches!(&**p, PipelineError::Checkpoint(CheckpointError::Fenced { .. })))
+}
+
+/// The shard's share of the task's throttles (split evenly over its shards), and a producer
+/// that gives up on a message before this worker's lease could expire.
+fn shard_settings(mut spec: TaskSpec, shards: u64, lease: Duration) -> TaskSpec {
+    let split = |r: Option<u64>| r.map(|r| r.div_ceil(shards.max(1)));
+    spec.migration.snapshot_rows_per_second = split(spec.migration.snapshot_rows_per_second);
+    spec.migration.stream_events_per_second = split(spec.migration.stream_events_per_second);
+    let timeout = lease
+        .saturating_sub(Duration::from_millis(500))
+        .max(Duration::from_millis(1000));
+    spec.destination
+        .properties
+        .entry("message.timeout.ms".into())
+        .or_insert_with(|| timeout.as_millis().to_string());
+    spec
 }
