@@ -128,7 +128,7 @@ async fn run(args: RunArgs) -> i32 {
     };
     let name = spec.name.clone();
     let (task_file, data_dir) = (args.task.clone(), args.data_dir.clone());
-    let result = run_task(TaskRunOptions {
+    let result = Box::pin(run_task(TaskRunOptions {
         spec,
         spec_toml,
         data_dir: args.data_dir,
@@ -136,7 +136,7 @@ async fn run(args: RunArgs) -> i32 {
         stats: stats.clone(),
         shutdown,
         until_lsn: args.until_lsn,
-    })
+    }))
     .await;
     if let Some(d) = display {
         d.abort();

@@ -29,8 +29,10 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 
 use super::config::{AdminSecurity, NodeConfig};
 use super::handle::MemberInfo;
-use super::state::{Command, Response, StateView};
+use super::plan::PlanError;
+use super::state::{Command, Response, ShardPlan, StateView};
 use super::{ClusterError, ClusterHandle, Member, NodeId};
+use crate::config::TaskSpec;
 
 pub use auth::AUTH_ERROR;
 pub use convert::{task_phase, TaskPhase};
@@ -82,6 +84,8 @@ pub trait AdminCluster: Clone + Send + Sync + 'static {
     async fn read_barrier(&self) -> Result<(), ClusterError>;
     async fn add_member(&self, node: NodeId, member: Member) -> Result<(), ClusterError>;
     async fn remove_member(&self, node: NodeId) -> Result<(), ClusterError>;
+    /// Splits a new task into shards (the real cluster resolves its tables on the source).
+    async fn plan(&self, spec: &TaskSpec) -> Result<Vec<ShardPlan>, PlanError>;
 }
 
 #[tonic::async_trait]
@@ -106,6 +110,9 @@ impl AdminCluster for ClusterHandle {
     }
     async fn remove_member(&self, node: NodeId) -> Result<(), ClusterError> {
         ClusterHandle::remove_member(self, node).await
+    }
+    async fn plan(&self, spec: &TaskSpec) -> Result<Vec<ShardPlan>, PlanError> {
+        crate::cluster::plan::plan_shards(spec).await
     }
 }
 

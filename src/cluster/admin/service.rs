@@ -16,7 +16,6 @@ use super::convert::{
 };
 use super::pb::{self, admin_server::Admin};
 use super::{AdminCluster, Limits};
-use crate::cluster::plan::plan_shards;
 use crate::cluster::state::{ClusterState, Command, Desired, TaskRecord};
 use crate::cluster::{ClusterError, Member, NodeId};
 use crate::config::TaskSpec;
@@ -150,7 +149,7 @@ impl<C: AdminCluster> Admin for AdminService<C> {
     ) -> Result<Response<pb::Task>, Status> {
         let spec_toml = req.into_inner().spec_toml;
         let spec = TaskSpec::parse(&spec_toml).map_err(config_status)?;
-        let shards = plan_shards(&spec).await.map_err(|e| {
+        let shards = self.cluster.plan(&spec).await.map_err(|e| {
             Status::failed_precondition(format!("cannot plan task {}: {e}", spec.name))
         })?;
         let task = TaskRecord {

@@ -3,6 +3,9 @@
 //! scheduler and reconciler would do (move shards, remove deleted tasks) the tests do by hand,
 //! on the state's applied signal.
 
+use crate::cluster::plan::PlanError;
+use crate::cluster::state::ShardPlan;
+use crate::config::TaskSpec;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -112,6 +115,13 @@ fn now_ms() -> u64 {
 
 #[tonic::async_trait]
 impl AdminCluster for Fake {
+    /// One shard with the task's selectors, as `sharding = "none"` plans it.
+    async fn plan(&self, spec: &TaskSpec) -> Result<Vec<ShardPlan>, PlanError> {
+        Ok(vec![ShardPlan {
+            shard: 0,
+            tables: spec.objects.tables.clone(),
+        }])
+    }
     fn view(&self) -> &StateView {
         &self.0.view
     }
