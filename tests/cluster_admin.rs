@@ -188,4 +188,49 @@ mod serial {
         assert!(line.contains("sharding"), "{line}");
         db.cleanup().await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_task_failing_before_its_first_start_fails_at_once_and_resumes_when_asked() {
+        let db = TestDb::create("cl_fail").await;
+        db.client
+            .batch_execute("CREATE TABLE items (id bigint, v int); INSERT INTO items VALUES (1, 1)")
+            .await
+            .unwrap();
+        let c = Cluster::start(1);
+        let task = unique("clf");
+        c.create_task(&spec(c.dir.path(), &task, &db.url, "", ""));
+        c.wait("the task to fail", LIMIT, |c| {
+            c.shard_states(&task) == ["failed"]
+        });
+        let t = c.task(&task);
+        let reason = t["shards"][0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            reason.contains("items") && reason.contains(&task),
+            "the reason names task and table: {reason}"
+        );
+        assert_eq!(
+            t["shards"][0]["transient"], false,
+            "a definite error is not retried"
+        );
+        assert_eq!(t["phase"], "failed");
+        db.client
+            .batch_execute("ALTER TABLE items ADD PRIMARY KEY (id)")
+            .await
+            .unwrap();
+        let out = c.ctl(0, &["task", "resume", &task]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        c.wait("the resumed task to stream", LIMIT, |c| {
+            c.shard_states(&task) == ["streaming"]
+        });
+        let msgs = consume_until(&format!("{task}.public.items"), |m| !m.is_empty());
+        assert_eq!(msgs.len(), 1);
+        db.cleanup().await;
+    }
 }

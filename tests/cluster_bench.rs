@@ -17,7 +17,7 @@ mod serial {
     use super::support::cluster::*;
     use super::support::*;
 
-    /// (CreateTime ms, id) of every message of `topic`, read until idle.
+    /// (CreateTime ms, id) of every message of `topic` up to its end when called.
     fn stamped_ids(topic: &str) -> Vec<(i64, i64)> {
         let consumer: BaseConsumer = ClientConfig::new()
             .set("bootstrap.servers", kafka())
@@ -28,18 +28,31 @@ mod serial {
         tpl.add_partition_offset(topic, 0, Offset::Beginning)
             .unwrap();
         consumer.assign(&tpl).unwrap();
-        let (mut out, mut last) = (Vec::new(), Instant::now());
-        while last.elapsed() < Duration::from_secs(2) {
+        let (_, end) = consumer
+            .fetch_watermarks(topic, 0, Duration::from_secs(10))
+            .unwrap();
+        let (mut out, start) = (Vec::new(), Instant::now());
+        let mut next = 0;
+        while next < end && start.elapsed() < LIMIT {
             if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                next = m.offset() + 1;
                 let key: serde_json::Value =
                     serde_json::from_slice(m.key().unwrap_or(b"null")).unwrap_or_default();
                 if let (Some(t), Some(id)) = (m.timestamp().to_millis(), key["id"].as_i64()) {
                     out.push((t, id));
                 }
-                last = Instant::now();
             }
         }
         out
+    }
+
+    /// Messages whose id came before (re-sent rows).
+    fn duplicates(msgs: &[(i64, i64)]) -> u32 {
+        let mut seen: HashMap<i64, u32> = HashMap::new();
+        for (_, id) in msgs {
+            *seen.entry(*id).or_default() += 1;
+        }
+        seen.values().map(|n| n - 1).sum()
     }
 
     fn now_ms() -> i64 {
@@ -67,7 +80,7 @@ mod serial {
                 .find_map(|(s, o)| Some((s, o?)))
                 .unwrap();
             let topic = format!("{task}.{}", TABLES[shard as usize]);
-            let before = stamped_ids(&topic).len();
+            let before = duplicates(&stamped_ids(&topic));
             let vi = c.index(victim);
             let killed = now_ms();
             c.kill(vi);
@@ -85,15 +98,10 @@ mod serial {
                 .map(|(t, _)| *t)
                 .min()
                 .unwrap();
-            let mut seen: HashMap<i64, u32> = HashMap::new();
-            for (_, id) in &msgs[..] {
-                *seen.entry(*id).or_default() += 1;
-            }
-            let dup: u32 = seen.values().map(|n| n - 1).sum();
-            let prior: u32 = resent.iter().sum();
+            let dup = duplicates(&msgs) - before;
             takeovers.push(first_new - killed);
-            resent.push(dup - prior);
-            eprintln!("round {round}: shard {shard} of node {victim}: first event of the new owner {} ms after SIGKILL, {} events re-sent ({before} before)", first_new - killed, dup - prior);
+            resent.push(dup);
+            eprintln!("round {round}: shard {shard} of node {victim}: first event of the new owner {} ms after SIGKILL, {dup} events re-sent", first_new - killed);
             c.spawn(vi);
             c.wait_ready(3, LIMIT);
         }

@@ -2,9 +2,10 @@
 //! owner, moves the fewest shards needed when a worker joins or drains, and finishes deletions.
 //!
 //! Decisions are a pure function of the applied state and the leader's clock (`decide`), so
-//! they are tested without a cluster. Lease expiry is judged against the stamps the leader
-//! wrote into heartbeats, and never earlier than `lease` after this node became leader: a new
-//! leader first gives every worker a full lease to reach it.
+//! they are tested without a cluster. Lease expiry is judged against the stamps the leaders
+//! wrote into heartbeats (so members' clocks must agree to well under a lease, as NTP keeps
+//! them), and never earlier than half a lease after this node became leader: workers that could
+//! not renew during the election get that long to reach the new leader.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -28,7 +29,8 @@ pub fn decide(
     let mut out = Vec::new();
     let mut lost: BTreeSet<NodeId> = BTreeSet::new();
     for (node, w) in &state.workers {
-        let renewed = w.renewed_ms.max(leader_since_ms);
+        let grace_from = leader_since_ms.saturating_sub(lease_ms - lease_ms / 2);
+        let renewed = w.renewed_ms.max(grace_from);
         if w.lost {
             lost.insert(*node);
         } else if now_ms.saturating_sub(renewed) > lease_ms {

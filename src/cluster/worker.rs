@@ -378,15 +378,11 @@ impl Worker {
     /// A shard failed by a transient cause is resumed with back-off while inside the task's
     /// `retry.auto_resume_window`, counted from the first failure of the streak.
     fn auto_resume_due(&self, key: &ShardKey, o: &Owned) -> bool {
-        let (Some(window), Some(first)) = (o.auto_resume_window, o.status.first_failed_ms) else {
-            return false;
-        };
-        let inside = now_ms().saturating_sub(first) < window.as_millis() as u64;
-        let due = self
+        let backed_off = self
             .retry
             .get(key)
             .is_none_or(|(at, _)| Instant::now() >= *at);
-        o.status.transient && inside && due
+        backed_off && inside_auto_resume(&o.status, o.auto_resume_window, now_ms())
     }
 
     async fn start(&mut self, key: &ShardKey, o: &Owned) {
@@ -633,4 +629,58 @@ fn shard_settings(mut spec: TaskSpec, shards: u64, lease: Duration) -> TaskSpec 
         .entry("message.timeout.ms".into())
         .or_insert_with(|| timeout.as_millis().to_string());
     spec
+}
+
+/// Whether a failed shard may still be resumed automatically at `now_ms`: failed by a
+/// transient cause, within `window` of the first failure of its streak. Definite failures
+/// wait for ResumeTask.
+fn inside_auto_resume(status: &ShardStatus, window: Option<Duration>, now_ms: u64) -> bool {
+    let (Some(window), Some(first)) = (window, status.first_failed_ms) else {
+        return false;
+    };
+    status.state == ShardState::Failed
+        && status.transient
+        && now_ms.saturating_sub(first) < window.as_millis() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: u64 = 24 * 3600 * 1000;
+
+    fn failed_at(first: u64, transient: bool) -> ShardStatus {
+        ShardStatus {
+            state: ShardState::Failed,
+            transient,
+            first_failed_ms: Some(first),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn transient_failures_resume_automatically_for_the_window_then_stay_failed() {
+        let week = Some(crate::config::DEFAULT_AUTO_RESUME_WINDOW);
+        assert!(inside_auto_resume(&failed_at(0, true), week, 6 * DAY));
+        assert!(!inside_auto_resume(&failed_at(0, true), week, 7 * DAY + 1));
+        assert!(
+            !inside_auto_resume(&failed_at(0, false), week, 1),
+            "definite: waits for ResumeTask"
+        );
+        let running = ShardStatus {
+            state: ShardState::Streaming,
+            ..failed_at(0, true)
+        };
+        assert!(!inside_auto_resume(&running, week, 1));
+    }
+
+    #[test]
+    fn a_shard_gets_its_share_of_the_task_throttle_and_a_producer_timeout_inside_the_lease() {
+        let text = "name = \"t\"\n[source]\nkind = \"postgres\"\nurl = \"postgres://u@h/db\"\n[destination]\nkind = \"kafka\"\nbootstrap_servers = \"b:9092\"\n[objects]\ntables = [\"public.t\"]\n[migration]\nstream_events_per_second = 1000\n";
+        let spec = TaskSpec::parse(text).unwrap();
+        let s = shard_settings(spec, 3, Duration::from_secs(3));
+        assert_eq!(s.migration.stream_events_per_second, Some(334));
+        assert_eq!(s.migration.snapshot_rows_per_second, None);
+        assert_eq!(s.destination.properties["message.timeout.ms"], "2500");
+    }
 }
