@@ -10,7 +10,8 @@
 #
 # Environment: N (rows, default 1000000), BENCH_UPDATE=1 also measures draining an UPDATE of
 # every row, BENCH_TRIBUTARY=0 measures the limits only, BENCH_BIN measures another tributary
-# binary (an A/B against an earlier build; default: this tree's release build),
+# binary (an A/B against an earlier build; default: this tree's release build), BENCH_CLUSTER=0
+# skips the cluster's failover and throughput figures (tests/cluster_bench.rs),
 # TRIBUTARY_BENCH_RUN (/tmp/tributary-bench), TRIBUTARY_BENCH_PG_PORT (54341),
 # TRIBUTARY_BENCH_TANSU_PORT (19094), BENCH_TIMEOUT (seconds per measured command, default 900).
 set -euo pipefail
@@ -222,9 +223,34 @@ run_tributary_measurements() {
   done
 }
 
+# The cluster: failover time (SIGKILL of a shard's owner to the first event its new owner
+# produced, five times, with the events re-sent) and one 4-shard task on 3 workers against the
+# same task in `tributary run` (tests/cluster_bench.rs, on this run's PostgreSQL and broker).
+run_cluster_measurements() {
+  export TRIBUTARY_TEST_PG_URL="postgres://tributary:tributary@127.0.0.1:$pg_port/postgres"
+  export TRIBUTARY_TEST_KAFKA="127.0.0.1:$tansu_port"
+  local out="$TRIBUTARY_RUN/cluster-bench.log"
+  step "cluster: failover and 4 shards on 3 workers (log: $out)"
+  timeout "$bench_timeout" cargo nextest run --release --test cluster_bench --run-ignored only \
+    --no-capture >"$out" 2>&1 || die "cluster measurements failed: see $out"
+  grep '^round ' "$out" >&2 || true
+  local f c
+  f=$(grep '^FAILOVER ' "$out")
+  c=$(grep '^CLUSTER_SNAPSHOT ' "$out")
+  report cluster.failover_median_ms "$(sed -E 's/.*median_ms=([0-9]+).*/\1/' <<<"$f")"
+  report cluster.failover_max_ms "$(sed -E 's/.*max_ms=([0-9]+).*/\1/' <<<"$f")"
+  report cluster.failover_resent_events "$(sed -E 's/.*resent=(\[[^]]*\]).*/\1/' <<<"$f")"
+  report cluster.snapshot_4_shards_3_workers_rows_per_s "$(sed -E 's/.*cluster_rows_per_s=([0-9]+).*/\1/' <<<"$c")"
+  report cluster.snapshot_run_rows_per_s "$(sed -E 's/.*run_rows_per_s=([0-9]+).*/\1/' <<<"$c")"
+  report ratio.cluster_vs_run "$(sed -E 's/.*ratio=([0-9.]+).*/\1/' <<<"$c")"
+}
+
 if [ "${BENCH_TRIBUTARY:-1}" = 1 ]; then
   step "tributary"
   run_tributary_measurements || die "tributary measurements failed"
+fi
+if [ "${BENCH_CLUSTER:-1}" = 1 ]; then
+  run_cluster_measurements
 fi
 
 step "done; figures in $results"

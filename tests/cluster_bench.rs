@@ -68,7 +68,13 @@ mod serial {
         let db = four_tables("clb_fail").await;
         let mut c = Cluster::start(3);
         let task = unique("clbf");
-        c.create_task(&task_toml(c.dir.path(), &task, &db, "", ""));
+        // Default settings: the default checkpoint interval (1 s) and lease (3 s).
+        let path = task_toml(c.dir.path(), &task, &db, "", "");
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("checkpoint_interval = \"200ms\"\n", "");
+        std::fs::write(&path, text).unwrap();
+        c.create_task(&path);
         wait_streaming(&c, &task, 4);
         let ins = Inserter::start(&db);
         let (mut takeovers, mut resent) = (Vec::new(), Vec::new());

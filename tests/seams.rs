@@ -320,6 +320,16 @@ mod serial {
             child.sigterm();
             let (code, err) = child.wait_exit(LIMIT);
             assert_eq!(code, 0, "{err}");
+            assert!(err.contains("importing the checkpoint"), "{err}");
+            assert!(
+                data.join("raft").is_dir(),
+                "the run's one-node cluster state"
+            );
+            let kept = checkpoint(&data, task).await;
+            assert!(
+                kept.event_count > 4,
+                "the imported store is kept and mirrored: {kept:?}"
+            );
             let msgs = consume_all(&topic, Duration::from_secs(1), Duration::from_secs(20));
             let got: Vec<(Value, Value, Value)> = msgs
                 .iter()
