@@ -17,8 +17,6 @@ mod serial {
     use std::time::{Duration, Instant};
 
     use bytes::{BufMut, BytesMut};
-    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::client::DefaultClientContext;
     use rdkafka::config::ClientConfig;
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -451,19 +449,6 @@ mod serial {
             .fetch_metadata(None, Duration::from_secs(10))
             .unwrap();
         md.topics().iter().map(|t| t.name().to_owned()).collect()
-    }
-
-    async fn create_topic(topic: &str) {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", kafka())
-            .create()
-            .unwrap();
-        let new = NewTopic::new(topic, 1, TopicReplication::Fixed(1));
-        let created = admin
-            .create_topics(&[new], &AdminOptions::new())
-            .await
-            .unwrap();
-        assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
     }
 
     /// Waits until the topic's messages rebuild `items` as the table now is, while `run` keeps

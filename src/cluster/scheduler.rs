@@ -66,33 +66,23 @@ pub fn decide(
         let owner_present = s
             .owner
             .is_some_and(|o| !lost.contains(&o) && state.workers.contains_key(&o));
-        if !owner_present {
-            let to = least_loaded(&load);
-            bump(&mut load, to);
-            out.push(Command::Assign {
-                key: key.clone(),
-                to: Some(to),
-                graceful: false,
-            });
+        // None: nothing to do; Some(graceful): move to the least loaded live worker.
+        let decision = if !owner_present {
+            Some(false)
         } else if let Some(t) = s.moving_to {
             moving = true;
-            if !usable(&t) {
-                let to = least_loaded(&load);
-                bump(&mut load, to);
-                out.push(Command::Assign {
-                    key: key.clone(),
-                    to: Some(to),
-                    graceful: true,
-                });
-            }
-        } else if !owner_ok {
-            moving = true;
+            (!usable(&t)).then_some(true)
+        } else {
+            moving |= !owner_ok;
+            (!owner_ok).then_some(true)
+        };
+        if let Some(graceful) = decision {
             let to = least_loaded(&load);
             bump(&mut load, to);
             out.push(Command::Assign {
                 key: key.clone(),
                 to: Some(to),
-                graceful: true,
+                graceful,
             });
         }
     }

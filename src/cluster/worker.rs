@@ -542,8 +542,13 @@ impl Worker {
         if let Some(kept) = &f.retained {
             reason.push_str(&format!(" ({kept})"));
         }
-        // Checkpoint storage is the cluster here: an unreachable leader passes.
-        let transient = f.error.class() != ErrorClass::Definite;
+        // Checkpoint storage is the cluster here: an unreachable leader passes. Before the
+        // shard's first successful start every error fails it for the user to act on.
+        let started = self
+            .handle
+            .view()
+            .read(|s| s.checkpoints.get(key).is_some_and(|c| c.started));
+        let transient = started && f.error.class() != ErrorClass::Definite;
         tracing::error!(task = %key.task, shard = key.shard, transient, error = %reason, "shard failed");
         let backoff = self
             .retry

@@ -669,3 +669,19 @@ pub fn error_line(stderr: &str) -> String {
     assert!(!stderr.contains("panicked"), "a panic in:\n{stderr}");
     lines[0].to_owned()
 }
+
+/// Creates `topic` (one partition) on the test broker.
+pub async fn create_topic(topic: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .create()
+        .unwrap();
+    let new = NewTopic::new(topic, 1, TopicReplication::Fixed(1));
+    let created = admin
+        .create_topics(&[new], &AdminOptions::new())
+        .await
+        .unwrap();
+    assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
+}
