@@ -177,6 +177,55 @@ mod serial {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_removed_worker_hands_its_shards_over_after_their_last_checkpoint() {
+        let db = four_tables("cl_remove").await;
+        let c = Cluster::start(3);
+        let task = unique("clm");
+        c.create_task(&task_toml(c.dir.path(), &task, &db, "", ""));
+        wait_streaming(&c, &task, 4);
+        let slots = task_slots(&db, &task).await;
+        let ins = Inserter::start(&db);
+        ins.wait_more(100).await;
+        let leaving = c
+            .owners(&task)
+            .into_iter()
+            .filter_map(|(_, o)| o)
+            .max()
+            .unwrap();
+        let moved = owned_by(&c, &task, leaving);
+        let log_before = std::fs::read_to_string(&c.workers[c.index(leaving)].log)
+            .unwrap()
+            .len();
+        let out = c.ctl(0, &["worker", "remove", &leaving.to_string()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_streaming(&c, &task, 4);
+        assert!(owned_by(&c, &task, leaving).is_empty());
+        let status = c.status().unwrap();
+        let ids: Vec<u64> = status["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["node_id"].as_u64())
+            .collect();
+        assert!(!ids.contains(&leaving), "{status}");
+        let log = std::fs::read_to_string(&c.workers[c.index(leaving)].log).unwrap();
+        assert_eq!(
+            log[log_before..].matches("released for its move").count(),
+            moved.len(),
+            "each of {moved:?} stopped after its last checkpoint and was released"
+        );
+        ins.wait_more(100).await;
+        ins.stop().await;
+        verify_every_row(&db, &task).await;
+        assert_eq!(task_slots(&db, &task).await, slots);
+        db.cleanup().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_leader_dies_another_is_elected_and_every_node_answers() {
         let db = four_tables("cl_leader").await;
         let mut c = Cluster::start(3);
