@@ -29,7 +29,7 @@ mod serial {
         );
         let slots = task_slots(&db, &task).await;
         assert_eq!(slots.len(), 4, "one slot per shard: {slots:?}");
-        let ins = Inserter::start(&db);
+        let ins = Load::inserts(&db);
         ins.wait_more(200).await;
         let victim = c.owners(&task).into_iter().find_map(|(_, o)| o).unwrap();
         let moved = owned_by(&c, &task, victim);
@@ -57,32 +57,6 @@ mod serial {
         db.cleanup().await;
     }
 
-    /// UPDATEs of keys 1..=20 of every table, round robin, until stopped.
-    fn start_updates(
-        db: &TestDb,
-    ) -> (
-        tokio::sync::watch::Sender<bool>,
-        tokio::task::JoinHandle<u64>,
-    ) {
-        let (stop, mut rx) = tokio::sync::watch::channel(false);
-        let url = db.url.clone();
-        let task = tokio::spawn(async move {
-            let c = connect(&url).await;
-            let mut n = 0u64;
-            while !*rx.borrow_and_update() {
-                let t = TABLES[(n % 4) as usize];
-                let id = (n / 4) % 20 + 1;
-                c.batch_execute(&format!("UPDATE {t} SET v = v + 1 WHERE id = {id}"))
-                    .await
-                    .unwrap();
-                n += 1;
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            n
-        });
-        (stop, task)
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_paused_worker_loses_its_shards_saves_nothing_after_and_its_stale_writes_are_counted()
     {
@@ -91,11 +65,11 @@ mod serial {
         let task = unique("clz");
         c.create_task(&task_toml(c.dir.path(), &task, &db, "", ""));
         wait_streaming(&c, &task, 4);
-        let (stop, updates) = start_updates(&db);
+        let updates = Load::updates(&db);
         let victim = c.owners(&task).into_iter().find_map(|(_, o)| o).unwrap();
         let vi = c.index(victim);
         let moved = owned_by(&c, &task, victim);
-        std::thread::sleep(Duration::from_millis(500));
+        updates.wait_more(100).await;
         c.stop_signal(vi, "STOP");
         let paused = Instant::now();
         c.wait("the paused worker's shards to move", LIMIT, |c| {
@@ -108,7 +82,8 @@ mod serial {
             "shards {moved:?} moved {:?} after SIGSTOP",
             paused.elapsed()
         );
-        std::thread::sleep(Duration::from_secs(1));
+        // The new owners stream some updates before the old one wakes.
+        updates.wait_more(200).await;
         let before_wake = std::fs::read_to_string(&c.workers[vi].log)
             .unwrap_or_default()
             .len();
@@ -118,9 +93,9 @@ mod serial {
             let woken = &log[before_wake..];
             woken.contains("lease not renewed in time") || woken.contains("assigned elsewhere")
         });
-        std::thread::sleep(Duration::from_secs(2));
-        stop.send(true).unwrap();
-        let n = updates.await.unwrap();
+        // Updates go on while the woken worker may still send what its producer held.
+        updates.wait_more(200).await;
+        let n = updates.stop().await;
         let log = std::fs::read_to_string(&c.workers[vi].log).unwrap_or_default();
         let woken = &log[before_wake..];
         // Woken, it stops its shards at once (its lease is gone by its own clock) before it
@@ -184,7 +159,7 @@ mod serial {
         c.create_task(&task_toml(c.dir.path(), &task, &db, "", ""));
         wait_streaming(&c, &task, 4);
         let slots = task_slots(&db, &task).await;
-        let ins = Inserter::start(&db);
+        let ins = Load::inserts(&db);
         ins.wait_more(100).await;
         let leaving = c
             .owners(&task)
@@ -255,7 +230,7 @@ mod serial {
                 assert_eq!(out.status.code(), Some(1));
             }
         }
-        let ins = Inserter::start(&db);
+        let ins = Load::inserts(&db);
         ins.wait_more(300).await;
         ins.stop().await;
         wait_streaming(&c, &task, 4);
@@ -281,7 +256,7 @@ mod serial {
                 assert_eq!(code, 0, "a worker stops cleanly on SIGTERM");
             }
         }
-        let ins = Inserter::start(&db);
+        let ins = Load::inserts(&db);
         ins.wait_more(200).await;
         for i in 0..3 {
             c.spawn(i);

@@ -120,19 +120,19 @@ mod serial {
         db.cleanup().await;
     }
 
-    /// Events per second of `task` over `window`, from its reported progress.
-    fn rate(c: &Cluster, task: &str, window: Duration) -> f64 {
-        let events = |c: &Cluster| -> u64 {
-            c.task(task)["shards"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| s["events"].as_u64().unwrap_or(0))
-                .sum()
-        };
-        let (e0, t0) = (events(c), Instant::now());
-        std::thread::sleep(window);
-        (events(c) - e0) as f64 / t0.elapsed().as_secs_f64()
+    /// Stream events `task` reported so far.
+    fn events(c: &Cluster, task: &str) -> u64 {
+        c.task(task)["shards"]
+            .as_array()
+            .map(|a| a.iter().map(|s| s["events"].as_u64().unwrap_or(0)).sum())
+            .unwrap_or(0)
+    }
+
+    /// Events per second of `task` while it handles `n` more events (waited for, bounded).
+    fn rate(c: &Cluster, task: &str, n: u64) -> f64 {
+        let (e0, t0) = (events(c, task), Instant::now());
+        c.wait("more events", LIMIT, |c| events(c, task) >= e0 + n);
+        (events(c, task) - e0) as f64 / t0.elapsed().as_secs_f64()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,7 +159,7 @@ mod serial {
             .batch_execute("INSERT INTO items SELECT g, 0 FROM generate_series(1, 60000) g")
             .await
             .unwrap();
-        let before = rate(&c, &task, Duration::from_secs(3));
+        let before = rate(&c, &task, 4000);
         assert!(
             before > 1000.0,
             "the first limit lets about 2000/s through: {before}"
@@ -177,11 +177,16 @@ mod serial {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        std::thread::sleep(Duration::from_secs(2));
-        let after = rate(&c, &task, Duration::from_secs(4));
+        // Events already read at the old rate drain first; then the rate follows.
+        let updated = Instant::now();
+        let mut after = rate(&c, &task, 300);
+        while after >= 400.0 && updated.elapsed() < Duration::from_secs(20) {
+            after = rate(&c, &task, 300);
+        }
         assert!(
             after < 400.0,
-            "the lowered limit (200/s) is followed: {after}/s (was {before}/s)"
+            "the lowered limit (200/s) is followed within seconds: {after}/s after {:?} (was {before}/s)",
+            updated.elapsed()
         );
         let changed = spec(c.dir.path(), &task, &db.url, "sharding = \"table\"", "");
         let line = failed_line(&c.ctl(0, &["task", "update", &task, changed.to_str().unwrap()]));

@@ -76,7 +76,7 @@ mod serial {
         std::fs::write(&path, text).unwrap();
         c.create_task(&path);
         wait_streaming(&c, &task, 4);
-        let ins = Inserter::start(&db);
+        let ins = Load::inserts(&db);
         let (mut takeovers, mut resent) = (Vec::new(), Vec::new());
         for round in 0..5 {
             ins.wait_more(300).await;

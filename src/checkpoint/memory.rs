@@ -8,16 +8,32 @@ use futures::future::BoxFuture;
 
 use super::{check_replace, Checkpoint, CheckpointError, CheckpointStore, ShardKey};
 
-/// A map of checkpoints behind a mutex; every successful save is also kept in `history`.
-#[derive(Default)]
+/// A map of checkpoints behind a mutex; every successful save is also kept in `history`, and
+/// counted on a watch so a reader waits for the next save instead of polling.
 pub struct MemoryCheckpointStore {
     state: Mutex<HashMap<ShardKey, Checkpoint>>,
     history: Mutex<Vec<(ShardKey, Checkpoint)>>,
+    saves: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for MemoryCheckpointStore {
+    fn default() -> Self {
+        MemoryCheckpointStore {
+            state: Mutex::default(),
+            history: Mutex::default(),
+            saves: tokio::sync::watch::channel(0).0,
+        }
+    }
 }
 
 impl MemoryCheckpointStore {
     pub fn new() -> MemoryCheckpointStore {
         MemoryCheckpointStore::default()
+    }
+
+    /// The number of successful saves, changing with every save.
+    pub fn saves(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.saves.subscribe()
     }
 
     /// Every checkpoint saved so far, in order.
@@ -49,6 +65,7 @@ impl MemoryCheckpointStore {
         if let Ok(mut h) = self.history.lock() {
             h.push((key.clone(), cp.clone()));
         }
+        self.saves.send_modify(|n| *n += 1);
         Ok(())
     }
 }

@@ -297,46 +297,71 @@ pub fn task_toml(
     path
 }
 
-/// Inserts rows into the four tables, round robin, until stopped; `next` is the next id.
-pub struct Inserter {
+/// A steady write load on the four tables until stopped: INSERTs of new ids, or UPDATEs of
+/// keys 1..=20. Statements go out at a fixed rate (`PACE`), like an application's traffic.
+pub struct Load {
     stop: tokio::sync::watch::Sender<bool>,
-    pub next: Arc<AtomicI64>,
+    done: Arc<AtomicI64>,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl Inserter {
-    pub fn start(db: &TestDb) -> Inserter {
+/// One statement per 3 ms: about 330 changes per second over the four tables.
+const PACE: Duration = Duration::from_millis(3);
+
+impl Load {
+    /// INSERTs of ids after the seed rows, round robin over the tables.
+    pub fn inserts(db: &TestDb) -> Load {
+        Self::start(db, |n| {
+            let id = SEED + 1 + n;
+            format!("INSERT INTO {} VALUES ({id}, 1)", TABLES[(id % 4) as usize])
+        })
+    }
+
+    /// UPDATEs of keys 1..=20 of every table, round robin.
+    pub fn updates(db: &TestDb) -> Load {
+        Self::start(db, |n| {
+            let id = (n / 4) % 20 + 1;
+            format!(
+                "UPDATE {} SET v = v + 1 WHERE id = {id}",
+                TABLES[(n % 4) as usize]
+            )
+        })
+    }
+
+    fn start(db: &TestDb, statement: fn(i64) -> String) -> Load {
         let (stop, mut rx) = tokio::sync::watch::channel(false);
-        let next = Arc::new(AtomicI64::new(SEED + 1));
-        let (url, n) = (db.url.clone(), next.clone());
+        let done = Arc::new(AtomicI64::new(0));
+        let (url, n) = (db.url.clone(), done.clone());
         let task = tokio::spawn(async move {
             let c = connect(&url).await;
+            let mut pace = tokio::time::interval(PACE);
             while !*rx.borrow_and_update() {
-                let id = n.load(Ordering::Relaxed);
-                let t = TABLES[(id % 4) as usize];
-                c.batch_execute(&format!("INSERT INTO {t} VALUES ({id}, 1)"))
-                    .await
-                    .unwrap();
-                n.store(id + 1, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(3)).await;
+                pace.tick().await;
+                let i = n.load(Ordering::Relaxed);
+                c.batch_execute(&statement(i)).await.unwrap();
+                n.store(i + 1, Ordering::Relaxed);
             }
         });
-        Inserter { stop, next, task }
+        Load { stop, done, task }
     }
 
+    /// Statements committed so far.
     pub fn count(&self) -> i64 {
-        self.next.load(Ordering::Relaxed)
+        self.done.load(Ordering::Relaxed)
     }
 
-    /// Waits (bounded) until `more` rows beyond now are inserted.
+    /// Waits (bounded) until `more` statements beyond now are committed.
     pub async fn wait_more(&self, more: i64) {
         let target = self.count() + more;
-        wait_until("more inserts", LIMIT, || self.count() >= target).await;
+        wait_until("more writes", LIMIT, || self.count() >= target).await;
     }
 
-    pub async fn stop(self) {
+    /// Stops it; returns how many statements it committed.
+    pub async fn stop(self) -> i64 {
         self.stop.send(true).unwrap();
+        let done = self.done.clone();
         self.task.await.unwrap();
+        done.load(Ordering::Relaxed)
     }
 }
 

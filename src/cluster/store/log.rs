@@ -46,15 +46,22 @@ pub struct LogStore {
     db: sled::Db,
     log: sled::Tree,
     meta: sled::Tree,
+    alive: super::Alive,
 }
 
 impl LogStore {
-    pub(super) fn open(db: &sled::Db) -> sled::Result<LogStore> {
+    pub(super) fn open(db: &sled::Db, alive: super::Alive) -> sled::Result<LogStore> {
         Ok(LogStore {
             db: db.clone(),
             log: db.open_tree("log")?,
             meta: db.open_tree("log_meta")?,
+            alive,
         })
+    }
+
+    /// Resolves once this store and its state machine are dropped everywhere.
+    pub fn released(&self) -> super::Released {
+        self.alive.released()
     }
 
     /// Whether this directory already holds Raft state (a vote or log): decides whether a node

@@ -107,11 +107,12 @@ struct Inner {
     snapshot_write: tokio::sync::Mutex<()>,
     /// Makes snapshot ids unique within this process.
     snapshot_seq: AtomicU64,
+    _alive: super::Alive,
 }
 
 impl StateMachineStore {
     /// Opens the snapshot tree and loads the latest snapshot into a fresh view.
-    pub(super) fn open(db: &sled::Db) -> Result<StateMachineStore> {
+    pub(super) fn open(db: &sled::Db, alive: super::Alive) -> Result<StateMachineStore> {
         let tree = db
             .open_tree("snapshot")
             .map_err(|e| io_error(ErrorSubject::StateMachine, ErrorVerb::Read, &e))?;
@@ -123,6 +124,7 @@ impl StateMachineStore {
                 snapshot: tree,
                 snapshot_write: tokio::sync::Mutex::new(()),
                 snapshot_seq: AtomicU64::new(0),
+                _alive: alive,
             }),
         };
         if let Some((meta, bytes)) = store.read_snapshot()? {

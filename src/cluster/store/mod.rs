@@ -47,6 +47,27 @@ pub struct StoreError {
     pub reason: String,
 }
 
+/// Held by every store handle (last among its fields, so it goes after the sled handles):
+/// when the last one is dropped, sled has let go of the directory.
+#[derive(Clone)]
+pub(super) struct Alive(std::sync::Arc<tokio::sync::watch::Sender<()>>);
+
+/// Resolves once every handle of a store is dropped and its directory can be opened again
+/// (openraft's state machine task drops its handle a moment after `Raft::shutdown`).
+pub struct Released(tokio::sync::watch::Receiver<()>);
+
+impl Released {
+    pub async fn wait(mut self) {
+        while self.0.changed().await.is_ok() {}
+    }
+}
+
+impl Alive {
+    fn released(&self) -> Released {
+        Released(self.0.subscribe())
+    }
+}
+
 /// Opens (creating) the sled database under `dir` (in `dir/raft`), and loads the latest
 /// snapshot into the state machine's view.
 pub fn open(dir: &Path) -> Result<(LogStore, StateMachineStore), StoreError> {
@@ -61,8 +82,9 @@ pub fn open(dir: &Path) -> Result<(LogStore, StateMachineStore), StoreError> {
         .cache_capacity(CACHE_BYTES)
         .open()
         .map_err(|e| err(e.to_string()))?;
-    let log = LogStore::open(&db).map_err(|e| err(e.to_string()))?;
-    let machine = StateMachineStore::open(&db).map_err(|e| err(e.to_string()))?;
+    let alive = Alive(std::sync::Arc::new(tokio::sync::watch::channel(()).0));
+    let log = LogStore::open(&db, alive.clone()).map_err(|e| err(e.to_string()))?;
+    let machine = StateMachineStore::open(&db, alive).map_err(|e| err(e.to_string()))?;
     Ok((log, machine))
 }
 

@@ -20,7 +20,7 @@ use openraft::{
 };
 use tempfile::TempDir;
 
-use super::{open, raft_config, LogStore, StateMachineStore};
+use super::{open, raft_config, LogStore, Released, StateMachineStore};
 use crate::checkpoint::{Checkpoint, ShardKey};
 use crate::cluster::state::{
     Command, Desired, Rejection, Response, ShardPlan, Stamped, StateView, TaskRecord,
@@ -89,32 +89,35 @@ impl RaftNetwork<TypeConfig> for NoPeers {
     }
 }
 
-/// Opens the store on `dir` once the previous Raft on it let go: a stopped Raft's state
-/// machine worker ends (and drops its sled handle, which holds sled's directory lock) a moment
-/// after `shutdown` returns.
-async fn reopen(dir: &Path) -> (LogStore, StateMachineStore) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match open(dir) {
-            Ok(store) => return store,
-            Err(e) if e.reason.contains("lock") && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            Err(e) => panic!("{e}"),
-        }
+/// Opens the store on `dir` (the previous Raft on it, if any, was stopped with `stop`).
+fn reopen(dir: &Path) -> (LogStore, StateMachineStore) {
+    open(dir).expect("open the store")
+}
+
+/// A running one-node Raft and the signal that its store was let go.
+struct Up {
+    raft: Raft,
+    released: Released,
+}
+
+impl std::ops::Deref for Up {
+    type Target = Raft;
+    fn deref(&self) -> &Raft {
+        &self.raft
     }
 }
 
 /// A one-node Raft on `dir` (initialising it the first time), once it leads.
-async fn start(dir: &Path, config: Config) -> (Raft, StateView) {
+async fn start(dir: &Path, config: Config) -> (Up, StateView) {
     let (raft, view) = boot(dir, config).await;
     lead(&raft).await;
     (raft, view)
 }
 
 /// A one-node Raft on `dir`, initialising it the first time.
-async fn boot(dir: &Path, config: Config) -> (Raft, StateView) {
-    let (log, machine) = reopen(dir).await;
+async fn boot(dir: &Path, config: Config) -> (Up, StateView) {
+    let (log, machine) = reopen(dir);
+    let released = log.released();
     let view = machine.view();
     let initialized = log.is_initialized().await;
     let raft = Raft::new(1, Arc::new(config), NoPeers, log, machine)
@@ -124,7 +127,7 @@ async fn boot(dir: &Path, config: Config) -> (Raft, StateView) {
         let members = BTreeMap::from([(1, Member::default())]);
         raft.initialize(members).await.expect("initialize");
     }
-    (raft, view)
+    (Up { raft, released }, view)
 }
 
 async fn lead(raft: &Raft) {
@@ -136,8 +139,8 @@ async fn lead(raft: &Raft) {
 
 /// Opens `dir` again and recovers as `Raft::new` does (openraft's `StorageHelper`), returning
 /// what the state holds before any leader commits anything; then starts the Raft on it.
-async fn restart(dir: &Path) -> (Raft, StateView, Option<StreamPosition>) {
-    let (mut log, mut machine) = reopen(dir).await;
+async fn restart(dir: &Path) -> (Up, StateView, Option<StreamPosition>) {
+    let (mut log, mut machine) = reopen(dir);
     StorageHelper::new(&mut log, &mut machine)
         .get_initial_state()
         .await
@@ -148,9 +151,11 @@ async fn restart(dir: &Path) -> (Raft, StateView, Option<StreamPosition>) {
     (raft, view, recovered)
 }
 
-async fn stop(raft: Raft, view: StateView) {
-    raft.shutdown().await.expect("shutdown");
-    drop((raft, view));
+/// Stops the Raft and waits until its store is let go (its directory can be opened again).
+async fn stop(up: Up, view: StateView) {
+    up.raft.shutdown().await.expect("shutdown");
+    drop((up.raft, view));
+    up.released.wait().await;
 }
 
 async fn write(raft: &Raft, cmd: Command) -> Response {
@@ -231,7 +236,7 @@ async fn committed_entries_are_applied_again_after_a_restart() {
     assert_eq!(write(&raft, save(0, 42)).await, Response::Ok);
     stop(raft, view).await;
 
-    let (log, machine) = reopen(dir.path()).await;
+    let (log, machine) = reopen(dir.path());
     assert!(log.is_initialized().await, "a vote and a log are on disk");
     assert_eq!(saved_lsn(&machine.view(), 0), None, "no snapshot yet");
     drop((log, machine));
@@ -267,7 +272,7 @@ async fn a_restart_loads_the_snapshot_then_replays_the_log_after_it() {
         .expect("snapshot");
     stop(raft, view).await;
 
-    let (_log, mut machine) = reopen(dir.path()).await;
+    let (_log, mut machine) = reopen(dir.path());
     let (applied, _) = machine.applied_state().await.unwrap();
     let at_snapshot = saved_lsn(&machine.view(), 0).expect("the snapshot holds a checkpoint");
     assert!(applied.is_some_and(|id| id.index + 1 >= super::SNAPSHOT_EVERY));

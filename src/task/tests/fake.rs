@@ -305,6 +305,7 @@ impl Source for FakeSource {
             .pg_slot()
             .map(|s| s.slot_name.clone())
             .unwrap_or_default();
+        let mut saves = self.server.store.saves();
         // Ends by itself once the runner drops its side of the watch.
         tokio::spawn(confirm_loop(self.server.clone(), slot.clone(), confirmed));
         let items = self.items(&cp, &slot);
@@ -312,12 +313,16 @@ impl Source for FakeSource {
             if out.send(Ok(chunk.to_vec())).await.is_err() {
                 return;
             }
-            // A source's pace: lets checkpoints land between batches.
+            // Changes arrive over time, as from a server: 1 ms of tokio's paused (virtual) clock
+            // between batches, so the runner's 5 ms checkpoint ticks fall between them. This
+            // models arrival, it waits for nothing and takes no wall-clock time.
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         if let Some(connection) = self.fail_run {
-            // Long enough for checkpoints (every 5 ms) to land first.
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            // The failure comes after this attempt saved a checkpoint (it got somewhere).
+            if saves.changed().await.is_err() {
+                return;
+            }
             let _ = out.send(Err(transient(connection))).await;
         }
         std::future::pending::<()>().await;

@@ -48,15 +48,16 @@ async fn drive(world: &World, script: &[Step], spec: TaskSpec) -> Driven {
     );
     tokio::pin!(run);
     let mut phases = Vec::new();
+    let mut saves = world.store.saves();
+    // Every save may be the one that catches up once the script is used up: stop then.
     let result = loop {
+        if world.server.lock().script.is_empty() && world.caught_up() {
+            let _ = stop.send(true);
+        }
         tokio::select! {
             r = &mut run => break r,
             Ok(()) = phase_rx.changed() => phases.push(phase_rx.borrow_and_update().clone()),
-            _ = tokio::time::sleep(Duration::from_millis(5)) => {
-                if world.server.lock().script.is_empty() && world.caught_up() {
-                    let _ = stop.send(true);
-                }
-            }
+            _ = saves.changed() => {}
         }
     };
     Driven {
