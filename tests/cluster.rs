@@ -53,6 +53,19 @@ mod serial {
             slots,
             "the same slots, none new"
         );
+        // Each worker serves the metrics of the shards it runs, labelled by task and shard.
+        let new_owner = c
+            .owners(&task)
+            .into_iter()
+            .find(|(s, _)| *s == 0)
+            .and_then(|(_, o)| o)
+            .unwrap();
+        let series = scrape(&c.workers[c.index(new_owner)].metrics).expect("metrics served");
+        let events = metric(&series, "tributary_stream_events_total", &task);
+        assert!(
+            events.is_some_and(|e| e > 0.0),
+            "shard 0's stream events on node {new_owner}: {events:?}"
+        );
         no_regression(&c);
         db.cleanup().await;
     }

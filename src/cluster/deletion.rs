@@ -90,7 +90,7 @@ async fn cleanup(
     let spec = TaskSpec::parse(spec_toml)?;
     let store = RaftCheckpointStore::new(handle.clone());
     for (key, tables) in shards {
-        let shard_spec = shard_spec(&spec, tables);
+        let shard_spec = spec.for_shard(tables);
         let source = PgSource::from_spec(&shard_spec, key.shard)?;
         let sink = |labels: &ShardLabels| Ok(KafkaSink::new(kafka_config(&shard_spec)?, labels)?);
         let report = release(&store, key, source, sink, delete_topics).await?;
@@ -104,11 +104,4 @@ async fn cleanup(
         .await
         .map_err(|e| TaskError::from(crate::checkpoint::CheckpointError::Storage(e.to_string())))?;
     Ok(())
-}
-
-/// The task as one shard runs it: its own tables.
-pub fn shard_spec(spec: &TaskSpec, tables: &[String]) -> TaskSpec {
-    let mut s = spec.clone();
-    s.objects.tables = tables.to_vec();
-    s
 }

@@ -19,7 +19,6 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::checkpoints::RaftCheckpointStore;
-use super::deletion::shard_spec;
 use super::scheduler::now_ms;
 use super::state::{
     ClusterState, Command, Desired, Response, ShardProgress, ShardReport, ShardState, ShardStatus,
@@ -246,7 +245,11 @@ impl Worker {
                 .filter(|(_, sh)| sh.owner == Some(me))
                 .filter_map(|(k, sh)| {
                     let t = s.tasks.get(&k.task)?;
-                    let spec = TaskSpec::parse(&t.spec_toml).ok();
+                    // Only a failed shard needs its window: parse the file for it alone.
+                    let auto_resume_window = (sh.status.state == ShardState::Failed)
+                        .then(|| TaskSpec::parse(&t.spec_toml).ok())
+                        .flatten()
+                        .map(|s| s.retry.auto_resume_window);
                     Some((
                         k.clone(),
                         Owned {
@@ -257,7 +260,7 @@ impl Worker {
                             tables: sh.tables.clone(),
                             spec_toml: t.spec_toml.clone(),
                             shard_count: s.task_shards(&k.task).count() as u64,
-                            auto_resume_window: spec.map(|s| s.retry.auto_resume_window),
+                            auto_resume_window,
                         },
                     ))
                 })
@@ -387,7 +390,7 @@ impl Worker {
 
     async fn start(&mut self, key: &ShardKey, o: &Owned) {
         let spec = match TaskSpec::parse(&o.spec_toml) {
-            Ok(s) => shard_spec(&s, &o.tables),
+            Ok(s) => s.for_shard(&o.tables),
             Err(e) => {
                 let status = failed(key, &e.to_string(), false, None, o.status.generation);
                 self.report(key, o.epoch, status).await;
@@ -550,10 +553,7 @@ impl Worker {
             .read(|s| s.checkpoints.get(key).is_some_and(|c| c.started));
         let transient = started && f.error.class() != ErrorClass::Definite;
         tracing::error!(task = %key.task, shard = key.shard, transient, error = %reason, "shard failed");
-        let backoff = self
-            .retry
-            .get(key)
-            .map_or(AUTO_RESUME_MIN, |(_, b)| (*b * 2).min(AUTO_RESUME_MAX));
+        let backoff = auto_resume_backoff(self.retry.get(key).map(|(_, b)| *b));
         self.retry
             .insert(key.clone(), (Instant::now() + backoff, backoff));
         let status = failed(key, &reason, transient, first_failed_ms, generation);
@@ -636,6 +636,11 @@ fn shard_settings(mut spec: TaskSpec, shards: u64, lease: Duration) -> TaskSpec 
     spec
 }
 
+/// The wait before the next automatic resume: 10 s, doubling up to 5 min.
+fn auto_resume_backoff(previous: Option<Duration>) -> Duration {
+    previous.map_or(AUTO_RESUME_MIN, |b| (b * 2).min(AUTO_RESUME_MAX))
+}
+
 /// Whether a failed shard may still be resumed automatically at `now_ms`: failed by a
 /// transient cause, within `window` of the first failure of its streak. Definite failures
 /// wait for ResumeTask.
@@ -677,6 +682,16 @@ mod tests {
             ..failed_at(0, true)
         };
         assert!(!inside_auto_resume(&running, week, 1));
+    }
+
+    #[test]
+    fn automatic_resumes_back_off_from_ten_seconds_to_five_minutes() {
+        let mut waits = vec![auto_resume_backoff(None)];
+        for _ in 0..6 {
+            waits.push(auto_resume_backoff(waits.last().copied()));
+        }
+        let secs: Vec<u64> = waits.iter().map(Duration::as_secs).collect();
+        assert_eq!(secs, [10, 20, 40, 80, 160, 300, 300]);
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub struct Worker {
     pub id: u64,
     pub admin: String,
     pub raft: String,
+    /// Prometheus endpoint (`metrics_addr`).
+    pub metrics: String,
     pub config: PathBuf,
     pub log: PathBuf,
     pub proc: Option<Proc>,
@@ -42,6 +44,7 @@ impl Cluster {
     pub fn start_with(n: u64, extra: &str) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let metrics: Vec<u16> = (0..n).map(|_| free_port()).collect();
         let members: String = ports
             .iter()
             .enumerate()
@@ -56,7 +59,8 @@ impl Cluster {
                 let id = i as u64 + 1;
                 let config = dir.path().join(format!("node-{id}.toml"));
                 let text = format!(
-                    "node_id = {id}\nraft_addr = \"127.0.0.1:{r}\"\nadmin_addr = \"127.0.0.1:{a}\"\ndata_dir = {:?}\n{extra}\n{members}",
+                    "node_id = {id}\nraft_addr = \"127.0.0.1:{r}\"\nadmin_addr = \"127.0.0.1:{a}\"\nmetrics_addr = \"127.0.0.1:{}\"\ndata_dir = {:?}\n{extra}\n{members}",
+                    metrics[i],
                     dir.path().join(format!("node-{id}"))
                 );
                 std::fs::write(&config, text).unwrap();
@@ -64,6 +68,7 @@ impl Cluster {
                     id,
                     admin: format!("127.0.0.1:{a}"),
                     raft: format!("127.0.0.1:{r}"),
+                    metrics: format!("127.0.0.1:{}", metrics[i]),
                     config,
                     log: dir.path().join(format!("node-{id}.log")),
                     proc: None,
