@@ -15,11 +15,7 @@ mod serial {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_killed_owner_s_shards_resume_elsewhere_with_every_row_and_the_same_slots() {
-        let db = four_tables("cl_kill").await;
-        let mut c = Cluster::start(3);
-        let task = unique("clk");
-        c.create_task(&task_toml(c.dir.path(), &task, &db, "", ""));
-        wait_streaming(&c, &task, 4);
+        let (db, mut c, task) = streaming_task("cl_kill").await;
         let spread: BTreeSet<u64> = c.owners(&task).iter().filter_map(|(_, o)| *o).collect();
         assert_eq!(
             spread.len(),
@@ -73,11 +69,7 @@ mod serial {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_paused_worker_loses_its_shards_saves_nothing_after_and_its_stale_writes_are_counted()
     {
-        let db = four_tables("cl_zombie").await;
-        let mut c = Cluster::start(3);
-        let task = unique("clz");
-        c.create_task(&task_toml(c.dir.path(), &task, &db, "", ""));
-        wait_streaming(&c, &task, 4);
+        let (db, mut c, task) = streaming_task("cl_zombie").await;
         let updates = Load::updates(&db);
         let victim = c.owners(&task).into_iter().find_map(|(_, o)| o).unwrap();
         let vi = c.index(victim);
@@ -166,11 +158,7 @@ mod serial {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_removed_worker_hands_its_shards_over_after_their_last_checkpoint() {
-        let db = four_tables("cl_remove").await;
-        let c = Cluster::start(3);
-        let task = unique("clm");
-        c.create_task(&task_toml(c.dir.path(), &task, &db, "", ""));
-        wait_streaming(&c, &task, 4);
+        let (db, c, task) = streaming_task("cl_remove").await;
         let slots = task_slots(&db, &task).await;
         let ins = Load::inserts(&db);
         ins.wait_more(100).await;
@@ -215,11 +203,7 @@ mod serial {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_leader_dies_another_is_elected_and_every_node_answers() {
-        let db = four_tables("cl_leader").await;
-        let mut c = Cluster::start(3);
-        let task = unique("cll");
-        c.create_task(&task_toml(c.dir.path(), &task, &db, "", ""));
-        wait_streaming(&c, &task, 4);
+        let (db, mut c, task) = streaming_task("cl_leader").await;
         let leader = c.leader().unwrap();
         c.kill(c.index(leader));
         c.wait("a new leader", LIMIT, |c| {
@@ -254,11 +238,7 @@ mod serial {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_whole_cluster_restart_resumes_every_task_from_its_checkpoints() {
-        let db = four_tables("cl_restart").await;
-        let mut c = Cluster::start(3);
-        let task = unique("clr");
-        c.create_task(&task_toml(c.dir.path(), &task, &db, "", ""));
-        wait_streaming(&c, &task, 4);
+        let (db, mut c, task) = streaming_task("cl_restart").await;
         let slots = task_slots(&db, &task).await;
         for i in 0..3 {
             c.stop_signal(i, "TERM");

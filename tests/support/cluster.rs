@@ -370,6 +370,17 @@ impl Load {
     }
 }
 
+/// A database with the four tables, a 3-worker cluster, and a task of one shard per table
+/// created on it and streaming; `prefix` names the database and the task.
+pub async fn streaming_task(prefix: &str) -> (TestDb, Cluster, String) {
+    let db = four_tables(prefix).await;
+    let c = Cluster::start(3);
+    let task = super::unique(prefix);
+    c.create_task(&task_toml(c.dir.path(), &task, &db, "", ""));
+    wait_streaming(&c, &task, 4);
+    (db, c, task)
+}
+
 /// Every row of every table reaches its topic: the ids consumed equal the ids in the table.
 pub async fn verify_every_row(db: &TestDb, task: &str) {
     for t in TABLES {
