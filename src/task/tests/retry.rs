@@ -146,6 +146,20 @@ async fn an_attempt_that_saved_progress_starts_a_new_streak() {
     world.verify(Some(&world.store.get(&key()).unwrap()));
 }
 
+/// Waits (checking at every checkpoint save) until the shard handled `n` stream events.
+async fn events_reach(stats: &Stats, saves: &mut watch::Receiver<u64>, n: u64) {
+    while events(stats) < n {
+        saves.changed().await.expect("the store lives");
+    }
+}
+
+/// Events per second (of tokio's paused clock) while the shard handles `n` more events.
+async fn rate_over(stats: &Stats, saves: &mut watch::Receiver<u64>, n: u64) -> f64 {
+    let (before, start) = (events(stats), tokio::time::Instant::now());
+    events_reach(stats, saves, before + n).await;
+    (events(stats) - before) as f64 / start.elapsed().as_secs_f64()
+}
+
 /// Stream events the shard handled by now.
 fn events(stats: &Stats) -> u64 {
     stats
@@ -182,13 +196,10 @@ async fn a_changed_rate_limit_applies_to_the_running_shard() {
         move |_: &ShardLabels| Ok(MemorySink::new(&records)),
     ));
 
+    let mut saves = world.store.saves();
     tracing::info!("at 10 events per second");
-    let slow = {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        let before = events(&stats);
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        (events(&stats) - before) as f64 / 10.0
-    };
+    events_reach(&stats, &mut saves, 50).await;
+    let slow = rate_over(&stats, &mut saves, 100).await;
     assert!(
         (7.0..=13.0).contains(&slow),
         "{slow} events/s under a limit of 10"
@@ -198,10 +209,9 @@ async fn a_changed_rate_limit_applies_to_the_running_shard() {
     tracing::info!("raised to 50 events per second, without a restart");
     let fast = {
         set_limits.send_modify(|l| l.stream_events_per_second = Some(50));
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let before = events(&stats);
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        (events(&stats) - before) as f64 / 10.0
+        let now = events(&stats);
+        events_reach(&stats, &mut saves, now + 50).await;
+        rate_over(&stats, &mut saves, 500).await
     };
     assert!(
         (40.0..=60.0).contains(&fast),
