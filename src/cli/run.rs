@@ -53,7 +53,7 @@ pub async fn run_task(opts: TaskRunOptions) -> Result<TaskOutcome, TaskFailure> 
         .await
         .map_err(fail)?;
     let store = cluster.store(legacy);
-    let result = run_shard_on(opts, store, epoch).await;
+    let result = Box::pin(run_shard_on(opts, store, epoch)).await;
     cluster.shutdown().await;
     result
 }

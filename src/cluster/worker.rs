@@ -442,7 +442,7 @@ impl Worker {
             let sink_spec = rt.spec.clone();
             let sink =
                 move |labels: &ShardLabels| Ok(KafkaSink::new(kafka_config(&sink_spec)?, labels)?);
-            run_shard(rt, source, sink).await
+            Box::pin(run_shard(rt, source, sink)).await
         });
         self.live
             .lock()

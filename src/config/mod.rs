@@ -4,6 +4,7 @@
 //! default is a named constant with the reason for its value.
 
 mod live;
+mod mapping;
 mod redact;
 mod secret;
 mod selection;
@@ -13,8 +14,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use mapping::first_duplicate;
+pub use mapping::{
+    CanalJsonSpec, Capitalisation, DtsAvroSpec, Operation, PartitionPolicy, SchemaOptions,
+    SchemaRegistrySpec, SharePlexJsonSpec, TableOptions,
+};
 pub use redact::redact_toml;
 pub use secret::resolve_password;
+pub(crate) use selection::split_exact;
 pub use selection::{qualified_name, TableSelection, TableSelector};
 
 /// Snapshot connections: two saturate a 2-core machine's walsender-free COPY; more help on
@@ -157,6 +164,22 @@ pub struct DestinationSpec {
     pub properties: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     pub debezium: DebeziumSpec,
+    /// How records are spread over partitions: `partition_zero`, `hash_table` or `hash_key`
+    /// (default: `partition_zero` for the DTS formats, Java's murmur2 of the key for
+    /// `debezium_json`).
+    pub partition_policy: Option<PartitionPolicy>,
+    /// Where DDL messages go (default: the data topic when `topic` is set, else `<task>`).
+    pub ddl_topic: Option<String>,
+    /// `keep` (default), `lower` or `upper`: the case of names in messages and topics.
+    #[serde(default)]
+    pub capitalisation: Capitalisation,
+    pub schema_registry: Option<SchemaRegistrySpec>,
+    #[serde(default)]
+    pub dts_avro: DtsAvroSpec,
+    #[serde(default)]
+    pub canal_json: CanalJsonSpec,
+    #[serde(default)]
+    pub shareplex_json: SharePlexJsonSpec,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -170,6 +193,17 @@ pub enum DestinationKind {
 pub enum FormatKind {
     #[default]
     DebeziumJson,
+    CanalJson,
+    DtsAvro,
+    #[serde(rename = "shareplex_json")]
+    SharePlexJson,
+}
+
+impl FormatKind {
+    /// The DTS formats (Canal JSON, DTS Avro, SharePlex JSON) share DTS's defaults.
+    pub fn is_dts(self) -> bool {
+        !matches!(self, FormatKind::DebeziumJson)
+    }
 }
 
 /// Debezium format options, named as Debezium names them.
@@ -200,6 +234,13 @@ pub struct ObjectsSpec {
     /// Tables for which only inserts are published (no key needed).
     #[serde(default)]
     pub insert_only: Vec<String>,
+    /// Per-table settings by exact `schema.table`: topic, partitions, key columns, filter,
+    /// operations and name mapping.
+    #[serde(default)]
+    pub table: std::collections::BTreeMap<String, TableOptions>,
+    /// Per-schema settings by schema name: name mapping.
+    #[serde(default)]
+    pub schema: std::collections::BTreeMap<String, SchemaOptions>,
 }
 
 /// The migration phases.
@@ -384,6 +425,8 @@ impl TaskSpec {
                 "name at least one broker, e.g. \"127.0.0.1:9092\"",
             );
         }
+        mapping::validate_objects(&self.objects.table, &self.objects.schema)?;
+        self.validate_destination()?;
         if self.source.url.parse::<tokio_postgres::Config>().is_err() {
             return invalid(
                 "source.url",
@@ -391,6 +434,81 @@ impl TaskSpec {
             );
         }
         Ok(())
+    }
+
+    fn validate_destination(&self) -> Result<(), ConfigError> {
+        let d = &self.destination;
+        let invalid = |field, constraint: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                constraint: constraint.to_owned(),
+            })
+        };
+        if d.partitions.is_some_and(|p| p < 1) {
+            return invalid("destination.partitions", "a topic has at least 1 partition");
+        }
+        if d.ddl_topic.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return invalid(
+                "destination.ddl_topic",
+                "the topic is empty: name one or leave it out",
+            );
+        }
+        if d.schema_registry.is_some() && d.format != FormatKind::DtsAvro {
+            return invalid(
+                "destination.schema_registry",
+                "only format = \"dts_avro\" uses a schema registry: remove the section or change the format",
+            );
+        }
+        if let Some(r) = &d.schema_registry {
+            if !(r.url.starts_with("http://") || r.url.starts_with("https://")) {
+                return invalid(
+                    "destination.schema_registry.url",
+                    "an http:// or https:// URL, e.g. \"http://127.0.0.1:8081\"",
+                );
+            }
+            if r.password_file.is_some() && r.password_env.is_some() {
+                return invalid(
+                    "destination.schema_registry.password_file",
+                    "give password_file or password_env, not both",
+                );
+            }
+        }
+        let one_of = |field, v: &Option<String>, allowed: &[&str]| match v {
+            Some(x) if !allowed.contains(&x.as_str()) => {
+                Err(ConfigError::not_one_of(field, x, &allowed.join(" or ")))
+            }
+            _ => Ok(()),
+        };
+        one_of(
+            "destination.dts_avro.object_name",
+            &d.dts_avro.object_name,
+            &["schema_table", "database_schema_table"],
+        )?;
+        one_of(
+            "destination.dts_avro.source_type",
+            &d.dts_avro.source_type,
+            &["PostgreSQL", "PPAS"],
+        )?;
+        one_of(
+            "destination.canal_json.database",
+            &d.canal_json.database,
+            &["schema", "database"],
+        )?;
+        if d.shareplex_json.memory_budget_bytes == Some(0) {
+            return invalid(
+                "destination.shareplex_json.memory_budget_bytes",
+                "must be more than 0, e.g. 67108864 (64 MiB)",
+            );
+        }
+        Ok(())
+    }
+
+    /// The partition policy in force: the task's, else the format's default (FORMATS.md).
+    /// `None` means Java's murmur2 of the key (Debezium's default).
+    pub fn partition_policy(&self) -> Option<PartitionPolicy> {
+        let d = &self.destination;
+        d.partition_policy
+            .or(d.format.is_dts().then_some(PartitionPolicy::PartitionZero))
     }
 
     pub fn has_phase(&self, phase: Phase) -> bool {

@@ -86,6 +86,23 @@ fn split_qualified(text: &str) -> Option<(String, String)> {
     None
 }
 
+/// Splits an exact `schema.table` (either part may be double-quoted); `None` for anything
+/// else, globs included.
+pub(crate) fn split_exact(text: &str) -> Option<(String, String)> {
+    let (s, t) = split_qualified(text)?;
+    let quoted_or_plain = |part: &str, raw: bool| raw || !has_glob(part);
+    let mut in_quotes = false;
+    let dot = text.char_indices().find(|(_, c)| {
+        if *c == '"' {
+            in_quotes = !in_quotes;
+        }
+        *c == '.' && !in_quotes
+    })?;
+    let (raw_s, raw_t) = (&text[..dot.0], &text[dot.0 + 1..]);
+    (quoted_or_plain(&s, raw_s.starts_with('"')) && quoted_or_plain(&t, raw_t.starts_with('"')))
+        .then_some((s, t))
+}
+
 fn unquote(s: &str) -> Option<String> {
     match s.strip_prefix('"') {
         Some(rest) => rest.strip_suffix('"').map(|x| x.replace("\"\"", "\"")),

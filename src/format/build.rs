@@ -5,20 +5,29 @@ use super::debezium::{
     DebeziumJson, DebeziumOptions, DecimalHandling, HstoreHandling, IntervalHandling,
 };
 use super::Format;
+use std::sync::Arc;
+
 use crate::config::{ConfigError, FormatKind, TaskSpec};
 use crate::metrics::ShardLabels;
+use crate::route::Routing;
 use crate::source::SourceInfo;
 
-/// The format a task writes, configured; its metrics carry `labels`.
+/// The format a task writes, configured, routing tables by `routing`; its metrics carry
+/// `labels`.
 pub fn build(
     spec: &TaskSpec,
     info: &SourceInfo,
     labels: &ShardLabels,
+    routing: &Arc<Routing>,
 ) -> Result<Box<dyn Format>, ConfigError> {
     match spec.destination.format {
-        FormatKind::DebeziumJson => Ok(Box::new(DebeziumJson::new(debezium_options(
-            spec, info, labels,
-        )?))),
+        FormatKind::DebeziumJson => Ok(Box::new(
+            DebeziumJson::new(debezium_options(spec, info, labels)?).with_routing(routing.clone()),
+        )),
+        other => Err(ConfigError::Invalid {
+            field: "destination.format",
+            constraint: format!("{other:?} is not built yet"),
+        }),
     }
 }
 

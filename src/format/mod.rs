@@ -10,7 +10,11 @@ pub mod debezium;
 
 pub use build::build;
 
+pub mod clock;
+pub mod json;
+
 use crate::event::{ChangeEvent, TxMeta};
+pub use crate::route::PartitionChoice;
 use crate::source::SchemaChange;
 use crate::value::ValueError;
 
@@ -27,6 +31,9 @@ pub struct EncodedRecord {
     /// Format-specific Kafka headers (e.g. Debezium's `__debezium.newkey`), in order. Usually
     /// empty; the runner adds the common `tributary.*` headers itself.
     pub headers: Vec<(&'static str, Vec<u8>)>,
+    /// The partition, as the task's policy chose it (the runner turns a hash into a partition
+    /// of the topic).
+    pub partition: PartitionChoice,
 }
 
 impl EncodedRecord {
@@ -64,6 +71,7 @@ impl EncodedBatch {
         r.null_key = false;
         r.tombstone = false;
         r.headers.clear();
+        r.partition = PartitionChoice::Default;
         r
     }
 
@@ -95,6 +103,20 @@ pub enum FormatError {
         column: String,
         #[source]
         source: ValueError,
+    },
+    /// The task's routing does not fit a table (e.g. one that appeared after the start).
+    #[error(transparent)]
+    Route(#[from] crate::route::RouteError),
+    /// A value the format cannot carry.
+    #[error(
+        "table {table}, column {column}: format {format} cannot carry type {type_name}: {fix}"
+    )]
+    Unsupported {
+        format: &'static str,
+        table: String,
+        column: String,
+        type_name: String,
+        fix: &'static str,
     },
 }
 

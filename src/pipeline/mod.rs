@@ -1,5 +1,6 @@
 //! The pipeline: source items → format → sink, with progress built only from durability.
 
+pub mod gate;
 pub mod phase;
 mod position_header;
 pub mod progress;

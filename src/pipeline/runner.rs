@@ -11,13 +11,14 @@
 //! Loop priorities: shutdown, then the checkpoint timer, then new input. Persist first, confirm
 //! second: a position is confirmed only once the checkpoint that holds it is durable.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use super::gate::{Admitted, Gate};
 use super::phase::{self, ShardPhase};
 use super::position_header::PositionWriter;
 use super::progress::{Mark, MarkQueue};
@@ -26,12 +27,14 @@ use super::throttle::{Limits, Throttle};
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, ShardKey};
 use crate::event::{ChangeEvent, TxMeta};
 use crate::failpoint;
-use crate::format::{EncodedBatch, Format, FormatError};
+use crate::format::{EncodedBatch, Format, FormatError, PartitionChoice};
 use crate::metrics::ShardMetrics;
 use crate::position::{Position, ResumeToken, StreamPosition};
+use crate::route::partition_of;
+use crate::route::Routing;
 use crate::schema::TableSchema;
 use crate::sink::{Record, Sink, SinkError};
-use crate::source::{ErrorClass, SourceBatch, SourceError, SourceItem};
+use crate::source::{ErrorClass, SchemaChange, SourceBatch, SourceError, SourceItem};
 
 /// Why the pipeline stopped.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +92,9 @@ pub struct RunnerOptions {
     pub snapshot_only: bool,
     /// Stop (as on shutdown) once the resume token saved and confirmed reaches this one.
     pub stop_at: Option<ResumeToken>,
+    /// The task's routing: per-table operations and the `hash_key` key-change rule
+    /// (`None`: every event passes as it is).
+    pub routing: Option<Arc<Routing>>,
 }
 
 /// Where a runner keeps its progress: the store, the shard's key, the checkpoint as applied.
@@ -122,6 +128,7 @@ pub struct Runner<S: Sink, F: Format> {
     stream_throttle: Throttle,
     /// Checkpoints saved by this runner.
     saves: u64,
+    gate: Option<Gate>,
 }
 
 /// Snapshot rows of one batch, per table, before they are added to `table_rows`.
@@ -137,7 +144,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
         stats: Arc<Stats>,
         metrics: ShardMetrics,
         opts: RunnerOptions,
-        known_topics: HashSet<String>,
+        known_topics: HashMap<String, i32>,
     ) -> Self {
         Runner {
             sink,
@@ -156,12 +163,14 @@ impl<S: Sink, F: Format> Runner<S, F> {
             topics: KnownTopics {
                 known: known_topics,
                 last: String::new(),
+                last_partitions: 0,
             },
             table_rows: HashMap::new(),
             in_transaction: false,
             snapshot_throttle: Throttle::new(opts.limits.snapshot_rows_per_second),
             stream_throttle: Throttle::new(opts.limits.stream_events_per_second),
             saves: 0,
+            gate: opts.routing.clone().map(Gate::new),
             opts,
         }
     }
@@ -248,7 +257,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
                             count_row(&ev, &mut tally)
                         }
                     }
-                    self.event(&ev).await?;
+                    self.admit(ev).await?;
                 }
                 SourceItem::Begin(tx) => {
                     self.in_transaction = true;
@@ -267,15 +276,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
                         .push(self.next_seq, Mark::Commit { last, resume });
                     self.server_at(resume);
                 }
-                SourceItem::SchemaChange(change) => {
-                    self.enc.clear();
-                    let position = change.at.map(|p| p.to_string()).unwrap_or_default();
-                    self.format
-                        .schema_change(&change, &mut self.enc)
-                        .map_err(|source| PipelineError::Format { position, source })?;
-                    self.send_encoded(&change.table.qualified_name(), Some(""), "")
-                        .await?;
-                }
+                SourceItem::SchemaChange(change) => self.schema_change(&change).await?,
                 SourceItem::TableStarted {
                     table,
                     estimated_rows,
@@ -373,6 +374,54 @@ impl<S: Sink, F: Format> Runner<S, F> {
         }
     }
 
+    /// Passes one event through the gate (operations, key changes) to the format.
+    async fn admit(&mut self, ev: ChangeEvent) -> Result<(), PipelineError> {
+        let Some(gate) = &mut self.gate else {
+            return self.event(&ev).await;
+        };
+        let at = ev.position;
+        match gate.admit(ev) {
+            Ok(Admitted::Dropped) => Ok(()),
+            Ok(Admitted::One(ev)) => self.event(&ev).await,
+            Ok(Admitted::Split(pair)) => {
+                self.event(&pair.0).await?;
+                self.event(&pair.1).await
+            }
+            Err(source) => Err(PipelineError::Format {
+                position: format!("{at:?}"),
+                source,
+            }),
+        }
+    }
+
+    /// A table's description changed: the format's DDL records, if the table migrates DDL,
+    /// acknowledged before any later event (they may go to another topic than its rows).
+    async fn schema_change(&mut self, change: &SchemaChange) -> Result<(), PipelineError> {
+        let position = change.at.map(|p| p.to_string()).unwrap_or_default();
+        let format_error = |source| PipelineError::Format {
+            position: position.clone(),
+            source,
+        };
+        if change.ddl.is_some() {
+            if let Some(gate) = &mut self.gate {
+                if !gate.migrates_ddl(&change.table).map_err(format_error)? {
+                    return Ok(());
+                }
+            }
+        }
+        self.enc.clear();
+        self.format
+            .schema_change(change, &mut self.enc)
+            .map_err(format_error)?;
+        if self.enc.is_empty() {
+            return Ok(());
+        }
+        self.send_encoded(&change.table.qualified_name(), Some(&position), "")
+            .await?;
+        self.sink.flush().await?;
+        Ok(())
+    }
+
     /// Encodes one event and hands its records to the sink.
     async fn event(&mut self, ev: &ChangeEvent) -> Result<(), PipelineError> {
         self.enc.clear();
@@ -421,12 +470,17 @@ impl<S: Sink, F: Format> Runner<S, F> {
         tx: &str,
     ) -> Result<(), PipelineError> {
         for rec in self.enc.records() {
-            self.topics
+            let partitions = self
+                .topics
                 .ensure(&mut self.sink, &rec.topic, &mut self.cp.topics)
                 .await?;
             let record = Record {
                 topic: &rec.topic,
-                partition: None,
+                partition: match rec.partition {
+                    PartitionChoice::Default => None,
+                    PartitionChoice::Fixed(p) => Some(p),
+                    PartitionChoice::Hash(h) => Some(partition_of(h, partitions)),
+                },
                 key: rec.key(),
                 value: rec.value(),
                 position: position.unwrap_or(self.position.as_str()),
@@ -491,37 +545,50 @@ fn count_row(ev: &ChangeEvent, tally: &mut Tally) {
     }
 }
 
-/// The topics known to exist; a record's topic is checked (and created when the sink may)
-/// the first time it is seen.
+/// The topics known to exist, with their partition counts; a record's topic is checked (and
+/// created when the sink may) the first time it is seen.
 struct KnownTopics {
-    known: HashSet<String>,
-    /// The topic of the last record sent.
+    known: HashMap<String, i32>,
+    /// The topic of the last record sent, and its partition count.
     last: String,
+    last_partitions: i32,
 }
 
 impl KnownTopics {
-    /// Makes sure `topic` exists; a topic prepared here (a table that appeared later) joins
-    /// `recorded`, the checkpoint's list of the task's topics.
+    /// Makes sure `topic` exists and returns its partition count; a topic prepared here (a
+    /// table that appeared later) joins `recorded`, the checkpoint's list of the task's topics.
     async fn ensure<S: Sink>(
         &mut self,
         sink: &mut S,
         topic: &str,
         recorded: &mut Vec<String>,
-    ) -> Result<(), SinkError> {
+    ) -> Result<i32, SinkError> {
         // Consecutive records usually share a topic: compare before hashing.
         if topic == self.last {
-            return Ok(());
+            return Ok(self.last_partitions);
         }
-        if !self.known.contains(topic) {
-            let t = topic.to_owned();
-            sink.prepare_topics(std::slice::from_ref(&t)).await?;
-            if !recorded.contains(&t) {
-                recorded.push(t.clone());
+        let partitions = match self.known.get(topic) {
+            Some(n) => *n,
+            None => {
+                let t = topic.to_owned();
+                let one = std::slice::from_ref(&t);
+                sink.prepare_topics(one).await?;
+                let n = sink
+                    .partition_counts(one)
+                    .await?
+                    .get(&t)
+                    .copied()
+                    .unwrap_or(1);
+                if !recorded.contains(&t) {
+                    recorded.push(t.clone());
+                }
+                self.known.insert(t, n);
+                n
             }
-            self.known.insert(t);
-        }
+        };
         self.last.clear();
         self.last.push_str(topic);
-        Ok(())
+        self.last_partitions = partitions;
+        Ok(partitions)
     }
 }

@@ -153,6 +153,12 @@ pub trait Sink: Send {
         &mut self,
         topics: &[String],
     ) -> impl Future<Output = Result<Vec<String>, SinkError>> + Send;
+    /// The partition count of each of `topics` that exists (for the partition policies, which
+    /// pick partitions themselves).
+    fn partition_counts(
+        &mut self,
+        topics: &[String],
+    ) -> impl Future<Output = Result<std::collections::HashMap<String, i32>, SinkError>> + Send;
     /// Those of `topics` that do not exist yet (nothing is created).
     fn missing_topics(
         &mut self,

@@ -22,6 +22,14 @@ impl Sink for NullSink {
         Ok(Vec::new())
     }
 
+    async fn partition_counts(
+        &mut self,
+        topics: &[String],
+    ) -> Result<std::collections::HashMap<String, i32>, SinkError> {
+        // One partition each: there is no broker to ask.
+        Ok(topics.iter().map(|t| (t.clone(), 1)).collect())
+    }
+
     async fn missing_topics(&mut self, _topics: &[String]) -> Result<Vec<String>, SinkError> {
         Ok(Vec::new())
     }

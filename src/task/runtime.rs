@@ -11,7 +11,6 @@
 //! replaces what is there under the same names (never a second slot), and `release` can drop
 //! it. A first start that fails with an error removes what it created.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
@@ -27,6 +26,7 @@ use crate::pipeline::runner::{Progress, RunEnd, Runner, RunnerOptions};
 use crate::pipeline::stats::Stats;
 use crate::pipeline::throttle::Limits;
 use crate::position::ResumeToken;
+use crate::route::Routing;
 use crate::sink::Sink;
 use crate::source::{ErrorClass, Source, SourceInfo};
 
@@ -167,8 +167,10 @@ async fn attempt<So: Source, Si: Sink>(
             .server_point
             .fetch_max(p.as_u64(), std::sync::atomic::Ordering::Relaxed);
     }
-    let format = crate::format::build(&rt.spec, &info, labels)?;
-    let topics = topics_for(&rt.spec, &info);
+    let routing = Arc::new(Routing::new(&rt.spec));
+    routing.check(&info.tables)?;
+    let format = crate::format::build(&rt.spec, &info, labels, &routing)?;
+    let topics = topics_for(&routing, &info);
     if cp.started {
         check_selection(&rt.spec, &mut cp)?;
         adopt_unrecorded(&mut cp, sink.kind(), &topics);
@@ -183,8 +185,8 @@ async fn attempt<So: Source, Si: Sink>(
     let (tx, mut rx) = mpsc::channel(SOURCE_CHANNEL_BATCHES);
     phase::report(&rt.status, first_phase(&rt.spec, &cp));
     let running = tokio::spawn(source.run(cp.clone(), tx, confirm_rx));
-    let runner_opts = runner_options(rt);
-    let known: HashSet<String> = topics.into_iter().collect();
+    let runner_opts = runner_options(rt, &routing);
+    let known = sink.partition_counts(&topics).await?;
     let progress = Progress {
         store: rt.store.clone(),
         key: rt.key.clone(),
@@ -214,7 +216,7 @@ async fn attempt<So: Source, Si: Sink>(
 }
 
 /// The pipeline's options: the spec's, with the current limits (and their later changes).
-fn runner_options(rt: &ShardRuntime) -> RunnerOptions {
+fn runner_options(rt: &ShardRuntime, routing: &Arc<Routing>) -> RunnerOptions {
     let mut live = rt.limits.clone();
     let limits = match &mut live {
         Some(rx) => *rx.borrow_and_update(),
@@ -227,6 +229,7 @@ fn runner_options(rt: &ShardRuntime) -> RunnerOptions {
         phase: rt.status.clone(),
         snapshot_only: !rt.spec.has_phase(crate::config::Phase::Incremental),
         stop_at: rt.until,
+        routing: Some(routing.clone()),
     }
 }
 
@@ -376,21 +379,11 @@ async fn finish<So: Source>(
     Ok(TaskOutcome::Completed)
 }
 
-/// Topics the task writes to: `destination.topic`, or one per table (`crate::topic`).
-pub fn topics_for(spec: &TaskSpec, info: &SourceInfo) -> Vec<String> {
-    let mut t: Vec<String> = info
-        .tables
-        .iter()
-        .map(|t| {
-            crate::topic::table_topic(
-                &spec.name,
-                spec.destination.topic.as_deref(),
-                &t.schema,
-                &t.name,
-            )
-        })
-        .collect();
-    t.sort();
-    t.dedup();
-    t
+/// Topics the task's tables write to, sorted (`crate::route`).
+pub fn topics_for(routing: &Routing, info: &SourceInfo) -> Vec<String> {
+    routing
+        .topics(&info.tables)
+        .into_iter()
+        .map(|(t, _)| t)
+        .collect()
 }

@@ -7,12 +7,13 @@ use std::collections::HashMap;
 use crate::event::{Cell, ChangeEvent, Op, Row};
 use crate::format::{EncodedBatch, EncodedRecord, Format, FormatError};
 use crate::position::Lsn;
+use crate::route::{KeyWriter, PartitionChoice, Router, Routing};
 
-use super::clock::{Clock, SystemClock};
 use super::envelope::{write_envelope, write_key, EnvelopeInput, SourceParts};
 use super::payload::{Ctx, FormatMetrics};
 use super::plan::{PlanCache, TablePlan};
 use super::DebeziumOptions;
+use crate::format::clock::{Clock, SystemClock};
 
 const NEW_KEY_HEADER: &str = "__debezium.newkey";
 const OLD_KEY_HEADER: &str = "__debezium.oldkey";
@@ -23,6 +24,8 @@ pub struct DebeziumJson {
     clock: Box<dyn Clock>,
     parts: SourceParts,
     plans: PlanCache,
+    router: Router,
+    hasher: KeyWriter,
     ctx: Ctx,
     keys: KeyBufs,
     tx: TxOrder,
@@ -73,7 +76,10 @@ impl DebeziumJson {
             source: Default::default(),
             metrics: FormatMetrics::new(&opts.metric_labels),
         };
+        let routing = Routing::plain(&opts.topic_prefix, opts.topic_override.as_deref());
         DebeziumJson {
+            router: Router::new(std::sync::Arc::new(routing)),
+            hasher: KeyWriter::default(),
             parts: SourceParts::new(&opts),
             opts,
             clock,
@@ -82,6 +88,14 @@ impl DebeziumJson {
             keys: KeyBufs::default(),
             tx: TxOrder::default(),
         }
+    }
+
+    /// Routes tables by the task's mapping (topics, names, key columns, partition policy)
+    /// instead of Debezium's defaults.
+    pub fn with_routing(mut self, routing: std::sync::Arc<Routing>) -> DebeziumJson {
+        self.router = Router::new(routing);
+        self.plans = PlanCache::default();
+        self
     }
 
     pub fn options(&self) -> &DebeziumOptions {
@@ -98,13 +112,16 @@ impl DebeziumJson {
             opts,
             parts,
             plans,
+            router,
+            hasher,
             ctx,
             keys,
             tx,
             ..
         } = self;
-        let plan = plans.get(opts, &ev.table);
+        let plan = plans.get(opts, router, &ev.table)?;
         let mut job = Job {
+            hasher,
             opts,
             parts,
             plan,
@@ -137,6 +154,7 @@ impl Format for DebeziumJson {
 
 /// The encoding of one event.
 struct Job<'a> {
+    hasher: &'a mut KeyWriter,
     opts: &'a DebeziumOptions,
     parts: &'a SourceParts,
     plan: &'a TablePlan,
@@ -182,6 +200,21 @@ impl Job<'_> {
         result
     }
 
+    /// The partition of a record about `row` under the task's policy.
+    fn partition(&mut self, row: Option<&Row>) -> Result<PartitionChoice, FormatError> {
+        let route = &self.plan.route;
+        let hash = match (route.policy, row) {
+            (Some(crate::config::PartitionPolicy::HashKey), Some(row)) => {
+                self.hasher.hash(route, row)?
+            }
+            _ => None,
+        };
+        Ok(match row {
+            Some(_) => route.partition(hash),
+            None => route.table_partition(),
+        })
+    }
+
     /// Fills a record's topic and key (null when the table has no key or there is no image).
     fn start<'r>(&self, out: &'r mut EncodedBatch, key: Option<&[u8]>) -> &'r mut EncodedRecord {
         let rec = out.push();
@@ -213,8 +246,10 @@ impl Job<'_> {
         after: Option<&Row>,
     ) -> Result<(), FormatError> {
         let has_key = self.render_new_key(after.or(before))?;
+        let partition = self.partition(after.or(before))?;
         let key = std::mem::take(&mut self.keys.new);
         let rec = self.start(out, has_key.then_some(key.as_slice()));
+        rec.partition = partition;
         let result = self.envelope(&mut rec.value, op, before, after);
         self.keys.new = key;
         result
@@ -264,7 +299,9 @@ impl Job<'_> {
         self.key(&mut old_header, before, true)?;
         let new_key = std::mem::take(&mut self.keys.new);
         self.delete(out, Some(before), Some(new_header))?;
+        let partition = self.partition(Some(after))?;
         let rec = self.start(out, Some(&new_key));
+        rec.partition = partition;
         rec.headers.push((OLD_KEY_HEADER, old_header));
         let result = self.envelope(&mut rec.value, "c", None, Some(after));
         self.keys.new = new_key;
@@ -280,9 +317,11 @@ impl Job<'_> {
         new_key_header: Option<Vec<u8>>,
     ) -> Result<(), FormatError> {
         let has_key = self.render_new_key(before)?;
+        let partition = self.partition(before)?;
         let key = std::mem::take(&mut self.keys.new);
         let key_ref = has_key.then_some(key.as_slice());
         let rec = self.start(out, key_ref);
+        rec.partition = partition;
         if let Some(h) = &new_key_header {
             rec.headers.push((NEW_KEY_HEADER, h.clone()));
         }
@@ -290,6 +329,7 @@ impl Job<'_> {
         if result.is_ok() && self.opts.tombstones_on_delete {
             let tomb = self.start(out, key_ref);
             tomb.tombstone = true;
+            tomb.partition = partition;
             if let Some(h) = new_key_header {
                 tomb.headers.push((NEW_KEY_HEADER, h));
             }
@@ -299,7 +339,9 @@ impl Job<'_> {
     }
 
     fn truncate(&mut self, out: &mut EncodedBatch) -> Result<(), FormatError> {
+        let partition = self.partition(None)?;
         let rec = self.start(out, None);
+        rec.partition = partition;
         self.envelope(&mut rec.value, "t", None, None)
     }
 }

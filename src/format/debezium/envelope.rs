@@ -4,10 +4,10 @@
 use crate::event::{ChangeEvent, Op, Row, SnapshotMark};
 use crate::format::FormatError;
 
-use super::json::{write_i128, write_i64, write_str, write_u64};
 use super::payload::{write_struct, Ctx};
 use super::plan::TablePlan;
 use super::DebeziumOptions;
+use crate::format::json::{write_i128, write_i64, write_str, write_u64};
 
 /// The parts of the source block fixed by the options.
 pub(crate) struct SourceParts {

@@ -53,17 +53,15 @@
 //! - `provide_transaction_metadata` fills the envelope's `transaction` block only: the
 //!   `<prefix>.transaction` BEGIN/END records need transaction boundaries, which events lack.
 
-mod clock;
 mod encoder;
 mod envelope;
-mod json;
 mod payload;
 mod plan;
 mod schema;
 mod structured;
 mod temporal;
 
-pub use clock::{Clock, FixedClock, ManualClock, SystemClock};
+pub use crate::format::clock::{Clock, FixedClock, ManualClock, SystemClock};
 pub use encoder::DebeziumJson;
 
 use serde::Deserialize;

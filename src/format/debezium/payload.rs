@@ -7,15 +7,15 @@ use crate::format::FormatError;
 use crate::schema::{Column, TableSchema, TypeKind};
 use crate::value::{Numeric, Value};
 
-use super::json::{
-    write_base64, write_i64, write_java_bigdecimal, write_java_f32, write_java_f64, write_str,
-    write_str_header,
-};
 use super::schema::Kind;
 use super::structured::write_structured;
 use super::temporal::{
     date_days, interval_micro_duration, timestamp_micros, timestamp_millis, write_interval_iso,
     write_zoned_time, write_zoned_timestamp,
+};
+use crate::format::json::{
+    write_base64, write_i64, write_java_bigdecimal, write_java_f32, write_java_f64, write_str,
+    write_str_header,
 };
 
 /// A column's rendering plan, computed once per table.

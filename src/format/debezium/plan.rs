@@ -6,6 +6,8 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::format::FormatError;
+use crate::route::{Router, TableRoute};
 use crate::schema::TableSchema;
 
 use super::payload::ColumnPlan;
@@ -14,8 +16,10 @@ use super::DebeziumOptions;
 
 /// The cached rendering plan of one table.
 pub(crate) struct TablePlan {
-    /// The schema this plan was built from.
+    /// The source's description this plan was built from.
     pub table: Arc<TableSchema>,
+    /// Its route: names, topic, key columns and partition policy.
+    pub route: Arc<TableRoute>,
     pub topic: String,
     pub columns: Vec<ColumnPlan>,
     pub key_indices: Vec<usize>,
@@ -32,9 +36,10 @@ pub(crate) struct TablePlan {
 impl TablePlan {
     pub(crate) fn build(
         opts: &DebeziumOptions,
-        table: &Arc<TableSchema>,
+        route: Arc<TableRoute>,
         generation: u64,
     ) -> TablePlan {
+        let table = &route.target;
         let modes = Modes {
             decimal: opts.decimal_handling_mode,
             interval: opts.interval_handling_mode,
@@ -55,31 +60,27 @@ impl TablePlan {
         source_table.push_str(",\"table\":");
         push_json_str(&mut source_table, &table.name);
         source_table.push_str(",\"txId\":");
+        // The key is the route's key columns (`key_columns`, else the table's key).
+        let mut keyed = (**table).clone();
+        for (i, c) in keyed.columns.iter_mut().enumerate() {
+            c.is_key = route.key_indices.contains(&i);
+        }
         TablePlan {
-            table: table.clone(),
-            topic: topic_for(opts, table),
+            table: route.source.clone(),
+            topic: route.topic.clone(),
             columns: columns.collect(),
-            key_indices: table.key_indices().collect(),
-            key_schema: key_schema(table, &kinds, &opts.topic_prefix),
+            key_indices: route.key_indices.clone(),
+            key_schema: key_schema(&keyed, &kinds, &opts.topic_prefix),
             envelope_schema: envelope_schema(table, &kinds, &opts.topic_prefix),
             source_table,
             generation,
+            route,
         }
     }
 
     pub(crate) fn has_key(&self) -> bool {
         !self.key_indices.is_empty()
     }
-}
-
-/// The topic of a table's records (`crate::topic`).
-pub(crate) fn topic_for(opts: &DebeziumOptions, table: &TableSchema) -> String {
-    crate::topic::table_topic(
-        &opts.topic_prefix,
-        opts.topic_override.as_deref(),
-        &table.schema,
-        &table.name,
-    )
 }
 
 /// Plans by table OID.
@@ -95,7 +96,12 @@ pub(crate) struct PlanCache {
 
 impl PlanCache {
     /// The plan of `table`, rebuilt when the table's schema differs from the cached one.
-    pub(crate) fn get(&mut self, opts: &DebeziumOptions, table: &Arc<TableSchema>) -> &TablePlan {
+    pub(crate) fn get(
+        &mut self,
+        opts: &DebeziumOptions,
+        router: &mut Router,
+        table: &Arc<TableSchema>,
+    ) -> Result<&TablePlan, FormatError> {
         let cached = self.last.filter(|&i| {
             self.plans
                 .get(i)
@@ -103,13 +109,18 @@ impl PlanCache {
         });
         let i = match cached {
             Some(i) => i,
-            None => self.lookup(opts, table),
+            None => self.lookup(opts, router, table)?,
         };
         self.last = Some(i);
-        &self.plans[i]
+        Ok(&self.plans[i])
     }
 
-    fn lookup(&mut self, opts: &DebeziumOptions, table: &Arc<TableSchema>) -> usize {
+    fn lookup(
+        &mut self,
+        opts: &DebeziumOptions,
+        router: &mut Router,
+        table: &Arc<TableSchema>,
+    ) -> Result<usize, FormatError> {
         match self.by_oid.entry(table.oid) {
             Entry::Occupied(e) => {
                 let i = *e.get();
@@ -119,15 +130,16 @@ impl PlanCache {
                         plan.table = table.clone();
                     } else {
                         self.built += 1;
-                        *plan = TablePlan::build(opts, table, self.built);
+                        *plan = TablePlan::build(opts, router.get(table)?, self.built);
                     }
                 }
-                i
+                Ok(i)
             }
             Entry::Vacant(e) => {
                 self.built += 1;
-                self.plans.push(TablePlan::build(opts, table, self.built));
-                *e.insert(self.plans.len() - 1)
+                let plan = TablePlan::build(opts, router.get(table)?, self.built);
+                self.plans.push(plan);
+                Ok(*e.insert(self.plans.len() - 1))
             }
         }
     }

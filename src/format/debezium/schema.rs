@@ -316,7 +316,7 @@ fn close_field(out: &mut String, name: &str) {
 /// Appends `s` as a JSON string with Jackson's escaping.
 pub(crate) fn push_json_str(out: &mut String, s: &str) {
     let mut buf = Vec::with_capacity(s.len() + 2);
-    super::json::write_str(&mut buf, s);
+    crate::format::json::write_str(&mut buf, s);
     out.push_str(&String::from_utf8_lossy(&buf));
 }
 

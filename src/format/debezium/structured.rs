@@ -9,10 +9,10 @@
 
 use crate::value::{ewkb_srid, write_text, Numeric, Value};
 
-use super::json::{write_base64, write_i64, write_java_f64, write_str};
 use super::payload::Ctx;
 use super::schema::Kind;
 use super::DecimalHandling;
+use crate::format::json::{write_base64, write_i64, write_java_f64, write_str};
 
 /// Writes `value` when `kind` maps it to a structure or a converted scalar; `false` (nothing
 /// written) when the general rendering applies.

@@ -2,7 +2,7 @@
 //! (`time.precision.mode=adaptive`), including its treatment of `infinity` and its ISO-8601
 //! string forms (Java's `DateTimeFormatter.ISO_OFFSET_*` output).
 
-use super::json::write_i64;
+use crate::format::json::write_i64;
 use crate::value::civil_from_days;
 
 const MICROS_PER_SECOND: i64 = 1_000_000;

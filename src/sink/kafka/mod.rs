@@ -190,6 +190,17 @@ impl Sink for KafkaSink {
         result
     }
 
+    async fn partition_counts(
+        &mut self,
+        topics: &[String],
+    ) -> Result<std::collections::HashMap<String, i32>, SinkError> {
+        let all = self.admin.topics().await?;
+        Ok(topics
+            .iter()
+            .filter_map(|t| Some((t.clone(), i32::try_from(*all.get(t)?).ok()?)))
+            .collect())
+    }
+
     async fn missing_topics(&mut self, topics: &[String]) -> Result<Vec<String>, SinkError> {
         let result = self.admin.missing(topics).await;
         if let Err(error) = &result {

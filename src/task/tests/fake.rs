@@ -491,6 +491,13 @@ impl Sink for MemorySink {
         Ok(Vec::new())
     }
 
+    async fn partition_counts(
+        &mut self,
+        topics: &[String],
+    ) -> Result<std::collections::HashMap<String, i32>, SinkError> {
+        Ok(topics.iter().map(|t| (t.clone(), 1)).collect())
+    }
+
     async fn missing_topics(&mut self, _topics: &[String]) -> Result<Vec<String>, SinkError> {
         Ok(Vec::new())
     }

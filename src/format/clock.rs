@@ -1,4 +1,5 @@
-//! The processing-time clock behind the envelope's `ts_ms`/`ts_us`/`ts_ns`, injectable so that
+//! The processing-time clock behind time-of-writing fields (Debezium `ts_ms`, Canal `ts`,
+//! SharePlex `posttime`, DTS Avro `readerThroughoutTime`), injectable so that
 //! golden tests can reproduce Debezium's output exactly (`shared/spec/FORMATS.md`, "All formats").
 
 use std::time::{SystemTime, UNIX_EPOCH};
