@@ -145,6 +145,10 @@ pub struct Checkpoint {
     pub completed: bool,
     /// Events made durable so far.
     pub event_count: u64,
+    /// The format's stream message sequence after the last durable stream event (Canal JSON
+    /// and DTS Avro `id`): restored at start so that a replay regenerates the same ids.
+    #[serde(default)]
+    pub sequence: u64,
 }
 
 impl Checkpoint {
@@ -166,6 +170,7 @@ impl Checkpoint {
             resume: None,
             completed: false,
             event_count: 0,
+            sequence: 0,
         }
     }
 

@@ -66,6 +66,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Checkpoint, serde_json::Error> {
     });
     cp.completed = v1.completed;
     cp.event_count = v1.event_count;
+    cp.sequence = 0;
     Ok(cp)
 }
 

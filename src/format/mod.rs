@@ -34,6 +34,10 @@ pub struct EncodedRecord {
     /// The partition, as the task's policy chose it (the runner turns a hash into a partition
     /// of the topic).
     pub partition: PartitionChoice,
+    /// The stream position of the event this record is about, for records produced later
+    /// than their event (a buffered transaction's, from `Format::pending`); `None`: the event
+    /// being encoded.
+    pub position: Option<crate::position::StreamPosition>,
 }
 
 impl EncodedRecord {
@@ -72,6 +76,7 @@ impl EncodedBatch {
         r.tombstone = false;
         r.headers.clear();
         r.partition = PartitionChoice::Default;
+        r.position = None;
         r
     }
 
@@ -146,6 +151,28 @@ pub trait Format: Send {
         Ok(())
     }
 
+    /// Records held back (a buffered transaction's, after its `commit`), at most `max` per
+    /// call, each with its event's `position` set; `true` while more remain. The runner calls
+    /// it after every `commit` until it returns `false`.
+    fn pending(&mut self, _out: &mut EncodedBatch, _max: usize) -> Result<bool, FormatError> {
+        Ok(false)
+    }
+
+    /// Whether the format holds a transaction's records until its commit (SharePlex JSON's
+    /// `size` needs the count first). The runner then never marks a position inside a
+    /// transaction as sent: a restart replays the whole transaction.
+    fn buffers_transactions(&self) -> bool {
+        false
+    }
+
+    /// The stream message sequence (Canal JSON and DTS Avro `id`): the next message's number.
+    fn sequence(&self) -> u64 {
+        0
+    }
+
+    /// Continues the stream message sequence from `next` (the checkpoint's, at start).
+    fn set_sequence(&mut self, _next: u64) {}
+
     /// A table's description changed, or a table appeared.
     fn schema_change(
         &mut self,
@@ -180,5 +207,21 @@ impl Format for Box<dyn Format> {
         out: &mut EncodedBatch,
     ) -> Result<(), FormatError> {
         (**self).schema_change(change, out)
+    }
+
+    fn pending(&mut self, out: &mut EncodedBatch, max: usize) -> Result<bool, FormatError> {
+        (**self).pending(out, max)
+    }
+
+    fn buffers_transactions(&self) -> bool {
+        (**self).buffers_transactions()
+    }
+
+    fn sequence(&self) -> u64 {
+        (**self).sequence()
+    }
+
+    fn set_sequence(&mut self, next: u64) {
+        (**self).set_sequence(next)
     }
 }

@@ -20,20 +20,7 @@ pub(super) struct PositionWriter {
 impl PositionWriter {
     pub(super) fn write(&mut self, ev: &ChangeEvent) {
         match ev.position {
-            Position::Stream(p) => {
-                self.snapshot_prefix = None;
-                self.text.clear();
-                match p {
-                    StreamPosition::Pg { commit_lsn, index } => {
-                        push_lsn(&mut self.text, commit_lsn);
-                        self.text.push(':');
-                        self.text.push_str(itoa::Buffer::new().format(index));
-                    }
-                    other => {
-                        let _ = write!(self.text, "{other}");
-                    }
-                }
-            }
+            Position::Stream(p) => self.write_stream(p),
             Position::Snapshot { snapshot, row } => {
                 match &self.snapshot_prefix {
                     Some((point, table, len))
@@ -44,6 +31,22 @@ impl PositionWriter {
                     _ => self.snapshot_prefix_for(snapshot, &ev.table),
                 }
                 self.text.push_str(itoa::Buffer::new().format(row));
+            }
+        }
+    }
+
+    /// The header of a stream event at `p`.
+    pub(super) fn write_stream(&mut self, p: StreamPosition) {
+        self.snapshot_prefix = None;
+        self.text.clear();
+        match p {
+            StreamPosition::Pg { commit_lsn, index } => {
+                push_lsn(&mut self.text, commit_lsn);
+                self.text.push(':');
+                self.text.push_str(itoa::Buffer::new().format(index));
+            }
+            other => {
+                let _ = write!(self.text, "{other}");
             }
         }
     }

@@ -40,6 +40,8 @@ pub enum Mark {
     Idle(ResumeToken),
     /// The snapshot phase ended.
     SnapshotDone,
+    /// The format's stream message sequence after the records before this mark.
+    Sequence(u64),
 }
 
 /// Marks waiting for the watermark.
@@ -54,7 +56,9 @@ impl MarkQueue {
         if let Some((s, last)) = self.marks.back_mut() {
             let same = match (&*last, &mark) {
                 (Mark::Rows { table: a, .. }, Mark::Rows { table: b, .. }) => a == b,
-                (Mark::Stream(_), Mark::Stream(_)) | (Mark::Idle(_), Mark::Idle(_)) => true,
+                (Mark::Stream(_), Mark::Stream(_))
+                | (Mark::Idle(_), Mark::Idle(_))
+                | (Mark::Sequence(_), Mark::Sequence(_)) => true,
                 _ => false,
             };
             if same && *s == seq {
@@ -111,6 +115,7 @@ fn apply_mark(mark: Mark, cp: &mut Checkpoint, snapshot_only: bool) {
                 cp.completed = true;
             }
         }
+        Mark::Sequence(s) => cp.sequence = cp.sequence.max(s),
     }
 }
 

@@ -129,6 +129,8 @@ pub struct Runner<S: Sink, F: Format> {
     /// Checkpoints saved by this runner.
     saves: u64,
     gate: Option<Gate>,
+    /// The format's stream message sequence as last marked.
+    last_sequence: u64,
 }
 
 /// Snapshot rows of one batch, per table, before they are added to `table_rows`.
@@ -146,7 +148,10 @@ impl<S: Sink, F: Format> Runner<S, F> {
         opts: RunnerOptions,
         known_topics: HashMap<String, i32>,
     ) -> Self {
+        let mut format = format;
+        format.set_sequence(progress.checkpoint.sequence);
         Runner {
+            last_sequence: progress.checkpoint.sequence,
             sink,
             format,
             store: progress.store,
@@ -271,9 +276,11 @@ impl<S: Sink, F: Format> Runner<S, F> {
                 } => {
                     self.in_transaction = false;
                     self.boundary(&tx, Some(events)).await?;
+                    self.drain_pending(&tx).await?;
                     last_stream = None;
                     self.marks
                         .push(self.next_seq, Mark::Commit { last, resume });
+                    self.mark_sequence();
                     self.server_at(resume);
                 }
                 SourceItem::SchemaChange(change) => self.schema_change(&change).await?,
@@ -303,8 +310,10 @@ impl<S: Sink, F: Format> Runner<S, F> {
                 }
             }
         }
-        if let Some(p) = last_stream {
+        // A format that holds a transaction until its commit has sent nothing of it yet.
+        if let (Some(p), false) = (last_stream, self.format.buffers_transactions()) {
             self.marks.push(self.next_seq, Mark::Stream(p));
+            self.mark_sequence();
         }
         self.add_tally(tally);
         self.stats
@@ -371,6 +380,35 @@ impl<S: Sink, F: Format> Runner<S, F> {
             };
             self.stats.table(&table, |t| t.rows = rows);
             self.marks.push(self.next_seq, Mark::Rows { table, rows });
+        }
+    }
+
+    /// Marks the format's message sequence, if it moved, at the records sent so far.
+    fn mark_sequence(&mut self) {
+        let s = self.format.sequence();
+        if s != self.last_sequence {
+            self.last_sequence = s;
+            self.marks.push(self.next_seq, Mark::Sequence(s));
+        }
+    }
+
+    /// Sends the records a format held back until `tx`'s commit, in slices.
+    async fn drain_pending(&mut self, tx: &TxMeta) -> Result<(), PipelineError> {
+        const SLICE: usize = 1024;
+        loop {
+            self.enc.clear();
+            let more = self
+                .format
+                .pending(&mut self.enc, SLICE)
+                .map_err(|source| PipelineError::Format {
+                    position: format!("{}", tx.commit_lsn),
+                    source,
+                })?;
+            let mut xid = itoa::Buffer::new();
+            self.send_encoded("", None, xid.format(tx.xid)).await?;
+            if !more {
+                return Ok(());
+            }
         }
     }
 
@@ -470,6 +508,9 @@ impl<S: Sink, F: Format> Runner<S, F> {
         tx: &str,
     ) -> Result<(), PipelineError> {
         for rec in self.enc.records() {
+            if let Some(p) = rec.position {
+                self.position.write_stream(p);
+            }
             let partitions = self
                 .topics
                 .ensure(&mut self.sink, &rec.topic, &mut self.cp.topics)
