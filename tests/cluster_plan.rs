@@ -164,3 +164,21 @@ async fn an_unreachable_source_is_named_with_its_address() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn settings_that_do_not_fit_the_tables_are_refused_at_creation() {
+    let db = shop().await;
+    let mut bad = spec(&db.url, &["sales.orders"], "none");
+    let text = format!(
+        "{}\n[objects.table.\"sales.orders\"]\nkey_columns = [\"nope\"]\n",
+        toml::to_string(&bad).unwrap()
+    );
+    bad = TaskSpec::parse(&text).unwrap();
+    let e = plan_shards(&bad).await.unwrap_err().to_string();
+    assert!(
+        e.contains("sales.orders") && e.contains("\"nope\"") && e.contains("key_columns"),
+        "{e}"
+    );
+    assert!(!e.contains('\n'), "{e}");
+    db.cleanup().await;
+}

@@ -7,8 +7,14 @@
 //! globs over table names are resolved to the tables they name now, as the source's
 //! publication would (it lists such tables when it is created).
 
+use std::sync::Arc;
+
 use super::state::ShardPlan;
 use crate::config::{qualified_name, Sharding, TableSelector, TaskSpec};
+use crate::metrics::ShardLabels;
+use crate::route::Routing;
+use crate::source::postgres::PgSource;
+use crate::source::Source;
 
 /// The task's selection cannot be planned into shards; the message names the fix (callers
 /// add which task).
@@ -24,6 +30,7 @@ pub async fn plan_shards(spec: &TaskSpec) -> Result<Vec<ShardPlan>, PlanError> {
     let tables = crate::source::postgres::resolve_tables(spec)
         .await
         .map_err(|e| PlanError(e.to_string()))?;
+    check_settings(spec).await?;
     let selectors: Vec<TableSelector> = spec
         .objects
         .tables
@@ -46,6 +53,20 @@ pub async fn plan_shards(spec: &TaskSpec) -> Result<Vec<ShardPlan>, PlanError> {
         .zip(0..)
         .map(|(tables, shard)| ShardPlan { shard, tables })
         .collect())
+}
+
+/// The task's settings fit the source's tables as they are now: the routing (key columns,
+/// renames, name collisions, per-table settings of unselected tables) and the format (types it
+/// can carry). Refused here, a task that could not run is never created.
+async fn check_settings(spec: &TaskSpec) -> Result<(), PlanError> {
+    let fail = |e: &dyn std::fmt::Display| PlanError(e.to_string());
+    let mut source = PgSource::from_spec(spec, 0).map_err(|e| fail(&e))?;
+    let info = source.check().await.map_err(|e| fail(&e))?;
+    let routing = Arc::new(Routing::new(spec));
+    routing.check(&info.tables).map_err(|e| fail(&e))?;
+    crate::format::build(spec, &info, &ShardLabels::new(&spec.name, 0), &routing)
+        .map_err(|e| fail(&e))?;
+    Ok(())
 }
 
 /// One shard per table, exact names, in name order.
