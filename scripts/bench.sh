@@ -4,7 +4,9 @@
 #   limit.copy_rows_per_s         `COPY bench_wide TO STDOUT` over TCP into /dev/null
 #   limit.recvlogical_rows_per_s  pg_recvlogical (pgoutput, proto 1) draining the N inserts from a
 #                                 slot created before the load, up to the load's end LSN
-# Each limit also reports its seconds and the client's peak RSS (/usr/bin/time). Figures go to
+# Each limit also reports its seconds and the client's peak RSS (/usr/bin/time). tributary's
+# snapshot and stream rates follow, the stream into the broker once per message format, and each
+# format's serialisation rate on one core beside its stream rate (format.*, ratio.format_*). Figures go to
 # stdout as key=value lines (and to $TRIBUTARY_RUN/results.txt); progress goes to stderr.
 # Machines are shared: compare tributary's figure with the limit of the same run, as a ratio.
 #
@@ -149,7 +151,10 @@ fi
 #             --until-lsn at the load's end LSN, beside pg_recvlogical draining the same load.
 # Each run's peak RSS is reported; ratios are tributary's rate over the limit of this run.
 bin=${BENCH_BIN:-target/release/tributary}
-bench_task() { # NAME PHASE -> task file path
+# Stream measurements, SINK:FORMAT: the null sink shows the pipeline without a broker; every
+# format runs into the broker.
+stream_lanes="null:debezium_json kafka:debezium_json kafka:canal_json kafka:dts_avro kafka:shareplex_json"
+bench_task() { # NAME PHASE [FORMAT] -> task file path
   local f="$TRIBUTARY_RUN/$1.toml"
   cat >"$f" <<TOML
 name = "$1"
@@ -160,7 +165,7 @@ status_interval = "100ms"
 [destination]
 kind = "kafka"
 bootstrap_servers = "127.0.0.1:$tansu_port"
-format = "debezium_json"
+format = "${3:-debezium_json}"
 [objects]
 tables = ["public.bench_wide"]
 [migration]
@@ -191,10 +196,12 @@ run_tributary_measurements() {
   step "creating the stream tasks' slots before a second load"
   local here
   here=$(sql "SELECT pg_current_wal_lsn()")
-  for sink in null kafka; do
-    task=$(bench_task "cdc_$sink" incremental)
-    timeout "$bench_timeout" "$bin" run --task "$task" --data-dir "$TRIBUTARY_RUN/data-cdc-$sink" --sink "$sink" \
-      --progress never --until-lsn "$here" || die "could not start the stream task ($sink)"
+  local lane
+  for lane in $stream_lanes; do
+    sink=${lane%%:*}
+    task=$(bench_task "cdc_${lane/:/_}" incremental "${lane#*:}")
+    timeout "$bench_timeout" "$bin" run --task "$task" --data-dir "$TRIBUTARY_RUN/data-cdc-${lane/:/_}" --sink "$sink" \
+      --progress never --until-lsn "$here" || die "could not start the stream task ($lane)"
   done
   # The limit must drain exactly the WAL range tributary drains: the bench slot still stands
   # where the first load ended (the primary key's index build and VACUUM came after), so it is
@@ -211,15 +218,43 @@ run_tributary_measurements() {
   step "limit: pg_recvlogical draining the second load"
   recvlogical recvlogical_load2 "$load2_end" "$rows" "$load2_bytes"
   rl_rate=$(awk -F= '$1 == "limit.recvlogical_load2_rows_per_s" { print $2 }' "$results")
-  for sink in null kafka; do
-    step "tributary stream of $rows inserts, $sink sink"
-    task="$TRIBUTARY_RUN/cdc_$sink.toml"
-    measure "$bin" run --task "$task" --data-dir "$TRIBUTARY_RUN/data-cdc-$sink" --sink "$sink" --progress never \
+  local name
+  for lane in $stream_lanes; do
+    sink=${lane%%:*}
+    # The Debezium lanes keep their historical names (stream_null, stream_kafka).
+    name=$sink
+    [ "${lane#*:}" = debezium_json ] || name="${sink}_${lane#*:}"
+    step "tributary stream of $rows inserts, $sink sink, ${lane#*:}"
+    task="$TRIBUTARY_RUN/cdc_${lane/:/_}.toml"
+    measure "$bin" run --task "$task" --data-dir "$TRIBUTARY_RUN/data-cdc-${lane/:/_}" --sink "$sink" --progress never \
       --until-lsn "$load2_end"
     rate=$(rate "$rows" "$MEASURE_SECS")
-    report "tributary.stream_${sink}_rows_per_s" "$rate"
-    report "tributary.stream_${sink}_peak_rss_kb" "$MEASURE_RSS_KB"
-    report "ratio.stream_${sink}_vs_recvlogical" "$(ratio "$rate" "$rl_rate")"
+    report "tributary.stream_${name}_rows_per_s" "$rate"
+    report "tributary.stream_${name}_peak_rss_kb" "$MEASURE_RSS_KB"
+    report "ratio.stream_${name}_vs_recvlogical" "$(ratio "$rate" "$rl_rate")"
+  done
+  run_format_measurements
+}
+
+# Each format's serialisation on one core (tests/format_bench.rs, over bench_wide's rows in their
+# wire form) beside the stream rate into the broker in that format: the share of the stream's
+# time the format costs (goal: at most 0.10).
+run_format_measurements() {
+  local out="$TRIBUTARY_RUN/format-bench.log" f per_s stream
+  step "format serialisation throughput on one core (log: $out)"
+  TRIBUTARY_BENCH_URL="postgres://tributary:tributary@127.0.0.1:$pg_port/$db" \
+    timeout "$bench_timeout" cargo nextest run --release --test format_bench --run-ignored only \
+    --no-capture >"$out" 2>&1 || die "format measurements failed: see $out"
+  for f in debezium_json canal_json dts_avro shareplex_json; do
+    per_s=$(sed -nE "s/^FORMAT format=$f .*events_per_s=([0-9]+).*/\1/p" "$out")
+    [ -n "$per_s" ] || die "no figure for format $f in $out"
+    report "format.${f}_events_per_s" "$per_s"
+    if [ "$f" = debezium_json ]; then
+      stream=$(awk -F= '$1 == "tributary.stream_kafka_rows_per_s" { print $2 }' "$results")
+    else
+      stream=$(awk -F= -v k="tributary.stream_kafka_${f}_rows_per_s" '$1 == k { print $2 }' "$results")
+    fi
+    report "ratio.format_${f}_cost_of_stream" "$(ratio "$stream" "$per_s")"
   done
 }
 
