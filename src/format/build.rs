@@ -4,6 +4,7 @@
 use super::debezium::{
     DebeziumJson, DebeziumOptions, DecimalHandling, HstoreHandling, IntervalHandling,
 };
+use super::shareplex::{SharePlexJson, SharePlexOptions};
 use super::Format;
 use std::sync::Arc;
 
@@ -24,11 +25,43 @@ pub fn build(
         FormatKind::DebeziumJson => Ok(Box::new(
             DebeziumJson::new(debezium_options(spec, info, labels)?).with_routing(routing.clone()),
         )),
+        FormatKind::SharePlexJson => Ok(Box::new(shareplex(
+            spec,
+            labels,
+            routing,
+            Box::new(super::clock::SystemClock),
+        )?)),
         other => Err(ConfigError::Invalid {
             field: "destination.format",
             constraint: format!("{other:?} is not built yet"),
         }),
     }
+}
+
+/// The SharePlex JSON format of a task, reading `clock` for `posttime`.
+pub fn shareplex(
+    spec: &TaskSpec,
+    labels: &ShardLabels,
+    routing: &Arc<Routing>,
+    clock: Box<dyn super::clock::Clock>,
+) -> Result<SharePlexJson, ConfigError> {
+    let o = &spec.destination.shareplex_json;
+    let defaults = SharePlexOptions::default();
+    let opts = SharePlexOptions {
+        memory_budget_bytes: o
+            .memory_budget_bytes
+            .unwrap_or(defaults.memory_budget_bytes),
+        spill_dir: o
+            .spill_dir
+            .as_ref()
+            .map(std::path::PathBuf::from)
+            .unwrap_or(defaults.spill_dir),
+        metric_labels: labels.clone(),
+    };
+    SharePlexJson::new(routing.clone(), opts, clock).map_err(|e| ConfigError::Invalid {
+        field: "destination.shareplex_json.spill_dir",
+        constraint: e.to_string(),
+    })
 }
 
 fn debezium_options(

@@ -7,8 +7,9 @@
 
 mod build;
 pub mod debezium;
+pub mod shareplex;
 
-pub use build::build;
+pub use build::{build, shareplex};
 
 pub mod clock;
 pub mod json;
@@ -123,6 +124,11 @@ pub enum FormatError {
         type_name: String,
         fix: &'static str,
     },
+    /// A transaction held until its commit could not be spilled to disk (SharePlex JSON).
+    #[error(
+        "cannot spill a held transaction to directory {dir} ({reason}): set destination.shareplex_json.spill_dir to a writable directory with free space, or raise destination.shareplex_json.memory_budget_bytes"
+    )]
+    Spill { dir: String, reason: String },
 }
 
 /// A message format.
