@@ -198,8 +198,8 @@ mod serial {
             peak >> 10,
             baseline >> 10
         );
-        // Holding the transaction would take at least its messages' bytes on top of the
-        // baseline; the peak grew by less than half of that.
+        // Holding the transaction in memory takes most of its messages' bytes on top of the
+        // baseline (its frames lack only `meta`); the peak grew by less than half of them.
         let grew = (peak - baseline) * 1024;
         assert!(
             grew < bytes / 2,
