@@ -165,6 +165,11 @@ impl SharePlexJson {
         Ok(true)
     }
 
+    /// The committed transaction being written, if any.
+    fn writing(&self) -> Option<&Written> {
+        self.tx.as_ref().and_then(|t| t.written.as_ref())
+    }
+
     /// Forgets the written transaction (its spill file goes).
     fn finish_tx(&mut self) {
         self.tx = None;
@@ -245,7 +250,7 @@ impl Format for SharePlexJson {
     }
 
     fn pending(&mut self, out: &mut EncodedBatch, max: usize) -> Result<bool, FormatError> {
-        if !self.tx.as_ref().is_some_and(|t| t.written.is_some()) {
+        if self.writing().is_none() {
             return Ok(false);
         }
         for _ in 0..max {
@@ -255,11 +260,7 @@ impl Format for SharePlexJson {
             }
         }
         // Exactly `max` written: finish now if nothing is left, so no empty call follows.
-        let left = self
-            .tx
-            .as_ref()
-            .and_then(|t| t.written.as_ref())
-            .is_some_and(|w| w.next_seq <= w.size);
+        let left = self.writing().is_some_and(|w| w.next_seq <= w.size);
         if !left {
             self.finish_tx();
         }
