@@ -19,6 +19,7 @@ pub mod format;
 pub mod metrics;
 pub mod pipeline;
 pub mod position;
+pub mod registry;
 pub mod route;
 pub mod schema;
 pub mod sink;
