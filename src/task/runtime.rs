@@ -180,7 +180,12 @@ async fn attempt<So: Source, Si: Sink>(
         check_selection(&rt.spec, &mut cp)?;
         adopt_unrecorded(&mut cp, sink.kind(), &topics);
         sink.prepare_topics(&plans).await?;
+        let before = cp.topic_partitions.clone();
         let known = record_partitions(&mut cp, &mut sink, &topics, fixed).await?;
+        if cp.topic_partitions != before {
+            // Newly recorded counts (an older checkpoint's topics) hold from now on.
+            rt.store.save(&rt.key, &cp).await?;
+        }
         source.resume(&cp).await?;
         known
     } else {
