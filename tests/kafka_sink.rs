@@ -388,7 +388,11 @@ mod serial {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn each_topic_is_created_with_its_own_partition_count() {
         tokio::time::timeout(TEST_TIMEOUT, async {
-            let names = [unique("sink-parts-a"), unique("sink-parts-b"), unique("sink-parts-c")];
+            let names = [
+                unique("sink-parts-a"),
+                unique("sink-parts-b"),
+                unique("sink-parts-c"),
+            ];
             let plans = [
                 TopicPlan {
                     name: names[0].clone(),

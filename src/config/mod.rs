@@ -542,7 +542,11 @@ fn validate_producer(d: &DestinationSpec) -> Result<(), ConfigError> {
             "\"all\" (the default: idempotent, loses and doubles nothing), \"1\" or \"0\"",
         ));
     }
-    if let Some(c) = d.compression.as_deref().filter(|c| !COMPRESSION.contains(c)) {
+    if let Some(c) = d
+        .compression
+        .as_deref()
+        .filter(|c| !COMPRESSION.contains(c))
+    {
         return Err(ConfigError::not_one_of(
             "destination.compression",
             c,
@@ -657,7 +661,9 @@ phases = ["full", "incremental"]
         let e = with("compression = \"brotli\"").unwrap_err();
         assert!(
             e.contains("destination.compression")
-                && e.contains("\"brotli\" is not one of lz4 (the default), gzip, snappy, zstd or none"),
+                && e.contains(
+                    "\"brotli\" is not one of lz4 (the default), gzip, snappy, zstd or none"
+                ),
             "{e}"
         );
         let e = with("partitions = 0").unwrap_err();

@@ -25,18 +25,18 @@ use super::progress::{Mark, MarkQueue};
 use super::stats::{Stats, TableStats};
 use super::throttle::{Limits, Throttle};
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, ShardKey};
+use crate::config::PartitionPolicy;
 use crate::event::{ChangeEvent, TxMeta};
 use crate::failpoint;
 use crate::format::{EncodedBatch, Format, FormatError, PartitionChoice};
 use crate::metrics::ShardMetrics;
 use crate::position::{Position, ResumeToken, StreamPosition};
-use crate::config::PartitionPolicy;
 use crate::route::partition_of;
 use crate::route::Routing;
 use crate::schema::TableSchema;
 use crate::sink::{Record, Sink, SinkError, TopicPlan};
-use crate::topic::check_partitions;
 use crate::source::{ErrorClass, SchemaChange, SourceBatch, SourceError, SourceItem};
+use crate::topic::check_partitions;
 
 /// Why the pipeline stopped.
 #[derive(Debug, thiserror::Error)]
@@ -642,7 +642,12 @@ impl KnownTopics {
         sink.prepare_topics(std::slice::from_ref(&plan)).await?;
         let t = plan.name;
         let one = std::slice::from_ref(&t);
-        let n = sink.partition_counts(one).await?.get(&t).copied().unwrap_or(1);
+        let n = sink
+            .partition_counts(one)
+            .await?
+            .get(&t)
+            .copied()
+            .unwrap_or(1);
         let fixed = routing.and_then(Routing::policy) == Some(PartitionPolicy::PartitionZero);
         check_partitions(&mut cp.topic_partitions, &t, n, fixed)?;
         if !cp.topics.contains(&t) {

@@ -89,6 +89,13 @@ pub enum SinkError {
          destination.bootstrap_servers"
     )]
     Unreachable { servers: String },
+    /// The brokers refused the client's login (SASL) or TLS handshake.
+    #[error("the Kafka brokers at {servers} refused the connection ({reason}): {fix}")]
+    Refused {
+        servers: String,
+        reason: String,
+        fix: &'static str,
+    },
     /// A delivery failed after the producer's own retries.
     #[error("delivery to topic {topic} failed for table {table}: {reason}")]
     Delivery {
@@ -153,6 +160,7 @@ impl SinkError {
             SinkError::MissingTopic { .. } => "missing_topic",
             SinkError::PartitionsChanged { .. } => "partitions_changed",
             SinkError::Unreachable { .. } => "unreachable",
+            SinkError::Refused { .. } => "refused",
             SinkError::Delivery {
                 retriable: true, ..
             } => "delivery_retriable",

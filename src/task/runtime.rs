@@ -413,4 +413,3 @@ async fn finish<So: Source>(
     tracing::info!(task = %key.task, shard = key.shard, dropped = ?names, "full load completed; slot and publications dropped");
     Ok(TaskOutcome::Completed)
 }
-

@@ -37,8 +37,11 @@ pub(crate) struct TopicAdmin {
 
 impl TopicAdmin {
     pub(crate) fn new(config: &KafkaSinkConfig) -> Result<Self, SinkError> {
-        let client = AdminClient::from_config_and_context(&config.client_config(), TracingContext)
-            .map_err(SinkError::Client)?;
+        let client = AdminClient::from_config_and_context(
+            &config.client_config(),
+            TracingContext::default(),
+        )
+        .map_err(SinkError::Client)?;
         Ok(TopicAdmin {
             client: Arc::new(client),
             servers: config.bootstrap_servers.clone(),
@@ -177,7 +180,8 @@ impl TopicAdmin {
         })
         .await
         .map_err(|join| SinkError::Config(format!("metadata task failed: {join}")))?;
-        fetched.map_err(|e| metadata_error(e, &self.servers))
+        fetched
+            .map_err(|e| metadata_error(e, &self.servers, self.client.inner().context().refusal()))
     }
 
     fn options(&self) -> AdminOptions {

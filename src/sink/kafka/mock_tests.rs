@@ -140,7 +140,9 @@ async fn retriable_produce_errors_lose_and_double_nothing() {
         let mock = mock_with_topic(3, topic, 4);
         let mut sink = sink_for(&mock, |_| {});
         assert_eq!(
-            sink.prepare_topics(&[TopicPlan::named(topic)]).await.unwrap(),
+            sink.prepare_topics(&[TopicPlan::named(topic)])
+                .await
+                .unwrap(),
             Vec::<String>::new()
         );
         {
@@ -346,10 +348,13 @@ async fn missing_topic_without_create_is_an_error() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let mock = mock_with_topic(1, "present", 1);
         let mut sink = sink_for(&mock, |_| {});
-        let topics = [TopicPlan::named("present"), TopicPlan {
-            name: "absent".into(),
-            partitions: Some(3),
-        }];
+        let topics = [
+            TopicPlan::named("present"),
+            TopicPlan {
+                name: "absent".into(),
+                partitions: Some(3),
+            },
+        ];
         let error = sink.prepare_topics(&topics).await.unwrap_err();
         assert!(
             matches!(&error, SinkError::MissingTopic { topic, partitions: 3 } if topic == "absent"),

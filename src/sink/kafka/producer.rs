@@ -128,8 +128,30 @@ pub(crate) fn log_to_tracing(level: RDKafkaLogLevel, facility: &str, message: &s
     }
 }
 
-/// The context of the admin client: logs into `tracing`, nothing else.
-pub(crate) struct TracingContext;
+/// The context of the admin client: logs into `tracing`, and keeps the last failed login or
+/// TLS handshake, which librdkafka reports only here (a metadata request then just times
+/// out, as if the brokers were down).
+#[derive(Default)]
+pub(crate) struct TracingContext {
+    refused: Mutex<Option<Refusal>>,
+}
+
+/// Why the brokers refused the connection: a failed SASL login or TLS handshake.
+#[derive(Clone, Debug)]
+pub(crate) struct Refusal {
+    pub(crate) code: RDKafkaErrorCode,
+    pub(crate) reason: String,
+}
+
+impl TracingContext {
+    /// The last failed login or TLS handshake, if any.
+    pub(crate) fn refusal(&self) -> Option<Refusal> {
+        self.refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
 
 impl ClientContext for TracingContext {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
@@ -138,6 +160,14 @@ impl ClientContext for TracingContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::warn!(target: "librdkafka", %error, reason, "Kafka admin client error");
+        if let Some(code @ (RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL)) =
+            error.rdkafka_error_code()
+        {
+            *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(Refusal {
+                code,
+                reason: reason.to_owned(),
+            });
+        }
     }
 }
 

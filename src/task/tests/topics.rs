@@ -274,8 +274,7 @@ async fn run_ddl_transaction(
 async fn a_ddl_record_is_acknowledged_before_the_next_event_and_its_topic_is_prepared() {
     let spec = spec_to("ddl_topic = \"crash-ddl\"", FOUR);
     let topics = Topics::default();
-    let (end, stored, cp) =
-        run_ddl_transaction(&spec, Checkpoint::new("x".into()), &topics).await;
+    let (end, stored, cp) = run_ddl_transaction(&spec, Checkpoint::new("x".into()), &topics).await;
     end.unwrap();
     let seen: Vec<(&str, &[u8], u64)> = stored
         .iter()
