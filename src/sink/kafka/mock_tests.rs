@@ -397,3 +397,38 @@ async fn unreachable_brokers_are_named_quickly() {
     assert!(error.to_string().contains(&servers) && !error.to_string().contains('\n'));
     assert!(started.elapsed() < Duration::from_secs(10));
 }
+
+/// Under `acks = 0` the broker answers nothing: librdkafka reports each record delivered once
+/// its request is written, so the watermark passes records the broker never stored (here, a
+/// produce request the broker failed). With `acks = all` the same failures are retried and
+/// nothing is lost (`retriable_produce_errors_lose_and_double_nothing`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_zero_counts_records_sent_not_stored() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let topic = "unacknowledged";
+        let mock = mock_with_topic(1, topic, 1);
+        let mut sink = sink_for(&mock, |c| {
+            c.acks = super::Acks::Zero;
+            c.properties.insert("linger.ms".into(), "0".into());
+        });
+        mock.request_errors(
+            RDKafkaApiKey::Produce,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION; 3],
+        );
+        let count = 50;
+        for i in 0..count {
+            send_numbered(&mut sink, topic, i..i + 1).await.unwrap();
+            // One record per request, so the failed requests each lose one.
+            sink.flush().await.unwrap();
+        }
+        assert_eq!(sink.durable_watermark(), count, "every record counted");
+        let stored = read_back(&mock.bootstrap_servers(), topic, 1, count as usize);
+        assert!(
+            (stored.len() as u64) < count,
+            "the broker failed some requests, yet nothing was reported: {} of {count} stored",
+            stored.len()
+        );
+    })
+    .await
+    .expect("test timed out");
+}
