@@ -15,7 +15,7 @@ use rdkafka::error::RDKafkaErrorCode;
 
 use super::config::KafkaSinkConfig;
 use super::error::metadata_error;
-use super::producer::TracingContext;
+use super::producer::{Shared, TracingContext};
 use crate::sink::{SinkError, TopicPlan};
 
 /// How often `wait_visible` asks again for a created topic.
@@ -27,6 +27,8 @@ type TopicPartitions = HashMap<String, usize>;
 /// The admin side of the sink: metadata, create, delete.
 pub(crate) struct TopicAdmin {
     client: Arc<AdminClient<TracingContext>>,
+    /// The producer's shared state, for a refused login or TLS handshake it saw.
+    shared: Arc<Shared>,
     servers: String,
     timeout: Duration,
     create: bool,
@@ -36,14 +38,12 @@ pub(crate) struct TopicAdmin {
 }
 
 impl TopicAdmin {
-    pub(crate) fn new(config: &KafkaSinkConfig) -> Result<Self, SinkError> {
-        let client = AdminClient::from_config_and_context(
-            &config.client_config(),
-            TracingContext::default(),
-        )
-        .map_err(SinkError::Client)?;
+    pub(crate) fn new(config: &KafkaSinkConfig, shared: Arc<Shared>) -> Result<Self, SinkError> {
+        let client = AdminClient::from_config_and_context(&config.client_config(), TracingContext)
+            .map_err(SinkError::Client)?;
         Ok(TopicAdmin {
             client: Arc::new(client),
+            shared,
             servers: config.bootstrap_servers.clone(),
             timeout: config.request_timeout,
             create: config.create_topics,
@@ -180,8 +180,7 @@ impl TopicAdmin {
         })
         .await
         .map_err(|join| SinkError::Config(format!("metadata task failed: {join}")))?;
-        fetched
-            .map_err(|e| metadata_error(e, &self.servers, self.client.inner().context().refusal()))
+        fetched.map_err(|e| metadata_error(e, &self.servers, self.shared.refusal()))
     }
 
     fn options(&self) -> AdminOptions {

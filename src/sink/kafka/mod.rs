@@ -76,7 +76,7 @@ impl KafkaSink {
             tracing::warn!(task = %labels.task, shard = labels.shard, "{risk}");
         }
         let (producer, shared) = producer::create(&config, labels)?;
-        let admin = admin::TopicAdmin::new(&config)?;
+        let admin = admin::TopicAdmin::new(&config, Arc::clone(&shared))?;
         Ok(KafkaSink {
             config,
             producer,
