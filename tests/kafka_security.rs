@@ -2,13 +2,13 @@
 //!
 //! What each test's broker is, and why:
 //! - SASL: a private tansu started with `--authentication` (it then refuses every request of
-//!   an unauthenticated connection). Its SCRAM users are made with the Kafka admin call
-//!   `AlterUserScramCredentials` (librdkafka's, through `rdkafka::bindings`): tansu keeps users
-//!   in its storage, here in memory, and `tansu user create` cannot log in to a broker that
-//!   requires authentication, so the admin call logs in with PLAIN first. tansu 0.6's PLAIN
-//!   accepts any password for any name (`tansu-auth`: it checks only that both are present),
-//!   so PLAIN is tested for the client's side of the exchange, not for a refused password;
-//!   SCRAM is verified by the broker (a wrong password is refused).
+//!   an unauthenticated connection). tansu 0.6 keeps SCRAM credentials only in its SQL stores
+//!   (its memory store answers "no such user" to every login), and its SQLite store needs the
+//!   `libsql` feature, so these tests use a second tansu build (`TRIBUTARY_TEST_TANSU_SQL`,
+//!   installed by `scripts/lib/services.sh`). The users are made with `tansu user create`
+//!   against the same database file before the broker is started again with authentication.
+//!   tansu 0.6 is built without rsasl's PLAIN, and librdkafka's mock cluster has no SASL, so
+//!   PLAIN is not tested against a broker (its settings are checked by the unit tests).
 //! - TLS: tansu 0.6 takes `--cert`/`--key` but never wraps its connections (the acceptor in
 //!   `tansu-broker`'s `broker.rs` is unused), and librdkafka's mock cluster has no TLS or SASL
 //!   either. So TLS is terminated by a small proxy in this test process (OpenSSL, a
@@ -48,20 +48,46 @@ fn tansu_binary() -> PathBuf {
     PathBuf::from(home).join(".cargo/bin/tansu")
 }
 
-/// Starts a private tansu listening on `port` and advertising `advertised`, with `extra`
-/// arguments; a watchdog shell stops it when this test process exits.
-fn start_tansu(port: u16, advertised: u16, extra: &str) {
-    let binary = tansu_binary();
+/// The tansu build with the SQLite store, which keeps SCRAM users.
+fn tansu_sql_binary() -> PathBuf {
+    let path = std::env::var("TRIBUTARY_TEST_TANSU_SQL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+            PathBuf::from(home).join(".cache/tributary/tansu-sql/bin/tansu")
+        });
+    assert!(
+        path.exists(),
+        "no tansu with the SQLite store at {}: run `bash scripts/test.sh` once (it installs it), \
+         or `cargo install tansu --version 0.6.0 --features dynostore,libsql --root DIR` and set \
+         TRIBUTARY_TEST_TANSU_SQL=DIR/bin/tansu",
+        path.display()
+    );
+    path
+}
+
+fn wait_listening(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "tansu did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts `binary broker` in `dir` listening on `port` and advertising `advertised`, with
+/// `extra` arguments; a watchdog shell stops it when this test process exits.
+fn start_tansu(binary: &Path, dir: &Path, port: u16, advertised: u16, extra: &str) {
     assert!(
         binary.exists(),
         "no tansu at {}: see TEST-ENV.md",
         binary.display()
     );
     let script = format!(
-        "{bin:?} broker --listener-url tcp://127.0.0.1:{port} \
-         --advertised-listener-url tcp://127.0.0.1:{advertised} --storage-engine memory://tansu/ \
-         --silent {extra} >/tmp/tributary-security-tansu-{port}.log 2>&1 & t=$!; \
+        "cd {dir:?} && {bin:?} broker --listener-url tcp://127.0.0.1:{port} \
+         --advertised-listener-url tcp://127.0.0.1:{advertised} --silent {extra} \
+         >/tmp/tributary-security-tansu-{port}.log 2>&1 & t=$!; \
          while kill -0 {parent} 2>/dev/null; do sleep 0.5; done; kill $t",
+        dir = dir.display().to_string(),
         bin = binary.display().to_string(),
         parent = std::process::id(),
     );
@@ -72,102 +98,64 @@ fn start_tansu(port: u16, advertised: u16, extra: &str) {
         .spawn()
         .expect("start tansu");
     std::thread::spawn(move || watchdog.wait());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "tansu did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_listening(port);
 }
 
-/// A tansu that requires SASL; returns its address.
-fn sasl_broker() -> String {
+/// Makes the SCRAM `users` (name, password, `scram256` or `scram512`) in a SQLite store in
+/// `dir`, through a broker without authentication that is stopped again.
+fn scram_users(dir: &Path, users: &[(&str, &str, &str)]) {
+    let binary = tansu_sql_binary();
     let port = free_port();
-    start_tansu(port, port, "--authentication");
-    format!("127.0.0.1:{port}")
+    let listen = format!("tcp://127.0.0.1:{port}");
+    let mut open = Command::new(&binary)
+        .current_dir(dir)
+        .args([
+            "broker",
+            "--listener-url",
+            &listen,
+            "--advertised-listener-url",
+            &listen,
+        ])
+        .args(["--storage-engine", "sqlite://tansu.db", "--silent"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start tansu");
+    wait_listening(port);
+    for (name, password, mechanism) in users {
+        let status = Command::new(&binary)
+            .args([
+                "user",
+                "create",
+                "--broker",
+                &listen,
+                "--mechanism",
+                mechanism,
+                name,
+                password,
+            ])
+            .stdout(Stdio::null())
+            .status()
+            .expect("tansu user create");
+        assert!(status.success(), "tansu user create {name}");
+    }
+    open.kill().unwrap();
+    open.wait().unwrap();
 }
 
-/// Creates a SCRAM user (`mechanism`: `SCRAM-SHA-256` or `SCRAM-SHA-512`) with the admin call
-/// `AlterUserScramCredentials` (v0), on a connection logged in with PLAIN (SaslHandshake v1,
-/// SaslAuthenticate v1). The wire format is Kafka's protocol guide's; the salted password is
-/// SCRAM's `Hi(password, salt, iterations)` (RFC 5802), PBKDF2 with the mechanism's hash.
-fn create_scram_user(servers: &str, user: &str, password: &str, mechanism: &str) {
-    use openssl::hash::MessageDigest;
-    use std::io::{Read, Write};
-    let (code, digest, len) = match mechanism {
-        "SCRAM-SHA-256" => (1i8, MessageDigest::sha256(), 32),
-        "SCRAM-SHA-512" => (2i8, MessageDigest::sha512(), 64),
-        other => panic!("not a SCRAM mechanism: {other}"),
-    };
-    let salt = b"tributary-test-salt";
-    let iterations = 4096;
-    let mut salted = vec![0u8; len];
-    openssl::pkcs5::pbkdf2_hmac(password.as_bytes(), salt, iterations, digest, &mut salted)
-        .unwrap();
-
-    let mut conn = std::net::TcpStream::connect(servers).expect("connect to the broker");
-    conn.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut call = |api: i16, version: i16, flexible: bool, body: &[u8]| -> Vec<u8> {
-        let mut req = Vec::new();
-        req.extend(api.to_be_bytes());
-        req.extend(version.to_be_bytes());
-        req.extend(7i32.to_be_bytes()); // correlation id
-        req.extend(4i16.to_be_bytes());
-        req.extend(b"test"); // client id
-        if flexible {
-            req.push(0); // no tagged fields
-        }
-        req.extend(body);
-        conn.write_all(&(req.len() as i32).to_be_bytes()).unwrap();
-        conn.write_all(&req).unwrap();
-        let mut size = [0u8; 4];
-        conn.read_exact(&mut size).unwrap();
-        let mut resp = vec![0u8; i32::from_be_bytes(size) as usize];
-        conn.read_exact(&mut resp).unwrap();
-        assert_eq!(resp[..4], 7i32.to_be_bytes(), "correlation id");
-        // Past the correlation id (and a flexible header's empty tagged fields).
-        resp.split_off(if flexible { 5 } else { 4 })
-    };
-    let error_code = |b: &[u8], at: usize| i16::from_be_bytes([b[at], b[at + 1]]);
-
-    let mut handshake = 5i16.to_be_bytes().to_vec();
-    handshake.extend(b"PLAIN");
-    assert_eq!(
-        error_code(&call(17, 1, false, &handshake), 0),
-        0,
-        "SaslHandshake"
+/// A tansu that requires SASL, with the SCRAM `users` of `scram_users`, advertising
+/// `advertised` (its own port when `None`); returns its port.
+fn sasl_broker(dir: &Path, users: &[(&str, &str, &str)], advertised: Option<u16>) -> u16 {
+    scram_users(dir, users);
+    let port = free_port();
+    start_tansu(
+        &tansu_sql_binary(),
+        dir,
+        port,
+        advertised.unwrap_or(port),
+        "--storage-engine sqlite://tansu.db --authentication",
     );
-    let token = b"\0admin\0admin";
-    let mut auth = (token.len() as i32).to_be_bytes().to_vec();
-    auth.extend(token);
-    assert_eq!(
-        error_code(&call(36, 1, false, &auth), 0),
-        0,
-        "SaslAuthenticate"
-    );
-
-    let compact = |out: &mut Vec<u8>, b: &[u8]| {
-        out.push(b.len() as u8 + 1);
-        out.extend(b);
-    };
-    let mut body = vec![1u8]; // no deletions
-    body.push(2); // one upsertion
-    compact(&mut body, user.as_bytes());
-    body.push(code as u8);
-    body.extend((iterations as i32).to_be_bytes());
-    compact(&mut body, salt);
-    compact(&mut body, &salted);
-    body.push(0); // the upsertion's tagged fields
-    body.push(0); // the request's tagged fields
-    let resp = call(51, 0, true, &body);
-    // throttle_time_ms, then one result: user (compact string), error_code.
-    assert_eq!(resp[4], 2, "one result");
-    let user_len = resp[5] as usize - 1;
-    assert_eq!(
-        error_code(&resp, 6 + user_len),
-        0,
-        "AlterUserScramCredentials for {user}"
-    );
+    port
 }
 
 /// A self-signed certificate for 127.0.0.1 in `dir`: (certificate, key).
@@ -224,14 +212,14 @@ async fn tls_proxy(listen: tokio::net::TcpListener, upstream: String, crt: PathB
     }
 }
 
-/// A tansu (with `extra` arguments) reachable only through TLS; returns its address and the
-/// CA file that verifies it. The proxy lives as long as the test's runtime.
-async fn tls_broker(dir: &Path, extra: &str) -> (String, PathBuf) {
+/// A tansu reachable only through TLS, started by `start` with the port it must advertise
+/// (it returns the port it listens on); returns the address to use and the CA file that
+/// verifies it. The proxy lives as long as the test's runtime.
+async fn behind_tls(dir: &Path, start: impl FnOnce(u16) -> u16) -> (String, PathBuf) {
     let (crt, key) = certificate(dir);
     let listen = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let tls_port = listen.local_addr().unwrap().port();
-    let broker_port = free_port();
-    start_tansu(broker_port, tls_port, extra);
+    let broker_port = start(tls_port);
     tokio::spawn(tls_proxy(
         listen,
         format!("127.0.0.1:{broker_port}"),
@@ -239,6 +227,22 @@ async fn tls_broker(dir: &Path, extra: &str) -> (String, PathBuf) {
         key,
     ));
     (format!("127.0.0.1:{tls_port}"), crt)
+}
+
+/// A tansu without authentication (memory store) behind TLS.
+async fn tls_broker(dir: &Path) -> (String, PathBuf) {
+    behind_tls(dir, |tls_port| {
+        let port = free_port();
+        start_tansu(
+            &tansu_binary(),
+            dir,
+            port,
+            tls_port,
+            "--storage-engine memory://tansu/",
+        );
+        port
+    })
+    .await
 }
 
 /// Security settings of one client, applied to the sink's configuration and to the
@@ -376,9 +380,16 @@ fn expected(n: u64) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scram_sha_256_and_512_log_in_and_a_wrong_password_is_refused() {
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let servers = sasl_broker();
-        create_scram_user(&servers, "alice", "secret-256", "SCRAM-SHA-256");
-        create_scram_user(&servers, "bob", "secret-512", "SCRAM-SHA-512");
+        let dir = tempfile::tempdir().unwrap();
+        let port = sasl_broker(
+            dir.path(),
+            &[
+                ("alice", "secret-256", "scram256"),
+                ("bob", "secret-512", "scram512"),
+            ],
+            None,
+        );
+        let servers = format!("127.0.0.1:{port}");
         for (mechanism, user, password) in [
             ("SCRAM-SHA-256", "alice", "secret-256"),
             ("SCRAM-SHA-512", "bob", "secret-512"),
@@ -387,28 +398,22 @@ async fn scram_sha_256_and_512_log_in_and_a_wrong_password_is_refused() {
             let got = round_trip(&servers, &security, 20).await.unwrap();
             assert_eq!(values(&got), expected(20), "{mechanism}");
         }
-        let wrong = Security::sasl("sasl_plaintext", "SCRAM-SHA-256", "alice", "wrong");
-        let error = round_trip(&servers, &wrong, 1).await.unwrap_err();
-        let line = error.to_string();
-        assert!(
-            line.contains("authentication") && line.contains("sasl_username"),
-            "{error:?}: {line}"
-        );
-        let nobody = Security::default();
-        let error = round_trip(&servers, &nobody, 1).await.unwrap_err();
-        assert!(!error.to_string().is_empty(), "{error:?}");
-    })
-    .await
-    .expect("test timed out");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plain_logs_in() {
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let servers = sasl_broker();
-        let security = Security::sasl("sasl_plaintext", "PLAIN", "carol", "secret-plain");
-        let got = round_trip(&servers, &security, 20).await.unwrap();
-        assert_eq!(values(&got), expected(20));
+        for (mechanism, user, password) in [
+            ("SCRAM-SHA-256", "alice", "wrong"),
+            ("SCRAM-SHA-512", "alice", "secret-256"),
+        ] {
+            let wrong = Security::sasl("sasl_plaintext", mechanism, user, password);
+            let error = round_trip(&servers, &wrong, 1).await.unwrap_err();
+            let line = error.to_string();
+            assert!(
+                matches!(error, SinkError::Refused { .. })
+                    && line.contains(&servers)
+                    && line.contains("sasl_username"),
+                "{mechanism} {user}/{password}: {line}"
+            );
+        }
+        let anonymous = round_trip(&servers, &Security::default(), 1).await;
+        assert!(anonymous.is_err(), "the broker requires a login");
     })
     .await
     .expect("test timed out");
@@ -418,7 +423,7 @@ async fn plain_logs_in() {
 async fn tls_verifies_the_broker_and_carries_every_connection() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let dir = tempfile::tempdir().unwrap();
-        let (servers, ca) = tls_broker(dir.path(), "").await;
+        let (servers, ca) = tls_broker(dir.path()).await;
         let tls = Security {
             protocol: Some("ssl"),
             ca: Some(ca),
@@ -443,6 +448,91 @@ async fn tls_verifies_the_broker_and_carries_every_connection() {
             round_trip(&servers, &plaintext, 1).await.is_err(),
             "the proxy speaks only TLS"
         );
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// `tributary run` from PostgreSQL over SASL_SSL: SCRAM-SHA-512 inside TLS, the password from
+/// `sasl_password_env`; the snapshot and a streamed insert read back over the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_streams_over_sasl_ssl_with_scram_sha_512() {
+    use support::*;
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let dir = tempfile::tempdir().unwrap();
+        let users = [("tributary", "kafka-s3cret", "scram512")];
+        let (servers, ca) =
+            behind_tls(dir.path(), |tls_port| sasl_broker(dir.path(), &users, Some(tls_port)))
+                .await;
+        let db = TestDb::create("saslssl").await;
+        db.client
+            .batch_execute("CREATE TABLE items (id int PRIMARY KEY, v text); INSERT INTO items VALUES (1, 'a'), (2, 'b')")
+            .await
+            .unwrap();
+        let task = unique("saslssl");
+        let path = task_file(
+            dir.path(),
+            &task,
+            &db.url,
+            &servers,
+            &["public.items"],
+            &["full", "incremental"],
+            "",
+        );
+        add_to_section(
+            &path,
+            "destination",
+            &format!(
+                "security_protocol = \"sasl_ssl\"\nsasl_mechanism = \"SCRAM-SHA-512\"\n\
+                 sasl_username = \"tributary\"\nsasl_password_env = \"TRIBUTARY_TEST_KAFKA_PASSWORD\"\n\
+                 ssl_ca_location = {:?}",
+                ca.display().to_string()
+            ),
+        );
+        let child = tributary()
+            .args(["run", "--task"])
+            .arg(&path)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env("TRIBUTARY_TEST_KAFKA_PASSWORD", "kafka-s3cret")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut child = Proc::from_child(child);
+        child
+            .wait_stream_active(&db, &task, Duration::from_secs(60))
+            .await;
+        db.client
+            .batch_execute("INSERT INTO items VALUES (3, 'c')")
+            .await
+            .unwrap();
+        let security = Security {
+            ca: Some(ca),
+            ..Security::sasl("sasl_ssl", "SCRAM-SHA-512", "tributary", "kafka-s3cret")
+        };
+        let consumer = security.consumer(&servers);
+        let topic = format!("{task}.public.items");
+        let mut assignment = TopicPartitionList::new();
+        assignment
+            .add_partition_offset(&topic, 0, Offset::Beginning)
+            .unwrap();
+        consumer.assign(&assignment).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut ids = Vec::new();
+        while ids.len() < 3 && Instant::now() < deadline {
+            if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+                let m = m.expect("consume");
+                let key: serde_json::Value = serde_json::from_slice(m.key().unwrap()).unwrap();
+                ids.push(key["id"].as_i64().unwrap());
+            }
+        }
+        assert_eq!(ids, [1, 2, 3], "the snapshot, then the streamed insert");
+        child.sigterm();
+        let (code, err) = child.wait_exit(Duration::from_secs(60));
+        assert_eq!(code, 0, "{err}");
+        assert!(!err.contains("kafka-s3cret"), "the password is never printed:\n{err}");
+        db.cleanup().await;
     })
     .await
     .expect("test timed out");
