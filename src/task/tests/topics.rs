@@ -99,10 +99,11 @@ async fn a_missing_topic_the_task_may_not_create_fails_the_first_start_and_leave
         )),
         "{line}"
     );
-    let s = world.server.lock();
-    assert_eq!(s.slot_creations, 0, "no slot was created");
-    assert!(s.slots.is_empty());
-    drop(s);
+    {
+        let s = world.server.lock();
+        assert_eq!(s.slot_creations, 0, "no slot was created");
+        assert!(s.slots.is_empty());
+    }
     assert!(world.topics.lock().unwrap().is_empty(), "no topic created");
 
     // Created by hand with another count: the task uses (and records) the topic as it is.
