@@ -214,6 +214,49 @@ mod serial {
         .await;
     }
 
+    /// `acks = "1"` and `"0"` are taken when set, with a warning at start that rows can be
+    /// lost or doubled; the rows still arrive when nothing fails.
+    #[tokio::test]
+    async fn acks_one_and_zero_run_with_a_warning() {
+        for (acks, warning) in [
+            (
+                "1",
+                "destination.acks = \"1\" turns the idempotent producer off",
+            ),
+            (
+                "0",
+                "checkpoints record what was sent, not what the broker stored",
+            ),
+        ] {
+            let db = TestDb::create("acks").await;
+            items(&db).await;
+            let dir = tempfile::tempdir().unwrap();
+            let name = unique("acks");
+            let path = task_file(
+                dir.path(),
+                &name,
+                &db.url,
+                &kafka(),
+                &["public.items"],
+                &["full", "incremental"],
+                "",
+            );
+            add_to_section(&path, "destination", &format!("acks = {acks:?}"));
+            let mut child = spawn_run(&path, &dir.path().join("data"));
+            child.wait_stream_active(&db, &name, LIMIT).await;
+            let msgs = consume_until(&format!("{name}.public.items"), |m| !m.is_empty());
+            assert_eq!(msgs.len(), 1, "the snapshot row");
+            child.sigterm();
+            let (code, err) = child.wait_exit(LIMIT);
+            assert_eq!(code, 0, "{err}");
+            assert!(
+                err.contains(warning) && err.contains("rows can be lost"),
+                "acks {acks}: the warning is expected:\n{err}"
+            );
+            db.cleanup().await;
+        }
+    }
+
     /// `ctl task create` against a one-node cluster refuses the same settings with one line,
     /// and no task is created.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,9 +38,10 @@ impl Acks {
         match self {
             Acks::All => None,
             Acks::One => Some(
-                "destination.acks = \"1\" turns the idempotent producer off: a retried send can \
-                 write a row twice, and a leader that fails before its followers copy a record \
-                 loses it after it was acknowledged; use acks = \"all\" to lose and double nothing",
+                "destination.acks = \"1\" turns the idempotent producer off, so rows can be lost \
+                 or doubled: a retried send can write a row twice, and a leader that fails before \
+                 its followers copy a record loses it after acknowledging it; use acks = \"all\" \
+                 to lose and double nothing",
             ),
             Acks::Zero => Some(
                 "destination.acks = \"0\" turns the idempotent producer off and the broker \
@@ -50,9 +51,7 @@ impl Acks {
             ),
         }
     }
-}
 
-impl Acks {
     /// The librdkafka `acks` value.
     pub fn as_librdkafka(self) -> &'static str {
         match self {
