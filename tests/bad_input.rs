@@ -120,6 +120,185 @@ mod serial {
         db.cleanup().await;
     }
 
+    /// Topics whose name starts with `task` (the task's topics all do here).
+    fn task_topics(task: &str) -> Vec<String> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let c: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", kafka())
+            .create()
+            .unwrap();
+        let md = c.fetch_metadata(None, Duration::from_secs(10)).unwrap();
+        md.topics()
+            .iter()
+            .map(|t| t.name().to_owned())
+            .filter(|t| t.starts_with(task))
+            .collect()
+    }
+
+    /// A task over `public.items` with `destination` lines in `[destination]` (a `format` there
+    /// replaces the file's) and `objects` lines in `[objects]`: `tributary run` exits non-zero
+    /// with one error line holding every one of `want`, and creates no slot, publication or
+    /// topic.
+    async fn refused_at_creation(destination: &str, objects: &str, want: &[&str]) {
+        let db = TestDb::create("refused").await;
+        items(&db).await;
+        let dir = tempfile::tempdir().unwrap();
+        let name = unique("refused");
+        let path = task_file(
+            dir.path(),
+            &name,
+            &db.url,
+            &kafka(),
+            &["public.items"],
+            &["full", "incremental"],
+            objects,
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = if destination.contains("format = ") {
+            text.replace("format = \"debezium_json\"\n", "")
+        } else {
+            text
+        };
+        std::fs::write(&path, text).unwrap();
+        add_to_section(&path, "destination", destination);
+        let (code, err) = run_to_end(&path, &dir.path().join("data"), LIMIT);
+        assert_ne!(code, 0, "must fail; stderr:\n{err}");
+        let line = error_line(&err);
+        for w in want {
+            assert!(line.contains(w), "{w:?} missing from: {line}");
+        }
+        nothing_left(&db).await;
+        assert_eq!(task_topics(&name), Vec::<String>::new(), "no topic created");
+        db.cleanup().await;
+    }
+
+    #[tokio::test]
+    async fn unknown_format() {
+        refused_at_creation("format = \"avro_json\"", "", &["avro_json", "canal_json"]).await;
+    }
+
+    #[tokio::test]
+    async fn key_column_that_does_not_exist() {
+        refused_at_creation(
+            "",
+            "[objects.table.\"public.items\"]\nkey_columns = [\"nope\"]",
+            &["public.items", "\"nope\" does not exist", "key_columns"],
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn partitions_below_one() {
+        refused_at_creation(
+            "",
+            "[objects.table.\"public.items\"]\npartitions = 0",
+            &["objects.table.partitions", "public.items"],
+        )
+        .await;
+        refused_at_creation("partitions = -2", "", &["destination.partitions"]).await;
+    }
+
+    #[tokio::test]
+    async fn unknown_compression_and_acks() {
+        refused_at_creation(
+            "compression = \"brotli\"",
+            "",
+            &["destination.compression", "\"brotli\"", "lz4"],
+        )
+        .await;
+        refused_at_creation(
+            "acks = \"2\"",
+            "",
+            &["destination.acks", "\"2\"", "\"all\""],
+        )
+        .await;
+    }
+
+    /// `acks = "1"` and `"0"` are taken when set, with a warning at start that rows can be
+    /// lost or doubled; the rows still arrive when nothing fails.
+    #[tokio::test]
+    async fn acks_one_and_zero_run_with_a_warning() {
+        for (acks, warning) in [
+            (
+                "1",
+                "destination.acks = \"1\" turns the idempotent producer off",
+            ),
+            (
+                "0",
+                "checkpoints record what was sent, not what the broker stored",
+            ),
+        ] {
+            let db = TestDb::create("acks").await;
+            items(&db).await;
+            let dir = tempfile::tempdir().unwrap();
+            let name = unique("acks");
+            let path = task_file(
+                dir.path(),
+                &name,
+                &db.url,
+                &kafka(),
+                &["public.items"],
+                &["full", "incremental"],
+                "",
+            );
+            add_to_section(&path, "destination", &format!("acks = {acks:?}"));
+            let mut child = spawn_run(&path, &dir.path().join("data"));
+            child.wait_stream_active(&db, &name, LIMIT).await;
+            let msgs = consume_until(&format!("{name}.public.items"), |m| !m.is_empty());
+            assert_eq!(msgs.len(), 1, "the snapshot row");
+            child.sigterm();
+            let (code, err) = child.wait_exit(LIMIT);
+            assert_eq!(code, 0, "{err}");
+            assert!(
+                err.contains(warning) && err.contains("rows can be lost"),
+                "acks {acks}: the warning is expected:\n{err}"
+            );
+            db.cleanup().await;
+        }
+    }
+
+    /// `ctl task create` against a one-node cluster refuses the same settings with one line,
+    /// and no task is created.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ctl_create_refuses_bad_producer_settings_and_partitions() {
+        let c = super::support::cluster::Cluster::start(1);
+        let dir = c.dir.path();
+        for (i, (destination, objects, want)) in [
+            ("compression = \"brotli\"", "", "destination.compression"),
+            ("acks = \"2\"", "", "destination.acks"),
+            (
+                "",
+                "[objects.table.\"public.items\"]\npartitions = 0",
+                "objects.table.partitions",
+            ),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let path = task_file(
+                dir,
+                &format!("bad{i}"),
+                &pg_url(),
+                &kafka(),
+                &["public.items"],
+                &["full", "incremental"],
+                objects,
+            );
+            add_to_section(&path, "destination", destination);
+            let out = c.ctl(0, &["task", "create", path.to_str().unwrap()]);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "stdout: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            let line = error_line(&String::from_utf8_lossy(&out.stderr));
+            assert!(line.contains(want), "{want:?} missing from: {line}");
+        }
+        let tasks = c.ctl_json(&["task", "list"]);
+        assert_eq!(tasks.as_array().map(Vec::len), Some(0), "{tasks}");
+    }
+
     #[tokio::test]
     async fn table_without_key_is_refused_then_migrated_with_the_option() {
         let db = TestDb::create("nokey").await;

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use tributary::sink::kafka::{KafkaSink, KafkaSinkConfig, POSITION_HEADER, TX_HEADER};
-use tributary::sink::{Record, Sink, SinkError};
+use tributary::sink::kafka::{Acks, KafkaSink, KafkaSinkConfig, POSITION_HEADER, TX_HEADER};
+use tributary::sink::{Record, Sink, SinkError, TopicPlan};
 
 /// Upper bound of one test.
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -231,7 +231,7 @@ async fn unreachable_broker_is_reported_quickly() {
     let started = Instant::now();
     let result = tokio::time::timeout(
         Duration::from_secs(30),
-        sink.prepare_topics(&["t".to_owned()]),
+        sink.prepare_topics(&[TopicPlan::named("t")]),
     )
     .await;
     let error = result.expect("bounded").unwrap_err();
@@ -256,7 +256,7 @@ mod serial {
         let mut checking = sink(|c| c.create_topics = false);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            match checking.prepare_topics(&[topic.to_owned()]).await {
+            match checking.prepare_topics(&[TopicPlan::named(topic)]).await {
                 Err(SinkError::MissingTopic { .. }) => return,
                 other => assert!(
                     Instant::now() < deadline,
@@ -274,12 +274,12 @@ mod serial {
             let partitions = 6;
             let mut sink = sink(|c| c.partitions = partitions);
             let created = sink
-                .prepare_topics(std::slice::from_ref(&topic))
+                .prepare_topics(&[TopicPlan::named(&topic)])
                 .await
                 .unwrap();
             assert_eq!(created, vec![topic.clone()]);
             assert!(
-                sink.prepare_topics(std::slice::from_ref(&topic))
+                sink.prepare_topics(&[TopicPlan::named(&topic)])
                     .await
                     .unwrap()
                     .is_empty(),
@@ -342,7 +342,7 @@ mod serial {
         tokio::time::timeout(TEST_TIMEOUT, async {
             let topic = unique("sink-tombstone");
             let mut sink = sink(|_| {});
-            sink.prepare_topics(std::slice::from_ref(&topic))
+            sink.prepare_topics(&[TopicPlan::named(&topic)])
                 .await
                 .unwrap();
             sink.send(
@@ -373,13 +373,109 @@ mod serial {
             let topic = unique("sink-missing");
             let mut sink = sink(|c| c.create_topics = false);
             let error = sink
-                .prepare_topics(std::slice::from_ref(&topic))
+                .prepare_topics(&[TopicPlan::named(&topic)])
                 .await
                 .unwrap_err();
             assert!(
-                matches!(&error, SinkError::MissingTopic { topic: t } if *t == topic),
+                matches!(&error, SinkError::MissingTopic { topic: t, .. } if *t == topic),
                 "{error:?}"
             );
+        })
+        .await
+        .expect("test timed out");
+    }
+
+    /// Sends 100 records with `edit`'s settings and reads them back.
+    async fn round_trip(edit: impl FnOnce(&mut KafkaSinkConfig)) {
+        let topic = unique("sink-settings");
+        let mut sink = sink(edit);
+        sink.prepare_topics(&[TopicPlan::named(&topic)])
+            .await
+            .unwrap();
+        let count = 100u64;
+        for i in 0..count {
+            let (key, value) = (
+                format!(r#"{{"id":"{i}"}}"#),
+                format!(r#"{{"v":"{}"}}"#, "x".repeat(200)),
+            );
+            let position = format!("0/10:{i}");
+            sink.send(&record(&topic, &key, Some(&value), &position, "7"), i)
+                .await
+                .unwrap();
+        }
+        sink.flush().await.unwrap();
+        assert_eq!(sink.durable_watermark(), count);
+        let messages = read_back(&topic, 1, count as usize);
+        assert_eq!(messages.len(), count as usize);
+        sink.delete_topics(&[topic]).await.unwrap();
+    }
+
+    /// Every codec of `destination.compression` is built into the bundled librdkafka (a codec
+    /// it lacks fails the producer's creation) and the broker takes and returns its batches.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_compression_codec_round_trips() {
+        tokio::time::timeout(TEST_TIMEOUT, async {
+            for codec in tributary::config::COMPRESSION {
+                round_trip(|c| c.compression = codec.to_owned()).await;
+            }
+        })
+        .await
+        .expect("test timed out");
+    }
+
+    /// `acks = 1` and `0` produce without the idempotent producer (librdkafka refuses
+    /// idempotence with them) and still deliver when nothing fails.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_acks_level_delivers() {
+        tokio::time::timeout(TEST_TIMEOUT, async {
+            for acks in [Acks::All, Acks::One, Acks::Zero] {
+                round_trip(|c| c.acks = acks).await;
+            }
+        })
+        .await
+        .expect("test timed out");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_topic_is_created_with_its_own_partition_count() {
+        tokio::time::timeout(TEST_TIMEOUT, async {
+            let names = [
+                unique("sink-parts-a"),
+                unique("sink-parts-b"),
+                unique("sink-parts-c"),
+            ];
+            let plans = [
+                TopicPlan {
+                    name: names[0].clone(),
+                    partitions: Some(2),
+                },
+                TopicPlan {
+                    name: names[1].clone(),
+                    partitions: Some(5),
+                },
+                TopicPlan::named(&names[2]),
+            ];
+            let mut sink = sink(|c| c.partitions = 3);
+            let created = sink.prepare_topics(&plans).await.unwrap();
+            assert_eq!(created, names);
+            let counts = sink.partition_counts(&names).await.unwrap();
+            let counts: Vec<Option<&i32>> = names.iter().map(|n| counts.get(n)).collect();
+            assert_eq!(
+                counts,
+                [Some(&2), Some(&5), Some(&3)],
+                "the plan's count, else destination.partitions"
+            );
+            let again = [TopicPlan {
+                name: names[0].clone(),
+                partitions: Some(7),
+            }];
+            assert!(sink.prepare_topics(&again).await.unwrap().is_empty());
+            assert_eq!(
+                sink.partition_counts(&names[..1]).await.unwrap()[&names[0]],
+                2,
+                "an existing topic keeps its count"
+            );
+            sink.delete_topics(&names).await.unwrap();
         })
         .await
         .expect("test timed out");
@@ -390,7 +486,8 @@ mod serial {
         tokio::time::timeout(TEST_TIMEOUT, async {
             let topics = vec![unique("sink-del-a"), unique("sink-del-b")];
             let mut creating = sink(|c| c.partitions = 2);
-            let created = creating.prepare_topics(&topics).await.unwrap();
+            let plans: Vec<TopicPlan> = topics.iter().map(TopicPlan::named).collect();
+            let created = creating.prepare_topics(&plans).await.unwrap();
             assert_eq!(created, topics);
             creating.delete_topics(&created).await.unwrap();
             for topic in &topics {

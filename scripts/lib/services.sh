@@ -18,6 +18,8 @@
 #   TRIBUTARY_PG_FRESH  1: start_postgres wipes the cluster and runs initdb again
 #   TRIBUTARY_WAIT_SECS how long a service may take to come up (default 60)
 #   TRIBUTARY_TANSU_BIN tansu binary to use instead of $TRIBUTARY_CACHE/bin/tansu
+#   TRIBUTARY_TANSU_SQL_BIN tansu built with the SQLite store (SASL tests), instead of
+#                       $TRIBUTARY_CACHE/tansu-sql/bin/tansu
 #   TRIBUTARY_TANSU_PORT port stop_tansu stops when called without one (default 19092)
 #
 # Roles in every cluster (password auth over TCP, scram-sha-256; trust over the Unix socket):
@@ -171,6 +173,31 @@ _ensure_tansu() {
   _tansu_ok "$bin" || die "$bin does not report version $TRIBUTARY_TANSU_VERSION"
 }
 
+# Path of the tansu build with the SQLite store (feature `libsql`): the only store of tansu 0.6
+# that keeps SCRAM users, so the SASL tests (tests/kafka_security.rs) need it.
+tansu_sql_bin() {
+  printf '%s\n' "${TRIBUTARY_TANSU_SQL_BIN:-$TRIBUTARY_CACHE/tansu-sql/bin/tansu}"
+}
+
+_ensure_tansu_sql() {
+  local bin
+  bin=$(tansu_sql_bin)
+  _tansu_ok "$bin" && return 0
+  mkdir -p "$TRIBUTARY_CACHE"
+  exec 9>"$TRIBUTARY_CACHE/tansu-sql.lock"
+  flock -w 3600 9 || die "timed out waiting for another tansu install (lock $TRIBUTARY_CACHE/tansu-sql.lock)"
+  if ! _tansu_ok "$bin"; then
+    local install_log="$TRIBUTARY_CACHE/tansu-sql-install.log"
+    log "building tansu $TRIBUTARY_TANSU_VERSION with the SQLite store into $TRIBUTARY_CACHE/tansu-sql (10-30 minutes on 2 cores; log $install_log)"
+    timeout 3600 cargo install tansu --locked --version "$TRIBUTARY_TANSU_VERSION" \
+      --features dynostore,libsql --root "$TRIBUTARY_CACHE/tansu-sql" >"$install_log" 2>&1 ||
+      die "cargo install tansu --features dynostore,libsql failed; see $install_log"
+  fi
+  flock -u 9
+  exec 9>&-
+  _tansu_ok "$bin" || die "$bin does not report version $TRIBUTARY_TANSU_VERSION"
+}
+
 ensure_deps() {
   _ensure_cargo
   _ensure_apt_packages
@@ -180,6 +207,7 @@ ensure_deps() {
   fi
   _ensure_rust_components
   _ensure_tansu
+  _ensure_tansu_sql
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -133,6 +133,11 @@ pub struct Checkpoint {
     /// Every topic the task writes to (those of tables that appear later included).
     #[serde(default)]
     pub topics: Vec<String>,
+    /// Each topic's partition count when the task first wrote to it (recorded at the first
+    /// start, or when a topic is first prepared): a later change is refused, since hashing keys
+    /// over another count would move them (`crate::topic::check_partitions`).
+    #[serde(default)]
+    pub topic_partitions: BTreeMap<String, i32>,
     /// The first start completed its set-up: later errors are retried.
     pub started: bool,
     /// Per table (`schema.table`): snapshot progress.
@@ -164,6 +169,7 @@ impl Checkpoint {
             planned: None,
             source: None,
             topics: Vec::new(),
+            topic_partitions: BTreeMap::new(),
             started: false,
             tables: BTreeMap::new(),
             stream: None,
@@ -381,7 +387,15 @@ mod tests {
             }],
             topics: vec!["t".into()],
         });
+        cp.topic_partitions.insert("t".into(), 3);
         assert_eq!(Checkpoint::decode(&key(), &cp.encode()).unwrap(), cp);
+        // A checkpoint of a release that recorded no partition counts reads as none recorded.
+        let older = String::from_utf8(cp.encode())
+            .unwrap()
+            .replace(",\"topic_partitions\":{\"t\":3}", "");
+        assert!(!older.contains("topic_partitions"), "{older}");
+        let read = Checkpoint::decode(&key(), older.as_bytes()).unwrap();
+        assert!(read.topic_partitions.is_empty());
         let newer = String::from_utf8(cp.encode())
             .unwrap()
             .replace("\"version\":2", "\"version\":9");

@@ -447,6 +447,7 @@ impl TaskSpec {
         if d.partitions.is_some_and(|p| p < 1) {
             return invalid("destination.partitions", "a topic has at least 1 partition");
         }
+        validate_producer(d)?;
         if d.ddl_topic.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return invalid(
                 "destination.ddl_topic",
@@ -531,6 +532,35 @@ impl TaskSpec {
     }
 }
 
+/// The producer settings whose values the Kafka sink would refuse, refused when the task is
+/// created (`tributary run` and `ctl create`) rather than when a worker builds its sink.
+fn validate_producer(d: &DestinationSpec) -> Result<(), ConfigError> {
+    if let Some(a) = d.acks.as_deref().filter(|a| !ACKS.contains(a)) {
+        return Err(ConfigError::not_one_of(
+            "destination.acks",
+            a,
+            "\"all\" (the default: idempotent, loses and doubles nothing), \"1\" or \"0\"",
+        ));
+    }
+    if let Some(c) = d
+        .compression
+        .as_deref()
+        .filter(|c| !COMPRESSION.contains(c))
+    {
+        return Err(ConfigError::not_one_of(
+            "destination.compression",
+            c,
+            "lz4 (the default), gzip, snappy, zstd or none",
+        ));
+    }
+    Ok(())
+}
+
+/// `destination.acks` values (`-1` is librdkafka's spelling of `all`).
+pub const ACKS: [&str; 4] = ["all", "-1", "1", "0"];
+/// `destination.compression` values: the codecs the bundled librdkafka is built with.
+pub const COMPRESSION: [&str; 5] = ["lz4", "gzip", "snappy", "zstd", "none"];
+
 impl ConfigError {
     /// `got` is not one of the `allowed` values of `field`.
     pub fn not_one_of(field: &'static str, got: &str, allowed: &str) -> ConfigError {
@@ -608,5 +638,35 @@ phases = ["full", "incremental"]
             .unwrap_err()
             .to_string()
             .contains("line"));
+    }
+
+    #[test]
+    fn producer_settings_are_checked_when_the_task_is_read() {
+        let with = |line: &str| {
+            TaskSpec::parse(&GOOD.replace("format = ", &format!("{line}\nformat = ")))
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        for ok in ACKS.iter().map(|a| format!("acks = \"{a}\"")) {
+            with(&ok).unwrap();
+        }
+        for ok in COMPRESSION.iter().map(|c| format!("compression = \"{c}\"")) {
+            with(&ok).unwrap();
+        }
+        let e = with("acks = \"2\"").unwrap_err();
+        assert!(
+            e.contains("destination.acks") && e.contains("\"2\" is not one of \"all\""),
+            "{e}"
+        );
+        let e = with("compression = \"brotli\"").unwrap_err();
+        assert!(
+            e.contains("destination.compression")
+                && e.contains(
+                    "\"brotli\" is not one of lz4 (the default), gzip, snappy, zstd or none"
+                ),
+            "{e}"
+        );
+        let e = with("partitions = 0").unwrap_err();
+        assert!(e.contains("destination.partitions"), "{e}");
     }
 }

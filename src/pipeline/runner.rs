@@ -25,6 +25,7 @@ use super::progress::{Mark, MarkQueue};
 use super::stats::{Stats, TableStats};
 use super::throttle::{Limits, Throttle};
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, ShardKey};
+use crate::config::PartitionPolicy;
 use crate::event::{ChangeEvent, TxMeta};
 use crate::failpoint;
 use crate::format::{EncodedBatch, Format, FormatError, PartitionChoice};
@@ -33,8 +34,9 @@ use crate::position::{Position, ResumeToken, StreamPosition};
 use crate::route::partition_of;
 use crate::route::Routing;
 use crate::schema::TableSchema;
-use crate::sink::{Record, Sink, SinkError};
+use crate::sink::{Record, Sink, SinkError, TopicPlan};
 use crate::source::{ErrorClass, SchemaChange, SourceBatch, SourceError, SourceItem};
+use crate::topic::check_partitions;
 
 /// Why the pipeline stopped.
 #[derive(Debug, thiserror::Error)]
@@ -513,7 +515,12 @@ impl<S: Sink, F: Format> Runner<S, F> {
             }
             let partitions = self
                 .topics
-                .ensure(&mut self.sink, &rec.topic, &mut self.cp.topics)
+                .ensure(
+                    &mut self.sink,
+                    &rec.topic,
+                    &mut self.cp,
+                    self.opts.routing.as_deref(),
+                )
                 .await?;
             let record = Record {
                 topic: &rec.topic,
@@ -596,13 +603,16 @@ struct KnownTopics {
 }
 
 impl KnownTopics {
-    /// Makes sure `topic` exists and returns its partition count; a topic prepared here (a
-    /// table that appeared later) joins `recorded`, the checkpoint's list of the task's topics.
+    /// Makes sure `topic` exists and returns its partition count. A topic prepared here (a
+    /// table that appeared later, the DDL topic, a topic of an earlier run) is created with the
+    /// count `routing` gives it, joins the checkpoint's list of the task's topics, and has its
+    /// partition count recorded there, or checked against the recorded one.
     async fn ensure<S: Sink>(
         &mut self,
         sink: &mut S,
         topic: &str,
-        recorded: &mut Vec<String>,
+        cp: &mut Checkpoint,
+        routing: Option<&Routing>,
     ) -> Result<i32, SinkError> {
         // Consecutive records usually share a topic: compare before hashing.
         if topic == self.last {
@@ -610,26 +620,40 @@ impl KnownTopics {
         }
         let partitions = match self.known.get(topic) {
             Some(n) => *n,
-            None => {
-                let t = topic.to_owned();
-                let one = std::slice::from_ref(&t);
-                sink.prepare_topics(one).await?;
-                let n = sink
-                    .partition_counts(one)
-                    .await?
-                    .get(&t)
-                    .copied()
-                    .unwrap_or(1);
-                if !recorded.contains(&t) {
-                    recorded.push(t.clone());
-                }
-                self.known.insert(t, n);
-                n
-            }
+            None => self.prepare(sink, topic, cp, routing).await?,
         };
         self.last.clear();
         self.last.push_str(topic);
         self.last_partitions = partitions;
         Ok(partitions)
+    }
+
+    async fn prepare<S: Sink>(
+        &mut self,
+        sink: &mut S,
+        topic: &str,
+        cp: &mut Checkpoint,
+        routing: Option<&Routing>,
+    ) -> Result<i32, SinkError> {
+        let plan = TopicPlan {
+            name: topic.to_owned(),
+            partitions: routing.and_then(|r| r.partitions_of(topic)),
+        };
+        sink.prepare_topics(std::slice::from_ref(&plan)).await?;
+        let t = plan.name;
+        let one = std::slice::from_ref(&t);
+        let n = sink
+            .partition_counts(one)
+            .await?
+            .get(&t)
+            .copied()
+            .unwrap_or(1);
+        let fixed = routing.and_then(Routing::policy) == Some(PartitionPolicy::PartitionZero);
+        check_partitions(&mut cp.topic_partitions, &t, n, fixed)?;
+        if !cp.topics.contains(&t) {
+            cp.topics.push(t.clone());
+        }
+        self.known.insert(t, n);
+        Ok(n)
     }
 }

@@ -20,6 +20,7 @@ pub use names::Names;
 
 use crate::config::{split_exact, ConfigError, Operation, PartitionPolicy, TableOptions, TaskSpec};
 use crate::schema::{Column, TableSchema};
+use crate::sink::TopicPlan;
 
 /// Where one record goes among its topic's partitions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -56,6 +57,9 @@ pub struct Routing {
     task: String,
     topic: Option<String>,
     ddl_topic: String,
+    /// The format writes DDL messages (the DTS formats; Debezium's PostgreSQL connector writes
+    /// none): the DDL topic is one of the task's topics.
+    ddl_messages: bool,
     policy: Option<PartitionPolicy>,
     default_partitions: Option<i32>,
     names: Names,
@@ -79,6 +83,7 @@ impl Routing {
                 .clone()
                 .or_else(|| d.topic.clone())
                 .unwrap_or_else(|| spec.name.clone()),
+            ddl_messages: d.format.is_dts(),
             policy: spec.partition_policy(),
             default_partitions: d.partitions,
             names: Names::new(spec),
@@ -93,6 +98,7 @@ impl Routing {
             task: task.to_owned(),
             topic: topic.map(str::to_owned),
             ddl_topic: topic.unwrap_or(task).to_owned(),
+            ddl_messages: false,
             policy: None,
             default_partitions: None,
             names: Names::default(),
@@ -154,18 +160,38 @@ impl Routing {
         Ok(())
     }
 
-    /// The topics the tables' records go to, each once and sorted, with the partition count
-    /// to create it with (`None`: `destination.partitions`).
-    pub fn topics(&self, tables: &[Arc<TableSchema>]) -> Vec<(String, Option<i32>)> {
-        let mut out: BTreeMap<String, Option<i32>> = BTreeMap::new();
-        for t in tables {
-            let (s, n) = (&t.schema, &t.name);
-            let topic = self.topic_of(s, n);
-            let p = self.options(s, n).and_then(|o| o.partitions);
-            let entry = out.entry(topic).or_insert(p);
-            *entry = entry.or(p);
+    /// The topics the task writes to, each once and sorted, with the partition count to
+    /// create each with: the tables' topics, and the DDL topic when the format writes DDL
+    /// messages (so that it is checked, or created, before anything is sent, like the others).
+    pub fn topics(&self, tables: &[Arc<TableSchema>]) -> Vec<TopicPlan> {
+        let mut names: Vec<String> = tables
+            .iter()
+            .map(|t| self.topic_of(&t.schema, &t.name))
+            .collect();
+        if self.ddl_messages {
+            names.push(self.ddl_topic.clone());
         }
-        out.into_iter().collect()
+        names.sort();
+        names.dedup();
+        names
+            .into_iter()
+            .map(|name| TopicPlan {
+                partitions: self.partitions_of(&name),
+                name,
+            })
+            .collect()
+    }
+
+    /// The partition count to create `topic` with: the `partitions` of a table routed to it
+    /// (`check` made tables sharing a topic agree), else `None` (the sink's default,
+    /// `destination.partitions`). Also for topics first seen while running (a table that
+    /// appeared later, the DDL topic).
+    pub fn partitions_of(&self, topic: &str) -> Option<i32> {
+        self.tables
+            .iter()
+            .filter(|(_, o)| o.partitions.is_some())
+            .find(|((s, n), _)| self.topic_of(s, n) == topic)
+            .and_then(|(_, o)| o.partitions)
     }
 
     /// Where DDL messages go: `destination.ddl_topic`, else `destination.topic`, else the task

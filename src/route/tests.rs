@@ -109,9 +109,55 @@ fn mapping_capitalisation_topics_and_keys_follow_the_task() {
     assert_eq!(
         r.topics(&[orders, lines]),
         [
-            ("orders-topic".to_owned(), Some(6)),
-            ("shop.app.LINES".to_owned(), None)
-        ]
+            TopicPlan {
+                name: "orders-topic".into(),
+                partitions: Some(6)
+            },
+            TopicPlan::named("shop.app.LINES")
+        ],
+        "Debezium writes no DDL messages: no DDL topic"
+    );
+    assert_eq!(r.partitions_of("orders-topic"), Some(6));
+    assert_eq!(r.partitions_of("shop.app.LINES"), None);
+}
+
+#[test]
+fn topics_carry_their_partition_counts_and_the_dts_formats_add_the_ddl_topic() {
+    let objects = "[objects.table.\"public.orders\"]\npartitions = 3\n\
+        [objects.table.\"public.lines\"]\ntopic = \"shared\"\npartitions = 5\n\
+        [objects.table.\"public.notes\"]\ntopic = \"shared\"\n";
+    let tables = [
+        table(1, "orders", &[("id", true)]),
+        table(2, "lines", &[("id", true)]),
+        table(3, "notes", &[("id", true)]),
+        table(4, "plain", &[("id", true)]),
+    ];
+    let plan = |name: &str, partitions| TopicPlan {
+        name: name.into(),
+        partitions,
+    };
+    let r = Routing::new(&spec("format = \"canal_json\"", objects));
+    r.check(&tables).unwrap();
+    assert_eq!(
+        r.topics(&tables),
+        [
+            plan("shared", Some(5)),
+            plan("shop", None),
+            plan("shop.public.orders", Some(3)),
+            plan("shop.public.plain", None),
+        ],
+        "a shared topic takes its tables' count; the DDL topic (the task name) and tables \
+         without a count take the sink's default (destination.partitions)"
+    );
+    let r = Routing::new(&spec(
+        "format = \"canal_json\"\nddl_topic = \"shared\"",
+        objects,
+    ));
+    let names: Vec<String> = r.topics(&tables).into_iter().map(|t| t.name).collect();
+    assert_eq!(
+        names,
+        ["shared", "shop.public.orders", "shop.public.plain"],
+        "a DDL topic that is also a data topic is prepared once"
     );
 }
 

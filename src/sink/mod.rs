@@ -29,6 +29,24 @@ pub struct Record<'a> {
     pub extra_headers: &'a [(&'static str, Vec<u8>)],
 }
 
+/// A topic a task writes to, and the partition count to create it with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TopicPlan {
+    pub name: String,
+    /// `None`: the sink's default (`destination.partitions`, else 1).
+    pub partitions: Option<i32>,
+}
+
+impl TopicPlan {
+    /// A topic created with the sink's default partition count.
+    pub fn named(name: impl Into<String>) -> TopicPlan {
+        TopicPlan {
+            name: name.into(),
+            partitions: None,
+        }
+    }
+}
+
 /// What went wrong in a sink, classified where the cause is known.
 ///
 /// `Clone` because the first failed delivery is recorded once (on the producer's delivery
@@ -48,14 +66,36 @@ pub enum SinkError {
         size: usize,
     },
     /// A topic the task writes to does not exist and may not be created.
-    #[error("topic {topic} does not exist: create it, or set destination.create_topics = true")]
-    MissingTopic { topic: String },
+    #[error(
+        "topic {topic} does not exist: create it with {partitions} partition(s), or set \
+         destination.create_topics = true to let the task create it"
+    )]
+    MissingTopic { topic: String, partitions: i32 },
+    /// A topic's partition count is not the one recorded when the task first wrote to it.
+    #[error(
+        "topic {topic} has {current} partition(s) but had {recorded} when the task first wrote \
+         to it: keys would move to other partitions and lose their per-key order; give the \
+         topic {recorded} partition(s) again, or release the task and start it again with a \
+         new snapshot"
+    )]
+    PartitionsChanged {
+        topic: String,
+        recorded: i32,
+        current: i32,
+    },
     /// The brokers cannot be reached (may clear by itself).
     #[error(
         "cannot reach the Kafka brokers at {servers}: start the broker or fix \
          destination.bootstrap_servers"
     )]
     Unreachable { servers: String },
+    /// The brokers refused the client's login (SASL) or TLS handshake.
+    #[error("the Kafka brokers at {servers} refused the connection ({reason}): {fix}")]
+    Refused {
+        servers: String,
+        reason: String,
+        fix: &'static str,
+    },
     /// A delivery failed after the producer's own retries.
     #[error("delivery to topic {topic} failed for table {table}: {reason}")]
     Delivery {
@@ -118,7 +158,9 @@ impl SinkError {
         match self {
             SinkError::RecordTooLarge { .. } => "record_too_large",
             SinkError::MissingTopic { .. } => "missing_topic",
+            SinkError::PartitionsChanged { .. } => "partitions_changed",
             SinkError::Unreachable { .. } => "unreachable",
+            SinkError::Refused { .. } => "refused",
             SinkError::Delivery {
                 retriable: true, ..
             } => "delivery_retriable",
@@ -148,10 +190,12 @@ impl SinkError {
 pub trait Sink: Send {
     /// `"kafka"`, `"null"`: the `sink_kind` metric label.
     fn kind(&self) -> &'static str;
-    /// Makes sure every topic exists (creating them when configured to), before any send.
+    /// Makes sure every topic exists before any send: a missing one is created with its plan's
+    /// partition count when the sink may create topics, else it is `MissingTopic`. Returns the
+    /// topics this call created. A topic that exists keeps its partition count.
     fn prepare_topics(
         &mut self,
-        topics: &[String],
+        topics: &[TopicPlan],
     ) -> impl Future<Output = Result<Vec<String>, SinkError>> + Send;
     /// The partition count of each of `topics` that exists (for the partition policies, which
     /// pick partitions themselves).

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use super::{Record, Sink, SinkError};
+use super::{Record, Sink, SinkError, TopicPlan};
 
 /// Counts what it is given and acknowledges everything immediately.
 #[derive(Debug, Default)]
@@ -18,7 +18,7 @@ impl Sink for NullSink {
         "null"
     }
 
-    async fn prepare_topics(&mut self, _topics: &[String]) -> Result<Vec<String>, SinkError> {
+    async fn prepare_topics(&mut self, _topics: &[TopicPlan]) -> Result<Vec<String>, SinkError> {
         Ok(Vec::new())
     }
 

@@ -3,14 +3,16 @@
 //! retry windows (`retry`); complete a full-only task.
 //!
 //! ```text
-//!  load ─► check ─┬─ first start: record names (save) ─► topics ─► create slot ─► save ─┐
-//!                 └─ resume: same selection? same sink? slot verified ──────────────────┴─► run
+//!  load ─► check ─┬─ first start: record names (save) ─► topics ─► record partition counts
+//!                 │                                   ─► create slot ─► save ───────────┐
+//!                 └─ resume: same selection? same sink? same partition counts? slot ok ─┴─► run
 //! ```
 //! A first start records the names of everything it will create before creating it, so a
 //! process killed at any point leaves nothing the next start cannot find: the next start
 //! replaces what is there under the same names (never a second slot), and `release` can drop
 //! it. A first start that fails with an error removes what it created.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
@@ -18,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 use super::retry::{AttemptReport, RetryStreak};
 use super::{TaskError, TaskFailure, TaskOutcome};
 use crate::checkpoint::{Checkpoint, CheckpointStore, PlannedObjects, ShardKey};
-use crate::config::TaskSpec;
+use crate::config::{PartitionPolicy, TaskSpec};
 use crate::failpoint;
 use crate::metrics::{ShardLabels, ShardMetrics};
 use crate::pipeline::phase::{self, ShardPhase};
@@ -27,8 +29,9 @@ use crate::pipeline::stats::Stats;
 use crate::pipeline::throttle::Limits;
 use crate::position::ResumeToken;
 use crate::route::Routing;
-use crate::sink::Sink;
-use crate::source::{ErrorClass, Source, SourceInfo};
+use crate::sink::{Sink, TopicPlan};
+use crate::source::{ErrorClass, Source};
+use crate::topic::check_partitions;
 
 /// Source batches buffered between the source and the runner (batches of up to 512 rows).
 const SOURCE_CHANNEL_BATCHES: usize = 16;
@@ -170,15 +173,24 @@ async fn attempt<So: Source, Si: Sink>(
     let routing = Arc::new(Routing::new(&rt.spec));
     routing.check(&info.tables)?;
     let format = crate::format::build(&rt.spec, &info, labels, &routing)?;
-    let topics = topics_for(&routing, &info);
-    if cp.started {
+    let plans = routing.topics(&info.tables);
+    let topics: Vec<String> = plans.iter().map(|t| t.name.clone()).collect();
+    let fixed = routing.policy() == Some(PartitionPolicy::PartitionZero);
+    let known = if cp.started {
         check_selection(&rt.spec, &mut cp)?;
         adopt_unrecorded(&mut cp, sink.kind(), &topics);
-        sink.prepare_topics(&topics).await?;
+        sink.prepare_topics(&plans).await?;
+        let before = cp.topic_partitions.clone();
+        let known = record_partitions(&mut cp, &mut sink, &topics, fixed).await?;
+        if cp.topic_partitions != before {
+            // Newly recorded counts (an older checkpoint's topics) hold from now on.
+            rt.store.save(&rt.key, &cp).await?;
+        }
         source.resume(&cp).await?;
+        known
     } else {
-        first_start(rt, &mut cp, &mut source, &mut sink, &topics).await?;
-    }
+        first_start(rt, &mut cp, &mut source, &mut sink, &plans, fixed).await?
+    };
     let (confirm_tx, confirm_rx) = watch::channel(cp.resume.unwrap_or(ResumeToken::Pg {
         confirmed_lsn: crate::position::Lsn::ZERO,
     }));
@@ -186,7 +198,6 @@ async fn attempt<So: Source, Si: Sink>(
     phase::report(&rt.status, first_phase(&rt.spec, &cp));
     let running = tokio::spawn(source.run(cp.clone(), tx, confirm_rx));
     let runner_opts = runner_options(rt, &routing);
-    let known = sink.partition_counts(&topics).await?;
     let progress = Progress {
         store: rt.store.clone(),
         key: rt.key.clone(),
@@ -305,27 +316,30 @@ fn adopt_unrecorded(cp: &mut Checkpoint, sink: &str, topics: &[String]) {
     }
 }
 
-/// A first start: record the names, create topics and source objects, save; undo on failure.
+/// A first start: record the names, create topics and source objects, record the topics'
+/// partition counts, save; undo on failure. Returns the topics' partition counts.
 async fn first_start<So: Source, Si: Sink>(
     rt: &ShardRuntime,
     cp: &mut Checkpoint,
     source: &mut So,
     sink: &mut Si,
-    topics: &[String],
-) -> Result<(), TaskError> {
+    plans: &[TopicPlan],
+    fixed: bool,
+) -> Result<HashMap<String, i32>, TaskError> {
+    let topics: Vec<String> = plans.iter().map(|t| t.name.clone()).collect();
     cp.sink = Some(sink.kind().to_owned());
     cp.selection = Some(rt.spec.selection_record());
-    cp.topics = topics.to_vec();
+    cp.topics = topics.clone();
     let mut planned = cp.planned.take().unwrap_or_default();
     planned.source = source.plan(&cp.incarnation);
-    for t in sink.missing_topics(topics).await? {
+    for t in sink.missing_topics(&topics).await? {
         if !planned.topics.contains(&t) {
             planned.topics.push(t);
         }
     }
     cp.planned = Some(planned.clone());
     rt.store.save(&rt.key, cp).await?;
-    let created = create(rt, cp, source, sink, topics).await;
+    let created = create(rt, cp, source, sink, plans, fixed).await;
     if let Err(e) = &created {
         if !e.is_injected() {
             undo(&rt.key, &planned, source, sink).await;
@@ -339,15 +353,36 @@ async fn create<So: Source, Si: Sink>(
     cp: &mut Checkpoint,
     source: &mut So,
     sink: &mut Si,
-    topics: &[String],
-) -> Result<(), TaskError> {
+    plans: &[TopicPlan],
+    fixed: bool,
+) -> Result<HashMap<String, i32>, TaskError> {
     failpoint!(failpoint::TASK_AFTER_PLAN);
-    sink.prepare_topics(topics).await?;
+    sink.prepare_topics(plans).await?;
+    let topics: Vec<String> = plans.iter().map(|t| t.name.clone()).collect();
+    let known = record_partitions(cp, sink, &topics, fixed).await?;
     source.create(cp).await?;
     failpoint!(failpoint::TASK_AFTER_CREATE);
     cp.started = true;
     rt.store.save(&rt.key, cp).await?;
-    Ok(())
+    Ok(known)
+}
+
+/// The partition count of each of `topics`, recorded in the checkpoint where it is new and
+/// checked against the recorded one where it is not (`crate::topic::check_partitions`;
+/// `fixed`: every record goes to partition 0).
+async fn record_partitions<Si: Sink>(
+    cp: &mut Checkpoint,
+    sink: &mut Si,
+    topics: &[String],
+    fixed: bool,
+) -> Result<HashMap<String, i32>, TaskError> {
+    let known = sink.partition_counts(topics).await?;
+    for t in topics {
+        if let Some(n) = known.get(t) {
+            check_partitions(&mut cp.topic_partitions, t, *n, fixed)?;
+        }
+    }
+    Ok(known)
 }
 
 /// Removes what a failed first start created (best effort: failures are logged).
@@ -377,13 +412,4 @@ async fn finish<So: Source>(
     let names: Vec<&str> = dropped.iter().map(|o| o.name.as_str()).collect();
     tracing::info!(task = %key.task, shard = key.shard, dropped = ?names, "full load completed; slot and publications dropped");
     Ok(TaskOutcome::Completed)
-}
-
-/// Topics the task's tables write to, sorted (`crate::route`).
-pub fn topics_for(routing: &Routing, info: &SourceInfo) -> Vec<String> {
-    routing
-        .topics(&info.tables)
-        .into_iter()
-        .map(|(t, _)| t)
-        .collect()
 }

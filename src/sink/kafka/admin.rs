@@ -5,7 +5,7 @@
 //! librdkafka's metadata call blocks, so it runs on tokio's blocking pool, bounded by the
 //! configured request timeout.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,8 +15,8 @@ use rdkafka::error::RDKafkaErrorCode;
 
 use super::config::KafkaSinkConfig;
 use super::error::metadata_error;
-use super::producer::TracingContext;
-use crate::sink::SinkError;
+use super::producer::{Shared, TracingContext};
+use crate::sink::{SinkError, TopicPlan};
 
 /// How often `wait_visible` asks again for a created topic.
 const VISIBLE_POLL: Duration = Duration::from_millis(100);
@@ -27,19 +27,23 @@ type TopicPartitions = HashMap<String, usize>;
 /// The admin side of the sink: metadata, create, delete.
 pub(crate) struct TopicAdmin {
     client: Arc<AdminClient<TracingContext>>,
+    /// The producer's shared state, for a refused login or TLS handshake it saw.
+    shared: Arc<Shared>,
     servers: String,
     timeout: Duration,
     create: bool,
+    /// Partitions of a created topic whose plan names none.
     partitions: i32,
     replication_factor: i32,
 }
 
 impl TopicAdmin {
-    pub(crate) fn new(config: &KafkaSinkConfig) -> Result<Self, SinkError> {
+    pub(crate) fn new(config: &KafkaSinkConfig, shared: Arc<Shared>) -> Result<Self, SinkError> {
         let client = AdminClient::from_config_and_context(&config.client_config(), TracingContext)
             .map_err(SinkError::Client)?;
         Ok(TopicAdmin {
             client: Arc::new(client),
+            shared,
             servers: config.bootstrap_servers.clone(),
             timeout: config.request_timeout,
             create: config.create_topics,
@@ -57,22 +61,37 @@ impl TopicAdmin {
             .collect())
     }
 
-    /// Makes sure `topics` exist; returns those this call created.
-    pub(crate) async fn prepare(&self, topics: &[String]) -> Result<Vec<String>, SinkError> {
+    /// Makes sure `topics` exist, creating a missing one with its plan's partition count (else
+    /// the sink's); returns those this call created.
+    pub(crate) async fn prepare(&self, topics: &[TopicPlan]) -> Result<Vec<String>, SinkError> {
         let existing = self.topics().await?;
-        let missing: Vec<&str> = unique(topics)
-            .filter(|t| !existing.contains_key(*t))
+        let mut seen = HashSet::new();
+        let missing: Vec<(&str, i32)> = topics
+            .iter()
+            .filter(|t| seen.insert(t.name.as_str()))
+            .filter(|t| !existing.contains_key(&t.name))
+            .map(|t| (t.name.as_str(), t.partitions.unwrap_or(self.partitions)))
             .collect();
-        if missing.is_empty() {
-            return Ok(Vec::new());
+        for t in topics {
+            let (Some(want), Some(have)) = (t.partitions, existing.get(&t.name)) else {
+                continue;
+            };
+            if usize::try_from(want).ok() != Some(*have) {
+                tracing::warn!(topic = %t.name, partitions = have, configured = want, "the topic exists with another partition count than the task file gives: the existing count is used");
+            }
         }
+        let Some(&(first, partitions)) = missing.first() else {
+            return Ok(Vec::new());
+        };
         if !self.create {
             return Err(SinkError::MissingTopic {
-                topic: missing[0].to_owned(),
+                topic: first.to_owned(),
+                partitions,
             });
         }
         let created = self.create(&missing).await?;
-        self.wait_visible(&missing).await?;
+        let names: Vec<&str> = missing.iter().map(|(n, _)| *n).collect();
+        self.wait_visible(&names).await?;
         Ok(created)
     }
 
@@ -93,14 +112,15 @@ impl TopicAdmin {
         Ok(())
     }
 
-    /// Creates `missing`; a topic someone else created meanwhile is fine but not ours.
-    async fn create(&self, missing: &[&str]) -> Result<Vec<String>, SinkError> {
+    /// Creates `missing` (name, partitions); a topic someone else created meanwhile is fine
+    /// but not ours.
+    async fn create(&self, missing: &[(&str, i32)]) -> Result<Vec<String>, SinkError> {
         let new_topics: Vec<NewTopic<'_>> = missing
             .iter()
-            .map(|name| {
+            .map(|(name, partitions)| {
                 NewTopic::new(
                     name,
-                    self.partitions,
+                    *partitions,
                     TopicReplication::Fixed(self.replication_factor),
                 )
             })
@@ -115,7 +135,8 @@ impl TopicAdmin {
             if let Some(name) =
                 check_result(result, "create", RDKafkaErrorCode::TopicAlreadyExists)?
             {
-                tracing::info!(topic = %name, partitions = self.partitions, "created Kafka topic");
+                let partitions = missing.iter().find(|(n, _)| *n == name).map(|(_, p)| *p);
+                tracing::info!(topic = %name, partitions, "created Kafka topic");
                 created.push(name);
             }
         }
@@ -159,7 +180,7 @@ impl TopicAdmin {
         })
         .await
         .map_err(|join| SinkError::Config(format!("metadata task failed: {join}")))?;
-        fetched.map_err(|e| metadata_error(e, &self.servers))
+        fetched.map_err(|e| metadata_error(e, &self.servers, self.shared.refusal()))
     }
 
     fn options(&self) -> AdminOptions {

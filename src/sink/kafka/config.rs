@@ -25,11 +25,33 @@ pub enum Acks {
     All,
     /// The partition leader has the record; idempotence off (rows can be lost or doubled).
     One,
-    /// Nothing is acknowledged by the broker: the watermark moves when the record is sent.
+    /// Nothing is acknowledged by the broker: librdkafka reports a record delivered once its
+    /// produce request is written to the socket, so the watermark, and every checkpoint built
+    /// on it, counts records sent, not records stored. A record the broker drops is lost
+    /// without the task noticing.
     Zero,
 }
 
 impl Acks {
+    /// What a task gives up with this level, for the warning logged at start (`None`: nothing).
+    pub fn risk(self) -> Option<&'static str> {
+        match self {
+            Acks::All => None,
+            Acks::One => Some(
+                "destination.acks = \"1\" turns the idempotent producer off, so rows can be lost \
+                 or doubled: a retried send can write a row twice, and a leader that fails before \
+                 its followers copy a record loses it after acknowledging it; use acks = \"all\" \
+                 to lose and double nothing",
+            ),
+            Acks::Zero => Some(
+                "destination.acks = \"0\" turns the idempotent producer off and the broker \
+                 acknowledges nothing: checkpoints record what was sent, not what the broker \
+                 stored, so rows can be lost (or doubled) without the task noticing; use \
+                 acks = \"all\" to lose and double nothing",
+            ),
+        }
+    }
+
     /// The librdkafka `acks` value.
     pub fn as_librdkafka(self) -> &'static str {
         match self {

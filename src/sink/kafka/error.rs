@@ -9,6 +9,7 @@
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 
+use super::producer::Refusal;
 use crate::sink::{Record, SinkError};
 
 /// Table name used for errors raised in the delivery callback, which only has the message.
@@ -142,10 +143,25 @@ fn classified(
     }
 }
 
-/// An error from a metadata request: unreachable brokers are named, the rest is kept as is.
-pub(crate) fn metadata_error(err: KafkaError, servers: &str) -> SinkError {
-    match code_of(&err).map(classify) {
-        Some(ErrorClass::Retriable) => SinkError::Unreachable {
+/// An error from a metadata request: brokers that refused the login or the TLS handshake
+/// (`refusal`, as the client's error callback saw it) and unreachable brokers are named, the
+/// rest is kept as is.
+pub(crate) fn metadata_error(
+    err: KafkaError,
+    servers: &str,
+    refusal: Option<Refusal>,
+) -> SinkError {
+    match (code_of(&err).map(classify), refusal) {
+        (Some(ErrorClass::Retriable), Some(r)) => SinkError::Refused {
+            servers: servers.to_owned(),
+            reason: r.reason,
+            fix: if r.code == RDKafkaErrorCode::SSL {
+                "check destination.ssl_ca_location (the CA that signed the brokers' certificates) and security_protocol"
+            } else {
+                "check destination.sasl_mechanism, sasl_username and the password (sasl_password or sasl_password_env)"
+            },
+        },
+        (Some(ErrorClass::Retriable), None) => SinkError::Unreachable {
             servers: servers.to_owned(),
         },
         _ => SinkError::Client(err),
@@ -236,17 +252,35 @@ mod tests {
     }
 
     #[test]
-    fn metadata_timeout_is_unreachable() {
-        let e = metadata_error(
-            KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut),
-            "h:1",
-        );
+    fn metadata_timeout_is_unreachable_or_refused() {
+        let timeout = || KafkaError::MetadataFetch(RDKafkaErrorCode::OperationTimedOut);
+        let e = metadata_error(timeout(), "h:1", None);
         assert!(matches!(&e, SinkError::Unreachable { servers } if servers == "h:1"));
         let e = metadata_error(
             KafkaError::MetadataFetch(RDKafkaErrorCode::Authentication),
             "h:1",
+            None,
         );
         assert!(matches!(e, SinkError::Client(_)));
+        let login = Refusal {
+            code: RDKafkaErrorCode::Authentication,
+            reason: "SASL authentication error: invalid credentials".into(),
+        };
+        let e = metadata_error(timeout(), "h:1", Some(login));
+        assert_eq!(e.kind(), "refused");
+        assert!(!e.is_transient() && !e.is_connection());
+        let line = e.to_string();
+        assert!(
+            line.contains("h:1 refused the connection (SASL authentication error")
+                && line.contains("sasl_username"),
+            "{line}"
+        );
+        let tls = Refusal {
+            code: RDKafkaErrorCode::SSL,
+            reason: "SSL handshake failed: certificate verify failed".into(),
+        };
+        let line = metadata_error(timeout(), "h:1", Some(tls)).to_string();
+        assert!(line.contains("ssl_ca_location"), "{line}");
     }
 
     #[test]

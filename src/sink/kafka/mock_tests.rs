@@ -11,7 +11,7 @@ use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::{KafkaSink, KafkaSinkConfig, POSITION_HEADER, TX_HEADER};
-use crate::sink::{Record, Sink, SinkError};
+use crate::sink::{Record, Sink, SinkError, TopicPlan};
 
 /// Upper bound of every test here.
 const TEST_TIMEOUT: Duration = Duration::from_secs(60);
@@ -140,7 +140,9 @@ async fn retriable_produce_errors_lose_and_double_nothing() {
         let mock = mock_with_topic(3, topic, 4);
         let mut sink = sink_for(&mock, |_| {});
         assert_eq!(
-            sink.prepare_topics(&[topic.to_owned()]).await.unwrap(),
+            sink.prepare_topics(&[TopicPlan::named(topic)])
+                .await
+                .unwrap(),
             Vec::<String>::new()
         );
         {
@@ -346,11 +348,23 @@ async fn missing_topic_without_create_is_an_error() {
     tokio::time::timeout(TEST_TIMEOUT, async {
         let mock = mock_with_topic(1, "present", 1);
         let mut sink = sink_for(&mock, |_| {});
-        let topics = ["present".to_owned(), "absent".to_owned()];
+        let topics = [
+            TopicPlan::named("present"),
+            TopicPlan {
+                name: "absent".into(),
+                partitions: Some(3),
+            },
+        ];
         let error = sink.prepare_topics(&topics).await.unwrap_err();
         assert!(
-            matches!(&error, SinkError::MissingTopic { topic } if topic == "absent"),
+            matches!(&error, SinkError::MissingTopic { topic, partitions: 3 } if topic == "absent"),
             "{error:?}"
+        );
+        let line = error.to_string();
+        assert!(
+            line.contains("topic absent does not exist: create it with 3 partition(s)")
+                && line.contains("destination.create_topics = true"),
+            "{line}"
         );
     })
     .await
@@ -372,7 +386,7 @@ async fn unreachable_brokers_are_named_quickly() {
     };
     let mut sink = KafkaSink::new(config, &Default::default()).unwrap();
     let started = Instant::now();
-    let error = tokio::time::timeout(TEST_TIMEOUT, sink.prepare_topics(&["t".to_owned()]))
+    let error = tokio::time::timeout(TEST_TIMEOUT, sink.prepare_topics(&[TopicPlan::named("t")]))
         .await
         .expect("bounded")
         .unwrap_err();
@@ -382,4 +396,39 @@ async fn unreachable_brokers_are_named_quickly() {
     );
     assert!(error.to_string().contains(&servers) && !error.to_string().contains('\n'));
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// Under `acks = 0` the broker answers nothing: librdkafka reports each record delivered once
+/// its request is written, so the watermark passes records the broker never stored (here, a
+/// produce request the broker failed). With `acks = all` the same failures are retried and
+/// nothing is lost (`retriable_produce_errors_lose_and_double_nothing`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_zero_counts_records_sent_not_stored() {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let topic = "unacknowledged";
+        let mock = mock_with_topic(1, topic, 1);
+        let mut sink = sink_for(&mock, |c| {
+            c.acks = super::Acks::Zero;
+            c.properties.insert("linger.ms".into(), "0".into());
+        });
+        mock.request_errors(
+            RDKafkaApiKey::Produce,
+            &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION; 3],
+        );
+        let count = 50;
+        for i in 0..count {
+            send_numbered(&mut sink, topic, i..i + 1).await.unwrap();
+            // One record per request, so the failed requests each lose one.
+            sink.flush().await.unwrap();
+        }
+        assert_eq!(sink.durable_watermark(), count, "every record counted");
+        let stored = read_back(&mock.bootstrap_servers(), topic, 1, count as usize);
+        assert!(
+            (stored.len() as u64) < count,
+            "the broker failed some requests, yet nothing was reported: {} of {count} stored",
+            stored.len()
+        );
+    })
+    .await
+    .expect("test timed out");
 }

@@ -9,6 +9,10 @@
 //! - Guarantees: with `acks = all` (the default) the producer is idempotent, so librdkafka's
 //!   retries neither lose nor double a record and keep per-partition order. The watermark is
 //!   the first sequence number not acknowledged; a failed record keeps it there for good.
+//!   `acks = 1` and `0` turn idempotence off (librdkafka allows it only with `all`) and are
+//!   warned about when the sink is created; under `0` the broker answers nothing and
+//!   librdkafka reports a record delivered once it is written to the socket, so the watermark
+//!   counts records sent, not stored (`Acks::Zero`).
 //! - Bounded memory: at most `max_in_flight_records` records are accepted and unacknowledged;
 //!   `send` waits for acknowledgements past that, and on librdkafka's `QueueFull`. It never
 //!   buffers outside librdkafka and never drops a record.
@@ -41,7 +45,7 @@ use self::ack::AckTracker;
 pub use self::config::{Acks, KafkaSinkConfig};
 use self::producer::{Producer, Shared};
 use crate::metrics::ShardLabels;
-use crate::sink::{Record, Sink, SinkError};
+use crate::sink::{Record, Sink, SinkError, TopicPlan};
 
 /// Header carrying the event's position (FORMATS.md "All formats").
 pub const POSITION_HEADER: &str = "tributary.position";
@@ -68,8 +72,11 @@ impl KafkaSink {
     /// brokers.
     pub fn new(config: KafkaSinkConfig, labels: &ShardLabels) -> Result<Self, SinkError> {
         config.validate()?;
+        if let Some(risk) = config.acks.risk() {
+            tracing::warn!(task = %labels.task, shard = labels.shard, "{risk}");
+        }
         let (producer, shared) = producer::create(&config, labels)?;
-        let admin = admin::TopicAdmin::new(&config)?;
+        let admin = admin::TopicAdmin::new(&config, Arc::clone(&shared))?;
         Ok(KafkaSink {
             config,
             producer,
@@ -182,7 +189,7 @@ impl Sink for KafkaSink {
         "kafka"
     }
 
-    async fn prepare_topics(&mut self, topics: &[String]) -> Result<Vec<String>, SinkError> {
+    async fn prepare_topics(&mut self, topics: &[TopicPlan]) -> Result<Vec<String>, SinkError> {
         let result = self.admin.prepare(topics).await;
         if let Err(error) = &result {
             self.shared.metrics.error(error);

@@ -60,6 +60,9 @@ pub(crate) struct Shared {
     /// Woken (one stored permit) on every acknowledgement or failure.
     pub(crate) progress: Notify,
     pub(crate) metrics: SinkMetrics,
+    /// The last failed login or TLS handshake: librdkafka reports it only to the client's
+    /// error callback, while a metadata request just times out as if the brokers were down.
+    refused: Mutex<Option<Refusal>>,
 }
 
 impl Shared {
@@ -68,7 +71,16 @@ impl Shared {
             tracker: Mutex::new(AckTracker::new(0)),
             progress: Notify::new(),
             metrics: SinkMetrics::new(labels),
+            refused: Mutex::new(None),
         }
+    }
+
+    /// The last failed login or TLS handshake, if any.
+    pub(crate) fn refusal(&self) -> Option<Refusal> {
+        self.refused
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// The tracker, also when a panicking holder poisoned the lock (its state is still sound:
@@ -128,7 +140,9 @@ pub(crate) fn log_to_tracing(level: RDKafkaLogLevel, facility: &str, message: &s
     }
 }
 
-/// The context of the admin client: logs into `tracing`, nothing else.
+/// The context of the admin client: logs into `tracing`, nothing else. (rdkafka's admin client
+/// never polls its main queue, so client errors such as a refused login reach the producer's
+/// context only: `Shared::refusal`.)
 pub(crate) struct TracingContext;
 
 impl ClientContext for TracingContext {
@@ -139,6 +153,13 @@ impl ClientContext for TracingContext {
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::warn!(target: "librdkafka", %error, reason, "Kafka admin client error");
     }
+}
+
+/// Why the brokers refused a connection: a failed SASL login or TLS handshake.
+#[derive(Clone, Debug)]
+pub(crate) struct Refusal {
+    pub(crate) code: RDKafkaErrorCode,
+    pub(crate) reason: String,
 }
 
 impl ClientContext for DeliveryContext {
@@ -162,6 +183,18 @@ impl ClientContext for DeliveryContext {
             self.shared.fail(seq, failure);
         } else {
             tracing::warn!(target: "librdkafka", %error, reason, "Kafka client error");
+            if let Some(code @ (RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SSL)) =
+                error.rdkafka_error_code()
+            {
+                *self
+                    .shared
+                    .refused
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Refusal {
+                    code,
+                    reason: reason.to_owned(),
+                });
+            }
         }
     }
 }

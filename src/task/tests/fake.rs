@@ -20,7 +20,7 @@ use crate::checkpoint::{
 use crate::event::{Cell, ChangeEvent, Op, Row, SnapshotMark, TxMeta};
 use crate::position::{LogPoint, Lsn, Position, ResumeToken, StreamPosition};
 use crate::schema::{Column, PgType, ReplicaIdentity, TableSchema, TypeKind};
-use crate::sink::{Record, Sink, SinkError};
+use crate::sink::{Record, Sink, SinkError, TopicPlan};
 use crate::source::{Source, SourceError, SourceInfo, SourceItem, SourceSender};
 
 /// The snapshot's LSN; the log's transactions commit after it.
@@ -445,16 +445,27 @@ impl FakeSource {
 /// A record as the broker keeps it.
 #[derive(Clone, Debug)]
 pub struct Stored {
+    pub topic: String,
+    /// The partition the runner chose (`None`: the producer's partitioner).
+    pub partition: Option<i32>,
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
     pub position: String,
+    /// How many records of this sink were acknowledged when this one was sent.
+    pub acked_at_send: u64,
 }
+
+/// The broker's topics and their partition counts, shared by attempts as the broker is.
+pub type Topics = Arc<Mutex<BTreeMap<String, i32>>>;
 
 /// A broker that keeps acknowledged records across attempts. It acknowledges a record one
 /// watermark reading after it was sent (a tick's latency), and records in flight when an
-/// attempt dies are lost, as unacknowledged records may be.
+/// attempt dies are lost, as unacknowledged records may be. Missing topics are created with
+/// their plan's partition count (default 1) unless `create` is off.
 pub struct MemorySink {
     pub records: Arc<Mutex<Vec<Stored>>>,
+    pub topics: Topics,
+    pub create: bool,
     flight: Mutex<Flight>,
 }
 
@@ -467,9 +478,17 @@ struct Flight {
 }
 
 impl MemorySink {
+    /// A sink whose topics spring into existence with one partition when first used.
     pub fn new(records: &Arc<Mutex<Vec<Stored>>>) -> MemorySink {
+        MemorySink::with_topics(records, &Topics::default())
+    }
+
+    /// A sink over the broker's `topics`.
+    pub fn with_topics(records: &Arc<Mutex<Vec<Stored>>>, topics: &Topics) -> MemorySink {
         MemorySink {
             records: records.clone(),
+            topics: topics.clone(),
+            create: true,
             flight: Mutex::default(),
         }
     }
@@ -487,22 +506,51 @@ impl Sink for MemorySink {
         "kafka"
     }
 
-    async fn prepare_topics(&mut self, _topics: &[String]) -> Result<Vec<String>, SinkError> {
-        Ok(Vec::new())
+    async fn prepare_topics(&mut self, topics: &[TopicPlan]) -> Result<Vec<String>, SinkError> {
+        let mut have = self.topics.lock().unwrap();
+        let mut created = Vec::new();
+        for t in topics {
+            if have.contains_key(&t.name) {
+                continue;
+            }
+            let partitions = t.partitions.unwrap_or(1);
+            if !self.create {
+                return Err(SinkError::MissingTopic {
+                    topic: t.name.clone(),
+                    partitions,
+                });
+            }
+            have.insert(t.name.clone(), partitions);
+            created.push(t.name.clone());
+        }
+        Ok(created)
     }
 
     async fn partition_counts(
         &mut self,
         topics: &[String],
     ) -> Result<std::collections::HashMap<String, i32>, SinkError> {
-        Ok(topics.iter().map(|t| (t.clone(), 1)).collect())
+        let have = self.topics.lock().unwrap();
+        Ok(topics
+            .iter()
+            .filter_map(|t| Some((t.clone(), *have.get(t)?)))
+            .collect())
     }
 
-    async fn missing_topics(&mut self, _topics: &[String]) -> Result<Vec<String>, SinkError> {
-        Ok(Vec::new())
+    async fn missing_topics(&mut self, topics: &[String]) -> Result<Vec<String>, SinkError> {
+        let have = self.topics.lock().unwrap();
+        Ok(topics
+            .iter()
+            .filter(|t| !have.contains_key(*t))
+            .cloned()
+            .collect())
     }
 
-    async fn delete_topics(&mut self, _topics: &[String]) -> Result<(), SinkError> {
+    async fn delete_topics(&mut self, topics: &[String]) -> Result<(), SinkError> {
+        let mut have = self.topics.lock().unwrap();
+        for t in topics {
+            have.remove(t);
+        }
         Ok(())
     }
 
@@ -510,9 +558,12 @@ impl Sink for MemorySink {
         let f = self.flight.get_mut().unwrap();
         assert_eq!(seq, f.acked + f.records.len() as u64, "in order");
         f.records.push(Stored {
+            topic: record.topic.to_owned(),
+            partition: record.partition,
             key: record.key.map(<[u8]>::to_vec),
             value: record.value.map(<[u8]>::to_vec),
             position: record.position.to_owned(),
+            acked_at_send: f.acked,
         });
         Ok(())
     }

@@ -12,6 +12,7 @@
 
 mod fake;
 mod retry;
+mod topics;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use fake::{FakeServer, FakeSource, MemorySink, Stored, TABLE};
+use fake::{FakeServer, FakeSource, MemorySink, Stored, Topics, TABLE};
 use tokio::sync::watch;
 
 use super::{run_shard, Epoch, ShardRuntime, TaskError, TaskFailure, TaskOutcome};
@@ -37,8 +38,21 @@ fn spec() -> TaskSpec {
     spec_with("")
 }
 
+/// The test task with `destination` TOML added to `[destination]` and `extra` appended.
+fn spec_to(destination: &str, extra: &str) -> TaskSpec {
+    let text = toml_with(extra).replace(
+        "bootstrap_servers = \"127.0.0.1:1\"\n",
+        &format!("bootstrap_servers = \"127.0.0.1:1\"\n{destination}\n"),
+    );
+    TaskSpec::parse(&text).unwrap()
+}
+
 /// The test task with `extra` TOML appended (inside `[migration]`, or new sections).
 fn spec_with(extra: &str) -> TaskSpec {
+    TaskSpec::parse(&toml_with(extra)).unwrap()
+}
+
+fn toml_with(extra: &str) -> String {
     let base = r#"
 name = "crash"
 [source]
@@ -52,7 +66,7 @@ tables = ["public.items"]
 [migration]
 checkpoint_interval = "5ms"
 "#;
-    TaskSpec::parse(&format!("{base}{extra}")).unwrap()
+    format!("{base}{extra}")
 }
 
 fn key() -> ShardKey {
@@ -62,11 +76,16 @@ fn key() -> ShardKey {
     }
 }
 
-/// One test's world: the server, the store and the broker's records outlive attempts.
+/// One test's world: the server, the store and the broker's records and topics outlive
+/// attempts; each attempt runs `spec`, on a sink that creates missing topics if
+/// `create_topics`.
 struct World {
     server: FakeServer,
     store: Arc<MemoryCheckpointStore>,
     records: Arc<Mutex<Vec<Stored>>>,
+    topics: Topics,
+    spec: TaskSpec,
+    create_topics: bool,
 }
 
 impl World {
@@ -76,6 +95,23 @@ impl World {
             server: FakeServer::new(rows, txs, store.clone(), key()),
             store,
             records: Arc::default(),
+            topics: Topics::default(),
+            spec: spec(),
+            create_topics: true,
+        }
+    }
+
+    /// The sink of one attempt, over the world's broker.
+    fn sink(&self) -> impl Fn(&ShardLabels) -> Result<MemorySink, TaskError> {
+        let (records, topics, create) = (
+            self.records.clone(),
+            self.topics.clone(),
+            self.create_topics,
+        );
+        move |_: &ShardLabels| {
+            let mut sink = MemorySink::with_topics(&records, &topics);
+            sink.create = create;
+            Ok(sink)
         }
     }
 
@@ -97,7 +133,7 @@ impl World {
     async fn attempt(&self) -> Result<TaskOutcome, TaskFailure> {
         let (stop, shutdown) = watch::channel(false);
         let rt = ShardRuntime {
-            spec: spec(),
+            spec: self.spec.clone(),
             key: key(),
             epoch: Epoch::TakeOver,
             store: self.store.clone(),
@@ -108,12 +144,7 @@ impl World {
             limits: None,
         };
         let server = self.server.clone();
-        let records = self.records.clone();
-        let run = run_shard(
-            rt,
-            move || Ok(FakeSource::new(&server)),
-            move |_: &ShardLabels| Ok(MemorySink::new(&records)),
-        );
+        let run = run_shard(rt, move || Ok(FakeSource::new(&server)), self.sink());
         tokio::pin!(run);
         // Every save may be the one that catches up: stop then (bounded by a virtual deadline).
         let mut saves = self.store.saves();
