@@ -55,6 +55,8 @@ pub enum PipelineError {
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     Injected(#[from] failpoint::Injected),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
 }
 
 impl PipelineError {
@@ -68,6 +70,7 @@ impl PipelineError {
             PipelineError::Checkpoint(_) => ErrorClass::Fatal,
             // A stand-in for a crash: the test restarts the task itself.
             PipelineError::Injected(_) => ErrorClass::Fatal,
+            PipelineError::Registry(e) => e.class(),
         }
     }
 }
@@ -97,7 +100,15 @@ pub struct RunnerOptions {
     /// The task's routing: per-table operations and the `hash_key` key-change rule
     /// (`None`: every event passes as it is).
     pub routing: Option<Arc<Routing>>,
+    /// Called before the first record to a topic prepared while running (a table that
+    /// appeared later): the DTS Avro schema's registration under the topic's subject.
+    pub new_topic: Option<NewTopicHook>,
 }
+
+/// See `RunnerOptions::new_topic`.
+pub type NewTopicHook = Arc<
+    dyn Fn(String) -> futures::future::BoxFuture<'static, Result<(), PipelineError>> + Send + Sync,
+>;
 
 /// Where a runner keeps its progress: the store, the shard's key, the checkpoint as applied.
 pub struct Progress {
@@ -513,7 +524,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
             if let Some(p) = rec.position {
                 self.position.write_stream(p);
             }
-            let partitions = self
+            let (partitions, fresh) = self
                 .topics
                 .ensure(
                     &mut self.sink,
@@ -522,6 +533,9 @@ impl<S: Sink, F: Format> Runner<S, F> {
                     self.opts.routing.as_deref(),
                 )
                 .await?;
+            if let (true, Some(hook)) = (fresh, &self.opts.new_topic) {
+                hook(rec.topic.clone()).await?;
+            }
             let record = Record {
                 topic: &rec.topic,
                 partition: match rec.partition {
@@ -613,19 +627,19 @@ impl KnownTopics {
         topic: &str,
         cp: &mut Checkpoint,
         routing: Option<&Routing>,
-    ) -> Result<i32, SinkError> {
+    ) -> Result<(i32, bool), SinkError> {
         // Consecutive records usually share a topic: compare before hashing.
         if topic == self.last {
-            return Ok(self.last_partitions);
+            return Ok((self.last_partitions, false));
         }
-        let partitions = match self.known.get(topic) {
-            Some(n) => *n,
-            None => self.prepare(sink, topic, cp, routing).await?,
+        let (partitions, fresh) = match self.known.get(topic) {
+            Some(n) => (*n, false),
+            None => (self.prepare(sink, topic, cp, routing).await?, true),
         };
         self.last.clear();
         self.last.push_str(topic);
         self.last_partitions = partitions;
-        Ok(partitions)
+        Ok((partitions, fresh))
     }
 
     async fn prepare<S: Sink>(

@@ -100,7 +100,13 @@ macro_rules! via_pipeline {
         }
     )*};
 }
-via_pipeline!(SourceError, SinkError, CheckpointError, Injected);
+via_pipeline!(
+    SourceError,
+    SinkError,
+    CheckpointError,
+    Injected,
+    crate::registry::RegistryError
+);
 
 /// A task that stopped with an error, and what it keeps on its source meanwhile.
 #[derive(Debug)]

@@ -191,13 +191,15 @@ async fn attempt<So: Source, Si: Sink>(
     } else {
         first_start(rt, &mut cp, &mut source, &mut sink, &plans, fixed).await?
     };
+    let schema_id = register_schema(&rt.spec, &topics).await?;
     let (confirm_tx, confirm_rx) = watch::channel(cp.resume.unwrap_or(ResumeToken::Pg {
         confirmed_lsn: crate::position::Lsn::ZERO,
     }));
     let (tx, mut rx) = mpsc::channel(SOURCE_CHANNEL_BATCHES);
     phase::report(&rt.status, first_phase(&rt.spec, &cp));
     let running = tokio::spawn(source.run(cp.clone(), tx, confirm_rx));
-    let runner_opts = runner_options(rt, &routing);
+    let mut runner_opts = runner_options(rt, &routing);
+    runner_opts.new_topic = schema_id.and_then(|id| schema_hook(&rt.spec, id));
     let progress = Progress {
         store: rt.store.clone(),
         key: rt.key.clone(),
@@ -241,7 +243,41 @@ fn runner_options(rt: &ShardRuntime, routing: &Arc<Routing>) -> RunnerOptions {
         snapshot_only: !rt.spec.has_phase(crate::config::Phase::Incremental),
         stop_at: rt.until,
         routing: Some(routing.clone()),
+        new_topic: None,
     }
+}
+
+/// With a schema registry, the DTS Avro `Record` schema registered under every topic's
+/// `<topic>-value` subject before the first message: its id, for the Confluent framing.
+async fn register_schema(spec: &TaskSpec, topics: &[String]) -> Result<Option<u32>, TaskError> {
+    match &spec.destination.schema_registry {
+        Some(registry) => Ok(Some(
+            crate::registry::register_record_schema(registry, topics).await?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// With a schema registry, registers the schema under a topic first written while running;
+/// its id must be the one the task's messages carry (`id`).
+fn schema_hook(spec: &TaskSpec, id: u32) -> Option<crate::pipeline::runner::NewTopicHook> {
+    let registry = spec.destination.schema_registry.clone()?;
+    Some(Arc::new(move |topic: String| {
+        let registry = registry.clone();
+        Box::pin(async move {
+            let got = crate::registry::register_record_schema(&registry, &[topic.clone()]).await?;
+            if got == id {
+                return Ok(());
+            }
+            Err(crate::registry::RegistryError::IdMismatch {
+                first: id,
+                first_subject: "the task's other topics".into(),
+                other: got,
+                other_subject: crate::registry::value_subject(&topic),
+            }
+            .into())
+        })
+    }))
 }
 
 /// What a started attempt does first: read a snapshot while a table's is unfinished.
