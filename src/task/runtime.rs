@@ -265,7 +265,9 @@ fn schema_hook(spec: &TaskSpec, id: u32) -> Option<crate::pipeline::runner::NewT
     Some(Arc::new(move |topic: String| {
         let registry = registry.clone();
         Box::pin(async move {
-            let got = crate::registry::register_record_schema(&registry, &[topic.clone()]).await?;
+            let got =
+                crate::registry::register_record_schema(&registry, std::slice::from_ref(&topic))
+                    .await?;
             if got == id {
                 return Ok(());
             }

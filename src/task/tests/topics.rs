@@ -224,6 +224,7 @@ async fn run_ddl_transaction(
         snapshot_only: false,
         stop_at: None,
         routing: Some(routing),
+        new_topic: None,
     };
     let labels = ShardLabels::new("crash", 0);
     let mut runner = Runner::new(
