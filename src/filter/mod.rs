@@ -39,7 +39,7 @@ use crate::schema::TableSchema;
 pub enum FilterError {
     #[error("cannot parse {text:?}: {reason}")]
     Syntax { text: String, reason: String },
-    #[error("{text:?} is not supported: {reason}")]
+    #[error("cannot use {text:?}: {reason}")]
     Unsupported { text: String, reason: String },
 }
 
