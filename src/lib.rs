@@ -15,6 +15,7 @@ pub mod config;
 pub mod error;
 pub mod event;
 pub mod failpoint;
+pub mod filter;
 pub mod format;
 pub mod metrics;
 pub mod pipeline;

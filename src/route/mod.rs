@@ -18,7 +18,10 @@ pub use hash::{java_hash_continue, java_string_hash, partition_of};
 pub use key::KeyWriter;
 pub use names::Names;
 
-use crate::config::{split_exact, ConfigError, Operation, PartitionPolicy, TableOptions, TaskSpec};
+use crate::config::{
+    split_exact, ConfigError, Operation, PartitionPolicy, TableOptions, TableSelection, TaskSpec,
+};
+use crate::filter::{Publishing, TableFilter};
 use crate::schema::{Column, TableSchema};
 use crate::sink::TopicPlan;
 
@@ -64,6 +67,8 @@ pub struct Routing {
     default_partitions: Option<i32>,
     names: Names,
     tables: BTreeMap<(String, String), TableOptions>,
+    /// How the task publishes its tables, for placing row filters (`crate::filter::place`).
+    selection: Option<TableSelection>,
 }
 
 impl Routing {
@@ -88,6 +93,7 @@ impl Routing {
             default_partitions: d.partitions,
             names: Names::new(spec),
             tables,
+            selection: TableSelection::from_spec(&spec.objects).ok(),
         }
     }
 
@@ -103,12 +109,14 @@ impl Routing {
             default_partitions: None,
             names: Names::default(),
             tables: BTreeMap::new(),
+            selection: None,
         }
     }
 
     /// Checks the rules against the tables the source selected: every per-table setting names
-    /// a selected table, its key columns and renamed columns exist, no two tables or columns end
-    /// up with one name, and tables sharing a topic agree on its partition count.
+    /// a selected table, its key columns and renamed columns exist, its row filter fits the
+    /// table and can be applied (`crate::filter`), no two tables or columns end up with one
+    /// name, and tables sharing a topic agree on its partition count.
     pub fn check(&self, tables: &[Arc<TableSchema>]) -> Result<(), ConfigError> {
         for (schema, table) in self.tables.keys() {
             if !tables
@@ -289,6 +297,17 @@ impl Routing {
         let ops = options
             .and_then(|o| o.operations.as_deref())
             .unwrap_or(&Operation::ALL);
+        let filter = match options.and_then(|o| o.filter.as_deref()) {
+            Some(text) => {
+                let how = self
+                    .selection
+                    .as_ref()
+                    .map(|sel| Publishing::of(sel, s, n))
+                    .unwrap_or_default();
+                Some(Arc::new(TableFilter::new(text, table, how).map_err(fail)?))
+            }
+            None => None,
+        };
         Ok(TableRoute {
             source: table.clone(),
             topic: self.topic_of(s, n),
@@ -300,7 +319,7 @@ impl Routing {
             partitions: options
                 .and_then(|o| o.partitions)
                 .or(self.default_partitions),
-            filter: options.and_then(|o| o.filter.clone()),
+            filter,
         })
     }
 }
@@ -327,8 +346,8 @@ pub struct TableRoute {
     operations: u8,
     /// The partition count to create the topic with, if the task names one.
     pub partitions: Option<i32>,
-    /// The row filter's SQL text, if any.
-    pub filter: Option<String>,
+    /// The row filter, checked against the table and placed (`crate::filter`), if any.
+    pub filter: Option<Arc<TableFilter>>,
 }
 
 impl TableRoute {

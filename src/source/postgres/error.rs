@@ -57,6 +57,9 @@ pub enum PgSourceError {
     MissingTable { selector: String, database: String },
     #[error("table {table} has no primary key and no REPLICA IDENTITY FULL, so its UPDATE and DELETE would fail once it is published: add a primary key, list it in objects.replica_identity_full (tributary sets REPLICA IDENTITY FULL) or in objects.insert_only")]
     NoKey { table: String },
+    /// A row filter does not fit its table (`objects.table.<t>.filter`).
+    #[error("invalid task setting objects.table.filter: table {table}: {reason}")]
+    Filter { table: String, reason: String },
     #[error("creating replication slot {slot} waited {waited_secs}s for running transactions to end: {blockers}; end or commit them, or raise source.slot_create_timeout")]
     SlotCreateTimeout {
         slot: String,

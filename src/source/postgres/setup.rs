@@ -3,6 +3,7 @@
 //! earlier attempt left under the same names), or the slot's verification and a re-read
 //! snapshot on a resume.
 
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use tokio_postgres::Client;
@@ -17,6 +18,7 @@ use crate::checkpoint::{
     Checkpoint, ObjectKind, PgSlotIdentity, SourceIdentity, SourceObject, TableProgress,
 };
 use crate::config::TableSelection;
+use crate::filter::{Placement, Publishing, TableFilter};
 use crate::position::{Lsn, ResumeToken};
 use crate::schema::ReplicaIdentity;
 
@@ -28,6 +30,8 @@ pub const PLUGIN: &str = "pgoutput";
 pub struct PgSourceOptions {
     pub conn: PgConnectConfig,
     pub selection: TableSelection,
+    /// Row filters' text by exact `(schema, table)` (`objects.table.<t>.filter`).
+    pub filters: BTreeMap<(String, String), String>,
     pub task: String,
     pub shard: u32,
     pub snapshot_connections: usize,
@@ -45,6 +49,8 @@ pub struct Preflight {
     pub catalog: Client,
     pub types: TypeCache,
     pub tables: Vec<SelectedTable>,
+    /// The row filters of the tables that have one, checked and placed, by table OID.
+    pub filters: HashMap<u32, TableFilter>,
     pub database: String,
     pub server_version: String,
 }
@@ -59,12 +65,14 @@ pub async fn preflight(opts: &PgSourceOptions) -> Result<Preflight, PgSourceErro
         check_key(opts, t)?;
         crate::value::check_table_decodable(&t.schema)?;
     }
+    let filters = table_filters(opts, &tables)?;
     warn_unselected_children(opts, &tables);
     let server_version = catalog::server_version(&catalog).await?;
     Ok(Preflight {
         catalog,
         types,
         tables,
+        filters,
         database: opts.conn.database(),
         server_version,
     })
@@ -89,6 +97,29 @@ fn check_key(opts: &PgSourceOptions, t: &SelectedTable) -> Result<(), PgSourceEr
             table: s.qualified_name(),
         })
     }
+}
+
+/// Checks each selected table's row filter against the table and decides where the stream
+/// applies it (`crate::filter::place`), exactly as the task's routing does.
+fn table_filters(
+    opts: &PgSourceOptions,
+    tables: &[SelectedTable],
+) -> Result<HashMap<u32, TableFilter>, PgSourceError> {
+    let mut out = HashMap::new();
+    for t in tables {
+        let s = &t.schema;
+        let Some(text) = opts.filters.get(&(s.schema.clone(), s.name.clone())) else {
+            continue;
+        };
+        let how = Publishing::of(&opts.selection, &s.schema, &s.name);
+        let filter =
+            TableFilter::new(text, &t.schema, how).map_err(|reason| PgSourceError::Filter {
+                table: s.qualified_name(),
+                reason,
+            })?;
+        out.insert(s.oid, filter);
+    }
+    Ok(out)
 }
 
 /// An inheritance parent is read and published with `ONLY`: children that are not selected
@@ -146,13 +177,16 @@ pub async fn create_publications(
     let (_, main, ins) = names(opts, incarnation);
     for t in &pre.tables {
         let s = &t.schema;
-        if !t.has_primary_key
-            && s.replica_identity != ReplicaIdentity::Full
+        if s.replica_identity != ReplicaIdentity::Full
             && opts
                 .selection
                 .wants_replica_identity_full(&s.schema, &s.name)
         {
-            tracing::warn!(table = %s.qualified_name(), "table has no primary key: setting REPLICA IDENTITY FULL; its messages have a null key");
+            if t.has_primary_key {
+                tracing::info!(table = %s.qualified_name(), "setting REPLICA IDENTITY FULL (objects.replica_identity_full): UPDATE and DELETE carry the whole old row");
+            } else {
+                tracing::warn!(table = %s.qualified_name(), "table has no primary key: setting REPLICA IDENTITY FULL; its messages have a null key");
+            }
             let sql = format!(
                 "ALTER TABLE {}.{} REPLICA IDENTITY FULL",
                 quote_ident(&s.schema),
@@ -166,7 +200,8 @@ pub async fn create_publications(
             })?;
         }
     }
-    let (full, insert_only) = publication_objects(opts, &pre.tables);
+    log_filter_placement(opts, pre);
+    let (full, insert_only) = publication_objects(opts, &pre.tables, &pre.filters);
     let mut names = Vec::new();
     for (name, objects, with) in [(main, full, ""), (ins, insert_only, ", publish = 'insert'")] {
         if objects.is_empty() {
@@ -185,11 +220,26 @@ pub async fn create_publications(
     Ok(names)
 }
 
+/// Says where each table's row filter runs in the stream.
+fn log_filter_placement(opts: &PgSourceOptions, pre: &Preflight) {
+    for t in &pre.tables {
+        if let Some(f) = pre.filters.get(&t.schema.oid) {
+            let runs = match f.placement {
+                Placement::Publication => "in the publication (PostgreSQL drops other rows)",
+                Placement::Tributary => "in tributary, on decoded rows",
+            };
+            tracing::info!(task = %opts.task, table = %t.schema.qualified_name(), filter = %f.filter.sql(), "row filter runs {runs}; the snapshot reads only matching rows");
+        }
+    }
+}
+
 /// Publication objects: `TABLES IN SCHEMA s` for whole-schema selectors (tables created later
-/// included) unless one of its tables is insert-only, and `TABLE s.t` for the rest.
+/// included) unless one of its tables is insert-only, and `TABLE s.t` for the rest, with the
+/// table's row filter where it runs in the publication (`WHERE (...)`, PostgreSQL 15).
 fn publication_objects(
     opts: &PgSourceOptions,
     tables: &[SelectedTable],
+    filters: &HashMap<u32, TableFilter>,
 ) -> (Vec<String>, Vec<String>) {
     let sel = &opts.selection;
     let mut schemas: Vec<&str> = sel
@@ -219,8 +269,14 @@ fn publication_objects(
     for t in tables {
         let s = &t.schema;
         let only = if t.only() { "ONLY " } else { "" };
+        let filter = match filters.get(&s.oid) {
+            Some(f) if f.placement == Placement::Publication => {
+                format!(" WHERE ({})", f.filter.sql())
+            }
+            _ => String::new(),
+        };
         let obj = format!(
-            "TABLE {only}{}.{}",
+            "TABLE {only}{}.{}{filter}",
             quote_ident(&s.schema),
             quote_ident(&s.name)
         );
@@ -328,6 +384,7 @@ pub fn snapshot_tables<'a>(
         .map(|t| SnapshotTable {
             schema: t.schema.clone(),
             only: t.only(),
+            filter: pre.filters.get(&t.schema.oid).map(|f| f.filter.sql()),
         })
         .collect()
 }

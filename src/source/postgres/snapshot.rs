@@ -27,6 +27,8 @@ use crate::source::{SourceBatch, SourceItem, SourceSender};
 pub struct SnapshotTable {
     pub schema: Arc<TableSchema>,
     pub only: bool,
+    /// The row filter's SQL (`crate::filter::BoundFilter::sql`): only matching rows are read.
+    pub filter: Option<String>,
 }
 
 /// Rows per batch sent to the pipeline.
@@ -139,8 +141,13 @@ impl Marks {
 fn copy_query(table: &SnapshotTable) -> String {
     let t = &table.schema;
     let cols: Vec<String> = t.columns.iter().map(|c| quote_ident(&c.name)).collect();
+    let filter = table
+        .filter
+        .as_ref()
+        .map(|f| format!(" WHERE {f}"))
+        .unwrap_or_default();
     format!(
-        "COPY (SELECT {} FROM {}{}.{}) TO STDOUT (FORMAT binary)",
+        "COPY (SELECT {} FROM {}{}.{}{filter}) TO STDOUT (FORMAT binary)",
         cols.join(", "),
         if table.only { "ONLY " } else { "" },
         quote_ident(&t.schema),

@@ -14,7 +14,9 @@ use super::setup::{self, PgSourceOptions, Preflight};
 use super::slot;
 use super::takeover::TakeoverPolicy;
 use crate::checkpoint::{Checkpoint, SourceObject};
-use crate::config::{resolve_password, ConfigError, Phase, TableSelection, TaskSpec};
+use crate::config::{
+    resolve_password, split_exact, ConfigError, Phase, TableSelection, TaskSpec,
+};
 use crate::position::{LogPoint, ResumeToken};
 use crate::source::{Source, SourceError, SourceInfo, SourceSender};
 
@@ -68,9 +70,16 @@ impl PgSource {
                 field: "objects.tables",
                 constraint: c,
             })?;
+        let filters = spec
+            .objects
+            .table
+            .iter()
+            .filter_map(|(key, o)| Some((split_exact(key)?, o.filter.clone()?)))
+            .collect();
         Ok(PgSource::new(PgSourceOptions {
             conn,
             selection,
+            filters,
             task: spec.name.clone(),
             shard,
             snapshot_connections: spec.source.snapshot_connections,
