@@ -6,9 +6,10 @@
 //! `destination.format` chooses the format.
 
 mod build;
+pub mod canal;
 pub mod debezium;
 
-pub use build::build;
+pub use build::{build, build_with_clock};
 
 pub mod clock;
 pub mod json;

@@ -149,4 +149,4 @@ impl Default for DebeziumOptions {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

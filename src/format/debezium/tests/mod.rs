@@ -3,5 +3,5 @@
 
 mod golden;
 mod options;
-mod pgbin;
+pub(crate) mod pgbin;
 mod types;
