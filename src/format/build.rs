@@ -54,10 +54,9 @@ pub fn build_with_clock(
 fn canal_options(spec: &TaskSpec, info: &SourceInfo, labels: &ShardLabels) -> CanalOptions {
     let c = &spec.destination.canal_json;
     let database = match c.database.as_deref() {
-        Some("database") => DatabaseMember::Name(cased(
-            spec.destination.capitalisation,
-            &info.database,
-        )),
+        Some("database") => {
+            DatabaseMember::Name(cased(spec.destination.capitalisation, &info.database))
+        }
         _ => DatabaseMember::Schema,
     };
     CanalOptions {

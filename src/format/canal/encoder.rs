@@ -80,7 +80,11 @@ impl CanalJson {
         i64::try_from(ms).unwrap_or(i64::MAX)
     }
 
-    fn encode_event(&mut self, ev: &ChangeEvent, out: &mut EncodedBatch) -> Result<(), FormatError> {
+    fn encode_event(
+        &mut self,
+        ev: &ChangeEvent,
+        out: &mut EncodedBatch,
+    ) -> Result<(), FormatError> {
         let (stream, id) = match ev.position {
             Position::Snapshot { row, .. } => (false, row),
             Position::Stream(_) => (true, self.next_id),
@@ -132,14 +136,21 @@ impl CanalJson {
     }
 
     /// A DDL message for a schema change that carries its statement.
-    fn ddl(&mut self, change: &SchemaChange, sql: &str, out: &mut EncodedBatch) -> Result<(), FormatError> {
+    fn ddl(
+        &mut self,
+        change: &SchemaChange,
+        sql: &str,
+        out: &mut EncodedBatch,
+    ) -> Result<(), FormatError> {
         let ts = self.now_ms();
         let stamp = Stamp {
             es: self.tx_commit_us.map_or(ts, |us| us.div_euclid(1000)),
             id: self.next_id,
             ts,
         };
-        let plan = self.plans.get(&self.opts, &mut self.router, &change.table)?;
+        let plan = self
+            .plans
+            .get(&self.opts, &mut self.router, &change.table)?;
         let rec = out.push();
         rec.topic.push_str(&self.ddl_topic);
         rec.null_key = true;
@@ -165,7 +176,12 @@ impl Format for CanalJson {
         Ok(())
     }
 
-    fn commit(&mut self, _tx: &TxMeta, _events: u32, _out: &mut EncodedBatch) -> Result<(), FormatError> {
+    fn commit(
+        &mut self,
+        _tx: &TxMeta,
+        _events: u32,
+        _out: &mut EncodedBatch,
+    ) -> Result<(), FormatError> {
         self.tx_commit_us = None;
         Ok(())
     }
@@ -178,7 +194,11 @@ impl Format for CanalJson {
         self.next_id = next;
     }
 
-    fn schema_change(&mut self, change: &SchemaChange, out: &mut EncodedBatch) -> Result<(), FormatError> {
+    fn schema_change(
+        &mut self,
+        change: &SchemaChange,
+        out: &mut EncodedBatch,
+    ) -> Result<(), FormatError> {
         let Some(sql) = &change.ddl else {
             return Ok(());
         };
@@ -257,7 +277,12 @@ impl Job<'_> {
         rec.topic.push_str(&self.plan.route.topic);
         rec.null_key = true;
         rec.partition = self.plan.route.table_partition();
-        write_ddl(&mut rec.value, self.plan, &self.plan.truncate_sql, self.stamp);
+        write_ddl(
+            &mut rec.value,
+            self.plan,
+            &self.plan.truncate_sql,
+            self.stamp,
+        );
     }
 }
 

@@ -68,7 +68,10 @@ mod tests {
         assert_eq!(s("a\"b\\c"), r#""a\"b\\c""#);
         assert_eq!(s("\u{8}\t\n\u{c}\r"), r#""\b\t\n\f\r""#);
         // Lower-case hex, unlike Jackson.
-        assert_eq!(s("\u{0}\u{1}\u{b}\u{1a}\u{1f}"), r#""\u0000\u0001\u000b\u001a\u001f""#);
+        assert_eq!(
+            s("\u{0}\u{1}\u{b}\u{1a}\u{1f}"),
+            r#""\u0000\u0001\u000b\u001a\u001f""#
+        );
         assert_eq!(s("\u{7f}/<>()"), "\"\u{7f}/<>()\"");
         assert_eq!(s("héllo 中国 😀"), "\"héllo 中国 😀\"");
     }

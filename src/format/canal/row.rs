@@ -49,7 +49,11 @@ impl RowWriter {
         let (mut first, mut missing) = (true, 0u64);
         for (i, (col, name)) in table.columns.iter().zip(&plan.names).enumerate() {
             let Some(&cell) = row.cells.get(i) else {
-                return Err(value_error(table, col, "the row has no value for this column"));
+                return Err(value_error(
+                    table,
+                    col,
+                    "the row has no value for this column",
+                ));
             };
             if cell == Cell::Unchanged || (image == Image::KeyOnly && !col.is_key) {
                 missing += 1;

@@ -33,7 +33,10 @@ fn insert_update_delete_and_ddl_match_the_spec() {
     let upd = stream(&t, Op::Update, Some(new_row()), Some(paid_row()), T0 + 60);
     let upd = encode(&mut fmt, &upd);
     at_ms(&clock, 1_705_307_520_130);
-    let del = encode(&mut fmt, &stream(&t, Op::Delete, Some(paid_row()), None, T0 + 120));
+    let del = encode(
+        &mut fmt,
+        &stream(&t, Op::Delete, Some(paid_row()), None, T0 + 120),
+    );
     assert_eq!(value(&ins[0]), INSERT);
     assert_eq!(value(&upd[0]), UPDATE);
     assert_eq!(value(&del[0]), DELETE);
@@ -46,7 +49,10 @@ fn insert_update_delete_and_ddl_match_the_spec() {
     let ddl = ddl_records(&mut fmt, &clock);
     assert_eq!(ddl.len(), 1);
     assert_eq!(value(&ddl[0]), DDL);
-    assert_eq!(ddl[0].topic, "shop", "the DDL topic defaults to the task name");
+    assert_eq!(
+        ddl[0].topic, "shop",
+        "the DDL topic defaults to the task name"
+    );
     assert_eq!(ddl[0].key(), None);
     assert_eq!(ddl[0].partition, PartitionChoice::Fixed(0));
     assert_eq!(fmt.sequence(), 1005, "the next stream message's id");

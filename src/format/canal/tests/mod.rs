@@ -13,7 +13,7 @@ use crate::event::{ChangeEvent, Op, Row};
 use crate::format::canal::{CanalJson, CanalOptions, ManualClock};
 use crate::format::debezium::tests::pgbin::*;
 use crate::format::{EncodedBatch, EncodedRecord, Format};
-use crate::position::{Lsn, LogPoint, Position};
+use crate::position::{LogPoint, Lsn, Position};
 use crate::route::Routing;
 use crate::schema::{ReplicaIdentity, TableSchema, TypeKind};
 
