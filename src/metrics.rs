@@ -112,7 +112,7 @@ pub fn describe() {
     );
     describe_counter!(
         FORMAT_UNAVAILABLE,
-        "Values the source did not send (unchanged TOAST), written as the placeholder"
+        "Values the source did not send (unchanged TOAST, a key-only old row): Debezium's placeholder, left out of Canal JSON rows"
     );
 }
 

@@ -128,7 +128,10 @@ const FILTERS: &[(&str, bool)] = &[
 async fn the_evaluator_agrees_with_postgresql_value_by_value() {
     let db = TestDb::create("filter_eval").await;
     db.client.batch_execute(VALUES).await.unwrap();
-    db.client.batch_execute("SET TimeZone = 'UTC'").await.unwrap();
+    db.client
+        .batch_execute("SET TimeZone = 'UTC'")
+        .await
+        .unwrap();
     let selection = TableSelection {
         include: vec![TableSelector::parse("public.v").unwrap()],
         replica_identity_full: vec![],
@@ -169,7 +172,10 @@ async fn the_evaluator_agrees_with_postgresql_value_by_value() {
         if *as_written {
             assert_eq!(ours, raw, "{text} as PostgreSQL reads the text");
         } else {
-            assert_ne!(ours, raw, "{text}: the column's ICU order should differ from C");
+            assert_ne!(
+                ours, raw,
+                "{text}: the column's ICU order should differ from C"
+            );
         }
         if !ours.is_empty() && ours.len() < rows.len() {
             selective += 1;
@@ -257,8 +263,15 @@ mod serial {
             .iter()
             .filter(|v| v["op"] != "r")
             .map(|v| {
-                let image = if v["op"] == "d" { &v["before"] } else { &v["after"] };
-                (v["op"].as_str().unwrap().to_owned(), image["id"].as_i64().unwrap())
+                let image = if v["op"] == "d" {
+                    &v["before"]
+                } else {
+                    &v["after"]
+                };
+                (
+                    v["op"].as_str().unwrap().to_owned(),
+                    image["id"].as_i64().unwrap(),
+                )
             })
             .collect()
     }
@@ -297,7 +310,9 @@ mod serial {
         let mut child = spawn_run(&path, &dir.path().join("data"));
         child.wait_stream_active(&db, &task, LIMIT).await;
 
-        tracing::info!("the key filter is in the publication; the other one is not, and accounts is FULL");
+        tracing::info!(
+            "the key filter is in the publication; the other one is not, and accounts is FULL"
+        );
         let filters: BTreeMap<String, Option<String>> = db
             .client
             .query(
@@ -310,7 +325,11 @@ mod serial {
             .map(|r| (r.get(0), r.get(1)))
             .collect();
         assert_eq!(filters.len(), 2, "{filters:?}");
-        assert_eq!(filters["orders"].as_deref(), Some("(id < 50)"), "{filters:?}");
+        assert_eq!(
+            filters["orders"].as_deref(),
+            Some("(id < 50)"),
+            "{filters:?}"
+        );
         assert_eq!(filters["accounts"], None, "{filters:?}");
         let identity: String = db
             .client
@@ -397,7 +416,11 @@ mod serial {
         assert!(ops.contains(&("c".into(), 41)), "{ops:?}");
         assert!(!ops.iter().any(|(_, id)| *id == 42), "{ops:?}");
         for v in values(&accounts).iter().filter(|v| v["op"] != "r") {
-            let image = if v["op"] == "d" { &v["before"] } else { &v["after"] };
+            let image = if v["op"] == "d" {
+                &v["before"]
+            } else {
+                &v["after"]
+            };
             let status = image["status"].as_str().unwrap_or("");
             let balance = image["balance"].as_i64().unwrap_or(i64::MIN);
             assert!(
@@ -449,8 +472,14 @@ mod serial {
         assert_ne!(code, 0, "must fail; stderr:\n{err}");
         let line = error_line(&err);
         let (slots, pubs) = db.replication_objects().await;
-        assert!(slots.is_empty() && pubs.is_empty(), "left: {slots:?} {pubs:?}");
-        let left: Vec<String> = topics().into_iter().filter(|t| t.starts_with(&task)).collect();
+        assert!(
+            slots.is_empty() && pubs.is_empty(),
+            "left: {slots:?} {pubs:?}"
+        );
+        let left: Vec<String> = topics()
+            .into_iter()
+            .filter(|t| t.starts_with(&task))
+            .collect();
         assert!(left.is_empty(), "topics left: {left:?}");
         line
     }
@@ -470,7 +499,11 @@ mod serial {
             .await
             .unwrap();
         let cases = [
-            ("status =", "", "objects.table.filter: public.orders: cannot parse \"status =\""),
+            (
+                "status =",
+                "",
+                "objects.table.filter: public.orders: cannot parse \"status =\"",
+            ),
             (
                 "id = 1; DROP TABLE orders",
                 "",
@@ -487,7 +520,11 @@ mod serial {
                 "cannot use \"id IN (SELECT id FROM orders)\": subqueries are not supported",
             ),
             ("nope = 1", "", "column \"nope\" does not exist"),
-            ("doc = '{}'", "", "has type jsonb, which filters do not compare"),
+            (
+                "doc = '{}'",
+                "",
+                "has type jsonb, which filters do not compare",
+            ),
             ("total = 'abc'", "", "\"abc\" is not a number"),
             (
                 "status = 'new'",
@@ -502,7 +539,9 @@ mod serial {
                 "{filter}: {line}"
             );
         }
-        tracing::info!("the same non-key filter with REPLICA IDENTITY FULL or insert-only is accepted");
+        tracing::info!(
+            "the same non-key filter with REPLICA IDENTITY FULL or insert-only is accepted"
+        );
         let ok = "status = 'new'";
         for extra in [
             "replica_identity_full = [\"public.orders\"]",

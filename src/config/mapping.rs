@@ -183,11 +183,10 @@ pub(super) fn validate_objects(
             }
         }
         if let Some(filter) = &t.filter {
-            crate::filter::RowFilter::parse(filter)
-                .map_err(|e| ConfigError::Invalid {
-                    field: "objects.table.filter",
-                    constraint: format!("{key}: {e}"),
-                })?;
+            crate::filter::RowFilter::parse(filter).map_err(|e| ConfigError::Invalid {
+                field: "objects.table.filter",
+                constraint: format!("{key}: {e}"),
+            })?;
         }
         if t.topic.as_deref().is_some_and(|x| x.trim().is_empty()) {
             return invalid("objects.table.topic", format!("{key}: the topic is empty"));

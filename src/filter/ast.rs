@@ -30,7 +30,10 @@ pub enum Cond {
         negated: bool,
     },
     /// `column IS [NOT] NULL`.
-    IsNull { column: String, negated: bool },
+    IsNull {
+        column: String,
+        negated: bool,
+    },
     /// `column [NOT] LIKE 'pattern'`.
     Like {
         column: String,

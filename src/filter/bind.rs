@@ -328,12 +328,8 @@ impl Binder<'_> {
             Class::Text => Ok(Const::Text(s.to_owned())),
             Class::Bpchar => Ok(Const::Text(s.trim_end_matches(' ').to_owned())),
             Class::Date => parse_date(s).map(Const::Date).map_err(for_column),
-            Class::Timestamp => parse_timestamp(s, false)
-                .map(Const::Ts)
-                .map_err(for_column),
-            Class::TimestampTz => parse_timestamp(s, true)
-                .map(Const::Ts)
-                .map_err(for_column),
+            Class::Timestamp => parse_timestamp(s, false).map(Const::Ts).map_err(for_column),
+            Class::TimestampTz => parse_timestamp(s, true).map(Const::Ts).map_err(for_column),
             Class::Uuid => parse_uuid(s).map(Const::Uuid).map_err(for_column),
         }
     }

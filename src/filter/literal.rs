@@ -115,7 +115,10 @@ fn offset(z: &str) -> Option<i32> {
         return None;
     }
     let h: i32 = digits[..2].parse().ok()?;
-    let m: i32 = digits.get(2..).filter(|s| !s.is_empty()).map_or(Some(0), |s| s.parse().ok())?;
+    let m: i32 = digits
+        .get(2..)
+        .filter(|s| !s.is_empty())
+        .map_or(Some(0), |s| s.parse().ok())?;
     (h <= 15 && m < 60).then_some(sign * (h * 3600 + m * 60))
 }
 
@@ -172,7 +175,11 @@ pub fn date_sql(days: i32) -> String {
 
 /// `'2024-01-31 12:00:00.000000'::timestamp`, or `...+00'::timestamptz` with `with_zone`.
 pub fn timestamp_sql(us: i128, with_zone: bool) -> String {
-    let ty = if with_zone { "timestamptz" } else { "timestamp" };
+    let ty = if with_zone {
+        "timestamptz"
+    } else {
+        "timestamp"
+    };
     match us {
         TS_INFINITY => format!("'infinity'::{ty}"),
         TS_NEG_INFINITY => format!("'-infinity'::{ty}"),

@@ -140,12 +140,7 @@ fn cond(e: &Expr, depth: usize) -> Result<Cond, String> {
 fn chain<'e>(e: &'e Expr, op: &BinaryOperator) -> Vec<&'e Expr> {
     let mut right_sides = Vec::new();
     let mut cur = e;
-    while let Expr::BinaryOp {
-        left,
-        op: o,
-        right,
-    } = cur
-    {
+    while let Expr::BinaryOp { left, op: o, right } = cur {
         if o != op {
             break;
         }
@@ -173,12 +168,7 @@ fn cmp_op(op: &BinaryOperator) -> Result<CmpOp, String> {
     })
 }
 
-fn like(
-    expr: &Expr,
-    pattern: &Expr,
-    escape: Option<&Expr>,
-    negated: bool,
-) -> Result<Cond, String> {
+fn like(expr: &Expr, pattern: &Expr, escape: Option<&Expr>, negated: bool) -> Result<Cond, String> {
     let column = column(expr, "LIKE")?;
     let Literal::String(text) = literal(pattern, "a LIKE pattern")? else {
         return Err("a LIKE pattern is a string literal: name LIKE 'abc%'".into());
@@ -215,9 +205,7 @@ fn column(e: &Expr, what: &str) -> Result<String, String> {
 fn literal(e: &Expr, what: &str) -> Result<Literal, String> {
     match operand(e)? {
         Operand::Literal(l) => Ok(l),
-        Operand::Column(c) => Err(format!(
-            "{what} takes literals, not column {c:?}"
-        )),
+        Operand::Column(c) => Err(format!("{what} takes literals, not column {c:?}")),
     }
 }
 

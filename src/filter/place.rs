@@ -75,7 +75,9 @@ pub fn keys_only(table: &TableSchema, used: &[usize]) -> bool {
 /// Where the filter using columns `used` of `table` runs, or why it cannot run at all.
 pub fn place(table: &TableSchema, used: &[usize], how: Publishing) -> Result<Placement, String> {
     let keys = keys_only(table, used);
-    let built_in = used.iter().all(|&i| table.columns[i].ty.oid < FIRST_USER_OID);
+    let built_in = used
+        .iter()
+        .all(|&i| table.columns[i].ty.oid < FIRST_USER_OID);
     let unfiltered_cover = how.whole_schema && !how.insert_only;
     if !unfiltered_cover && built_in && (how.insert_only || keys) {
         return Ok(Placement::Publication);
@@ -90,7 +92,9 @@ pub fn place(table: &TableSchema, used: &[usize], how: Publishing) -> Result<Pla
 fn refusal(table: &TableSchema, used: &[usize]) -> String {
     let outside: Vec<String> = used
         .iter()
-        .filter(|&&i| !table.columns[i].is_key || table.replica_identity == ReplicaIdentity::Nothing)
+        .filter(|&&i| {
+            !table.columns[i].is_key || table.replica_identity == ReplicaIdentity::Nothing
+        })
         .map(|&i| format!("{:?}", table.columns[i].name))
         .collect();
     let keys: Vec<String> = table

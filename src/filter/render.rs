@@ -11,7 +11,11 @@ use crate::schema::TableSchema;
 /// The SQL text of `node` over `table`'s columns.
 pub fn sql(node: &Node, table: &TableSchema) -> String {
     let mut out = String::new();
-    Render { table, out: &mut out }.node(node);
+    Render {
+        table,
+        out: &mut out,
+    }
+    .node(node);
     out
 }
 

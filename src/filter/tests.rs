@@ -260,7 +260,10 @@ fn precedence_and_name_folding_follow_postgresql() {
     assert!(bind_refusal("Mixed = 1", &t).contains("\"mixed\" does not exist"));
     // A long chain is one node, not a deep tree.
     let long = vec!["a = 1"; 2000].join(" OR ");
-    assert_eq!(eval(&long, &t, &[V::I(1), V::Null, V::Null, V::Null]), Some(true));
+    assert_eq!(
+        eval(&long, &t, &[V::I(1), V::Null, V::Null, V::Null]),
+        Some(true)
+    );
 }
 
 #[test]
@@ -282,7 +285,10 @@ fn text_that_is_not_one_expression_is_refused_as_unparsable() {
 fn expressions_outside_the_supported_set_are_refused_with_the_reason() {
     for (text, reason) in [
         ("lower(name) = 'x'", "function lower() is not supported"),
-        ("id IN (SELECT id FROM other)", "subqueries are not supported"),
+        (
+            "id IN (SELECT id FROM other)",
+            "subqueries are not supported",
+        ),
         ("EXISTS (SELECT 1)", "subqueries are not supported"),
         ("id + 1 > 2", "operator + is not supported"),
         ("name ILIKE 'a%'", "ILIKE is not supported"),
@@ -294,7 +300,10 @@ fn expressions_outside_the_supported_set_are_refused_with_the_reason() {
         ("name COLLATE \"C\" = 'x'", "COLLATE is not supported"),
         ("id BETWEEN a AND 2", "BETWEEN takes literals"),
         ("name LIKE other", "LIKE pattern"),
-        ("'2024-01-01'::interval > x", "a cast to interval is not supported"),
+        (
+            "'2024-01-01'::interval > x",
+            "a cast to interval is not supported",
+        ),
         ("x = '1'::numeric(10,2)", "type modifier"),
         ("x = ANY(ARRAY[1])", "is not supported"),
         ("name LIKE 'a\\'", "ends with its escape character"),
@@ -323,9 +332,15 @@ fn binding_refuses_what_does_not_fit_the_table() {
         ("nope = 1", "column \"nope\" does not exist"),
         ("doc = '{}'", "has type jsonb, which filters do not compare"),
         ("ci = 'x'", "has type citext, which filters do not compare"),
-        ("id = 'abc'", "\"abc\" is not a number (column \"id\" is int4)"),
+        (
+            "id = 'abc'",
+            "\"abc\" is not a number (column \"id\" is int4)",
+        ),
         ("id = 1.5e0 OR id = 'NaN'", "NaN is not an integer"),
-        ("name = 5", "is compared with the number 5, a value of another type"),
+        (
+            "name = 5",
+            "is compared with the number 5, a value of another type",
+        ),
         ("at = DATE '2024-01-01'", "'...'::timestamptz"),
         ("local = '2024-01-01 00:00+02'", "takes no offset"),
         ("at = '2024-02-30'", "is not a timestamptz"),
@@ -429,8 +444,14 @@ fn numerics_compare_exactly_not_as_floats() {
     assert_eq!(e("n > 99999999.9999", "100000000", 0), Some(true));
     assert_eq!(e("n < 0.00001", "0.000009", 0), Some(true));
     // Equal as f64 (2^53 + 1 rounds to 2^53), different as integers.
-    assert_eq!(e("i > 9007199254740992", "0", 9_007_199_254_740_993), Some(true));
-    assert_eq!(e("i = 9007199254740992.0", "0", 9_007_199_254_740_992), Some(true));
+    assert_eq!(
+        e("i > 9007199254740992", "0", 9_007_199_254_740_993),
+        Some(true)
+    );
+    assert_eq!(
+        e("i = 9007199254740992.0", "0", 9_007_199_254_740_992),
+        Some(true)
+    );
     assert_eq!(e("i < 2.5", "0", 2), Some(true));
     assert_eq!(e("i > 2.5", "0", 3), Some(true));
     assert_eq!(e("i > -9223372036854775808", "0", i64::MIN), Some(false));
@@ -473,10 +494,20 @@ fn timestamptz_compares_instants_in_utc() {
     let e = |f: &str, at: i64| eval(f, &t, &[V::Ts(at), V::Ts(at), V::D(0)]);
     assert_eq!(e("at = '2024-01-01 02:00:00+02'", midnight), Some(true));
     assert_eq!(e("at = '2023-12-31 19:00-05:00'", midnight), Some(true));
-    assert_eq!(e("at = '2024-01-01'", midnight), Some(true), "no offset: UTC");
+    assert_eq!(
+        e("at = '2024-01-01'", midnight),
+        Some(true),
+        "no offset: UTC"
+    );
     assert_eq!(e("at = '2024-01-01 00:00:00Z'", midnight), Some(true));
     assert_eq!(e("at < '2024-01-01 01:00:00+02'", midnight), Some(false));
-    assert_eq!(e("at > '2024-01-01 00:00:00.999999+00:00'", midnight + 1_000_000), Some(true));
+    assert_eq!(
+        e(
+            "at > '2024-01-01 00:00:00.999999+00:00'",
+            midnight + 1_000_000
+        ),
+        Some(true)
+    );
     assert_eq!(e("local = '2024-01-01 00:00'", midnight), Some(true));
     assert_eq!(e("at < 'infinity'", i64::MAX - 1), Some(true));
     assert_eq!(e("at = 'infinity'", i64::MAX), Some(true));
@@ -487,7 +518,10 @@ fn timestamptz_compares_instants_in_utc() {
     assert_eq!(d("day = '2024-02-29'", "2024-02-29"), Some(true));
     assert_eq!(d("day > DATE '2024-02-28'", "2024-02-29"), Some(true));
     assert_eq!(d("day < '1970-01-01'", "1969-12-31"), Some(true));
-    assert_eq!(eval("day < 'infinity'", &t, &[V::Null, V::Null, V::D(i32::MAX)]), Some(false));
+    assert_eq!(
+        eval("day < 'infinity'", &t, &[V::Null, V::Null, V::D(i32::MAX)]),
+        Some(false)
+    );
 }
 
 #[test]
@@ -503,7 +537,11 @@ fn text_compares_bytes_and_character_ignores_its_padding() {
     assert_eq!(e("s > 'z'", "é"), Some(true));
     assert_eq!(e("s < 'ab'", "a"), Some(true));
     assert_eq!(e("v >= 'B'", "a"), Some(true));
-    assert_eq!(e("s = 'ab'", "ab "), Some(false), "text keeps trailing spaces");
+    assert_eq!(
+        e("s = 'ab'", "ab "),
+        Some(false),
+        "text keeps trailing spaces"
+    );
     // character(n) values and literals compare without trailing spaces ...
     assert_eq!(e("c = 'ab'", "ab  "), Some(true));
     assert_eq!(e("c = 'ab   '", "ab  "), Some(true));
@@ -543,7 +581,11 @@ fn like_matches_wildcards_escapes_and_whole_characters() {
     assert_eq!(e("s LIKE 'a\\\\b'", "a\\b"), Some(true));
     assert_eq!(e("s LIKE 'a!%' ESCAPE '!'", "a%"), Some(true));
     assert_eq!(e("s LIKE 'a!%' ESCAPE '!'", "ab"), Some(false));
-    assert_eq!(e("s LIKE 'a\\%' ESCAPE ''", "a\\xyz"), Some(true), "no escape");
+    assert_eq!(
+        e("s LIKE 'a\\%' ESCAPE ''", "a\\xyz"),
+        Some(true),
+        "no escape"
+    );
     assert_eq!(e("s NOT LIKE 'a%'", "abc"), Some(false));
     assert_eq!(eval("s LIKE 'a%'", &t, &[V::Null]), None);
     assert_eq!(eval("s NOT LIKE 'a%'", &t, &[V::Null]), None);
@@ -555,8 +597,14 @@ fn uuid_and_bool_compare_by_value() {
     let mut low = [0u8; 16];
     low[15] = 1;
     let e = |f: &str, u: [u8; 16], b: bool| eval(f, &t, &[V::U(u), V::B(b)]);
-    assert_eq!(e("u = '00000000-0000-0000-0000-000000000001'", low, true), Some(true));
-    assert_eq!(e("u < '{10000000000000000000000000000000}'", low, true), Some(true));
+    assert_eq!(
+        e("u = '00000000-0000-0000-0000-000000000001'", low, true),
+        Some(true)
+    );
+    assert_eq!(
+        e("u < '{10000000000000000000000000000000}'", low, true),
+        Some(true)
+    );
     assert_eq!(e("b > false", low, true), Some(true));
     assert_eq!(e("b = 't'", low, true), Some(true));
     assert_eq!(e("NOT b", low, false), Some(true));
@@ -590,17 +638,16 @@ fn literals_reach_the_server_only_as_escaped_literals() {
         "((\"s\" COLLATE \"C\") = E'a\\\\b''c')"
     );
     assert_eq!(sql("\"we\"\"ird\" = 1", &t), "(\"we\"\"ird\" = 1)");
-    assert_eq!(sql("s = $$dollar'd$$", &t), "((\"s\" COLLATE \"C\") = 'dollar''d')");
+    assert_eq!(
+        sql("s = $$dollar'd$$", &t),
+        "((\"s\" COLLATE \"C\") = 'dollar''d')"
+    );
 }
 
 mod placement {
     use super::*;
 
-    fn place_of(
-        text: &str,
-        t: &Arc<TableSchema>,
-        how: Publishing,
-    ) -> Result<Placement, String> {
+    fn place_of(text: &str, t: &Arc<TableSchema>, how: Publishing) -> Result<Placement, String> {
         TableFilter::new(text, t, how).map(|f| f.placement)
     }
 
@@ -620,7 +667,10 @@ mod placement {
         assert_eq!(place_of("id > 10", &t, plain), Ok(Placement::Publication));
         // FULL does not move a key-only filter out of the publication.
         let full = orders(ReplicaIdentity::Full);
-        assert_eq!(place_of("id > 10", &full, plain), Ok(Placement::Publication));
+        assert_eq!(
+            place_of("id > 10", &full, plain),
+            Ok(Placement::Publication)
+        );
     }
 
     #[test]
@@ -659,13 +709,19 @@ mod placement {
             insert_only: true,
             ..Publishing::default()
         };
-        assert_eq!(place_of("status = 'x'", &t, ins), Ok(Placement::Publication));
+        assert_eq!(
+            place_of("status = 'x'", &t, ins),
+            Ok(Placement::Publication)
+        );
         // A whole-schema selection still leaves an insert-only table to its own publication.
         let both = Publishing {
             whole_schema: true,
             ..ins
         };
-        assert_eq!(place_of("status = 'x'", &t, both), Ok(Placement::Publication));
+        assert_eq!(
+            place_of("status = 'x'", &t, both),
+            Ok(Placement::Publication)
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The one dispatch from a task's `destination.format` to its format, with the format's
 //! options taken from the task file and what the source reported.
 
+use super::canal::{CanalJson, CanalOptions, DatabaseMember};
+use super::clock::{Clock, SystemClock};
 use super::debezium::{
     DebeziumJson, DebeziumOptions, DecimalHandling, HstoreHandling, IntervalHandling,
 };
@@ -8,7 +10,7 @@ use super::shareplex::{SharePlexJson, SharePlexOptions};
 use super::Format;
 use std::sync::Arc;
 
-use crate::config::{ConfigError, FormatKind, TaskSpec};
+use crate::config::{Capitalisation, ConfigError, FormatKind, TaskSpec};
 use crate::metrics::ShardLabels;
 use crate::route::Routing;
 use crate::source::SourceInfo;
@@ -21,16 +23,28 @@ pub fn build(
     labels: &ShardLabels,
     routing: &Arc<Routing>,
 ) -> Result<Box<dyn Format>, ConfigError> {
+    build_with_clock(spec, info, labels, routing, Box::new(SystemClock))
+}
+
+/// `build` with the clock of time-of-writing fields injected (tests).
+pub fn build_with_clock(
+    spec: &TaskSpec,
+    info: &SourceInfo,
+    labels: &ShardLabels,
+    routing: &Arc<Routing>,
+    clock: Box<dyn Clock>,
+) -> Result<Box<dyn Format>, ConfigError> {
     match spec.destination.format {
         FormatKind::DebeziumJson => Ok(Box::new(
-            DebeziumJson::new(debezium_options(spec, info, labels)?).with_routing(routing.clone()),
+            DebeziumJson::with_clock(debezium_options(spec, info, labels)?, clock)
+                .with_routing(routing.clone()),
         )),
-        FormatKind::SharePlexJson => Ok(Box::new(shareplex(
-            spec,
-            labels,
-            routing,
-            Box::new(super::clock::SystemClock),
-        )?)),
+        FormatKind::SharePlexJson => Ok(Box::new(shareplex(spec, labels, routing, clock)?)),
+        FormatKind::CanalJson => Ok(Box::new(CanalJson::with_clock(
+            canal_options(spec, info, labels),
+            routing.clone(),
+            clock,
+        ))),
         other => Err(ConfigError::Invalid {
             field: "destination.format",
             constraint: format!("{other:?} is not built yet"),
@@ -62,6 +76,31 @@ pub fn shareplex(
         field: "destination.shareplex_json.spill_dir",
         constraint: e.to_string(),
     })
+}
+
+/// Canal JSON's options: `destination.canal_json` (validated with the task file).
+fn canal_options(spec: &TaskSpec, info: &SourceInfo, labels: &ShardLabels) -> CanalOptions {
+    let c = &spec.destination.canal_json;
+    let database = match c.database.as_deref() {
+        Some("database") => {
+            DatabaseMember::Name(cased(spec.destination.capitalisation, &info.database))
+        }
+        _ => DatabaseMember::Schema,
+    };
+    CanalOptions {
+        explicit_nulls: c.explicit_nulls.unwrap_or(false),
+        database,
+        metric_labels: labels.clone(),
+    }
+}
+
+/// A name under the task's capitalisation policy (as `route::Names` treats unmapped names).
+fn cased(case: Capitalisation, name: &str) -> String {
+    match case {
+        Capitalisation::Keep => name.to_owned(),
+        Capitalisation::Lower => name.to_lowercase(),
+        Capitalisation::Upper => name.to_uppercase(),
+    }
 }
 
 fn debezium_options(

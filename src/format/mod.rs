@@ -6,10 +6,11 @@
 //! `destination.format` chooses the format.
 
 mod build;
+pub mod canal;
 pub mod debezium;
 pub mod shareplex;
 
-pub use build::{build, shareplex};
+pub use build::{build, build_with_clock, shareplex};
 
 pub mod clock;
 pub mod json;

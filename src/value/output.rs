@@ -147,10 +147,27 @@ fn seconds(out: &mut String, micros: i64) {
     let _ = write!(out, "{:02}", micros / MICROS_PER_SECOND);
     let frac = micros % MICROS_PER_SECOND;
     if frac != 0 {
-        let digits = format!("{frac:06}");
+        // Six digits, zero-padded, on the stack (this runs for most timestamps).
+        let mut digits = [b'0'; 6];
+        let mut rest = frac;
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
         out.push('.');
-        out.push_str(digits.trim_end_matches('0'));
+        push_ascii(out, trim_zeros(&digits));
     }
+}
+
+/// `d` without its trailing `0`s.
+fn trim_zeros(d: &[u8]) -> &[u8] {
+    let end = d.iter().rposition(|c| *c != b'0').map_or(0, |i| i + 1);
+    &d[..end]
+}
+
+/// Appends ASCII digits.
+fn push_ascii(out: &mut String, d: &[u8]) {
+    out.extend(d.iter().map(|c| char::from(*c)));
 }
 
 /// `EncodeTimezone`: `+HH`, `+HH:MM` or `+HH:MM:SS` for a zone `offset_secs` east of UTC.
@@ -462,15 +479,22 @@ fn shortest(out: &mut String, s: &str, fixed_max: i32) {
         None => (s, 0),
     };
     let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let mut digits: Vec<u8> = int.bytes().chain(frac.bytes()).collect();
+    // The significant digits, on the stack: ryu prints at most 17 of them (plus zeros).
+    let mut buf = [0u8; 48];
+    let mut len = 0;
+    for d in int.bytes().chain(frac.bytes()).skip_while(|d| *d == b'0') {
+        if let Some(slot) = buf.get_mut(len) {
+            *slot = d;
+            len += 1;
+        }
+    }
     // value = digits × 10^e10
     let mut e10 = exp - frac.len() as i32;
-    let leading = digits.iter().take_while(|d| **d == b'0').count();
-    digits.drain(..leading);
-    while digits.last() == Some(&b'0') {
-        digits.pop();
+    while len > 0 && buf[len - 1] == b'0' {
+        len -= 1;
         e10 += 1;
     }
+    let digits = &buf[..len];
     if negative {
         out.push('-');
     }
@@ -481,28 +505,27 @@ fn shortest(out: &mut String, s: &str, fixed_max: i32) {
     let n = digits.len() as i32;
     // The display exponent: the power of ten of the first digit.
     let x = e10 + n - 1;
-    let ascii = |d: &[u8]| d.iter().map(|c| char::from(*c)).collect::<String>();
     if (-4..fixed_max).contains(&x) {
         if e10 >= 0 {
-            out.push_str(&ascii(&digits));
+            push_ascii(out, digits);
             out.extend(std::iter::repeat_n('0', e10 as usize));
         } else if x >= 0 {
             let point = ((x + 1) as usize).min(digits.len());
             let (whole, fraction) = digits.split_at(point);
-            out.push_str(&ascii(whole));
+            push_ascii(out, whole);
             out.push('.');
-            out.push_str(&ascii(fraction));
+            push_ascii(out, fraction);
         } else {
             out.push_str("0.");
             out.extend(std::iter::repeat_n('0', (-x - 1) as usize));
-            out.push_str(&ascii(&digits));
+            push_ascii(out, digits);
         }
     } else {
         let (first, rest) = digits.split_at(digits.len().min(1));
-        out.push_str(&ascii(first));
+        push_ascii(out, first);
         if !rest.is_empty() {
             out.push('.');
-            out.push_str(&ascii(rest));
+            push_ascii(out, rest);
         }
         let _ = write!(
             out,

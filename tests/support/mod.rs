@@ -260,9 +260,12 @@ impl TaskSetup {
     }
 }
 
-/// The `tributary` binary under test.
+/// The `tributary` binary under test: cargo's, or the copy `TRIBUTARY_TEST_BIN` names (a
+/// target directory shared by several work trees can swap cargo's copy during a run).
 pub fn tributary() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tributary"));
+    let bin = std::env::var("TRIBUTARY_TEST_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_tributary").to_owned());
+    let mut c = Command::new(bin);
     c.env("TRIBUTARY_LOG", "warn,tributary=info");
     c
 }

@@ -138,7 +138,11 @@ mod filters {
             Some((Op::Insert, None, r("1", Some("in"))))
         );
         assert_eq!(ev(Op::Insert, None, r("1", Some("out"))), None);
-        assert_eq!(ev(Op::Insert, None, r("1", None)), None, "NULL is not a match");
+        assert_eq!(
+            ev(Op::Insert, None, r("1", None)),
+            None,
+            "NULL is not a match"
+        );
         assert_eq!(
             ev(Op::Update, r("1", Some("in")), r("1", Some("in"))),
             Some((Op::Update, r("1", Some("in")), r("1", Some("in"))))

@@ -14,9 +14,7 @@ use super::setup::{self, PgSourceOptions, Preflight};
 use super::slot;
 use super::takeover::TakeoverPolicy;
 use crate::checkpoint::{Checkpoint, SourceObject};
-use crate::config::{
-    resolve_password, split_exact, ConfigError, Phase, TableSelection, TaskSpec,
-};
+use crate::config::{resolve_password, split_exact, ConfigError, Phase, TableSelection, TaskSpec};
 use crate::position::{LogPoint, ResumeToken};
 use crate::source::{Source, SourceError, SourceInfo, SourceSender};
 
