@@ -294,7 +294,7 @@ impl Binder<'_> {
             (Literal::Bool(b), _) => Err(mismatch(b.to_string())),
             (Literal::Number(n), Class::Exact | Class::Float) => number(n, class, col),
             (Literal::Number(n), _) => Err(mismatch(format!("the number {n}"))),
-            (Literal::String(s), _) => self.from_string(s, class, col),
+            (Literal::String(s), _) => self.string_const(s, class, col),
             (Literal::Typed(kind, s), _) => {
                 let fits = matches!(
                     (kind, class),
@@ -310,14 +310,14 @@ impl Binder<'_> {
                         self.type_name(i)
                     ));
                 }
-                self.from_string(s, class, col)
+                self.string_const(s, class, col)
             }
         }
     }
 
     /// A string literal read as a value of `class` (PostgreSQL gives an untyped string the
     /// type of the column it meets).
-    fn from_string(&self, s: &str, class: Class, col: &Column) -> Result<Const, String> {
+    fn string_const(&self, s: &str, class: Class, col: &Column) -> Result<Const, String> {
         let for_column = |e: String| format!("{e} (column {:?} is {})", col.name, col.ty.name);
         match class {
             Class::Bool => bool_text(s).map(Const::Bool).map_err(for_column),
