@@ -4,7 +4,7 @@
 //! Requests carry Confluent's content type `application/vnd.schemaregistry.v1+json` and body
 //! `{"schema": "<the schema JSON as a string>"}` (Avro is the default `schemaType`). Statuses
 //! with a meaning for the call are handled by the call (a 404 `40403` from a lookup means "not
-//! there yet"); the rest by [`RegistryClient::check`]: 401/403 refused, 408/429/5xx transient,
+//! there yet"); the rest by `check`: 401/403 refused, 408/429/5xx transient,
 //! anything else unexpected.
 
 use reqwest::{StatusCode, Url};

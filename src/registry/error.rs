@@ -41,7 +41,7 @@ pub enum RegistryError {
     },
     #[error("the DTS Avro Record schema is not compatible with the schemas already under subject {subject} ({detail}): another Avro schema is written to this topic; map the tables to another topic (objects.table.\"<schema>.<table>\".topic), or, if that subject's schemas are no longer used, delete the subject or set its compatibility to NONE (PUT /config/{subject} {{\"compatibility\": \"NONE\"}})")]
     Incompatible { subject: String, detail: String },
-    #[error("schema registry {url} rejected the DTS Avro Record schema as invalid under subject {subject} (HTTP 422{detail}): check that destination.schema_registry.url is a Confluent-compatible registry that takes Avro schemas")]
+    #[error("schema registry {url} refused the DTS Avro Record schema under subject {subject} (HTTP 422{detail}): the registry's message says why (an invalid schema, a subject in read-only mode); check that destination.schema_registry.url is a Confluent-compatible registry that takes Avro schemas")]
     InvalidSchema {
         url: String,
         subject: String,

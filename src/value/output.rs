@@ -116,8 +116,21 @@ fn ymd(out: &mut String, days: i64) -> bool {
     let (year, month, day) = civil_from_days(days);
     let bc = year <= 0;
     let shown = if bc { 1 - year } else { year };
-    let _ = write!(out, "{shown:04}-{month:02}-{day:02}");
+    padded(out, shown.unsigned_abs(), 4);
+    out.push('-');
+    padded(out, u64::from(month), 2);
+    out.push('-');
+    padded(out, u64::from(day), 2);
     bc
+}
+
+/// `v` in decimal, zero-padded to at least `width` digits (`{v:0width$}` without the
+/// formatting machinery: dates and times are on every row of some formats).
+fn padded(out: &mut String, v: u64, width: usize) {
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(v);
+    out.extend(std::iter::repeat_n('0', width.saturating_sub(digits.len())));
+    out.push_str(digits);
 }
 
 /// `date_out`: `2024-02-29`, `0044-03-15 BC`, `infinity`, `-infinity`.
@@ -137,32 +150,27 @@ fn date(out: &mut String, days: i32) {
 fn time_of_day(out: &mut String, micros: i64) {
     let h = micros / MICROS_PER_HOUR;
     let m = micros % MICROS_PER_HOUR / MICROS_PER_MINUTE;
-    let _ = write!(out, "{h:02}:{m:02}:");
+    padded(out, h.unsigned_abs(), 2);
+    out.push(':');
+    padded(out, m.unsigned_abs(), 2);
+    out.push(':');
     seconds(out, micros % MICROS_PER_MINUTE);
 }
 
 /// Two-digit seconds and, if any, the fraction without trailing zeros.
 fn seconds(out: &mut String, micros: i64) {
-    let micros = micros.abs();
-    let _ = write!(out, "{:02}", micros / MICROS_PER_SECOND);
-    let frac = micros % MICROS_PER_SECOND;
+    let micros = micros.unsigned_abs();
+    let per_second = MICROS_PER_SECOND.unsigned_abs();
+    padded(out, micros / per_second, 2);
+    let (mut frac, mut width) = (micros % per_second, 6);
     if frac != 0 {
-        // Six digits, zero-padded, on the stack (this runs for most timestamps).
-        let mut digits = [b'0'; 6];
-        let mut rest = frac;
-        for d in digits.iter_mut().rev() {
-            *d = b'0' + (rest % 10) as u8;
-            rest /= 10;
+        while frac % 10 == 0 {
+            frac /= 10;
+            width -= 1;
         }
         out.push('.');
-        push_ascii(out, trim_zeros(&digits));
+        padded(out, frac, width);
     }
-}
-
-/// `d` without its trailing `0`s.
-fn trim_zeros(d: &[u8]) -> &[u8] {
-    let end = d.iter().rposition(|c| *c != b'0').map_or(0, |i| i + 1);
-    &d[..end]
 }
 
 /// Appends ASCII digits.

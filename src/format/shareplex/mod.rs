@@ -23,7 +23,10 @@
 //! kept as frames (`buffer`): the message body after `meta`, the Kafka key, partition and
 //! position; `meta` is written when the frame is read back, so nothing is rewritten. Past
 //! `memory_budget_bytes` the frames spill to a file in `spill_dir` (`spill`), read back in
-//! order with a small buffer: memory stays bounded whatever the transaction's size.
+//! order with a small buffer: memory stays bounded whatever the transaction's size (the spill
+//! directory must be on disk: a tmpfs `/tmp` would keep spilled transactions in RAM). A spill
+//! file is removed once its transaction is written, when the format is dropped, and, for a
+//! killed process's, when a later format starts.
 //! `size` counts the messages this format wrote for the transaction (after the task's
 //! per-table operations and `hash_key`'s split of a key change), not the source's events.
 //!
