@@ -5,6 +5,7 @@ use super::debezium::{
     DebeziumJson, DebeziumOptions, DecimalHandling, HstoreHandling, IntervalHandling,
 };
 use super::shareplex::{SharePlexJson, SharePlexOptions};
+use super::dts_avro::{DtsAvro, DtsAvroOptions, ObjectName, SourceType};
 use super::Format;
 use std::sync::Arc;
 
@@ -31,6 +32,10 @@ pub fn build(
             routing,
             Box::new(super::clock::SystemClock),
         )?)),
+        FormatKind::DtsAvro => Ok(Box::new(DtsAvro::new(
+            dts_avro_options(spec, info)?,
+            routing.clone(),
+        ))),
         other => Err(ConfigError::Invalid {
             field: "destination.format",
             constraint: format!("{other:?} is not built yet"),
@@ -61,6 +66,42 @@ pub fn shareplex(
     SharePlexJson::new(routing.clone(), opts, clock).map_err(|e| ConfigError::Invalid {
         field: "destination.shareplex_json.spill_dir",
         constraint: e.to_string(),
+    })
+}
+
+/// DTS Avro's options from `destination.dts_avro` and the source. The schema registry id is
+/// set by the caller that registers the schema.
+fn dts_avro_options(spec: &TaskSpec, info: &SourceInfo) -> Result<DtsAvroOptions, ConfigError> {
+    let d = &spec.destination.dts_avro;
+    let source_type = match d.source_type.as_deref() {
+        None | Some("PostgreSQL") => SourceType::PostgreSql,
+        Some("PPAS") => SourceType::Ppas,
+        Some(x) => {
+            return Err(ConfigError::not_one_of(
+                "destination.dts_avro.source_type",
+                x,
+                "PostgreSQL or PPAS",
+            ))
+        }
+    };
+    let object_name = match d.object_name.as_deref() {
+        None | Some("schema_table") => ObjectName::SchemaTable,
+        Some("database_schema_table") => ObjectName::DatabaseSchemaTable,
+        Some(x) => {
+            return Err(ConfigError::not_one_of(
+                "destination.dts_avro.object_name",
+                x,
+                "schema_table or database_schema_table",
+            ))
+        }
+    };
+    Ok(DtsAvroOptions {
+        source_type,
+        server_version: info.server_version.clone(),
+        database: info.database.clone(),
+        object_name,
+        extra_tags: d.extra_tags.unwrap_or(false),
+        confluent_schema_id: None,
     })
 }
 

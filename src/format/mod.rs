@@ -7,6 +7,7 @@
 
 mod build;
 pub mod debezium;
+pub mod dts_avro;
 pub mod shareplex;
 
 pub use build::{build, shareplex};
