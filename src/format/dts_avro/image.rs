@@ -29,7 +29,7 @@ const FLOAT_SCALE: i32 = 15;
 const CHARSET: &str = "UTF8";
 /// The `TextObject` type of values carried as their PostgreSQL text form.
 const XTYPE: &str = "XTYPE";
-const MICROS_PER_DAY: i128 = 86_400_000_000;
+const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 /// The branch a column's values take, with what it needs from the column type.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -306,7 +306,7 @@ fn infinity(out: &mut Vec<u8>, value: &Value<'_>) {
 
 fn date(out: &mut Vec<u8>, days: i32) {
     avro::branch(out, DATETIME);
-    datetime(out, Some(i128::from(days)), None);
+    datetime(out, Some(i64::from(days)), None);
 }
 
 fn timestamp(out: &mut Vec<u8>, us: i64) {
@@ -316,9 +316,15 @@ fn timestamp(out: &mut Vec<u8>, us: i64) {
 
 /// The seven `DateTime` parts of a finite timestamp (microseconds since 1970).
 fn timestamp_parts(out: &mut Vec<u8>, us: i64) {
-    let us = timestamp_unix_micros(us);
-    let days = us.div_euclid(MICROS_PER_DAY);
-    let of_day = us.rem_euclid(MICROS_PER_DAY) as i64;
+    let (days, of_day) = match i64::try_from(timestamp_unix_micros(us)) {
+        Ok(us) => (us.div_euclid(MICROS_PER_DAY), us.rem_euclid(MICROS_PER_DAY)),
+        // The last 30 years PostgreSQL allows lie beyond i64 microseconds.
+        Err(_) => {
+            let us = timestamp_unix_micros(us);
+            let day = i128::from(MICROS_PER_DAY);
+            (us.div_euclid(day) as i64, us.rem_euclid(day) as i64)
+        }
+    };
     datetime(out, Some(days), Some(of_day));
 }
 
@@ -353,10 +359,10 @@ pub(crate) fn offset_text(offset_secs: i32, buf: &mut [u8; 9]) -> usize {
 
 /// The `DateTime` record: date parts of `days` since 1970 and time parts of `micros` since
 /// midnight, each null when absent. `millis` holds microseconds (part B §1.5).
-fn datetime(out: &mut Vec<u8>, days: Option<i128>, micros: Option<i64>) {
+fn datetime(out: &mut Vec<u8>, days: Option<i64>, micros: Option<i64>) {
     match days {
         Some(d) => {
-            let (year, month, day) = civil_from_days(d as i64);
+            let (year, month, day) = civil_from_days(d);
             part(out, year as i32);
             part(out, month as i32);
             part(out, day as i32);

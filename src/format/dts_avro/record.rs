@@ -2,8 +2,6 @@
 //! `version` … `objectName` (`head`), `processTimestamps` and `tags` (`tags`), and the trailing
 //! `bornTimestamp` (`tail`). `fields` and the images are the encoder's.
 
-use std::io::Write;
-
 use crate::position::Lsn;
 
 use super::avro;
@@ -91,14 +89,25 @@ pub(crate) fn tail(out: &mut Vec<u8>, m: &Meta) {
     avro::long(out, m.commit_time_us.div_euclid(1000));
 }
 
-/// An LSN as `X/Y` text (PostgreSQL's `pg_lsn` form), without allocating.
+/// An LSN as `X/Y` text (PostgreSQL's `pg_lsn` form: upper-case hexadecimal without leading
+/// zeros), without allocating or going through `fmt`.
 fn lsn(out: &mut Vec<u8>, l: Lsn) {
+    // The longest form is FFFFFFFF/FFFFFFFF.
     let mut buf = [0u8; 17];
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
-    // 17 bytes hold the longest form, FFFFFFFF/FFFFFFFF.
-    let _ = write!(cursor, "{l}");
-    let n = cursor.position() as usize;
+    let mut n = hex(&mut buf, 0, (l.0 >> 32) as u32);
+    buf[n] = b'/';
+    n = hex(&mut buf, n + 1, l.0 as u32);
     avro::bytes(out, &buf[..n]);
+}
+
+/// Writes `v` in upper-case hexadecimal at `buf[at..]`; returns the end.
+fn hex(buf: &mut [u8; 17], at: usize, v: u32) -> usize {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let len = (8 - v.leading_zeros() as usize / 4).max(1);
+    for i in 0..len {
+        buf[at + i] = DIGITS[((v >> (4 * (len - 1 - i))) & 0xF) as usize];
+    }
+    at + len
 }
 
 /// The encoded `Source` record: `sourceType` (PostgreSQL 3, PPAS 7) and the server version.
@@ -107,4 +116,26 @@ pub(crate) fn source(source_type: i32, version: &str) -> Vec<u8> {
     avro::int(&mut out, source_type);
     avro::string(&mut out, version);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lsns_are_written_as_postgresql_prints_them() {
+        for (v, text) in [
+            (0u64, "0/0"),
+            (0x16B_3748, "0/16B3748"),
+            (0x1_0000_0000, "1/0"),
+            (0xA_0000_000F, "A/F"),
+            (u64::MAX, "FFFFFFFF/FFFFFFFF"),
+        ] {
+            let mut out = Vec::new();
+            lsn(&mut out, Lsn(v));
+            assert_eq!(out[1..], *text.as_bytes(), "{v:x}");
+            assert_eq!(usize::from(out[0]), text.len() * 2, "zig-zag length");
+            assert_eq!(Lsn(v).to_string(), text);
+        }
+    }
 }

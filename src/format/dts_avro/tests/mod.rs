@@ -7,6 +7,7 @@ mod fastavro;
 mod golden;
 mod items;
 mod reader;
+mod throughput;
 mod types;
 
 use std::sync::Arc;

@@ -228,6 +228,12 @@ fn dates_and_times_are_broken_down_with_microseconds() {
         value(ts(), -1, C::V(timestamp(253_402_300_800 * US))),
         datetime((10_000, 1, 1), (0, 0, 0, 0))
     );
+    // PostgreSQL's last timestamp, whose Unix microseconds lie beyond i64 (raw PostgreSQL
+    // microseconds since 2000).
+    assert_eq!(
+        value(ts(), -1, C::V(int8(9_223_371_331_199_999_999))),
+        datetime((294_276, 12, 31), (23, 59, 59, 999_999))
+    );
     let oradate = ext(9508, "oradate", "sys", TypeKind::Timestamp);
     assert_eq!(
         item(oradate, -1, C::V(timestamp(-500_000))),
