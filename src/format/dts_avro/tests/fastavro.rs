@@ -52,10 +52,13 @@ fn unavailable() -> Option<String> {
         .output()
     {
         Err(e) => Some(format!("python3 is not available ({e})")),
-        Ok(o) if !o.status.success() => Some(format!(
-            "fastavro is not installed ({}); pip install fastavro",
-            String::from_utf8_lossy(&o.stderr).trim()
-        )),
+        Ok(o) if !o.status.success() => {
+            let err = String::from_utf8_lossy(&o.stderr);
+            let last = err.lines().last().unwrap_or_default().to_owned();
+            Some(format!(
+                "fastavro is not installed ({last}); pip install fastavro"
+            ))
+        }
         Ok(_) => None,
     }
 }

@@ -434,3 +434,36 @@ fn a_value_that_does_not_decode_names_table_and_column_and_leaves_nothing() {
     assert!(out.is_empty());
     assert_eq!(f.sequence(), 5);
 }
+
+#[test]
+fn the_task_file_chooses_the_format_and_its_options() {
+    let dest = "format = \"dts_avro\"\n[destination.dts_avro]\nextra_tags = true\n\
+                object_name = \"database_schema_table\"\nsource_type = \"PPAS\"";
+    let task = spec(dest, "");
+    let info = crate::source::SourceInfo {
+        kind: "postgresql",
+        database: "appdb".into(),
+        server_version: "15.18".into(),
+        tables: vec![orders(ReplicaIdentity::Full)],
+        server_point: None,
+    };
+    let routing = Arc::new(Routing::new(&task));
+    let labels = crate::metrics::ShardLabels::new("shop", 0);
+    let mut f = crate::format::build(&task, &info, &labels, &routing).unwrap();
+    let mut out = EncodedBatch::default();
+    f.encode(&insert_event(), &mut out).unwrap();
+    let v = Reader::new().json(&out.records()[0].value);
+    assert_eq!(
+        v["source"],
+        json!({"sourceType": "PPAS", "version": "15.18"})
+    );
+    assert_eq!(v["objectName"], json!({"string": "appdb.public.orders"}));
+    let now_ms = v["tags"]["readerThroughoutTime"].as_str().unwrap();
+    assert!(
+        now_ms.parse::<i64>().unwrap() > 1_700_000_000_000,
+        "{now_ms}"
+    );
+    assert_eq!(v["tags"]["commitTimestamp"], json!(T0.to_string()));
+    // partition_zero is the DTS formats' default policy.
+    assert_eq!(out.records()[0].partition, PartitionChoice::Fixed(0));
+}
