@@ -61,7 +61,11 @@ fn encode_all(format: &str, table: &Arc<TableSchema>, rows: &[Row], n: u64) -> u
     let (mut bytes, mut records) = (0u64, 0u64);
     let mut count = |out: &EncodedBatch| {
         records += out.len() as u64;
-        bytes += out.records().iter().map(|r| r.value.len() as u64).sum::<u64>();
+        bytes += out
+            .records()
+            .iter()
+            .map(|r| r.value.len() as u64)
+            .sum::<u64>();
     };
     let start = Instant::now();
     let mut i = 0u64;
@@ -133,8 +137,18 @@ fn bench_wide() -> Arc<TableSchema> {
             col("qty", ty(23, "int4", TypeKind::Int4), -1, false),
             col("descr", ty(25, "text", TypeKind::Text), -1, false),
             col("code", ty(1043, "varchar", TypeKind::Text), 36, false),
-            col("amount", ty(1700, "numeric", TypeKind::Numeric), (12 << 16 | 2) + 4, false),
-            col("created_at", ty(1184, "timestamptz", TypeKind::TimestampTz), -1, false),
+            col(
+                "amount",
+                ty(1700, "numeric", TypeKind::Numeric),
+                (12 << 16 | 2) + 4,
+                false,
+            ),
+            col(
+                "created_at",
+                ty(1184, "timestamptz", TypeKind::TimestampTz),
+                -1,
+                false,
+            ),
             col("active", ty(16, "bool", TypeKind::Bool), -1, false),
             col("attrs", ty(3802, "jsonb", TypeKind::Jsonb), -1, false),
             col("ref", ty(2950, "uuid", TypeKind::Uuid), -1, false),

@@ -7,7 +7,6 @@ mod fastavro;
 mod golden;
 mod items;
 mod reader;
-mod throughput;
 mod types;
 
 use std::sync::Arc;
