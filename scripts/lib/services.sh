@@ -139,6 +139,19 @@ _ensure_rust_components() {
   fi
 }
 
+# Python's fastavro: the DTS Avro tests decode messages with its schemaless_reader, as DTS's
+# Python consumer demo does. Best effort: without it (no network, no pip) that test says it
+# was skipped and why.
+_ensure_fastavro() {
+  command -v python3 >/dev/null 2>&1 || return 0
+  python3 -c 'import fastavro' >/dev/null 2>&1 && return 0
+  log "installing Python's fastavro with pip (for the DTS Avro reader test)"
+  python3 -m pip install --quiet fastavro >/dev/null 2>&1 ||
+    python3 -m pip install --quiet --break-system-packages fastavro >/dev/null 2>&1 ||
+    python3 -m pip install --quiet --user --break-system-packages fastavro >/dev/null 2>&1 ||
+    warn "could not install fastavro with pip: the fastavro reader test will be skipped"
+}
+
 _tansu_ok() {
   [ -x "$1" ] && "$1" --version 2>/dev/null | grep -qF "$TRIBUTARY_TANSU_VERSION"
 }
@@ -208,6 +221,7 @@ ensure_deps() {
   _ensure_rust_components
   _ensure_tansu
   _ensure_tansu_sql
+  _ensure_fastavro
 }
 
 # ---------------------------------------------------------------------------------------------

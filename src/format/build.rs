@@ -6,6 +6,7 @@ use super::clock::{Clock, SystemClock};
 use super::debezium::{
     DebeziumJson, DebeziumOptions, DecimalHandling, HstoreHandling, IntervalHandling,
 };
+use super::dts_avro::{DtsAvro, DtsAvroOptions, ObjectName, SourceType};
 use super::shareplex::{SharePlexJson, SharePlexOptions};
 use super::Format;
 use std::sync::Arc;
@@ -24,6 +25,25 @@ pub fn build(
     routing: &Arc<Routing>,
 ) -> Result<Box<dyn Format>, ConfigError> {
     build_with_clock(spec, info, labels, routing, Box::new(SystemClock))
+}
+
+/// `build` for a task whose DTS Avro schema is registered under `schema_id`: its messages
+/// carry the Confluent framing (magic byte 0, the id as 4 big-endian bytes).
+pub fn build_registered(
+    spec: &TaskSpec,
+    info: &SourceInfo,
+    labels: &ShardLabels,
+    routing: &Arc<Routing>,
+    schema_id: Option<u32>,
+) -> Result<Box<dyn Format>, ConfigError> {
+    match (spec.destination.format, schema_id) {
+        (FormatKind::DtsAvro, Some(id)) => {
+            let mut opts = dts_avro_options(spec, info)?;
+            opts.confluent_schema_id = Some(id);
+            Ok(Box::new(DtsAvro::new(opts, routing.clone())))
+        }
+        _ => build(spec, info, labels, routing),
+    }
 }
 
 /// `build` with the clock of time-of-writing fields injected (tests).
@@ -45,10 +65,11 @@ pub fn build_with_clock(
             routing.clone(),
             clock,
         ))),
-        other => Err(ConfigError::Invalid {
-            field: "destination.format",
-            constraint: format!("{other:?} is not built yet"),
-        }),
+        FormatKind::DtsAvro => Ok(Box::new(DtsAvro::with_clock(
+            dts_avro_options(spec, info)?,
+            routing.clone(),
+            clock,
+        ))),
     }
 }
 
@@ -101,6 +122,42 @@ fn cased(case: Capitalisation, name: &str) -> String {
         Capitalisation::Lower => name.to_lowercase(),
         Capitalisation::Upper => name.to_uppercase(),
     }
+}
+
+/// DTS Avro's options from `destination.dts_avro` and the source. The schema registry id is
+/// set by the caller that registers the schema.
+fn dts_avro_options(spec: &TaskSpec, info: &SourceInfo) -> Result<DtsAvroOptions, ConfigError> {
+    let d = &spec.destination.dts_avro;
+    let source_type = match d.source_type.as_deref() {
+        None | Some("PostgreSQL") => SourceType::PostgreSql,
+        Some("PPAS") => SourceType::Ppas,
+        Some(x) => {
+            return Err(ConfigError::not_one_of(
+                "destination.dts_avro.source_type",
+                x,
+                "PostgreSQL or PPAS",
+            ))
+        }
+    };
+    let object_name = match d.object_name.as_deref() {
+        None | Some("schema_table") => ObjectName::SchemaTable,
+        Some("database_schema_table") => ObjectName::DatabaseSchemaTable,
+        Some(x) => {
+            return Err(ConfigError::not_one_of(
+                "destination.dts_avro.object_name",
+                x,
+                "schema_table or database_schema_table",
+            ))
+        }
+    };
+    Ok(DtsAvroOptions {
+        source_type,
+        server_version: info.server_version.clone(),
+        database: info.database.clone(),
+        object_name,
+        extra_tags: d.extra_tags.unwrap_or(false),
+        confluent_schema_id: None,
+    })
 }
 
 fn debezium_options(

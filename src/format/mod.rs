@@ -8,9 +8,10 @@
 mod build;
 pub mod canal;
 pub mod debezium;
+pub mod dts_avro;
 pub mod shareplex;
 
-pub use build::{build, build_with_clock, shareplex};
+pub use build::{build, build_registered, build_with_clock, shareplex};
 
 pub mod clock;
 pub mod json;

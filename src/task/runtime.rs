@@ -192,6 +192,11 @@ async fn attempt<So: Source, Si: Sink>(
         first_start(rt, &mut cp, &mut source, &mut sink, &plans, fixed).await?
     };
     let schema_id = register_schema(&rt.spec, &topics).await?;
+    // With a registry, the messages carry the registered schema's id.
+    let format = match schema_id {
+        Some(_) => crate::format::build_registered(&rt.spec, &info, labels, &routing, schema_id)?,
+        None => format,
+    };
     let (confirm_tx, confirm_rx) = watch::channel(cp.resume.unwrap_or(ResumeToken::Pg {
         confirmed_lsn: crate::position::Lsn::ZERO,
     }));

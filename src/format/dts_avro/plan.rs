@@ -1,0 +1,154 @@
+//! Per-table plans: the parts of a table's records that do not change from row to row — the
+//! encoded `objectName`, `fields` array, `pk_uk_info` tag and TRUNCATE statement, and each
+//! column's value branch — built once from the table's route (mapped names) and cached by
+//! table OID until the table's description changes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::format::FormatError;
+use crate::route::{Router, TableRoute};
+use crate::schema::TableSchema;
+
+use super::avro;
+use super::image::Branch;
+use super::{DtsAvroOptions, ObjectName};
+
+/// The cached plan of one table.
+pub(crate) struct TablePlan {
+    /// The source's description this plan was built from.
+    pub table: Arc<TableSchema>,
+    pub route: Arc<TableRoute>,
+    /// `objectName`'s string, encoded (length and bytes).
+    pub object_name: Vec<u8>,
+    /// The `fields` union value: branch 2, the array of `Field`s.
+    pub fields: Vec<u8>,
+    /// The `pk_uk_info` map entry (key, then value), encoded; empty when the table has no key.
+    pub pk_tag: Vec<u8>,
+    /// `TRUNCATE TABLE <schema>.<table>`.
+    pub truncate: String,
+    pub branches: Vec<Branch>,
+}
+
+impl TablePlan {
+    pub(crate) fn build(opts: &DtsAvroOptions, route: Arc<TableRoute>) -> TablePlan {
+        let t = &route.target;
+        let mut name = String::new();
+        if opts.object_name == ObjectName::DatabaseSchemaTable {
+            push_part(&mut name, &opts.database);
+            name.push('.');
+        }
+        push_part(&mut name, &t.schema);
+        name.push('.');
+        push_part(&mut name, &t.name);
+        let mut object_name = Vec::new();
+        avro::string(&mut object_name, &name);
+        let truncate = format!("TRUNCATE TABLE {}.{}", t.schema, t.name);
+        TablePlan {
+            table: route.source.clone(),
+            object_name,
+            fields: fields(t),
+            pk_tag: pk_tag(t),
+            truncate,
+            branches: t.columns.iter().map(Branch::of).collect(),
+            route,
+        }
+    }
+}
+
+/// One part of `objectName`: a literal `.` is written as the six characters `\u002E` (the DTS
+/// SDK's `ObjectNameUtils`, part B §1.3).
+fn push_part(out: &mut String, part: &str) {
+    for c in part.chars() {
+        if c == '.' {
+            out.push_str("\\u002E");
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+/// `fields`: branch 2, one `Field {name, dataTypeNumber}` per column (the type OID, as Java's
+/// `int` sees it).
+fn fields(t: &TableSchema) -> Vec<u8> {
+    let mut out = Vec::new();
+    avro::branch(&mut out, 2);
+    avro::block(&mut out, t.columns.len());
+    for c in &t.columns {
+        avro::string(&mut out, &c.name);
+        avro::int(&mut out, c.ty.oid as i32);
+    }
+    avro::end(&mut out);
+    out
+}
+
+/// The `pk_uk_info` entry, `{"PRIMARY":["id"]}`: the key columns (the primary key, or the
+/// replica identity index under `USING INDEX`; the description names no index) in column order.
+fn pk_tag(t: &TableSchema) -> Vec<u8> {
+    if !t.has_key() {
+        return Vec::new();
+    }
+    let mut json = b"{\"PRIMARY\":[".to_vec();
+    for (n, i) in t.key_indices().enumerate() {
+        if n > 0 {
+            json.push(b',');
+        }
+        crate::format::json::write_str(&mut json, &t.columns[i].name);
+    }
+    json.extend_from_slice(b"]}");
+    let mut out = Vec::new();
+    avro::string(&mut out, "pk_uk_info");
+    avro::bytes(&mut out, &json);
+    out
+}
+
+/// Plans by table OID.
+#[derive(Default)]
+pub(crate) struct PlanCache {
+    plans: Vec<TablePlan>,
+    by_oid: HashMap<u32, usize>,
+    /// The plan used last: consecutive events are usually of one table.
+    last: Option<usize>,
+}
+
+impl PlanCache {
+    /// The plan of `table`, rebuilt when its description differs from the cached one.
+    pub(crate) fn get(
+        &mut self,
+        opts: &DtsAvroOptions,
+        router: &mut Router,
+        table: &Arc<TableSchema>,
+    ) -> Result<&TablePlan, FormatError> {
+        let hit = self
+            .last
+            .filter(|&i| Arc::ptr_eq(&self.plans[i].table, table));
+        let i = match hit {
+            Some(i) => i,
+            None => self.lookup(opts, router, table)?,
+        };
+        self.last = Some(i);
+        Ok(&self.plans[i])
+    }
+
+    fn lookup(
+        &mut self,
+        opts: &DtsAvroOptions,
+        router: &mut Router,
+        table: &Arc<TableSchema>,
+    ) -> Result<usize, FormatError> {
+        if let Some(&i) = self.by_oid.get(&table.oid) {
+            let plan = &mut self.plans[i];
+            if *plan.table == **table {
+                plan.table = table.clone();
+            } else {
+                *plan = TablePlan::build(opts, router.get(table)?);
+            }
+            return Ok(i);
+        }
+        let plan = TablePlan::build(opts, router.get(table)?);
+        self.plans.push(plan);
+        let i = self.plans.len() - 1;
+        self.by_oid.insert(table.oid, i);
+        Ok(i)
+    }
+}
