@@ -258,11 +258,14 @@ mod serial {
     }
 
     /// `ctl task create` against a one-node cluster refuses the same settings with one line,
-    /// and no task is created.
+    /// and no task, slot or publication is created.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn ctl_create_refuses_bad_producer_settings_and_partitions() {
+    async fn ctl_create_refuses_the_same_settings() {
+        let db = TestDb::create("ctlbad").await;
+        items(&db).await;
         let c = super::support::cluster::Cluster::start(1);
         let dir = c.dir.path();
+        let missing_key = "[objects.table.\"public.items\"]\nkey_columns = [\"nope\"]";
         for (i, (destination, objects, want)) in [
             ("compression = \"brotli\"", "", "destination.compression"),
             ("acks = \"2\"", "", "destination.acks"),
@@ -271,6 +274,7 @@ mod serial {
                 "[objects.table.\"public.items\"]\npartitions = 0",
                 "objects.table.partitions",
             ),
+            ("", missing_key, "key column \"nope\" does not exist"),
         ]
         .into_iter()
         .enumerate()
@@ -278,7 +282,7 @@ mod serial {
             let path = task_file(
                 dir,
                 &format!("bad{i}"),
-                &pg_url(),
+                &db.url,
                 &kafka(),
                 &["public.items"],
                 &["full", "incremental"],
@@ -297,6 +301,8 @@ mod serial {
         }
         let tasks = c.ctl_json(&["task", "list"]);
         assert_eq!(tasks.as_array().map(Vec::len), Some(0), "{tasks}");
+        nothing_left(&db).await;
+        db.cleanup().await;
     }
 
     #[tokio::test]
