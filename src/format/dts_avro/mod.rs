@@ -1,7 +1,8 @@
 //! DTS Avro (`shared/spec/FORMATS.md` part A "DTS Avro", part B §1): each row image is one
 //! bare Avro binary datum of `com.alibaba.dts.formats.avro.Record` from Alibaba's canonical
-//! `Record.avsc` (copied here, `Record.avsc`), as DTS's Kafka consumers decode it; with a schema
-//! id, the Confluent framing (magic byte 0, 4-byte big-endian id) comes first.
+//! `Record.avsc` (`RECORD_AVSC`), as DTS's Kafka consumers decode it; with a schema id (the
+//! registry's, `crate::registry`), the Confluent framing (magic byte 0, 4-byte big-endian id)
+//! comes first.
 //!
 //! Layout: `avro` (binary encoding primitives), `record` (the fields around the images),
 //! `image` (the value union: the type mapping of `docs/TYPE-MAPPING.md`), `plan` (per-table
@@ -48,8 +49,10 @@ pub use crate::format::clock::{Clock, FixedClock, ManualClock, SystemClock};
 pub use encoder::DtsAvro;
 
 /// The canonical DTS Avro schema: a JSON array of 14 named types whose last is `Record` (a
-/// reader, and a schema registered in a registry, must use `Record` itself).
-pub const RECORD_AVSC: &str = include_str!("Record.avsc");
+/// reader, and a schema registered in a registry, must use `Record` itself). One copy of
+/// `spec/avro/Record.avsc` serves the format and the registry (`crate::registry::RECORD_SCHEMA`
+/// is its `Record` made standalone).
+pub const RECORD_AVSC: &str = include_str!("../../registry/Record.avsc");
 
 /// `source.sourceType`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

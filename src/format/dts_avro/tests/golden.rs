@@ -467,3 +467,21 @@ fn the_task_file_chooses_the_format_and_its_options() {
     // partition_zero is the DTS formats' default policy.
     assert_eq!(out.records()[0].partition, PartitionChoice::Fixed(0));
 }
+
+#[test]
+fn the_registered_standalone_schema_reads_the_same_records() {
+    // What a consumer resolving the id from a schema registry reads with.
+    let standalone = apache_avro::Schema::parse_str(crate::registry::RECORD_SCHEMA).unwrap();
+    let r = Reader::new();
+    let mut f = format();
+    let mut values = Vec::new();
+    for ev in [insert_event(), update_event(), delete_event()] {
+        values.push(encode(&mut f, &ev)[0].value.clone());
+    }
+    for v in values {
+        let mut rest = v.as_slice();
+        let read = apache_avro::from_avro_datum(&standalone, &mut rest, None).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(read, r.decode(&v));
+    }
+}
