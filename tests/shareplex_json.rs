@@ -198,11 +198,12 @@ mod serial {
             peak >> 10,
             baseline >> 10
         );
-        // Holding the transaction in memory takes most of its messages' bytes on top of the
-        // baseline (its frames lack only `meta`); the peak grew by less than half of them.
+        // Holding the transaction in memory takes about its messages' bytes on top of the
+        // baseline (measured: +46 MiB for 45 MiB); spilled, the growth is the process's bounded
+        // buffers (replication socket, source channel, producer queue: measured 11 to 16 MiB).
         let grew = (peak - baseline) * 1024;
         assert!(
-            grew < bytes / 2,
+            grew < bytes * 2 / 3,
             "peak RSS grew by {grew} bytes for a transaction of {bytes} bytes"
         );
         assert!(
