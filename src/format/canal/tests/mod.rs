@@ -2,6 +2,7 @@
 //! variants and options (`options`), and one value per decoded type written by hand from
 //! `docs/TYPE-MAPPING.md` (`types`).
 
+mod bench;
 mod golden;
 mod options;
 mod types;
