@@ -2,7 +2,6 @@
 //! variants and options (`options`), and one value per decoded type written by hand from
 //! `docs/TYPE-MAPPING.md` (`types`).
 
-mod bench;
 mod golden;
 mod options;
 mod types;
