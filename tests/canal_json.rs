@@ -394,10 +394,11 @@ mod serial {
         }
         check_messages(&all);
         let (stream, twice) = check_ids(&all);
-        tracing::info!(twice, "stream positions delivered twice after the kill");
-        eprintln!(
-            "DEBUG twice={twice} stream={stream} cp.sequence={}",
-            cp.sequence
+        tracing::info!(
+            twice,
+            stream,
+            checkpointed = cp.sequence,
+            "stream positions delivered twice after the kill"
         );
         assert!(
             cp.sequence < stream,

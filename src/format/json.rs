@@ -69,7 +69,7 @@ fn push_escaped(out: &mut Vec<u8>, b: u8) {
 /// Whether any of the eight bytes of `w` is a control character (< 0x20), `"` or `\`
 /// (exact: the classic "has zero byte" / "has byte less than" word tests).
 #[inline]
-fn needs_escape(w: u64) -> bool {
+pub(crate) fn needs_escape(w: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;

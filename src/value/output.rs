@@ -78,9 +78,14 @@ fn hex(out: &mut String, b: &[u8], upper: bool) {
         b"0123456789abcdef"
     };
     out.reserve(b.len() * 2);
-    for byte in b {
-        out.push(char::from(digits[usize::from(byte >> 4)]));
-        out.push(char::from(digits[usize::from(byte & 0xF)]));
+    // Through a stack buffer: pushing char by char costs a UTF-8 check per digit.
+    let mut buf = [0u8; 64];
+    for chunk in b.chunks(buf.len() / 2) {
+        for (pair, byte) in buf.chunks_exact_mut(2).zip(chunk) {
+            pair[0] = digits[usize::from(byte >> 4)];
+            pair[1] = digits[usize::from(byte & 0xF)];
+        }
+        out.push_str(std::str::from_utf8(&buf[..chunk.len() * 2]).unwrap_or_default());
     }
 }
 
@@ -183,11 +188,14 @@ fn zone(out: &mut String, offset_secs: i32) {
     out.push(if offset_secs >= 0 { '+' } else { '-' });
     let abs = offset_secs.unsigned_abs();
     let (h, m, s) = (abs / 3600, abs / 60 % 60, abs % 60);
-    let _ = write!(out, "{h:02}");
+    padded(out, u64::from(h), 2);
+    if s != 0 || m != 0 {
+        out.push(':');
+        padded(out, u64::from(m), 2);
+    }
     if s != 0 {
-        let _ = write!(out, ":{m:02}:{s:02}");
-    } else if m != 0 {
-        let _ = write!(out, ":{m:02}");
+        out.push(':');
+        padded(out, u64::from(s), 2);
     }
 }
 
@@ -199,11 +207,20 @@ fn timestamp(out: &mut String, micros: i64, with_zone: bool) {
         i64::MIN => return out.push_str("-infinity"),
         _ => {}
     }
-    let real = super::timestamp_unix_micros(micros);
-    let day = i128::from(MICROS_PER_DAY);
-    let bc = ymd(out, real.div_euclid(day) as i64);
+    // 64-bit arithmetic unless the count wrapped (the last 30 years PostgreSQL allows).
+    let (days, time) = if micros >= -(1i64 << 62) {
+        (
+            micros.div_euclid(MICROS_PER_DAY),
+            micros.rem_euclid(MICROS_PER_DAY),
+        )
+    } else {
+        let real = super::timestamp_unix_micros(micros);
+        let day = i128::from(MICROS_PER_DAY);
+        (real.div_euclid(day) as i64, real.rem_euclid(day) as i64)
+    };
+    let bc = ymd(out, days);
     out.push(' ');
-    time_of_day(out, real.rem_euclid(day) as i64);
+    time_of_day(out, time);
     if with_zone {
         out.push_str("+00");
     }

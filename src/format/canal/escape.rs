@@ -4,24 +4,44 @@
 //! with lower-case hex digits (`writeStringEscapedRest`; Jackson, `format::json::write_str`,
 //! prints them upper-case), and everything else, U+007F and non-ASCII included, as raw UTF-8.
 
+use crate::format::json::needs_escape;
+
 const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
 
-/// Appends `s` as a quoted JSON string, escaped as fastjson2 escapes it. Clean runs are copied
-/// at once.
+/// Appends `s` as a quoted JSON string, escaped as fastjson2 escapes it. Eight-byte words that
+/// need no escape are skipped at once, and clean runs copied at once.
 pub(super) fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
     let mut clean_from = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b >= 0x20 && b != b'"' && b != b'\\' {
-            continue;
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(word) = bytes.get(i..i + 8) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            if !needs_escape(u64::from_le_bytes(w)) {
+                i += 8;
+                continue;
+            }
         }
-        out.extend_from_slice(&bytes[clean_from..i]);
-        push_escaped(out, b);
-        clean_from = i + 1;
+        let b = bytes[i];
+        if b < 0x20 || b == b'"' || b == b'\\' {
+            out.extend_from_slice(&bytes[clean_from..i]);
+            push_escaped(out, b);
+            clean_from = i + 1;
+        }
+        i += 1;
     }
     out.extend_from_slice(&bytes[clean_from..]);
+    out.push(b'"');
+}
+
+/// Appends `s` quoted, for text that holds nothing to escape (digits, dates, hex).
+pub(super) fn write_plain(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
     out.push(b'"');
 }
 

@@ -19,7 +19,7 @@ pub(super) struct TablePlan {
     /// The source's description this plan was built from.
     pub table: Arc<TableSchema>,
     pub route: Arc<TableRoute>,
-    /// `"name":` of each column, in column order.
+    /// `,"name":` of each column, in column order (a row's first member skips the comma).
     pub names: Vec<Box<[u8]>>,
     /// Whether an UPDATE's or DELETE's old image is the whole row (REPLICA IDENTITY FULL).
     pub full_old: bool,
@@ -63,7 +63,11 @@ impl TablePlan {
         }
         ddl_tail.extend_from_slice(&table);
         TablePlan {
-            names: target.columns.iter().map(|c| member(&c.name)).collect(),
+            names: target
+                .columns
+                .iter()
+                .map(|c| [b",".as_slice(), &member(&c.name)].concat().into())
+                .collect(),
             full_old: route.source.replica_identity == ReplicaIdentity::Full,
             after_data: [b"]".as_slice(), &db].concat().into(),
             before_id: if nulls {

@@ -5,10 +5,10 @@
 
 use crate::event::{Cell, Row};
 use crate::format::FormatError;
-use crate::schema::{Column, TableSchema};
+use crate::schema::{Column, TableSchema, TypeKind};
 use crate::value::{decode, write_text, Value, ValueError};
 
-use super::escape::write_str;
+use super::escape::{write_plain, write_str};
 use super::plan::TablePlan;
 
 /// Which columns of a row image PostgreSQL sent.
@@ -59,11 +59,8 @@ impl RowWriter {
                 missing += 1;
                 continue;
             }
-            if !first {
-                out.push(b',');
-            }
+            out.extend_from_slice(if first { &name[1..] } else { name });
             first = false;
-            out.extend_from_slice(name);
             self.value(out, table, col, row, cell)?;
         }
         out.push(b'}');
@@ -82,6 +79,11 @@ impl RowWriter {
         row: &Row,
         cell: Cell,
     ) -> Result<(), FormatError> {
+        if let (Cell::Binary { .. }, Some(b)) = (cell, row.bytes(cell)) {
+            if write_binary_direct(out, &col.ty.root().kind, b) {
+                return Ok(());
+            }
+        }
         let value = decode(col, row, cell).map_err(|source| FormatError::Value {
             table: table.qualified_name(),
             column: col.name.clone(),
@@ -96,11 +98,61 @@ impl RowWriter {
             other => {
                 self.text.clear();
                 write_text(&col.ty, other, &mut self.text);
-                write_str(out, &self.text);
+                if plain_text(other) {
+                    write_plain(out, &self.text);
+                } else {
+                    write_str(out, &self.text);
+                }
             }
         }
         Ok(())
     }
+}
+
+/// Writes the binary form `b` of a text or integer value straight into `out`, as `value`
+/// would; `false`, having written nothing, for other types and malformed bytes (the general
+/// path then renders them or reports the error).
+fn write_binary_direct(out: &mut Vec<u8>, kind: &TypeKind, b: &[u8]) -> bool {
+    match kind {
+        TypeKind::Text => match std::str::from_utf8(b) {
+            Ok(s) => write_str(out, s),
+            Err(_) => return false,
+        },
+        TypeKind::Int2 => match <[u8; 2]>::try_from(b) {
+            Ok(a) => quoted_int(out, i64::from(i16::from_be_bytes(a))),
+            Err(_) => return false,
+        },
+        TypeKind::Int4 => match <[u8; 4]>::try_from(b) {
+            Ok(a) => quoted_int(out, i64::from(i32::from_be_bytes(a))),
+            Err(_) => return false,
+        },
+        TypeKind::Int8 => match <[u8; 8]>::try_from(b) {
+            Ok(a) => quoted_int(out, i64::from_be_bytes(a)),
+            Err(_) => return false,
+        },
+        _ => return false,
+    }
+    true
+}
+
+/// Whether the text form of `v` never holds a character JSON escapes (numbers, booleans,
+/// dates and times, uuids, EWKB hex; not bytea, whose `\x` has a backslash).
+fn plain_text(v: &Value<'_>) -> bool {
+    matches!(
+        v,
+        Value::Bool(_)
+            | Value::Float4(_)
+            | Value::Float8(_)
+            | Value::Numeric(_)
+            | Value::Date(_)
+            | Value::Time(_)
+            | Value::TimeTz { .. }
+            | Value::Timestamp(_)
+            | Value::TimestampTz(_)
+            | Value::Interval { .. }
+            | Value::Uuid(_)
+            | Value::Ewkb(_)
+    )
 }
 
 /// `"42"`: integers need no escaping.
