@@ -1,4 +1,4 @@
-//! Row filters against real PostgreSQL and the broker: the evaluator agrees with PostgreSQL
+//! Row filters against real PostgreSQL and the broker (Canal JSON messages): the evaluator agrees with PostgreSQL
 //! value by value; a task with two filtered tables (one filter in the publication, one
 //! evaluated by tributary under REPLICA IDENTITY FULL) migrates exactly the matching rows in
 //! the snapshot and the stream, UPDATEs moving rows into and out of the filters included, while
@@ -240,39 +240,47 @@ mod serial {
             .collect()
     }
 
-    /// `id → note` of the table a consumer rebuilds from the messages.
+    /// A Canal JSON message's row (`data[0]`: the new row, or the deleted one) and its id.
+    fn canal_row(v: &Value) -> (&Value, i64) {
+        let row = &v["data"][0];
+        let id = row["id"].as_str().and_then(|i| i.parse().ok());
+        (row, id.unwrap_or_else(|| panic!("no id in {v}")))
+    }
+
+    /// `id → note` of the table a Canal consumer rebuilds from the messages (an UPDATE's
+    /// `data` is the whole new row).
     fn rebuilt(msgs: &[Msg]) -> BTreeMap<i64, Value> {
-        replay(msgs)
-            .values()
-            .map(|after| (after["id"].as_i64().unwrap(), after["note"].clone()))
-            .collect()
+        let mut state = BTreeMap::new();
+        for v in values(msgs) {
+            let (row, id) = canal_row(v);
+            match v["type"].as_str().unwrap() {
+                "INIT" | "INSERT" | "UPDATE" => {
+                    state.insert(id, row["note"].clone());
+                }
+                "DELETE" => {
+                    state.remove(&id);
+                }
+                other => panic!("unexpected message type {other}: {v}"),
+            }
+        }
+        state
     }
 
     /// Ids of the snapshot's messages.
     fn snapshot_ids(msgs: &[Msg]) -> BTreeSet<i64> {
         values(msgs)
             .iter()
-            .filter(|v| v["op"] == "r")
-            .map(|v| v["after"]["id"].as_i64().unwrap())
+            .filter(|v| v["type"] == "INIT")
+            .map(|v| canal_row(v).1)
             .collect()
     }
 
-    /// The stream's messages as (op, id), in order.
+    /// The stream's messages as (type, id), in order.
     fn stream_ops(msgs: &[Msg]) -> Vec<(String, i64)> {
         values(msgs)
             .iter()
-            .filter(|v| v["op"] != "r")
-            .map(|v| {
-                let image = if v["op"] == "d" {
-                    &v["before"]
-                } else {
-                    &v["after"]
-                };
-                (
-                    v["op"].as_str().unwrap().to_owned(),
-                    image["id"].as_i64().unwrap(),
-                )
-            })
+            .filter(|v| v["type"] != "INIT")
+            .map(|v| (v["type"].as_str().unwrap().to_owned(), canal_row(v).1))
             .collect()
     }
 
@@ -307,6 +315,12 @@ mod serial {
             &["full", "incremental"],
             FILTERS,
         );
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            text.replace("format = \"debezium_json\"", "format = \"canal_json\""),
+        )
+        .unwrap();
         let mut child = spawn_run(&path, &dir.path().join("data"));
         child.wait_stream_active(&db, &task, LIMIT).await;
 
@@ -395,12 +409,12 @@ mod serial {
         assert_eq!(rebuilt(&accounts), want_accounts);
         let ops = stream_ops(&orders);
         for want in [
-            ("u", 4),
-            ("c", 1),
-            ("c", 49),
-            ("d", 10),
-            ("u", 12),
-            ("d", 6),
+            ("UPDATE", 4),
+            ("INSERT", 1),
+            ("INSERT", 49),
+            ("DELETE", 10),
+            ("UPDATE", 12),
+            ("DELETE", 6),
         ] {
             assert!(
                 ops.contains(&(want.0.to_owned(), want.1)),
@@ -412,29 +426,35 @@ mod serial {
             "orders outside the filter streamed: {ops:?}"
         );
         let ops = stream_ops(&accounts);
-        assert!(ops.contains(&("u".into(), 8)), "{ops:?}");
-        assert!(ops.contains(&("c".into(), 41)), "{ops:?}");
+        assert!(ops.contains(&("UPDATE".into(), 8)), "{ops:?}");
+        assert!(ops.contains(&("INSERT".into(), 41)), "{ops:?}");
         assert!(!ops.iter().any(|(_, id)| *id == 42), "{ops:?}");
-        for v in values(&accounts).iter().filter(|v| v["op"] != "r") {
-            let image = if v["op"] == "d" {
-                &v["before"]
-            } else {
-                &v["after"]
-            };
-            let status = image["status"].as_str().unwrap_or("");
-            let balance = image["balance"].as_i64().unwrap_or(i64::MIN);
-            assert!(
-                matches!(status, "active" | "vip") && balance >= 100,
-                "a row outside the filter was streamed: {v}"
-            );
+        for v in values(&accounts).iter().filter(|v| v["type"] != "INIT") {
+            // An UPDATE's old row (`old`, whole under FULL) matched the filter too.
+            let (row, _) = canal_row(v);
+            let old = &v["old"][0];
+            assert_eq!(v["type"] == "UPDATE", !old.is_null(), "{v}");
+            for image in [row, old].into_iter().filter(|i| !i.is_null()) {
+                let status = image["status"].as_str();
+                let balance = image["balance"].as_str();
+                let balance: i64 = balance.map_or(i64::MIN, |b| b.parse().unwrap());
+                assert!(
+                    matches!(status, Some("active" | "vip")) && balance >= 100,
+                    "a row outside the filter was streamed: {v}"
+                );
+            }
         }
         let moved_in = values(&accounts)
             .iter()
-            .filter(|v| v["op"] == "c" && v["after"]["note"] == "moved in")
+            .filter(|v| v["type"] == "INSERT" && v["data"][0]["note"] == "moved in")
             .count();
-        assert!(moved_in > 0, "{:?}", values(&accounts));
+        assert!(moved_in > 0, "{ops:?}");
         // Three rows moved out, one deleted: four deletes; deletes of rows outside dropped.
-        assert_eq!(ops.iter().filter(|(op, _)| op == "d").count(), 4, "{ops:?}");
+        assert_eq!(
+            ops.iter().filter(|(op, _)| op == "DELETE").count(),
+            4,
+            "{ops:?}"
+        );
         db.cleanup().await;
     }
 
