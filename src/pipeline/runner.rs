@@ -49,14 +49,21 @@ pub enum PipelineError {
     Format {
         position: String,
         #[source]
-        source: FormatError,
+        source: Box<FormatError>,
     },
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     Injected(#[from] failpoint::Injected),
+    /// Boxed: the registry's errors are large and rare.
     #[error(transparent)]
-    Registry(#[from] crate::registry::RegistryError),
+    Registry(Box<crate::registry::RegistryError>),
+}
+
+impl From<crate::registry::RegistryError> for PipelineError {
+    fn from(e: crate::registry::RegistryError) -> Self {
+        PipelineError::Registry(Box::new(e))
+    }
 }
 
 impl PipelineError {
@@ -415,7 +422,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
                 .pending(&mut self.enc, SLICE)
                 .map_err(|source| PipelineError::Format {
                     position: format!("{}", tx.commit_lsn),
-                    source,
+                    source: Box::new(source),
                 })?;
             let mut xid = itoa::Buffer::new();
             self.send_encoded("", None, xid.format(tx.xid)).await?;
@@ -440,7 +447,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
             }
             Err(source) => Err(PipelineError::Format {
                 position: format!("{at:?}"),
-                source,
+                source: Box::new(source),
             }),
         }
     }
@@ -451,7 +458,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
         let position = change.at.map(|p| p.to_string()).unwrap_or_default();
         let format_error = |source| PipelineError::Format {
             position: position.clone(),
-            source,
+            source: Box::new(source),
         };
         if change.ddl.is_some() {
             if let Some(gate) = &mut self.gate {
@@ -480,7 +487,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
         if let Err(source) = self.format.encode(ev, &mut self.enc) {
             return Err(PipelineError::Format {
                 position: self.position.as_str().to_owned(),
-                source,
+                source: Box::new(source),
             });
         }
         let mut xid = itoa::Buffer::new();
@@ -502,7 +509,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
         let position = || format!("{}:{}", tx.commit_lsn, events.unwrap_or(0));
         result.map_err(|source| PipelineError::Format {
             position: position(),
-            source,
+            source: Box::new(source),
         })?;
         if self.enc.is_empty() {
             return Ok(());
