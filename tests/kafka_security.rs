@@ -67,11 +67,11 @@ fn tansu_sql_binary() -> PathBuf {
 }
 
 fn wait_listening(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "tansu did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    support::wait_until_blocking(
+        &format!("tansu to listen on {port}"),
+        Duration::from_secs(15),
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+    );
 }
 
 /// Starts `binary broker` in `dir` listening on `port` and advertising `advertised`, with
