@@ -27,6 +27,7 @@ pub const SINK_IN_FLIGHT: &str = "tributary_sink_in_flight_records";
 pub const SINK_ERRORS: &str = "tributary_sink_errors_total";
 pub const FORMAT_UNREPRESENTABLE: &str = "tributary_format_unrepresentable_values_total";
 pub const FORMAT_UNAVAILABLE: &str = "tributary_format_unavailable_values_total";
+pub const FORMAT_SPILLED: &str = "tributary_format_spilled_transactions_total";
 
 /// The labels of one shard's metrics.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -113,6 +114,10 @@ pub fn describe() {
     describe_counter!(
         FORMAT_UNAVAILABLE,
         "Values the source did not send (unchanged TOAST, a key-only old row): Debezium's placeholder, left out of Canal JSON rows"
+    );
+    describe_counter!(
+        FORMAT_SPILLED,
+        "Held transactions (SharePlex JSON) that outgrew the memory budget and spilled to disk"
     );
 }
 

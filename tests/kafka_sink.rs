@@ -17,6 +17,10 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use tributary::sink::kafka::{Acks, KafkaSink, KafkaSinkConfig, POSITION_HEADER, TX_HEADER};
 use tributary::sink::{Record, Sink, SinkError, TopicPlan};
 
+#[path = "support/murmur2.rs"]
+mod murmur2;
+use murmur2::java_partition;
+
 /// Upper bound of one test.
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 const DEFAULT_KAFKA: &str = "127.0.0.1:19092";
@@ -107,38 +111,6 @@ fn sink(edit: impl FnOnce(&mut KafkaSinkConfig)) -> KafkaSink {
     KafkaSink::new(config, &Default::default()).expect("sink")
 }
 
-/// Java's `Utils.murmur2` (Kafka's default partitioner hash).
-fn murmur2(data: &[u8]) -> i32 {
-    const M: u32 = 0x5bd1_e995;
-    let mut h: u32 = 0x9747_b28c ^ data.len() as u32;
-    let chunks = data.chunks_exact(4);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        let mut k = u32::from_le_bytes(chunk.try_into().unwrap()).wrapping_mul(M);
-        k ^= k >> 24;
-        h = h.wrapping_mul(M) ^ k.wrapping_mul(M);
-    }
-    if tail.len() >= 3 {
-        h ^= u32::from(tail[2]) << 16;
-    }
-    if tail.len() >= 2 {
-        h ^= u32::from(tail[1]) << 8;
-    }
-    if !tail.is_empty() {
-        h ^= u32::from(tail[0]);
-        h = h.wrapping_mul(M);
-    }
-    h ^= h >> 13;
-    h = h.wrapping_mul(M);
-    h ^= h >> 15;
-    h as i32
-}
-
-/// The partition Java's default partitioner picks for `key`.
-fn java_partition(key: &[u8], partitions: i32) -> i32 {
-    (murmur2(key) & 0x7fff_ffff) % partitions
-}
-
 /// Reads `topic` from the beginning until `expected` messages, then briefly for extras.
 fn read_back(topic: &str, partitions: i32, expected: usize) -> Vec<OwnedMessage> {
     let consumer: BaseConsumer = ClientConfig::new()
@@ -196,20 +168,6 @@ fn record<'a>(
         table: "public.items",
         extra_headers: &[],
     }
-}
-
-#[test]
-fn murmur2_matches_kafka_test_vectors() {
-    // From Kafka's UtilsTest.testMurmur2.
-    assert_eq!(murmur2(b"21"), -973_932_308);
-    assert_eq!(murmur2(b"foobar"), -790_332_482);
-    assert_eq!(murmur2(b"a-little-bit-long-string"), -985_981_536);
-    assert_eq!(murmur2(b"a-little-bit-longer-string"), -1_486_304_829);
-    assert_eq!(
-        murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"),
-        -58_897_971
-    );
-    assert_eq!(murmur2(b"abc"), 479_470_107);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

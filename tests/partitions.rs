@@ -8,46 +8,8 @@
 
 mod support;
 
-/// Java's `Utils.murmur2` (Kafka's default partitioner hash).
-fn murmur2(data: &[u8]) -> i32 {
-    const M: u32 = 0x5bd1_e995;
-    let mut h: u32 = 0x9747_b28c ^ data.len() as u32;
-    let chunks = data.chunks_exact(4);
-    let tail = chunks.remainder();
-    for chunk in chunks {
-        let mut k = u32::from_le_bytes(chunk.try_into().unwrap()).wrapping_mul(M);
-        k ^= k >> 24;
-        h = h.wrapping_mul(M) ^ k.wrapping_mul(M);
-    }
-    if tail.len() >= 3 {
-        h ^= u32::from(tail[2]) << 16;
-    }
-    if tail.len() >= 2 {
-        h ^= u32::from(tail[1]) << 8;
-    }
-    if !tail.is_empty() {
-        h ^= u32::from(tail[0]);
-        h = h.wrapping_mul(M);
-    }
-    h ^= h >> 13;
-    h = h.wrapping_mul(M);
-    h ^= h >> 15;
-    h as i32
-}
-
-#[test]
-fn murmur2_matches_kafka_test_vectors() {
-    // From Kafka's UtilsTest.testMurmur2.
-    assert_eq!(murmur2(b"21"), -973_932_308);
-    assert_eq!(murmur2(b"foobar"), -790_332_482);
-    assert_eq!(murmur2(b"a-little-bit-long-string"), -985_981_536);
-    assert_eq!(murmur2(b"a-little-bit-longer-string"), -1_486_304_829);
-    assert_eq!(
-        murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"),
-        -58_897_971
-    );
-    assert_eq!(murmur2(b"abc"), 479_470_107);
-}
+#[path = "support/murmur2.rs"]
+mod murmur2;
 
 mod serial {
     use std::collections::BTreeMap;
@@ -55,7 +17,7 @@ mod serial {
 
     use tributary::route::{java_string_hash, partition_of};
 
-    use super::murmur2;
+    use super::murmur2::murmur2;
     use super::support::*;
 
     const LIMIT: Duration = Duration::from_secs(90);

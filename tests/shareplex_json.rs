@@ -2,14 +2,12 @@
 //! rows, held under a 1 MiB memory budget (so it spills to disk), read back with a Kafka
 //! consumer: every message says `size` 100000 and `idx` "n/100000" in order, the rows equal
 //! the database's, and the tributary process's peak RSS (VmHWM) stays far below what holding
-//! the transaction would take. The peak is printed (`--nocapture` shows it).
+//! the transaction would take, and the spill counter says the transaction went to disk. The peak
+//! is printed (`--nocapture` shows it).
 
 mod support;
 
 mod serial {
-    use std::path::Path;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::Arc;
     use std::time::{Duration, Instant};
 
     use rdkafka::config::ClientConfig;
@@ -23,24 +21,6 @@ mod serial {
     const ROWS: u64 = 100_000;
     const LIMIT: Duration = Duration::from_secs(60);
 
-    /// Starts `tributary run` on the task: the binary at `TRIBUTARY_BIN` when set (a copy
-    /// that a concurrent build cannot replace), else the one cargo built for this test.
-    fn spawn(setup: &TaskSetup) -> Proc {
-        let bin = std::env::var("TRIBUTARY_BIN")
-            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_tributary").to_owned());
-        let child = std::process::Command::new(bin)
-            .env("TRIBUTARY_LOG", "warn,tributary=info")
-            .args(["run", "--task"])
-            .arg(&setup.path)
-            .arg("--data-dir")
-            .arg(setup.data())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start tributary");
-        Proc::from_child(child)
-    }
-
     /// The process's peak resident set size so far, in KiB (`VmHWM`).
     fn peak_rss_kib(pid: u32) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -49,24 +29,6 @@ mod serial {
             .find_map(|l| l.strip_prefix("VmHWM:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .expect("VmHWM in /proc/<pid>/status")
-    }
-
-    /// Watches `dir` until told to stop; sets `seen` once a spill file is there.
-    fn watch_spill_dir(dir: &Path, seen: Arc<AtomicBool>, stop: Arc<AtomicBool>) {
-        while !stop.load(Ordering::Relaxed) {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                return;
-            };
-            let spill = entries.flatten().any(|e| {
-                let name = e.file_name();
-                let name = name.to_string_lossy();
-                name.starts_with("tributary-shareplex-") && name.ends_with(".spill")
-            });
-            if spill {
-                seen.store(true, Ordering::Relaxed);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
     }
 
     /// Reads `topic` (one partition) from the beginning and checks each message as it comes,
@@ -152,19 +114,12 @@ mod serial {
             spill_dir.display().to_string()
         );
         std::fs::write(&setup.path, text).unwrap();
-        let mut child = spawn(&setup);
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut child = spawn_run_with(&setup.path, &setup.data(), &["--metrics-addr", &addr]);
         child.wait_stream_active(&db, &setup.task, LIMIT).await;
         let pid = child.id();
         let baseline = peak_rss_kib(pid);
 
-        let (seen, stop) = (
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicBool::new(false)),
-        );
-        let watcher = {
-            let (dir, seen, stop) = (spill_dir.clone(), seen.clone(), stop.clone());
-            std::thread::spawn(move || watch_spill_dir(&dir, seen, stop))
-        };
         let started = Instant::now();
         // Each row carries 200 bytes of text, so that the transaction's messages (about 45 MiB)
         // dwarf the process's fixed buffers (the replication socket's alone take up to 8 MiB).
@@ -187,8 +142,13 @@ mod serial {
             .unwrap();
         let elapsed = started.elapsed();
         let peak = peak_rss_kib(pid);
-        stop.store(true, Ordering::Relaxed);
-        watcher.join().unwrap();
+        let spilled = scrape(&addr).and_then(|s| {
+            metric(
+                &s,
+                "tributary_format_spilled_transactions_total",
+                &setup.task,
+            )
+        });
 
         println!(
             "shareplex_json: {ROWS} rows in one transaction ({} MiB of messages) written in {:.1} s; \
@@ -206,10 +166,7 @@ mod serial {
             grew < bytes * 2 / 3,
             "peak RSS grew by {grew} bytes for a transaction of {bytes} bytes"
         );
-        assert!(
-            seen.load(Ordering::Relaxed),
-            "the transaction spilled to disk"
-        );
+        assert_eq!(spilled, Some(1.0), "the one transaction spilled to disk");
         child.sigterm();
         let (code, err) = child.wait_exit(LIMIT);
         assert_eq!(code, 0, "{err}");

@@ -7,11 +7,24 @@
 use base64::Engine as _;
 
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
 
 /// Appends `s` as a quoted JSON string, escaped as Jackson does: `"` and `\` with a backslash,
 /// `\b \t \n \f \r` in their short forms, other control characters as `\u00XX` (upper-case hex);
 /// everything else, including non-ASCII and U+007F, is written as UTF-8 unchanged.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+    write_escaped::<false>(out, s);
+}
+
+/// Appends `s` as `write_str` does, but other control characters as `\u00xx` with lower-case
+/// hex, as fastjson2 (which Canal and DTS's Canal JSON serialise with) writes them.
+pub(crate) fn write_str_lower_hex(out: &mut Vec<u8>, s: &str) {
+    write_escaped::<true>(out, s);
+}
+
+/// `write_str`'s body; `LOWER` picks the hex case of `\u00xx` escapes.
+#[inline(always)]
+fn write_escaped<const LOWER: bool>(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
@@ -25,7 +38,7 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
         if needs_escape(u64::from_le_bytes(w)) {
             out.extend_from_slice(&bytes[clean_from..i]);
             for &b in word {
-                push_escaped(out, b);
+                push_escaped::<LOWER>(out, b);
             }
             clean_from = i + 8;
         }
@@ -33,14 +46,14 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&bytes[clean_from..i]);
     for &b in &bytes[i..] {
-        push_escaped(out, b);
+        push_escaped::<LOWER>(out, b);
     }
     out.push(b'"');
 }
 
 /// Appends one byte of a JSON string, escaped if it must be (see `write_str`).
 #[inline(always)]
-fn push_escaped(out: &mut Vec<u8>, b: u8) {
+fn push_escaped<const LOWER: bool>(out: &mut Vec<u8>, b: u8) {
     let short = match b {
         b'"' => b'"',
         b'\\' => b'\\',
@@ -55,13 +68,14 @@ fn push_escaped(out: &mut Vec<u8>, b: u8) {
     if short != 0 {
         out.extend_from_slice(&[b'\\', short]);
     } else {
+        let hex = if LOWER { HEX_LOWER } else { HEX_UPPER };
         out.extend_from_slice(&[
             b'\\',
             b'u',
             b'0',
             b'0',
-            HEX_UPPER[usize::from(b >> 4)],
-            HEX_UPPER[usize::from(b & 0xF)],
+            hex[usize::from(b >> 4)],
+            hex[usize::from(b & 0xF)],
         ]);
     }
 }

@@ -3,38 +3,11 @@
 //! backslash, `\b \t \n \f \r` in their short forms, every other control character as `\u00xx`
 //! with lower-case hex digits (`writeStringEscapedRest`; Jackson, `format::json::write_str`,
 //! prints them upper-case), and everything else, U+007F and non-ASCII included, as raw UTF-8.
+//! The escaping itself is `format::json`'s, with lower-case hex.
 
-use crate::format::json::needs_escape;
-
-const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
-
-/// Appends `s` as a quoted JSON string, escaped as fastjson2 escapes it. Eight-byte words that
-/// need no escape are skipped at once, and clean runs copied at once.
+/// Appends `s` as a quoted JSON string, escaped as fastjson2 escapes it.
 pub(super) fn write_str(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
-    out.push(b'"');
-    let mut clean_from = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if let Some(word) = bytes.get(i..i + 8) {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(word);
-            if !needs_escape(u64::from_le_bytes(w)) {
-                i += 8;
-                continue;
-            }
-        }
-        let b = bytes[i];
-        if b < 0x20 || b == b'"' || b == b'\\' {
-            out.extend_from_slice(&bytes[clean_from..i]);
-            push_escaped(out, b);
-            clean_from = i + 1;
-        }
-        i += 1;
-    }
-    out.extend_from_slice(&bytes[clean_from..]);
-    out.push(b'"');
+    crate::format::json::write_str_lower_hex(out, s);
 }
 
 /// Appends `s` quoted, for text that holds nothing to escape (digits, dates, hex).
@@ -43,32 +16,6 @@ pub(super) fn write_plain(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     out.extend_from_slice(s.as_bytes());
     out.push(b'"');
-}
-
-/// The escape of a control character, `"` or `\`.
-fn push_escaped(out: &mut Vec<u8>, b: u8) {
-    let short = match b {
-        b'"' => b'"',
-        b'\\' => b'\\',
-        0x08 => b'b',
-        0x09 => b't',
-        0x0A => b'n',
-        0x0C => b'f',
-        0x0D => b'r',
-        _ => 0,
-    };
-    if short != 0 {
-        out.extend_from_slice(&[b'\\', short]);
-        return;
-    }
-    out.extend_from_slice(&[
-        b'\\',
-        b'u',
-        b'0',
-        b'0',
-        HEX_LOWER[usize::from(b >> 4)],
-        HEX_LOWER[usize::from(b & 0xF)],
-    ]);
 }
 
 #[cfg(test)]

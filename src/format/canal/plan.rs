@@ -2,12 +2,10 @@
 //! route, quoted column names, the `database`/`mysqlType`/`pkNames`/`sqlType`/`table` members,
 //! the TRUNCATE statement), built once per table description and cached by table OID.
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::format::FormatError;
-use crate::route::{Router, TableRoute};
+use crate::format::plans::Plan;
+use crate::route::TableRoute;
 use crate::schema::{ReplicaIdentity, TableSchema};
 
 use super::escape::write_str;
@@ -43,8 +41,21 @@ pub(super) struct TablePlan {
     pub truncate_sql: Box<str>,
 }
 
-impl TablePlan {
-    pub(super) fn build(opts: &CanalOptions, route: Arc<TableRoute>) -> TablePlan {
+/// The cache of Canal JSON plans.
+pub(super) type PlanCache = crate::format::plans::PlanCache<TablePlan>;
+
+impl Plan for TablePlan {
+    type Options = CanalOptions;
+
+    fn source(&self) -> &Arc<TableSchema> {
+        &self.table
+    }
+
+    fn set_source(&mut self, table: Arc<TableSchema>) {
+        self.table = table;
+    }
+
+    fn build(opts: &CanalOptions, route: Arc<TableRoute>, _generation: u64) -> TablePlan {
         let target = &route.target;
         let nulls = opts.explicit_nulls;
         let database = match &opts.database {
@@ -158,61 +169,4 @@ fn dml_tail(table: &TableSchema, nulls: bool, table_member: &[u8]) -> Vec<u8> {
     out.push(b'}');
     out.extend_from_slice(table_member);
     out
-}
-
-/// Plans by table OID.
-#[derive(Default)]
-pub(super) struct PlanCache {
-    plans: Vec<TablePlan>,
-    by_oid: HashMap<u32, usize>,
-    /// The plan used last: consecutive events are usually of one table.
-    last: Option<usize>,
-}
-
-impl PlanCache {
-    /// The plan of `table`, rebuilt when the table's description differs from the cached one.
-    pub(super) fn get(
-        &mut self,
-        opts: &CanalOptions,
-        router: &mut Router,
-        table: &Arc<TableSchema>,
-    ) -> Result<&TablePlan, FormatError> {
-        let cached = self.last.filter(|&i| {
-            self.plans
-                .get(i)
-                .is_some_and(|p| Arc::ptr_eq(&p.table, table))
-        });
-        let i = match cached {
-            Some(i) => i,
-            None => self.lookup(opts, router, table)?,
-        };
-        self.last = Some(i);
-        Ok(&self.plans[i])
-    }
-
-    fn lookup(
-        &mut self,
-        opts: &CanalOptions,
-        router: &mut Router,
-        table: &Arc<TableSchema>,
-    ) -> Result<usize, FormatError> {
-        match self.by_oid.entry(table.oid) {
-            Entry::Occupied(e) => {
-                let i = *e.get();
-                let plan = &mut self.plans[i];
-                if !Arc::ptr_eq(&plan.table, table) {
-                    if *plan.table == **table {
-                        plan.table = table.clone();
-                    } else {
-                        *plan = TablePlan::build(opts, router.get(table)?);
-                    }
-                }
-                Ok(i)
-            }
-            Entry::Vacant(e) => {
-                self.plans.push(TablePlan::build(opts, router.get(table)?));
-                Ok(*e.insert(self.plans.len() - 1))
-            }
-        }
-    }
 }

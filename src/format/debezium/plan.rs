@@ -2,12 +2,10 @@
 //! to row (topic, column kinds, quoted member names, key and envelope schema JSON, the source
 //! block's table part), built once and cached by table OID until the table's schema changes.
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::format::FormatError;
-use crate::route::{Router, TableRoute};
+use crate::format::plans::Plan;
+use crate::route::TableRoute;
 use crate::schema::TableSchema;
 
 use super::payload::ColumnPlan;
@@ -33,12 +31,21 @@ pub(crate) struct TablePlan {
     pub generation: u64,
 }
 
-impl TablePlan {
-    pub(crate) fn build(
-        opts: &DebeziumOptions,
-        route: Arc<TableRoute>,
-        generation: u64,
-    ) -> TablePlan {
+/// The cache of Debezium plans.
+pub(crate) type PlanCache = crate::format::plans::PlanCache<TablePlan>;
+
+impl Plan for TablePlan {
+    type Options = DebeziumOptions;
+
+    fn source(&self) -> &Arc<TableSchema> {
+        &self.table
+    }
+
+    fn set_source(&mut self, table: Arc<TableSchema>) {
+        self.table = table;
+    }
+
+    fn build(opts: &DebeziumOptions, route: Arc<TableRoute>, generation: u64) -> TablePlan {
         let table = &route.target;
         let modes = Modes {
             decimal: opts.decimal_handling_mode,
@@ -77,70 +84,10 @@ impl TablePlan {
             route,
         }
     }
+}
 
+impl TablePlan {
     pub(crate) fn has_key(&self) -> bool {
         !self.key_indices.is_empty()
-    }
-}
-
-/// Plans by table OID.
-#[derive(Default)]
-pub(crate) struct PlanCache {
-    plans: Vec<TablePlan>,
-    by_oid: HashMap<u32, usize>,
-    /// The plan used last: consecutive events are usually of one table (no hashing then).
-    last: Option<usize>,
-    /// Plans built so far (the next plan's generation).
-    built: u64,
-}
-
-impl PlanCache {
-    /// The plan of `table`, rebuilt when the table's schema differs from the cached one.
-    pub(crate) fn get(
-        &mut self,
-        opts: &DebeziumOptions,
-        router: &mut Router,
-        table: &Arc<TableSchema>,
-    ) -> Result<&TablePlan, FormatError> {
-        let cached = self.last.filter(|&i| {
-            self.plans
-                .get(i)
-                .is_some_and(|p| Arc::ptr_eq(&p.table, table))
-        });
-        let i = match cached {
-            Some(i) => i,
-            None => self.lookup(opts, router, table)?,
-        };
-        self.last = Some(i);
-        Ok(&self.plans[i])
-    }
-
-    fn lookup(
-        &mut self,
-        opts: &DebeziumOptions,
-        router: &mut Router,
-        table: &Arc<TableSchema>,
-    ) -> Result<usize, FormatError> {
-        match self.by_oid.entry(table.oid) {
-            Entry::Occupied(e) => {
-                let i = *e.get();
-                let plan = &mut self.plans[i];
-                if !Arc::ptr_eq(&plan.table, table) {
-                    if *plan.table == **table {
-                        plan.table = table.clone();
-                    } else {
-                        self.built += 1;
-                        *plan = TablePlan::build(opts, router.get(table)?, self.built);
-                    }
-                }
-                Ok(i)
-            }
-            Entry::Vacant(e) => {
-                self.built += 1;
-                let plan = TablePlan::build(opts, router.get(table)?, self.built);
-                self.plans.push(plan);
-                Ok(*e.insert(self.plans.len() - 1))
-            }
-        }
     }
 }

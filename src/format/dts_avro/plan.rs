@@ -3,11 +3,10 @@
 //! column's value branch — built once from the table's route (mapped names) and cached by
 //! table OID until the table's description changes.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::format::FormatError;
-use crate::route::{Router, TableRoute};
+use crate::format::plans::Plan;
+use crate::route::TableRoute;
 use crate::schema::TableSchema;
 
 use super::avro;
@@ -30,8 +29,21 @@ pub(crate) struct TablePlan {
     pub branches: Vec<Branch>,
 }
 
-impl TablePlan {
-    pub(crate) fn build(opts: &DtsAvroOptions, route: Arc<TableRoute>) -> TablePlan {
+/// The cache of DTS Avro plans.
+pub(crate) type PlanCache = crate::format::plans::PlanCache<TablePlan>;
+
+impl Plan for TablePlan {
+    type Options = DtsAvroOptions;
+
+    fn source(&self) -> &Arc<TableSchema> {
+        &self.table
+    }
+
+    fn set_source(&mut self, table: Arc<TableSchema>) {
+        self.table = table;
+    }
+
+    fn build(opts: &DtsAvroOptions, route: Arc<TableRoute>, _generation: u64) -> TablePlan {
         let t = &route.target;
         let mut name = String::new();
         if opts.object_name == ObjectName::DatabaseSchemaTable {
@@ -100,55 +112,4 @@ fn pk_tag(t: &TableSchema) -> Vec<u8> {
     avro::string(&mut out, "pk_uk_info");
     avro::bytes(&mut out, &json);
     out
-}
-
-/// Plans by table OID.
-#[derive(Default)]
-pub(crate) struct PlanCache {
-    plans: Vec<TablePlan>,
-    by_oid: HashMap<u32, usize>,
-    /// The plan used last: consecutive events are usually of one table.
-    last: Option<usize>,
-}
-
-impl PlanCache {
-    /// The plan of `table`, rebuilt when its description differs from the cached one.
-    pub(crate) fn get(
-        &mut self,
-        opts: &DtsAvroOptions,
-        router: &mut Router,
-        table: &Arc<TableSchema>,
-    ) -> Result<&TablePlan, FormatError> {
-        let hit = self
-            .last
-            .filter(|&i| Arc::ptr_eq(&self.plans[i].table, table));
-        let i = match hit {
-            Some(i) => i,
-            None => self.lookup(opts, router, table)?,
-        };
-        self.last = Some(i);
-        Ok(&self.plans[i])
-    }
-
-    fn lookup(
-        &mut self,
-        opts: &DtsAvroOptions,
-        router: &mut Router,
-        table: &Arc<TableSchema>,
-    ) -> Result<usize, FormatError> {
-        if let Some(&i) = self.by_oid.get(&table.oid) {
-            let plan = &mut self.plans[i];
-            if *plan.table == **table {
-                plan.table = table.clone();
-            } else {
-                *plan = TablePlan::build(opts, router.get(table)?);
-            }
-            return Ok(i);
-        }
-        let plan = TablePlan::build(opts, router.get(table)?);
-        self.plans.push(plan);
-        let i = self.plans.len() - 1;
-        self.by_oid.insert(table.oid, i);
-        Ok(i)
-    }
 }

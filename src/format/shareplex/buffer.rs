@@ -40,6 +40,8 @@ pub(super) struct Frame<'a> {
 #[derive(Debug)]
 pub(super) struct TxBuffer {
     budget: usize,
+    /// Counts the transactions that spilled (`tributary_format_spilled_transactions_total`).
+    spilled: metrics::Counter,
     chunk: usize,
     dir: PathBuf,
     mem: Vec<u8>,
@@ -59,10 +61,11 @@ struct Spilled {
 }
 
 impl TxBuffer {
-    pub(super) fn new(budget: u64, dir: PathBuf) -> TxBuffer {
+    pub(super) fn new(budget: u64, dir: PathBuf, spilled: metrics::Counter) -> TxBuffer {
         let budget = usize::try_from(budget).unwrap_or(usize::MAX).max(1);
         TxBuffer {
             budget,
+            spilled,
             chunk: budget.min(MAX_CHUNK),
             dir,
             mem: Vec::new(),
@@ -152,6 +155,7 @@ impl TxBuffer {
     fn spill_now(&mut self) -> Result<(), FormatError> {
         let file = SpillFile::create(&self.dir)?;
         write_all(&file, &self.mem, &self.dir)?;
+        self.spilled.increment(1);
         tracing::debug!(
             path = %file.path().display(),
             bytes = self.mem.len(),
@@ -356,8 +360,8 @@ mod tests {
     #[test]
     fn frames_read_back_the_same_from_memory_and_from_a_spill_file() {
         let dir = tempfile::tempdir().unwrap();
-        let mut mem = TxBuffer::new(1 << 30, dir.path().into());
-        let mut disk = TxBuffer::new(100, dir.path().into());
+        let mut mem = TxBuffer::new(1 << 30, dir.path().into(), metrics::Counter::noop());
+        let mut disk = TxBuffer::new(100, dir.path().into(), metrics::Counter::noop());
         fill(&mut mem, 500);
         fill(&mut disk, 500);
         assert!(mem.spill_path().is_none());
@@ -380,7 +384,7 @@ mod tests {
     #[test]
     fn an_aborted_frame_leaves_no_trace() {
         let dir = tempfile::tempdir().unwrap();
-        let mut buf = TxBuffer::new(1 << 20, dir.path().into());
+        let mut buf = TxBuffer::new(1 << 20, dir.path().into(), metrics::Counter::noop());
         fill(&mut buf, 1);
         let mark = buf.start(b'x', 0, None);
         buf.mem().extend_from_slice(b"half");

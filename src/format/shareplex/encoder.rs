@@ -66,7 +66,11 @@ impl SharePlexJson {
             clock,
             keys: KeyWriter::default(),
             rows: RowWriter::new(&opts.metric_labels),
-            buffer: TxBuffer::new(opts.memory_budget_bytes, opts.spill_dir),
+            buffer: TxBuffer::new(
+                opts.memory_budget_bytes,
+                opts.spill_dir,
+                opts.metric_labels.counter(crate::metrics::FORMAT_SPILLED),
+            ),
             tx: None,
             direct: TxFields::default(),
             posttime: Vec::new(),

@@ -30,27 +30,7 @@ pub(super) fn routing(destination: &str, objects: &str) -> Arc<Routing> {
 /// The running example of part B: `public.orders(id bigint PRIMARY KEY, status varchar(16),
 /// amount numeric(10,2), updated_at timestamp)`.
 pub(super) fn orders(ri: ReplicaIdentity) -> Arc<TableSchema> {
-    table(
-        16_384,
-        "orders",
-        vec![
-            col("id", ty(20, "int8", TypeKind::Int8), -1, true),
-            col("status", ty(1043, "varchar", TypeKind::Text), 20, false),
-            col(
-                "amount",
-                ty(1700, "numeric", TypeKind::Numeric),
-                numeric_typmod(10, 2),
-                false,
-            ),
-            col(
-                "updated_at",
-                ty(1114, "timestamp", TypeKind::Timestamp),
-                -1,
-                false,
-            ),
-        ],
-        ri,
-    )
+    part_b_orders(16_384, varchar16_status(), ri)
 }
 
 /// Seconds since the Unix epoch of 2024-01-15 08:30:00 UTC (part B's tx 755).
@@ -58,12 +38,7 @@ pub(super) const T0: i64 = 1_705_307_400;
 
 /// An `orders` row: id, status, amount, `updated_at` as Unix seconds.
 pub(super) fn order(id: i64, status: &str, amount: &str, at: i64) -> Row {
-    row(vec![
-        C::V(int8(id)),
-        C::V(text(status)),
-        C::V(numeric(amount)),
-        C::V(timestamp(at * 1_000_000)),
-    ])
+    part_b_order(id, status, amount, at * 1_000_000)
 }
 
 /// A stream event committed at Unix second `commit_s`.

@@ -210,6 +210,39 @@ pub fn table(oid: u32, name: &str, columns: Vec<Column>, ri: ReplicaIdentity) ->
     })
 }
 
+/// The running example of FORMATS.md part B: `public.orders (id bigint PRIMARY KEY, <status>,
+/// amount numeric(10,2), updated_at timestamp)` with OID `oid`.
+pub fn part_b_orders(oid: u32, status: Column, ri: ReplicaIdentity) -> Arc<TableSchema> {
+    let amount = ty(1700, "numeric", TypeKind::Numeric);
+    let updated_at = ty(1114, "timestamp", TypeKind::Timestamp);
+    table(
+        oid,
+        "orders",
+        vec![
+            col("id", ty(20, "int8", TypeKind::Int8), -1, true),
+            status,
+            col("amount", amount, numeric_typmod(10, 2), false),
+            col("updated_at", updated_at, -1, false),
+        ],
+        ri,
+    )
+}
+
+/// A `status varchar(16)` column.
+pub fn varchar16_status() -> Column {
+    col("status", ty(1043, "varchar", TypeKind::Text), 20, false)
+}
+
+/// A row of `part_b_orders`: id, status, amount, `updated_at` in Unix microseconds.
+pub fn part_b_order(id: i64, status: &str, amount: &str, updated_us: i64) -> Row {
+    row(vec![
+        C::V(int8(id)),
+        C::V(text(status)),
+        C::V(numeric(amount)),
+        C::V(timestamp(updated_us)),
+    ])
+}
+
 /// A stream event with plain metadata (override fields as needed).
 pub fn event(
     table: &Arc<TableSchema>,

@@ -40,37 +40,12 @@ pub(super) fn format() -> DtsAvro {
 /// Part B's running example: `public.orders (id bigint PRIMARY KEY, status varchar(16),
 /// amount numeric(10,2), updated_at timestamp)`.
 pub(super) fn orders(ri: ReplicaIdentity) -> Arc<TableSchema> {
-    table(
-        16_500,
-        "orders",
-        vec![
-            col("id", ty(20, "int8", TypeKind::Int8), -1, true),
-            col("status", ty(1043, "varchar", TypeKind::Text), 20, false),
-            col(
-                "amount",
-                ty(1700, "numeric", TypeKind::Numeric),
-                numeric_typmod(10, 2),
-                false,
-            ),
-            col(
-                "updated_at",
-                ty(1114, "timestamp", TypeKind::Timestamp),
-                -1,
-                false,
-            ),
-        ],
-        ri,
-    )
+    part_b_orders(16_500, varchar16_status(), ri)
 }
 
 /// A row of `orders` with id 42, at `updated` (Unix seconds).
 pub(super) fn order(status: &str, amount: &str, updated: i64) -> Row {
-    row(vec![
-        C::V(int8(42)),
-        C::V(text(status)),
-        C::V(numeric(amount)),
-        C::V(timestamp(updated * US)),
-    ])
+    part_b_order(42, status, amount, updated * US)
 }
 
 /// A stream event of transaction `xid` committed at `commit_s` (Unix seconds) at `commit_lsn`,
