@@ -1,8 +1,9 @@
 //! Serialisation throughput of every message format on one core, over real rows: the bench's
 //! `bench_wide` rows read from PostgreSQL in binary COPY form (the wire form the stream's
-//! binary pgoutput carries), encoded as stream INSERTs in transactions of 100 events through the
-//! format the task's `destination.format` builds, buffered transactions drained as the runner
-//! drains them. Run by `scripts/bench.sh` (release build), which sets TRIBUTARY_BENCH_URL and
+//! binary pgoutput carries), encoded as stream INSERTs, and as UPDATEs with the full before
+//! image (REPLICA IDENTITY FULL, the heaviest message every format writes), in transactions of
+//! 100 events through the format the task's `destination.format` builds, buffered transactions
+//! drained as the runner drains them. Run by `scripts/bench.sh` (release build), which sets TRIBUTARY_BENCH_URL and
 //! compares each rate with the stream rate of the same run.
 
 use std::sync::Arc;
@@ -33,14 +34,22 @@ async fn serialisation_throughput_per_format() {
     let table = bench_wide();
     let rows = read_rows(&url, 100_000).await;
     let chosen = std::env::var("BENCH_FORMATS").unwrap_or_else(|_| FORMATS.join(","));
+    let full = Arc::new(TableSchema {
+        replica_identity: ReplicaIdentity::Full,
+        ..(*table).clone()
+    });
     for format in chosen.split(',') {
-        let per_s = encode_all(format, &table, &rows, events);
-        println!("FORMAT format={format} events={events} events_per_s={per_s}");
+        for (op, table) in [(Op::Insert, &table), (Op::Update, &full)] {
+            let per_s = encode_all(format, table, op, &rows, events);
+            let op = if op == Op::Insert { "insert" } else { "update" };
+            println!("FORMAT format={format} op={op} events={events} events_per_s={per_s}");
+        }
     }
 }
 
-/// Encodes `n` INSERT events cycling over `rows`; events per second on this thread.
-fn encode_all(format: &str, table: &Arc<TableSchema>, rows: &[Row], n: u64) -> u64 {
+/// Encodes `n` events of `op` (INSERT, or UPDATE with the before image) cycling over `rows`;
+/// events per second on this thread.
+fn encode_all(format: &str, table: &Arc<TableSchema>, op: Op, rows: &[Row], n: u64) -> u64 {
     let spec = tributary::config::TaskSpec::parse(&format!(
         "name = \"bench\"\n[source]\nkind = \"postgres\"\nurl = \"postgres://u@h/bench\"\n\
          [destination]\nkind = \"kafka\"\nbootstrap_servers = \"b:9092\"\nformat = \"{format}\"\n\
@@ -80,7 +89,14 @@ fn encode_all(format: &str, table: &Arc<TableSchema>, rows: &[Row], n: u64) -> u
         count(&out);
         let in_tx = u64::from(TX_EVENTS).min(n - i) as u32;
         for k in 0..in_tx {
-            let ev = insert(table, &tx, k, &rows[(i as usize + k as usize) % rows.len()]);
+            let at = i as usize + k as usize;
+            let ev = change(
+                table,
+                op,
+                &tx,
+                k,
+                (&rows[at % rows.len()], &rows[(at + 1) % rows.len()]),
+            );
             out.clear();
             f.encode(&ev, &mut out).expect("encode");
             count(&out);
@@ -100,21 +116,28 @@ fn encode_all(format: &str, table: &Arc<TableSchema>, rows: &[Row], n: u64) -> u
     }
     let secs = start.elapsed().as_secs_f64();
     assert!(records >= n, "{format}: {records} records for {n} events");
-    eprintln!("{format}: {n} events, {records} records, {bytes} value bytes in {secs:.2} s");
+    eprintln!("{format} {op:?}: {n} events, {records} records, {bytes} value bytes in {secs:.2} s");
     (n as f64 / secs) as u64
 }
 
-fn insert(table: &Arc<TableSchema>, tx: &TxMeta, index: u32, row: &Row) -> ChangeEvent {
+/// An INSERT of `after`, or an UPDATE from `before` to `after`.
+fn change(
+    table: &Arc<TableSchema>,
+    op: Op,
+    tx: &TxMeta,
+    index: u32,
+    (before, after): (&Row, &Row),
+) -> ChangeEvent {
     ChangeEvent {
         position: Position::Stream(StreamPosition::pg(tx.commit_lsn, index)),
-        op: Op::Insert,
+        op,
         table: table.clone(),
         tx: *tx,
         lsn: tx.commit_lsn,
         last_commit_lsn: None,
         snapshot: SnapshotMark::None,
-        before: None,
-        after: Some(row.clone()),
+        before: (op == Op::Update).then(|| before.clone()),
+        after: Some(after.clone()),
     }
 }
 
