@@ -110,6 +110,11 @@ impl CatalogTypeRow {
     }
 }
 
+/// Whether the type has a binary send function (`typsend` is `-` when it has none).
+pub fn has_send(row: &CatalogTypeRow) -> bool {
+    !matches!(row.typsend.as_str(), "-" | "" | "0")
+}
+
 /// Classifies a catalog type by its wire format.
 ///
 /// `resolve` returns the already-resolved type for an OID of `row.dependencies()`: the element
