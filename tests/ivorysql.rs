@@ -254,7 +254,12 @@ mod serial {
         child.wait_stream_active(&db, &task, LIMIT).await;
         write_changes(&db, &ora).await;
         let end = rendering(&db).await;
-        let msgs = consume_raw(&format!("{task}.public.ora_types"), 9);
+        let table = if extra.contains("\"upper\"") {
+            "PUBLIC.ORA_TYPES"
+        } else {
+            "public.ora_types"
+        };
+        let msgs = consume_raw(&format!("{task}.{table}"), 9);
         child.sigterm();
         let (code, err) = child.wait_exit(LIMIT);
         assert_eq!(code, 0, "{err}");
@@ -354,7 +359,7 @@ mod serial {
             };
             assert!(
                 ok,
-                "{what}: column {col}: message has {g}, the server renders {w} ({want:?})"
+                "{what}: column {col}: message has {g}, the server renders {w}"
             );
         }
     }
@@ -453,5 +458,135 @@ mod serial {
             payload["after"].as_object().unwrap().clone()
         });
         check_all("debezium_json", &rows, &r, debezium_equal);
+    }
+
+    /// `Record.avsc`'s named types, the `Record` last.
+    fn avro_schemata() -> Vec<apache_avro::Schema> {
+        let types: Vec<Value> =
+            serde_json::from_str(tributary::format::dts_avro::RECORD_AVSC).expect("Record.avsc");
+        let texts: Vec<String> = types.iter().map(Value::to_string).collect();
+        apache_avro::Schema::parse_list(&texts).expect("Record.avsc parses")
+    }
+
+    /// An Avro value as plain JSON: unions as their value, bytes as `\x<hex>`.
+    fn plain(v: &apache_avro::types::Value) -> Value {
+        use apache_avro::types::Value as A;
+        match v {
+            A::Union(_, inner) => plain(inner),
+            A::Record(f) => Value::Object(f.iter().map(|(k, x)| (k.clone(), plain(x))).collect()),
+            A::Array(items) => Value::Array(items.iter().map(plain).collect()),
+            A::Map(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), plain(x))).collect()),
+            A::Enum(_, s) | A::String(s) => Value::from(s.as_str()),
+            A::Bytes(b) => Value::from(hex_of(b)),
+            A::Int(n) => Value::from(*n),
+            A::Long(n) => Value::from(*n),
+            A::Double(f) => Value::from(*f),
+            A::Float(f) => Value::from(f64::from(*f)),
+            A::Null => Value::Null,
+            other => panic!("unexpected Avro value {other:?}"),
+        }
+    }
+
+    /// A DTS `Record`'s after image as column → plain item.
+    fn dts_row(schemata: &[apache_avro::Schema], bytes: &[u8]) -> Map<String, Value> {
+        let mut rest = bytes;
+        let record = schemata.last().expect("the Record type");
+        let v = apache_avro::from_avro_datum_schemata(
+            record,
+            schemata.iter().collect(),
+            &mut rest,
+            None,
+        )
+        .expect("a DTS Record");
+        let v = plain(&v);
+        let names = v["fields"].as_array().expect("fields");
+        let images = v["afterImages"].as_array().expect("afterImages");
+        names
+            .iter()
+            .zip(images)
+            .map(|(f, i)| (f["name"].as_str().unwrap().to_owned(), i.clone()))
+            .collect()
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS[.f]` (and a `+00` zone) as the DTS `DateTime` parts.
+    fn date_time(text: &str) -> Value {
+        let text = text.trim_end_matches("+00");
+        let (date, time) = text.split_once(' ').unwrap();
+        let d: Vec<i64> = date.split('-').map(|p| p.parse().unwrap()).collect();
+        let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+        let t: Vec<i64> = hms.split(':').map(|p| p.parse().unwrap()).collect();
+        let micros: i64 = format!("{frac:0<6}").parse().unwrap();
+        serde_json::json!({"year": d[0], "month": d[1], "day": d[2], "hour": t[0],
+            "minute": t[1], "second": t[2], "millis": micros})
+    }
+
+    /// DTS Avro: NUMBER(p,0) as `Integer`, other NUMBERs as `Decimal`, text as `Character`
+    /// UTF-8 bytes, BLOB/RAW as `BinaryObject`, DATE/TIMESTAMP as `DateTime`, zoned timestamps
+    /// as `TimestampWithTimeZone` in UTC, floats as `Float`, intervals as `TextObject` `XTYPE`,
+    /// XMLTYPE as `TextObject` `XML` (docs/TYPE-MAPPING.md).
+    fn dts_equal(col: &str, got: &Value, want: &Map<String, Value>) -> bool {
+        let text = want[col].as_str().unwrap_or_default();
+        let text_object = |ty: &str| *got == serde_json::json!({"type": ty, "value": text});
+        match col {
+            "id" => *got == serde_json::json!({"precision": 10, "value": text}),
+            "n38" => *got == serde_json::json!({"precision": 38, "value": text}),
+            "n" | "nps" | "nneg" => {
+                let digits = text.trim_start_matches('-').replace('.', "");
+                let precision = digits.trim_start_matches('0').len().max(1);
+                let scale = text.split_once('.').map_or(0, |(_, f)| f.len());
+                *got == serde_json::json!({"value": text, "precision": precision, "scale": scale})
+            }
+            "v2b" | "v2c" | "c" | "cl" | "ncl" | "lg" => {
+                *got == serde_json::json!({"charset": "UTF8", "value": hex_of(text.as_bytes())})
+            }
+            "bl" => text_object("BLOB"),
+            "rw" => text_object("RAW"),
+            "d" | "ts" | "ts3" => *got == date_time(text),
+            "tstz" | "tsltz" => {
+                *got == serde_json::json!({"value": date_time(text), "timezone": "+00:00"})
+            }
+            "bf" => {
+                let f: f32 = text.parse().unwrap();
+                let shortest: f64 = f.to_string().parse().unwrap();
+                *got == serde_json::json!({"value": shortest, "precision": 8, "scale": 15})
+            }
+            "bd" => {
+                let f: f64 = text.parse().unwrap();
+                *got == serde_json::json!({"value": f, "precision": 8, "scale": 15})
+            }
+            "iym" | "ids" => text_object("XTYPE"),
+            "x" => text_object("XML"),
+            _ => false,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dts_avro_values_are_the_servers_rendering() {
+        let (msgs, r) = migrate("ivdts", "dts_avro", false, "").await;
+        let schemata = avro_schemata();
+        let rows: Vec<Map<String, Value>> = msgs.iter().map(|m| dts_row(&schemata, m)).collect();
+        check_all("dts_avro", &rows, &r, dts_equal);
+    }
+
+    /// The Oracle-mode port works too (each session switches to the PostgreSQL parser), and the
+    /// Oracle-style upper-case names come from `destination.capitalisation = "upper"`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_task_on_the_oracle_mode_port_works_with_upper_case_names() {
+        let (msgs, r) = migrate("ivora", "canal_json", true, "capitalisation = \"upper\"").await;
+        let first: Value = serde_json::from_slice(&msgs[0]).unwrap();
+        assert_eq!(first["table"], "ORA_TYPES");
+        assert_eq!(first["pkNames"], serde_json::json!(["ID"]));
+        let rows = json_rows(&msgs, |v| {
+            let row = v["data"][0].as_object().unwrap();
+            row.iter()
+                .map(|(k, v)| (k.to_lowercase(), v.clone()))
+                .collect()
+        });
+        for m in &msgs {
+            let v: Value = serde_json::from_slice(m).unwrap();
+            let keys: Vec<&String> = v["data"][0].as_object().unwrap().keys().collect();
+            assert!(keys.iter().all(|k| **k == k.to_uppercase()), "{keys:?}");
+        }
+        check_all("canal_json on the Oracle-mode port", &rows, &r, text_equal);
     }
 }

@@ -427,6 +427,12 @@ mod tests {
     }
 
     #[test]
+    fn a_type_without_a_send_function_is_text_only() {
+        assert!(has_send(&row("number", b'b', "sys.number_send")));
+        assert!(!has_send(&row("xmltype", b'b', "-")));
+    }
+
+    #[test]
     fn oracle_types_map_by_name() {
         for (name, kind) in [
             ("number", TypeKind::Numeric),
