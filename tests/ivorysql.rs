@@ -15,13 +15,9 @@ mod support;
 
 mod serial {
     use std::collections::BTreeMap;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use base64::Engine;
-    use rdkafka::config::ClientConfig;
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::message::Message;
-    use rdkafka::{Offset, TopicPartitionList};
     use serde_json::{Map, Value};
 
     use super::support::*;
@@ -191,31 +187,6 @@ mod serial {
         * 30.4375 + extract(day FROM i)) * 86400 + extract(hour FROM i) * 3600
         + extract(minute FROM i) * 60 + extract(second FROM i)) * 1000000 $$";
 
-    /// Reads `topic` (partition 0) from the beginning until `n` messages are there (bounded).
-    fn consume_raw(topic: &str, n: usize) -> Vec<Vec<u8>> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", kafka())
-            .set("group.id", unique("ivory"))
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, 0, Offset::Beginning)
-            .unwrap();
-        consumer.assign(&tpl).unwrap();
-        let start = Instant::now();
-        let mut out = Vec::new();
-        while out.len() < n && start.elapsed() < LIMIT {
-            let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) else {
-                continue; // nothing yet, or the topic does not exist yet
-            };
-            if let Some(v) = m.payload() {
-                out.push(v.to_vec());
-            }
-        }
-        out
-    }
-
     /// Runs a task in `format` over the fixture through `url` (a port of the fixture's
     /// database), full and incremental; returns the messages' raw values (snapshot rows 1-4,
     /// then the stream's five changes), and the renderings at the snapshot and at the end.
@@ -259,7 +230,7 @@ mod serial {
         } else {
             "public.ora_types"
         };
-        let msgs = consume_raw(&format!("{task}.{table}"), 9);
+        let msgs = partition_zero_values(&format!("{task}.{table}"), 9, LIMIT);
         child.sigterm();
         let (code, err) = child.wait_exit(LIMIT);
         assert_eq!(code, 0, "{err}");
