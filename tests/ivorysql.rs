@@ -423,12 +423,66 @@ mod serial {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn debezium_json_values_are_the_servers_rendering() {
-        let (msgs, r) = migrate("ivdbz", "debezium_json", false, "").await;
+        let extra = "[destination.debezium]\nschemas_enable = true";
+        let (msgs, r) = migrate("ivdbz", "debezium_json", false, extra).await;
         let rows = json_rows(&msgs, |v| {
-            let payload = v.get("payload").unwrap_or(v);
-            payload["after"].as_object().unwrap().clone()
+            v["payload"]["after"].as_object().unwrap().clone()
         });
         check_all("debezium_json", &rows, &r, debezium_equal);
+        let first: Value = serde_json::from_slice(&msgs[0]).unwrap();
+        let after = first["schema"]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["field"] == "after")
+            .expect("the after schema");
+        let schema = |col: &str| {
+            let f = after["fields"].as_array().unwrap().iter();
+            f.clone().find(|f| f["field"] == col).unwrap().clone()
+        };
+        let decimal = |scale: &str, precision: &str| serde_json::json!({"scale": scale, "connect.decimal.precision": precision});
+        for (col, name, params) in [
+            (
+                "id",
+                "org.apache.kafka.connect.data.Decimal",
+                decimal("0", "10"),
+            ),
+            (
+                "n38",
+                "org.apache.kafka.connect.data.Decimal",
+                decimal("0", "38"),
+            ),
+            (
+                "nps",
+                "org.apache.kafka.connect.data.Decimal",
+                decimal("4", "12"),
+            ),
+            (
+                "nneg",
+                "org.apache.kafka.connect.data.Decimal",
+                decimal("-2", "6"),
+            ),
+            ("n", "io.debezium.data.VariableScaleDecimal", Value::Null),
+            ("d", "io.debezium.time.MicroTimestamp", Value::Null),
+            ("ts", "io.debezium.time.MicroTimestamp", Value::Null),
+            ("ts3", "io.debezium.time.Timestamp", Value::Null),
+            ("tstz", "io.debezium.time.ZonedTimestamp", Value::Null),
+            ("tsltz", "io.debezium.time.ZonedTimestamp", Value::Null),
+            ("iym", "io.debezium.time.MicroDuration", Value::Null),
+            ("ids", "io.debezium.time.MicroDuration", Value::Null),
+        ] {
+            let f = schema(col);
+            assert_eq!(f["name"], name, "{col}: {f}");
+            assert_eq!(f["parameters"], params, "{col}: {f}");
+        }
+        for (col, ty) in [
+            ("bf", "float"),
+            ("bd", "double"),
+            ("bl", "bytes"),
+            ("rw", "bytes"),
+        ] {
+            assert_eq!(schema(col)["type"], ty, "{col}");
+        }
     }
 
     /// `Record.avsc`'s named types, the `Record` last.
@@ -537,6 +591,56 @@ mod serial {
         let schemata = avro_schemata();
         let rows: Vec<Map<String, Value>> = msgs.iter().map(|m| dts_row(&schemata, m)).collect();
         check_all("dts_avro", &rows, &r, dts_equal);
+        // `dataTypeNumber` is the column's type OID: the Oracle type's own, not its base's.
+        let admin = connect(&ivory_url()).await;
+        let xmltype: u32 = admin
+            .query_one("SELECT 'sys.xmltype'::regtype::oid", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let mut rest = msgs[0].as_slice();
+        let record = apache_avro::from_avro_datum_schemata(
+            schemata.last().unwrap(),
+            schemata.iter().collect(),
+            &mut rest,
+            None,
+        )
+        .unwrap();
+        let fields: BTreeMap<String, i64> = plain(&record)["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["name"].as_str().unwrap().to_owned(),
+                    f["dataTypeNumber"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        let oids = [
+            ("id", 9520),
+            ("n", 9520),
+            ("v2b", 9503),
+            ("v2c", 9502),
+            ("c", 9501),
+            ("cl", 9527),
+            ("ncl", 9531),
+            ("bl", 9526),
+            ("rw", 9530),
+            ("d", 9508),
+            ("ts", 9510),
+            ("tstz", 9512),
+            ("tsltz", 9514),
+            ("bf", 9522),
+            ("bd", 9524),
+            ("iym", 9516),
+            ("ids", 9518),
+            ("lg", 9528),
+            ("x", i64::from(xmltype)),
+        ];
+        for (col, oid) in oids {
+            assert_eq!(fields[col], oid, "dataTypeNumber of {col}");
+        }
     }
 
     /// The Oracle-mode port works too (each session switches to the PostgreSQL parser), and the
