@@ -470,6 +470,7 @@ mod serial {
             ("tsltz", "io.debezium.time.ZonedTimestamp", Value::Null),
             ("iym", "io.debezium.time.MicroDuration", Value::Null),
             ("ids", "io.debezium.time.MicroDuration", Value::Null),
+            ("x", "io.debezium.data.Xml", Value::Null),
         ] {
             let f = schema(col);
             assert_eq!(f["name"], name, "{col}: {f}");

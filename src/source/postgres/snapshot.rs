@@ -420,6 +420,44 @@ mod tests {
     use SnapshotMark::{First, FirstInTable as Fi, Last, LastInTable as Li, Middle as Mid};
 
     #[test]
+    fn columns_without_a_binary_form_are_read_as_text_cells() {
+        use crate::schema::{Column, PgType, TypeKind};
+        let col = |name: &str| Column {
+            name: name.into(),
+            ty: Arc::new(PgType::new(25, "text", "pg_catalog", TypeKind::Text)),
+            typmod: -1,
+            is_key: false,
+            nullable: true,
+        };
+        let mut schema = (*table(7)).clone();
+        schema.columns = vec![col("id"), col("x")];
+        let read = SnapshotTable {
+            schema: Arc::new(schema),
+            only: false,
+            filter: None,
+        };
+        assert_eq!(
+            copy_query(&read, &[false, true]),
+            "COPY (SELECT \"id\", \"x\"::text FROM \"s\".\"t7\") TO STDOUT (FORMAT binary)"
+        );
+        let mut row = Row {
+            buf: bytes::Bytes::from_static(b"1<a/>"),
+            cells: vec![
+                Cell::Binary { start: 0, len: 1 },
+                Cell::Binary { start: 1, len: 4 },
+            ],
+        };
+        mark_text_cells(&mut row, &[false, true]);
+        assert_eq!(
+            row.cells,
+            vec![
+                Cell::Binary { start: 0, len: 1 },
+                Cell::Text { start: 1, len: 4 }
+            ]
+        );
+    }
+
+    #[test]
     fn tables_in_order_are_marked_as_debezium_marks_them() {
         let marks = Marks::new(Some(1), 3);
         assert_eq!(read(&marks, 1, 3), vec![First, Mid, Li]);
