@@ -665,4 +665,72 @@ mod serial {
         }
         check_all("canal_json on the Oracle-mode port", &rows, &r, text_equal);
     }
+
+    /// Runs `scripts/ivorysql.sh ARG` on the given ports, with its data under `run`.
+    fn script(arg: &str, run: &std::path::Path, ports: (u16, u16)) -> (bool, String) {
+        let o = std::process::Command::new("bash")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/ivorysql.sh"))
+            .arg(arg)
+            .env("TRIBUTARY_RUN", run)
+            .env("TRIBUTARY_IVORY_PG_PORT", ports.0.to_string())
+            .env("TRIBUTARY_IVORY_ORA_PORT", ports.1.to_string())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        (o.status.success(), text)
+    }
+
+    /// Stops the script's server if a test fails half-way.
+    struct StopServer<'a>(&'a std::path::Path, (u16, u16));
+
+    impl Drop for StopServer<'_> {
+        fn drop(&mut self) {
+            let _ = script("stop", self.0, self.1);
+        }
+    }
+
+    /// `scripts/ivorysql.sh` (README, "Oracle-compatible PostgreSQL"): start gives a server in
+    /// Oracle mode on two ports with `wal_level=logical` and the `tributary` superuser, status
+    /// prints both URLs, stop stops it. The build is the cached one `scripts/test.sh` made.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_ivorysql_script_starts_reports_and_stops_a_server() {
+        let _ = ivory_url(); // the build exists when the test server does
+        let run = tempfile::tempdir().unwrap();
+        // The postgres OS user must reach the data directory inside.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(run.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let ports = (free_port(), free_port());
+        let (ok, out) = script("start", run.path(), ports);
+        let _stop = StopServer(run.path(), ports);
+        assert!(ok, "{out}");
+        let url = |port: u16| format!("postgres://tributary:tributary@127.0.0.1:{port}/postgres");
+        let pg = connect(&url(ports.0)).await;
+        let ora = connect(&url(ports.1)).await;
+        for (client, what, want) in [
+            (&pg, "wal_level", "logical"),
+            (&pg, "ivorysql.compatible_mode", "pg"),
+            (&ora, "ivorysql.compatible_mode", "oracle"),
+            (&pg, "ivorysql.database_mode", "oracle"),
+        ] {
+            let row = client
+                .query_one(&format!("SHOW {what}"), &[])
+                .await
+                .unwrap();
+            assert_eq!(row.get::<_, String>(0), want, "{what}");
+        }
+        let (ok, out) = script("status", run.path(), ports);
+        assert!(ok, "{out}");
+        assert!(
+            out.contains(&url(ports.0)) && out.contains(&url(ports.1)),
+            "{out}"
+        );
+        let (ok, out) = script("stop", run.path(), ports);
+        assert!(ok, "{out}");
+        let (ok, out) = script("status", run.path(), ports);
+        assert!(!ok && out.contains("not running"), "{out}");
+    }
 }

@@ -68,7 +68,7 @@ _ivorysql_unpack() {
     [ "$sum" = "$_TRIBUTARY_IVORYSQL_SHA256" ] ||
       die "$src has sha256 $sum, not $_TRIBUTARY_IVORYSQL_SHA256: the vendored IvorySQL tarball is damaged"
   fi
-  tar -xf "$src" -C "$dir" --strip-components=1 ||
+  tar -xf "$src" -C "$dir" --strip-components=1 2>/dev/null ||
     die "could not unpack $src (TRIBUTARY_IVORYSQL_SOURCE must be an IvorySQL source tarball or directory)"
   [ -x "$dir/configure" ] || die "$src holds no configure script at its top folder: is it an IvorySQL source?"
 }
