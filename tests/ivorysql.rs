@@ -48,11 +48,11 @@ mod serial {
         v2b VARCHAR2(40 BYTE), v2c VARCHAR2(40 CHAR), c CHAR(6), cl CLOB, ncl NCLOB, bl BLOB,
         rw RAW(16), d DATE, ts TIMESTAMP, ts3 TIMESTAMP(3), tstz TIMESTAMP WITH TIME ZONE,
         tsltz TIMESTAMP WITH LOCAL TIME ZONE, bf BINARY_FLOAT, bd BINARY_DOUBLE,
-        iym INTERVAL YEAR TO MONTH, ids INTERVAL DAY TO SECOND, lg LONG, x XMLTYPE)";
+        iym INTERVAL YEAR TO MONTH, ids INTERVAL DAY TO SECOND, lg LONG, lr LONG RAW, x XMLTYPE)";
 
-    const COLUMNS: [&str; 23] = [
+    const COLUMNS: [&str; 24] = [
         "id", "n", "n38", "nps", "nneg", "v2b", "v2c", "c", "cl", "ncl", "bl", "rw", "d", "ts",
-        "ts3", "tstz", "tsltz", "bf", "bd", "iym", "ids", "lg", "x",
+        "ts3", "tstz", "tsltz", "bf", "bd", "iym", "ids", "lg", "lr", "x",
     ];
 
     /// The Oracle-mode INSERT of row `id` in one of three shapes: 1 ordinary values with
@@ -68,7 +68,7 @@ mod serial {
                  TO_TIMESTAMP('2024-03-15 10:11:12.123', 'YYYY-MM-DD HH24:MI:SS.FF3'),
                  TO_TIMESTAMP_TZ('2024-03-15 10:11:12.5 +05:30', 'YYYY-MM-DD HH24:MI:SS.FF TZH:TZM'),
                  TO_TIMESTAMP('2024-03-15 10:11:12.5', 'YYYY-MM-DD HH24:MI:SS.FF'), 1.5, -2.25e300,
-                 INTERVAL '1-2' YEAR TO MONTH, INTERVAL '3 04:05:06.789' DAY TO SECOND, 'long ü',
+                 INTERVAL '1-2' YEAR TO MONTH, INTERVAL '3 04:05:06.789' DAY TO SECOND, 'long ü', hextoraw('0A0B'),
                  XMLTYPE('<a x=\"1\">ü</a>'))"
             ),
             2 => format!(
@@ -171,7 +171,7 @@ mod serial {
           'cl', cl::text, 'ncl', ncl::text, 'bl', bl::bytea::text, 'rw', rw::bytea::text,
           'd', pd::text, 'ts', pts::text, 'ts3', pts3::text, 'tstz', ptstz::text,
           'tsltz', ptsltz::text, 'bf', bf::real::text, 'bd', bd::float8::text,
-          'iym', piym::text, 'ids', pids::text, 'lg', lg::text, 'x', x::text,
+          'iym', piym::text, 'ids', pids::text, 'lg', lg::text, 'lr', lr::bytea::text, 'x', x::text,
           'd#dbz', (extract(epoch FROM pd) * 1000000)::int8,
           'ts#dbz', (extract(epoch FROM pts) * 1000000)::int8,
           'ts3#dbz', floor(extract(epoch FROM pts3) * 1000)::int8,
@@ -356,7 +356,7 @@ mod serial {
                 &decimal_text(&b64(&got["value"]), got["scale"].as_i64().unwrap() as i32),
                 text,
             ),
-            "bl" | "rw" => hex_of(&b64(got)) == text,
+            "bl" | "rw" | "lr" => hex_of(&b64(got)) == text,
             "d" | "ts" | "ts3" | "tstz" | "tsltz" => *got == want[&format!("{col}#dbz")],
             "iym" | "ids" => {
                 let w = want[&format!("{col}#dbz")].as_f64().unwrap();
@@ -404,6 +404,7 @@ mod serial {
             ("c", "char", 1),
             ("cl", "clob", 2005),
             ("bl", "blob", 2004),
+            ("lr", "long raw", 2004),
             ("d", "date", 93),
             ("tsltz", "timestamp with local time zone", 93),
             ("iym", "interval year to month", 12),
@@ -567,6 +568,7 @@ mod serial {
             }
             "bl" => text_object("BLOB"),
             "rw" => text_object("RAW"),
+            "lr" => text_object("LONG_RAW"),
             "d" | "ts" | "ts3" => *got == date_time(text),
             "tstz" | "tsltz" => {
                 *got == serde_json::json!({"value": date_time(text), "timezone": "+00:00"})
@@ -637,6 +639,7 @@ mod serial {
             ("iym", 9516),
             ("ids", 9518),
             ("lg", 9528),
+            ("lr", 9529),
             ("x", i64::from(xmltype)),
         ];
         for (col, oid) in oids {
