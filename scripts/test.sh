@@ -4,13 +4,16 @@
 #   then every test (unit + integration, built with `--features failpoints` so fault-injection
 #   tests run) with cargo nextest (profile `ci`, .config/nextest.toml) or cargo test when
 #   nextest is missing,
-#   plus the doc tests, against PostgreSQL 15 (wal_level=logical and wal_level=replica) and tansu.
+#   plus the doc tests, against PostgreSQL 15 (wal_level=logical and wal_level=replica), IvorySQL
+#   (Oracle-compatible PostgreSQL, built once into $TRIBUTARY_CACHE) and tansu.
 # Arguments go to the test runner (e.g. `scripts/test.sh pg_to_kafka`); with arguments the doc
 # tests are skipped. Services are stopped on exit, also on failure and Ctrl-C. The exit status is
 # the tests' status; when the tests pass but fmt or clippy failed, it is 1.
 #
 # Environment: TRIBUTARY_TEST_PG_PORT (54321), TRIBUTARY_TEST_PG_REPLICA_PORT (54322),
-# TRIBUTARY_TEST_TANSU_PORT (19092), TRIBUTARY_RUN (/tmp/tributary-run), TRIBUTARY_CACHE,
+# TRIBUTARY_TEST_TANSU_PORT (19092), TRIBUTARY_TEST_IVORY_PORT (54331, PostgreSQL mode),
+# TRIBUTARY_TEST_IVORY_ORA_PORT (54332, Oracle mode), TRIBUTARY_IVORYSQL_SOURCE (see
+# scripts/lib/ivorysql.sh), TRIBUTARY_RUN (/tmp/tributary-run), TRIBUTARY_CACHE,
 # TRIBUTARY_SKIP_LINT=1 skips fmt and clippy.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +23,8 @@ cd "$(dirname "$0")/.."
 pg_port=${TRIBUTARY_TEST_PG_PORT:-54321}
 pg_replica_port=${TRIBUTARY_TEST_PG_REPLICA_PORT:-54322}
 tansu_port=${TRIBUTARY_TEST_TANSU_PORT:-19092}
+ivory_port=${TRIBUTARY_TEST_IVORY_PORT:-54331}
+ivory_ora_port=${TRIBUTARY_TEST_IVORY_ORA_PORT:-54332}
 
 step() { printf '\n=== %s\n' "$*" >&2; }
 
@@ -27,6 +32,7 @@ install_cleanup_trap
 
 step "dependencies"
 ensure_deps
+ensure_ivorysql
 
 lint_failed=()
 if [ "${TRIBUTARY_SKIP_LINT:-0}" != 1 ]; then
@@ -50,19 +56,22 @@ tls_dir="$TRIBUTARY_RUN/tls"
 read -r -a tls <<<"$(make_tls_cert "$tls_dir")"
 TRIBUTARY_PG_FRESH=1 start_postgres test-logical "$pg_port" "${fast[@]}" "${tls[@]}"
 TRIBUTARY_PG_FRESH=1 start_postgres test-replica "$pg_replica_port" wal_level=replica "${fast[@]}"
+TRIBUTARY_PG_FRESH=1 start_ivorysql test-ivory "$ivory_port" "$ivory_ora_port" "${fast[@]}"
 start_tansu "$tansu_port"
 
 export TRIBUTARY_TEST_PG_URL="postgres://tributary:tributary@127.0.0.1:$pg_port/postgres"
 export TRIBUTARY_TEST_PG_REPLICA_URL="postgres://tributary:tributary@127.0.0.1:$pg_replica_port/postgres"
 export TRIBUTARY_TEST_KAFKA="127.0.0.1:$tansu_port"
 export TRIBUTARY_TEST_PG_CA="$tls_dir/server.crt"
+export TRIBUTARY_TEST_IVORY_URL="postgres://tributary:tributary@127.0.0.1:$ivory_port/postgres"
+export TRIBUTARY_TEST_IVORY_ORA_URL="postgres://tributary:tributary@127.0.0.1:$ivory_ora_port/postgres"
 TRIBUTARY_TEST_TANSU=$(tansu_bin)
 export TRIBUTARY_TEST_TANSU
 TRIBUTARY_TEST_TANSU_SQL=$(tansu_sql_bin)
 export TRIBUTARY_TEST_TANSU_SQL
-printf 'TRIBUTARY_TEST_PG_URL=%s\nTRIBUTARY_TEST_PG_REPLICA_URL=%s\nTRIBUTARY_TEST_KAFKA=%s\nTRIBUTARY_TEST_TANSU=%s\nTRIBUTARY_TEST_TANSU_SQL=%s\n' \
+printf 'TRIBUTARY_TEST_PG_URL=%s\nTRIBUTARY_TEST_PG_REPLICA_URL=%s\nTRIBUTARY_TEST_KAFKA=%s\nTRIBUTARY_TEST_TANSU=%s\nTRIBUTARY_TEST_TANSU_SQL=%s\nTRIBUTARY_TEST_IVORY_URL=%s\nTRIBUTARY_TEST_IVORY_ORA_URL=%s\n' \
   "$TRIBUTARY_TEST_PG_URL" "$TRIBUTARY_TEST_PG_REPLICA_URL" "$TRIBUTARY_TEST_KAFKA" "$TRIBUTARY_TEST_TANSU" \
-  "$TRIBUTARY_TEST_TANSU_SQL" >&2
+  "$TRIBUTARY_TEST_TANSU_SQL" "$TRIBUTARY_TEST_IVORY_URL" "$TRIBUTARY_TEST_IVORY_ORA_URL" >&2
 
 test_status=0
 # nextest does not run doc tests: they run first, so that the closing line CI reads is nextest's

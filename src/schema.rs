@@ -71,6 +71,10 @@ pub struct PgType {
     pub name: String,
     pub namespace: String,
     pub kind: TypeKind,
+    /// Whether the type has a binary send function. Values of a type without one (IvorySQL's
+    /// `XMLTYPE`) always arrive as their text: pgoutput sends them as text even in binary
+    /// mode, and the snapshot reads them cast to `text`.
+    pub binary_send: bool,
 }
 
 impl PgType {
@@ -80,7 +84,14 @@ impl PgType {
             name: name.to_owned(),
             namespace: namespace.to_owned(),
             kind,
+            binary_send: true,
         }
+    }
+
+    /// The same type, marked as having no binary send function (see `binary_send`).
+    pub fn text_only(mut self) -> PgType {
+        self.binary_send = false;
+        self
     }
 
     /// The type under any domains: the type whose wire format and mapping a value has.

@@ -113,8 +113,14 @@ _ensure_apt_packages() {
   local wanted=(postgresql-15 postgresql-client-15 build-essential pkg-config libssl-dev
     zlib1g-dev protobuf-compiler time ca-certificates openssl postgresql-15-postgis-3)
   command -v python3 >/dev/null 2>&1 || wanted+=(python3)
+  ensure_apt_packages "${wanted[@]}"
+}
+
+# ensure_apt_packages PKG...: installs the Debian packages among PKG that are missing (root only;
+# otherwise a one-line error naming them).
+ensure_apt_packages() {
   local missing=() pkg
-  for pkg in "${wanted[@]}"; do
+  for pkg in "$@"; do
     _pkg_installed "$pkg" || missing+=("$pkg")
   done
   [ "${#missing[@]}" -eq 0 ] && return 0
@@ -234,8 +240,14 @@ pg_dir() {
   printf '%s/pg-%s\n' "$TRIBUTARY_RUN" "$1"
 }
 
+# _pg_bin DIR: the server binaries of the cluster in DIR (recorded at its start: IvorySQL
+# clusters run their own build), else $TRIBUTARY_PG_BIN.
+_pg_bin() {
+  if [ -f "$1/bindir" ]; then cat "$1/bindir"; else printf '%s\n' "$TRIBUTARY_PG_BIN"; fi
+}
+
 _pg_running() {
-  [ -f "$1/PG_VERSION" ] && _as_pg "$TRIBUTARY_PG_BIN/pg_ctl" status -D "$1" >/dev/null 2>&1
+  [ -f "$1/PG_VERSION" ] && _as_pg "$(_pg_bin "${1%/data}")/pg_ctl" status -D "$1" >/dev/null 2>&1
 }
 
 _pg_ready() {
@@ -269,6 +281,7 @@ make_tls_cert() {
 }
 
 # start_postgres NAME PORT [SETTING...]: SETTING is `key=value`, optionally after `-c`.
+# TRIBUTARY_PG_INITDB_ARGS adds initdb arguments (start_ivorysql passes `-m oracle`).
 start_postgres() {
   [ "$#" -ge 2 ] || die "usage: start_postgres NAME PORT [-c key=value ...]"
   local name=$1 port=$2
@@ -316,14 +329,17 @@ start_postgres() {
   if [ ! -f "$data/PG_VERSION" ]; then
     log "initdb postgres $name in $data"
     rm -rf "$data"
+    # shellcheck disable=SC2086 # TRIBUTARY_PG_INITDB_ARGS is a list of words
     _as_pg "$TRIBUTARY_PG_BIN/initdb" -D "$data" -U postgres --auth-local=trust \
-      --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 --no-instructions >"$dir/initdb.log" 2>&1 ||
+      --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 --no-instructions \
+      ${TRIBUTARY_PG_INITDB_ARGS:-} >"$dir/initdb.log" 2>&1 ||
       die "initdb for postgres $name failed; see $dir/initdb.log"
   fi
 
   log "starting postgres $name on 127.0.0.1:$port (log $logf)"
   printf '%s\n' "$opts" >"$dir/opts"
   printf '%s\n' "$port" >"$dir/port"
+  printf '%s\n' "$TRIBUTARY_PG_BIN" >"$dir/bindir"
   if ! _as_pg "$TRIBUTARY_PG_BIN/pg_ctl" start -D "$data" -l "$logf" -w -t "$TRIBUTARY_WAIT_SECS" \
     -o "$opts" >/dev/null 2>&1; then
     tail -n 5 "$logf" >&2 2>/dev/null || true
@@ -358,9 +374,11 @@ stop_postgres() {
   _unregister "pg:$1"
   _pg_running "$data" || return 0
   log "stopping postgres $1"
-  _as_pg "$TRIBUTARY_PG_BIN/pg_ctl" stop -D "$data" -m fast -w -t 30 >/dev/null 2>&1 && return 0
+  local bin
+  bin=$(_pg_bin "$dir")
+  _as_pg "$bin/pg_ctl" stop -D "$data" -m fast -w -t 30 >/dev/null 2>&1 && return 0
   warn "postgres $1 did not stop within 30s: stopping it immediately"
-  _as_pg "$TRIBUTARY_PG_BIN/pg_ctl" stop -D "$data" -m immediate -w -t 30 >/dev/null 2>&1 && return 0
+  _as_pg "$bin/pg_ctl" stop -D "$data" -m immediate -w -t 30 >/dev/null 2>&1 && return 0
   warn "could not stop postgres $1 (data $data)"
   return 1
 }
@@ -425,6 +443,12 @@ stop_tansu() {
   fi
   rm -f "$TRIBUTARY_RUN/tansu-$port.pid"
 }
+
+# ---------------------------------------------------------------------------------------------
+# IvorySQL (Oracle-compatible PostgreSQL, built from source): ensure_ivorysql, start_ivorysql
+
+# shellcheck source=scripts/lib/ivorysql.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ivorysql.sh"
 
 # ---------------------------------------------------------------------------------------------
 # Cleanup

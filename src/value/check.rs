@@ -3,8 +3,11 @@
 //! new column) instead of failing the task at its first row, possibly hours into streaming.
 //!
 //! A type is decodable when its wire kind has a decoder: every kind but `Other`, whose built-in
-//! types have one only where `decode_other_binary` knows them. Containers (arrays, ranges,
-//! multiranges, composites, domains) are decodable when everything they hold is.
+//! types have one only where `decode_other_binary` knows them, and whose types without a binary
+//! send function (IvorySQL's `XMLTYPE`) always arrive as text. Containers (arrays, ranges,
+//! multiranges, composites, domains) are decodable when everything they hold is; an array of a
+//! type without a binary send function is not (pgoutput would call `array_send` on it, which
+//! fails on the server).
 
 use crate::schema::{PgType, TableSchema, TypeKind};
 
@@ -83,8 +86,9 @@ fn culprit(ty: &PgType, depth: usize) -> Option<String> {
         return Some(qualified(ty));
     }
     match &ty.kind {
-        TypeKind::Other if has_other_decoder(ty) => None,
+        TypeKind::Other if has_other_decoder(ty) || !ty.binary_send => None,
         TypeKind::Other => Some(qualified(ty)),
+        TypeKind::Array(inner) if !inner.root().binary_send => Some(qualified(inner)),
         TypeKind::Array(inner) | TypeKind::Range(inner) | TypeKind::Multirange(inner) => {
             culprit(inner, depth + 1)
         }
@@ -127,6 +131,14 @@ mod tests {
             check_decodable(&t("hstore", "ext", TypeKind::Hstore)),
             Ok(())
         );
+    }
+
+    #[test]
+    fn types_without_a_binary_form_decode_as_text_but_not_in_arrays() {
+        let xmltype = Arc::new(PgType::new(20_001, "xmltype", "sys", TypeKind::Other).text_only());
+        assert_eq!(check_decodable(&xmltype), Ok(()));
+        let arr = t("_xmltype", "sys", TypeKind::Array(xmltype));
+        assert_eq!(check_decodable(&arr).unwrap_err().culprit, "sys.xmltype");
     }
 
     #[test]

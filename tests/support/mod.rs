@@ -697,3 +697,26 @@ pub async fn create_topic(topic: &str) {
         .unwrap();
     assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
 }
+
+/// The raw values of partition 0 of `topic`, from the beginning, until `n` are there (bounded by
+/// `limit`; a topic that does not exist yet is waited for).
+pub fn partition_zero_values(topic: &str, n: usize, limit: Duration) -> Vec<Vec<u8>> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .set("group.id", unique("raw"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let start = Instant::now();
+    let mut out = Vec::new();
+    while out.len() < n && start.elapsed() < limit {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            out.extend(m.payload().map(<[u8]>::to_vec));
+        }
+    }
+    out
+}

@@ -144,10 +144,11 @@ pub(crate) fn kind_of(ty: &Arc<PgType>, typmod: i32, modes: Modes) -> Kind {
 
 /// Built-in types without a wire kind of their own, as Debezium maps them by OID: `xml`,
 /// `tsvector`, `money`, `bit`/`varbit` (`bit(1)` is a boolean), `point`; any other is a string
-/// of its text form.
+/// of its text form. Oracle-compatible `XMLTYPE` is `io.debezium.data.Xml`, as Debezium's
+/// Oracle connector writes it.
 fn builtin_kind(ty: &PgType, typmod: i32, modes: Modes) -> Kind {
     if ty.namespace != "pg_catalog" {
-        return Kind::Str(None);
+        return Kind::Str((ty.name == "xmltype").then_some(XML));
     }
     match ty.name.as_str() {
         "xml" => Kind::Str(Some(XML)),

@@ -170,7 +170,12 @@ impl TypeCache {
             }
         }
         let kind = typemap::kind_from_catalog(&r, |o| deps.get(&o).cloned());
-        Ok(Arc::new(PgType::new(oid, &r.name, &r.namespace, kind)))
+        let ty = PgType::new(oid, &r.name, &r.namespace, kind);
+        Ok(Arc::new(if typemap::has_send(&r) {
+            ty
+        } else {
+            ty.text_only()
+        }))
     }
 }
 

@@ -170,6 +170,7 @@ impl PgConnectConfig {
                 tracing::debug!(purpose, error = %error_chain(&e), "SQL connection closed");
             }
         });
+        super::oracle_port::use_postgres_parser(&client, &self.target()).await?;
         pin_oracle_session(&client).await?;
         Ok(client)
     }

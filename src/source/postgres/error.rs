@@ -100,6 +100,8 @@ pub enum PgSourceError {
         lsn: crate::position::Lsn,
         reason: String,
     },
+    #[error("{target} is an Oracle-mode port (IvorySQL or PolarDB-O) and the session could not be switched to the PostgreSQL parser: point source.url at the server's PostgreSQL-mode port {pg_port}")]
+    OracleModePort { target: String, pg_port: String },
     #[error("TLS set-up failed: {0}: check sslmode and source.ssl_root_cert")]
     Tls(String),
     #[error(transparent)]

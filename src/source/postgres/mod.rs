@@ -12,6 +12,7 @@ pub mod conn;
 pub mod copy_binary;
 pub mod error;
 pub mod frame;
+mod oracle_port;
 pub mod pgoutput;
 pub mod replication;
 pub mod resolve;

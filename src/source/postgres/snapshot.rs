@@ -4,7 +4,10 @@
 //!
 //! Rows are streamed (never a whole table in memory) into the source's bounded channel. Every
 //! column is read in its binary form, exactly as the stream (`binary 'true'`) sends it, so a
-//! value decodes the same way whichever phase delivered it.
+//! value decodes the same way whichever phase delivered it. A column whose type has no binary
+//! send function (IvorySQL's `XMLTYPE`) would make the whole binary COPY fail: it is read cast
+//! to `text` (whose binary form is the output function's text) and handed on as a text cell,
+//! which is what pgoutput sends for such a type.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -16,7 +19,7 @@ use tokio_postgres::Client;
 use super::conn::PgConnectConfig;
 use super::copy_binary::CopyBinaryParser;
 use super::error::PgSourceError;
-use crate::event::{ChangeEvent, Op, Row, SnapshotMark, TxMeta};
+use crate::event::{Cell, ChangeEvent, Op, Row, SnapshotMark, TxMeta};
 use crate::position::{LogPoint, Lsn, Position};
 use crate::schema::TableSchema;
 use crate::source::{SourceBatch, SourceItem, SourceSender};
@@ -138,9 +141,51 @@ impl Marks {
     }
 }
 
-fn copy_query(table: &SnapshotTable) -> String {
+/// The columns of table `oid` whose type (or array element type) has no binary send function.
+const TEXT_ONLY_COLUMNS: &str = "SELECT a.attname::text FROM pg_attribute a \
+     JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_type e ON e.oid = t.typelem \
+     WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped \
+     AND (t.typsend = 0 OR (t.typelem <> 0 AND e.typsend = 0))";
+
+/// For each column of the table, whether it is read as text (see `TEXT_ONLY_COLUMNS`).
+async fn text_only_columns(
+    client: &Client,
+    table: &TableSchema,
+) -> Result<Vec<bool>, tokio_postgres::Error> {
+    let rows = client.query(TEXT_ONLY_COLUMNS, &[&table.oid]).await?;
+    let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    Ok(table
+        .columns
+        .iter()
+        .map(|c| names.contains(&c.name))
+        .collect())
+}
+
+/// Turns the binary cells of text-only columns (their `text` cast's send form, the very bytes
+/// of the output function's text) into text cells.
+fn mark_text_cells(row: &mut Row, text_only: &[bool]) {
+    for (cell, _) in row.cells.iter_mut().zip(text_only).filter(|(_, t)| **t) {
+        if let Cell::Binary { start, len } = *cell {
+            *cell = Cell::Text { start, len };
+        }
+    }
+}
+
+fn copy_query(table: &SnapshotTable, text_only: &[bool]) -> String {
     let t = &table.schema;
-    let cols: Vec<String> = t.columns.iter().map(|c| quote_ident(&c.name)).collect();
+    let cols: Vec<String> = t
+        .columns
+        .iter()
+        .zip(text_only.iter().chain(std::iter::repeat(&false)))
+        .map(|(c, text)| {
+            let name = quote_ident(&c.name);
+            if *text {
+                format!("{name}::text")
+            } else {
+                name
+            }
+        })
+        .collect();
     let filter = table
         .filter
         .as_ref()
@@ -177,8 +222,11 @@ async fn read_table(
         estimated_rows,
     };
     send(out, vec![started]).await?;
+    let text_only = text_only_columns(client, table)
+        .await
+        .map_err(|e| PgSourceError::sql(ctx(), e))?;
     let stream = client
-        .copy_out(&copy_query(read))
+        .copy_out(&copy_query(read, &text_only))
         .await
         .map_err(|e| PgSourceError::sql(ctx(), e))?;
     let mut parser = CopyBinaryParser::new();
@@ -193,10 +241,11 @@ async fn read_table(
     futures::pin_mut!(stream);
     while let Some(chunk) = stream.next().await {
         parser.push(chunk.map_err(|e| PgSourceError::sql(ctx(), e))?);
-        while let Some(row) = parser.next_row().map_err(|e| PgSourceError::Protocol {
+        while let Some(mut row) = parser.next_row().map_err(|e| PgSourceError::Protocol {
             context: ctx(),
             what: e.to_string(),
         })? {
+            mark_text_cells(&mut row, &text_only);
             reader.check_cells(&row)?;
             reader.push(row);
             if reader.batch.len() >= BATCH_ROWS {
@@ -369,6 +418,44 @@ mod tests {
     }
 
     use SnapshotMark::{First, FirstInTable as Fi, Last, LastInTable as Li, Middle as Mid};
+
+    #[test]
+    fn columns_without_a_binary_form_are_read_as_text_cells() {
+        use crate::schema::{Column, PgType, TypeKind};
+        let col = |name: &str| Column {
+            name: name.into(),
+            ty: Arc::new(PgType::new(25, "text", "pg_catalog", TypeKind::Text)),
+            typmod: -1,
+            is_key: false,
+            nullable: true,
+        };
+        let mut schema = (*table(7)).clone();
+        schema.columns = vec![col("id"), col("x")];
+        let read = SnapshotTable {
+            schema: Arc::new(schema),
+            only: false,
+            filter: None,
+        };
+        assert_eq!(
+            copy_query(&read, &[false, true]),
+            "COPY (SELECT \"id\", \"x\"::text FROM \"s\".\"t7\") TO STDOUT (FORMAT binary)"
+        );
+        let mut row = Row {
+            buf: bytes::Bytes::from_static(b"1<a/>"),
+            cells: vec![
+                Cell::Binary { start: 0, len: 1 },
+                Cell::Binary { start: 1, len: 4 },
+            ],
+        };
+        mark_text_cells(&mut row, &[false, true]);
+        assert_eq!(
+            row.cells,
+            vec![
+                Cell::Binary { start: 0, len: 1 },
+                Cell::Text { start: 1, len: 4 }
+            ]
+        );
+    }
 
     #[test]
     fn tables_in_order_are_marked_as_debezium_marks_them() {

@@ -110,6 +110,11 @@ impl CatalogTypeRow {
     }
 }
 
+/// Whether the type has a binary send function (`typsend` is `-` when it has none).
+pub fn has_send(row: &CatalogTypeRow) -> bool {
+    !matches!(row.typsend.as_str(), "-" | "" | "0")
+}
+
 /// Classifies a catalog type by its wire format.
 ///
 /// `resolve` returns the already-resolved type for an OID of `row.dependencies()`: the element
@@ -419,6 +424,12 @@ mod tests {
         let mut clob = row("clob", b'd', "textsend");
         clob.typbasetype = 25;
         assert_eq!(kind_from_catalog(&clob, none), TypeKind::Text);
+    }
+
+    #[test]
+    fn a_type_without_a_send_function_is_text_only() {
+        assert!(has_send(&row("number", b'b', "sys.number_send")));
+        assert!(!has_send(&row("xmltype", b'b', "-")));
     }
 
     #[test]
