@@ -451,7 +451,10 @@ async fn finish<So: Source>(
     cp: &Checkpoint,
     source: Result<So, TaskError>,
 ) -> Result<TaskOutcome, TaskError> {
-    let dropped = source?.remove(&cp.source_objects(), true).await?;
+    // Replica identities stay until the task is deleted (`release`).
+    let mut objects = cp.source_objects();
+    objects.retain(|o| o.kind != crate::checkpoint::ObjectKind::ReplicaIdentity);
+    let dropped = source?.remove(&objects, true).await?;
     let names: Vec<&str> = dropped.iter().map(|o| o.name.as_str()).collect();
     tracing::info!(task = %key.task, shard = key.shard, dropped = ?names, "full load completed; slot and publications dropped");
     Ok(TaskOutcome::Completed)
