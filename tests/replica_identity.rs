@@ -98,10 +98,7 @@ mod serial {
             .unwrap();
         let out = release(&setup, &setup.data());
         assert!(out.contains("dropped replica identity"), "{out}");
-        assert_eq!(
-            identities(&db).await,
-            ["bare:d", "other:f", "pk:d", "uk:d"]
-        );
+        assert_eq!(identities(&db).await, ["bare:d", "other:f", "pk:d", "uk:d"]);
         db.cleanup().await;
     }
 
@@ -117,7 +114,11 @@ mod serial {
         run_once(&db, &second, &data).await;
         assert_eq!(identities(&db).await[0], "bare:f");
         release(&first, &data);
-        assert_eq!(identities(&db).await[0], "bare:f", "the second task relies on it");
+        assert_eq!(
+            identities(&db).await[0],
+            "bare:f",
+            "the second task relies on it"
+        );
         db.cleanup().await;
     }
 
