@@ -98,6 +98,20 @@ impl IdentityRecord {
     }
 }
 
+/// A first start planned again (after an interrupted one) keeps the replica identity records
+/// of the earlier plan: the earlier one saw the identities before tributary changed them.
+pub fn keep_earlier_identities(plan: &mut Vec<SourceObject>, earlier: &[SourceObject]) {
+    for old in earlier.iter().filter_map(IdentityRecord::of) {
+        let same = |o: &SourceObject| {
+            IdentityRecord::of(o).is_some_and(|r| r.schema == old.schema && r.table == old.table)
+        };
+        match plan.iter_mut().find(|o| same(o)) {
+            Some(o) => *o = old.object(),
+            None => plan.push(old.object()),
+        }
+    }
+}
+
 /// What a first start will create, recorded durably before anything is created, so that a
 /// process killed at any moment leaves nothing the next start (or `release`) cannot find.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -433,6 +447,37 @@ mod tests {
         ));
         next.incarnation = "b".into();
         assert!(check_replace(&key(), Some(&old), &next).is_ok());
+    }
+
+    #[test]
+    fn a_new_plan_keeps_the_identities_an_interrupted_start_recorded() {
+        let record = |table: &str, previous: &str, set: &str| IdentityRecord {
+            schema: "public".into(),
+            table: table.into(),
+            previous: previous.into(),
+            set: set.into(),
+        };
+        let slot = SourceObject {
+            kind: ObjectKind::ReplicationSlot,
+            name: "s".into(),
+        };
+        let earlier = vec![slot.clone(), record("a", "default", "full").object()];
+        // The second plan sees `a` as the first start left it, and a new table `b`.
+        let mut plan = vec![
+            slot.clone(),
+            record("a", "full", "full").object(),
+            record("b", "default", "full").object(),
+        ];
+        keep_earlier_identities(&mut plan, &earlier);
+        let records: Vec<IdentityRecord> = plan.iter().filter_map(IdentityRecord::of).collect();
+        assert_eq!(
+            records,
+            [
+                record("a", "default", "full"),
+                record("b", "default", "full")
+            ]
+        );
+        assert_eq!(plan[0], slot);
     }
 
     #[test]

@@ -677,6 +677,33 @@ phases = ["full", "incremental"]
     }
 
     #[test]
+    fn a_schema_only_task_and_the_replica_identity_mode_parse() {
+        let t = TaskSpec::parse(&GOOD.replace("\"full\", \"incremental\"", "\"schema\"")).unwrap();
+        assert!(t.has_phase(Phase::Schema) && !t.has_phase(Phase::Full));
+        assert_eq!(t.objects.replica_identity, ReplicaIdentityMode::Keep);
+        let auto = GOOD.replace(
+            "[migration]",
+            "replica_identity = \"auto\"\nreplica_identity_lock_timeout = \"2s\"\n[migration]",
+        );
+        let t = TaskSpec::parse(&auto).unwrap();
+        assert_eq!(t.objects.replica_identity, ReplicaIdentityMode::Auto);
+        assert_eq!(
+            t.objects.replica_identity_lock_timeout,
+            Duration::from_secs(2)
+        );
+        let e = TaskSpec::parse(
+            &GOOD.replace("[migration]", "replica_identity = \"always\"\n[migration]"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("always") && e.contains("auto"), "{e}");
+        let e = TaskSpec::parse(&GOOD.replace("\"full\", \"incremental\"", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("migration.phases"), "{e}");
+    }
+
+    #[test]
     fn producer_settings_are_checked_when_the_task_is_read() {
         let with = |line: &str| {
             TaskSpec::parse(&GOOD.replace("format = ", &format!("{line}\nformat = ")))

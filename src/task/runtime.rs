@@ -374,7 +374,9 @@ async fn first_start<So: Source, Si: Sink>(
     cp.selection = Some(rt.spec.selection_record());
     cp.topics = topics.clone();
     let mut planned = cp.planned.take().unwrap_or_default();
+    let earlier = std::mem::take(&mut planned.source);
     planned.source = source.plan(&cp.incarnation);
+    crate::checkpoint::keep_earlier_identities(&mut planned.source, &earlier);
     for t in sink.missing_topics(&topics).await? {
         if !planned.topics.contains(&t) {
             planned.topics.push(t);

@@ -282,6 +282,76 @@ pub async fn restore(
         tracing::info!(table = %r.qualified_name(), set = %r.set, now = ?now.get(&oid), "replica identity changed since tributary set it: left as it is");
         return Ok(false);
     }
-    alter(conn, client, oid, r, &r.previous, lock_timeout).await?;
-    Ok(true)
+    match alter(conn, client, oid, r, &r.previous, lock_timeout).await {
+        Ok(()) => Ok(true),
+        // The previous identity's index is gone: nothing to restore it to.
+        Err(PgSourceError::Server { server, .. }) if server.code == "42704" => {
+            tracing::warn!(table = %r.qualified_name(), previous = %r.previous, error = %server, "cannot restore the previous replica identity: left as it is");
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::schema::ReplicaIdentity as Ri;
+
+    fn table(identity: Ri, has_primary_key: bool) -> SelectedTable {
+        SelectedTable {
+            schema: Arc::new(TableSchema {
+                oid: 1,
+                schema: "public".into(),
+                name: "t".into(),
+                columns: Vec::new(),
+                replica_identity: identity,
+            }),
+            estimated_rows: 0,
+            has_primary_key,
+            inheritance_children: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn auto_sets_using_index_or_full_only_where_the_identity_does_not_serve() {
+        let idx = Some("t_code_key");
+        let using = IdentityPlan::UsingIndex("t_code_key".into());
+        // (identity, primary key, unique index, wants full, insert only) → plan
+        let cases = [
+            (Ri::Default, true, None, false, false, IdentityPlan::Keep),
+            (Ri::Default, false, idx, false, false, using.clone()),
+            (Ri::Default, false, None, false, false, IdentityPlan::Full),
+            (Ri::Nothing, false, idx, false, false, using),
+            (Ri::Nothing, true, None, false, false, IdentityPlan::Full),
+            (Ri::Index, false, idx, false, false, IdentityPlan::Keep),
+            (Ri::Default, true, idx, true, false, IdentityPlan::Full),
+            (Ri::Index, false, idx, true, false, IdentityPlan::Full),
+            (Ri::Full, false, None, true, false, IdentityPlan::Keep),
+            (Ri::Default, false, None, true, true, IdentityPlan::Keep),
+        ];
+        for (identity, pk, index, full, insert_only, want) in cases {
+            let got = identity_plan(&table(identity, pk), index, full, insert_only);
+            assert_eq!(
+                got, want,
+                "{identity:?} pk={pk} index={index:?} full={full}"
+            );
+        }
+    }
+
+    #[test]
+    fn records_name_the_identity_as_an_alter_table_clause() {
+        assert_eq!(clause("full"), "FULL");
+        assert_eq!(clause("default"), "DEFAULT");
+        assert_eq!(clause("index:Odd \"x\""), "USING INDEX \"Odd \"\"x\"\"\"");
+        let r = IdentityRecord {
+            schema: "public".into(),
+            table: "t".into(),
+            previous: "default".into(),
+            set: "index:t_code_key".into(),
+        };
+        assert_eq!(IdentityRecord::of(&r.object()), Some(r));
+    }
 }
