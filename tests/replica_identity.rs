@@ -153,4 +153,29 @@ mod serial {
         assert_eq!(identities(&db).await[0], "bare:d");
         db.cleanup().await;
     }
+
+    #[tokio::test]
+    async fn auto_sets_full_for_a_dts_format_and_for_a_row_filter() {
+        let db = TestDb::create("ri_full").await;
+        db.client.batch_execute(SCHEMA).await.unwrap();
+        let canal = auto_task(&db, "ri_canal", &["public.pk"]);
+        let text = std::fs::read_to_string(&canal.path).unwrap();
+        let text = text.replace("format = \"debezium_json\"", "format = \"canal_json\"");
+        std::fs::write(&canal.path, text).unwrap();
+        run_once(&db, &canal, &canal.data()).await;
+        let filtered = auto_task(&db, "ri_filter", &["public.uk"]);
+        let text = std::fs::read_to_string(&filtered.path).unwrap().replace(
+            "\n[migration]\n",
+            "\n[objects.table.\"public.uk\"]\nfilter = \"v > 0\"\n[migration]\n",
+        );
+        std::fs::write(&filtered.path, text).unwrap();
+        run_once(&db, &filtered, &filtered.data()).await;
+        let now = identities(&db).await;
+        assert_eq!([now[2].as_str(), now[3].as_str()], ["pk:f", "uk:f"]);
+        release(&canal, &canal.data());
+        release(&filtered, &filtered.data());
+        let now = identities(&db).await;
+        assert_eq!([now[2].as_str(), now[3].as_str()], ["pk:d", "uk:d"]);
+        db.cleanup().await;
+    }
 }
