@@ -178,4 +178,50 @@ mod serial {
         assert_eq!([now[2].as_str(), now[3].as_str()], ["pk:d", "uk:d"]);
         db.cleanup().await;
     }
+
+    /// In a cluster, `ctl task delete` restores what the task set, except what another task of
+    /// the cluster relies on (its checkpoint in the replicated state records the table).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cluster_task_deletion_restores_identities_no_other_task_records() {
+        use super::support::cluster::{wait_streaming, Cluster};
+        let db = TestDb::create("ri_cluster").await;
+        db.client.batch_execute(SCHEMA).await.unwrap();
+        let c = Cluster::start(1);
+        let task = |name: &str, tables: &str| {
+            let path = c.dir.path().join(format!("{name}.toml"));
+            let text = format!(
+                "name = {name:?}\n[source]\nkind = \"postgres\"\nurl = {:?}\nstatus_interval = \"1s\"\n\
+                 [destination]\nkind = \"kafka\"\nbootstrap_servers = {:?}\n\
+                 [objects]\ntables = [{tables}]\nreplica_identity = \"auto\"\n\
+                 [migration]\nphases = [\"incremental\"]\ncheckpoint_interval = \"200ms\"\n",
+                db.url,
+                kafka()
+            );
+            std::fs::write(&path, text).unwrap();
+            c.create_task(&path);
+        };
+        let (gone, kept) = (unique("rig"), unique("rik"));
+        task(&gone, "\"public.uk\", \"public.bare\"");
+        wait_streaming(&c, &gone, 1);
+        task(&kept, "\"public.bare\"");
+        wait_streaming(&c, &kept, 1);
+        assert_eq!(identities(&db).await[0], "bare:f");
+        assert_eq!(identities(&db).await[3], "uk:i:uk_code_key");
+        let out = c.ctl(0, &["task", "delete", &gone]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_for("the deleted task's identity restored", LIMIT, || async {
+            identities(&db).await[3] == "uk:d"
+        })
+        .await;
+        assert_eq!(
+            identities(&db).await[0],
+            "bare:f",
+            "the other task relies on it"
+        );
+        db.cleanup().await;
+    }
 }
