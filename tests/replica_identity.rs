@@ -71,8 +71,28 @@ mod serial {
         let db = TestDb::create("ri_auto").await;
         db.client.batch_execute(SCHEMA).await.unwrap();
         let tables = ["public.uk", "public.bare", "public.pk", "public.other"];
-        let setup = auto_task(&db, "ri_auto", &tables);
-        run_once(&db, &setup, &setup.data()).await;
+        db.client
+            .batch_execute("INSERT INTO uk VALUES ('before', 1)")
+            .await
+            .unwrap();
+        let setup = TaskSetup::new(&db.url, "ri_auto", &tables, &["full", "incremental"]);
+        add_to_section(&setup.path, "objects", "replica_identity = \"auto\"");
+        let mut run = setup.spawn();
+        run.wait_stream_active(&db, &setup.task, LIMIT).await;
+        db.client
+            .batch_execute("INSERT INTO uk VALUES ('after', 2)")
+            .await
+            .unwrap();
+        // Snapshot and stream alike are keyed by the index tributary made the identity.
+        let msgs = consume_until(&setup.topic("public.uk"), |m| m.len() >= 2);
+        let keys: Vec<String> = msgs
+            .iter()
+            .filter_map(|m| m.key.as_ref().map(|k| k.to_string()))
+            .collect();
+        assert_eq!(keys, [r#"{"code":"before"}"#, r#"{"code":"after"}"#]);
+        run.sigterm();
+        let (code, err) = run.wait_exit(LIMIT);
+        assert_eq!(code, 0, "{err}");
         assert_eq!(
             identities(&db).await,
             ["bare:f", "other:i:other_code", "pk:d", "uk:i:uk_code_key"]
