@@ -2,7 +2,8 @@
 //! one `CREATE TABLE` per table (types, NOT NULL, defaults, primary and unique keys) to the DDL
 //! topic in Debezium JSON and Canal JSON, with the names messages carry (name mapping and
 //! capitalisation), and completes; a task whose schema phase is done does not publish again
-//! when restarted; DDL on a selected table during the full phase fails the task naming it.
+//! when restarted; DDL on a selected table during the full phase fails the task naming it, as
+//! soon as that table is read.
 
 mod support;
 
@@ -130,20 +131,19 @@ mod serial {
                 "CREATE TABLE big (id int PRIMARY KEY, v text);
                  INSERT INTO big SELECT g, 'v' || g FROM generate_series(1, 60000) g;
                  CREATE TABLE small (id int PRIMARY KEY);
-                 INSERT INTO small SELECT generate_series(1, 5);",
+                 INSERT INTO small SELECT generate_series(1, 5);
+                 CREATE TABLE later (id int PRIMARY KEY);
+                 INSERT INTO later SELECT generate_series(1, 100);",
             )
             .await
             .unwrap();
-        let setup = TaskSetup::new(
-            &db.url,
-            "ddl_full",
-            &["public.big", "public.small"],
-            &["full"],
-        );
+        let tables = ["public.big", "public.small", "public.later"];
+        let setup = TaskSetup::new(&db.url, "ddl_full", &tables, &["full"]);
         add_to_section(&setup.path, "migration", "snapshot_rows_per_second = 5000");
         add_to_section(&setup.path, "source", "snapshot_connections = 1");
         let run = setup.spawn();
-        // The snapshot reads `big` (slowly) before `small`: change `small` meanwhile.
+        // The snapshot reads `big` (slowly), then `small`, then `later`: change `small` while
+        // `big` is read.
         wait_for("the snapshot to read table big", LIMIT, || async {
             let rows = db
                 .client
@@ -166,6 +166,9 @@ mod serial {
             err.contains("table public.small changed during the full phase"),
             "{err}"
         );
+        // Found once `small` was read: `later` was never read.
+        let later = consume_all(&setup.topic("public.later"), Duration::from_secs(1), LIMIT);
+        assert!(later.is_empty(), "{} rows of later", later.len());
         db.cleanup().await;
     }
 }

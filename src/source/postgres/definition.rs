@@ -104,6 +104,29 @@ pub async fn fingerprints(client: &Client, oids: &[u32]) -> Result<Fingerprints,
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
+/// Checks tables against the definitions recorded at the start of a phase, on a connection of
+/// its own: the snapshot's connections see the catalog as it was at their snapshot.
+pub struct DefinitionCheck {
+    client: Client,
+    before: Fingerprints,
+    phase: &'static str,
+}
+
+impl DefinitionCheck {
+    pub fn new(client: Client, before: Fingerprints, phase: &'static str) -> DefinitionCheck {
+        DefinitionCheck {
+            client,
+            before,
+            phase,
+        }
+    }
+
+    /// Fails naming the first of `tables` whose definition changed since the phase started.
+    pub async fn tables(&self, tables: &[Arc<TableSchema>]) -> Result<(), PgSourceError> {
+        check_unchanged(&self.client, &self.before, tables, self.phase).await
+    }
+}
+
 /// Fails naming the first of `tables` whose definition is not the one `before` recorded.
 pub async fn check_unchanged(
     client: &Client,

@@ -9,7 +9,7 @@ use tokio_postgres::Client;
 
 use super::catalog::TypeCache;
 use super::conn::ReplicationConn;
-use super::definition::{self, Fingerprints};
+use super::definition::{self, DefinitionCheck, Fingerprints};
 use super::error::PgSourceError;
 use super::replication::ReplicationStream;
 use super::setup::PgSourceOptions;
@@ -71,10 +71,13 @@ impl SourceRun {
             } else {
                 let tables: Vec<Arc<TableSchema>> =
                     s.tables.iter().map(|t| t.schema.clone()).collect();
-                let read = s.session.read(s.tables, out.clone()).await;
+                let client = self.opts.conn.connect_sql("definitions").await?;
+                let fp = self.fingerprints.clone();
+                let check = Arc::new(DefinitionCheck::new(client, fp, "full"));
+                let read = s.session.read(s.tables, out.clone(), Some(check.clone()));
+                let read = read.await;
                 // DDL during the snapshot explains a failed read better than the read's error.
-                let fp = &self.fingerprints;
-                definition::check_unchanged(&self.catalog, fp, &tables, "full").await?;
+                check.tables(&tables).await?;
                 read?;
                 send(&out, vec![SourceItem::SnapshotDone]).await?;
             }
@@ -119,7 +122,7 @@ impl SourceRun {
             if stop == StreamStop::Reached {
                 if let Some(s) = deferred.take() {
                     tracing::info!(lsn = %s.lsn, tables = s.tables.len(), "stream reached the re-read snapshot: emitting re-read tables");
-                    s.session.read(s.tables, out.clone()).await?;
+                    s.session.read(s.tables, out.clone(), None).await?;
                     send(&out, vec![SourceItem::SnapshotDone]).await?;
                 }
             }
