@@ -171,4 +171,42 @@ mod serial {
         assert!(later.is_empty(), "{} rows of later", later.len());
         db.cleanup().await;
     }
+
+    #[tokio::test]
+    #[cfg_attr(not(feature = "failpoints"), ignore = "needs --features failpoints")]
+    async fn ddl_on_a_selected_table_during_the_schema_phase_fails_the_task_naming_it() {
+        let db = TestDb::create("schema_ddl_schema").await;
+        db.client.batch_execute(SCHEMA).await.unwrap();
+        let (setup, _) = mapped_task(&db, "canal_json", &["schema"]);
+        // The schema phase waits 5 s between reading the definitions and checking them.
+        let failpoints = format!("{}=sleep(5000)", tributary::failpoint::SOURCE_SCHEMA_PHASE);
+        let run = Proc::from_child(
+            tributary()
+                .args(["run", "--task"])
+                .arg(&setup.path)
+                .arg("--data-dir")
+                .arg(setup.data())
+                .env("FAILPOINTS", failpoints)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        // The slot exists once the first start is done: the schema phase runs next.
+        wait_for("the first start", LIMIT, || async {
+            db.task_slot(&setup.task).await.is_some()
+        })
+        .await;
+        db.client
+            .batch_execute("ALTER TABLE items ADD COLUMN note text")
+            .await
+            .unwrap();
+        let (code, err) = run.wait_exit(LIMIT);
+        assert_ne!(code, 0, "{err}");
+        assert!(
+            err.contains("table public.items changed during the schema phase"),
+            "{err}"
+        );
+        db.cleanup().await;
+    }
 }

@@ -138,6 +138,8 @@ impl SourceRun {
             return Ok(());
         };
         let tables: Vec<Arc<TableSchema>> = defs.iter().map(|d| d.table.clone()).collect();
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!(crate::failpoint::SOURCE_SCHEMA_PHASE);
         definition::check_unchanged(&self.catalog, &self.fingerprints, &tables, "schema").await?;
         let mut batch: SourceBatch = defs.into_iter().map(SourceItem::TableDefinition).collect();
         batch.push(SourceItem::SchemaDone);
