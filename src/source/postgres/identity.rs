@@ -279,7 +279,7 @@ pub async fn restore(
     };
     let now = current_identities(client, &[oid]).await?;
     if now.get(&oid) != Some(&r.set) {
-        tracing::info!(table = %r.qualified_name(), set = %r.set, now = ?now.get(&oid), "replica identity changed since tributary set it: left as it is");
+        tracing::info!(table = %r.qualified_name(), set = %r.set, now = ?now.get(&oid), "replica identity is not the one tributary set (changed since, or never set): left as it is");
         return Ok(false);
     }
     match alter(conn, client, oid, r, &r.previous, lock_timeout).await {
