@@ -17,6 +17,10 @@ pub const TASK_AFTER_PLAN: &str = "task.after_plan";
 /// The first start created its slot (and publications); nothing about it is saved yet.
 pub const TASK_AFTER_CREATE: &str = "task.after_create";
 
+/// The schema phase has its definitions and has not compared them with the catalog yet (a test
+/// holds it here with `sleep(ms)` to change a table meanwhile).
+pub const SOURCE_SCHEMA_PHASE: &str = "source.schema_phase";
+
 /// An error injected at a fail point: the test's stand-in for a crash there.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("fail point {0} was hit")]

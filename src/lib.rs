@@ -12,6 +12,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod definition;
 pub mod error;
 pub mod event;
 pub mod failpoint;

@@ -308,4 +308,30 @@ mod serial {
         );
         db.cleanup().await;
     }
+
+    /// The schema phase in DTS Avro: a schema-only task writes each table's `CREATE TABLE` as a
+    /// `DDL` record (the statement in `afterImages`) to the DDL topic, and completes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_schema_only_task_writes_create_table_as_ddl_records() {
+        let db = TestDb::create("dtsavro_schema").await;
+        db.client.batch_execute(DDL).await.unwrap();
+        let setup = TaskSetup::new(&db.url, "dtsavro_schema", &["public.orders"], &["schema"]);
+        let ddl = format!("{}-ddl", setup.task);
+        let text = std::fs::read_to_string(&setup.path).unwrap().replace(
+            "format = \"debezium_json\"",
+            &format!("format = \"dts_avro\"\nddl_topic = \"{ddl}\""),
+        );
+        std::fs::write(&setup.path, text).unwrap();
+        let (code, err) = run_to_end(&setup.path, &setup.data(), LIMIT);
+        assert_eq!(code, 0, "{err}");
+        let raw = consume_raw(&ddl, 1);
+        assert_eq!(raw.len(), 1);
+        let v = decode(&schemata(), &raw[0].value);
+        assert_eq!(v["operation"], "DDL");
+        assert_eq!(
+            v["afterImages"],
+            "CREATE TABLE \"public\".\"orders\" (\"id\" bigint NOT NULL, \"status\" character varying(16), \"amount\" numeric(10,2), \"updated_at\" timestamp without time zone, \"paid\" boolean, \"info\" jsonb, \"blob\" bytea, \"at\" timestamp with time zone, PRIMARY KEY (\"id\"))"
+        );
+        db.cleanup().await;
+    }
 }

@@ -99,4 +99,13 @@ impl CheckpointStore for MemoryCheckpointStore {
             Ok(())
         })
     }
+
+    fn all(&self) -> BoxFuture<'_, Result<Vec<(ShardKey, Checkpoint)>, CheckpointError>> {
+        let all = self
+            .state
+            .lock()
+            .map(|s| s.iter().map(|(k, c)| (k.clone(), c.clone())).collect())
+            .unwrap_or_default();
+        Box::pin(async move { Ok(all) })
+    }
 }

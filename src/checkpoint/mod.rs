@@ -44,6 +44,9 @@ impl std::fmt::Display for ShardKey {
 pub enum ObjectKind {
     ReplicationSlot,
     Publication,
+    /// A table's replica identity as tributary set it (or relies on it), with the one it
+    /// replaced: "dropping" it restores the previous one (`objects.replica_identity = "auto"`).
+    ReplicaIdentity,
 }
 
 impl std::fmt::Display for ObjectKind {
@@ -51,6 +54,7 @@ impl std::fmt::Display for ObjectKind {
         f.write_str(match self {
             ObjectKind::ReplicationSlot => "replication slot",
             ObjectKind::Publication => "publication",
+            ObjectKind::ReplicaIdentity => "replica identity",
         })
     }
 }
@@ -60,6 +64,52 @@ impl std::fmt::Display for ObjectKind {
 pub struct SourceObject {
     pub kind: ObjectKind,
     pub name: String,
+}
+
+/// A replica identity tributary set (or relies on) on a table, and the one it replaced
+/// (`objects.replica_identity = "auto"`), kept as an `ObjectKind::ReplicaIdentity` object whose
+/// name is this record as JSON. Identities are written `default`, `nothing`, `full` or
+/// `index:<name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityRecord {
+    pub schema: String,
+    pub table: String,
+    pub previous: String,
+    pub set: String,
+}
+
+impl IdentityRecord {
+    pub fn object(&self) -> SourceObject {
+        SourceObject {
+            kind: ObjectKind::ReplicaIdentity,
+            name: serde_json::to_string(self).unwrap_or_default(),
+        }
+    }
+
+    /// The record an object holds, if it is one.
+    pub fn of(o: &SourceObject) -> Option<IdentityRecord> {
+        (o.kind == ObjectKind::ReplicaIdentity)
+            .then(|| serde_json::from_str(&o.name).ok())
+            .flatten()
+    }
+
+    pub fn qualified_name(&self) -> String {
+        format!("{}.{}", self.schema, self.table)
+    }
+}
+
+/// A first start planned again (after an interrupted one) keeps the replica identity records
+/// of the earlier plan: the earlier one saw the identities before tributary changed them.
+pub fn keep_earlier_identities(plan: &mut Vec<SourceObject>, earlier: &[SourceObject]) {
+    for old in earlier.iter().filter_map(IdentityRecord::of) {
+        let same = |o: &SourceObject| {
+            IdentityRecord::of(o).is_some_and(|r| r.schema == old.schema && r.table == old.table)
+        };
+        match plan.iter_mut().find(|o| same(o)) {
+            Some(o) => *o = old.object(),
+            None => plan.push(old.object()),
+        }
+    }
 }
 
 /// What a first start will create, recorded durably before anything is created, so that a
@@ -148,6 +198,10 @@ pub struct Checkpoint {
     pub resume: Option<ResumeToken>,
     /// The task finished (a full-only task after its snapshot).
     pub completed: bool,
+    /// The schema phase's definitions are durable in the sink: a restart does not publish
+    /// them again.
+    #[serde(default)]
+    pub schema_done: bool,
     /// Events made durable so far.
     pub event_count: u64,
     /// The format's stream message sequence after the last durable stream event (Canal JSON
@@ -175,6 +229,7 @@ impl Checkpoint {
             stream: None,
             resume: None,
             completed: false,
+            schema_done: false,
             event_count: 0,
             sequence: 0,
         }
@@ -221,6 +276,20 @@ impl Checkpoint {
             }
         }
         all
+    }
+
+    /// The replica identities this checkpoint records (`IdentityRecord`).
+    pub fn identity_records(&self) -> Vec<IdentityRecord> {
+        self.source_objects()
+            .iter()
+            .filter_map(IdentityRecord::of)
+            .collect()
+    }
+
+    /// The server and database its source objects live on, once created.
+    pub fn source_scope(&self) -> Option<(&str, &str)> {
+        self.pg_slot()
+            .map(|s| (s.system_id.as_str(), s.database.as_str()))
     }
 
     /// What a started task keeps on its source while it is stopped, for error messages.
@@ -311,6 +380,13 @@ pub trait CheckpointStore: Send + Sync {
         checkpoint: &'a Checkpoint,
     ) -> BoxFuture<'a, Result<(), CheckpointError>>;
     fn delete<'a>(&'a self, key: &'a ShardKey) -> BoxFuture<'a, Result<(), CheckpointError>>;
+
+    /// Every checkpoint the store holds: what deletion reads to find other tasks' records of
+    /// the same helper objects (a replica identity two tasks rely on). A store that cannot
+    /// list returns none.
+    fn all(&self) -> BoxFuture<'_, Result<Vec<(ShardKey, Checkpoint)>, CheckpointError>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// The check every store makes before it replaces `old` with `next`.
@@ -371,6 +447,37 @@ mod tests {
         ));
         next.incarnation = "b".into();
         assert!(check_replace(&key(), Some(&old), &next).is_ok());
+    }
+
+    #[test]
+    fn a_new_plan_keeps_the_identities_an_interrupted_start_recorded() {
+        let record = |table: &str, previous: &str, set: &str| IdentityRecord {
+            schema: "public".into(),
+            table: table.into(),
+            previous: previous.into(),
+            set: set.into(),
+        };
+        let slot = SourceObject {
+            kind: ObjectKind::ReplicationSlot,
+            name: "s".into(),
+        };
+        let earlier = vec![slot.clone(), record("a", "default", "full").object()];
+        // The second plan sees `a` as the first start left it, and a new table `b`.
+        let mut plan = vec![
+            slot.clone(),
+            record("a", "full", "full").object(),
+            record("b", "default", "full").object(),
+        ];
+        keep_earlier_identities(&mut plan, &earlier);
+        let records: Vec<IdentityRecord> = plan.iter().filter_map(IdentityRecord::of).collect();
+        assert_eq!(
+            records,
+            [
+                record("a", "default", "full"),
+                record("b", "default", "full")
+            ]
+        );
+        assert_eq!(plan[0], slot);
     }
 
     #[test]

@@ -54,6 +54,22 @@ impl SledCheckpointStore {
         Ok(())
     }
 
+    fn all_now(&self) -> Result<Vec<(ShardKey, Checkpoint)>, CheckpointError> {
+        let mut out = Vec::new();
+        for entry in self.tree.iter() {
+            let (k, v) = entry.map_err(storage)?;
+            let Some((task, shard)) = k.len().checked_sub(5).map(|n| k.split_at(n)) else {
+                continue;
+            };
+            let key = ShardKey {
+                task: String::from_utf8_lossy(task).into_owned(),
+                shard: u32::from_be_bytes(shard[1..].try_into().unwrap_or_default()),
+            };
+            out.push((key.clone(), Checkpoint::decode(&key, &v)?));
+        }
+        Ok(out)
+    }
+
     fn delete_now(&self, key: &ShardKey) -> Result<(), CheckpointError> {
         self.tree.remove(Self::key(key)).map_err(storage)?;
         self.db.flush().map_err(storage)?;
@@ -97,6 +113,10 @@ impl CheckpointStore for SledCheckpointStore {
     fn delete<'a>(&'a self, key: &'a ShardKey) -> BoxFuture<'a, Result<(), CheckpointError>> {
         let key = key.clone();
         Box::pin(self.blocking(move |s| s.delete_now(&key)))
+    }
+
+    fn all(&self) -> BoxFuture<'_, Result<Vec<(ShardKey, Checkpoint)>, CheckpointError>> {
+        Box::pin(self.blocking(|s| s.all_now()))
     }
 }
 

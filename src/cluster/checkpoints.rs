@@ -64,6 +64,16 @@ impl CheckpointStore for RaftCheckpointStore {
     fn delete<'a>(&'a self, _key: &'a ShardKey) -> BoxFuture<'a, Result<(), CheckpointError>> {
         Box::pin(async { Ok(()) })
     }
+
+    fn all(&self) -> BoxFuture<'_, Result<Vec<(ShardKey, Checkpoint)>, CheckpointError>> {
+        let all = self.handle.view().read(|s| {
+            s.checkpoints
+                .iter()
+                .map(|(k, c)| (k.clone(), c.clone()))
+                .collect()
+        });
+        Box::pin(async move { Ok(all) })
+    }
 }
 
 fn rejected(

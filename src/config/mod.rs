@@ -35,6 +35,10 @@ pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 /// 60 s `wal_sender_timeout` (and the 10 s that test and demo servers use).
 pub const DEFAULT_STATUS_INTERVAL: Duration = Duration::from_secs(3);
 
+/// `ALTER TABLE ... REPLICA IDENTITY` needs an ACCESS EXCLUSIVE lock: past this wait behind
+/// the application's transactions, the task stops and names who holds the table.
+pub const DEFAULT_REPLICA_IDENTITY_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// DTS's default: a source or broker down for up to 12 hours is waited out.
 pub const DEFAULT_CONNECTION_WINDOW: Duration = Duration::from_secs(720 * 60);
 /// DTS's default for other transient failures.
@@ -234,6 +238,16 @@ pub struct ObjectsSpec {
     /// Tables for which only inserts are published (no key needed).
     #[serde(default)]
     pub insert_only: Vec<String>,
+    /// `keep` (default): tributary changes no replica identity beyond `replica_identity_full`;
+    /// `auto`: it sets the identity each table needs, as DTS does (`identity_plan`).
+    #[serde(default)]
+    pub replica_identity: ReplicaIdentityMode,
+    /// How long each `ALTER TABLE ... REPLICA IDENTITY` under `auto` waits for its lock.
+    #[serde(
+        default = "default_replica_identity_lock_timeout",
+        with = "humantime_serde"
+    )]
+    pub replica_identity_lock_timeout: Duration,
     /// Per-table settings by exact `schema.table`: topic, partitions, key columns, filter,
     /// operations and name mapping.
     #[serde(default)]
@@ -241,6 +255,18 @@ pub struct ObjectsSpec {
     /// Per-schema settings by schema name: name mapping.
     #[serde(default)]
     pub schema: std::collections::BTreeMap<String, SchemaOptions>,
+}
+
+/// `objects.replica_identity`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicaIdentityMode {
+    /// Change nothing (besides `objects.replica_identity_full`).
+    #[default]
+    Keep,
+    /// `USING INDEX` for a table with only a unique NOT NULL index, FULL for a keyless table
+    /// and wherever full before images are needed; restored when the task is deleted.
+    Auto,
 }
 
 /// The migration phases.
@@ -287,6 +313,9 @@ const fn default_slot_create_timeout() -> Duration {
 }
 const fn default_status_interval() -> Duration {
     DEFAULT_STATUS_INTERVAL
+}
+const fn default_replica_identity_lock_timeout() -> Duration {
+    DEFAULT_REPLICA_IDENTITY_LOCK_TIMEOUT
 }
 const fn default_checkpoint_interval() -> Duration {
     DEFAULT_CHECKPOINT_INTERVAL
@@ -382,8 +411,11 @@ impl TaskSpec {
             })?;
         }
         let phases = &self.migration.phases;
-        if !phases.contains(&Phase::Full) && !phases.contains(&Phase::Incremental) {
-            return invalid("migration.phases", "name \"full\", \"incremental\" or both");
+        if phases.is_empty() {
+            return invalid(
+                "migration.phases",
+                "name \"schema\", \"full\", \"incremental\" or several",
+            );
         }
         if self.source.snapshot_connections == 0 || self.source.snapshot_connections > 64 {
             return invalid("source.snapshot_connections", "between 1 and 64");
@@ -394,6 +426,10 @@ impl TaskSpec {
                 self.migration.checkpoint_interval,
             ),
             ("source.status_interval", self.source.status_interval),
+            (
+                "objects.replica_identity_lock_timeout",
+                self.objects.replica_identity_lock_timeout,
+            ),
             (
                 "source.slot_create_timeout",
                 self.source.slot_create_timeout,
@@ -638,6 +674,33 @@ phases = ["full", "incremental"]
             .unwrap_err()
             .to_string()
             .contains("line"));
+    }
+
+    #[test]
+    fn a_schema_only_task_and_the_replica_identity_mode_parse() {
+        let t = TaskSpec::parse(&GOOD.replace("\"full\", \"incremental\"", "\"schema\"")).unwrap();
+        assert!(t.has_phase(Phase::Schema) && !t.has_phase(Phase::Full));
+        assert_eq!(t.objects.replica_identity, ReplicaIdentityMode::Keep);
+        let auto = GOOD.replace(
+            "[migration]",
+            "replica_identity = \"auto\"\nreplica_identity_lock_timeout = \"2s\"\n[migration]",
+        );
+        let t = TaskSpec::parse(&auto).unwrap();
+        assert_eq!(t.objects.replica_identity, ReplicaIdentityMode::Auto);
+        assert_eq!(
+            t.objects.replica_identity_lock_timeout,
+            Duration::from_secs(2)
+        );
+        let e = TaskSpec::parse(
+            &GOOD.replace("[migration]", "replica_identity = \"always\"\n[migration]"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("always") && e.contains("auto"), "{e}");
+        let e = TaskSpec::parse(&GOOD.replace("\"full\", \"incremental\"", ""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("migration.phases"), "{e}");
     }
 
     #[test]

@@ -110,6 +110,17 @@ fn unquote(s: &str) -> Option<String> {
     }
 }
 
+/// Under `objects.replica_identity = "auto"`, tables with a row filter get REPLICA IDENTITY
+/// FULL, so that the filter sees the old row of every UPDATE and DELETE wherever it runs.
+fn filtered_tables(spec: &super::ObjectsSpec) -> Result<Vec<TableSelector>, String> {
+    spec.table
+        .iter()
+        .filter(|(_, o)| o.filter.is_some())
+        .filter_map(|(k, _)| split_exact(k))
+        .map(|(s, t)| TableSelector::parse(&qualified_name(&s, &t)))
+        .collect()
+}
+
 /// All the task's selectors, with the per-table options.
 #[derive(Debug, Clone)]
 pub struct TableSelection {
@@ -125,9 +136,13 @@ impl TableSelection {
                 .map(|t| TableSelector::parse(t))
                 .collect::<Result<Vec<_>, _>>()
         };
+        let mut replica_identity_full = all(&spec.replica_identity_full)?;
+        if spec.replica_identity == super::ReplicaIdentityMode::Auto {
+            replica_identity_full.extend(filtered_tables(spec)?);
+        }
         Ok(TableSelection {
             include: all(&spec.tables)?,
-            replica_identity_full: all(&spec.replica_identity_full)?,
+            replica_identity_full,
             insert_only: all(&spec.insert_only)?,
         })
     }

@@ -40,6 +40,8 @@ pub enum Mark {
     Idle(ResumeToken),
     /// The snapshot phase ended.
     SnapshotDone,
+    /// The schema phase's definitions are sent.
+    SchemaDone,
     /// The format's stream message sequence after the records before this mark.
     Sequence(u64),
 }
@@ -116,6 +118,7 @@ fn apply_mark(mark: Mark, cp: &mut Checkpoint, snapshot_only: bool) {
             }
         }
         Mark::Sequence(s) => cp.sequence = cp.sequence.max(s),
+        Mark::SchemaDone => cp.schema_done = true,
     }
 }
 

@@ -26,12 +26,14 @@ use super::stats::{Stats, TableStats};
 use super::throttle::{Limits, Throttle};
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, ShardKey};
 use crate::config::PartitionPolicy;
+use crate::definition::TableDefinition;
 use crate::event::{ChangeEvent, TxMeta};
 use crate::failpoint;
 use crate::format::{EncodedBatch, Format, FormatError, PartitionChoice};
 use crate::metrics::ShardMetrics;
 use crate::position::{Position, ResumeToken, StreamPosition};
 use crate::route::partition_of;
+use crate::route::Names;
 use crate::route::Routing;
 use crate::schema::TableSchema;
 use crate::sink::{Record, Sink, SinkError, TopicPlan};
@@ -322,6 +324,11 @@ impl<S: Sink, F: Format> Runner<S, F> {
                     self.marks.push(self.next_seq, Mark::Idle(resume));
                     self.server_at(resume);
                 }
+                SourceItem::TableDefinition(def) => self.table_definition(&def).await?,
+                SourceItem::SchemaDone => {
+                    self.mark_sequence();
+                    self.marks.push(self.next_seq, Mark::SchemaDone);
+                }
                 SourceItem::SnapshotDone => {
                     self.marks.push(self.next_seq, Mark::SnapshotDone);
                     if !self.opts.snapshot_only {
@@ -478,6 +485,22 @@ impl<S: Sink, F: Format> Runner<S, F> {
             .await?;
         self.sink.flush().await?;
         Ok(())
+    }
+
+    /// The schema phase: a table's `CREATE TABLE`, with the names of messages, as the format's
+    /// DDL record.
+    async fn table_definition(&mut self, def: &TableDefinition) -> Result<(), PipelineError> {
+        let sql = match &self.opts.routing {
+            Some(r) => def.create_table_sql(r.names()),
+            None => def.create_table_sql(&Names::default()),
+        };
+        let change = SchemaChange {
+            table: def.table.clone(),
+            previous: None,
+            at: None,
+            ddl: Some(sql),
+        };
+        self.schema_change(&change).await
     }
 
     /// Encodes one event and hands its records to the sink.

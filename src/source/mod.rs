@@ -155,6 +155,10 @@ pub enum SourceItem {
     },
     /// The snapshot phase ended (all tables read).
     SnapshotDone,
+    /// The schema phase: a selected table's definition, to publish as `CREATE TABLE`.
+    TableDefinition(Arc<crate::definition::TableDefinition>),
+    /// The schema phase ended: every definition before this item was sent.
+    SchemaDone,
 }
 
 /// A batch of items: batching amortises the channel's cost over many rows.

@@ -7,7 +7,7 @@
 //! release can simply be run again.
 
 use super::TaskError;
-use crate::checkpoint::{CheckpointStore, ShardKey, SourceObject};
+use crate::checkpoint::{Checkpoint, CheckpointStore, IdentityRecord, ShardKey, SourceObject};
 use crate::metrics::ShardLabels;
 use crate::sink::Sink;
 use crate::source::Source;
@@ -36,7 +36,10 @@ pub async fn release<So: Source, Si: Sink>(
     let Some(cp) = store.load(key).await? else {
         return Ok(ReleaseReport::default());
     };
-    let dropped = source.remove(&cp.source_objects(), false).await?;
+    let mut objects = cp.source_objects();
+    let shared = identities_shared(store, key, &cp).await?;
+    objects.retain(|o| IdentityRecord::of(o).is_none_or(|r| !shared.contains(&r.qualified_name())));
+    let dropped = source.remove(&objects, false).await?;
     let mut topics: Vec<String> = Vec::new();
     let planned = cp
         .planned
@@ -61,4 +64,40 @@ pub async fn release<So: Source, Si: Sink>(
         topics_deleted: topics,
         checkpoint_deleted: true,
     })
+}
+
+/// The tables (`schema.table`) whose replica identity `cp` records and another task's
+/// checkpoint in `store` records too, on the same database (or on one not known yet): their
+/// identity is left as it is, since the other task still relies on it.
+async fn identities_shared(
+    store: &dyn CheckpointStore,
+    key: &ShardKey,
+    cp: &Checkpoint,
+) -> Result<Vec<String>, TaskError> {
+    let mine: Vec<String> = cp
+        .identity_records()
+        .iter()
+        .map(IdentityRecord::qualified_name)
+        .collect();
+    if mine.is_empty() {
+        return Ok(mine);
+    }
+    let mut shared = Vec::new();
+    for (other_key, other) in store.all().await? {
+        let same_scope = match (cp.source_scope(), other.source_scope()) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+        if other_key.task == key.task || !same_scope {
+            continue;
+        }
+        for r in other.identity_records() {
+            let table = r.qualified_name();
+            if mine.contains(&table) && !shared.contains(&table) {
+                tracing::info!(task = %key.task, table = %table, other_task = %other_key.task, "replica identity left as it is: another task relies on it");
+                shared.push(table);
+            }
+        }
+    }
+    Ok(shared)
 }

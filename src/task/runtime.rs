@@ -374,7 +374,9 @@ async fn first_start<So: Source, Si: Sink>(
     cp.selection = Some(rt.spec.selection_record());
     cp.topics = topics.clone();
     let mut planned = cp.planned.take().unwrap_or_default();
+    let earlier = std::mem::take(&mut planned.source);
     planned.source = source.plan(&cp.incarnation);
+    crate::checkpoint::keep_earlier_identities(&mut planned.source, &earlier);
     for t in sink.missing_topics(&topics).await? {
         if !planned.topics.contains(&t) {
             planned.topics.push(t);
@@ -451,7 +453,10 @@ async fn finish<So: Source>(
     cp: &Checkpoint,
     source: Result<So, TaskError>,
 ) -> Result<TaskOutcome, TaskError> {
-    let dropped = source?.remove(&cp.source_objects(), true).await?;
+    // Replica identities stay until the task is deleted (`release`).
+    let mut objects = cp.source_objects();
+    objects.retain(|o| o.kind != crate::checkpoint::ObjectKind::ReplicaIdentity);
+    let dropped = source?.remove(&objects, true).await?;
     let names: Vec<&str> = dropped.iter().map(|o| o.name.as_str()).collect();
     tracing::info!(task = %key.task, shard = key.shard, dropped = ?names, "full load completed; slot and publications dropped");
     Ok(TaskOutcome::Completed)

@@ -36,6 +36,7 @@ mod escape;
 mod plan;
 mod row;
 mod types;
+pub(crate) use types::sql_type;
 
 pub use crate::format::clock::{Clock, FixedClock, ManualClock, SystemClock};
 pub use encoder::CanalJson;

@@ -66,7 +66,7 @@ fn type_name(ty: &PgType) -> &str {
 }
 
 /// The `sqlType` of `ty`: that of the type under any domains.
-pub(super) fn sql_type(ty: &PgType) -> i32 {
+pub(crate) fn sql_type(ty: &PgType) -> i32 {
     let root = ty.root();
     match &root.kind {
         TypeKind::Bool => jdbc::TINYINT,

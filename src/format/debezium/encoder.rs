@@ -8,7 +8,9 @@ use crate::event::{Cell, ChangeEvent, Op, Row};
 use crate::format::{EncodedBatch, EncodedRecord, Format, FormatError};
 use crate::position::Lsn;
 use crate::route::{KeyWriter, PartitionChoice, Router, Routing};
+use crate::source::SchemaChange;
 
+use super::ddl::write_schema_change;
 use super::envelope::{write_envelope, write_key, EnvelopeInput, SourceParts};
 use super::payload::{Ctx, FormatMetrics};
 use super::plan::{PlanCache, TablePlan};
@@ -145,6 +147,24 @@ impl Format for DebeziumJson {
     fn encode(&mut self, event: &ChangeEvent, out: &mut EncodedBatch) -> Result<(), FormatError> {
         let mark = out.len();
         let result = self.encode_event(event, out);
+        if result.is_err() {
+            out.truncate(mark);
+        }
+        result
+    }
+
+    /// A DDL statement becomes a schema-change record (`super::ddl`).
+    fn schema_change(
+        &mut self,
+        change: &SchemaChange,
+        out: &mut EncodedBatch,
+    ) -> Result<(), FormatError> {
+        let Some(sql) = &change.ddl else {
+            return Ok(());
+        };
+        let now_ms = (self.clock.now_unix_nanos() / 1_000_000) as i64;
+        let mark = out.len();
+        let result = write_schema_change(&self.opts, &mut self.router, change, sql, now_ms, out);
         if result.is_err() {
             out.truncate(mark);
         }

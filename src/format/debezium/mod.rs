@@ -53,6 +53,7 @@
 //! - `provide_transaction_metadata` fills the envelope's `transaction` block only: the
 //!   `<prefix>.transaction` BEGIN/END records need transaction boundaries, which events lack.
 
+mod ddl;
 mod encoder;
 mod envelope;
 mod payload;

@@ -55,8 +55,23 @@ pub enum PgSourceError {
     NoSelectPrivilege { user: String, tables: String },
     #[error("no table matches {selector:?} in database {database}: fix objects.tables or create the table")]
     MissingTable { selector: String, database: String },
-    #[error("table {table} has no primary key and no REPLICA IDENTITY FULL, so its UPDATE and DELETE would fail once it is published: add a primary key, list it in objects.replica_identity_full (tributary sets REPLICA IDENTITY FULL) or in objects.insert_only")]
+    #[error("table {table} has no primary key and no REPLICA IDENTITY FULL, so its UPDATE and DELETE would fail once it is published: add a primary key, list it in objects.replica_identity_full (tributary sets REPLICA IDENTITY FULL) or in objects.insert_only, or set objects.replica_identity = \"auto\"")]
     NoKey { table: String },
+    /// DDL on a selected table before incremental migration (DTS fails the task the same way).
+    #[error("table {table} changed during the {phase} phase ({what}): DDL on a selected table is not supported until the full phase has ended; run `tributary release` for this task (or delete it) and start it again, so that it migrates the new definition")]
+    DefinitionChanged {
+        table: String,
+        phase: &'static str,
+        what: &'static str,
+    },
+    /// `objects.replica_identity = "auto"` could not lock a table in time.
+    #[error("setting REPLICA IDENTITY {identity} on table {table} waited objects.replica_identity_lock_timeout ({timeout}) for its lock, held by PID(s) {blockers}: end those sessions' transactions (or run the ALTER TABLE yourself) and start the task again, or raise the timeout")]
+    IdentityLockTimeout {
+        table: String,
+        identity: String,
+        timeout: String,
+        blockers: String,
+    },
     /// A row filter does not fit its table (`objects.table.<t>.filter`).
     #[error("invalid task setting objects.table.filter: table {table}: {reason}")]
     Filter { table: String, reason: String },

@@ -10,8 +10,10 @@
 pub mod catalog;
 pub mod conn;
 pub mod copy_binary;
+pub mod definition;
 pub mod error;
 pub mod frame;
+pub mod identity;
 mod oracle_port;
 pub mod pgoutput;
 pub mod replication;

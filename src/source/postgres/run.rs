@@ -9,12 +9,14 @@ use tokio_postgres::Client;
 
 use super::catalog::TypeCache;
 use super::conn::ReplicationConn;
+use super::definition::{self, DefinitionCheck, Fingerprints};
 use super::error::PgSourceError;
 use super::replication::ReplicationStream;
 use super::setup::PgSourceOptions;
 use super::snapshot::{SnapshotSession, SnapshotTable};
 use super::stream::{PgStream, StreamStop};
 use super::takeover;
+use crate::definition::TableDefinition;
 use crate::position::{Lsn, ResumeToken, StreamPosition};
 use crate::schema::TableSchema;
 use crate::source::{SourceBatch, SourceItem, SourceSender};
@@ -40,6 +42,11 @@ pub struct SourceRun {
     pub skip_through: Option<StreamPosition>,
     pub snapshot: Option<PendingSnapshot>,
     pub known_tables: Vec<Arc<TableSchema>>,
+    /// The schema phase's definitions, while it is not done (`None`: nothing to publish).
+    pub definitions: Option<Vec<Arc<TableDefinition>>>,
+    /// The tables' definitions when the task checked them, to detect DDL before incremental
+    /// migration (`definition`).
+    pub fingerprints: Fingerprints,
 }
 
 impl SourceRun {
@@ -56,16 +63,30 @@ impl SourceRun {
         out: SourceSender,
         confirmed: watch::Receiver<ResumeToken>,
     ) -> Result<(), PgSourceError> {
+        self.schema_phase(&out).await?;
         let mut deferred = None;
         if let Some(s) = self.snapshot.take() {
             if s.deferred && self.opts.incremental {
                 deferred = Some(s);
             } else {
-                s.session.read(s.tables, out.clone()).await?;
+                let tables: Vec<Arc<TableSchema>> =
+                    s.tables.iter().map(|t| t.schema.clone()).collect();
+                let client = self.opts.conn.connect_sql("definitions").await?;
+                let fp = self.fingerprints.clone();
+                let check = Arc::new(DefinitionCheck::new(client, fp, "full"));
+                let read = s.session.read(s.tables, out.clone(), Some(check.clone()));
+                let read = read.await;
+                // DDL during the snapshot explains a failed read better than the read's error.
+                check.tables(&tables).await?;
+                read?;
                 send(&out, vec![SourceItem::SnapshotDone]).await?;
             }
         }
         if !self.opts.incremental {
+            if !self.opts.full {
+                // A schema-only task is complete.
+                send(&out, vec![SourceItem::SnapshotDone]).await?;
+            }
             return Ok(());
         }
         let sql = format!(
@@ -101,11 +122,29 @@ impl SourceRun {
             if stop == StreamStop::Reached {
                 if let Some(s) = deferred.take() {
                     tracing::info!(lsn = %s.lsn, tables = s.tables.len(), "stream reached the re-read snapshot: emitting re-read tables");
-                    s.session.read(s.tables, out.clone()).await?;
+                    s.session.read(s.tables, out.clone(), None).await?;
                     send(&out, vec![SourceItem::SnapshotDone]).await?;
                 }
             }
         }
+    }
+}
+
+impl SourceRun {
+    /// The schema phase, unless done: every table's definition, then its end. Definitions
+    /// changed since they were read fail the task instead of being published.
+    async fn schema_phase(&mut self, out: &SourceSender) -> Result<(), PgSourceError> {
+        let Some(defs) = self.definitions.take().filter(|_| self.opts.schema) else {
+            return Ok(());
+        };
+        let tables: Vec<Arc<TableSchema>> = defs.iter().map(|d| d.table.clone()).collect();
+        #[cfg(feature = "failpoints")]
+        fail::fail_point!(crate::failpoint::SOURCE_SCHEMA_PHASE);
+        definition::check_unchanged(&self.catalog, &self.fingerprints, &tables, "schema").await?;
+        let mut batch: SourceBatch = defs.into_iter().map(SourceItem::TableDefinition).collect();
+        batch.push(SourceItem::SchemaDone);
+        tracing::info!(task = %self.opts.task, shard = self.opts.shard, tables = tables.len(), "schema phase: publishing each table's CREATE TABLE");
+        send(out, batch).await
     }
 }
 

@@ -4,20 +4,24 @@
 //! snapshot on a resume.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_postgres::Client;
 
 use super::catalog::{self, SelectedTable, TypeCache};
 use super::conn::{PgConnectConfig, ReplicationConn};
+use super::definition::{self, Fingerprints};
 use super::error::PgSourceError;
+use super::identity::{self, IdentityStep};
 use super::slot::{self, object_name};
 use super::snapshot::{quote_ident, SnapshotSession, SnapshotTable};
 use super::takeover::TakeoverPolicy;
 use crate::checkpoint::{
     Checkpoint, ObjectKind, PgSlotIdentity, SourceIdentity, SourceObject, TableProgress,
 };
-use crate::config::TableSelection;
+use crate::config::{ReplicaIdentityMode, TableSelection};
+use crate::definition::TableDefinition;
 use crate::filter::{Placement, Publishing, TableFilter};
 use crate::position::{Lsn, ResumeToken};
 use crate::schema::ReplicaIdentity;
@@ -42,6 +46,13 @@ pub struct PgSourceOptions {
     /// Whether a session still holding the slot may be ended (see `takeover`); `None` waits
     /// for it to go.
     pub takeover: Option<TakeoverPolicy>,
+    /// The schema phase: publish each table's `CREATE TABLE` before the snapshot.
+    pub schema: bool,
+    /// `objects.replica_identity` and its lock timeout (`identity`).
+    pub identity: ReplicaIdentityMode,
+    pub identity_lock_timeout: Duration,
+    /// The format needs full before images (the DTS formats): `auto` sets FULL everywhere.
+    pub full_images: bool,
 }
 
 /// The result of the checks that change nothing.
@@ -53,6 +64,12 @@ pub struct Preflight {
     pub filters: HashMap<u32, TableFilter>,
     pub database: String,
     pub server_version: String,
+    /// The schema phase's definitions (empty without it).
+    pub definitions: Vec<Arc<TableDefinition>>,
+    /// The tables' definitions at the start, to detect DDL before incremental migration.
+    pub fingerprints: Fingerprints,
+    /// What `objects.replica_identity = "auto"` sets (empty under `keep`).
+    pub identity: Vec<IdentityStep>,
 }
 
 /// Connects and checks the server, the privileges, the selection and every table's key.
@@ -68,6 +85,13 @@ pub async fn preflight(opts: &PgSourceOptions) -> Result<Preflight, PgSourceErro
     let filters = table_filters(opts, &tables)?;
     warn_unselected_children(opts, &tables);
     let server_version = catalog::server_version(&catalog).await?;
+    let oids: Vec<u32> = tables.iter().map(|t| t.schema.oid).collect();
+    let fingerprints = definition::fingerprints(&catalog, &oids).await?;
+    let definitions = match opts.schema {
+        true => definition::read_definitions(&catalog, &tables).await?,
+        false => Vec::new(),
+    };
+    let identity = identity_steps(opts, &catalog, &tables).await?;
     Ok(Preflight {
         catalog,
         types,
@@ -75,7 +99,29 @@ pub async fn preflight(opts: &PgSourceOptions) -> Result<Preflight, PgSourceErro
         filters,
         database: opts.conn.database(),
         server_version,
+        definitions,
+        fingerprints,
+        identity,
     })
+}
+
+/// What `objects.replica_identity = "auto"` would set on each table (nothing under `keep`).
+pub async fn identity_steps(
+    opts: &PgSourceOptions,
+    catalog: &Client,
+    tables: &[SelectedTable],
+) -> Result<Vec<IdentityStep>, PgSourceError> {
+    if opts.identity != ReplicaIdentityMode::Auto {
+        return Ok(Vec::new());
+    }
+    let sel = &opts.selection;
+    identity::plan_steps(
+        catalog,
+        tables,
+        |t| opts.full_images || sel.wants_replica_identity_full(&t.schema, &t.name),
+        |t| sel.is_insert_only(&t.schema, &t.name),
+    )
+    .await
 }
 
 /// A table without a key would make the application's own UPDATE/DELETE fail once published.
@@ -89,7 +135,8 @@ fn check_key(opts: &PgSourceOptions, t: &SelectedTable) -> Result<(), PgSourceEr
         || opts
             .selection
             .wants_replica_identity_full(&s.schema, &s.name)
-        || opts.selection.is_insert_only(&s.schema, &s.name);
+        || opts.selection.is_insert_only(&s.schema, &s.name)
+        || opts.identity == ReplicaIdentityMode::Auto;
     if ok {
         Ok(())
     } else {

@@ -273,6 +273,8 @@ pub async fn drop_objects(
         let existed = match o.kind {
             ObjectKind::ReplicationSlot => drop_slot(client, &o.name, force).await?,
             ObjectKind::Publication => drop_publication(client, &o.name).await?,
+            // Restored by the source, which holds what it needs (`identity::restore`).
+            ObjectKind::ReplicaIdentity => false,
         };
         if existed {
             dropped.push(o.clone());

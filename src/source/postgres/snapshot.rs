@@ -18,6 +18,7 @@ use tokio_postgres::Client;
 
 use super::conn::PgConnectConfig;
 use super::copy_binary::CopyBinaryParser;
+use super::definition::DefinitionCheck;
 use super::error::PgSourceError;
 use crate::event::{Cell, ChangeEvent, Op, Row, SnapshotMark, TxMeta};
 use crate::position::{LogPoint, Lsn, Position};
@@ -79,11 +80,13 @@ impl SnapshotSession {
         Ok(SnapshotSession { clients, tx })
     }
 
-    /// Reads every table, spreading them over the connections; sends rows to `out`.
+    /// Reads every table, spreading them over the connections; sends rows to `out`. With
+    /// `check`, each table's definition is checked once it is read, before it counts as done.
     pub async fn read(
         self,
         tables: Vec<SnapshotTable>,
         out: SourceSender,
+        check: Option<Arc<DefinitionCheck>>,
     ) -> Result<(), PgSourceError> {
         let first_table = tables.first().map(|t| t.schema.oid);
         let queue = Arc::new(Mutex::new(tables.into_iter().collect::<VecDeque<_>>()));
@@ -91,13 +94,14 @@ impl SnapshotSession {
         let mut workers = Vec::new();
         for client in self.clients {
             let (queue, out, shared, tx) = (queue.clone(), out.clone(), shared.clone(), self.tx);
+            let check = check.clone();
             workers.push(tokio::spawn(async move {
                 loop {
                     let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
                     let Some(table) = next else {
                         return Ok::<_, PgSourceError>(());
                     };
-                    read_table(&client, &table, tx, &shared, &out).await?;
+                    read_table(&client, &table, tx, &shared, &out, check.as_deref()).await?;
                 }
             }));
         }
@@ -210,6 +214,7 @@ async fn read_table(
     tx: TxMeta,
     marks: &Marks,
     out: &SourceSender,
+    check: Option<&DefinitionCheck>,
 ) -> Result<(), PgSourceError> {
     let table = &read.schema;
     let name = table.qualified_name();
@@ -258,6 +263,10 @@ async fn read_table(
         context: ctx(),
         what: e.to_string(),
     })?;
+    // A table whose definition changed while it was read does not count as done.
+    if let Some(c) = check {
+        c.tables(std::slice::from_ref(table)).await?;
+    }
     let last = marks.remaining.fetch_sub(1, Ordering::AcqRel) == 1;
     reader.finish(last);
     let rows = reader.rows;

@@ -7,8 +7,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_postgres::Client;
 
+use super::catalog;
 use super::conn::{PgConnectConfig, ReplicationConn};
 use super::error::PgSourceError;
+use super::identity::{self, IdentityRecord};
 use super::run::{PendingSnapshot, SourceRun};
 use super::setup::{self, PgSourceOptions, Preflight};
 use super::slot;
@@ -86,6 +88,10 @@ impl PgSource {
             full: spec.has_phase(Phase::Full),
             incremental: spec.has_phase(Phase::Incremental),
             takeover: None,
+            schema: spec.has_phase(Phase::Schema),
+            identity: spec.objects.replica_identity,
+            identity_lock_timeout: spec.objects.replica_identity_lock_timeout,
+            full_images: spec.destination.format.is_dts(),
         }))
     }
 
@@ -115,6 +121,21 @@ impl PgSource {
             context: "starting".into(),
             what: "the source was not checked first".into(),
         })
+    }
+
+    /// `objects.replica_identity = "auto"`: sets the planned identities, then reads the tables
+    /// again (their key columns follow the identity).
+    async fn apply_identities(&mut self) -> Result<(), PgSourceError> {
+        let Some(pre) = self.pre.as_mut() else {
+            return Ok(());
+        };
+        let lock_timeout = self.opts.identity_lock_timeout;
+        if identity::apply(&self.opts.conn, &pre.catalog, &pre.identity, lock_timeout).await? {
+            pre.tables =
+                catalog::selected_tables(&pre.catalog, &self.opts.selection, &mut pre.types)
+                    .await?;
+        }
+        Ok(())
     }
 
     async fn resume_inner(&mut self, cp: &Checkpoint) -> Result<(), PgSourceError> {
@@ -160,11 +181,18 @@ impl Source for PgSource {
         Ok(info)
     }
 
+    /// The slot and publications, and the replica identities `auto` sets or relies on (their
+    /// previous identity recorded before any is changed).
     fn plan(&self, incarnation: &str) -> Vec<SourceObject> {
-        setup::plan(&self.opts, incarnation)
+        let mut all = setup::plan(&self.opts, incarnation);
+        if let Some(pre) = &self.pre {
+            all.extend(pre.identity.iter().map(|s| s.record.object()));
+        }
+        all
     }
 
     async fn create(&mut self, cp: &mut Checkpoint) -> Result<(), SourceError> {
+        self.apply_identities().await?;
         let pre = self.preflight()?;
         let (repl, session) = setup::create(&self.opts, pre, cp).await?;
         let lsn = setup::checkpoint_lsn(cp);
@@ -200,6 +228,8 @@ impl Source for PgSource {
                 skip_through: cp.stream,
                 snapshot: started.snapshot,
                 known_tables: pre.tables.iter().map(|t| t.schema.clone()).collect(),
+                definitions: (!cp.schema_done).then_some(pre.definitions),
+                fingerprints: pre.fingerprints,
             }),
             _ => Err(PgSourceError::Protocol {
                 context: "starting".into(),
@@ -222,13 +252,36 @@ impl Source for PgSource {
         force: bool,
     ) -> Result<Vec<SourceObject>, SourceError> {
         // The preflight's connection, or a new one: `remove` works without `check`.
-        let dropped = match &self.pre {
-            Some(pre) => slot::drop_objects(&pre.catalog, objects, force).await,
+        let fresh: Client;
+        let client = match &self.pre {
+            Some(pre) => &pre.catalog,
             None => {
-                let client: Client = self.opts.conn.connect_sql("catalog").await?;
-                slot::drop_objects(&client, objects, force).await
+                fresh = self.opts.conn.connect_sql("catalog").await?;
+                &fresh
             }
         };
-        Ok(dropped?)
+        let mut dropped = slot::drop_objects(client, objects, force).await?;
+        dropped.extend(restore_identities(&self.opts, client, objects).await?);
+        Ok(dropped)
     }
+}
+
+/// Restores the replica identities among `objects` that still have the identity tributary
+/// set; returns those restored.
+async fn restore_identities(
+    opts: &PgSourceOptions,
+    client: &Client,
+    objects: &[SourceObject],
+) -> Result<Vec<SourceObject>, PgSourceError> {
+    let mut restored = Vec::new();
+    for o in objects {
+        let Some(r) = IdentityRecord::of(o) else {
+            continue;
+        };
+        let timeout = opts.identity_lock_timeout;
+        if identity::restore(&opts.conn, client, &r, timeout).await? {
+            restored.push(o.clone());
+        }
+    }
+    Ok(restored)
 }
