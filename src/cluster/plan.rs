@@ -24,9 +24,14 @@ pub struct PlanError(pub String);
 
 /// The shards of a new task, resolved against its source, numbered from 0.
 ///
-/// Fails (one line naming the problem and the fix) when the source cannot be reached, a
+/// Fails (one line naming the problem and the fix) when the precheck refuses the task
+/// (`crate::precheck`: every blocking item), the source cannot be reached, a
 /// selector matches nothing, the task's user lacks a privilege, or a table cannot be captured.
 pub async fn plan_shards(spec: &TaskSpec) -> Result<Vec<ShardPlan>, PlanError> {
+    let report = crate::precheck::run(spec, &crate::precheck::Context::new_task()).await;
+    if let Some(line) = report.refusal() {
+        return Err(PlanError(line));
+    }
     let tables = crate::source::postgres::resolve_tables(spec)
         .await
         .map_err(|e| PlanError(e.to_string()))?;

@@ -164,6 +164,28 @@ impl<C: AdminCluster> Admin for AdminService<C> {
         self.task(&spec.name).map(Response::new)
     }
 
+    async fn precheck_task(
+        &self,
+        req: Request<pb::PrecheckTaskRequest>,
+    ) -> Result<Response<pb::PrecheckTaskResponse>, Status> {
+        let req = req.into_inner();
+        let spec = TaskSpec::parse(&req.spec_toml).map_err(config_status)?;
+        crate::config::check_item_names("accept_warnings", &req.accept_warnings)
+            .map_err(config_status)?;
+        // A task that exists holds its own slot and publications.
+        let owned = match self.stored(&spec.name) {
+            Ok(_) => crate::precheck::Owned::All,
+            Err(_) => crate::precheck::Owned::Nothing,
+        };
+        let ctx = crate::precheck::Context {
+            owned,
+            accept_warnings: req.accept_warnings,
+            ..crate::precheck::Context::new_task()
+        };
+        let report = crate::precheck::run(&spec, &ctx).await;
+        Ok(Response::new(super::convert::precheck_pb(report)))
+    }
+
     async fn get_task(
         &self,
         req: Request<pb::GetTaskRequest>,
