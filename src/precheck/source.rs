@@ -274,7 +274,8 @@ async fn long_transactions(client: &Client, limit: Duration) -> Item {
     }
 }
 
-/// A primary's physical standbys: a failover to one loses the task's slot.
+/// A primary's physical standbys (walsenders connected to no database; logical ones are
+/// connected to theirs): a failover to one loses the task's slot.
 async fn standbys(client: &Client, in_recovery: bool, version_num: i32) -> Item {
     const N: &str = "standbys";
     if in_recovery && version_num < 160000 {
@@ -282,9 +283,9 @@ async fn standbys(client: &Client, in_recovery: bool, version_num: i32) -> Item 
     }
     let rows = client
         .query(
-            "SELECT coalesce(nullif(application_name, ''), client_addr::text, pid::text)::text \
-             FROM pg_stat_replication r WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots s \
-             WHERE s.active_pid = r.pid AND s.slot_type = 'logical') ORDER BY 1",
+            "SELECT coalesce(nullif(r.application_name, ''), r.client_addr::text, r.pid::text)::text \
+             FROM pg_stat_replication r JOIN pg_stat_activity a ON a.pid = r.pid \
+             WHERE a.datname IS NULL ORDER BY 1",
             &[],
         )
         .await;
