@@ -133,7 +133,7 @@ fn publication_item(task: &str, taken: Vec<String>) -> Item {
             "publication(s) {} already carry task {task}'s name: another tributary runs or ran a task of this name",
             taken.join(", ")
         ),
-        format!("release or delete that task, drop a publication nothing uses with DROP PUBLICATION <name>, or rename this task"),
+        "release or delete that task, drop a publication nothing uses with DROP PUBLICATION <name>, or rename this task",
     )
 }
 

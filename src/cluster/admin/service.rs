@@ -149,6 +149,16 @@ impl<C: AdminCluster> Admin for AdminService<C> {
     ) -> Result<Response<pb::Task>, Status> {
         let spec_toml = req.into_inner().spec_toml;
         let spec = TaskSpec::parse(&spec_toml).map_err(config_status)?;
+        if self.stored(&spec.name).is_ok() {
+            // Before planning: its precheck would report the task's own slot as taken.
+            return Err(rejected_status(
+                crate::cluster::state::Rejection::AlreadyExists,
+                format!(
+                    "task {} already exists: choose another name, or delete it first",
+                    spec.name
+                ),
+            ));
+        }
         let shards = self.cluster.plan(&spec).await.map_err(|e| {
             Status::failed_precondition(format!("cannot plan task {}: {e}", spec.name))
         })?;
