@@ -32,13 +32,23 @@ impl Owned {
 }
 
 /// Whether `name` is one `object_name(task, ...)` gives for some incarnation and shard:
-/// `<hex>`, `<hex>_ins` or `<hex>_reread` between the task's prefix and `_<shard>`. Names cut
-/// short for length (very long task names) are not recognised.
+/// `<hex>`, `<hex>_ins` or `<hex>_reread` between the task's prefix and `_<shard>`, possibly
+/// followed by the 8 hex digits of a name that had to be cleaned or cut short. Names cut short
+/// before the shard (very long task names) are not recognised.
 pub fn named_for_task(name: &str, task: &str) -> bool {
     let Some(rest) = name.strip_prefix(&format!("tributary_{}_", sanitise(task))) else {
         return false;
     };
-    let Some((middle, shard)) = rest.rsplit_once('_') else {
+    let unhashed = rest.len().checked_sub(9).and_then(|n| rest.get(..n));
+    [Some(rest), unhashed]
+        .into_iter()
+        .flatten()
+        .any(|r| matches_middle(r, name, task))
+}
+
+/// `r` is `<incarnation>[_ins|_reread]_<shard>` and gives `name` back.
+fn matches_middle(r: &str, name: &str, task: &str) -> bool {
+    let Some((middle, shard)) = r.rsplit_once('_') else {
         return false;
     };
     let Ok(shard) = shard.parse::<u32>() else {
@@ -156,7 +166,9 @@ mod tests {
         ));
         assert!(!named_for_task("tributary_shop_xyz_0", "shop"));
         assert!(!named_for_task("tributary_shop__0", "shop"));
-        assert!(named_for_task(&object_name("Sh-op", "00ff", 2), "Sh-op"));
+        let cleaned = object_name("Sh-op", "00ff", 2);
+        assert!(named_for_task(&cleaned, "Sh-op"), "{cleaned}");
+        assert!(!named_for_task(&cleaned, "sh_op"), "{cleaned}");
     }
 
     #[test]
