@@ -695,3 +695,181 @@ mod serial {
         db.cleanup().await;
     }
 }
+
+/// A PostgreSQL 15 server of the test's own, for settings the shared servers must keep
+/// (`max_slot_wal_keep_size`, one slot, one WAL sender) and a physical standby's walsender:
+/// initdb'd in a temporary directory, stopped (immediate) and removed when dropped.
+struct OwnServer {
+    dir: tempfile::TempDir,
+    port: u16,
+    bin: PathBuf,
+}
+
+impl OwnServer {
+    const BIN: &'static str = "/usr/lib/postgresql/15/bin";
+
+    /// The server process runs as `postgres` when the test runs as root (it refuses root).
+    fn command(&self, program: &str) -> std::process::Command {
+        as_postgres(&self.bin.join(program))
+    }
+
+    fn start(settings: &[&str]) -> OwnServer {
+        let dir = tempfile::tempdir().unwrap();
+        let server = OwnServer {
+            port: free_port(),
+            bin: PathBuf::from(Self::BIN),
+            dir,
+        };
+        let data = server.dir.path().join("data");
+        let _ = std::process::Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(server.dir.path())
+            .status();
+        let init = server
+            .command("initdb")
+            .args(["-U", "tributary", "--auth=trust", "-D"])
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(
+            init.status.success(),
+            "{}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+        let mut options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c wal_level=logical -c fsync=off",
+            server.port,
+            server.dir.path().display()
+        );
+        for s in settings {
+            options.push_str(&format!(" -c {s}"));
+        }
+        let log = server.dir.path().join("log");
+        let started = server
+            .command("pg_ctl")
+            .args(["-w", "-t", "60", "-D"])
+            .arg(&data)
+            .args(["-l"])
+            .arg(&log)
+            .args(["-o", &options, "start"])
+            .output()
+            .unwrap();
+        assert!(
+            started.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&started.stderr),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://tributary@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = self
+            .command("pg_ctl")
+            .args(["-m", "immediate", "-D"])
+            .arg(self.dir.path().join("data"))
+            .arg("stop")
+            .output();
+    }
+}
+
+fn as_postgres(program: &Path) -> std::process::Command {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    if root {
+        let mut c = std::process::Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(program);
+        c
+    } else {
+        std::process::Command::new(program)
+    }
+}
+
+/// On a server of its own: `max_slot_wal_keep_size` warns with its figure, a physical
+/// standby's walsender warns of the lost slot, and the last slot or WAL sender taken fails.
+#[tokio::test]
+async fn slot_limits_wal_senders_and_standbys_on_a_server_of_the_test_s_own() {
+    let server = OwnServer::start(&[
+        "max_slot_wal_keep_size=1GB",
+        "max_replication_slots=1",
+        "max_wal_senders=1",
+    ]);
+    let client = connect(&server.url()).await;
+    client
+        .batch_execute("CREATE TABLE items (id int PRIMARY KEY)")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = task(dir.path(), &server.url(), &["public.items"], "");
+    let (code, r) = precheck(&path, &[]);
+    let (s, found) = item(&r, "max_slot_wal_keep_size");
+    assert_eq!(s, "warn");
+    assert!(
+        found.contains("max_slot_wal_keep_size = 1GB") && found.contains("invalidated"),
+        "{found}"
+    );
+    assert_eq!(code, 1);
+    for n in ["replication_slots", "wal_senders", "standbys"] {
+        assert_eq!(status(&r, n), "pass", "{n}: {r:#}");
+    }
+    let (code, _) = precheck(&path, &["--accept-warnings", "max_slot_wal_keep_size"]);
+    assert_eq!(code, 0);
+    tracing::info!("a physical standby (pg_receivewal) takes the only WAL sender");
+    let wal = dir.path().join("wal");
+    std::fs::create_dir(&wal).unwrap();
+    let _ = std::process::Command::new("chmod")
+        .arg("777")
+        .arg(dir.path())
+        .arg(&wal)
+        .status();
+    let receiver = as_postgres(&server.bin.join("pg_receivewal"))
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &server.port.to_string(),
+            "-U",
+            "tributary",
+            "-n",
+            "-D",
+        ])
+        .arg(&wal)
+        .spawn()
+        .unwrap();
+    let mut receiver = Proc::from_child(receiver);
+    let mut last = Value::Null;
+    wait_until("the standby to stream", LIMIT, || {
+        last = precheck(&path, &[]).1;
+        status(&last, "standbys") == "warn" && status(&last, "wal_senders") == "fail"
+    })
+    .await;
+    let (_, found) = item(&last, "standbys");
+    assert!(
+        found.contains("a failover to a standby loses the task's replication slot"),
+        "{found}"
+    );
+    let (s, found) = item(&last, "wal_senders");
+    assert_eq!(s, "fail", "{found}");
+    assert!(found.contains("1 of 1 WAL senders are in use"), "{found}");
+    receiver.sigkill();
+    client
+        .batch_execute("SELECT pg_create_logical_replication_slot('other', 'pgoutput')")
+        .await
+        .unwrap();
+    let (_, r) = precheck(&path, &[]);
+    let (s, found) = item(&r, "replication_slots");
+    assert_eq!(s, "fail");
+    assert!(
+        found.contains("1 of 1 replication slots are in use"),
+        "{found}"
+    );
+}
