@@ -547,21 +547,6 @@ async fn the_command_prints_a_table_and_exits_by_the_verdict() {
 mod serial {
     use super::*;
 
-    /// Topics of the broker whose name starts with `prefix`.
-    fn topics_of(prefix: &str) -> Vec<String> {
-        use rdkafka::consumer::{BaseConsumer, Consumer};
-        let c: BaseConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", kafka())
-            .create()
-            .unwrap();
-        let md = c.fetch_metadata(None, Duration::from_secs(10)).unwrap();
-        md.topics()
-            .iter()
-            .map(|t| t.name().to_owned())
-            .filter(|t| t.starts_with(prefix))
-            .collect()
-    }
-
     /// `tributary run` refuses a first start on a failed item with one line, creating no slot,
     /// publication or topic; an unaccepted warning refuses it too, and the line says how to
     /// accept it.
@@ -585,7 +570,7 @@ mod serial {
         );
         let (slots, pubs) = db.replication_objects().await;
         assert!(slots.is_empty() && pubs.is_empty(), "{slots:?} {pubs:?}");
-        assert!(topics_of(&name).is_empty(), "{:?}", topics_of(&name));
+        assert!(task_topics(&name).is_empty(), "{:?}", task_topics(&name));
         tracing::info!("a warning refuses the start until it is accepted");
         let path = task(dir.path(), &db.url, &["public.items"], "");
         add_to_section(&path, "destination", "create_topics = false");
