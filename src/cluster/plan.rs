@@ -24,14 +24,9 @@ pub struct PlanError(pub String);
 
 /// The shards of a new task, resolved against its source, numbered from 0.
 ///
-/// Fails (one line naming the problem and the fix) when the precheck refuses the task
-/// (`crate::precheck`: every blocking item), the source cannot be reached, a
+/// Fails (one line naming the problem and the fix) when the source cannot be reached, a
 /// selector matches nothing, the task's user lacks a privilege, or a table cannot be captured.
 pub async fn plan_shards(spec: &TaskSpec) -> Result<Vec<ShardPlan>, PlanError> {
-    let report = crate::precheck::run(spec, &crate::precheck::Context::new_task()).await;
-    if let Some(line) = report.refusal() {
-        return Err(PlanError(line));
-    }
     let tables = crate::source::postgres::resolve_tables(spec)
         .await
         .map_err(|e| PlanError(e.to_string()))?;
@@ -58,6 +53,16 @@ pub async fn plan_shards(spec: &TaskSpec) -> Result<Vec<ShardPlan>, PlanError> {
         .zip(0..)
         .map(|(tables, shard)| ShardPlan { shard, tables })
         .collect())
+}
+
+/// The precheck of a task being created (`crate::precheck`): refused with every blocking item
+/// on one line when a check fails or a warning is not accepted, before anything is planned.
+pub async fn precheck(spec: &TaskSpec) -> Result<(), PlanError> {
+    let report = crate::precheck::run(spec, &crate::precheck::Context::new_task()).await;
+    match report.refusal() {
+        Some(line) => Err(PlanError(line)),
+        None => Ok(()),
+    }
 }
 
 /// The task's settings fit the source's tables as they are now: the routing (key columns,
