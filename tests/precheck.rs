@@ -583,6 +583,20 @@ mod serial {
         );
         let (slots, pubs) = db.replication_objects().await;
         assert!(slots.is_empty() && pubs.is_empty(), "{slots:?} {pubs:?}");
+        tracing::info!("accepted on the command line, the start goes on (and fails on the topic)");
+        let out = tributary()
+            .args(["run", "--task", path.to_str().unwrap(), "--data-dir"])
+            .arg(dir.path().join("data3"))
+            .args(["--progress", "never", "--accept-warnings", "topics"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        let line = error_line(&err);
+        assert!(
+            !line.contains("precheck") && line.contains("does not exist"),
+            "{line}"
+        );
         db.cleanup().await;
     }
 

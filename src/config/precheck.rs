@@ -66,3 +66,29 @@ pub fn check_item_names(field: &'static str, names: &[String]) -> Result<(), Con
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_items_and_a_zero_threshold_are_refused() {
+        check_item_names("f", &["wal_level".into(), "topics".into()]).unwrap();
+        let e = check_item_names("f", &["wal_levle".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"wal_levle\" is not a precheck item") && e.contains("wal_level,"),
+            "{e}"
+        );
+        let zero = PrecheckSpec {
+            long_transaction: Duration::ZERO,
+            ..PrecheckSpec::default()
+        };
+        assert!(zero
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("precheck.long_transaction"));
+    }
+}
