@@ -21,6 +21,7 @@ pub mod format;
 pub mod metrics;
 pub mod pipeline;
 pub mod position;
+pub mod precheck;
 pub mod registry;
 pub mod route;
 pub mod schema;

@@ -120,21 +120,6 @@ mod serial {
         db.cleanup().await;
     }
 
-    /// Topics whose name starts with `task` (the task's topics all do here).
-    fn task_topics(task: &str) -> Vec<String> {
-        use rdkafka::consumer::{BaseConsumer, Consumer};
-        let c: BaseConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", kafka())
-            .create()
-            .unwrap();
-        let md = c.fetch_metadata(None, Duration::from_secs(10)).unwrap();
-        md.topics()
-            .iter()
-            .map(|t| t.name().to_owned())
-            .filter(|t| t.starts_with(task))
-            .collect()
-    }
-
     /// A task over `public.items` with `destination` lines in `[destination]` (a `format` there
     /// replaces the file's) and `objects` lines in `[objects]`: `tributary run` exits non-zero
     /// with one error line holding every one of `want`, and creates no slot, publication or

@@ -204,11 +204,13 @@ mod serial {
         let c = Cluster::start(1);
         let task = unique("clf");
         let topic = format!("{task}.public.items");
-        // Its topic is missing and the task may not create topics: the first start fails.
+        // Its topic is missing and the task may not create topics: the first start fails
+        // (the precheck's warning about it is accepted).
         let path = spec(c.dir.path(), &task, &db.url, "", "");
         let text = std::fs::read_to_string(&path)
             .unwrap()
-            .replace("[objects]", "create_topics = false\n[objects]");
+            .replace("[objects]", "create_topics = false\n[objects]")
+            + "\n[precheck]\naccept_warnings = [\"topics\"]\n";
         std::fs::write(&path, text).unwrap();
         c.create_task(&path);
         c.wait("the task to fail", LIMIT, |c| {

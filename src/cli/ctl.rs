@@ -3,7 +3,7 @@
 //! protobuf messages). Errors are one `error:` line on stderr, exit code 1 (2 for usage).
 
 mod output;
-mod table;
+pub(crate) mod table;
 #[cfg(test)]
 mod tests;
 
@@ -74,6 +74,14 @@ pub enum TaskCommand {
     Pause { name: String },
     /// Resumes a paused task, or restarts its failed shards.
     Resume { name: String },
+    /// Checks a task file against its source and broker, item by item, creating nothing;
+    /// exits 1 when the task could not start.
+    Precheck {
+        file: PathBuf,
+        /// Warnings to accept besides the file's precheck.accept_warnings (item names).
+        #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+        accept_warnings: Vec<String>,
+    },
     /// Stops the task and drops its slots and publications (topics kept unless asked).
     Delete {
         name: String,
@@ -106,14 +114,24 @@ pub enum WorkerCommand {
 pub struct CtlError {
     pub message: String,
     pub code: i32,
+    /// Printed on stdout before the error line (a precheck's items).
+    pub output: String,
 }
 
 impl CtlError {
     fn usage(message: String) -> CtlError {
-        CtlError { message, code: 2 }
+        CtlError {
+            message,
+            code: 2,
+            output: String::new(),
+        }
     }
     fn failed(message: String) -> CtlError {
-        CtlError { message, code: 1 }
+        CtlError {
+            message,
+            code: 1,
+            output: String::new(),
+        }
     }
 }
 
@@ -136,6 +154,7 @@ pub async fn run(args: CtlArgs) -> i32 {
             0
         }
         Err(e) => {
+            print!("{}", e.output);
             eprintln!("error: {}", e.message);
             e.code
         }
@@ -146,9 +165,11 @@ pub async fn run(args: CtlArgs) -> i32 {
 pub async fn execute(args: &CtlArgs) -> Result<String, CtlError> {
     // Read files first: a typo in a path is reported without touching the cluster.
     let spec = match &args.command {
-        CtlCommand::Task(TaskCommand::Create { file } | TaskCommand::Update { file, .. }) => {
-            Some(read_task_file(file)?)
-        }
+        CtlCommand::Task(
+            TaskCommand::Create { file }
+            | TaskCommand::Update { file, .. }
+            | TaskCommand::Precheck { file, .. },
+        ) => Some(read_task_file(file)?),
         _ => None,
     };
     let mut client = connect(args).await?;
@@ -182,6 +203,9 @@ async fn task(
             let req = pb::CreateTaskRequest { spec_toml };
             (client.create_task(req).await?, "created")
         }
+        TaskCommand::Precheck {
+            accept_warnings, ..
+        } => return precheck(client, spec_toml, accept_warnings, json).await,
         TaskCommand::List => {
             let tasks = client.list_tasks(pb::ListTasksRequest {}).await?;
             let views: Vec<TaskView> = tasks
@@ -231,6 +255,31 @@ async fn task(
     };
     let view = TaskView::from(task.into_inner());
     Ok(render(&view, json, |v| table::changed(v, done)))
+}
+
+/// `task precheck`: the items, and exit 1 (after printing them) when the task could not start.
+async fn precheck(
+    client: &mut Client,
+    spec_toml: String,
+    accept_warnings: &[String],
+    json: bool,
+) -> Result<String, CtlError> {
+    crate::config::check_item_names("--accept-warnings", accept_warnings)
+        .map_err(|e| CtlError::usage(e.to_string()))?;
+    let req = pb::PrecheckTaskRequest {
+        spec_toml,
+        accept_warnings: accept_warnings.to_vec(),
+    };
+    let report = output::precheck_report(client.precheck_task(req).await?.into_inner());
+    let out = super::precheck::render(&report, json);
+    match report.refusal() {
+        None => Ok(out),
+        Some(line) => Err(CtlError {
+            message: format!("task {}: {line}", report.task),
+            code: 1,
+            output: out,
+        }),
+    }
 }
 
 async fn worker(client: &mut Client, cmd: &WorkerCommand, json: bool) -> Result<String, CtlError> {

@@ -2,6 +2,7 @@
 
 mod consume;
 pub mod ctl;
+mod precheck;
 mod progress;
 
 use std::path::PathBuf;
@@ -46,6 +47,9 @@ pub enum Command {
     Release(release::ReleaseArgs),
     /// Drives a worker cluster through its admin API: tasks, members, health.
     Ctl(ctl::CtlArgs),
+    /// Checks what a task needs of its source and broker, item by item, without creating
+    /// anything; exits 1 when an item fails or a warning is not accepted.
+    Precheck(precheck::PrecheckArgs),
     /// Runs one member of the worker cluster (Raft node, admin API, scheduler, shards) until
     /// SIGTERM, which stops every shard after its last checkpoint.
     Worker(worker::WorkerArgs),
@@ -71,6 +75,9 @@ pub struct RunArgs {
     /// Progress display: `auto` (on a terminal), `always` or `never`.
     #[arg(long, value_enum, default_value = "auto")]
     pub progress: ProgressArg,
+    /// Precheck warnings to accept besides the task file's precheck.accept_warnings.
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    pub accept_warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -94,6 +101,7 @@ pub async fn main(cli: Cli) -> i32 {
         Command::Release(args) => release::run(args).await,
         Command::Ctl(args) => ctl::run(args).await,
         Command::Worker(args) => worker::run(args).await,
+        Command::Precheck(args) => precheck::run(args).await,
     }
 }
 
@@ -104,6 +112,9 @@ async fn run(args: RunArgs) -> i32 {
     };
     // Parsed just above, so readable.
     let spec_toml = std::fs::read_to_string(&args.task).unwrap_or_default();
+    if let Err(e) = crate::config::check_item_names("--accept-warnings", &args.accept_warnings) {
+        return fail(&e, 2);
+    }
     if let Some(addr) = args.metrics_addr {
         if let Err(e) = crate::metrics::serve(addr) {
             return fail(&*e, 2);
@@ -136,6 +147,7 @@ async fn run(args: RunArgs) -> i32 {
         stats: stats.clone(),
         shutdown,
         until_lsn: args.until_lsn,
+        accept_warnings: args.accept_warnings,
     }))
     .await;
     if let Some(d) = display {

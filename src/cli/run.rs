@@ -14,6 +14,7 @@ use crate::config::TaskSpec;
 use crate::metrics::ShardLabels;
 use crate::pipeline::stats::Stats;
 use crate::position::{Lsn, ResumeToken};
+use crate::precheck::{Context, Owned, Status};
 use crate::sink::kafka::KafkaSink;
 use crate::sink::null::NullSink;
 use crate::source::postgres::PgSource;
@@ -40,6 +41,8 @@ pub struct TaskRunOptions {
     pub shutdown: watch::Receiver<bool>,
     /// Stop once every change up to this LSN is durable (a cut-over point, or a benchmark's end).
     pub until_lsn: Option<Lsn>,
+    /// Precheck warnings accepted on the command line (`--accept-warnings`).
+    pub accept_warnings: Vec<String>,
 }
 
 /// `tributary run`: shard 0 of a task in a one-node cluster under the data directory.
@@ -53,9 +56,48 @@ pub async fn run_task(opts: TaskRunOptions) -> Result<TaskOutcome, TaskFailure> 
         .await
         .map_err(fail)?;
     let store = cluster.store(legacy);
+    if let Err(e) = precheck_first_start(&opts, &*store).await {
+        cluster.shutdown().await;
+        return Err(e.into());
+    }
     let result = Box::pin(run_shard_on(opts, store, epoch)).await;
     cluster.shutdown().await;
     result
+}
+
+/// Before a first start (no checkpoint, or one whose first start did not finish), the
+/// precheck: a failed item or an unaccepted warning refuses the start before anything is
+/// created. A resume is not prechecked (the task's slot is its own, its topics exist).
+async fn precheck_first_start(
+    opts: &TaskRunOptions,
+    store: &dyn CheckpointStore,
+) -> Result<(), TaskError> {
+    let key = ShardKey {
+        task: opts.spec.name.clone(),
+        shard: 0,
+    };
+    let owned = match store.load(&key).await? {
+        Some(cp) if cp.started => return Ok(()),
+        // A null run writes no topic: another run's slot of the same task is no conflict
+        // (benchmarks give it a data directory, so a slot, of its own).
+        _ if opts.sink == SinkChoice::Null => Owned::All,
+        Some(cp) => Owned::of_checkpoint(&cp),
+        None => Owned::Nothing,
+    };
+    let ctx = Context {
+        owned,
+        broker: opts.sink == SinkChoice::Kafka,
+        accept_warnings: opts.accept_warnings.clone(),
+        ..Context::default()
+    };
+    let report = crate::precheck::run(&opts.spec, &ctx).await;
+    for i in report.items.iter().filter(|i| i.status != Status::Pass) {
+        tracing::warn!(task = %opts.spec.name, item = %i.name, accepted = i.accepted, "precheck: {}", i.line());
+    }
+    match report.refusal() {
+        Some(line) => Err(TaskError::Precheck(line)),
+        None => Ok(()),
+    }
 }
 
 async fn run_shard_on(

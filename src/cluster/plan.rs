@@ -55,6 +55,16 @@ pub async fn plan_shards(spec: &TaskSpec) -> Result<Vec<ShardPlan>, PlanError> {
         .collect())
 }
 
+/// The precheck of a task being created (`crate::precheck`): refused with every blocking item
+/// on one line when a check fails or a warning is not accepted, before anything is planned.
+pub async fn precheck(spec: &TaskSpec) -> Result<(), PlanError> {
+    let report = crate::precheck::run(spec, &crate::precheck::Context::new_task()).await;
+    match report.refusal() {
+        Some(line) => Err(PlanError(line)),
+        None => Ok(()),
+    }
+}
+
 /// The task's settings fit the source's tables as they are now: the routing (key columns,
 /// renames, name collisions, per-table settings of unselected tables) and the format (types it
 /// can carry). Refused here, a task that could not run is never created.

@@ -6,11 +6,12 @@ use super::{ConfigError, TaskSpec};
 
 /// Paths (dotted, as in the task file) that an update may change on a running task. A path
 /// ending in `.` covers everything under it.
-const LIVE: [&str; 4] = [
+const LIVE: [&str; 5] = [
     "migration.snapshot_rows_per_second",
     "migration.stream_events_per_second",
     "retry.",
     "labels.",
+    "precheck.",
 ];
 
 impl TaskSpec {

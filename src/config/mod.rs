@@ -5,6 +5,7 @@
 
 mod live;
 mod mapping;
+mod precheck;
 mod redact;
 mod secret;
 mod selection;
@@ -19,6 +20,7 @@ pub use mapping::{
     CanalJsonSpec, Capitalisation, DtsAvroSpec, Operation, PartitionPolicy, SchemaOptions,
     SchemaRegistrySpec, SharePlexJsonSpec, TableOptions,
 };
+pub use precheck::{check_item_names, PrecheckSpec, DEFAULT_LONG_TRANSACTION};
 pub use redact::redact_toml;
 pub use secret::resolve_password;
 pub(crate) use selection::split_exact;
@@ -65,6 +67,9 @@ pub struct TaskSpec {
     /// Free-form labels (owner, team...), changeable on a running task.
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// Warnings of the precheck the task accepts (`crate::precheck`).
+    #[serde(default)]
+    pub precheck: PrecheckSpec,
 }
 
 /// How a task is split into shards. Every shard has its own replication slot, and PostgreSQL
@@ -345,7 +350,7 @@ pub enum ConfigError {
         field: &'static str,
         constraint: String,
     },
-    #[error("{field} cannot change on a running task: delete the task and create it again to change it (only migration.snapshot_rows_per_second, migration.stream_events_per_second, retry.* and labels can change live)")]
+    #[error("{field} cannot change on a running task: delete the task and create it again to change it (only migration.snapshot_rows_per_second, migration.stream_events_per_second, retry.*, precheck.* and labels can change live)")]
     Frozen { field: String },
 }
 
@@ -463,6 +468,7 @@ impl TaskSpec {
         }
         mapping::validate_objects(&self.objects.table, &self.objects.schema)?;
         self.validate_destination()?;
+        self.precheck.validate()?;
         if self.source.url.parse::<tokio_postgres::Config>().is_err() {
             return invalid(
                 "source.url",

@@ -45,6 +45,10 @@ pub enum TaskError {
         running: &'static str,
         why: &'static str,
     },
+    /// The precheck found a failed item or a warning the task does not accept (the line
+    /// names each; nothing was created).
+    #[error("{0}")]
+    Precheck(String),
     #[error("objects.tables (or its per-table options) changed since the task's first start ({change}); adding or removing tables of a running task is not supported yet: restore the task file's selection, or run `tributary release` for this task and start it again with a new snapshot")]
     SelectionChanged { change: String },
 }

@@ -720,3 +720,18 @@ pub fn partition_zero_values(topic: &str, n: usize, limit: Duration) -> Vec<Vec<
     }
     out
 }
+
+/// Topics on the broker whose name starts with `prefix` (a task's topics all start with its
+/// name under the default naming).
+pub fn task_topics(prefix: &str) -> Vec<String> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .create()
+        .unwrap();
+    let md = c.fetch_metadata(None, Duration::from_secs(10)).unwrap();
+    md.topics()
+        .iter()
+        .map(|t| t.name().to_owned())
+        .filter(|t| t.starts_with(prefix))
+        .collect()
+}

@@ -190,3 +190,24 @@ impl From<pb::ClusterStatusResponse> for ClusterView {
         }
     }
 }
+
+/// The admin API's precheck answer as the domain report (the same JSON and table as
+/// `tributary precheck`).
+pub fn precheck_report(r: pb::PrecheckTaskResponse) -> crate::precheck::Report {
+    use crate::precheck::{Item, Status};
+    crate::precheck::Report {
+        task: r.task,
+        may_start: r.may_start,
+        items: r
+            .items
+            .into_iter()
+            .map(|i| Item {
+                status: Status::parse(&i.status).unwrap_or(Status::Fail),
+                name: i.name,
+                found: i.found,
+                fix: i.fix,
+                accepted: i.accepted,
+            })
+            .collect(),
+    }
+}

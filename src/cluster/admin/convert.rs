@@ -249,6 +249,25 @@ pub fn rejected_status(kind: Rejection, reason: String) -> Status {
 }
 
 /// A task file that does not parse or validate.
+/// A precheck report as the API answers it.
+pub fn precheck_pb(r: crate::precheck::Report) -> pb::PrecheckTaskResponse {
+    pb::PrecheckTaskResponse {
+        task: r.task,
+        may_start: r.may_start,
+        items: r
+            .items
+            .into_iter()
+            .map(|i| pb::PrecheckItem {
+                name: i.name,
+                status: i.status.as_str().to_owned(),
+                found: i.found,
+                fix: i.fix,
+                accepted: i.accepted,
+            })
+            .collect(),
+    }
+}
+
 pub fn config_status(e: ConfigError) -> Status {
     Status::invalid_argument(match e {
         ConfigError::Parse { message, .. } => format!("task file is not valid: {message}"),

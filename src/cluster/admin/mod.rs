@@ -84,7 +84,8 @@ pub trait AdminCluster: Clone + Send + Sync + 'static {
     async fn read_barrier(&self) -> Result<(), ClusterError>;
     async fn add_member(&self, node: NodeId, member: Member) -> Result<(), ClusterError>;
     async fn remove_member(&self, node: NodeId) -> Result<(), ClusterError>;
-    /// Splits a new task into shards (the real cluster resolves its tables on the source).
+    /// Splits a new task into shards (the real cluster prechecks it and resolves its tables on
+    /// the source).
     async fn plan(&self, spec: &TaskSpec) -> Result<Vec<ShardPlan>, PlanError>;
 }
 
@@ -112,6 +113,7 @@ impl AdminCluster for ClusterHandle {
         ClusterHandle::remove_member(self, node).await
     }
     async fn plan(&self, spec: &TaskSpec) -> Result<Vec<ShardPlan>, PlanError> {
+        crate::cluster::plan::precheck(spec).await?;
         crate::cluster::plan::plan_shards(spec).await
     }
 }

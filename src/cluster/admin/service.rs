@@ -149,6 +149,16 @@ impl<C: AdminCluster> Admin for AdminService<C> {
     ) -> Result<Response<pb::Task>, Status> {
         let spec_toml = req.into_inner().spec_toml;
         let spec = TaskSpec::parse(&spec_toml).map_err(config_status)?;
+        if self.stored(&spec.name).is_ok() {
+            // Before planning: its precheck would report the task's own slot as taken.
+            return Err(rejected_status(
+                crate::cluster::state::Rejection::AlreadyExists,
+                format!(
+                    "task {} already exists: choose another name, or delete it first",
+                    spec.name
+                ),
+            ));
+        }
         let shards = self.cluster.plan(&spec).await.map_err(|e| {
             Status::failed_precondition(format!("cannot plan task {}: {e}", spec.name))
         })?;
@@ -162,6 +172,28 @@ impl<C: AdminCluster> Admin for AdminService<C> {
         };
         self.apply(Command::CreateTask { task, shards }).await?;
         self.task(&spec.name).map(Response::new)
+    }
+
+    async fn precheck_task(
+        &self,
+        req: Request<pb::PrecheckTaskRequest>,
+    ) -> Result<Response<pb::PrecheckTaskResponse>, Status> {
+        let req = req.into_inner();
+        let spec = TaskSpec::parse(&req.spec_toml).map_err(config_status)?;
+        crate::config::check_item_names("accept_warnings", &req.accept_warnings)
+            .map_err(config_status)?;
+        // A task that exists holds its own slot and publications.
+        let owned = match self.stored(&spec.name) {
+            Ok(_) => crate::precheck::Owned::All,
+            Err(_) => crate::precheck::Owned::Nothing,
+        };
+        let ctx = crate::precheck::Context {
+            owned,
+            accept_warnings: req.accept_warnings,
+            ..crate::precheck::Context::new_task()
+        };
+        let report = crate::precheck::run(&spec, &ctx).await;
+        Ok(Response::new(super::convert::precheck_pb(report)))
     }
 
     async fn get_task(

@@ -37,6 +37,12 @@ impl SelectedTable {
 
 /// Checks `wal_level` and the user's replication privilege.
 pub async fn check_server(client: &Client, user: &str) -> Result<(), PgSourceError> {
+    check_wal_level(client).await?;
+    check_replication_privilege(client, user).await
+}
+
+/// `wal_level` must be `logical`.
+pub async fn check_wal_level(client: &Client) -> Result<(), PgSourceError> {
     let row = client
         .query_one("SHOW wal_level", &[])
         .await
@@ -45,6 +51,11 @@ pub async fn check_server(client: &Client, user: &str) -> Result<(), PgSourceErr
     if level != "logical" {
         return Err(PgSourceError::WalLevel { found: level });
     }
+    Ok(())
+}
+
+/// The user must be a superuser or have REPLICATION (to create and stream from the slot).
+pub async fn check_replication_privilege(client: &Client, user: &str) -> Result<(), PgSourceError> {
     let row = client
         .query_one(
             "SELECT rolsuper OR rolreplication FROM pg_roles WHERE rolname = current_user",

@@ -28,7 +28,7 @@ pub async fn resolve_tables(spec: &TaskSpec) -> Result<Vec<(String, String)>, So
 }
 
 /// Every selected table must be readable by the task's user (the snapshot reads it).
-async fn check_readable(
+pub(crate) async fn check_readable(
     client: &Client,
     user: &str,
     tables: &[SelectedTable],

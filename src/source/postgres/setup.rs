@@ -125,13 +125,9 @@ pub async fn identity_steps(
 }
 
 /// A table without a key would make the application's own UPDATE/DELETE fail once published.
-fn check_key(opts: &PgSourceOptions, t: &SelectedTable) -> Result<(), PgSourceError> {
+pub(crate) fn check_key(opts: &PgSourceOptions, t: &SelectedTable) -> Result<(), PgSourceError> {
     let s = &t.schema;
-    let ok = (t.has_primary_key && s.replica_identity == ReplicaIdentity::Default)
-        || matches!(
-            s.replica_identity,
-            ReplicaIdentity::Full | ReplicaIdentity::Index
-        )
+    let ok = crate::precheck::has_usable_identity(s.replica_identity, t.has_primary_key)
         || opts
             .selection
             .wants_replica_identity_full(&s.schema, &s.name)
@@ -148,7 +144,7 @@ fn check_key(opts: &PgSourceOptions, t: &SelectedTable) -> Result<(), PgSourceEr
 
 /// Checks each selected table's row filter against the table and decides where the stream
 /// applies it (`crate::filter::place`), exactly as the task's routing does.
-fn table_filters(
+pub(crate) fn table_filters(
     opts: &PgSourceOptions,
     tables: &[SelectedTable],
 ) -> Result<HashMap<u32, TableFilter>, PgSourceError> {
@@ -289,18 +285,7 @@ fn publication_objects(
     filters: &HashMap<u32, TableFilter>,
 ) -> (Vec<String>, Vec<String>) {
     let sel = &opts.selection;
-    let mut schemas: Vec<&str> = sel
-        .include
-        .iter()
-        .filter_map(|s| s.whole_schema())
-        .collect();
-    schemas.retain(|s| {
-        !tables
-            .iter()
-            .any(|t| t.schema.schema == *s && sel.is_insert_only(s, &t.schema.name))
-    });
-    schemas.sort();
-    schemas.dedup();
+    let schemas = schema_publications(sel, tables);
     let mut full = Vec::new();
     let mut ins = Vec::new();
     if !schemas.is_empty() {
@@ -334,6 +319,27 @@ fn publication_objects(
         }
     }
     (full, ins)
+}
+
+/// The schemas published whole (`FOR TABLES IN SCHEMA`): those of `schema.*` selectors, unless
+/// one of their tables is insert-only (then each table is listed).
+pub(crate) fn schema_publications<'a>(
+    sel: &'a TableSelection,
+    tables: &[SelectedTable],
+) -> Vec<&'a str> {
+    let mut schemas: Vec<&str> = sel
+        .include
+        .iter()
+        .filter_map(|s| s.whole_schema())
+        .collect();
+    schemas.retain(|s| {
+        !tables
+            .iter()
+            .any(|t| t.schema.schema == *s && sel.is_insert_only(s, &t.schema.name))
+    });
+    schemas.sort();
+    schemas.dedup();
+    schemas
 }
 
 /// The first start: removes what an interrupted earlier attempt left under the planned names,

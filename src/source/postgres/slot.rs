@@ -28,7 +28,8 @@ pub fn object_name(task: &str, incarnation: &str, shard: u32) -> String {
     format!("{}_{hash}", &clean[..keep])
 }
 
-fn sanitise(s: &str) -> String {
+/// The name with every character outside `[a-z0-9]` made `_` (what `object_name` keeps).
+pub(crate) fn sanitise(s: &str) -> String {
     s.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() {
