@@ -279,10 +279,16 @@ async fn replica_identity_needs_a_key_an_identity_index_or_full() {
     );
     assert_eq!(code, 0, "{r:#}");
     // Under `auto` tributary sets them itself: USING INDEX over the unique index, else FULL.
-    let (code, r) = precheck(&task(dir.path(), &db.url, &all, "replica_identity = \"auto\""), &[]);
+    let (code, r) = precheck(
+        &task(dir.path(), &db.url, &all, "replica_identity = \"auto\""),
+        &[],
+    );
     let (s, found) = item(&r, "replica_identity");
     assert_eq!(s, "pass", "{found}");
-    assert!(found.contains("public.logs: tributary sets REPLICA IDENTITY FULL"), "{found}");
+    assert!(
+        found.contains("public.logs: tributary sets REPLICA IDENTITY FULL"),
+        "{found}"
+    );
     assert!(
         found.contains("public.uniq: tributary sets REPLICA IDENTITY USING INDEX uniq_u"),
         "{found}"
