@@ -28,6 +28,10 @@ pub const SINK_ERRORS: &str = "tributary_sink_errors_total";
 pub const FORMAT_UNREPRESENTABLE: &str = "tributary_format_unrepresentable_values_total";
 pub const FORMAT_UNAVAILABLE: &str = "tributary_format_unavailable_values_total";
 pub const FORMAT_SPILLED: &str = "tributary_format_spilled_transactions_total";
+pub const HEARTBEAT_LATENCY: &str = "tributary_heartbeat_latency_seconds";
+pub const SLOT_RETAINED_WAL: &str = "tributary_slot_retained_wal_bytes";
+pub const DDL_UNCAPTURED: &str = "tributary_ddl_uncaptured_changes_total";
+pub const DDL_CAPTURE_ACTIVE: &str = "tributary_ddl_capture_active";
 
 /// The labels of one shard's metrics.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -119,6 +123,22 @@ pub fn describe() {
         FORMAT_SPILLED,
         "Held transactions (SharePlex JSON) that outgrew the memory budget and spilled to disk"
     );
+    describe_gauge!(
+        HEARTBEAT_LATENCY,
+        "Seconds since the newest heartbeat that came through the stream was written (interval plus end-to-end latency; grows while none arrives)"
+    );
+    describe_gauge!(
+        SLOT_RETAINED_WAL,
+        "WAL the shard's replication slot retains (pg_current_wal_lsn() - restart_lsn), in bytes"
+    );
+    describe_counter!(
+        DDL_UNCAPTURED,
+        "Column changes seen in the stream with no captured DDL (DDL under session_replication_role = replica, or a lost capture)"
+    );
+    describe_gauge!(
+        DDL_CAPTURE_ACTIVE,
+        "1 while the task's DDL capture event trigger is installed and enabled, 0 once it is lost"
+    );
 }
 
 /// The runner's per-shard handles, resolved once.
@@ -131,6 +151,8 @@ pub struct ShardMetrics {
     stream_events: Counter,
     records_sent: Counter,
     records_durable: Counter,
+    heartbeat: Gauge,
+    slot_retained: Gauge,
 }
 
 impl ShardMetrics {
@@ -144,6 +166,8 @@ impl ShardMetrics {
             stream_events: labels.counter(STREAM_EVENTS),
             records_sent: labels.counter(RECORDS_SENT),
             records_durable: labels.counter(RECORDS_DURABLE),
+            heartbeat: labels.gauge(HEARTBEAT_LATENCY),
+            slot_retained: labels.gauge(SLOT_RETAINED_WAL),
         }
     }
 
@@ -164,5 +188,11 @@ impl ShardMetrics {
             .absolute(stats.records_sent.load(Ordering::Relaxed));
         self.records_durable
             .absolute(stats.records_durable.load(Ordering::Relaxed));
+        if let Some(s) = stats.heartbeat_age_seconds() {
+            self.heartbeat.set(s);
+        }
+        if let Some(b) = stats.slot_retained() {
+            self.slot_retained.set(b as f64);
+        }
     }
 }

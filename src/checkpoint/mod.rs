@@ -44,6 +44,10 @@ impl std::fmt::Display for ShardKey {
 pub enum ObjectKind {
     ReplicationSlot,
     Publication,
+    /// The DDL capture's event trigger (`crate::source::postgres::ddl`).
+    EventTrigger,
+    /// A function tributary created (`schema.name`, no arguments): the DDL capture's.
+    Function,
 }
 
 impl std::fmt::Display for ObjectKind {
@@ -51,6 +55,8 @@ impl std::fmt::Display for ObjectKind {
         f.write_str(match self {
             ObjectKind::ReplicationSlot => "replication slot",
             ObjectKind::Publication => "publication",
+            ObjectKind::EventTrigger => "event trigger",
+            ObjectKind::Function => "function",
         })
     }
 }

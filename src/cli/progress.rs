@@ -54,12 +54,20 @@ pub fn render(stats: &Stats, events_per_sec: f64) -> String {
     }
     let lag_s = stats.lag_seconds();
     out.push_str(&format!(
-        "  stream: {:.0} events/s, lag {} bytes{}, durable {} / sent {} records\n",
+        "  stream: {:.0} events/s, lag {} bytes{}, durable {} / sent {} records{}{}\n",
         events_per_sec,
         stats.lag_bytes(),
         lag_s.map(|s| format!(" / {s:.1} s")).unwrap_or_default(),
         stats.records_durable.load(Ordering::Relaxed),
         stats.records_sent.load(Ordering::Relaxed),
+        stats
+            .heartbeat_age_seconds()
+            .map(|s| format!(", heartbeat {s:.1} s ago"))
+            .unwrap_or_default(),
+        stats
+            .slot_retained()
+            .map(|b| format!(", slot retains {} MiB", b >> 20))
+            .unwrap_or_default(),
     ));
     out
 }

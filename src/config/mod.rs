@@ -3,6 +3,7 @@
 //! Unknown keys are refused on admission (a typo must not silently change behaviour). Every
 //! default is a named constant with the reason for its value.
 
+mod health;
 mod live;
 mod mapping;
 mod redact;
@@ -19,6 +20,7 @@ pub use mapping::{
     CanalJsonSpec, Capitalisation, DtsAvroSpec, Operation, PartitionPolicy, SchemaOptions,
     SchemaRegistrySpec, SharePlexJsonSpec, TableOptions,
 };
+pub use health::{parse_size, HeartbeatSpec, SlotSpec};
 pub use redact::redact_toml;
 pub use secret::resolve_password;
 pub(crate) use selection::split_exact;
@@ -61,6 +63,12 @@ pub struct TaskSpec {
     /// Free-form labels (owner, team...), changeable on a running task.
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// The heartbeat (latency, and an idle database's slot kept moving).
+    #[serde(default)]
+    pub heartbeat: HeartbeatSpec,
+    /// Slot safety: the retained-WAL warning.
+    #[serde(default)]
+    pub slot: SlotSpec,
 }
 
 /// How a task is split into shards. Every shard has its own replication slot, and PostgreSQL

@@ -155,6 +155,11 @@ pub enum SourceItem {
     },
     /// The snapshot phase ended (all tables read).
     SnapshotDone,
+    /// The task's heartbeat written at `written_us` (Unix µs) came through the stream; it is
+    /// never written to a topic.
+    Heartbeat { written_us: i64 },
+    /// The WAL the shard's slot retains now, in bytes (outside the data order).
+    SlotRetained { bytes: u64 },
 }
 
 /// A batch of items: batching amortises the channel's cost over many rows.

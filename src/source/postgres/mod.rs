@@ -10,8 +10,10 @@
 pub mod catalog;
 pub mod conn;
 pub mod copy_binary;
+pub mod ddl;
 pub mod error;
 pub mod frame;
+pub mod health;
 pub mod pgoutput;
 pub mod replication;
 pub mod resolve;

@@ -13,7 +13,9 @@ use super::error::PgSourceError;
 use super::replication::ReplicationStream;
 use super::setup::PgSourceOptions;
 use super::snapshot::{SnapshotSession, SnapshotTable};
-use super::stream::{PgStream, StreamStop};
+use super::ddl;
+use super::health::{self, Watch};
+use super::stream::{Capture, PgStream, StreamStop};
 use super::takeover;
 use crate::position::{Lsn, ResumeToken, StreamPosition};
 use crate::schema::TableSchema;
@@ -40,6 +42,8 @@ pub struct SourceRun {
     pub skip_through: Option<StreamPosition>,
     pub snapshot: Option<PendingSnapshot>,
     pub known_tables: Vec<Arc<TableSchema>>,
+    /// The checkpoint's incarnation (names shard 0's DDL capture).
+    pub incarnation: String,
 }
 
 impl SourceRun {
@@ -68,8 +72,9 @@ impl SourceRun {
         if !self.opts.incremental {
             return Ok(());
         }
+        let _watch = health::spawn(self.watch(), out.clone());
         let sql = format!(
-            "START_REPLICATION SLOT \"{}\" LOGICAL {} (proto_version '1', publication_names '{}', binary 'true')",
+            "START_REPLICATION SLOT \"{}\" LOGICAL {} (proto_version '1', publication_names '{}', binary 'true', messages 'true')",
             self.slot_name,
             self.start_lsn,
             self.publications.join(",")
@@ -83,13 +88,19 @@ impl SourceRun {
         )
         .await?;
         let repl = ReplicationStream::start(io, rbuf, confirmed, self.opts.status_interval);
+        let capture = Capture::new(
+            self.opts.selection.clone(),
+            &self.opts.task,
+            self.opts.shard,
+        );
         let mut stream = PgStream::new(
             repl,
             self.catalog,
             self.types,
             self.skip_through,
             &self.opts.task,
-        );
+        )
+        .with_capture(capture);
         stream.seed_relations(self.known_tables);
         stream.stop_at(deferred.as_ref().map(|s| s.lsn));
         loop {
@@ -105,6 +116,23 @@ impl SourceRun {
                     send(&out, vec![SourceItem::SnapshotDone]).await?;
                 }
             }
+        }
+    }
+}
+
+impl SourceRun {
+    /// The heartbeat and slot watcher's settings.
+    fn watch(&self) -> Watch {
+        let o = &self.opts;
+        let captures = !ddl::plan(&o.task, &self.incarnation, o.shard, o.incremental).is_empty();
+        Watch {
+            conn: o.conn.clone(),
+            task: o.task.clone(),
+            shard: o.shard,
+            slot: self.slot_name.clone(),
+            heartbeat: o.heartbeat,
+            max_retained_wal: o.max_retained_wal,
+            capture: captures.then(|| self.incarnation.clone()),
         }
     }
 }

@@ -10,6 +10,7 @@ use tokio_postgres::Client;
 
 use super::catalog::{self, SelectedTable, TypeCache};
 use super::conn::{PgConnectConfig, ReplicationConn};
+use super::ddl;
 use super::error::PgSourceError;
 use super::slot::{self, object_name};
 use super::snapshot::{quote_ident, SnapshotSession, SnapshotTable};
@@ -42,6 +43,10 @@ pub struct PgSourceOptions {
     /// Whether a session still holding the slot may be ended (see `takeover`); `None` waits
     /// for it to go.
     pub takeover: Option<TakeoverPolicy>,
+    /// The heartbeat's interval (`None`: off).
+    pub heartbeat: Option<Duration>,
+    /// Retained WAL above which the slot is warned about (`slot.max_retained_wal`).
+    pub max_retained_wal: u64,
 }
 
 /// The result of the checks that change nothing.
@@ -152,7 +157,7 @@ pub fn names(opts: &PgSourceOptions, incarnation: &str) -> (String, String, Stri
 /// Everything a first start of `incarnation` creates on the server, by name.
 pub fn plan(opts: &PgSourceOptions, incarnation: &str) -> Vec<SourceObject> {
     let (slot, main, ins) = names(opts, incarnation);
-    vec![
+    let mut objects = vec![
         SourceObject {
             kind: ObjectKind::ReplicationSlot,
             name: slot,
@@ -165,7 +170,14 @@ pub fn plan(opts: &PgSourceOptions, incarnation: &str) -> Vec<SourceObject> {
             kind: ObjectKind::Publication,
             name: ins,
         },
-    ]
+    ];
+    objects.extend(ddl::plan(
+        &opts.task,
+        incarnation,
+        opts.shard,
+        opts.incremental,
+    ));
+    objects
 }
 
 /// Sets REPLICA IDENTITY FULL where the task asks for it, then creates the publications.
@@ -303,6 +315,9 @@ pub async fn create(
         tracing::info!(task = %opts.task, shard = opts.shard, objects = ?names, "removed what an interrupted first start left, to create it again");
     }
     let publications = create_publications(opts, pre, &cp.incarnation).await?;
+    if !ddl::plan(&opts.task, &cp.incarnation, opts.shard, opts.incremental).is_empty() {
+        ddl::create(&pre.catalog, &opts.task, &cp.incarnation).await?;
+    }
     let (slot_name, _, _) = names(opts, &cp.incarnation);
     let mut repl = ReplicationConn::connect(&opts.conn).await?;
     let (system_id, _) = slot::identify_system(&mut repl).await?;

@@ -261,7 +261,7 @@ pub async fn verify_slot(
     }
 }
 
-/// Drops the named slots and publications that exist; returns those dropped. A slot in use
+/// Drops the named slots, publications, event triggers and functions that exist; returns those dropped. A slot in use
 /// is refused (naming the PID) unless `force`, which first ends the session holding it.
 pub async fn drop_objects(
     client: &Client,
@@ -273,6 +273,8 @@ pub async fn drop_objects(
         let existed = match o.kind {
             ObjectKind::ReplicationSlot => drop_slot(client, &o.name, force).await?,
             ObjectKind::Publication => drop_publication(client, &o.name).await?,
+            ObjectKind::EventTrigger => super::ddl::drop_trigger(client, &o.name).await?,
+            ObjectKind::Function => super::ddl::drop_function(client, &o.name).await?,
         };
         if existed {
             dropped.push(o.clone());

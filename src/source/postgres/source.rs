@@ -86,6 +86,8 @@ impl PgSource {
             full: spec.has_phase(Phase::Full),
             incremental: spec.has_phase(Phase::Incremental),
             takeover: None,
+            heartbeat: spec.heartbeat.every(),
+            max_retained_wal: spec.slot.max_retained_wal,
         }))
     }
 
@@ -200,6 +202,7 @@ impl Source for PgSource {
                 skip_through: cp.stream,
                 snapshot: started.snapshot,
                 known_tables: pre.tables.iter().map(|t| t.schema.clone()).collect(),
+                incarnation: cp.incarnation.clone(),
             }),
             _ => Err(PgSourceError::Protocol {
                 context: "starting".into(),
