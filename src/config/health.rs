@@ -84,7 +84,11 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "mb" | "mib" => 20,
         "gb" | "gib" => 30,
         "tb" | "tib" => 40,
-        _ => return Err(format!("{text:?}: unknown unit {unit:?} (B, KiB, MiB, GiB or TiB)")),
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?} (B, KiB, MiB, GiB or TiB)"
+            ))
+        }
     };
     n.checked_mul(1u64 << shift)
         .ok_or_else(|| format!("{text:?} is too large"))

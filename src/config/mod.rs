@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use health::{parse_size, HeartbeatSpec, SlotSpec};
 pub(crate) use mapping::first_duplicate;
 pub use mapping::{
     CanalJsonSpec, Capitalisation, DtsAvroSpec, Operation, PartitionPolicy, SchemaOptions,
     SchemaRegistrySpec, SharePlexJsonSpec, TableOptions,
 };
-pub use health::{parse_size, HeartbeatSpec, SlotSpec};
 pub use redact::redact_toml;
 pub use secret::resolve_password;
 pub(crate) use selection::split_exact;

@@ -103,7 +103,10 @@ pub async fn create(client: &Client, task: &str, incarnation: &str) -> Result<bo
     );
     if let Err(e) = client.batch_execute(&sql).await {
         let _ = client.batch_execute("ROLLBACK").await;
-        return Err(PgSourceError::sql("creating the DDL capture's event trigger", e));
+        return Err(PgSourceError::sql(
+            "creating the DDL capture's event trigger",
+            e,
+        ));
     }
     tracing::info!(task, trigger = %on_end, "DDL capture on: event triggers {on_end} and {on_drop}");
     Ok(true)
@@ -153,7 +156,10 @@ $tributary$;"#
 pub async fn drop_trigger(client: &Client, name: &str) -> Result<bool, PgSourceError> {
     let ctx = || format!("dropping event trigger {name}");
     let exists = client
-        .query_opt("SELECT 1 FROM pg_event_trigger WHERE evtname = $1", &[&name])
+        .query_opt(
+            "SELECT 1 FROM pg_event_trigger WHERE evtname = $1",
+            &[&name],
+        )
         .await
         .map_err(|e| PgSourceError::sql(ctx(), e))?
         .is_some();
@@ -235,7 +241,10 @@ impl Captured {
 
     /// The object the statement is about: the first one of its tag's kind.
     pub fn object(&self) -> Option<&CapturedObject> {
-        let kind = self.tag.split_once(' ').map(|(_, k)| k.to_ascii_lowercase())?;
+        let kind = self
+            .tag
+            .split_once(' ')
+            .map(|(_, k)| k.to_ascii_lowercase())?;
         self.objects.iter().find(|o| o.kind == kind)
     }
 }
@@ -284,7 +293,8 @@ pub fn judge(c: &Captured, scope: &Scope<'_>) -> Verdict {
     }
     let Some(statement) = single_statement(&c.query) else {
         return Verdict::Skip(
-            "its query string holds several statements, so the DDL's own text cannot be told apart".into(),
+            "its query string holds several statements, so the DDL's own text cannot be told apart"
+                .into(),
         );
     };
     if has_word(&statement, &["CASCADE", "RESTRICT"]) {
@@ -458,8 +468,14 @@ mod tests {
             "-- note\nCREATE OR REPLACE FUNCTION f() ...",
             "CREATE FUNCTION"
         ));
-        assert!(typed_as("CREATE UNIQUE INDEX CONCURRENTLY i ON t (a)", "CREATE INDEX"));
+        assert!(typed_as(
+            "CREATE UNIQUE INDEX CONCURRENTLY i ON t (a)",
+            "CREATE INDEX"
+        ));
         assert!(!typed_as("SELECT add_column()", "ALTER TABLE"));
-        assert!(!typed_as("DO $$ BEGIN EXECUTE 'ALTER TABLE t ADD c int'; END $$", "ALTER TABLE"));
+        assert!(!typed_as(
+            "DO $$ BEGIN EXECUTE 'ALTER TABLE t ADD c int'; END $$",
+            "ALTER TABLE"
+        ));
     }
 }

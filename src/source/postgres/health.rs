@@ -149,7 +149,9 @@ pub async fn retained_wal(client: &Client, slot: &str) -> Result<Option<u64>, Pg
         )
         .await
         .map_err(|e| PgSourceError::sql("reading the slot's retained WAL", e))?;
-    Ok(row.and_then(|r| r.get::<_, Option<i64>>(0)).map(|b| b.max(0) as u64))
+    Ok(row
+        .and_then(|r| r.get::<_, Option<i64>>(0))
+        .map(|b| b.max(0) as u64))
 }
 
 fn now_us() -> i64 {

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_postgres::Client;
 
-use super::catalog::TypeCache;
+use super::catalog::{self, TypeCache};
 use super::conn::ReplicationConn;
+use super::ddl;
 use super::error::PgSourceError;
+use super::health::{self, Watch};
 use super::replication::ReplicationStream;
 use super::setup::PgSourceOptions;
 use super::snapshot::{SnapshotSession, SnapshotTable};
-use super::ddl;
-use super::health::{self, Watch};
 use super::stream::{Capture, PgStream, StreamStop};
 use super::takeover;
 use crate::position::{Lsn, ResumeToken, StreamPosition};
@@ -72,12 +72,15 @@ impl SourceRun {
         if !self.opts.incremental {
             return Ok(());
         }
-        let _watch = health::spawn(self.watch(), out.clone());
+        // Logical messages (captured DDL, the heartbeat) need PostgreSQL 14's pgoutput.
+        let messages = catalog::server_version_num(&self.catalog).await? >= 140_000;
+        let _watch = messages.then(|| health::spawn(self.watch(), out.clone()));
         let sql = format!(
-            "START_REPLICATION SLOT \"{}\" LOGICAL {} (proto_version '1', publication_names '{}', binary 'true', messages 'true')",
+            "START_REPLICATION SLOT \"{}\" LOGICAL {} (proto_version '1', publication_names '{}', binary 'true'{})",
             self.slot_name,
             self.start_lsn,
-            self.publications.join(",")
+            self.publications.join(","),
+            if messages { ", messages 'true'" } else { "" }
         );
         let (io, rbuf) = takeover::start_replication(
             self.repl,

@@ -24,11 +24,11 @@ use super::error::PgSourceError;
 use super::frame::{parse_frame, ReplicationFrame};
 use super::pgoutput::{self, OldImage, PgOutputMessage, RelationBody};
 use super::replication::ReplicationStream;
+use crate::config::TableSelection;
 use crate::event::{ChangeEvent, Op, Row, SnapshotMark, TxMeta};
+use crate::metrics::{ShardLabels, DDL_UNCAPTURED};
 use crate::position::{Lsn, Position, ResumeToken, StreamPosition};
 use crate::schema::{Column, ReplicaIdentity, TableSchema};
-use crate::config::TableSelection;
-use crate::metrics::{ShardLabels, DDL_UNCAPTURED};
 use crate::source::{SchemaChange, SourceBatch, SourceItem};
 
 /// The transaction being received. Its Begin is passed on only once it has something to

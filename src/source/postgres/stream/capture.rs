@@ -25,9 +25,14 @@ impl PgStream {
             return;
         }
         if prefix == heartbeat_prefix(&self.task) {
-            match std::str::from_utf8(content).ok().and_then(|s| s.parse().ok()) {
+            match std::str::from_utf8(content)
+                .ok()
+                .and_then(|s| s.parse().ok())
+            {
                 Some(written_us) => out.push(SourceItem::Heartbeat { written_us }),
-                None => tracing::warn!(task = %self.task, %lsn, "unreadable heartbeat message ignored"),
+                None => {
+                    tracing::warn!(task = %self.task, %lsn, "unreadable heartbeat message ignored")
+                }
             }
         } else if prefix == ddl::prefix(&self.task) {
             self.captured_ddl(content, lsn);
@@ -114,7 +119,10 @@ impl PgStream {
             return;
         };
         let columns = |t: &TableSchema| -> Vec<(String, u32)> {
-            t.columns.iter().map(|c| (c.name.clone(), c.ty.oid)).collect()
+            t.columns
+                .iter()
+                .map(|c| (c.name.clone(), c.ty.oid))
+                .collect()
         };
         if was_captured || columns(previous) == columns(now) {
             return;
