@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
 
 use metrics::{Counter, Gauge};
 
@@ -151,8 +152,10 @@ pub struct ShardMetrics {
     stream_events: Counter,
     records_sent: Counter,
     records_durable: Counter,
-    heartbeat: Gauge,
-    slot_retained: Gauge,
+    labels: ShardLabels,
+    /// Registered at the first reading: a task without heartbeat exports no latency.
+    heartbeat: OnceLock<Gauge>,
+    slot_retained: OnceLock<Gauge>,
 }
 
 impl ShardMetrics {
@@ -166,8 +169,9 @@ impl ShardMetrics {
             stream_events: labels.counter(STREAM_EVENTS),
             records_sent: labels.counter(RECORDS_SENT),
             records_durable: labels.counter(RECORDS_DURABLE),
-            heartbeat: labels.gauge(HEARTBEAT_LATENCY),
-            slot_retained: labels.gauge(SLOT_RETAINED_WAL),
+            labels: labels.clone(),
+            heartbeat: OnceLock::new(),
+            slot_retained: OnceLock::new(),
         }
     }
 
@@ -189,10 +193,14 @@ impl ShardMetrics {
         self.records_durable
             .absolute(stats.records_durable.load(Ordering::Relaxed));
         if let Some(s) = stats.heartbeat_age_seconds() {
-            self.heartbeat.set(s);
+            self.heartbeat
+                .get_or_init(|| self.labels.gauge(HEARTBEAT_LATENCY))
+                .set(s);
         }
         if let Some(b) = stats.slot_retained() {
-            self.slot_retained.set(b as f64);
+            self.slot_retained
+                .get_or_init(|| self.labels.gauge(SLOT_RETAINED_WAL))
+                .set(b as f64);
         }
     }
 }
