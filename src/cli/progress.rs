@@ -86,3 +86,29 @@ pub fn summary(stats: &Stats) {
         stats.records_durable.load(Ordering::Relaxed)
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stream_line_shows_the_heartbeat_and_the_retained_wal_once_known() {
+        let stats = Stats::default();
+        let line = render(&stats, 0.0);
+        assert!(
+            !line.contains("heartbeat") && !line.contains("retains"),
+            "{line}"
+        );
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as i64;
+        stats
+            .heartbeat_written_us
+            .store(now_us - 2_000_000, Ordering::Relaxed);
+        stats.set_slot_retained(3 << 20);
+        let line = render(&stats, 0.0);
+        assert!(line.contains(", heartbeat 2."), "{line}");
+        assert!(line.contains(", slot retains 3 MiB"), "{line}");
+    }
+}

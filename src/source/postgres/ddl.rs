@@ -461,6 +461,90 @@ mod tests {
         assert!(!has_word("ALTER TABLE cascades ADD c int", &["CASCADE"]));
     }
 
+    fn captured(tag: &str, query: &str, kind: &str, schema: &str, name: &str) -> Captured {
+        Captured {
+            event: "ddl_command_end".into(),
+            tag: tag.into(),
+            query: query.into(),
+            depth: 0,
+            objects: vec![CapturedObject {
+                kind: kind.into(),
+                schema: Some(schema.into()),
+                name: Some(name.into()),
+                identity: format!("{schema}.{name}"),
+                oid: Some(42),
+            }],
+        }
+    }
+
+    fn selection(tables: &[&str]) -> TableSelection {
+        let list: Vec<String> = tables.iter().map(|t| format!("{t:?}")).collect();
+        let spec: crate::config::ObjectsSpec =
+            toml::from_str(&format!("tables = [{}]", list.join(", "))).unwrap();
+        TableSelection::from_spec(&spec).unwrap()
+    }
+
+    /// A sharded task migrates each statement once: a table's on the shard selecting it,
+    /// anything else on shard 0.
+    #[test]
+    fn each_statement_is_migrated_by_one_shard() {
+        let alter = captured(
+            "ALTER TABLE",
+            "ALTER TABLE app.a ADD c int",
+            "table",
+            "app",
+            "a",
+        );
+        let view = captured(
+            "CREATE VIEW",
+            "CREATE VIEW app.v AS SELECT 1",
+            "view",
+            "app",
+            "v",
+        );
+        let unknown = |_: u32| false;
+        let shards = [selection(&["app.b"]), selection(&["app.a"])];
+        let verdicts = |c: &Captured| -> Vec<Verdict> {
+            shards
+                .iter()
+                .enumerate()
+                .map(|(i, sel)| {
+                    judge(
+                        c,
+                        &Scope {
+                            selection: sel,
+                            shard: i as u32,
+                            known_table: &unknown,
+                        },
+                    )
+                })
+                .collect()
+        };
+        let migrated = |v: &[Verdict]| {
+            v.iter()
+                .filter(|v| matches!(v, Verdict::Migrate(_)))
+                .count()
+        };
+        let a = verdicts(&alter);
+        assert_eq!(migrated(&a), 1, "{a:?}");
+        assert!(matches!(a[1], Verdict::Migrate(_)), "{a:?}");
+        let v = verdicts(&view);
+        assert_eq!(migrated(&v), 1, "{v:?}");
+        assert!(matches!(v[0], Verdict::Migrate(_)), "{v:?}");
+        let elsewhere = captured(
+            "ALTER TABLE",
+            "ALTER TABLE x.t ADD c int",
+            "table",
+            "x",
+            "t",
+        );
+        let e = verdicts(&elsewhere);
+        assert!(
+            matches!(e[0], Verdict::Skip(_)) && e[1] == Verdict::OtherShard,
+            "{e:?}"
+        );
+    }
+
     #[test]
     fn indirect_ddl_is_recognised() {
         assert!(typed_as("alter table t add c int", "ALTER TABLE"));

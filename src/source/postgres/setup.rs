@@ -315,7 +315,10 @@ pub async fn create(
         tracing::info!(task = %opts.task, shard = opts.shard, objects = ?names, "removed what an interrupted first start left, to create it again");
     }
     let publications = create_publications(opts, pre, &cp.incarnation).await?;
-    if !ddl::plan(&opts.task, &cp.incarnation, opts.shard, opts.incremental).is_empty() {
+    // The stream reads the capture's messages from PostgreSQL 14 (pgoutput `messages`).
+    if !ddl::plan(&opts.task, &cp.incarnation, opts.shard, opts.incremental).is_empty()
+        && catalog::server_version_num(&pre.catalog).await? >= 140_000
+    {
         ddl::create(&pre.catalog, &opts.task, &cp.incarnation).await?;
     }
     let (slot_name, _, _) = names(opts, &cp.incarnation);
