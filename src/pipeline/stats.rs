@@ -55,29 +55,13 @@ impl Stats {
 
     /// Seconds since the commit of the last stream event sent.
     pub fn lag_seconds(&self) -> Option<f64> {
-        let t = self.last_commit_time_us.load(Ordering::Relaxed);
-        if t == 0 {
-            return None;
-        }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_micros() as i64;
-        Some((now - t).max(0) as f64 / 1e6)
+        seconds_since(self.last_commit_time_us.load(Ordering::Relaxed))
     }
 
     /// Seconds since the newest heartbeat received was written: the heartbeat interval plus
     /// the end-to-end latency, growing while none arrives. `None` before the first.
     pub fn heartbeat_age_seconds(&self) -> Option<f64> {
-        let t = self.heartbeat_written_us.load(Ordering::Relaxed);
-        if t == 0 {
-            return None;
-        }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_micros() as i64;
-        Some((now - t).max(0) as f64 / 1e6)
+        seconds_since(self.heartbeat_written_us.load(Ordering::Relaxed))
     }
 
     /// The slot's retained WAL in bytes, once read.
@@ -100,4 +84,16 @@ impl Stats {
             .load(Ordering::Relaxed)
             .saturating_sub(self.confirmed_point.load(Ordering::Relaxed))
     }
+}
+
+/// Seconds from the Unix time `t_us` (µs) to now; `None` for 0 (never set).
+fn seconds_since(t_us: i64) -> Option<f64> {
+    if t_us == 0 {
+        return None;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_micros() as i64;
+    Some((now - t_us).max(0) as f64 / 1e6)
 }
