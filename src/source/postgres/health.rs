@@ -69,6 +69,7 @@ pub fn spawn(w: Watch, out: SourceSender) -> WatchHandle {
 struct State {
     over_limit: bool,
     capture_active: Option<bool>,
+    heartbeat_failing: bool,
 }
 
 impl Watch {
@@ -82,14 +83,7 @@ impl Watch {
         loop {
             tick.tick().await;
             if self.heartbeat.is_some() {
-                let now = now_us().to_string();
-                client
-                    .execute(
-                        "SELECT pg_logical_emit_message(true, $1, $2)",
-                        &[&prefix, &now],
-                    )
-                    .await
-                    .map_err(|e| PgSourceError::sql("writing the heartbeat", e))?;
+                self.beat(&client, &prefix, state).await;
             }
             if last_check.is_some_and(|t| t.elapsed() < SLOT_CHECK) {
                 continue;
@@ -106,6 +100,27 @@ impl Watch {
                 }
             }
             self.check_capture(&client, state).await?;
+        }
+    }
+
+    /// Writes one heartbeat; a failure (a read-only server, a revoked privilege) is warned
+    /// about once per streak and does not stop the slot watch.
+    async fn beat(&self, client: &Client, prefix: &str, state: &mut State) {
+        let now = now_us().to_string();
+        let r = client
+            .execute(
+                "SELECT pg_logical_emit_message(true, $1, $2)",
+                &[&prefix, &now],
+            )
+            .await;
+        match r {
+            Err(e) if !state.heartbeat_failing => {
+                let e = PgSourceError::sql("writing the heartbeat", e);
+                tracing::warn!(task = %self.task, shard = self.shard, error = %e, "cannot write the heartbeat: tributary_heartbeat_latency_seconds goes stale; retrying");
+                state.heartbeat_failing = true;
+            }
+            Err(_) => {}
+            Ok(_) => state.heartbeat_failing = false,
         }
     }
 
