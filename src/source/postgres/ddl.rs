@@ -214,8 +214,11 @@ pub async fn capture_active(
 /// One captured statement, as the capture function wrote it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Captured {
+    #[serde(default, deserialize_with = "text")]
     pub event: String,
+    #[serde(default, deserialize_with = "text")]
     pub tag: String,
+    #[serde(default, deserialize_with = "text")]
     pub query: String,
     #[serde(default)]
     pub depth: i32,
@@ -230,8 +233,14 @@ pub struct CapturedObject {
     pub kind: String,
     pub schema: Option<String>,
     pub name: Option<String>,
+    #[serde(default, deserialize_with = "text")]
     pub identity: String,
     pub oid: Option<i64>,
+}
+
+/// A JSON string, or null (what SQL gives for an unknown value) as "".
+fn text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 impl Captured {
@@ -451,6 +460,13 @@ mod tests {
         let body = "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1; $$";
         assert_eq!(single_statement(body).as_deref(), Some(body));
         assert!(single_statement("COMMENT ON TABLE t IS 'a;b'").is_some());
+    }
+
+    #[test]
+    fn null_texts_are_read_as_empty() {
+        let c = Captured::parse(br#"{"event":"sql_drop","tag":"DROP FUNCTION","query":null,"depth":0,"objects":[{"type":"event trigger","schema":null,"name":null,"identity":null,"oid":1}]}"#).unwrap();
+        assert_eq!(c.query, "");
+        assert_eq!(c.objects[0].identity, "");
     }
 
     #[test]
