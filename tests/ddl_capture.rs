@@ -144,7 +144,10 @@ mod serial {
 
         child.sigterm();
         let (_, stderr) = child.wait_exit(LIMIT);
-        assert!(!stderr.contains("unreadable"), "every capture message read: {stderr}");
+        assert!(
+            !stderr.contains("unreadable"),
+            "every capture message read: {stderr}"
+        );
         for (statement, reason) in [
             ("DROP VIEW app.w CASCADE", "CASCADE or RESTRICT"),
             ("DO $$", "run indirectly"),
@@ -228,7 +231,10 @@ mod serial {
         child.sigterm();
         let (_, stderr) = child.wait_exit(LIMIT);
         assert!(stderr.contains("DDL capture is lost"), "{stderr}");
-        assert!(!stderr.contains("unreadable"), "every capture message read: {stderr}");
+        assert!(
+            !stderr.contains("unreadable"),
+            "every capture message read: {stderr}"
+        );
         assert!(
             stderr.contains("columns changed with no captured DDL"),
             "{stderr}"
