@@ -323,4 +323,45 @@ mod serial {
         assert!(slots.is_empty() && pubs.is_empty(), "{slots:?} {pubs:?}");
         db.cleanup().await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_a_superuser_the_task_runs_and_warns_that_capture_is_off() {
+        let db = TestDb::create("ddlnosu").await;
+        let role = unique("ddl_repl");
+        exec(&db, &format!(
+            "CREATE ROLE {role} LOGIN REPLICATION PASSWORD 'pw'; GRANT CREATE ON DATABASE {} TO {role};
+             CREATE TABLE t (id int PRIMARY KEY); ALTER TABLE t OWNER TO {role}",
+            db.name
+        ))
+        .await;
+        let url = db
+            .url
+            .replacen("tributary:tributary@", &format!("{role}:pw@"), 1);
+        assert_ne!(url, db.url, "the test URL names the user");
+        let setup = TaskSetup::new(&url, "ddlnosu", &["public.t"], &["incremental"]);
+        let mut child = setup.spawn();
+        child.wait_stream_active(&db, &setup.task, LIMIT).await;
+        exec(&db, "INSERT INTO t VALUES (1)").await;
+        let msgs = consume_until(&setup.topic("public.t"), |m| !m.is_empty());
+        assert_eq!(msgs.len(), 1, "the task runs: {msgs:?}");
+        let triggers: i64 = db
+            .client
+            .query_one("SELECT count(*) FROM pg_event_trigger", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(triggers, 0, "no capture without a superuser");
+        child.sigterm();
+        let (code, stderr) = child.wait_exit(LIMIT);
+        assert_eq!(code, 0, "{stderr}");
+        assert!(
+            stderr.contains("DDL capture is off: creating its event trigger needs a superuser"),
+            "{stderr}"
+        );
+        let admin = connect(&pg_url()).await;
+        db.cleanup().await;
+        let _ = admin
+            .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
+            .await;
+    }
 }
