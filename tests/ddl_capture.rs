@@ -193,7 +193,9 @@ mod serial {
             .get(0);
         let scraped = |name: &str| scrape(&addr).and_then(|s| metric(&s, name, &setup.task));
 
-        // DDL under session_replication_role = replica fires no event trigger.
+        // DDL under session_replication_role = replica fires no event trigger (compared with
+        // the table's description the stream last sent).
+        exec(&db, "INSERT INTO t VALUES (0)").await;
         exec(&db, "SET session_replication_role = replica; ALTER TABLE t ADD COLUMN a int; RESET session_replication_role").await;
         exec(&db, "INSERT INTO t VALUES (1, 1)").await;
         wait_until("the uncaptured column change counted", LIMIT, || {
@@ -363,5 +365,42 @@ mod serial {
         let _ = admin
             .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
             .await;
+    }
+
+    /// DDL made while the task is stopped is migrated when the stream replays it, and the
+    /// replayed rows written before it (whose description is older than the catalog's) are
+    /// not reported as an uncaptured change.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ddl_made_while_stopped_is_migrated_on_the_replay_without_a_false_report() {
+        let db = TestDb::create("ddlstop").await;
+        exec(&db, "CREATE TABLE t (id int PRIMARY KEY)").await;
+        let (setup, topic) = canal_task(&db, "ddlstop", &["public.t"]);
+        let mut child = setup.spawn();
+        child.wait_stream_active(&db, &setup.task, LIMIT).await;
+        exec(&db, "INSERT INTO t VALUES (1)").await;
+        consume_until(&topic, |m| !m.is_empty());
+        child.sigterm();
+        child.wait_exit(LIMIT);
+        exec(&db, "INSERT INTO t VALUES (2)").await;
+        exec(&db, "ALTER TABLE t ADD COLUMN c int").await;
+        exec(&db, "INSERT INTO t VALUES (3, 3)").await;
+        let mut child = setup.spawn();
+        child.wait_stream_active(&db, &setup.task, LIMIT).await;
+        let msgs = consume_until(&topic, |m| {
+            lines(m).iter().any(|l| l.contains(r#""c":"3""#))
+        });
+        let got: Vec<String> = lines(&msgs).into_iter().skip(1).collect();
+        assert_eq!(
+            got,
+            vec![
+                r#"INSERT t {"id":"2"}"#.to_owned(),
+                "DDL ALTER TABLE t ADD COLUMN c int".to_owned(),
+                r#"INSERT t {"c":"3","id":"3"}"#.to_owned(),
+            ]
+        );
+        child.sigterm();
+        let (_, stderr) = child.wait_exit(LIMIT);
+        assert!(!stderr.contains("no captured DDL"), "{stderr}");
+        db.cleanup().await;
     }
 }

@@ -80,6 +80,9 @@ pub struct Capture {
     /// Tables whose DDL was captured since their last Relation message: a column change
     /// without one was not captured.
     captured: HashSet<u32>,
+    /// Tables described by a Relation message in this stream (the others' description is
+    /// today's catalog, which a replayed older Relation differs from without any DDL missed).
+    described: HashSet<u32>,
     uncaptured: metrics::Counter,
 }
 
@@ -89,6 +92,7 @@ impl Capture {
             selection,
             shard,
             captured: HashSet::new(),
+            described: HashSet::new(),
             uncaptured: ShardLabels::new(task, shard).counter(DDL_UNCAPTURED),
         }
     }
@@ -376,10 +380,10 @@ impl PgStream {
         crate::value::check_table_decodable(&schema)?;
         self.warn_if_keyless(&schema);
         let previous = self.relations.get(&body.oid).cloned();
+        self.check_captured(previous.as_deref(), &schema);
         if previous.as_deref() == Some(&schema) {
             return Ok(());
         }
-        self.check_captured(previous.as_deref(), &schema);
         let table = Arc::new(schema);
         self.relations.insert(body.oid, table.clone());
         let at = self.tx.as_mut().map(|tx| {

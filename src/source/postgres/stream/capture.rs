@@ -108,14 +108,16 @@ impl PgStream {
     }
 
     /// A Relation message whose columns changed with no DDL captured for its table since the
-    /// last one: DDL under `session_replication_role = replica` (no event trigger fires) or a
+    /// last Relation message of this stream (the first one after a start is compared with
+    /// nothing: the catalog's description may be newer than a replayed change): DDL under `session_replication_role = replica` (no event trigger fires) or a
     /// lost capture. Reported (log and metric); the next events carry the new columns.
     pub(super) fn check_captured(&mut self, previous: Option<&TableSchema>, now: &TableSchema) {
         let Some(capture) = self.capture.as_mut() else {
             return;
         };
         let was_captured = capture.captured.remove(&now.oid);
-        let Some(previous) = previous else {
+        let streamed = !capture.described.insert(now.oid);
+        let (Some(previous), true) = (previous, streamed) else {
             return;
         };
         let columns = |t: &TableSchema| -> Vec<(String, u32)> {
