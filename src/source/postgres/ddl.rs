@@ -193,8 +193,7 @@ pub async fn drop_function(client: &Client, qualified: &str) -> Result<bool, PgS
     Ok(exists)
 }
 
-/// Whether the task's capture trigger is still installed and enabled (`None`: this shard has
-/// none to watch).
+/// Whether the task's capture trigger is still installed and enabled.
 pub async fn capture_active(
     client: &Client,
     task: &str,
