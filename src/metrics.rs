@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
 
 use metrics::{Counter, Gauge};
 
@@ -28,6 +29,10 @@ pub const SINK_ERRORS: &str = "tributary_sink_errors_total";
 pub const FORMAT_UNREPRESENTABLE: &str = "tributary_format_unrepresentable_values_total";
 pub const FORMAT_UNAVAILABLE: &str = "tributary_format_unavailable_values_total";
 pub const FORMAT_SPILLED: &str = "tributary_format_spilled_transactions_total";
+pub const HEARTBEAT_LATENCY: &str = "tributary_heartbeat_latency_seconds";
+pub const SLOT_RETAINED_WAL: &str = "tributary_slot_retained_wal_bytes";
+pub const DDL_UNCAPTURED: &str = "tributary_ddl_uncaptured_changes_total";
+pub const DDL_CAPTURE_ACTIVE: &str = "tributary_ddl_capture_active";
 
 /// The labels of one shard's metrics.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -119,6 +124,22 @@ pub fn describe() {
         FORMAT_SPILLED,
         "Held transactions (SharePlex JSON) that outgrew the memory budget and spilled to disk"
     );
+    describe_gauge!(
+        HEARTBEAT_LATENCY,
+        "Seconds since the newest heartbeat that came through the stream was written (interval plus end-to-end latency; grows while none arrives)"
+    );
+    describe_gauge!(
+        SLOT_RETAINED_WAL,
+        "WAL the shard's replication slot retains (pg_current_wal_lsn() - restart_lsn), in bytes"
+    );
+    describe_counter!(
+        DDL_UNCAPTURED,
+        "Column changes seen in the stream with no captured DDL (DDL under session_replication_role = replica, or a lost capture)"
+    );
+    describe_gauge!(
+        DDL_CAPTURE_ACTIVE,
+        "1 while the task's DDL capture event trigger is installed and enabled, 0 once it is lost"
+    );
 }
 
 /// The runner's per-shard handles, resolved once.
@@ -131,6 +152,10 @@ pub struct ShardMetrics {
     stream_events: Counter,
     records_sent: Counter,
     records_durable: Counter,
+    labels: ShardLabels,
+    /// Registered at the first reading: a task without heartbeat exports no latency.
+    heartbeat: OnceLock<Gauge>,
+    slot_retained: OnceLock<Gauge>,
 }
 
 impl ShardMetrics {
@@ -144,6 +169,9 @@ impl ShardMetrics {
             stream_events: labels.counter(STREAM_EVENTS),
             records_sent: labels.counter(RECORDS_SENT),
             records_durable: labels.counter(RECORDS_DURABLE),
+            labels: labels.clone(),
+            heartbeat: OnceLock::new(),
+            slot_retained: OnceLock::new(),
         }
     }
 
@@ -164,5 +192,15 @@ impl ShardMetrics {
             .absolute(stats.records_sent.load(Ordering::Relaxed));
         self.records_durable
             .absolute(stats.records_durable.load(Ordering::Relaxed));
+        if let Some(s) = stats.heartbeat_age_seconds() {
+            self.heartbeat
+                .get_or_init(|| self.labels.gauge(HEARTBEAT_LATENCY))
+                .set(s);
+        }
+        if let Some(b) = stats.slot_retained() {
+            self.slot_retained
+                .get_or_init(|| self.labels.gauge(SLOT_RETAINED_WAL))
+                .set(b as f64);
+        }
     }
 }

@@ -263,6 +263,18 @@ mod serial {
         db.cleanup().await;
     }
 
+    /// How many event triggers (DDL capture) task `task` has.
+    async fn task_triggers(db: &TestDb, task: &str) -> usize {
+        let prefix = format!("tributary_{}_", task.to_ascii_lowercase());
+        db.client
+            .query("SELECT evtname::text FROM pg_event_trigger", &[])
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.get::<_, String>(0).starts_with(&prefix))
+            .count()
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn delete_task_drops_its_slots_and_publications_and_nothing_else() {
         let db = four_tables("cl_delete").await;
@@ -280,6 +292,14 @@ mod serial {
         wait_streaming(&c, &gone, 4);
         wait_streaming(&c, &kept, 1);
         let (_, pubs_before) = db.replication_objects().await;
+        // DDL capture: two event triggers per task (created by shard 0 only).
+        assert_eq!(
+            (
+                task_triggers(&db, &gone).await,
+                task_triggers(&db, &kept).await
+            ),
+            (2, 2)
+        );
         let out = c.ctl(0, &["task", "delete", &gone]);
         assert!(
             out.status.success(),
@@ -294,6 +314,14 @@ mod serial {
             task_slots(&db, &kept).await.len(),
             1,
             "the other task's slot stays"
+        );
+        assert_eq!(
+            (
+                task_triggers(&db, &gone).await,
+                task_triggers(&db, &kept).await
+            ),
+            (0, 2),
+            "the deleted task's DDL capture is dropped, the other's stays"
         );
         let (_, pubs) = db.replication_objects().await;
         let gone_l = gone.to_ascii_lowercase();

@@ -47,6 +47,10 @@ pub enum ObjectKind {
     /// A table's replica identity as tributary set it (or relies on it), with the one it
     /// replaced: "dropping" it restores the previous one (`objects.replica_identity = "auto"`).
     ReplicaIdentity,
+    /// The DDL capture's event trigger (`crate::source::postgres::ddl`).
+    EventTrigger,
+    /// A function tributary created (`schema.name`, no arguments): the DDL capture's.
+    Function,
 }
 
 impl std::fmt::Display for ObjectKind {
@@ -55,6 +59,8 @@ impl std::fmt::Display for ObjectKind {
             ObjectKind::ReplicationSlot => "replication slot",
             ObjectKind::Publication => "publication",
             ObjectKind::ReplicaIdentity => "replica identity",
+            ObjectKind::EventTrigger => "event trigger",
+            ObjectKind::Function => "function",
         })
     }
 }

@@ -54,12 +54,20 @@ pub fn render(stats: &Stats, events_per_sec: f64) -> String {
     }
     let lag_s = stats.lag_seconds();
     out.push_str(&format!(
-        "  stream: {:.0} events/s, lag {} bytes{}, durable {} / sent {} records\n",
+        "  stream: {:.0} events/s, lag {} bytes{}, durable {} / sent {} records{}{}\n",
         events_per_sec,
         stats.lag_bytes(),
         lag_s.map(|s| format!(" / {s:.1} s")).unwrap_or_default(),
         stats.records_durable.load(Ordering::Relaxed),
         stats.records_sent.load(Ordering::Relaxed),
+        stats
+            .heartbeat_age_seconds()
+            .map(|s| format!(", heartbeat {s:.1} s ago"))
+            .unwrap_or_default(),
+        stats
+            .slot_retained()
+            .map(|b| format!(", slot retains {} MiB", b >> 20))
+            .unwrap_or_default(),
     ));
     out
 }
@@ -77,4 +85,30 @@ pub fn summary(stats: &Stats) {
         stats.stream_events.load(Ordering::Relaxed),
         stats.records_durable.load(Ordering::Relaxed)
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stream_line_shows_the_heartbeat_and_the_retained_wal_once_known() {
+        let stats = Stats::default();
+        let line = render(&stats, 0.0);
+        assert!(
+            !line.contains("heartbeat") && !line.contains("retains"),
+            "{line}"
+        );
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as i64;
+        stats
+            .heartbeat_written_us
+            .store(now_us - 2_000_000, Ordering::Relaxed);
+        stats.set_slot_retained(3 << 20);
+        let line = render(&stats, 0.0);
+        assert!(line.contains(", heartbeat 2."), "{line}");
+        assert!(line.contains(", slot retains 3 MiB"), "{line}");
+    }
 }

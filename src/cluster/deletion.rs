@@ -1,5 +1,6 @@
 //! Deleting a task: once every shard of a task marked deleted has stopped, the leader drops
-//! each shard's slot and publications (and topics when asked), then removes the task's state.
+//! each shard's slot, publications and DDL capture (and topics when asked), then removes the
+//! task's state.
 //!
 //! The cleanup runs in the background; a failure (e.g. the source is down) is logged and
 //! retried on the next scheduler pass, so the task stays "deleting" until its objects are gone.
@@ -35,7 +36,7 @@ impl Deleter {
             tokio::spawn(async move {
                 match cleanup(&handle, &name, &spec_toml, delete_topics, &shards).await {
                     Ok(()) => {
-                        tracing::info!(task = %name, "task deleted: slots and publications dropped, state removed")
+                        tracing::info!(task = %name, "task deleted: slots, publications and DDL capture dropped, state removed")
                     }
                     Err(e) => {
                         tracing::warn!(task = %name, error = %crate::error_chain(&e), "task deletion failed; retrying")

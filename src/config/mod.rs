@@ -3,6 +3,7 @@
 //! Unknown keys are refused on admission (a typo must not silently change behaviour). Every
 //! default is a named constant with the reason for its value.
 
+mod health;
 mod live;
 mod mapping;
 mod precheck;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use health::{parse_size, HeartbeatSpec, SlotSpec};
 pub(crate) use mapping::first_duplicate;
 pub use mapping::{
     CanalJsonSpec, Capitalisation, DtsAvroSpec, Operation, PartitionPolicy, SchemaOptions,
@@ -70,6 +72,12 @@ pub struct TaskSpec {
     /// Warnings of the precheck the task accepts (`crate::precheck`).
     #[serde(default)]
     pub precheck: PrecheckSpec,
+    /// The heartbeat (latency, and an idle database's slot kept moving).
+    #[serde(default)]
+    pub heartbeat: HeartbeatSpec,
+    /// Slot safety: the retained-WAL warning.
+    #[serde(default)]
+    pub slot: SlotSpec,
 }
 
 /// How a task is split into shards. Every shard has its own replication slot, and PostgreSQL

@@ -35,6 +35,11 @@ impl TableSelector {
         self.schema_glob.is_match(schema) && self.table_glob.is_match(table)
     }
 
+    /// Whether the selector's schema part names `schema` (whatever the table part).
+    pub fn covers_schema(&self, schema: &str) -> bool {
+        self.schema_glob.is_match(schema)
+    }
+
     /// `schema.*`: the whole schema, including tables created later.
     pub fn whole_schema(&self) -> Option<&str> {
         (self.table == "*" && !has_glob(&self.schema)).then_some(self.schema.as_str())
@@ -149,6 +154,12 @@ impl TableSelection {
 
     pub fn includes(&self, schema: &str, table: &str) -> bool {
         self.include.iter().any(|s| s.matches(schema, table))
+    }
+
+    /// Whether some selector names tables of `schema` (views, functions and indexes there
+    /// belong to the task for DDL capture).
+    pub fn covers_schema(&self, schema: &str) -> bool {
+        self.include.iter().any(|s| s.covers_schema(schema))
     }
 
     /// The index of the first selector naming the table (`usize::MAX` if none).

@@ -329,6 +329,12 @@ impl<S: Sink, F: Format> Runner<S, F> {
                     self.mark_sequence();
                     self.marks.push(self.next_seq, Mark::SchemaDone);
                 }
+                SourceItem::Heartbeat { written_us } => {
+                    self.stats
+                        .heartbeat_written_us
+                        .fetch_max(written_us, Ordering::Relaxed);
+                }
+                SourceItem::SlotRetained { bytes } => self.stats.set_slot_retained(bytes),
                 SourceItem::SnapshotDone => {
                     self.marks.push(self.next_seq, Mark::SnapshotDone);
                     if !self.opts.snapshot_only {

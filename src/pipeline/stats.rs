@@ -19,6 +19,10 @@ pub struct Stats {
     pub confirmed_point: AtomicU64,
     /// Commit time (Unix µs) of the last stream event sent; 0 before any.
     pub last_commit_time_us: AtomicI64,
+    /// Write time (Unix µs) of the newest heartbeat received through the stream; 0 before any.
+    pub heartbeat_written_us: AtomicI64,
+    /// WAL the slot retains, in bytes, plus one (0 before the first reading).
+    pub slot_retained_bytes: AtomicU64,
     /// Per table (`schema.table`): snapshot rows sent and the estimated total.
     pub tables: Mutex<BTreeMap<String, TableStats>>,
 }
@@ -51,15 +55,26 @@ impl Stats {
 
     /// Seconds since the commit of the last stream event sent.
     pub fn lag_seconds(&self) -> Option<f64> {
-        let t = self.last_commit_time_us.load(Ordering::Relaxed);
-        if t == 0 {
-            return None;
-        }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .ok()?
-            .as_micros() as i64;
-        Some((now - t).max(0) as f64 / 1e6)
+        seconds_since(self.last_commit_time_us.load(Ordering::Relaxed))
+    }
+
+    /// Seconds since the newest heartbeat received was written: the heartbeat interval plus
+    /// the end-to-end latency, growing while none arrives. `None` before the first.
+    pub fn heartbeat_age_seconds(&self) -> Option<f64> {
+        seconds_since(self.heartbeat_written_us.load(Ordering::Relaxed))
+    }
+
+    /// The slot's retained WAL in bytes, once read.
+    pub fn slot_retained(&self) -> Option<u64> {
+        self.slot_retained_bytes
+            .load(Ordering::Relaxed)
+            .checked_sub(1)
+    }
+
+    /// Records a reading of the slot's retained WAL.
+    pub fn set_slot_retained(&self, bytes: u64) {
+        self.slot_retained_bytes
+            .store(bytes.saturating_add(1), Ordering::Relaxed);
     }
 
     /// Lag in the source's log units (PostgreSQL: WAL bytes): how far the confirmed position
@@ -69,4 +84,16 @@ impl Stats {
             .load(Ordering::Relaxed)
             .saturating_sub(self.confirmed_point.load(Ordering::Relaxed))
     }
+}
+
+/// Seconds from the Unix time `t_us` (µs) to now; `None` for 0 (never set).
+fn seconds_since(t_us: i64) -> Option<f64> {
+    if t_us == 0 {
+        return None;
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_micros() as i64;
+    Some((now - t_us).max(0) as f64 / 1e6)
 }

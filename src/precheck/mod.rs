@@ -196,7 +196,8 @@ pub struct Context {
     /// `objects.replica_identity = "auto"`: tributary sets a usable identity itself (`run`
     /// also sets it from the task file).
     pub replica_identity_auto: bool,
-    /// The task asks for DDL capture (event triggers). (Not in the task file yet.)
+    /// The task asks for DDL capture (event triggers; `run` also sets it for an incremental
+    /// phase).
     pub ddl_capture: bool,
 }
 
@@ -230,8 +231,14 @@ impl Owned {
 /// Runs every item against the task's source and broker.
 pub async fn run(spec: &TaskSpec, ctx: &Context) -> Report {
     let auto = spec.objects.replica_identity == crate::config::ReplicaIdentityMode::Auto;
+    // Every incremental task captures DDL through event triggers (`source::postgres::ddl`).
+    let ddl = spec
+        .migration
+        .phases
+        .contains(&crate::config::Phase::Incremental);
     let ctx = &Context {
         replica_identity_auto: ctx.replica_identity_auto || auto,
+        ddl_capture: ctx.ddl_capture || ddl,
         ..ctx.clone()
     };
     let mut items = Vec::new();

@@ -159,6 +159,15 @@ pub enum SourceItem {
     TableDefinition(Arc<crate::definition::TableDefinition>),
     /// The schema phase ended: every definition before this item was sent.
     SchemaDone,
+    /// The task's heartbeat written at `written_us` (Unix µs) came through the stream; it is
+    /// never written to a topic.
+    Heartbeat {
+        written_us: i64,
+    },
+    /// The WAL the shard's slot retains now, in bytes (outside the data order).
+    SlotRetained {
+        bytes: u64,
+    },
 }
 
 /// A batch of items: batching amortises the channel's cost over many rows.

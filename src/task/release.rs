@@ -1,6 +1,6 @@
-//! Releasing a task: drop everything it holds on the source (slot, publications), the topics a
-//! first start created before it ever became durable (all the task's topics only when asked),
-//! and its local checkpoint.
+//! Releasing a task: drop everything it holds on the source (slot, publications, DDL capture),
+//! the topics a first start created before it ever became durable (all the task's topics only
+//! when asked), and its local checkpoint.
 //!
 //! A slot in use is never dropped from under its holder: `release` refuses and names the PID.
 //! Nothing is deleted locally before the source's objects are gone, so a refused or failed

@@ -10,9 +10,11 @@
 pub mod catalog;
 pub mod conn;
 pub mod copy_binary;
+pub mod ddl;
 pub mod definition;
 pub mod error;
 pub mod frame;
+pub mod health;
 pub mod identity;
 mod oracle_port;
 pub mod pgoutput;

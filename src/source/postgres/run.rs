@@ -7,14 +7,16 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio_postgres::Client;
 
-use super::catalog::TypeCache;
+use super::catalog::{self, TypeCache};
 use super::conn::ReplicationConn;
+use super::ddl;
 use super::definition::{self, DefinitionCheck, Fingerprints};
 use super::error::PgSourceError;
+use super::health::{self, Watch};
 use super::replication::ReplicationStream;
 use super::setup::PgSourceOptions;
 use super::snapshot::{SnapshotSession, SnapshotTable};
-use super::stream::{PgStream, StreamStop};
+use super::stream::{Capture, PgStream, StreamStop};
 use super::takeover;
 use crate::definition::TableDefinition;
 use crate::position::{Lsn, ResumeToken, StreamPosition};
@@ -47,6 +49,8 @@ pub struct SourceRun {
     /// The tables' definitions when the task checked them, to detect DDL before incremental
     /// migration (`definition`).
     pub fingerprints: Fingerprints,
+    /// The checkpoint's incarnation (names shard 0's DDL capture).
+    pub incarnation: String,
 }
 
 impl SourceRun {
@@ -89,11 +93,15 @@ impl SourceRun {
             }
             return Ok(());
         }
+        // Logical messages (captured DDL, the heartbeat) need PostgreSQL 14's pgoutput.
+        let messages = catalog::server_version_num(&self.catalog).await? >= 140_000;
+        let _watch = messages.then(|| health::spawn(self.watch(), out.clone()));
         let sql = format!(
-            "START_REPLICATION SLOT \"{}\" LOGICAL {} (proto_version '1', publication_names '{}', binary 'true')",
+            "START_REPLICATION SLOT \"{}\" LOGICAL {} (proto_version '1', publication_names '{}', binary 'true'{})",
             self.slot_name,
             self.start_lsn,
-            self.publications.join(",")
+            self.publications.join(","),
+            if messages { ", messages 'true'" } else { "" }
         );
         let (io, rbuf) = takeover::start_replication(
             self.repl,
@@ -104,13 +112,19 @@ impl SourceRun {
         )
         .await?;
         let repl = ReplicationStream::start(io, rbuf, confirmed, self.opts.status_interval);
+        let capture = Capture::new(
+            self.opts.selection.clone(),
+            &self.opts.task,
+            self.opts.shard,
+        );
         let mut stream = PgStream::new(
             repl,
             self.catalog,
             self.types,
             self.skip_through,
             &self.opts.task,
-        );
+        )
+        .with_capture(capture);
         stream.seed_relations(self.known_tables);
         stream.stop_at(deferred.as_ref().map(|s| s.lsn));
         loop {
@@ -145,6 +159,21 @@ impl SourceRun {
         batch.push(SourceItem::SchemaDone);
         tracing::info!(task = %self.opts.task, shard = self.opts.shard, tables = tables.len(), "schema phase: publishing each table's CREATE TABLE");
         send(out, batch).await
+    }
+
+    /// The heartbeat and slot watcher's settings.
+    fn watch(&self) -> Watch {
+        let o = &self.opts;
+        let captures = !ddl::plan(&o.task, &self.incarnation, o.shard, o.incremental).is_empty();
+        Watch {
+            conn: o.conn.clone(),
+            task: o.task.clone(),
+            shard: o.shard,
+            slot: self.slot_name.clone(),
+            heartbeat: o.heartbeat,
+            max_retained_wal: o.max_retained_wal,
+            capture: captures.then(|| self.incarnation.clone()),
+        }
     }
 }
 

@@ -11,6 +11,7 @@ use tokio_postgres::Client;
 
 use super::catalog::{self, SelectedTable, TypeCache};
 use super::conn::{PgConnectConfig, ReplicationConn};
+use super::ddl;
 use super::definition::{self, Fingerprints};
 use super::error::PgSourceError;
 use super::identity::{self, IdentityStep};
@@ -53,6 +54,10 @@ pub struct PgSourceOptions {
     pub identity_lock_timeout: Duration,
     /// The format needs full before images (the DTS formats): `auto` sets FULL everywhere.
     pub full_images: bool,
+    /// The heartbeat's interval (`None`: off).
+    pub heartbeat: Option<Duration>,
+    /// Retained WAL above which the slot is warned about (`slot.max_retained_wal`).
+    pub max_retained_wal: u64,
 }
 
 /// The result of the checks that change nothing.
@@ -195,7 +200,7 @@ pub fn names(opts: &PgSourceOptions, incarnation: &str) -> (String, String, Stri
 /// Everything a first start of `incarnation` creates on the server, by name.
 pub fn plan(opts: &PgSourceOptions, incarnation: &str) -> Vec<SourceObject> {
     let (slot, main, ins) = names(opts, incarnation);
-    vec![
+    let mut objects = vec![
         SourceObject {
             kind: ObjectKind::ReplicationSlot,
             name: slot,
@@ -208,7 +213,14 @@ pub fn plan(opts: &PgSourceOptions, incarnation: &str) -> Vec<SourceObject> {
             kind: ObjectKind::Publication,
             name: ins,
         },
-    ]
+    ];
+    objects.extend(ddl::plan(
+        &opts.task,
+        incarnation,
+        opts.shard,
+        opts.incremental,
+    ));
+    objects
 }
 
 /// Sets REPLICA IDENTITY FULL where the task asks for it, then creates the publications.
@@ -356,6 +368,12 @@ pub async fn create(
         tracing::info!(task = %opts.task, shard = opts.shard, objects = ?names, "removed what an interrupted first start left, to create it again");
     }
     let publications = create_publications(opts, pre, &cp.incarnation).await?;
+    // The stream reads the capture's messages from PostgreSQL 14 (pgoutput `messages`).
+    if !ddl::plan(&opts.task, &cp.incarnation, opts.shard, opts.incremental).is_empty()
+        && catalog::server_version_num(&pre.catalog).await? >= 140_000
+    {
+        ddl::create(&pre.catalog, &opts.task, &cp.incarnation).await?;
+    }
     let (slot_name, _, _) = names(opts, &cp.incarnation);
     let mut repl = ReplicationConn::connect(&opts.conn).await?;
     let (system_id, _) = slot::identify_system(&mut repl).await?;

@@ -262,7 +262,7 @@ pub async fn verify_slot(
     }
 }
 
-/// Drops the named slots and publications that exist; returns those dropped. A slot in use
+/// Drops the named slots, publications, event triggers and functions that exist; returns those dropped. A slot in use
 /// is refused (naming the PID) unless `force`, which first ends the session holding it.
 pub async fn drop_objects(
     client: &Client,
@@ -276,6 +276,8 @@ pub async fn drop_objects(
             ObjectKind::Publication => drop_publication(client, &o.name).await?,
             // Restored by the source, which holds what it needs (`identity::restore`).
             ObjectKind::ReplicaIdentity => false,
+            ObjectKind::EventTrigger => super::ddl::drop_trigger(client, &o.name).await?,
+            ObjectKind::Function => super::ddl::drop_function(client, &o.name).await?,
         };
         if existed {
             dropped.push(o.clone());

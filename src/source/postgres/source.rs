@@ -92,6 +92,8 @@ impl PgSource {
             identity: spec.objects.replica_identity,
             identity_lock_timeout: spec.objects.replica_identity_lock_timeout,
             full_images: spec.destination.format.is_dts(),
+            heartbeat: spec.heartbeat.every(),
+            max_retained_wal: spec.slot.max_retained_wal,
         }))
     }
 
@@ -230,6 +232,7 @@ impl Source for PgSource {
                 known_tables: pre.tables.iter().map(|t| t.schema.clone()).collect(),
                 definitions: (!cp.schema_done).then_some(pre.definitions),
                 fingerprints: pre.fingerprints,
+                incarnation: cp.incarnation.clone(),
             }),
             _ => Err(PgSourceError::Protocol {
                 context: "starting".into(),

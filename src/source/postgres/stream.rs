@@ -12,6 +12,8 @@
 //! catalog). Under FULL every column is flagged, so the key is the table's primary key as the
 //! catalog has it when the Relation message arrives (Debezium does the same), or none.
 
+mod capture;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
@@ -22,16 +24,23 @@ use super::error::PgSourceError;
 use super::frame::{parse_frame, ReplicationFrame};
 use super::pgoutput::{self, OldImage, PgOutputMessage, RelationBody};
 use super::replication::ReplicationStream;
+use crate::config::TableSelection;
 use crate::event::{ChangeEvent, Op, Row, SnapshotMark, TxMeta};
+use crate::metrics::{ShardLabels, DDL_UNCAPTURED};
 use crate::position::{Lsn, Position, ResumeToken, StreamPosition};
 use crate::schema::{Column, ReplicaIdentity, TableSchema};
 use crate::source::{SchemaChange, SourceBatch, SourceItem};
 
-/// The transaction being received.
-#[derive(Debug, Clone, Copy)]
+/// The transaction being received. Its Begin is passed on only once it has something to
+/// say (a change or a schema change): a transaction with none (a heartbeat, skipped DDL)
+/// ends as an `Idle` token instead of an empty Begin/Commit pair.
+#[derive(Debug, Clone)]
 struct OpenTx {
     meta: TxMeta,
     next_index: u32,
+    begun: bool,
+    /// Captured DDL to migrate at the commit, if the transaction changes no rows.
+    ddl: Vec<SchemaChange>,
 }
 
 /// Why `next_batch` returned.
@@ -61,6 +70,32 @@ pub struct PgStream {
     stop_at: Option<Lsn>,
     /// The latest WAL position the server reported.
     pub server_lsn: Lsn,
+    capture: Option<Capture>,
+}
+
+/// What the stream needs to judge captured DDL (`super::ddl`).
+pub struct Capture {
+    pub selection: TableSelection,
+    pub shard: u32,
+    /// Tables whose DDL was captured since their last Relation message: a column change
+    /// without one was not captured.
+    captured: HashSet<u32>,
+    /// Tables described by a Relation message in this stream (the others' description is
+    /// today's catalog, which a replayed older Relation differs from without any DDL missed).
+    described: HashSet<u32>,
+    uncaptured: metrics::Counter,
+}
+
+impl Capture {
+    pub fn new(selection: TableSelection, task: &str, shard: u32) -> Capture {
+        Capture {
+            selection,
+            shard,
+            captured: HashSet::new(),
+            described: HashSet::new(),
+            uncaptured: ShardLabels::new(task, shard).counter(DDL_UNCAPTURED),
+        }
+    }
 }
 
 impl PgStream {
@@ -84,7 +119,14 @@ impl PgStream {
             skip_through,
             stop_at: None,
             server_lsn: Lsn::ZERO,
+            capture: None,
         }
+    }
+
+    /// Reads the task's captured DDL and heartbeats (logical messages) from the stream.
+    pub fn with_capture(mut self, capture: Capture) -> PgStream {
+        self.capture = Some(capture);
+        self
     }
 
     /// Makes `next_batch` return `Reached` once the stream gets to `lsn` (a re-read's snapshot).
@@ -127,7 +169,7 @@ impl PgStream {
 
     /// Whether `frame` is at or past `stop_at`, outside any transaction.
     fn reached(&self, frame: &ReplicationFrame) -> bool {
-        let (Some(stop), None) = (self.stop_at, self.tx) else {
+        let (Some(stop), None) = (self.stop_at, self.tx.as_ref()) else {
             return false;
         };
         match frame {
@@ -192,26 +234,39 @@ impl PgStream {
                 self.tx = Some(OpenTx {
                     meta,
                     next_index: 0,
+                    begun: false,
+                    ddl: Vec::new(),
                 });
-                out.push(SourceItem::Begin(meta));
             }
             PgOutputMessage::Commit { end_lsn, .. } => {
                 let tx = self
                     .tx
                     .take()
                     .ok_or_else(|| self.protocol("Commit outside a transaction"))?;
+                self.last_commit_lsn = Some(tx.meta.commit_lsn);
+                let resume = ResumeToken::Pg {
+                    confirmed_lsn: end_lsn,
+                };
+                self.commit_ddl(&tx, out);
+                if !tx.begun {
+                    out.push(SourceItem::Idle { resume });
+                    return Ok(());
+                }
                 let index = tx.next_index.saturating_sub(1);
                 let last = StreamPosition::pg(tx.meta.commit_lsn, index);
-                self.last_commit_lsn = Some(tx.meta.commit_lsn);
                 out.push(SourceItem::Commit {
                     tx: tx.meta,
                     last,
                     events: tx.next_index,
-                    resume: ResumeToken::Pg {
-                        confirmed_lsn: end_lsn,
-                    },
+                    resume,
                 });
             }
+            PgOutputMessage::Message {
+                transactional: true,
+                prefix,
+                content,
+                ..
+            } => self.logical_message(&prefix, &content, lsn, out),
             PgOutputMessage::Relation(body) => self.relation(body, out).await?,
             PgOutputMessage::Insert { rel, new, .. } => {
                 self.change(rel, Op::Insert, None, Some(new), lsn, out)?
@@ -234,8 +289,8 @@ impl PgStream {
                     self.change(rel, Op::Truncate, None, None, lsn, out)?;
                 }
             }
-            // Types are resolved by OID from the catalog; origins and logical messages are
-            // not migrated.
+            // Types are resolved by OID from the catalog; origins and other logical messages
+            // are not migrated.
             _ => {}
         }
         Ok(())
@@ -259,6 +314,7 @@ impl PgStream {
             context: "streaming changes".into(),
             what: "change outside a transaction".into(),
         })?;
+        begin(tx, out);
         let position = StreamPosition::pg(tx.meta.commit_lsn, tx.next_index);
         tx.next_index += 1;
         if self.skip_through.is_some_and(|s| position <= s) {
@@ -324,14 +380,16 @@ impl PgStream {
         crate::value::check_table_decodable(&schema)?;
         self.warn_if_keyless(&schema);
         let previous = self.relations.get(&body.oid).cloned();
+        self.check_captured(previous.as_deref(), &schema);
         if previous.as_deref() == Some(&schema) {
             return Ok(());
         }
         let table = Arc::new(schema);
         self.relations.insert(body.oid, table.clone());
-        let at = self
-            .tx
-            .map(|tx| StreamPosition::pg(tx.meta.commit_lsn, tx.next_index));
+        let at = self.tx.as_mut().map(|tx| {
+            begin(tx, out);
+            StreamPosition::pg(tx.meta.commit_lsn, tx.next_index)
+        });
         out.push(SourceItem::SchemaChange(SchemaChange {
             table,
             previous,
@@ -372,6 +430,14 @@ impl PgStream {
             context: format!("streaming changes at {}", self.server_lsn),
             what: what.to_owned(),
         }
+    }
+}
+
+/// Passes the transaction's Begin on, once.
+fn begin(tx: &mut OpenTx, out: &mut SourceBatch) {
+    if !tx.begun {
+        tx.begun = true;
+        out.push(SourceItem::Begin(tx.meta));
     }
 }
 
