@@ -270,14 +270,36 @@ pub fn tributary() -> Command {
     c
 }
 
-/// A running `tributary` child; killed when dropped, so a failing test leaves no process.
+/// A running `tributary` child; killed when dropped, so a failing test leaves no process. Its
+/// stderr (when piped) is read all along by a thread, so a chatty process never blocks on a
+/// full pipe.
 pub struct Proc {
     child: Option<Child>,
+    stderr: Option<std::thread::JoinHandle<String>>,
 }
 
 impl Proc {
-    pub fn from_child(child: Child) -> Proc {
-        Proc { child: Some(child) }
+    pub fn from_child(mut child: Child) -> Proc {
+        let stderr = child.stderr.take().map(|mut e| {
+            std::thread::spawn(move || {
+                use std::io::Read;
+                let mut bytes = Vec::new();
+                let _ = e.read_to_end(&mut bytes);
+                String::from_utf8_lossy(&bytes).into_owned()
+            })
+        });
+        Proc {
+            child: Some(child),
+            stderr,
+        }
+    }
+
+    /// Everything the process wrote to stderr (once it has exited).
+    fn take_stderr(&mut self) -> String {
+        self.stderr
+            .take()
+            .map(|t| t.join().unwrap_or_default())
+            .unwrap_or_default()
     }
 
     pub fn id(&self) -> u32 {
@@ -312,8 +334,11 @@ impl Proc {
                 .is_some();
             if exited || start.elapsed() > limit {
                 let slot = db.task_slot(task).await;
-                let (code, err) =
-                    std::mem::replace(self, Proc { child: None }).wait_exit(Duration::from_secs(0));
+                let taken = Proc {
+                    child: None,
+                    stderr: None,
+                };
+                let (code, err) = std::mem::replace(self, taken).wait_exit(Duration::from_secs(0));
                 panic!(
                     "the stream of task {task} did not start (exited: {exited}, code {code}, slot {slot:?}) within {limit:?}; stderr:\n{err}"
                 );
@@ -328,21 +353,12 @@ impl Proc {
         let start = Instant::now();
         loop {
             if let Some(status) = child.try_wait().unwrap() {
-                let mut err = String::new();
-                use std::io::Read;
-                if let Some(mut e) = child.stderr.take() {
-                    e.read_to_string(&mut err).unwrap();
-                }
-                return (status.code().unwrap_or(-1), err);
+                return (status.code().unwrap_or(-1), self.take_stderr());
             }
             if start.elapsed() > limit {
                 let _ = child.kill();
                 let status = child.wait().unwrap();
-                let mut err = String::new();
-                use std::io::Read;
-                if let Some(mut e) = child.stderr.take() {
-                    e.read_to_string(&mut err).unwrap();
-                }
+                let err = self.take_stderr();
                 if limit.is_zero() {
                     return (status.code().unwrap_or(-1), err);
                 }
@@ -379,7 +395,7 @@ pub fn spawn_run_with(task: &Path, data_dir: &Path, extra: &[&str]) -> Proc {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start tributary");
-    Proc { child: Some(child) }
+    Proc::from_child(child)
 }
 
 /// Runs `tributary run` to completion (bounded), returning (exit code, stderr).

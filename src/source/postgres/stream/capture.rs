@@ -65,7 +65,7 @@ impl PgStream {
         match ddl::judge(&captured, &scope) {
             Verdict::OtherShard => {}
             Verdict::Skip(reason) => {
-                tracing::info!(task = %self.task, shard = capture.shard, position = %at, tag = %captured.tag, statement = %captured.query.trim(), "DDL not migrated: {reason}");
+                tracing::info!(task = %self.task, shard = capture.shard, position = %at, tag = %captured.tag, statement = %excerpt(&captured.query), "DDL not migrated: {reason}");
             }
             Verdict::Migrate(statement) => {
                 let table = object
@@ -93,7 +93,7 @@ impl PgStream {
         for change in &tx.ddl {
             let sql = change.ddl.as_deref().unwrap_or_default();
             if tx.next_index > 0 {
-                tracing::info!(task = %self.task, shard, position = ?change.at, statement = %sql, "DDL not migrated: its transaction also changes rows (the rows are migrated)");
+                tracing::info!(task = %self.task, shard, position = ?change.at, statement = %excerpt(sql), "DDL not migrated: its transaction also changes rows (the rows are migrated)");
                 continue;
             }
             if change
@@ -102,7 +102,7 @@ impl PgStream {
             {
                 continue;
             }
-            tracing::info!(task = %self.task, shard, position = ?change.at, statement = %sql, "DDL migrated");
+            tracing::info!(task = %self.task, shard, position = ?change.at, statement = %excerpt(sql), "DDL migrated");
             out.push(SourceItem::SchemaChange(change.clone()));
         }
     }
@@ -156,5 +156,15 @@ fn stub(object: Option<&ddl::CapturedObject>) -> TableSchema {
         name,
         columns: Vec::new(),
         replica_identity: ReplicaIdentity::Default,
+    }
+}
+
+/// A statement as logged: its first 200 characters (a script sent as one query is the text of
+/// every statement in it, which would flood the log once per statement).
+fn excerpt(s: &str) -> &str {
+    let s = s.trim();
+    match s.char_indices().nth(200) {
+        Some((i, _)) => &s[..i],
+        None => s,
     }
 }
