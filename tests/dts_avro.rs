@@ -208,7 +208,12 @@ mod serial {
         child.sigterm();
         let (code, err) = child.wait_exit(LIMIT);
         assert_eq!(code, 0, "{err}");
-        assert_eq!(msgs.len(), 6, "2 snapshot rows, 3 changes, 1 TRUNCATE");
+        let got: Vec<_> = msgs.iter().map(|m| &m.headers).collect();
+        assert_eq!(
+            msgs.len(),
+            6,
+            "2 snapshot rows, 3 changes, 1 TRUNCATE; got the messages with headers {got:?}; tributary's stderr:\n{err}"
+        );
 
         let schemata = schemata();
         let records: Vec<Value> = msgs.iter().map(|m| decode(&schemata, &m.value)).collect();
