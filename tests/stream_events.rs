@@ -131,10 +131,16 @@ mod serial {
                 .unwrap();
             if i == 150 {
                 tracing::info!("the walsender is terminated mid-stream");
-                db.client
-                    .batch_execute("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE database = current_database() AND active_pid IS NOT NULL")
-                    .await
-                    .unwrap();
+                // Until one is terminated: the slot has no walsender while a reconnection runs.
+                let client = &db.client;
+                wait_for("the task's walsender terminated", LIMIT, || async move {
+                    let sql = "SELECT count(*) FILTER (WHERE pg_terminate_backend(active_pid)) \
+                               FROM pg_replication_slots \
+                               WHERE database = current_database() AND active_pid IS NOT NULL";
+                    let n: i64 = client.query_one(sql, &[]).await.unwrap().get(0);
+                    n > 0
+                })
+                .await;
             }
         }
         let msgs = consume_until(&format!("{task}.public.r"), |m| replay(m).len() >= 300);
