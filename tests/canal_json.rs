@@ -14,9 +14,7 @@ mod serial {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::{Headers, Message};
-    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
     use serde_json::{json, Value};
 
     use super::support::*;
@@ -95,16 +93,7 @@ mod serial {
     /// Every message of `topic` (partition 0: DTS's default policy) from the beginning, until
     /// it has been idle for a second (bounded).
     fn consume_raw(topic: &str) -> Vec<Got> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", kafka())
-            .set("group.id", unique("canal"))
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, 0, Offset::Beginning)
-            .unwrap();
-        consumer.assign(&tpl).unwrap();
+        let consumer = partition_zero_consumer(topic);
         let (mut out, start) = (Vec::new(), std::time::Instant::now());
         let mut last = start;
         while start.elapsed() < LIMIT

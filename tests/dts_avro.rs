@@ -11,10 +11,7 @@ mod serial {
 
     use apache_avro::types::Value as Avro;
     use apache_avro::Schema;
-    use rdkafka::config::ClientConfig;
-    use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::{Headers, Message};
-    use rdkafka::{Offset, TopicPartitionList};
     use serde_json::{json, Value};
     use tributary::format::dts_avro::RECORD_AVSC;
 
@@ -80,16 +77,7 @@ mod serial {
 
     /// Reads `topic` from the beginning until `n` messages are there (bounded by `LIMIT`).
     fn consume_raw(topic: &str, n: usize) -> Vec<Raw> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", kafka())
-            .set("group.id", unique("avro"))
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, 0, Offset::Beginning)
-            .unwrap();
-        consumer.assign(&tpl).unwrap();
+        let consumer = partition_zero_consumer(topic);
         let start = Instant::now();
         let mut out = Vec::new();
         while out.len() < n && start.elapsed() < LIMIT {

@@ -47,6 +47,12 @@ mod serial {
         child.sigterm();
         let (code, err) = child.wait_exit(LIMIT);
         assert_eq!(code, 0, "{err}");
+        assert_eq!(
+            values(&msgs).len(),
+            expected,
+            "{:?}; tributary's log:\n{err}",
+            keys_and_ops(&msgs)
+        );
         msgs
     }
 

@@ -10,10 +10,7 @@ mod support;
 mod serial {
     use std::time::{Duration, Instant};
 
-    use rdkafka::config::ClientConfig;
-    use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::Message;
-    use rdkafka::{Offset, TopicPartitionList};
     use serde_json::{json, Value};
 
     use super::support::*;
@@ -34,16 +31,7 @@ mod serial {
     /// Reads `topic` (one partition) from the beginning and checks each message as it comes,
     /// until `ROWS` messages or the deadline; returns the values' total size in bytes.
     fn consume_and_check(topic: &str, xid: &str, rows: &[Value]) -> u64 {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", kafka())
-            .set("group.id", unique("spx"))
-            .set("enable.auto.commit", "false")
-            .create()
-            .unwrap();
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, 0, Offset::Beginning)
-            .unwrap();
-        consumer.assign(&tpl).unwrap();
+        let consumer = partition_zero_consumer(topic);
         let (start, mut n, mut bytes) = (Instant::now(), 0u64, 0u64);
         let mut scn: Option<String> = None;
         while n < ROWS {

@@ -714,12 +714,12 @@ pub async fn create_topic(topic: &str) {
     assert!(created.iter().all(|r| r.is_ok()), "{created:?}");
 }
 
-/// The raw values of partition 0 of `topic`, from the beginning, until `n` are there (bounded by
-/// `limit`; a topic that does not exist yet is waited for).
-pub fn partition_zero_values(topic: &str, n: usize, limit: Duration) -> Vec<Vec<u8>> {
+/// A consumer of partition 0 of `topic` from the beginning (a group of its own, no commits):
+/// the DTS formats' default partition.
+pub fn partition_zero_consumer(topic: &str) -> BaseConsumer {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", kafka())
-        .set("group.id", unique("raw"))
+        .set("group.id", unique("p0"))
         .set("enable.auto.commit", "false")
         .create()
         .unwrap();
@@ -727,6 +727,13 @@ pub fn partition_zero_values(topic: &str, n: usize, limit: Duration) -> Vec<Vec<
     tpl.add_partition_offset(topic, 0, Offset::Beginning)
         .unwrap();
     consumer.assign(&tpl).unwrap();
+    consumer
+}
+
+/// The raw values of partition 0 of `topic`, from the beginning, until `n` are there (bounded by
+/// `limit`; a topic that does not exist yet is waited for).
+pub fn partition_zero_values(topic: &str, n: usize, limit: Duration) -> Vec<Vec<u8>> {
+    let consumer = partition_zero_consumer(topic);
     let start = Instant::now();
     let mut out = Vec::new();
     while out.len() < n && start.elapsed() < limit {
