@@ -130,11 +130,16 @@ impl TestDb {
     }
 
     /// The task's slot (`tributary_<task>_<incarnation>_<shard>`, not a re-read's temporary
-    /// one): its name and whether a walsender streams from it.
+    /// one): its name and whether a walsender streams from it. A slot being created is active
+    /// too (its walsender waits for a consistent point, and writes meanwhile land in the exported
+    /// snapshot, not the stream): only a walsender past START_REPLICATION counts.
     pub async fn task_slot(&self, task: &str) -> Option<(String, bool)> {
         let prefix = format!("tributary_{}_", task.to_ascii_lowercase());
+        let sql = "SELECT s.slot_name::text, EXISTS (SELECT 1 FROM pg_stat_replication r \
+                   WHERE r.pid = s.active_pid AND r.state IN ('catchup', 'streaming')) \
+                   FROM pg_replication_slots s WHERE s.database = current_database()";
         self.client
-            .query("SELECT slot_name::text, active_pid IS NOT NULL FROM pg_replication_slots WHERE database = current_database()", &[])
+            .query(sql, &[])
             .await
             .unwrap()
             .iter()
