@@ -6,7 +6,7 @@
 mod support;
 
 mod serial {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use super::support::*;
 
@@ -53,12 +53,16 @@ mod serial {
         busy_neighbour(&neighbour, 48).await;
         let written_to = neighbour.current_lsn().await;
         // Nobody writes any more: the latency keeps being fresh (a stale one grows past 3 s).
-        let quiet = Instant::now();
-        while quiet.elapsed() < Duration::from_secs(4) {
+        // Each drop of the latency is a new heartbeat through the stream: wait for three.
+        let (mut last, mut beats) = (f64::MAX, 0);
+        wait_until("three heartbeats with every writer stopped", LIMIT, || {
             let l = read(LATENCY).expect("the latency metric");
             assert!(l < 3.0, "heartbeat latency {l} s on an idle database");
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
+            beats += usize::from(l < last && last != f64::MAX);
+            last = l;
+            beats >= 3
+        })
+        .await;
         wait_for(
             "the slot confirmed past the neighbour's WAL",
             LIMIT,

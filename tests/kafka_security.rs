@@ -66,17 +66,18 @@ fn tansu_sql_binary() -> PathBuf {
     path
 }
 
-fn wait_listening(port: u16) {
-    support::wait_until_blocking(
+async fn wait_listening(port: u16) {
+    support::wait_until(
         &format!("tansu to listen on {port}"),
         Duration::from_secs(15),
         || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
-    );
+    )
+    .await;
 }
 
 /// Starts `binary broker` in `dir` listening on `port` and advertising `advertised`, with
 /// `extra` arguments; a watchdog shell stops it when this test process exits.
-fn start_tansu(binary: &Path, dir: &Path, port: u16, advertised: u16, extra: &str) {
+async fn start_tansu(binary: &Path, dir: &Path, port: u16, advertised: u16, extra: &str) {
     assert!(
         binary.exists(),
         "no tansu at {}: see TEST-ENV.md",
@@ -98,12 +99,12 @@ fn start_tansu(binary: &Path, dir: &Path, port: u16, advertised: u16, extra: &st
         .spawn()
         .expect("start tansu");
     std::thread::spawn(move || watchdog.wait());
-    wait_listening(port);
+    wait_listening(port).await;
 }
 
 /// Makes the SCRAM `users` (name, password, `scram256` or `scram512`) in a SQLite store in
 /// `dir`, through a broker without authentication that is stopped again.
-fn scram_users(dir: &Path, users: &[(&str, &str, &str)]) {
+async fn scram_users(dir: &Path, users: &[(&str, &str, &str)]) {
     let binary = tansu_sql_binary();
     let port = free_port();
     let listen = format!("tcp://127.0.0.1:{port}");
@@ -121,7 +122,7 @@ fn scram_users(dir: &Path, users: &[(&str, &str, &str)]) {
         .stderr(Stdio::null())
         .spawn()
         .expect("start tansu");
-    wait_listening(port);
+    wait_listening(port).await;
     for (name, password, mechanism) in users {
         let status = Command::new(&binary)
             .args([
@@ -145,8 +146,8 @@ fn scram_users(dir: &Path, users: &[(&str, &str, &str)]) {
 
 /// A tansu that requires SASL, with the SCRAM `users` of `scram_users`, advertising
 /// `advertised` (its own port when `None`); returns its port.
-fn sasl_broker(dir: &Path, users: &[(&str, &str, &str)], advertised: Option<u16>) -> u16 {
-    scram_users(dir, users);
+async fn sasl_broker(dir: &Path, users: &[(&str, &str, &str)], advertised: Option<u16>) -> u16 {
+    scram_users(dir, users).await;
     let port = free_port();
     start_tansu(
         &tansu_sql_binary(),
@@ -154,7 +155,8 @@ fn sasl_broker(dir: &Path, users: &[(&str, &str, &str)], advertised: Option<u16>
         port,
         advertised.unwrap_or(port),
         "--storage-engine sqlite://tansu.db --authentication",
-    );
+    )
+    .await;
     port
 }
 
@@ -215,11 +217,14 @@ async fn tls_proxy(listen: tokio::net::TcpListener, upstream: String, crt: PathB
 /// A tansu reachable only through TLS, started by `start` with the port it must advertise
 /// (it returns the port it listens on); returns the address to use and the CA file that
 /// verifies it. The proxy lives as long as the test's runtime.
-async fn behind_tls(dir: &Path, start: impl FnOnce(u16) -> u16) -> (String, PathBuf) {
+async fn behind_tls<F: std::future::Future<Output = u16>>(
+    dir: &Path,
+    start: impl FnOnce(u16) -> F,
+) -> (String, PathBuf) {
     let (crt, key) = certificate(dir);
     let listen = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let tls_port = listen.local_addr().unwrap().port();
-    let broker_port = start(tls_port);
+    let broker_port = start(tls_port).await;
     tokio::spawn(tls_proxy(
         listen,
         format!("127.0.0.1:{broker_port}"),
@@ -231,7 +236,7 @@ async fn behind_tls(dir: &Path, start: impl FnOnce(u16) -> u16) -> (String, Path
 
 /// A tansu without authentication (memory store) behind TLS.
 async fn tls_broker(dir: &Path) -> (String, PathBuf) {
-    behind_tls(dir, |tls_port| {
+    behind_tls(dir, |tls_port| async move {
         let port = free_port();
         start_tansu(
             &tansu_binary(),
@@ -239,7 +244,8 @@ async fn tls_broker(dir: &Path) -> (String, PathBuf) {
             port,
             tls_port,
             "--storage-engine memory://tansu/",
-        );
+        )
+        .await;
         port
     })
     .await
@@ -388,7 +394,8 @@ async fn scram_sha_256_and_512_log_in_and_a_wrong_password_is_refused() {
                 ("bob", "secret-512", "scram512"),
             ],
             None,
-        );
+        )
+        .await;
         let servers = format!("127.0.0.1:{port}");
         for (mechanism, user, password) in [
             ("SCRAM-SHA-256", "alice", "secret-256"),

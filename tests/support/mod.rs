@@ -592,15 +592,6 @@ pub fn values(msgs: &[Msg]) -> Vec<&Value> {
 }
 
 /// Polls `f` until it returns true (bounded).
-/// `wait_until` for threads outside the runtime (a blocking test, a watcher thread).
-pub fn wait_until_blocking<F: FnMut() -> bool>(what: &str, limit: Duration, mut f: F) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 pub async fn wait_until<F: FnMut() -> bool>(what: &str, limit: Duration, mut f: F) {
     let start = Instant::now();
     while !f() {
