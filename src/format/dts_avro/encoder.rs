@@ -118,32 +118,14 @@ impl DtsAvro {
             xid: ev.tx.xid,
             op,
         };
-        let reader_ms = self.reader_ms();
-        let DtsAvro {
-            opts,
-            source,
-            router,
-            plans,
-            keys,
-            scratch,
-            ..
-        } = self;
-        let plan = plans.get(opts, router, &ev.table)?;
-        let mut job = Job {
-            opts,
-            source,
-            plan,
-            meta,
-            reader_ms,
-            keys,
-            scratch,
-        };
+        let mut job = self.job(&ev.table, meta)?;
         let before = old_image(ev);
         match ev.op {
             Op::Read | Op::Insert => job.row(out, Image::Absent, image(ev.after.as_ref())),
             Op::Update => job.row(out, before, image(ev.after.as_ref())),
             Op::Delete => job.row(out, before, Image::Absent),
             Op::Truncate => {
+                let plan = job.plan;
                 let (route, sql) = (&plan.route, plan.truncate.as_str());
                 job.ddl(out, &route.topic, route.table_partition(), sql);
                 Ok(())
@@ -217,28 +199,10 @@ impl Format for DtsAvro {
             return Ok(());
         };
         let meta = self.ddl_meta(change);
-        let reader_ms = self.reader_ms();
-        let DtsAvro {
-            opts,
-            source,
-            router,
-            plans,
-            keys,
-            scratch,
-            ..
-        } = self;
-        let plan = plans.get(opts, router, &change.table)?;
-        let mut job = Job {
-            opts,
-            source,
-            plan,
-            meta,
-            reader_ms,
-            keys,
-            scratch,
-        };
-        let topic = router.routing().ddl_topic();
-        job.ddl(out, topic, PartitionChoice::Fixed(0), sql);
+        // DDL is rare: the topic's name is copied so that the job can borrow the encoder.
+        let topic = self.router.routing().ddl_topic().to_owned();
+        let mut job = self.job(&change.table, meta)?;
+        job.ddl(out, &topic, PartitionChoice::Fixed(0), sql);
         self.next_id += 1;
         Ok(())
     }
@@ -267,6 +231,36 @@ impl DtsAvro {
 }
 
 /// The encoding of one item.
+impl DtsAvro {
+    /// The job of one record of `table`: its cached plan, `meta` and the encoder's buffers.
+    fn job(
+        &mut self,
+        table: &Arc<crate::schema::TableSchema>,
+        meta: Meta,
+    ) -> Result<Job<'_>, FormatError> {
+        let reader_ms = self.reader_ms();
+        let DtsAvro {
+            opts,
+            source,
+            router,
+            plans,
+            keys,
+            scratch,
+            ..
+        } = self;
+        let plan = plans.get(opts, router, table)?;
+        Ok(Job {
+            opts,
+            source,
+            plan,
+            meta,
+            reader_ms,
+            keys,
+            scratch,
+        })
+    }
+}
+
 struct Job<'a> {
     opts: &'a DtsAvroOptions,
     source: &'a [u8],
