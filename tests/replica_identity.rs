@@ -244,4 +244,115 @@ mod serial {
         );
         db.cleanup().await;
     }
+
+    /// `relreplident` (and identity index) of the named tables, as for `identities`.
+    async fn identities_of(db: &TestDb, tables: &[&str]) -> Vec<String> {
+        let names: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
+        let rows = db
+            .client
+            .query(
+                "SELECT c.relname::text || ':' || c.relreplident::text || COALESCE(':' || (SELECT ic.relname::text \
+                 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid \
+                 WHERE i.indrelid = c.oid AND i.indisreplident), '') \
+                 FROM pg_class c WHERE c.relname = ANY($1) ORDER BY 1",
+                &[&names],
+            )
+            .await
+            .unwrap();
+        rows.iter().map(|r| r.get(0)).collect()
+    }
+
+    #[tokio::test]
+    async fn a_table_created_later_is_joined_with_its_identity_in_its_creating_transaction() {
+        let db = TestDb::create("ri_later").await;
+        db.client
+            .batch_execute(
+                "CREATE SCHEMA s; CREATE TABLE s.k (id int PRIMARY KEY);
+                 CREATE TABLE later_0 (id int PRIMARY KEY);",
+            )
+            .await
+            .unwrap();
+        let setup = auto_task(&db, "ri_later", &["s.*", "public.later_*"]);
+        let mut run = setup.spawn();
+        run.wait_stream_active(&db, &setup.task, LIMIT).await;
+        // One transaction creates, fills and changes the tables: without an identity set at
+        // creation the UPDATE of the keyless table fails (its schema is published whole), and
+        // without joining the glob's table in this transaction its rows are not captured.
+        db.client
+            .batch_execute(
+                "BEGIN;
+                 CREATE TABLE s.bare (v int);
+                 INSERT INTO s.bare VALUES (1);
+                 UPDATE s.bare SET v = 2;
+                 CREATE TABLE later_uk (code text NOT NULL UNIQUE, v int);
+                 INSERT INTO later_uk VALUES ('a', 1);
+                 UPDATE later_uk SET v = 2;
+                 CREATE TABLE unselected (v int);
+                 COMMIT;
+                 DELETE FROM s.bare;
+                 UPDATE unselected SET v = 1;",
+            )
+            .await
+            .unwrap();
+        let bare = consume_until(&setup.topic("s.bare"), |m| m.len() >= 3);
+        let ops: Vec<String> = values(&bare)
+            .iter()
+            .map(|v| format!("{} {} {}", v["op"], v["before"], v["after"]))
+            .collect();
+        assert_eq!(
+            ops,
+            [
+                r#""c" null {"v":1}"#,
+                r#""u" {"v":1} {"v":2}"#,
+                r#""d" {"v":2} null"#
+            ],
+            "full before images from the first row"
+        );
+        let uk = consume_until(&setup.topic("public.later_uk"), |m| m.len() >= 2);
+        let keys: Vec<String> = uk
+            .iter()
+            .filter_map(|m| m.key.as_ref().map(|k| k.to_string()))
+            .collect();
+        assert_eq!(keys, [r#"{"code":"a"}"#, r#"{"code":"a"}"#]);
+        let published: Vec<String> = db
+            .client
+            .query(
+                "SELECT tablename::text FROM pg_publication_tables WHERE pubname LIKE 'tributary%' ORDER BY 1",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(published, ["bare", "k", "later_0", "later_uk"]);
+        assert_eq!(
+            identities_of(&db, &["bare", "later_uk", "unselected"]).await,
+            ["bare:f", "later_uk:i:later_uk_code_key", "unselected:d"]
+        );
+        run.sigterm();
+        let (code, err) = run.wait_exit(LIMIT);
+        assert_eq!(code, 0, "{err}");
+        let cp = checkpoint(&setup.data(), &setup.task).await;
+        let mut recorded: Vec<String> = cp
+            .identity_records()
+            .iter()
+            .map(|r| format!("{}:{}>{}", r.qualified_name(), r.previous, r.set))
+            .collect();
+        recorded.sort();
+        assert_eq!(
+            recorded,
+            [
+                "public.later_uk:default>index:later_uk_code_key",
+                "s.bare:default>full"
+            ]
+        );
+        let out = release(&setup, &setup.data());
+        assert!(out.contains("dropped replica identity"), "{out}");
+        assert_eq!(
+            identities_of(&db, &["bare", "later_uk"]).await,
+            ["bare:d", "later_uk:d"]
+        );
+        db.cleanup().await;
+    }
 }

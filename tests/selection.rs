@@ -340,4 +340,55 @@ mod serial {
         assert!(warnings[0].contains("s.nokey"), "{}", warnings[0]);
         db.cleanup().await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_table_created_later_under_a_glob_is_captured_from_its_first_row_unless_keyless() {
+        let db = TestDb::create("globlater").await;
+        db.client
+            .batch_execute("CREATE TABLE later_0 (id int PRIMARY KEY);")
+            .await
+            .unwrap();
+        let setup = TaskSetup::new(&db.url, "globlater", &["public.later_*"], &["incremental"]);
+        let mut child = setup.spawn();
+        child.wait_stream_active(&db, &setup.task, LIMIT).await;
+        db.client
+            .batch_execute(
+                "BEGIN;
+                 CREATE TABLE later_pk (id int PRIMARY KEY);
+                 INSERT INTO later_pk VALUES (1);
+                 COMMIT;
+                 CREATE TABLE later_bare (v int);
+                 INSERT INTO later_bare VALUES (1);
+                 UPDATE later_bare SET v = 2;
+                 UPDATE later_pk SET id = 2;",
+            )
+            .await
+            .expect("a keyless table is not published under keep, so its UPDATE works");
+        let msgs = consume_until(&setup.topic("public.later_pk"), |m| m.len() >= 3);
+        let ops: Vec<String> = values(&msgs)
+            .iter()
+            .map(|v| v["op"].as_str().unwrap_or("?").to_owned())
+            .collect();
+        assert_eq!(
+            ops,
+            ["c", "d", "c"],
+            "from the row inserted with the CREATE"
+        );
+        let published: Vec<String> = db
+            .client
+            .query(
+                "SELECT tablename::text FROM pg_publication_tables WHERE pubname LIKE 'tributary%' ORDER BY 1",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(published, ["later_0", "later_pk"]);
+        child.sigterm();
+        let (code, err) = child.wait_exit(LIMIT);
+        assert_eq!(code, 0, "{err}");
+        db.cleanup().await;
+    }
 }

@@ -40,6 +40,16 @@ impl TableSelector {
         self.schema_glob.is_match(schema)
     }
 
+    /// The schema part as an anchored regular expression (PostgreSQL's `~` reads it).
+    pub fn schema_regex(&self) -> String {
+        regex_of(&self.schema)
+    }
+
+    /// The table part as an anchored regular expression.
+    pub fn table_regex(&self) -> String {
+        regex_of(&self.table)
+    }
+
     /// `schema.*`: the whole schema, including tables created later.
     pub fn whole_schema(&self) -> Option<&str> {
         (self.table == "*" && !has_glob(&self.schema)).then_some(self.schema.as_str())
@@ -69,6 +79,15 @@ fn exact_part(name: &str) -> String {
     } else {
         escaped
     }
+}
+
+/// The glob's regular expression without globset's `(?-u)` flag (bytes, not Unicode classes:
+/// PostgreSQL has no such flag and its classes are the same on the names globs see).
+fn regex_of(glob: &str) -> String {
+    let re = Glob::new(glob)
+        .map(|g| g.regex().to_owned())
+        .unwrap_or_default();
+    re.strip_prefix("(?-u)").unwrap_or(&re).to_owned()
 }
 
 fn has_glob(s: &str) -> bool {

@@ -10,7 +10,7 @@
 
 use std::collections::VecDeque;
 
-use crate::checkpoint::{Checkpoint, TableProgress};
+use crate::checkpoint::{Checkpoint, SourceObject, TableProgress};
 use crate::position::{ResumeToken, StreamPosition};
 
 /// A unit of progress that becomes true once every record before it is durable.
@@ -44,6 +44,8 @@ pub enum Mark {
     SchemaDone,
     /// The format's stream message sequence after the records before this mark.
     Sequence(u64),
+    /// A helper object to record (`SourceItem::HelperObject`).
+    HelperObject(SourceObject),
 }
 
 /// Marks waiting for the watermark.
@@ -119,6 +121,12 @@ fn apply_mark(mark: Mark, cp: &mut Checkpoint, snapshot_only: bool) {
         }
         Mark::Sequence(s) => cp.sequence = cp.sequence.max(s),
         Mark::SchemaDone => cp.schema_done = true,
+        Mark::HelperObject(o) => {
+            let planned = cp.planned.get_or_insert_with(Default::default);
+            if !planned.source.contains(&o) {
+                planned.source.push(o);
+            }
+        }
     }
 }
 

@@ -335,6 +335,9 @@ impl<S: Sink, F: Format> Runner<S, F> {
                         .fetch_max(written_us, Ordering::Relaxed);
                 }
                 SourceItem::SlotRetained { bytes } => self.stats.set_slot_retained(bytes),
+                SourceItem::HelperObject(o) => {
+                    self.marks.push(self.next_seq, Mark::HelperObject(o));
+                }
                 SourceItem::SnapshotDone => {
                     self.marks.push(self.next_seq, Mark::SnapshotDone);
                     if !self.opts.snapshot_only {

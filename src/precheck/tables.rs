@@ -192,7 +192,7 @@ fn superuser_features(
         );
     }
     if ctx.ddl_capture {
-        return Item::warn(N, "DDL capture is asked for, but event triggers need a superuser: the feature lost is DDL capture (DDL is not migrated)", "run the task as a superuser, or accept this warning to run without DDL capture (precheck.accept_warnings)");
+        return Item::warn(N, "DDL capture is asked for, but event triggers need a superuser: the features lost are DDL capture (DDL is not migrated) and the joining of tables created later that a glob selects (they are not captured)", "run the task as a superuser, or accept this warning to run without them (precheck.accept_warnings)");
     }
     Item::pass(
         N,

@@ -168,6 +168,11 @@ pub enum SourceItem {
     SlotRetained {
         bytes: u64,
     },
+    /// A helper object the source made while streaming (the replica identity it set on a
+    /// table created later): recorded in the checkpoint once the items before it are
+    /// acknowledged, so deleting the task finds it. A replay repeats it; recording is
+    /// idempotent.
+    HelperObject(crate::checkpoint::SourceObject),
 }
 
 /// A batch of items: batching amortises the channel's cost over many rows.

@@ -82,15 +82,7 @@ pub fn plan(task: &str, incarnation: &str, shard: u32, incremental: bool) -> Vec
 /// (needed for event triggers) capture is off with a warning naming the lost feature.
 /// Returns whether it was created.
 pub async fn create(client: &Client, task: &str, incarnation: &str) -> Result<bool, PgSourceError> {
-    let superuser: bool = client
-        .query_one(
-            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user",
-            &[],
-        )
-        .await
-        .map_err(|e| PgSourceError::sql("reading the role's privileges", e))?
-        .get(0);
-    if !superuser {
+    if !is_superuser(client).await? {
         tracing::warn!(task, "DDL capture is off: creating its event trigger needs a superuser; DDL is not migrated (TRUNCATE still is), and a column added later shows up only in the next events");
         return Ok(false);
     }
@@ -112,6 +104,18 @@ pub async fn create(client: &Client, task: &str, incarnation: &str) -> Result<bo
     Ok(true)
 }
 
+/// Whether the session's role is a superuser (event triggers need one).
+pub async fn is_superuser(client: &Client) -> Result<bool, PgSourceError> {
+    Ok(client
+        .query_one(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = current_user",
+            &[],
+        )
+        .await
+        .map_err(|e| PgSourceError::sql("reading the role's privileges", e))?
+        .get(0))
+}
+
 /// The capture function: one message per statement, every error turned into a WARNING.
 fn function_sql(qualified: &str, task: &str) -> String {
     let lit = |s: &str| s.replace('\'', "''");
@@ -124,6 +128,10 @@ DECLARE
   objs jsonb := '[]'::jsonb;
   r record;
 BEGIN
+  -- tributary's own joins of tables created later (`join.rs`) are not the user's DDL.
+  IF current_setting('tributary.joining', true) = 'on' THEN
+    RETURN;
+  END IF;
   IF TG_EVENT = 'ddl_command_end' AND TG_TAG LIKE 'DROP %' THEN
     RETURN;
   END IF;

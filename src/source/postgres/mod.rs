@@ -16,6 +16,7 @@ pub mod error;
 pub mod frame;
 pub mod health;
 pub mod identity;
+pub mod join;
 mod oracle_port;
 pub mod pgoutput;
 pub mod replication;

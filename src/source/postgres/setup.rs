@@ -15,6 +15,7 @@ use super::ddl;
 use super::definition::{self, Fingerprints};
 use super::error::PgSourceError;
 use super::identity::{self, IdentityStep};
+use super::join;
 use super::slot::{self, object_name};
 use super::snapshot::{quote_ident, SnapshotSession, SnapshotTable};
 use super::takeover::TakeoverPolicy;
@@ -220,6 +221,12 @@ pub fn plan(opts: &PgSourceOptions, incarnation: &str) -> Vec<SourceObject> {
         opts.shard,
         opts.incremental,
     ));
+    objects.extend(join::plan(
+        &opts.task,
+        incarnation,
+        opts.shard,
+        opts.incremental,
+    ));
     objects
 }
 
@@ -374,6 +381,9 @@ pub async fn create(
     {
         ddl::create(&pre.catalog, &opts.task, &cp.incarnation).await?;
     }
+    if opts.incremental {
+        create_join(opts, pre, &cp.incarnation, &publications).await?;
+    }
     let (slot_name, _, _) = names(opts, &cp.incarnation);
     let mut repl = ReplicationConn::connect(&opts.conn).await?;
     let (system_id, _) = slot::identify_system(&mut repl).await?;
@@ -418,6 +428,37 @@ pub async fn create(
         cp.tables.insert(t.schema.qualified_name(), progress);
     }
     Ok((repl, session))
+}
+
+/// The event trigger that joins tables created later to the shard's publications.
+async fn create_join(
+    opts: &PgSourceOptions,
+    pre: &Preflight,
+    incarnation: &str,
+    publications: &[String],
+) -> Result<bool, PgSourceError> {
+    let (_, main, ins) = names(opts, incarnation);
+    let exists = |p: &str| publications.iter().any(|x| x == p);
+    let whole = if exists(&main) {
+        schema_publications(&opts.selection, &pre.tables)
+    } else {
+        Vec::new()
+    };
+    join::create(
+        &pre.catalog,
+        &join::JoinSpec {
+            task: &opts.task,
+            incarnation,
+            shard: opts.shard,
+            selection: &opts.selection,
+            whole_schemas: &whole,
+            main: exists(&main).then_some(main.as_str()),
+            insert_only: exists(&ins).then_some(ins.as_str()),
+            auto: opts.identity == ReplicaIdentityMode::Auto,
+            full_images: opts.full_images,
+        },
+    )
+    .await
 }
 
 /// The resume token's LSN (what the slot may have confirmed at most).

@@ -9,6 +9,7 @@ use crate::position::{Lsn, StreamPosition};
 use crate::schema::{ReplicaIdentity, TableSchema};
 use crate::source::postgres::ddl::{self, Captured, Scope, Verdict};
 use crate::source::postgres::health::heartbeat_prefix;
+use crate::source::postgres::join;
 use crate::source::{SchemaChange, SourceBatch, SourceItem};
 
 impl PgStream {
@@ -36,6 +37,20 @@ impl PgStream {
             }
         } else if prefix == ddl::prefix(&self.task) {
             self.captured_ddl(content, lsn);
+        } else if self
+            .capture
+            .as_ref()
+            .is_some_and(|c| prefix == join::prefix(&self.task, c.shard))
+        {
+            match join::parse_record(content) {
+                Ok(r) => {
+                    tracing::info!(task = %self.task, %lsn, table = %r.qualified_name(), set = %r.set, "a table created later got its replica identity (restored when the task is deleted)");
+                    out.push(SourceItem::HelperObject(r.object()));
+                }
+                Err(e) => {
+                    tracing::warn!(task = %self.task, %lsn, error = %e, "identity record ignored")
+                }
+            }
         }
     }
 
