@@ -714,6 +714,40 @@ mod serial {
             text.starts_with("ITEM") && text.contains("may start"),
             "{text}"
         );
+        tracing::info!("a warning refuses the creation unless this call accepts it");
+        add_to_section(&good, "destination", "create_topics = false");
+        let out = c.ctl(0, &["task", "create", good.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1));
+        let line = error_line(&String::from_utf8_lossy(&out.stderr));
+        assert!(line.contains("topics:"), "{line}");
+        let tasks = c.ctl_json(&["task", "list"]);
+        assert_eq!(tasks.as_array().map(Vec::len), Some(0), "{tasks}");
+        let out = c.ctl(
+            0,
+            &[
+                "task",
+                "create",
+                good.to_str().unwrap(),
+                "--accept-warnings",
+                "topics",
+            ],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let tasks = c.ctl_json(&["task", "list"]);
+        assert_eq!(tasks.as_array().map(Vec::len), Some(1), "{tasks}");
+        let name = tasks[0]["name"].as_str().unwrap().to_owned();
+        let out = c.ctl(0, &["task", "delete", &name]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         db.cleanup().await;
     }
 }

@@ -62,8 +62,13 @@ pub enum CtlCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum TaskCommand {
-    /// Submits a task file: validated, split into shards and started.
-    Create { file: PathBuf },
+    /// Submits a task file: prechecked, validated, split into shards and started.
+    Create {
+        file: PathBuf,
+        /// Precheck warnings to accept besides the file's precheck.accept_warnings.
+        #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+        accept_warnings: Vec<String>,
+    },
     /// Every task with its phase and progress.
     List,
     /// One task: shards, owners, progress, last error and its spec (secrets redacted).
@@ -166,7 +171,7 @@ pub async fn execute(args: &CtlArgs) -> Result<String, CtlError> {
     // Read files first: a typo in a path is reported without touching the cluster.
     let spec = match &args.command {
         CtlCommand::Task(
-            TaskCommand::Create { file }
+            TaskCommand::Create { file, .. }
             | TaskCommand::Update { file, .. }
             | TaskCommand::Precheck { file, .. },
         ) => Some(read_task_file(file)?),
@@ -199,8 +204,15 @@ async fn task(
     json: bool,
 ) -> Result<String, CtlError> {
     let (task, done) = match cmd {
-        TaskCommand::Create { .. } => {
-            let req = pb::CreateTaskRequest { spec_toml };
+        TaskCommand::Create {
+            accept_warnings, ..
+        } => {
+            crate::config::check_item_names("--accept-warnings", accept_warnings)
+                .map_err(|e| CtlError::usage(e.to_string()))?;
+            let req = pb::CreateTaskRequest {
+                spec_toml,
+                accept_warnings: accept_warnings.clone(),
+            };
             (client.create_task(req).await?, "created")
         }
         TaskCommand::Precheck {

@@ -56,9 +56,14 @@ pub async fn plan_shards(spec: &TaskSpec) -> Result<Vec<ShardPlan>, PlanError> {
 }
 
 /// The precheck of a task being created (`crate::precheck`): refused with every blocking item
-/// on one line when a check fails or a warning is not accepted, before anything is planned.
-pub async fn precheck(spec: &TaskSpec) -> Result<(), PlanError> {
-    let report = crate::precheck::run(spec, &crate::precheck::Context::new_task()).await;
+/// on one line when a check fails or a warning is not accepted (in the task file or in
+/// `accepted`), before anything is planned.
+pub async fn precheck(spec: &TaskSpec, accepted: &[String]) -> Result<(), PlanError> {
+    let ctx = crate::precheck::Context {
+        accept_warnings: accepted.to_vec(),
+        ..crate::precheck::Context::new_task()
+    };
+    let report = crate::precheck::run(spec, &ctx).await;
     match report.refusal() {
         Some(line) => Err(PlanError(line)),
         None => Ok(()),

@@ -84,9 +84,10 @@ pub trait AdminCluster: Clone + Send + Sync + 'static {
     async fn read_barrier(&self) -> Result<(), ClusterError>;
     async fn add_member(&self, node: NodeId, member: Member) -> Result<(), ClusterError>;
     async fn remove_member(&self, node: NodeId) -> Result<(), ClusterError>;
-    /// Splits a new task into shards (the real cluster prechecks it and resolves its tables on
-    /// the source).
-    async fn plan(&self, spec: &TaskSpec) -> Result<Vec<ShardPlan>, PlanError>;
+    /// Splits a new task into shards (the real cluster prechecks it, accepting `accepted`
+    /// warnings besides the task file's, and resolves its tables on the source).
+    async fn plan(&self, spec: &TaskSpec, accepted: &[String])
+        -> Result<Vec<ShardPlan>, PlanError>;
 }
 
 #[tonic::async_trait]
@@ -112,8 +113,12 @@ impl AdminCluster for ClusterHandle {
     async fn remove_member(&self, node: NodeId) -> Result<(), ClusterError> {
         ClusterHandle::remove_member(self, node).await
     }
-    async fn plan(&self, spec: &TaskSpec) -> Result<Vec<ShardPlan>, PlanError> {
-        crate::cluster::plan::precheck(spec).await?;
+    async fn plan(
+        &self,
+        spec: &TaskSpec,
+        accepted: &[String],
+    ) -> Result<Vec<ShardPlan>, PlanError> {
+        crate::cluster::plan::precheck(spec, accepted).await?;
         crate::cluster::plan::plan_shards(spec).await
     }
 }

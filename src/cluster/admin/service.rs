@@ -147,8 +147,11 @@ impl<C: AdminCluster> Admin for AdminService<C> {
         &self,
         req: Request<pb::CreateTaskRequest>,
     ) -> Result<Response<pb::Task>, Status> {
-        let spec_toml = req.into_inner().spec_toml;
+        let req = req.into_inner();
+        let spec_toml = req.spec_toml;
         let spec = TaskSpec::parse(&spec_toml).map_err(config_status)?;
+        crate::config::check_item_names("accept_warnings", &req.accept_warnings)
+            .map_err(config_status)?;
         if self.stored(&spec.name).is_ok() {
             // Before planning: its precheck would report the task's own slot as taken.
             return Err(rejected_status(
@@ -159,9 +162,13 @@ impl<C: AdminCluster> Admin for AdminService<C> {
                 ),
             ));
         }
-        let shards = self.cluster.plan(&spec).await.map_err(|e| {
-            Status::failed_precondition(format!("cannot plan task {}: {e}", spec.name))
-        })?;
+        let shards = self
+            .cluster
+            .plan(&spec, &req.accept_warnings)
+            .await
+            .map_err(|e| {
+                Status::failed_precondition(format!("cannot plan task {}: {e}", spec.name))
+            })?;
         let task = TaskRecord {
             name: spec.name.clone(),
             spec_toml,

@@ -116,7 +116,7 @@ fn now_ms() -> u64 {
 #[tonic::async_trait]
 impl AdminCluster for Fake {
     /// One shard with the task's selectors, as `sharding = "none"` plans it.
-    async fn plan(&self, spec: &TaskSpec) -> Result<Vec<ShardPlan>, PlanError> {
+    async fn plan(&self, spec: &TaskSpec, _: &[String]) -> Result<Vec<ShardPlan>, PlanError> {
         Ok(vec![ShardPlan {
             shard: 0,
             tables: spec.objects.tables.clone(),
@@ -219,6 +219,7 @@ team = "data"
 fn create(spec: &str) -> pb::CreateTaskRequest {
     pb::CreateTaskRequest {
         spec_toml: spec.into(),
+        accept_warnings: Vec::new(),
     }
 }
 
