@@ -80,6 +80,7 @@ mod serial {
         let consumer = partition_zero_consumer(topic);
         let start = Instant::now();
         let mut out = Vec::new();
+        let mut next = 0;
         while out.len() < n && start.elapsed() < LIMIT {
             let Some(m) = consumer.poll(Duration::from_millis(200)) else {
                 continue;
@@ -87,6 +88,10 @@ mod serial {
             let Ok(m) = m else {
                 continue; // the topic may not exist yet
             };
+            if m.offset() < next {
+                continue; // read again after a reset to the beginning
+            }
+            next = m.offset() + 1;
             let mut headers = HashMap::new();
             if let Some(h) = m.headers() {
                 for i in 0..h.count() {
