@@ -669,6 +669,81 @@ mod serial {
         check_all("canal_json on the Oracle-mode port", &rows, &r, text_equal);
     }
 
+    /// `tributary precheck --json` of a task over `public.ora_types` on `url`: the status and
+    /// text of item `name`.
+    fn precheck_item(url: &str, name: &str) -> (String, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = task_file(
+            dir.path(),
+            &unique("ivpc"),
+            url,
+            &kafka(),
+            &["public.ora_types"],
+            &["full", "incremental"],
+            "",
+        );
+        let out = tributary()
+            .args(["precheck", "--json", "--task"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+        });
+        let i = r["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == name)
+            .unwrap_or_else(|| panic!("no item {name}: {r}"));
+        let text = format!("{} {}", i["found"], i["fix"]);
+        (i["status"].as_str().unwrap().to_owned(), text)
+    }
+
+    /// PostgreSQL 18's `idle_replication_slot_timeout` (IvorySQL 5.4 is PostgreSQL 18.4) read
+    /// by the precheck: 0 passes, a limit warns with the figure.
+    #[tokio::test]
+    async fn precheck_reads_postgresql_18s_idle_replication_slot_timeout() {
+        let (db, _ora) = fixture("ividle").await;
+        let (status, text) = precheck_item(&db.url, "idle_replication_slot_timeout");
+        assert_eq!(status, "pass", "{text}");
+        assert!(text.contains("never invalidated"), "{text}");
+        let set = |v: &'static str| {
+            let client = &db.client;
+            async move {
+                for sql in [
+                    format!("ALTER SYSTEM SET idle_replication_slot_timeout = '{v}'"),
+                    "SELECT pg_reload_conf()".into(),
+                ] {
+                    client.batch_execute(&sql).await.unwrap();
+                }
+                wait_for("the reload", LIMIT, || async {
+                    let now: String = client
+                        .query_one("SHOW idle_replication_slot_timeout", &[])
+                        .await
+                        .unwrap()
+                        .get(0);
+                    now == v
+                })
+                .await;
+            }
+        };
+        set("2d").await;
+        let result = std::panic::AssertUnwindSafe(async {
+            precheck_item(&db.url, "idle_replication_slot_timeout")
+        });
+        let (status, text) = futures::FutureExt::catch_unwind(result)
+            .await
+            .unwrap_or_default();
+        set("0").await;
+        assert_eq!(status, "warn", "{text}");
+        assert!(
+            text.contains("idle_replication_slot_timeout = 2d"),
+            "{text}"
+        );
+        db.cleanup().await;
+    }
+
     /// Runs `scripts/ivorysql.sh ARG` on the given ports, with its data under `run`.
     fn script(arg: &str, run: &std::path::Path, ports: (u16, u16)) -> (bool, String) {
         let o = std::process::Command::new("bash")
