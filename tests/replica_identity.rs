@@ -21,20 +21,9 @@ mod serial {
         CREATE TABLE other (code text NOT NULL, v int);
         CREATE UNIQUE INDEX other_code ON other (code);";
 
-    /// `relreplident` and the identity index of each table, as `t:i:uk_code_key`.
+    /// `relreplident` and the identity index of the schema's tables, as `t:i:uk_code_key`.
     async fn identities(db: &TestDb) -> Vec<String> {
-        let rows = db
-            .client
-            .query(
-                "SELECT c.relname::text || ':' || c.relreplident::text || COALESCE(':' || (SELECT ic.relname::text \
-                 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid \
-                 WHERE i.indrelid = c.oid AND i.indisreplident), '') \
-                 FROM pg_class c WHERE c.relname IN ('uk', 'bare', 'pk', 'other') ORDER BY 1",
-                &[],
-            )
-            .await
-            .unwrap();
-        rows.iter().map(|r| r.get(0)).collect()
+        identities_of(db, &["uk", "bare", "pk", "other"]).await
     }
 
     fn auto_task(db: &TestDb, prefix: &str, tables: &[&str]) -> TaskSetup {
@@ -245,7 +234,7 @@ mod serial {
         db.cleanup().await;
     }
 
-    /// `relreplident` (and identity index) of the named tables, as for `identities`.
+    /// `relreplident` (and identity index) of the named tables, sorted, as `t:i:uk_code_key`.
     async fn identities_of(db: &TestDb, tables: &[&str]) -> Vec<String> {
         let names: Vec<String> = tables.iter().map(|t| t.to_string()).collect();
         let rows = db
@@ -314,17 +303,7 @@ mod serial {
             .filter_map(|m| m.key.as_ref().map(|k| k.to_string()))
             .collect();
         assert_eq!(keys, [r#"{"code":"a"}"#, r#"{"code":"a"}"#]);
-        let published: Vec<String> = db
-            .client
-            .query(
-                "SELECT tablename::text FROM pg_publication_tables WHERE pubname LIKE 'tributary%' ORDER BY 1",
-                &[],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let published = db.published_tables().await;
         assert_eq!(published, ["bare", "k", "later_0", "later_uk"]);
         assert_eq!(
             identities_of(&db, &["bare", "later_uk", "unselected"]).await,

@@ -374,17 +374,7 @@ mod serial {
             ["c", "d", "c"],
             "from the row inserted with the CREATE"
         );
-        let published: Vec<String> = db
-            .client
-            .query(
-                "SELECT tablename::text FROM pg_publication_tables WHERE pubname LIKE 'tributary%' ORDER BY 1",
-                &[],
-            )
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let published = db.published_tables().await;
         assert_eq!(published, ["later_0", "later_pk"]);
         child.sigterm();
         let (code, err) = child.wait_exit(LIMIT);

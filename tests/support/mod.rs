@@ -129,6 +129,20 @@ impl TestDb {
         (slots, pubs)
     }
 
+    /// The tables tributary's publications hold, by name, sorted.
+    pub async fn published_tables(&self) -> Vec<String> {
+        self.client
+            .query(
+                "SELECT DISTINCT tablename::text FROM pg_publication_tables WHERE pubname LIKE 'tributary%' ORDER BY 1",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    }
+
     /// The task's slot (`tributary_<task>_<incarnation>_<shard>`, not a re-read's temporary
     /// one): its name and whether a walsender streams from it. A slot being created is active
     /// too (its walsender waits for a consistent point, and writes meanwhile land in the exported
