@@ -115,6 +115,56 @@ async fn wal_level_fails_on_a_replica_server_and_passes_on_a_logical_one() {
     db.cleanup().await;
 }
 
+/// The test server runs on this machine: `wal_disk` reads pg_wal's free space and compares it
+/// with the backlog estimated from pg_stat_wal, over the snapshot's expected length for a task
+/// with a full phase and over an hour's stop for an incremental-only one. (The warning below
+/// the backlog is the unit test of `verdict`: the disk is not filled here.)
+#[tokio::test]
+async fn wal_disk_compares_pg_wal_s_free_space_with_the_expected_backlog() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = items_db("pc_waldisk").await;
+    let data: String = db
+        .client
+        .query_one("SELECT current_setting('data_directory')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let (_, r) = precheck(&task(dir.path(), &db.url, &["public.items"], ""), &[]);
+    let (s, found) = item(&r, "wal_disk");
+    assert_eq!(s, "pass", "{found}");
+    assert!(
+        !found.contains("not compared")
+            && found.contains("free on pg_wal's file system, room for the expected backlog of")
+            && found.contains("pg_stat_wal")
+            && found.contains("snapshot's expected")
+            && found.contains("at an assumed 20.0 MiB/s")
+            && found.contains("pg_wal holds"),
+        "{found}"
+    );
+    let wal = std::fs::canonicalize(Path::new(&data).join("pg_wal")).unwrap();
+    assert!(found.contains(wal.to_str().unwrap()), "{found}");
+    let path = task_file(
+        dir.path(),
+        &unique("pc"),
+        &db.url,
+        &kafka(),
+        &["public.items"],
+        &["incremental"],
+        "",
+    );
+    let (_, r) = precheck(&path, &[]);
+    let (s, found) = item(&r, "wal_disk");
+    // An hour of the test server's WAL may or may not fit: either way the figures are named.
+    assert!(s == "pass" || s == "warn", "{s}: {found}");
+    assert!(
+        found.contains("expected backlog of")
+            && found.contains("an assumed stop of 1h")
+            && found.contains("pg_stat_wal"),
+        "{found}"
+    );
+    db.cleanup().await;
+}
+
 #[tokio::test]
 async fn an_unreachable_source_or_broker_fails_its_connect_item() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,7 +3,8 @@
 //! at once instead of failing on the first one half-way through its first start.
 //!
 //! ```text
-//!  TaskSpec ──► source items (source.rs: PostgreSQL settings, privileges, tables, names)
+//!  TaskSpec ──► source items (source.rs: PostgreSQL settings, privileges, tables, names,
+//!           │                 wal_disk.rs: pg_wal's free disk against the expected backlog)
 //!           └─► broker items (broker.rs: connection, topics, space)
 //!                   │
 //!                   ▼
@@ -18,6 +19,7 @@ mod identity;
 mod names;
 mod source;
 mod tables;
+mod wal_disk;
 
 use serde::{Deserialize, Serialize};
 

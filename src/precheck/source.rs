@@ -114,7 +114,17 @@ pub async fn check(spec: &TaskSpec, ctx: &Context, out: &mut Vec<Item>) -> Optio
     out.push(long_transactions(&client, spec.precheck.long_transaction).await);
     out.push(standbys(&client, srv.in_recovery, srv.version_num).await);
     names::check(&client, &spec.name, &ctx.owned, out).await;
-    let facts = tables::check(&client, opts, ctx, srv.superuser, srv.version_num, out).await;
+    let full = spec.has_phase(crate::config::Phase::Full);
+    let facts = tables::check(
+        &client,
+        opts,
+        ctx,
+        srv.superuser,
+        srv.version_num,
+        full,
+        out,
+    )
+    .await;
     let needed = facts.as_ref().map_or(1, |f| shards(spec, &f.tables));
     out.push(free(
         "replication_slots",

@@ -7,7 +7,7 @@ use tokio_postgres::Client;
 
 use super::identity::{judge_identity, IdentityFacts};
 use super::source::SourceFacts;
-use super::{bytes, Context, Item};
+use super::{wal_disk, Context, Item};
 use crate::filter::{Publishing, TableFilter};
 use crate::schema::ReplicaIdentity;
 use crate::source::postgres::catalog::{self, SelectedTable, TypeCache};
@@ -17,13 +17,15 @@ use crate::source::postgres::setup::{self, PgSourceOptions};
 /// PostgreSQL decodes the WAL of all of them through one slot.
 pub const MANY_TABLES: usize = 1000;
 
-/// The table items; the tables when the selection could be read.
+/// The table items; the tables when the selection could be read. `full`: the task has a full
+/// phase (its snapshot holds WAL back, see `wal_disk`).
 pub async fn check(
     client: &Client,
     opts: &PgSourceOptions,
     ctx: &Context,
     superuser: bool,
     version_num: i32,
+    full: bool,
     out: &mut Vec<Item>,
 ) -> Option<SourceFacts> {
     out.push(partitions(client, opts).await);
@@ -47,7 +49,7 @@ pub async fn check(
     out.push(identities(&facts, ctx.replica_identity_auto));
     out.push(table_count(tables.len()));
     let size = source_size(client, &tables).await;
-    out.push(wal_disk(client, size).await);
+    out.push(wal_disk::check(client, size, full, version_num).await);
     Some(SourceFacts {
         tables: tables.iter().map(|t| t.schema.clone()).collect(),
         bytes: size,
@@ -382,32 +384,4 @@ async fn source_size(client: &Client, tables: &[SelectedTable]) -> Option<u64> {
         .await
         .ok()
         .map(|r| r.get::<_, i64>(0).max(0) as u64)
-}
-
-/// PostgreSQL reports no free disk space over SQL: the item says what it can read (pg_wal's
-/// size) and that the comparison cannot be made.
-async fn wal_disk(client: &Client, source: Option<u64>) -> Item {
-    const N: &str = "wal_disk";
-    let wal = client
-        .query_one(
-            "SELECT coalesce(sum(size), 0)::int8 FROM pg_ls_waldir()",
-            &[],
-        )
-        .await
-        .map(|r| r.get::<_, i64>(0).max(0) as u64);
-    let held = match wal {
-        Ok(b) => format!("pg_wal holds {} now", bytes(b)),
-        Err(_) => {
-            "pg_wal's size is not readable by the task's user (pg_ls_waldir needs pg_monitor)"
-                .into()
-        }
-    };
-    let backlog = match source {
-        Some(b) => format!(
-            "the WAL written while the snapshot of {} runs, and while the task is stopped",
-            bytes(b)
-        ),
-        None => "the WAL written while the snapshot runs, and while the task is stopped".into(),
-    };
-    Item::pass(N, format!("not compared: {held}, but PostgreSQL reports no free disk space over SQL, so the room left for the expected backlog ({backlog}) cannot be read; check the free space of pg_wal's file system yourself"))
 }
