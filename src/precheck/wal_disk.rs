@@ -28,7 +28,8 @@ use tokio_postgres::Client;
 use super::{bytes, Item};
 
 /// The snapshot throughput assumed when estimating how long a snapshot holds WAL back: a
-/// conservative 20 MiB/s (a slower snapshot holds more WAL, so the figure errs low).
+/// conservative 20 MiB/s (a slower snapshot holds more WAL; tributary's snapshot is faster
+/// than this on the machines measured, so the backlog errs high).
 pub const SNAPSHOT_THROUGHPUT: u64 = 20 * 1024 * 1024;
 
 /// The stop an incremental-only task is assumed to weather: one hour of WAL.
