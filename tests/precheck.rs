@@ -165,6 +165,58 @@ async fn wal_disk_compares_pg_wal_s_free_space_with_the_expected_backlog() {
     db.cleanup().await;
 }
 
+/// A schema-only task reads the catalog and creates nothing: on the `replica` server the items
+/// about slots, WAL, replication and publications pass as not needed, and it may start.
+#[tokio::test]
+async fn a_schema_only_task_needs_no_logical_wal_level_or_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let replica = TestDb::create_on(&pg_replica_url(), "pc_schema_only").await;
+    replica
+        .client
+        .batch_execute("CREATE TABLE items (v text)")
+        .await
+        .unwrap();
+    let path = task_file(
+        dir.path(),
+        &unique("pc"),
+        &replica.url,
+        &kafka(),
+        &["public.items"],
+        &["schema"],
+        "",
+    );
+    let (code, r) = precheck(&path, &[]);
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(r["may_start"], true);
+    for name in [
+        "wal_level",
+        "privilege_replication",
+        "replication_slots",
+        "wal_senders",
+        "max_slot_wal_keep_size",
+        "idle_replication_slot_timeout",
+        "long_transactions",
+        "standbys",
+        "privilege_ownership",
+        "privilege_superuser_features",
+        "replica_identity",
+    ] {
+        let (s, found) = item(&r, name);
+        assert_eq!(s, "pass", "{name}: {found}");
+        assert!(
+            found.contains("not needed: schema-only task"),
+            "{name}: {found}"
+        );
+    }
+    // The same table in a task with a full phase: wal_level fails, the keyless table too.
+    let path = task(dir.path(), &replica.url, &["public.items"], "");
+    let (code, r) = precheck(&path, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(status(&r, "wal_level"), "fail");
+    assert_eq!(status(&r, "replica_identity"), "fail");
+    replica.cleanup().await;
+}
+
 #[tokio::test]
 async fn an_unreachable_source_or_broker_fails_its_connect_item() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,14 +1,16 @@
 //! The schema phase against real PostgreSQL and the real broker: a schema-only task publishes
 //! one `CREATE TABLE` per table (types, NOT NULL, defaults, primary and unique keys) to the DDL
 //! topic in Debezium JSON and Canal JSON, with the names messages carry (name mapping and
-//! capitalisation), and completes; a task whose schema phase is done does not publish again
-//! when restarted; DDL on a selected table during the full phase fails the task naming it, as
-//! soon as that table is read.
+//! capitalisation), and completes, creating nothing on the source (no slot, publication, event
+//! trigger or replica identity), so it also runs on a `wal_level=replica` server as a role
+//! without REPLICATION; a task whose schema phase is done does not publish again when
+//! restarted; DDL on a selected table during the schema or full phase fails the task naming
+//! it, as soon as that table is read.
 
 mod support;
 
 mod serial {
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use serde_json::Value;
 
@@ -26,13 +28,8 @@ mod serial {
 
     /// A task over `orders` (mapped to `purchases`, `status` to `state`) and `items`, upper
     /// case names, DDL to its own topic; returns the setup and the DDL topic.
-    fn mapped_task(db: &TestDb, format: &str, phases: &[&str]) -> (TaskSetup, String) {
-        let setup = TaskSetup::new(
-            &db.url,
-            "schema",
-            &["public.orders", "public.items"],
-            phases,
-        );
+    fn mapped_task(url: &str, format: &str, phases: &[&str]) -> (TaskSetup, String) {
+        let setup = TaskSetup::new(url, "schema", &["public.orders", "public.items"], phases);
         let ddl = format!("{}-ddl", setup.task);
         let text = std::fs::read_to_string(&setup.path)
             .unwrap()
@@ -48,6 +45,72 @@ mod serial {
         (setup, ddl)
     }
 
+    /// Records every DDL command run in `db` from now on (`created`'s last part): an event
+    /// trigger of the test's own, so a publication created and dropped, or a replica identity
+    /// set and restored, between two looks is still seen.
+    async fn record_ddl(db: &TestDb) {
+        db.client
+            .batch_execute(
+                "CREATE TABLE test_ddl_log (tag text, object text);
+                 CREATE FUNCTION test_log_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+                 BEGIN
+                     INSERT INTO test_ddl_log SELECT command_tag, object_identity
+                     FROM pg_event_trigger_ddl_commands();
+                 END $$;
+                 CREATE EVENT TRIGGER test_log_ddl ON ddl_command_end EXECUTE FUNCTION test_log_ddl();",
+            )
+            .await
+            .unwrap();
+    }
+
+    /// What exists in `db` that a task created: slots, publications, event triggers (other
+    /// than `record_ddl`'s), and the DDL `record_ddl` saw.
+    async fn created(db: &TestDb) -> Vec<String> {
+        let (slots, pubs) = db.replication_objects().await;
+        let mut all: Vec<String> = slots.into_iter().map(|s| format!("slot {s}")).collect();
+        all.extend(pubs.into_iter().map(|p| format!("publication {p}")));
+        let rows = db
+            .client
+            .query(
+                "SELECT 'event trigger ' || evtname FROM pg_event_trigger WHERE evtname <> 'test_log_ddl' \
+                 UNION ALL SELECT 'ddl ' || tag || ' ' || coalesce(object, '') FROM test_ddl_log",
+                &[],
+            )
+            .await
+            .unwrap();
+        all.extend(rows.iter().map(|r| r.get::<_, String>(0)));
+        all
+    }
+
+    /// Runs `setup`'s task to its end (bounded), checking while it runs and after that it
+    /// creates nothing on the source (`created`, with `record_ddl` called first), that it
+    /// succeeds, and that its checkpoint is completed and records nothing on the source.
+    async fn run_creating_nothing(db: &TestDb, setup: &TaskSetup) {
+        let mut run = setup.spawn();
+        let start = Instant::now();
+        while !run.has_exited() {
+            let found = created(db).await;
+            assert!(found.is_empty(), "the task created {found:?}");
+            assert!(
+                start.elapsed() < LIMIT,
+                "the task did not end within {LIMIT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (code, err) = run.wait_exit(LIMIT);
+        let found = created(db).await;
+        assert!(
+            found.is_empty(),
+            "the task created {found:?}; stderr:\n{err}"
+        );
+        assert_eq!(code, 0, "{err}");
+        let cp = checkpoint(&setup.data(), &setup.task).await;
+        assert!(cp.completed && cp.schema_done, "{cp:?}");
+        assert!(cp.pg_slot().is_none(), "{cp:?}");
+        let planned = cp.planned.as_ref().map(|p| p.source.clone());
+        assert!(planned.unwrap_or_default().is_empty(), "{cp:?}");
+    }
+
     /// The DDL statement a message carries, in either format.
     fn statement(v: &Value) -> &str {
         v.get("ddl")
@@ -60,10 +123,10 @@ mod serial {
     async fn a_schema_only_task_publishes_one_create_table_per_table_and_completes() {
         let db = TestDb::create("schema_only").await;
         db.client.batch_execute(SCHEMA).await.unwrap();
+        record_ddl(&db).await;
         for format in ["debezium_json", "canal_json"] {
-            let (setup, ddl) = mapped_task(&db, format, &["schema"]);
-            let (code, err) = run_to_end(&setup.path, &setup.data(), LIMIT);
-            assert_eq!(code, 0, "{format}: {err}");
+            let (setup, ddl) = mapped_task(&db.url, format, &["schema"]);
+            run_creating_nothing(&db, &setup).await;
             let msgs = consume_until(&ddl, |m| m.len() >= 2);
             let sql: Vec<&str> = values(&msgs).into_iter().map(statement).collect();
             assert_eq!(sql, [ORDERS_SQL, ITEMS_SQL], "{format}");
@@ -80,13 +143,51 @@ mod serial {
                     assert_eq!(first["schemaName"], "PUBLIC");
                 }
             }
-            // A second run of the completed task publishes nothing more.
-            let (code, err) = run_to_end(&setup.path, &setup.data(), LIMIT);
-            assert_eq!(code, 0, "{format}: {err}");
+            // A second run of the completed task publishes nothing more (and creates nothing).
+            run_creating_nothing(&db, &setup).await;
             let again = consume_all(&ddl, Duration::from_secs(1), Duration::from_secs(10));
             assert_eq!(again.len(), 2, "{format}: {again:?}");
         }
         db.cleanup().await;
+    }
+
+    /// On a `wal_level=replica` server (no logical slot can exist there), as a login role that
+    /// is neither a superuser nor has REPLICATION, a schema-only task passes its precheck,
+    /// publishes its statements and completes.
+    #[tokio::test]
+    async fn a_schema_only_task_runs_on_a_replica_server_without_replication_privilege() {
+        let db = TestDb::create_on(&pg_replica_url(), "schema_replica").await;
+        let level: String = db
+            .client
+            .query_one("SHOW wal_level", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(level, "replica");
+        db.client.batch_execute(SCHEMA).await.unwrap();
+        record_ddl(&db).await;
+        let role = unique("schema_role");
+        db.client
+            .batch_execute(&format!(
+                "CREATE ROLE {role} LOGIN PASSWORD 'pw' NOSUPERUSER NOREPLICATION"
+            ))
+            .await
+            .unwrap();
+        let url = db
+            .url
+            .replacen("tributary:tributary@", &format!("{role}:pw@"), 1);
+        assert_ne!(url, db.url);
+        let (setup, ddl) = mapped_task(&url, "debezium_json", &["schema"]);
+        run_creating_nothing(&db, &setup).await;
+        let msgs = consume_until(&ddl, |m| m.len() >= 2);
+        let sql: Vec<&str> = values(&msgs).into_iter().map(statement).collect();
+        assert_eq!(sql, [ORDERS_SQL, ITEMS_SQL]);
+        let admin = connect(&pg_replica_url()).await;
+        db.cleanup().await;
+        admin
+            .batch_execute(&format!("DROP ROLE {role}"))
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -94,7 +195,7 @@ mod serial {
         let db = TestDb::create("schema_restart").await;
         db.client.batch_execute(SCHEMA).await.unwrap();
         let phases = ["schema", "full", "incremental"];
-        let (setup, ddl) = mapped_task(&db, "debezium_json", &phases);
+        let (setup, ddl) = mapped_task(&db.url, "debezium_json", &phases);
         let mut run = setup.spawn();
         run.wait_stream_active(&db, &setup.task, LIMIT).await;
         consume_until(&ddl, |m| m.len() >= 2);
@@ -177,7 +278,7 @@ mod serial {
     async fn ddl_on_a_selected_table_during_the_schema_phase_fails_the_task_naming_it() {
         let db = TestDb::create("schema_ddl_schema").await;
         db.client.batch_execute(SCHEMA).await.unwrap();
-        let (setup, _) = mapped_task(&db, "canal_json", &["schema"]);
+        let (setup, ddl) = mapped_task(&db.url, "canal_json", &["schema"]);
         // The schema phase waits 5 s between reading the definitions and checking them.
         let failpoints = format!("{}=sleep(5000)", tributary::failpoint::SOURCE_SCHEMA_PHASE);
         let run = Proc::from_child(
@@ -192,9 +293,10 @@ mod serial {
                 .spawn()
                 .unwrap(),
         );
-        // The slot exists once the first start is done: the schema phase runs next.
-        wait_for("the first start", LIMIT, || async {
-            db.task_slot(&setup.task).await.is_some()
+        // The DDL topic exists once the first start is done (after the definitions were read):
+        // the schema phase runs next.
+        wait_until("the first start", LIMIT, || {
+            task_topics(&ddl).contains(&ddl)
         })
         .await;
         db.client
@@ -207,6 +309,7 @@ mod serial {
             err.contains("table public.items changed during the schema phase"),
             "{err}"
         );
+        assert_eq!(db.replication_objects().await, (vec![], vec![]));
         db.cleanup().await;
     }
 }

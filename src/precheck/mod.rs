@@ -201,6 +201,10 @@ pub struct Context {
     /// The task asks for DDL capture (event triggers; `run` also sets it for an incremental
     /// phase).
     pub ddl_capture: bool,
+    /// A schema-only task (`run` sets it from the task file): it reads the catalog and creates
+    /// nothing, so the items about slots, WAL, replication, publications and replica
+    /// identities pass as not needed.
+    pub catalog_only: bool,
 }
 
 impl Context {
@@ -238,9 +242,11 @@ pub async fn run(spec: &TaskSpec, ctx: &Context) -> Report {
         .migration
         .phases
         .contains(&crate::config::Phase::Incremental);
+    let catalog_only = !spec.has_phase(crate::config::Phase::Full) && !ddl;
     let ctx = &Context {
         replica_identity_auto: ctx.replica_identity_auto || auto,
         ddl_capture: ctx.ddl_capture || ddl,
+        catalog_only,
         ..ctx.clone()
     };
     let mut items = Vec::new();
@@ -252,6 +258,10 @@ pub async fn run(spec: &TaskSpec, ctx: &Context) -> Report {
     accepted.extend(ctx.accept_warnings.iter().cloned());
     Report::new(&spec.name, items, &accepted)
 }
+
+/// What an item that a schema-only task does not need says.
+pub(crate) const NOT_NEEDED: &str =
+    "not needed: schema-only task (it reads the catalog and creates nothing on the source)";
 
 /// `1.5 GiB`.
 pub(crate) fn bytes(n: u64) -> String {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio_postgres::Client;
 
-use super::{names, tables, Context, Item};
+use super::{names, tables, Context, Item, NOT_NEEDED};
 use crate::config::TaskSpec;
 use crate::source::postgres::catalog;
 use crate::source::postgres::error::PgSourceError;
@@ -107,12 +107,6 @@ pub async fn check(spec: &TaskSpec, ctx: &Context, out: &mut Vec<Item>) -> Optio
             srv.version
         ),
     ));
-    out.push(wal_level(&client).await);
-    out.push(replication_privilege(&client, &opts.conn.user()).await);
-    out.push(keep_size(srv.keep_size.as_deref(), srv.version_num));
-    out.push(idle_timeout(srv.idle_timeout.as_deref(), &srv.version));
-    out.push(long_transactions(&client, spec.precheck.long_transaction).await);
-    out.push(standbys(&client, srv.in_recovery, srv.version_num).await);
     names::check(&client, &spec.name, &ctx.owned, out).await;
     let full = spec.has_phase(crate::config::Phase::Full);
     let facts = tables::check(
@@ -125,6 +119,19 @@ pub async fn check(spec: &TaskSpec, ctx: &Context, out: &mut Vec<Item>) -> Optio
         out,
     )
     .await;
+    if ctx.catalog_only {
+        // No slot, publication or WAL sender: the server's replication side does not matter.
+        for name in REPLICATION_ITEMS {
+            out.push(Item::pass(name, NOT_NEEDED));
+        }
+        return facts;
+    }
+    out.push(wal_level(&client).await);
+    out.push(replication_privilege(&client, &opts.conn.user()).await);
+    out.push(keep_size(srv.keep_size.as_deref(), srv.version_num));
+    out.push(idle_timeout(srv.idle_timeout.as_deref(), &srv.version));
+    out.push(long_transactions(&client, spec.precheck.long_transaction).await);
+    out.push(standbys(&client, srv.in_recovery, srv.version_num).await);
     let needed = facts.as_ref().map_or(1, |f| shards(spec, &f.tables));
     out.push(free(
         "replication_slots",
@@ -146,6 +153,18 @@ pub async fn check(spec: &TaskSpec, ctx: &Context, out: &mut Vec<Item>) -> Optio
     ));
     facts
 }
+
+/// The items about the server's replication side, which a schema-only task does not need.
+const REPLICATION_ITEMS: [&str; 8] = [
+    "wal_level",
+    "privilege_replication",
+    "max_slot_wal_keep_size",
+    "idle_replication_slot_timeout",
+    "long_transactions",
+    "standbys",
+    "replication_slots",
+    "wal_senders",
+];
 
 /// How many slots the task holds: one per shard.
 fn shards(spec: &TaskSpec, tables: &[std::sync::Arc<crate::schema::TableSchema>]) -> i32 {

@@ -7,7 +7,7 @@ use tokio_postgres::Client;
 
 use super::identity::{judge_identity, IdentityFacts};
 use super::source::SourceFacts;
-use super::{wal_disk, Context, Item};
+use super::{wal_disk, Context, Item, NOT_NEEDED};
 use crate::filter::{Publishing, TableFilter};
 use crate::schema::ReplicaIdentity;
 use crate::source::postgres::catalog::{self, SelectedTable, TypeCache};
@@ -41,31 +41,47 @@ pub async fn check(
             return None;
         }
     };
-    out.push(selection(opts, &tables));
-    out.push(select_privilege(client, opts, &tables).await);
-    out.push(superuser_features(opts, ctx, superuser, version_num));
-    let facts = identity_facts(client, opts, &tables).await;
-    out.push(ownership(client, opts, &tables, &facts, ctx, superuser).await);
-    out.push(identities(&facts, ctx.replica_identity_auto));
+    out.push(selection(opts, ctx, &tables));
     out.push(table_count(tables.len()));
     let size = source_size(client, &tables).await;
-    out.push(wal_disk::check(client, size, full, version_num).await);
+    if ctx.catalog_only {
+        // Nothing is read but the catalog, nothing published, no identity set, no WAL kept.
+        for name in [
+            "privilege_select",
+            "privilege_superuser_features",
+            "privilege_ownership",
+            "replica_identity",
+            "wal_disk",
+        ] {
+            out.push(Item::pass(name, NOT_NEEDED));
+        }
+    } else {
+        out.push(select_privilege(client, opts, &tables).await);
+        out.push(superuser_features(opts, ctx, superuser, version_num));
+        let facts = identity_facts(client, opts, &tables).await;
+        out.push(ownership(client, opts, &tables, &facts, ctx, superuser).await);
+        out.push(identities(&facts, ctx.replica_identity_auto));
+        out.push(wal_disk::check(client, size, full, version_num).await);
+    }
     Some(SourceFacts {
         tables: tables.iter().map(|t| t.schema.clone()).collect(),
         bytes: size,
     })
 }
 
-/// Every column decodable and every row filter valid (what the preflight refuses).
-fn selection(opts: &PgSourceOptions, tables: &[SelectedTable]) -> Item {
+/// Every column decodable and every row filter valid (what the preflight refuses; a
+/// schema-only task applies no row filter).
+fn selection(opts: &PgSourceOptions, ctx: &Context, tables: &[SelectedTable]) -> Item {
     const N: &str = "selection";
     for t in tables {
         if let Err(e) = crate::value::check_table_decodable(&t.schema) {
             return Item::fail(N, e.to_string(), "exclude the table or the column");
         }
     }
-    if let Err(e) = setup::table_filters(opts, tables) {
-        return Item::fail(N, e.to_string(), "fix objects.table.<table>.filter");
+    if !ctx.catalog_only {
+        if let Err(e) = setup::table_filters(opts, tables) {
+            return Item::fail(N, e.to_string(), "fix objects.table.<table>.filter");
+        }
     }
     let names: Vec<String> = tables
         .iter()

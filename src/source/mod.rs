@@ -208,14 +208,15 @@ pub struct SourceInfo {
 /// - `run` sends items in source order; it never sends an event at or before the
 ///   checkpoint's stream position. It treats the watch's value as the newest resume token
 ///   that is durable and saved, and tells its server (PostgreSQL: the slot's flush position)
-///   nothing beyond it. It ends with an error on `out`, or by returning (a full-only task's
-///   snapshot is done). It may be aborted at any await.
+///   nothing beyond it. It ends with an error on `out`, or by returning (a task without an
+///   incremental phase is done). It may be aborted at any await.
 /// - `remove` drops the named objects; with `force` false it refuses (definite error naming
 ///   who holds it) when an object is in use.
 pub trait Source: Send + 'static {
     fn check(&mut self) -> impl Future<Output = Result<SourceInfo, SourceError>> + Send;
 
-    /// The server-side objects a first start of `incarnation` creates.
+    /// The server-side objects a first start of `incarnation` creates (none, for a source that
+    /// only reads its catalog: a schema-only task).
     fn plan(&self, incarnation: &str) -> Vec<SourceObject>;
 
     fn create(

@@ -1,6 +1,6 @@
 //! One shard of a task, end to end: load the checkpoint, check the source, first start or
 //! resume, run the pipeline; retry transient errors after the first start, within the task's
-//! retry windows (`retry`); complete a full-only task.
+//! retry windows (`retry`); complete a task without an incremental phase.
 //!
 //! ```text
 //!  load ─► check ─┬─ first start: record names (save) ─► topics ─► record partition counts
@@ -147,7 +147,8 @@ fn new_incarnation() -> String {
 /// How an attempt ended without error.
 enum Ended {
     Stopped,
-    /// A full-only task read its snapshot: what it holds on the source can go.
+    /// A task without an incremental phase is done (a full-only task read its snapshot, a
+    /// schema-only one published its definitions): what it holds on the source can go.
     Finished(Box<Checkpoint>),
 }
 
@@ -447,7 +448,8 @@ async fn undo<So: Source, Si: Sink>(
     }
 }
 
-/// A full-only task is done: drop what it holds on the source.
+/// A task without an incremental phase is done: drop what it holds on the source (a
+/// schema-only task holds nothing, and its source is not asked to).
 async fn finish<So: Source>(
     key: &ShardKey,
     cp: &Checkpoint,
@@ -456,6 +458,10 @@ async fn finish<So: Source>(
     // Replica identities stay until the task is deleted (`release`).
     let mut objects = cp.source_objects();
     objects.retain(|o| o.kind != crate::checkpoint::ObjectKind::ReplicaIdentity);
+    if objects.is_empty() {
+        tracing::info!(task = %key.task, shard = key.shard, "task completed; it created nothing on the source");
+        return Ok(TaskOutcome::Completed);
+    }
     let dropped = source?.remove(&objects, true).await?;
     let names: Vec<&str> = dropped.iter().map(|o| o.name.as_str()).collect();
     tracing::info!(task = %key.task, shard = key.shard, dropped = ?names, "full load completed; slot and publications dropped");

@@ -19,7 +19,9 @@ pub async fn resolve_tables(spec: &TaskSpec) -> Result<Vec<(String, String)>, So
         PgSource::from_spec(spec, 0).map_err(|e| SourceError::new(ErrorClass::Definite, e))?;
     let opts = source.options();
     let pre = setup::preflight(opts).await?;
-    check_readable(&pre.catalog, &opts.conn.user(), &pre.tables).await?;
+    if !opts.catalog_only() {
+        check_readable(&pre.catalog, &opts.conn.user(), &pre.tables).await?;
+    }
     Ok(pre
         .tables
         .iter()

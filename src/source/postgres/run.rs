@@ -67,7 +67,8 @@ impl SourceRun {
         out: SourceSender,
         confirmed: watch::Receiver<ResumeToken>,
     ) -> Result<(), PgSourceError> {
-        self.schema_phase(&out).await?;
+        let defs = self.definitions.take();
+        schema_phase(&self.opts, &self.catalog, &self.fingerprints, defs, &out).await?;
         let mut deferred = None;
         if let Some(s) = self.snapshot.take() {
             if s.deferred && self.opts.incremental {
@@ -87,10 +88,6 @@ impl SourceRun {
             }
         }
         if !self.opts.incremental {
-            if !self.opts.full {
-                // A schema-only task is complete.
-                send(&out, vec![SourceItem::SnapshotDone]).await?;
-            }
             return Ok(());
         }
         // Logical messages (captured DDL, the heartbeat) need PostgreSQL 14's pgoutput.
@@ -145,22 +142,6 @@ impl SourceRun {
 }
 
 impl SourceRun {
-    /// The schema phase, unless done: every table's definition, then its end. Definitions
-    /// changed since they were read fail the task instead of being published.
-    async fn schema_phase(&mut self, out: &SourceSender) -> Result<(), PgSourceError> {
-        let Some(defs) = self.definitions.take().filter(|_| self.opts.schema) else {
-            return Ok(());
-        };
-        let tables: Vec<Arc<TableSchema>> = defs.iter().map(|d| d.table.clone()).collect();
-        #[cfg(feature = "failpoints")]
-        fail::fail_point!(crate::failpoint::SOURCE_SCHEMA_PHASE);
-        definition::check_unchanged(&self.catalog, &self.fingerprints, &tables, "schema").await?;
-        let mut batch: SourceBatch = defs.into_iter().map(SourceItem::TableDefinition).collect();
-        batch.push(SourceItem::SchemaDone);
-        tracing::info!(task = %self.opts.task, shard = self.opts.shard, tables = tables.len(), "schema phase: publishing each table's CREATE TABLE");
-        send(out, batch).await
-    }
-
     /// The heartbeat and slot watcher's settings.
     fn watch(&self) -> Watch {
         let o = &self.opts;
@@ -175,6 +156,54 @@ impl SourceRun {
             capture: captures.then(|| self.incarnation.clone()),
         }
     }
+}
+
+/// A schema-only task's run: the schema phase from the catalog connection, then the end of
+/// the task (`SnapshotDone`, there being no snapshot). It holds no slot, no replication
+/// connection and no snapshot.
+pub struct CatalogRun {
+    pub opts: PgSourceOptions,
+    pub catalog: Client,
+    /// The schema phase's definitions, while it is not done (`None`: nothing to publish).
+    pub definitions: Option<Vec<Arc<TableDefinition>>>,
+    pub fingerprints: Fingerprints,
+}
+
+impl CatalogRun {
+    /// Runs the schema phase and ends; errors go to `out`.
+    pub async fn run(self, out: SourceSender) {
+        let err_out = out.clone();
+        let done = async {
+            let defs = self.definitions;
+            schema_phase(&self.opts, &self.catalog, &self.fingerprints, defs, &out).await?;
+            send(&out, vec![SourceItem::SnapshotDone]).await
+        };
+        if let Err(e) = done.await {
+            let _ = err_out.send(Err(e.into())).await;
+        }
+    }
+}
+
+/// The schema phase, unless done (`defs` is `None`): every table's definition, then its end.
+/// Definitions changed since they were read fail the task instead of being published.
+async fn schema_phase(
+    opts: &PgSourceOptions,
+    catalog: &Client,
+    fingerprints: &Fingerprints,
+    defs: Option<Vec<Arc<TableDefinition>>>,
+    out: &SourceSender,
+) -> Result<(), PgSourceError> {
+    let Some(defs) = defs.filter(|_| opts.schema) else {
+        return Ok(());
+    };
+    let tables: Vec<Arc<TableSchema>> = defs.iter().map(|d| d.table.clone()).collect();
+    #[cfg(feature = "failpoints")]
+    fail::fail_point!(crate::failpoint::SOURCE_SCHEMA_PHASE);
+    definition::check_unchanged(catalog, fingerprints, &tables, "schema").await?;
+    let mut batch: SourceBatch = defs.into_iter().map(SourceItem::TableDefinition).collect();
+    batch.push(SourceItem::SchemaDone);
+    tracing::info!(task = %opts.task, shard = opts.shard, tables = tables.len(), "schema phase: publishing each table's CREATE TABLE");
+    send(out, batch).await
 }
 
 async fn send(out: &SourceSender, batch: SourceBatch) -> Result<(), PgSourceError> {

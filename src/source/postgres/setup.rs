@@ -1,7 +1,7 @@
 //! Starting a PostgreSQL source: checks that change nothing (preflight), then the publication,
 //! the slot and the snapshot session on a first start (after removing what an interrupted
 //! earlier attempt left under the same names), or the slot's verification and a re-read
-//! snapshot on a resume.
+//! snapshot on a resume. A schema-only task creates nothing (`PgSourceOptions::catalog_only`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -61,6 +61,15 @@ pub struct PgSourceOptions {
     pub max_retained_wal: u64,
 }
 
+impl PgSourceOptions {
+    /// A task whose only phase is the schema phase: it reads the catalog and creates nothing
+    /// on the server (no slot, publication, event trigger or replica identity), so it needs
+    /// neither `wal_level=logical` nor REPLICATION.
+    pub fn catalog_only(&self) -> bool {
+        !self.full && !self.incremental
+    }
+}
+
 /// The result of the checks that change nothing.
 pub struct Preflight {
     pub catalog: Client,
@@ -78,17 +87,27 @@ pub struct Preflight {
     pub identity: Vec<IdentityStep>,
 }
 
-/// Connects and checks the server, the privileges, the selection and every table's key.
+/// Connects and checks the server, the privileges, the selection and every table's key. A
+/// catalog-only task publishes nothing: neither the server's replication settings, nor keys,
+/// row filters or replica identities concern it.
 pub async fn preflight(opts: &PgSourceOptions) -> Result<Preflight, PgSourceError> {
     let catalog = opts.conn.connect_sql("catalog").await?;
-    catalog::check_server(&catalog, &opts.conn.user()).await?;
+    let publishes = !opts.catalog_only();
+    if publishes {
+        catalog::check_server(&catalog, &opts.conn.user()).await?;
+    }
     let mut types = TypeCache::new();
     let tables = catalog::selected_tables(&catalog, &opts.selection, &mut types).await?;
     for t in &tables {
-        check_key(opts, t)?;
+        if publishes {
+            check_key(opts, t)?;
+        }
         crate::value::check_table_decodable(&t.schema)?;
     }
-    let filters = table_filters(opts, &tables)?;
+    let filters = match publishes {
+        true => table_filters(opts, &tables)?,
+        false => HashMap::new(),
+    };
     warn_unselected_children(opts, &tables);
     let server_version = catalog::server_version(&catalog).await?;
     let oids: Vec<u32> = tables.iter().map(|t| t.schema.oid).collect();
@@ -97,7 +116,10 @@ pub async fn preflight(opts: &PgSourceOptions) -> Result<Preflight, PgSourceErro
         true => definition::read_definitions(&catalog, &tables).await?,
         false => Vec::new(),
     };
-    let identity = identity_steps(opts, &catalog, &tables).await?;
+    let identity = match publishes {
+        true => identity_steps(opts, &catalog, &tables).await?,
+        false => Vec::new(),
+    };
     Ok(Preflight {
         catalog,
         types,
@@ -198,8 +220,12 @@ pub fn names(opts: &PgSourceOptions, incarnation: &str) -> (String, String, Stri
     (slot.clone(), slot, insert_only)
 }
 
-/// Everything a first start of `incarnation` creates on the server, by name.
+/// Everything a first start of `incarnation` creates on the server, by name (nothing for a
+/// catalog-only task).
 pub fn plan(opts: &PgSourceOptions, incarnation: &str) -> Vec<SourceObject> {
+    if opts.catalog_only() {
+        return Vec::new();
+    }
     let (slot, main, ins) = names(opts, incarnation);
     let mut objects = vec![
         SourceObject {
@@ -428,6 +454,15 @@ pub async fn create(
         cp.tables.insert(t.schema.qualified_name(), progress);
     }
     Ok((repl, session))
+}
+
+/// The first start of a catalog-only task: nothing to create, every table is done (there is
+/// no snapshot) and the checkpoint records no slot and no resume position.
+pub fn create_catalog_only(pre: &Preflight, cp: &mut Checkpoint) {
+    for t in &pre.tables {
+        cp.tables
+            .insert(t.schema.qualified_name(), TableProgress::Done { rows: 0 });
+    }
 }
 
 /// The event trigger that joins tables created later to the shard's publications.

@@ -11,7 +11,7 @@ use super::catalog;
 use super::conn::{PgConnectConfig, ReplicationConn};
 use super::error::PgSourceError;
 use super::identity::{self, IdentityRecord};
-use super::run::{PendingSnapshot, SourceRun};
+use super::run::{CatalogRun, PendingSnapshot, SourceRun};
 use super::setup::{self, PgSourceOptions, Preflight};
 use super::slot;
 use super::takeover::TakeoverPolicy;
@@ -142,6 +142,10 @@ impl PgSource {
 
     async fn resume_inner(&mut self, cp: &Checkpoint) -> Result<(), PgSourceError> {
         let pre = self.preflight()?;
+        if self.opts.catalog_only() {
+            // Nothing on the server to verify: the schema phase reads the catalog again.
+            return Ok(());
+        }
         let repl = setup::resume(&self.opts, pre, cp).await?;
         let unfinished = setup::unfinished_tables(pre, cp);
         let snapshot = if self.opts.full && !unfinished.is_empty() {
@@ -194,6 +198,10 @@ impl Source for PgSource {
     }
 
     async fn create(&mut self, cp: &mut Checkpoint) -> Result<(), SourceError> {
+        if self.opts.catalog_only() {
+            setup::create_catalog_only(self.preflight()?, cp);
+            return Ok(());
+        }
         self.apply_identities().await?;
         let pre = self.preflight()?;
         let (repl, session) = setup::create(&self.opts, pre, cp).await?;
@@ -218,6 +226,22 @@ impl Source for PgSource {
         out: SourceSender,
         confirmed: watch::Receiver<ResumeToken>,
     ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        if self.opts.catalog_only() {
+            let prepared = self.pre.map(|pre| CatalogRun {
+                opts: self.opts,
+                catalog: pre.catalog,
+                definitions: (!cp.schema_done).then_some(pre.definitions),
+                fingerprints: pre.fingerprints,
+            });
+            return futures::future::Either::Left(async move {
+                match prepared {
+                    Some(run) => run.run(out).await,
+                    None => {
+                        let _ = out.send(Err(not_started().into())).await;
+                    }
+                }
+            });
+        }
         let prepared = match (self.pre, self.started, cp.pg_slot()) {
             (Some(pre), Some(started), Some(id)) => Ok(SourceRun {
                 opts: self.opts,
@@ -234,19 +258,16 @@ impl Source for PgSource {
                 fingerprints: pre.fingerprints,
                 incarnation: cp.incarnation.clone(),
             }),
-            _ => Err(PgSourceError::Protocol {
-                context: "starting".into(),
-                what: "run before create or resume".into(),
-            }),
+            _ => Err(not_started()),
         };
-        async move {
+        futures::future::Either::Right(async move {
             match prepared {
                 Ok(run) => run.run(out, confirmed).await,
                 Err(e) => {
                     let _ = out.send(Err(e.into())).await;
                 }
             }
-        }
+        })
     }
 
     async fn remove(
@@ -266,6 +287,13 @@ impl Source for PgSource {
         let mut dropped = slot::drop_objects(client, objects, force).await?;
         dropped.extend(restore_identities(&self.opts, client, objects).await?);
         Ok(dropped)
+    }
+}
+
+fn not_started() -> PgSourceError {
+    PgSourceError::Protocol {
+        context: "starting".into(),
+        what: "run before create or resume".into(),
     }
 }
 
