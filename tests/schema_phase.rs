@@ -278,9 +278,16 @@ mod serial {
     async fn ddl_on_a_selected_table_during_the_schema_phase_fails_the_task_naming_it() {
         let db = TestDb::create("schema_ddl_schema").await;
         db.client.batch_execute(SCHEMA).await.unwrap();
-        let (setup, ddl) = mapped_task(&db.url, "canal_json", &["schema"]);
-        // The schema phase waits 5 s between reading the definitions and checking them.
-        let failpoints = format!("{}=sleep(5000)", tributary::failpoint::SOURCE_SCHEMA_PHASE);
+        let (setup, _) = mapped_task(&db.url, "canal_json", &["schema"]);
+        // The schema phase is held between reading the definitions and checking them until
+        // the test creates `release`.
+        let release = setup.data().with_file_name("release");
+        let held = setup.data().with_file_name("release.held");
+        let failpoints = format!(
+            "{}=return({})",
+            tributary::failpoint::SOURCE_SCHEMA_PHASE,
+            release.display()
+        );
         let run = Proc::from_child(
             tributary()
                 .args(["run", "--task"])
@@ -293,16 +300,12 @@ mod serial {
                 .spawn()
                 .unwrap(),
         );
-        // The DDL topic exists once the first start is done (after the definitions were read):
-        // the schema phase runs next.
-        wait_until("the first start", LIMIT, || {
-            task_topics(&ddl).contains(&ddl)
-        })
-        .await;
+        wait_until("the schema phase to be held", LIMIT, || held.exists()).await;
         db.client
             .batch_execute("ALTER TABLE items ADD COLUMN note text")
             .await
             .unwrap();
+        std::fs::write(&release, b"").unwrap();
         let (code, err) = run.wait_exit(LIMIT);
         assert_ne!(code, 0, "{err}");
         assert!(

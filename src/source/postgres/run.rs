@@ -198,7 +198,7 @@ async fn schema_phase(
     };
     let tables: Vec<Arc<TableSchema>> = defs.iter().map(|d| d.table.clone()).collect();
     #[cfg(feature = "failpoints")]
-    fail::fail_point!(crate::failpoint::SOURCE_SCHEMA_PHASE);
+    crate::failpoint::hold(crate::failpoint::SOURCE_SCHEMA_PHASE).await;
     definition::check_unchanged(catalog, fingerprints, &tables, "schema").await?;
     let mut batch: SourceBatch = defs.into_iter().map(SourceItem::TableDefinition).collect();
     batch.push(SourceItem::SchemaDone);
