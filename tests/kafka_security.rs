@@ -460,6 +460,51 @@ async fn tls_verifies_the_broker_and_carries_every_connection() {
     .expect("test timed out");
 }
 
+/// The precheck's free-space read (its own connections, not librdkafka's) speaks TLS with
+/// the same CA file: through the proxy it reaches tansu's ApiVersions answer (no
+/// DescribeLogDirs), an untrusted certificate is refused, and a SASL protocol is not spoken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_free_space_read_speaks_tls_and_leaves_sasl_alone() {
+    use tributary::sink::kafka::log_dirs::{describe, Space};
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let dir = tempfile::tempdir().unwrap();
+        let (servers, ca) = tls_broker(dir.path()).await;
+        let config = |security: &Security| {
+            let mut c = KafkaSinkConfig {
+                bootstrap_servers: servers.clone(),
+                ..Default::default()
+            };
+            security.apply(&mut c);
+            c
+        };
+        let step = Duration::from_secs(5);
+        let tls = Security {
+            protocol: Some("ssl"),
+            ca: Some(ca),
+            ..Default::default()
+        };
+        assert_eq!(
+            describe(&config(&tls), step).await,
+            Ok(Space::NotOffered {
+                broker: servers.clone(),
+                offered: None
+            })
+        );
+        let other = tempfile::tempdir().unwrap();
+        let (other_ca, _) = certificate(other.path());
+        let untrusted = Security {
+            ca: Some(other_ca),
+            ..tls.clone()
+        };
+        let error = describe(&config(&untrusted), step).await.unwrap_err();
+        assert!(error.contains("certificate"), "{error}");
+        let sasl = Security::sasl("sasl_ssl", "SCRAM-SHA-512", "u", "p");
+        assert_eq!(describe(&config(&sasl), step).await, Ok(Space::Sasl));
+    })
+    .await
+    .expect("test timed out");
+}
+
 /// `tributary run` from PostgreSQL over SASL_SSL: SCRAM-SHA-512 inside TLS, the password from
 /// `sasl_password_env`; the snapshot and a streamed insert read back over the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1031,3 +1031,26 @@ async fn slot_limits_wal_senders_and_standbys_on_a_server_of_the_test_s_own() {
         "{found}"
     );
 }
+
+/// `broker_space` asks the test broker, tansu, for DescribeLogDirs over its own connection:
+/// tansu 0.6 lists no DescribeLogDirs in its ApiVersions answer, so the item passes saying
+/// that, with the source's size (the verdict against reported figures is unit-tested in
+/// src/precheck/broker.rs, the decoding of a v4 answer in src/sink/kafka/log_dirs.rs).
+#[tokio::test]
+async fn broker_space_says_the_test_broker_does_not_report_its_free_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = items_db("pc_space").await;
+    let (_, r) = precheck(&task(dir.path(), &db.url, &["public.items"], ""), &[]);
+    let (s, found) = item(&r, "broker_space");
+    assert_eq!(s, "pass", "{found}");
+    assert!(
+        found.starts_with(&format!(
+            "not reported: the broker at {} does not offer DescribeLogDirs v4 (Kafka 3.3+ does; \
+             it offers no DescribeLogDirs at all); make sure the brokers' log directories have \
+             room for the selected tables' ",
+            kafka()
+        )) && found.contains("on the source (indexes included)"),
+        "{found}"
+    );
+    db.cleanup().await;
+}

@@ -1,13 +1,16 @@
 //! The broker's items: the connection, each target topic against the task's topic plan
-//! (`crate::route::Routing::topics`, the plan a first start prepares), and free space.
+//! (`crate::route::Routing::topics`, the plan a first start prepares), and free space
+//! (`crate::sink::kafka::log_dirs`).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use super::source::SourceFacts;
 use super::{bytes, Item};
 use crate::config::TaskSpec;
 use crate::metrics::ShardLabels;
 use crate::route::Routing;
+use crate::sink::kafka::log_dirs::{self, Space};
 use crate::sink::kafka::KafkaSink;
 use crate::sink::{Sink, TopicPlan};
 
@@ -18,11 +21,10 @@ pub async fn check(spec: &TaskSpec, source: Option<SourceFacts>, out: &mut Vec<I
         .map(|s| Routing::new(spec).topics(&s.tables))
         .unwrap_or_default();
     let names: Vec<String> = plans.iter().map(|p| p.name.clone()).collect();
-    let sink = crate::task::kafka_config(spec)
-        .map_err(|e| e.to_string())
-        .and_then(|c| {
-            KafkaSink::new(c, &ShardLabels::new(&spec.name, 0)).map_err(|e| e.to_string())
-        });
+    let config = crate::task::kafka_config(spec).map_err(|e| e.to_string());
+    let sink = config.clone().and_then(|c| {
+        KafkaSink::new(c, &ShardLabels::new(&spec.name, 0)).map_err(|e| e.to_string())
+    });
     let counts = match sink {
         Ok(mut sink) => sink
             .partition_counts(&names)
@@ -51,7 +53,15 @@ pub async fn check(spec: &TaskSpec, source: Option<SourceFacts>, out: &mut Vec<I
     if source.is_some() {
         out.push(topics(spec, &plans, &counts));
     }
-    out.push(broker_space(source.and_then(|s| s.bytes)));
+    let space = match &config {
+        Ok(c) => log_dirs::describe(c, SPACE_STEP).await,
+        Err(e) => Err(e.clone()),
+    };
+    out.push(broker_space(
+        space,
+        source.and_then(|s| s.bytes),
+        spec.destination.replication_factor,
+    ));
 }
 
 /// Each topic exists with the partition count the task maps to it, or will be created.
@@ -114,14 +124,223 @@ fn summary(list: &[String]) -> String {
     }
 }
 
-/// Kafka reports free log-directory space only through DescribeLogDirs, which the client
-/// library tributary uses (librdkafka) does not offer: the item says so and passes.
-fn broker_space(source: Option<u64>) -> Item {
-    let size = source.map_or("the source's size".into(), |b| {
-        format!(
+/// How long each step of the free-space read (connect, handshake, request) may take.
+const SPACE_STEP: Duration = Duration::from_secs(5);
+
+/// The brokers' free space against the source's size (`source`, the selected tables' bytes)
+/// times the replication factor the task creates topics with (`replication`; unset or -1
+/// counts as 1). Never fails: the connection itself is `kafka_connect`'s item.
+fn broker_space(
+    space: Result<Space, String>,
+    source: Option<u64>,
+    replication: Option<i32>,
+) -> Item {
+    const N: &str = "broker_space";
+    let factor = replication.filter(|&r| r > 0).unwrap_or(1) as u64;
+    let need = source.map(|b| b.saturating_mul(factor));
+    let size = match (source, factor) {
+        (None, _) => "the source's size".to_owned(),
+        (Some(b), 1) => format!(
             "the selected tables' {} on the source (indexes included)",
             bytes(b)
+        ),
+        (Some(b), f) => format!(
+            "the selected tables' {} on the source (indexes included) times replication factor {f}, {}",
+            bytes(b),
+            bytes(b.saturating_mul(f))
+        ),
+    };
+    let room = format!("make sure the brokers' log directories have room for {size}");
+    let brokers = match space {
+        Err(e) => return Item::pass(N, format!("not read: {e}; {room}")),
+        Ok(Space::Sasl) => {
+            return Item::pass(N, format!("not read: the free-space check speaks PLAINTEXT and SSL only; SASL brokers are not asked; {room}"))
+        }
+        Ok(Space::NotOffered { broker, offered }) => {
+            let offered = offered.map_or("it offers no DescribeLogDirs at all".into(), |v| {
+                format!("it offers up to v{v}, which carries no free space")
+            });
+            return Item::pass(N, format!("not reported: the broker at {broker} does not offer DescribeLogDirs v4 (Kafka 3.3+ does; {offered}); {room}"));
+        }
+        Ok(Space::Brokers(b)) => b,
+    };
+    let (mut usable, mut unread) = (0u64, 0usize);
+    let mut each = Vec::new();
+    for b in &brokers {
+        let name = format!("broker {} at {}", b.id, b.address);
+        match &b.space {
+            Ok(s) if s.unknown < s.dirs => {
+                usable = usable.saturating_add(s.usable);
+                let partly = if s.unknown > 0 {
+                    format!(
+                        " ({} of {} log directories not reported)",
+                        s.unknown, s.dirs
+                    )
+                } else {
+                    String::new()
+                };
+                each.push(format!(
+                    "{name}: {} free of {}{partly}",
+                    bytes(s.usable),
+                    bytes(s.total)
+                ));
+            }
+            Ok(_) => {
+                unread += 1;
+                each.push(format!("{name}: no log directory reports its space"));
+            }
+            Err(e) => {
+                unread += 1;
+                each.push(format!("{name}: not read ({e})"));
+            }
+        }
+    }
+    let each = each.join("; ");
+    if unread == brokers.len() {
+        return Item::pass(N, format!("not reported: {each}; {room}"));
+    }
+    let free = if unread == 0 {
+        format!("the brokers have {} free ({each})", bytes(usable))
+    } else {
+        format!(
+            "the brokers that report have {} free, {unread} did not ({each})",
+            bytes(usable)
         )
-    });
-    Item::pass("broker_space", format!("not reported: the brokers' free space is not read (librdkafka has no DescribeLogDirs call), so it cannot be compared with {size}; make sure the brokers' log directories have room for it"))
+    };
+    match need {
+        Some(need) if need > usable && unread == 0 => Item::warn(
+            N,
+            format!("{size} exceed the free space: {free}"),
+            "free or add space in the brokers' log directories, shorten the topics' retention, or select fewer tables (the messages' size differs from the tables' by the format and the compression)",
+        ),
+        Some(need) if need > usable => Item::pass(
+            N,
+            format!("{free}: less than {size}, but not every broker reported; make sure the others have room"),
+        ),
+        Some(_) => Item::pass(N, format!("{free}, enough for {size}")),
+        None => Item::pass(N, format!("{free}; the source's size is unknown")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::precheck::Status;
+    use crate::sink::kafka::log_dirs::{BrokerSpace, DirSums};
+
+    const GIB: u64 = 1 << 30;
+
+    fn broker(id: i32, usable: u64, total: u64) -> BrokerSpace {
+        BrokerSpace {
+            id,
+            address: format!("k{id}:9092"),
+            space: Ok(DirSums {
+                usable,
+                total,
+                dirs: 1,
+                unknown: 0,
+            }),
+        }
+    }
+
+    fn two() -> Space {
+        Space::Brokers(vec![
+            broker(1, 3 * GIB, 10 * GIB),
+            broker(2, 2 * GIB, 10 * GIB),
+        ])
+    }
+
+    #[test]
+    fn more_than_the_summed_free_space_warns_naming_each_broker() {
+        let i = broker_space(Ok(two()), Some(6 * GIB), None);
+        assert_eq!(i.status, Status::Warn, "{}", i.found);
+        assert!(
+            i.found
+                .contains("broker 1 at k1:9092: 3.0 GiB free of 10.0 GiB")
+                && i.found
+                    .contains("broker 2 at k2:9092: 2.0 GiB free of 10.0 GiB")
+                && i.found.contains("the brokers have 5.0 GiB free"),
+            "{}",
+            i.found
+        );
+    }
+
+    #[test]
+    fn the_replication_factor_multiplies_the_source_s_size() {
+        let i = broker_space(Ok(two()), Some(2 * GIB), Some(3));
+        assert_eq!(i.status, Status::Warn, "{}", i.found);
+        assert!(
+            i.found.contains("times replication factor 3, 6.0 GiB"),
+            "{}",
+            i.found
+        );
+        let i = broker_space(Ok(two()), Some(2 * GIB), Some(-1));
+        assert_eq!(i.status, Status::Pass, "{}", i.found);
+    }
+
+    #[test]
+    fn less_than_the_free_space_passes_with_the_figures() {
+        let i = broker_space(Ok(two()), Some(4 * GIB), Some(1));
+        assert_eq!(i.status, Status::Pass, "{}", i.found);
+        assert!(
+            i.found.contains("the brokers have 5.0 GiB free")
+                && i.found.contains("enough for the selected tables' 4.0 GiB"),
+            "{}",
+            i.found
+        );
+    }
+
+    #[test]
+    fn a_broker_that_does_not_report_turns_the_warning_into_a_note() {
+        let mut b = vec![broker(1, GIB, 10 * GIB)];
+        b.push(BrokerSpace {
+            id: 2,
+            address: "k2:9092".into(),
+            space: Err("cannot connect to k2:9092: refused".into()),
+        });
+        let i = broker_space(Ok(Space::Brokers(b)), Some(4 * GIB), None);
+        assert_eq!(i.status, Status::Pass, "{}", i.found);
+        assert!(
+            i.found.contains("1 did not") && i.found.contains("not every broker reported"),
+            "{}",
+            i.found
+        );
+    }
+
+    #[test]
+    fn nothing_read_passes_saying_why() {
+        let i = broker_space(
+            Err("cannot connect to k:1: refused".into()),
+            Some(GIB),
+            None,
+        );
+        assert_eq!(i.status, Status::Pass);
+        assert!(
+            i.found.starts_with("not read: cannot connect"),
+            "{}",
+            i.found
+        );
+        let i = broker_space(Ok(Space::Sasl), None, None);
+        assert!(
+            i.found.contains("SASL brokers are not asked"),
+            "{}",
+            i.found
+        );
+        let i = broker_space(
+            Ok(Space::NotOffered {
+                broker: "k:1".into(),
+                offered: Some(2),
+            }),
+            None,
+            None,
+        );
+        assert!(
+            i.found.starts_with(
+                "not reported: the broker at k:1 does not offer DescribeLogDirs v4 (Kafka 3.3+ \
+                 does; it offers up to v2, which carries no free space)"
+            ),
+            "{}",
+            i.found
+        );
+    }
 }

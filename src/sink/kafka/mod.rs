@@ -29,6 +29,7 @@ mod ack;
 mod admin;
 mod config;
 mod error;
+pub mod log_dirs;
 #[cfg(test)]
 mod mock_tests;
 mod producer;
