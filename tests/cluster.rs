@@ -292,13 +292,14 @@ mod serial {
         wait_streaming(&c, &gone, 4);
         wait_streaming(&c, &kept, 1);
         let (_, pubs_before) = db.replication_objects().await;
-        // DDL capture: two event triggers per task (created by shard 0 only).
+        // DDL capture: two event triggers per task (created by shard 0 only), and one per
+        // shard joining tables created later (4 shards and 1).
         assert_eq!(
             (
                 task_triggers(&db, &gone).await,
                 task_triggers(&db, &kept).await
             ),
-            (2, 2)
+            (6, 3)
         );
         let out = c.ctl(0, &["task", "delete", &gone]);
         assert!(
@@ -320,8 +321,8 @@ mod serial {
                 task_triggers(&db, &gone).await,
                 task_triggers(&db, &kept).await
             ),
-            (0, 2),
-            "the deleted task's DDL capture is dropped, the other's stays"
+            (0, 3),
+            "the deleted task's event triggers are dropped, the other's stay"
         );
         let (_, pubs) = db.replication_objects().await;
         let gone_l = gone.to_ascii_lowercase();
