@@ -14,6 +14,7 @@
 //! sequence. The pipeline names no database's types: it sees positions, resume tokens, events
 //! and classified errors.
 
+pub mod oracle;
 pub mod postgres;
 
 use std::future::Future;

@@ -1,0 +1,13 @@
+//! The Oracle source (issue 9): changes read from the redo logs through LogMiner, a snapshot
+//! read `AS OF SCN`, checkpoints in SCNs. Built in pieces, each behind its own module:
+//!
+//! ```text
+//!  session (the connection trait; real client, scripted stand-in)
+//!     └─► miner: LogMiner sessions over bounded SCN windows ──► LogMinerRow
+//!            └─► assemble: transactions in commit order (rollbacks dropped, spilled past a budget)
+//!                   └─► redo: SQL_REDO text parsed into typed row images of an OraTable
+//! ```
+//! `logminer` and `table` hold the types the pieces share. Not yet wired into a `Source`.
+
+pub mod logminer;
+pub mod table;
