@@ -5,6 +5,7 @@
 //! ```text
 //!  TaskSpec ──► source items (source.rs: PostgreSQL settings, privileges, tables, names,
 //!           │                 wal_disk.rs: pg_wal's free disk against the expected backlog)
+//!           │     oracle.rs: the Oracle source's items, judged from dictionary facts)
 //!           └─► broker items (broker.rs: connection, topics, space)
 //!                   │
 //!                   ▼
@@ -17,6 +18,7 @@
 mod broker;
 mod identity;
 mod names;
+pub mod oracle;
 mod source;
 mod tables;
 mod wal_disk;
@@ -31,6 +33,14 @@ pub use names::Owned;
 /// Every item, in the order reports list them.
 pub const ITEMS: &[&str] = &[
     "source_connect",
+    // The Oracle source's (`oracle`).
+    "archivelog",
+    "supplemental_logging",
+    "logminer_privileges",
+    "archive_retention",
+    "undo_retention",
+    "table_name_length",
+    "table_keys",
     "wal_level",
     "privilege_replication",
     "replication_slots",
