@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole check against real local services:
-#   cargo fmt --check, cargo clippy -D warnings (with and without the `failpoints` feature),
+#   cargo fmt --check, cargo clippy -D warnings (without features, with `failpoints`, with `oracle`),
 #   then every test (unit + integration, built with `--features failpoints` so fault-injection
 #   tests run) with cargo nextest (profile `ci`, .config/nextest.toml) or cargo test when
 #   nextest is missing,
@@ -43,6 +43,10 @@ if [ "${TRIBUTARY_SKIP_LINT:-0}" != 1 ]; then
   step "cargo clippy --all-targets --features failpoints -- -D warnings"
   cargo clippy --all-targets --features failpoints -- -D warnings ||
     lint_failed+=("cargo clippy --features failpoints")
+  # Builds the Oracle source's real session on Oracle's thin driver (no database needed).
+  step "cargo clippy --all-targets --features oracle -- -D warnings"
+  cargo clippy --all-targets --features oracle -- -D warnings ||
+    lint_failed+=("cargo clippy --features oracle")
 fi
 
 # Test clusters start empty every run: slots left by a failed run must not pile up. fsync is off

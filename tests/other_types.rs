@@ -437,7 +437,13 @@ async fn numeric_like_and_text_like_types_match_postgres() {
         .map(|_| {
             let len = (rng.next() % 80) as usize;
             (0..len)
-                .map(|_| if rng.next() % 2 == 0 { '0' } else { '1' })
+                .map(|_| {
+                    if rng.next().is_multiple_of(2) {
+                        '0'
+                    } else {
+                        '1'
+                    }
+                })
                 .collect()
         })
         .collect();

@@ -35,7 +35,7 @@ mod serial {
             c.batch_execute(&sql).await.unwrap();
             n += 1;
             done.store(n, Ordering::Relaxed);
-            if n % 50 == 0 {
+            if n.is_multiple_of(50) {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         }

@@ -110,6 +110,9 @@ async fn run(args: RunArgs) -> i32 {
         Ok(s) => s,
         Err(e) => return fail(&e, 2),
     };
+    if let Err(e) = spec.wired_source() {
+        return fail(&e, 2);
+    }
     // Parsed just above, so readable.
     let spec_toml = std::fs::read_to_string(&args.task).unwrap_or_default();
     if let Err(e) = crate::config::check_item_names("--accept-warnings", &args.accept_warnings) {

@@ -196,7 +196,7 @@ pub(crate) fn write_interval_iso(out: &mut Vec<u8>, months: i32, days: i32, micr
     let mut frac = abs % 1_000_000;
     if frac != 0 {
         let mut width = 6;
-        while frac % 10 == 0 {
+        while frac.is_multiple_of(10) {
             frac /= 10;
             width -= 1;
         }

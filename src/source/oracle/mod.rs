@@ -10,4 +10,6 @@
 //! `logminer` and `table` hold the types the pieces share. Not yet wired into a `Source`.
 
 pub mod logminer;
+pub mod miner;
+pub mod session;
 pub mod table;

@@ -54,6 +54,7 @@ impl PgSource {
 
     /// The source of `spec`'s shard `shard`.
     pub fn from_spec(spec: &TaskSpec, shard: u32) -> Result<PgSource, ConfigError> {
+        spec.wired_source()?;
         let password = resolve_password(&spec.source)?;
         let mut conn = PgConnectConfig::new(
             &spec.source.url,

@@ -1,0 +1,368 @@
+//! A scripted stand-in of an Oracle database behind `OracleSession`, for tests (no Oracle can
+//! run on this project's machines): redo logs with their SCN ranges that appear, switch and
+//! get archived as the database's SCN clock moves, `V$LOGMNR_CONTENTS` rows, archived logs
+//! deleted from disk or from the catalog, and injected errors.
+//!
+//! It answers as Oracle does where the source can go wrong: `START_LOGMNR` before any
+//! `ADD_LOGFILE` fails with ORA-01292, reading contents before `START_LOGMNR` with ORA-01306, a
+//! window the added logs do not cover with ORA-01291, adding a deleted archived log with
+//! ORA-01284 / ORA-00308. Every call is recorded as the SQL text the real session sends
+//! (`super::sql`), so tests assert the exact statements and their order.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::position::Scn;
+use crate::source::oracle::logminer::{op, LogMinerRow};
+
+use super::{
+    sql, ContentsFilter, LogFile, OpenTransaction, OracleSession, SessionError, INFINITE_SCN,
+};
+
+/// One redo log of the script: sequence `sequence` of `thread` holds `[first, next)`. It is
+/// the current online log while the clock is below `next`, and is archived when the clock
+/// reaches `next` (the log switch).
+#[derive(Debug, Clone)]
+pub struct ScriptLog {
+    pub thread: u16,
+    pub sequence: u64,
+    pub first: Scn,
+    pub next: Scn,
+}
+
+impl ScriptLog {
+    pub fn online_name(&self) -> String {
+        format!("/u01/oradata/ORCL/redo{:02}.log", self.sequence % 3 + 1)
+    }
+
+    pub fn archived_name(&self) -> String {
+        format!("/u01/arch/{}_{}_1122334455.arc", self.thread, self.sequence)
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    logs: Vec<ScriptLog>,
+    rows: Vec<LogMinerRow>,
+    open: Vec<OpenTransaction>,
+    /// `current_scn` answers, one per call; the last one repeats.
+    clock: VecDeque<Scn>,
+    now: Scn,
+    /// Online redo groups: the newest this many logs are listed in `V$LOG`.
+    online_groups: usize,
+    /// Archived logs whose file is gone but which `V$ARCHIVED_LOG` still lists.
+    deleted: BTreeSet<u64>,
+    /// Archived logs gone from disk and catalog (RMAN `DELETE ARCHIVELOG`).
+    purged: BTreeSet<u64>,
+    /// One-shot errors: the next call whose SQL starts with the prefix fails.
+    inject: Vec<(String, SessionError)>,
+    calls: Vec<String>,
+    added: Vec<String>,
+    window: Option<(Scn, Scn)>,
+}
+
+/// The stand-in. Clones share one database: keep one to script and inspect while the miner
+/// owns another.
+#[derive(Debug, Clone)]
+pub struct ScriptSession {
+    state: Arc<Mutex<State>>,
+}
+
+impl Default for ScriptSession {
+    fn default() -> Self {
+        ScriptSession::new()
+    }
+}
+
+impl ScriptSession {
+    pub fn new() -> ScriptSession {
+        ScriptSession {
+            state: Arc::new(Mutex::new(State {
+                online_groups: 3,
+                ..State::default()
+            })),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds log `sequence` of thread 1 holding `[first, next)`.
+    pub fn log(self, sequence: u64, first: u64, next: u64) -> Self {
+        self.thread_log(1, sequence, first, next)
+    }
+
+    pub fn thread_log(self, thread: u16, sequence: u64, first: u64, next: u64) -> Self {
+        self.state().logs.push(ScriptLog {
+            thread,
+            sequence,
+            first: Scn(first),
+            next: Scn(next),
+        });
+        self
+    }
+
+    /// The SCNs `current_scn` answers, one per call (the last repeats).
+    pub fn clock(self, scns: &[u64]) -> Self {
+        {
+            let mut s = self.state();
+            s.clock = scns.iter().copied().map(Scn).collect();
+            if let Some(first) = s.clock.front() {
+                s.now = *first;
+            }
+        }
+        self
+    }
+
+    /// Moves the database's clock (log switches happen as it passes a log's end).
+    pub fn advance_to(&self, scn: u64) {
+        let mut s = self.state();
+        s.clock.clear();
+        s.now = Scn(scn);
+    }
+
+    pub fn rows(self, rows: impl IntoIterator<Item = LogMinerRow>) -> Self {
+        self.state().rows.extend(rows);
+        self
+    }
+
+    pub fn open_transaction(self, t: OpenTransaction) -> Self {
+        self.state().open.push(t);
+        self
+    }
+
+    /// The archived copy of `sequence` is deleted from disk, still listed in the catalog.
+    pub fn delete_archived(&self, sequence: u64) {
+        self.state().deleted.insert(sequence);
+    }
+
+    /// The archived copy of `sequence` is gone from disk and catalog.
+    pub fn purge_archived(&self, sequence: u64) {
+        self.state().purged.insert(sequence);
+    }
+
+    /// The next call whose SQL starts with `prefix` fails with `error`.
+    pub fn fail_next(&self, prefix: &str, error: SessionError) {
+        self.state().inject.push((prefix.to_owned(), error));
+    }
+
+    /// Every statement sent so far, in order.
+    pub fn calls(&self) -> Vec<String> {
+        self.state().calls.clone()
+    }
+
+    /// Forgets the recorded statements.
+    pub fn clear_calls(&self) {
+        self.state().calls.clear();
+    }
+}
+
+impl State {
+    /// Records a call; fails it if an error was injected for it.
+    fn call(&mut self, sql: String) -> Result<(), SessionError> {
+        let injected = self.inject.iter().position(|(p, _)| sql.starts_with(p));
+        self.calls.push(sql);
+        match injected {
+            Some(i) => Err(self.inject.remove(i).1),
+            None => Ok(()),
+        }
+    }
+
+    fn online(&self, log: &ScriptLog) -> bool {
+        let mut of_thread: Vec<&ScriptLog> = self
+            .logs
+            .iter()
+            .filter(|l| l.thread == log.thread && l.first <= self.now)
+            .collect();
+        of_thread.sort_by_key(|l| std::cmp::Reverse(l.sequence));
+        of_thread
+            .iter()
+            .take(self.online_groups)
+            .any(|l| l.sequence == log.sequence)
+    }
+
+    fn listed(&self, from: Scn, to: Scn) -> Vec<LogFile> {
+        let mut out = Vec::new();
+        for l in self.logs.iter().filter(|l| l.first <= self.now) {
+            let current = self.now < l.next;
+            let next = if current { INFINITE_SCN } else { l.next };
+            let file = |name: String, archived| LogFile {
+                name,
+                thread: l.thread,
+                sequence: l.sequence,
+                first_scn: l.first,
+                next_scn: next,
+                archived,
+            };
+            if !current && !self.purged.contains(&l.sequence) {
+                out.push(file(l.archived_name(), true));
+            }
+            if self.online(l) {
+                out.push(file(l.online_name(), false));
+            }
+        }
+        out.retain(|f| f.covers(from, to));
+        out
+    }
+
+    fn file(&self, name: &str) -> Option<(&ScriptLog, bool)> {
+        self.logs.iter().find_map(|l| {
+            if l.archived_name() == name && self.now >= l.next {
+                Some((l, true))
+            } else if l.online_name() == name && self.online(l) {
+                Some((l, false))
+            } else {
+                None
+            }
+        })
+    }
+}
+
+fn ora(code: u32, message: impl Into<String>) -> SessionError {
+    SessionError::Database {
+        code,
+        message: message.into(),
+    }
+}
+
+fn selected(f: &ContentsFilter, r: &LogMinerRow) -> bool {
+    if [op::START, op::COMMIT, op::ROLLBACK].contains(&r.operation_code) {
+        return true;
+    }
+    let (Some(owner), table) = (&r.seg_owner, &r.table_name) else {
+        return false;
+    };
+    f.owners.contains(owner)
+        || f.tables
+            .iter()
+            .any(|(o, t)| o == owner && Some(t) == table.as_ref())
+}
+
+impl OracleSession for ScriptSession {
+    async fn pin_nls(&mut self) -> Result<(), SessionError> {
+        let mut s = self.state();
+        for stmt in sql::NLS {
+            s.call(stmt.to_owned())?;
+        }
+        Ok(())
+    }
+
+    async fn current_scn(&mut self) -> Result<Scn, SessionError> {
+        let mut s = self.state();
+        s.call(sql::CURRENT_SCN.to_owned())?;
+        if let Some(next) = s.clock.pop_front() {
+            s.now = next;
+            if s.clock.is_empty() {
+                s.clock.push_back(next);
+            }
+        }
+        Ok(s.now)
+    }
+
+    async fn logs(&mut self, from: Scn, to: Scn) -> Result<Vec<LogFile>, SessionError> {
+        let mut s = self.state();
+        s.call(sql::logs(from, to))?;
+        Ok(s.listed(from, to))
+    }
+
+    async fn add_logfile(&mut self, name: &str, first: bool) -> Result<(), SessionError> {
+        let mut s = self.state();
+        s.call(sql::add_logfile(name, first))?;
+        let Some((log, archived)) = s.file(name) else {
+            return Err(ora(
+                1284,
+                format!("file {name} cannot be opened\nORA-00308: cannot open archived log '{name}'\nORA-27037: unable to obtain file status"),
+            ));
+        };
+        if archived && s.deleted.contains(&log.sequence) {
+            return Err(ora(
+                1284,
+                format!("file {name} cannot be opened\nORA-00308: cannot open archived log '{name}'\nORA-27037: unable to obtain file status\nLinux-x86_64 Error: 2: No such file or directory"),
+            ));
+        }
+        if first {
+            s.added.clear();
+            s.window = None;
+        } else if s.added.iter().any(|a| a == name) {
+            return Err(ora(1289, format!("cannot add duplicate logfile {name}")));
+        }
+        s.added.push(name.to_owned());
+        Ok(())
+    }
+
+    async fn start_logmnr(&mut self, start: Scn, end: Scn) -> Result<(), SessionError> {
+        let mut s = self.state();
+        s.call(sql::start_logmnr(start, end))?;
+        if s.added.is_empty() {
+            return Err(ora(
+                1292,
+                "no log file has been specified for the current LogMiner session",
+            ));
+        }
+        // Every SCN of the window in some added log of each thread that has one.
+        let added: Vec<(u16, Scn, Scn)> = s
+            .added
+            .iter()
+            .filter_map(|n| s.file(n))
+            .map(|(l, _)| (l.thread, l.first, l.next))
+            .collect();
+        let threads: BTreeSet<u16> = added.iter().map(|a| a.0).collect();
+        for t in threads {
+            let mut ranges: Vec<(Scn, Scn)> = added
+                .iter()
+                .filter(|a| a.0 == t)
+                .map(|a| (a.1, a.2))
+                .collect();
+            ranges.sort();
+            let mut covered = start;
+            for (first, next) in ranges {
+                if first <= covered && next > covered {
+                    covered = next;
+                }
+            }
+            if covered <= end.min(s.now) {
+                return Err(ora(1291, "missing logfile"));
+            }
+        }
+        s.window = Some((start, end));
+        Ok(())
+    }
+
+    async fn contents(
+        &mut self,
+        filter: &ContentsFilter,
+    ) -> Result<Vec<LogMinerRow>, SessionError> {
+        let mut s = self.state();
+        s.call(sql::contents(filter))?;
+        let Some((start, end)) = s.window else {
+            return Err(ora(
+                1306,
+                "dbms_logmnr.start_logmnr() must be invoked before selecting from v$logmnr_contents",
+            ));
+        };
+        Ok(s.rows
+            .iter()
+            .filter(|r| r.scn >= start && r.scn <= end && selected(filter, r))
+            .cloned()
+            .collect())
+    }
+
+    async fn end_logmnr(&mut self) -> Result<(), SessionError> {
+        let mut s = self.state();
+        s.call(sql::END_LOGMNR.to_owned())?;
+        s.window = None;
+        s.added.clear();
+        Ok(())
+    }
+
+    async fn open_transactions(&mut self, at: Scn) -> Result<Vec<OpenTransaction>, SessionError> {
+        let mut s = self.state();
+        s.call(sql::open_transactions(at))?;
+        Ok(s.open
+            .iter()
+            .filter(|t| t.start_scn <= at)
+            .copied()
+            .collect())
+    }
+}
