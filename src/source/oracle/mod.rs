@@ -7,9 +7,12 @@
 //!            └─► assemble: transactions in commit order (rollbacks dropped, spilled past a budget)
 //!                   └─► redo: SQL_REDO text parsed into typed row images of an OraTable
 //! ```
-//! `logminer` and `table` hold the types the pieces share. Not yet wired into a `Source`.
+//! `logminer` and `table` hold the types the pieces share; `types` maps Oracle column types to the
+//! PostgreSQL types (IvorySQL's names) the pipeline and formats know. Not yet wired into a `Source`.
 
 pub mod logminer;
 pub mod miner;
+pub mod redo;
 pub mod session;
 pub mod table;
+pub mod types;
