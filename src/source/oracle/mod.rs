@@ -9,5 +9,6 @@
 //! ```
 //! `logminer` and `table` hold the types the pieces share. Not yet wired into a `Source`.
 
+pub mod assemble;
 pub mod logminer;
 pub mod table;
