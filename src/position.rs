@@ -21,7 +21,8 @@
 //! LSN, known at Commit, is what is confirmed to the server (the resume token).
 //!
 //! Oracle: several transactions can commit at one SCN, so the commit SCN is followed by the
-//! transaction id and the redo position (RS_ID/SSN) before the index.
+//! redo position (RS_ID/SSN) of the COMMIT row, which orders them as they committed, and the
+//! transaction id, before the index.
 
 use std::fmt;
 use std::str::FromStr;
@@ -121,12 +122,14 @@ impl fmt::Display for LogPoint {
 pub enum StreamPosition {
     /// PostgreSQL: the transaction's commit LSN (Begin's `final_lsn`) and the event's index.
     Pg { commit_lsn: Lsn, index: u32 },
-    /// Oracle: the commit SCN, then the transaction id and the redo position (RS_ID packed with
-    /// the SSN) to order transactions committing at one SCN, then the event's index.
+    /// Oracle: the commit SCN, then the redo position of the transaction's COMMIT row (RS_ID
+    /// packed with the SSN) to order transactions committing at one SCN in the order they
+    /// committed, then the transaction id (a tie-break only: two COMMIT rows never share a redo
+    /// position), then the event's index. Field order is the derived order.
     Oracle {
         commit_scn: Scn,
-        xid: Xid,
         redo: u128,
+        xid: Xid,
         index: u32,
     },
 }
@@ -241,8 +244,11 @@ mod tests {
             redo,
             index,
         };
-        assert!(at(1, 9, 9) < at(2, 0, 0), "the transaction id comes first");
-        assert!(at(1, 1, 9) < at(1, 2, 0));
+        assert!(
+            at(2, 1, 9) < at(1, 2, 0),
+            "the COMMIT row's redo position comes before the transaction id"
+        );
+        assert!(at(1, 1, 9) < at(2, 1, 0));
         assert!(at(1, 1, 1) < at(1, 1, 2));
         let later = StreamPosition::Oracle {
             commit_scn: Scn(501),

@@ -10,6 +10,7 @@
 //! `logminer` and `table` hold the types the pieces share; `types` maps Oracle column types to the
 //! PostgreSQL types (IvorySQL's names) the pipeline and formats know. Not yet wired into a `Source`.
 
+pub mod assemble;
 pub mod logminer;
 pub mod miner;
 pub mod redo;
