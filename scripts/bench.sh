@@ -285,6 +285,29 @@ run_cluster_measurements() {
   report ratio.cluster_vs_run "$(sed -E 's/.*ratio=([0-9.]+).*/\1/' <<<"$c")"
 }
 
+# The Oracle source's parser and assembler on one core, from recorded-shape LogMiner rows (no
+# Oracle Database runs here): tests/oracle_redo_bench.rs and tests/oracle_assemble_bench.rs.
+# Goal: the parser is never the bottleneck (above 200k rows/s).
+run_oracle_measurements() {
+  local out="$TRIBUTARY_RUN/oracle-bench.log"
+  step "Oracle SQL_REDO parser and transaction assembler on one core (log: $out)"
+  timeout "$bench_timeout" cargo nextest run --release --test oracle_redo_bench \
+    --test oracle_assemble_bench --run-ignored only --no-capture >"$out" 2>&1 ||
+    die "Oracle measurements failed: see $out"
+  local parse memory spill
+  parse=$(sed -nE 's/^oracle_redo_parser .*rows_per_sec=([0-9]+).*/\1/p' "$out")
+  memory=$(sed -nE 's/^ORACLE_ASSEMBLE shape=memory .*rows_per_s=([0-9]+).*/\1/p' "$out")
+  spill=$(sed -nE 's/^ORACLE_ASSEMBLE shape=spill .*rows_per_s=([0-9]+).*/\1/p' "$out")
+  [ -n "$parse" ] && [ -n "$memory" ] && [ -n "$spill" ] || die "no Oracle figure in $out"
+  report oracle.redo_parser_rows_per_s "$parse"
+  report oracle.assembler_memory_rows_per_s "$memory"
+  report oracle.assembler_spilled_rows_per_s "$spill"
+  report ratio.oracle_parser_vs_goal_200k "$(ratio "$parse" 200000)"
+}
+
+if [ "${BENCH_ORACLE:-1}" = 1 ]; then
+  run_oracle_measurements
+fi
 if [ "${BENCH_TRIBUTARY:-1}" = 1 ]; then
   step "tributary"
   run_tributary_measurements || die "tributary measurements failed"

@@ -21,6 +21,7 @@ GRANT SELECT ON V_$ARCHIVE_DEST_STATUS TO c##tributary CONTAINER=ALL;
 -- Transactions open at the snapshot SCN (mining starts at the oldest one's start).
 GRANT SELECT ANY TRANSACTION TO c##tributary CONTAINER=ALL;
 GRANT SELECT ON V_$TRANSACTION TO c##tributary CONTAINER=ALL;
+GRANT SELECT ON GV_$TRANSACTION TO c##tributary CONTAINER=ALL;
 -- The snapshot: each table read AS OF SCN (flashback query), and the tables' definitions.
 GRANT FLASHBACK ANY TABLE TO c##tributary CONTAINER=ALL;
 GRANT SELECT ANY TABLE TO c##tributary CONTAINER=ALL;
