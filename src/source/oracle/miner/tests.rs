@@ -34,6 +34,16 @@ fn log(thread: u16, sequence: u64, first: u64, next: u64) -> ScriptLog {
     }
 }
 
+/// Logs 5 to 8 of thread 1 (SCNs 100 to 9,000), the clock at 450.
+fn four_logs() -> ScriptSession {
+    ScriptSession::new()
+        .log(5, 100, 200)
+        .log(6, 200, 300)
+        .log(7, 300, 400)
+        .log(8, 400, 9_000)
+        .clock(&[450])
+}
+
 fn bounds(min: u64, max: u64) -> WindowBounds {
     WindowBounds { min, max }
 }
@@ -129,12 +139,7 @@ async fn a_log_switch_is_picked_up_by_the_next_window() {
 
 #[tokio::test]
 async fn a_deleted_archived_log_fails_definitely_naming_its_sequence_and_the_retention() {
-    let db = ScriptSession::new()
-        .log(5, 100, 200)
-        .log(6, 200, 300)
-        .log(7, 300, 400)
-        .log(8, 400, 9_000)
-        .clock(&[450]);
+    let db = four_logs();
     db.delete_archived(5);
     let mut miner = Miner::new(db.clone(), filter(), bounds(1_000, 1_000), Scn(150));
     let e = miner.next_window().await.unwrap_err();
@@ -174,12 +179,7 @@ async fn a_deleted_archived_log_fails_definitely_naming_its_sequence_and_the_ret
 #[tokio::test]
 async fn a_purged_archived_log_is_found_missing_before_logminer_starts() {
     // Gone from the catalog too: the oldest log listed starts after the window.
-    let db = ScriptSession::new()
-        .log(5, 100, 200)
-        .log(6, 200, 300)
-        .log(7, 300, 400)
-        .log(8, 400, 9_000)
-        .clock(&[450]);
+    let db = four_logs();
     db.purge_archived(5);
     let mut miner = Miner::new(db.clone(), filter(), bounds(1_000, 1_000), Scn(150));
     let e = miner.next_window().await.unwrap_err();
