@@ -92,12 +92,34 @@ _unregister() {
 # ---------------------------------------------------------------------------------------------
 # Dependencies
 
+# Cargo on PATH: from ~/.cargo/env, else (as root on a fresh machine) installed with rustup; and a
+# rustc at least as new as Cargo.toml's rust-version (updated through rustup where it manages it).
 _ensure_cargo() {
   if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
     # shellcheck disable=SC1091
     . "$HOME/.cargo/env"
   fi
-  command -v cargo >/dev/null 2>&1 || die "cargo not found: install the Rust toolchain with rustup (https://rustup.rs)"
+  if ! command -v cargo >/dev/null 2>&1; then
+    [ "$(id -u)" -eq 0 ] || die "cargo not found: install the Rust toolchain with rustup (https://rustup.rs)"
+    ensure_apt_packages curl ca-certificates
+    local rustup_log="$TRIBUTARY_CACHE/rustup.log"
+    mkdir -p "$TRIBUTARY_CACHE"
+    log "installing the Rust toolchain with rustup (log $rustup_log)"
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
+      sh -s -- -y --profile minimal >"$rustup_log" 2>&1 ||
+      die "installing Rust with rustup failed; see $rustup_log, or install it yourself (https://rustup.rs)"
+    # shellcheck disable=SC1091
+    . "$HOME/.cargo/env"
+  fi
+  local need have
+  need=$(sed -nE 's/^rust-version = "([0-9.]+)"/\1/p' "$(dirname "${BASH_SOURCE[0]}")/../../Cargo.toml")
+  have=$(rustc --version | awk '{ print $2 }')
+  if [ -n "$need" ] && [ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -n1)" != "$need" ]; then
+    command -v rustup >/dev/null 2>&1 ||
+      die "rustc $have is older than the $need this package needs: update the Rust toolchain"
+    log "rustc $have is older than $need: rustup update stable"
+    rustup update stable >/dev/null 2>&1 || die "rustup update stable failed: update the Rust toolchain to $need or later"
+  fi
 }
 
 _pkg_installed() {
