@@ -129,13 +129,15 @@ fn cased(case: Capitalisation, name: &str) -> String {
 fn dts_avro_options(spec: &TaskSpec, info: &SourceInfo) -> Result<DtsAvroOptions, ConfigError> {
     let d = &spec.destination.dts_avro;
     let source_type = match d.source_type.as_deref() {
+        None if info.kind == "oracle" => SourceType::Oracle,
         None | Some("PostgreSQL") => SourceType::PostgreSql,
         Some("PPAS") => SourceType::Ppas,
+        Some("Oracle") if info.kind == "oracle" => SourceType::Oracle,
         Some(x) => {
             return Err(ConfigError::not_one_of(
                 "destination.dts_avro.source_type",
                 x,
-                "PostgreSQL or PPAS",
+                "PostgreSQL or PPAS (Oracle for the Oracle source)",
             ))
         }
     };

@@ -61,12 +61,15 @@ pub enum SourceType {
     PostgreSql,
     /// Alibaba's name for PolarDB-O / PPAS.
     Ppas,
+    /// The Oracle source: `dataTypeNumber` is then Oracle's type number (`oracle_type_number`).
+    Oracle,
 }
 
 impl SourceType {
     /// The symbol's index in `SourceType`.
     fn ordinal(self) -> i32 {
         match self {
+            SourceType::Oracle => 1,
             SourceType::PostgreSql => 3,
             SourceType::Ppas => 7,
         }

@@ -11,7 +11,7 @@ use crate::schema::TableSchema;
 
 use super::avro;
 use super::image::Branch;
-use super::{DtsAvroOptions, ObjectName};
+use super::{DtsAvroOptions, ObjectName, SourceType};
 
 /// The cached plan of one table.
 pub(crate) struct TablePlan {
@@ -59,7 +59,7 @@ impl Plan for TablePlan {
         TablePlan {
             table: route.source.clone(),
             object_name,
-            fields: fields(t),
+            fields: fields(t, opts.source_type),
             pk_tag: pk_tag(t),
             truncate,
             branches: t.columns.iter().map(Branch::of).collect(),
@@ -80,18 +80,49 @@ fn push_part(out: &mut String, part: &str) {
     }
 }
 
-/// `fields`: branch 2, one `Field {name, dataTypeNumber}` per column (the type OID, as Java's
-/// `int` sees it).
-fn fields(t: &TableSchema) -> Vec<u8> {
+/// `fields`: branch 2, one `Field {name, dataTypeNumber}` per column: the type OID (as Java's
+/// `int` sees it), or for the Oracle source Oracle's type number.
+fn fields(t: &TableSchema, source: SourceType) -> Vec<u8> {
     let mut out = Vec::new();
     avro::branch(&mut out, 2);
     avro::block(&mut out, t.columns.len());
     for c in &t.columns {
         avro::string(&mut out, &c.name);
-        avro::int(&mut out, c.ty.oid as i32);
+        let number = match source {
+            SourceType::Oracle => oracle_type_number(&c.ty.name),
+            _ => c.ty.oid as i32,
+        };
+        avro::int(&mut out, number);
     }
     avro::end(&mut out);
     out
+}
+
+/// Oracle's type number of a column of the Oracle source (FORMATS.md part A, DTS's list [DOC
+/// S8]), by the type names `crate::source::oracle::types` gives; 29 (UNDEFINED) otherwise.
+pub fn oracle_type_number(name: &str) -> i32 {
+    match name {
+        "oravarcharchar" | "oravarcharbyte" | "nvarchar2" => 1,
+        "number" => 2,
+        "long" => 8,
+        "oradate" => 12,
+        "raw" => 23,
+        "long_raw" => 24,
+        "xmltype" => 58,
+        "rowid" => 69,
+        "oracharchar" | "oracharbyte" | "nchar" => 96,
+        "binary_float" => 100,
+        "binary_double" => 101,
+        "clob" | "nclob" => 112,
+        "blob" => 113,
+        "oratimestamp" => 180,
+        "oratimestamptz" => 181,
+        "yminterval" => 182,
+        "dsinterval" => 183,
+        "urowid" => 208,
+        "oratimestampltz" => 231,
+        _ => 29,
+    }
 }
 
 /// The `pk_uk_info` entry, `{"PRIMARY":["id"]}`: the key columns (the primary key, or the

@@ -473,3 +473,77 @@ fn a_type_oid_above_two_to_the_31_is_javas_int() {
     let big = ext(3_000_000_000, "big", "public", TypeKind::Text);
     assert_eq!(item(big, -1, C::V(text("x"))).1, -1_294_967_296);
 }
+
+/// The Oracle source's columns carry Oracle's type numbers (FORMATS.md part A's list), by the
+/// type names `source::oracle::types` gives every Oracle type.
+#[test]
+fn oracle_columns_carry_oracles_type_numbers() {
+    use crate::format::dts_avro::plan::oracle_type_number;
+    use crate::source::oracle::table::OraType as T;
+    use crate::source::oracle::types::pg_type;
+    let cases = [
+        (
+            T::Varchar2 {
+                length: 10,
+                chars: true,
+            },
+            1,
+        ),
+        (
+            T::Varchar2 {
+                length: 10,
+                chars: false,
+            },
+            1,
+        ),
+        (T::NVarchar2 { length: 10 }, 1),
+        (
+            T::Number {
+                precision: Some(10),
+                scale: Some(0),
+            },
+            2,
+        ),
+        (
+            T::Float {
+                binary_precision: 126,
+            },
+            2,
+        ),
+        (T::Long, 8),
+        (T::Date, 12),
+        (T::Raw { length: 16 }, 23),
+        (T::LongRaw, 24),
+        (T::XmlType, 58),
+        (T::Rowid, 69),
+        (
+            T::Char {
+                length: 2,
+                chars: true,
+            },
+            96,
+        ),
+        (T::NChar { length: 2 }, 96),
+        (T::BinaryFloat, 100),
+        (T::BinaryDouble, 101),
+        (T::Clob, 112),
+        (T::NClob, 112),
+        (T::Blob, 113),
+        (T::Timestamp { fsp: 6 }, 180),
+        (T::TimestampTz { fsp: 6 }, 181),
+        (T::IntervalYm { year_precision: 2 }, 182),
+        (
+            T::IntervalDs {
+                day_precision: 2,
+                fsp: 6,
+            },
+            183,
+        ),
+        (T::Urowid, 208),
+        (T::TimestampLtz { fsp: 6 }, 231),
+        (T::Other("SDO_GEOMETRY".into()), 29),
+    ];
+    for (ty, want) in cases {
+        assert_eq!(oracle_type_number(&pg_type(&ty).name), want, "{ty:?}");
+    }
+}
