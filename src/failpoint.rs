@@ -5,7 +5,8 @@
 //! `fail::cfg(NAME, "return")` (the surrounding function returns an `Injected` error, as if the
 //! process died there), or for a child process with `FAILPOINTS=NAME=pause` (the process
 //! stops there until a test SIGKILLs it). A point read through `hold` is released by the test
-//! instead: `FAILPOINTS=NAME=return(PATH)` holds the process there until PATH exists.
+//! instead: `FAILPOINTS=NAME=return(PATH)`, PATH a FIFO, holds the process there until the
+//! test writes to PATH and closes it.
 
 /// Records are durable in the sink; the checkpoint holding them is not saved yet.
 pub const RUNNER_AFTER_DURABLE: &str = "runner.after_durable";
@@ -22,22 +23,28 @@ pub const TASK_AFTER_CREATE: &str = "task.after_create";
 /// holds it here with `return(PATH)`, see `hold`, to change a table meanwhile).
 pub const SOURCE_SCHEMA_PHASE: &str = "source.schema_phase";
 
-/// Holds the caller while fail point `name` is configured `return(PATH)`: writes `PATH.held`,
-/// then waits until `PATH` exists. A test waits for the first file, changes the world at that
-/// known moment, and creates the second to let the process go on (where `pause` needs a
-/// SIGKILL and `sleep` a guess).
+/// Holds the caller while fail point `name` is configured `return(PATH)`, PATH a FIFO the test
+/// made: writes `PATH.held`, then reads PATH to its end, which blocks until the test has opened
+/// it for writing and closed it. A test waits for the first file, changes the world at that
+/// known moment, and writes to the FIFO to let the process go on (where `pause` needs a
+/// SIGKILL and `sleep` a guess). Nothing polls.
 #[cfg(feature = "failpoints")]
 pub async fn hold(name: &'static str) {
     let Some(path) = fail::eval(name, |arg| arg).flatten() else {
         return;
     };
-    let release = std::path::PathBuf::from(&path);
     if let Err(e) = std::fs::write(format!("{path}.held"), b"") {
         tracing::warn!(failpoint = name, error = %e, "cannot write the held file");
     }
-    tracing::info!(failpoint = name, release = %path, "held at a fail point until the release file exists");
-    while !release.exists() {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    tracing::info!(failpoint = name, release = %path, "held at a fail point until the FIFO is written and closed");
+    let fifo = path.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::fs::File::open(fifo)?, &mut buf)
+    })
+    .await;
+    if !matches!(read, Ok(Ok(_))) {
+        tracing::warn!(failpoint = name, release = %path, "cannot read the release FIFO: not held");
     }
 }
 

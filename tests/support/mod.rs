@@ -366,13 +366,6 @@ impl Proc {
         }
     }
 
-    /// Whether the process has exited (it is not waited for).
-    pub fn has_exited(&mut self) -> bool {
-        self.child
-            .as_mut()
-            .is_none_or(|c| c.try_wait().ok().flatten().is_some())
-    }
-
     /// Waits (bounded) for the exit; returns the code and stderr.
     pub fn wait_exit(mut self, limit: Duration) -> (i32, String) {
         let mut child = self.child.take().expect("a child");
