@@ -185,7 +185,8 @@ mod serial {
         let function: String = db
             .client
             .query_one(
-                "SELECT p.oid::regprocedure::text FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid LIMIT 1",
+                // The capture's function (its sql_drop trigger is the task's only one).
+                "SELECT p.oid::regprocedure::text FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid WHERE e.evtevent = 'sql_drop'",
                 &[],
             )
             .await

@@ -357,13 +357,21 @@ mod serial {
                  CREATE TABLE later_pk (id int PRIMARY KEY);
                  INSERT INTO later_pk VALUES (1);
                  COMMIT;
-                 CREATE TABLE later_bare (v int);
-                 INSERT INTO later_bare VALUES (1);
-                 UPDATE later_bare SET v = 2;
                  UPDATE later_pk SET id = 2;",
             )
             .await
-            .expect("a keyless table is not published under keep, so its UPDATE works");
+            .unwrap();
+        // The session creating a keyless table is told it is left out; its UPDATE works.
+        let (ok, warned) = psql(
+            &db.url,
+            "CREATE TABLE later_bare (v int); INSERT INTO later_bare VALUES (1); UPDATE later_bare SET v = 2",
+        );
+        assert!(ok, "a keyless table is not published under keep: {warned}");
+        assert!(
+            warned.contains("WARNING")
+                && warned.contains("later_bare created later has no primary key"),
+            "{warned}"
+        );
         let msgs = consume_until(&setup.topic("public.later_pk"), |m| m.len() >= 3);
         let ops: Vec<String> = values(&msgs)
             .iter()
@@ -376,9 +384,43 @@ mod serial {
         );
         let published = db.published_tables().await;
         assert_eq!(published, ["later_0", "later_pk"]);
+        // A join that fails (its function's owner may not change the publication) only warns:
+        // the user's CREATE TABLE succeeds, the table is not joined.
+        let role = unique("join_owner");
+        let function: String = db
+            .client
+            .query_one(
+                "SELECT p.oid::regprocedure::text FROM pg_event_trigger e JOIN pg_proc p ON p.oid = e.evtfoid \
+                 WHERE e.evtname LIKE '%join%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        db.client
+            .batch_execute(&format!(
+                "CREATE ROLE {role}; ALTER FUNCTION {function} OWNER TO {role}"
+            ))
+            .await
+            .unwrap();
+        let (ok, warned) = psql(
+            &db.url,
+            "CREATE TABLE later_broken (id int PRIMARY KEY); INSERT INTO later_broken VALUES (1)",
+        );
+        assert!(ok, "the user's DDL never fails: {warned}");
+        assert!(
+            warned.contains("WARNING")
+                && warned.contains("later_broken created later is not captured"),
+            "{warned}"
+        );
+        assert_eq!(db.published_tables().await, ["later_0", "later_pk"]);
         child.sigterm();
         let (code, err) = child.wait_exit(LIMIT);
         assert_eq!(code, 0, "{err}");
         db.cleanup().await;
+        let admin = connect(&pg_url()).await;
+        let _ = admin
+            .batch_execute(&format!("DROP ROLE IF EXISTS {role}"))
+            .await;
     }
 }

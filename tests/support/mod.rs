@@ -16,6 +16,19 @@ use serde_json::Value;
 
 pub mod cluster;
 
+/// Runs `sql` through `psql` on `url` (stopping at the first error); returns whether it
+/// succeeded and what it printed on stderr (the server's WARNINGs, as a user sees them).
+pub fn psql(url: &str, sql: &str) -> (bool, String) {
+    let out = std::process::Command::new("psql")
+        .args([url, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("psql runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 pub fn pg_url() -> String {
     std::env::var("TRIBUTARY_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://tributary:tributary@127.0.0.1:54321/postgres".into())
