@@ -51,6 +51,28 @@ mod serial {
         assert!(line.contains("bad.toml") && line.contains("line"), "{line}");
     }
 
+    /// README, "Oracle source (in progress)": an Oracle task is read and refused in one line.
+    #[tokio::test]
+    async fn an_oracle_task_is_refused_until_the_source_is_wired() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("oracle.toml");
+        std::fs::write(
+            &path,
+            "name = \"erp\"\n[source]\nkind = \"oracle\"\nhost = \"127.0.0.1\"\n\
+             service_name = \"FREEPDB1\"\nuser = \"C##TRIBUTARY\"\npassword = \"x\"\n\
+             [destination]\nkind = \"kafka\"\nbootstrap_servers = \"127.0.0.1:9\"\n\
+             [objects]\ntables = [\"SHOP.*\"]\n",
+        )
+        .unwrap();
+        let (code, err) = run_to_end(&path, &dir.path().join("data"), LIMIT);
+        assert_eq!(code, 2, "{err}");
+        let line = error_line(&err);
+        assert!(
+            line.contains("the Oracle source is not wired yet"),
+            "{line}"
+        );
+    }
+
     #[tokio::test]
     async fn wrong_password() {
         let db = TestDb::create("badpw").await;

@@ -365,6 +365,10 @@ mod serial {
             stderr.contains("DDL capture is off: creating its event trigger needs a superuser"),
             "{stderr}"
         );
+        assert!(
+            stderr.contains("tables created later are joined only through a schema published whole, and get no replica identity"),
+            "{stderr}"
+        );
         let admin = connect(&pg_url()).await;
         db.cleanup().await;
         let _ = admin
