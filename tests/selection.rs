@@ -345,10 +345,17 @@ mod serial {
     async fn a_table_created_later_under_a_glob_is_captured_from_its_first_row_unless_keyless() {
         let db = TestDb::create("globlater").await;
         db.client
-            .batch_execute("CREATE TABLE later_0 (id int PRIMARY KEY);")
+            .batch_execute(
+                "CREATE TABLE later_0 (id int PRIMARY KEY); CREATE TABLE later_log0 (msg text);",
+            )
             .await
             .unwrap();
         let setup = TaskSetup::new(&db.url, "globlater", &["public.later_*"], &["incremental"]);
+        add_to_section(
+            &setup.path,
+            "objects",
+            "insert_only = [\"public.later_log*\"]",
+        );
         let mut child = setup.spawn();
         child.wait_stream_active(&db, &setup.task, LIMIT).await;
         db.client
@@ -357,10 +364,16 @@ mod serial {
                  CREATE TABLE later_pk (id int PRIMARY KEY);
                  INSERT INTO later_pk VALUES (1);
                  COMMIT;
-                 UPDATE later_pk SET id = 2;",
+                 UPDATE later_pk SET id = 2;
+                 CREATE TABLE later_log1 (msg text);
+                 INSERT INTO later_log1 VALUES ('first');
+                 UPDATE later_log1 SET msg = 'not published';",
             )
             .await
             .unwrap();
+        // An insert-only table created later joins the insert-only publication, keyless or not.
+        let logs = consume_until(&setup.topic("public.later_log1"), |m| !m.is_empty());
+        assert_eq!(logs.len(), 1, "the insert only");
         // The session creating a keyless table is told it is left out; its UPDATE works.
         let (ok, warned) = psql(
             &db.url,
@@ -383,7 +396,10 @@ mod serial {
             "from the row inserted with the CREATE"
         );
         let published = db.published_tables().await;
-        assert_eq!(published, ["later_0", "later_pk"]);
+        assert_eq!(
+            published,
+            ["later_0", "later_log0", "later_log1", "later_pk"]
+        );
         // A join that fails (its function's owner may not change the publication) only warns:
         // the user's CREATE TABLE succeeds, the table is not joined.
         let role = unique("join_owner");
@@ -413,7 +429,10 @@ mod serial {
                 && warned.contains("later_broken created later is not captured"),
             "{warned}"
         );
-        assert_eq!(db.published_tables().await, ["later_0", "later_pk"]);
+        assert_eq!(
+            db.published_tables().await,
+            ["later_0", "later_log0", "later_log1", "later_pk"]
+        );
         child.sigterm();
         let (code, err) = child.wait_exit(LIMIT);
         assert_eq!(code, 0, "{err}");
