@@ -84,16 +84,25 @@ pub struct Capture {
     /// today's catalog, which a replayed older Relation differs from without any DDL missed).
     described: HashSet<u32>,
     uncaptured: metrics::Counter,
+    /// The logical message prefixes the stream reads, made once: the heartbeat's, the
+    /// captured DDL's and this shard's identity records'.
+    prefixes: [String; 3],
 }
 
 impl Capture {
     pub fn new(selection: TableSelection, task: &str, shard: u32) -> Capture {
+        use crate::source::postgres::{ddl, health, join};
         Capture {
             selection,
             shard,
             captured: HashSet::new(),
             described: HashSet::new(),
             uncaptured: ShardLabels::new(task, shard).counter(DDL_UNCAPTURED),
+            prefixes: [
+                health::heartbeat_prefix(task),
+                ddl::prefix(task),
+                join::prefix(task, shard),
+            ],
         }
     }
 }

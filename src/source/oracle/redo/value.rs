@@ -110,36 +110,6 @@ fn atom<'a>(c: &mut Cursor<'a>) -> Lexed<Atom<'a>> {
     Ok(Atom::Call(f, arg))
 }
 
-/// A short name of an Oracle type, for messages.
-pub(super) fn type_name(ty: &OraType) -> &str {
-    match ty {
-        OraType::Number { .. } => "NUMBER",
-        OraType::Float { .. } => "FLOAT",
-        OraType::BinaryFloat => "BINARY_FLOAT",
-        OraType::BinaryDouble => "BINARY_DOUBLE",
-        OraType::Char { .. } => "CHAR",
-        OraType::Varchar2 { .. } => "VARCHAR2",
-        OraType::NChar { .. } => "NCHAR",
-        OraType::NVarchar2 { .. } => "NVARCHAR2",
-        OraType::Clob => "CLOB",
-        OraType::NClob => "NCLOB",
-        OraType::Blob => "BLOB",
-        OraType::Raw { .. } => "RAW",
-        OraType::Long => "LONG",
-        OraType::LongRaw => "LONG RAW",
-        OraType::Date => "DATE",
-        OraType::Timestamp { .. } => "TIMESTAMP",
-        OraType::TimestampTz { .. } => "TIMESTAMP WITH TIME ZONE",
-        OraType::TimestampLtz { .. } => "TIMESTAMP WITH LOCAL TIME ZONE",
-        OraType::IntervalYm { .. } => "INTERVAL YEAR TO MONTH",
-        OraType::IntervalDs { .. } => "INTERVAL DAY TO SECOND",
-        OraType::Rowid => "ROWID",
-        OraType::Urowid => "UROWID",
-        OraType::XmlType => "XMLTYPE",
-        OraType::Other(name) => name,
-    }
-}
-
 /// Reads the value at the cursor for column `col` and writes its cell into `buf`.
 pub(super) fn read_value(
     c: &mut Cursor<'_>,
@@ -152,7 +122,7 @@ pub(super) fn read_value(
         c.pos = at;
         c.fail(Problem::BadValue {
             column: col.name.clone(),
-            ty: type_name(&col.ty).to_owned(),
+            ty: col.ty.sql(),
             reason,
         })
     };

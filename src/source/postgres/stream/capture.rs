@@ -8,7 +8,6 @@ use super::{OpenTx, PgStream};
 use crate::position::{Lsn, StreamPosition};
 use crate::schema::{ReplicaIdentity, TableSchema};
 use crate::source::postgres::ddl::{self, Captured, Scope, Verdict};
-use crate::source::postgres::health::heartbeat_prefix;
 use crate::source::postgres::join;
 use crate::source::{SchemaChange, SourceBatch, SourceItem};
 
@@ -22,10 +21,11 @@ impl PgStream {
         lsn: Lsn,
         out: &mut SourceBatch,
     ) {
-        if self.capture.is_none() {
+        let Some(capture) = self.capture.as_ref() else {
             return;
-        }
-        if prefix == heartbeat_prefix(&self.task) {
+        };
+        let [heartbeat, ddl, identity] = &capture.prefixes;
+        if prefix == heartbeat {
             match std::str::from_utf8(content)
                 .ok()
                 .and_then(|s| s.parse().ok())
@@ -35,13 +35,9 @@ impl PgStream {
                     tracing::warn!(task = %self.task, %lsn, "unreadable heartbeat message ignored")
                 }
             }
-        } else if prefix == ddl::prefix(&self.task) {
+        } else if prefix == ddl {
             self.captured_ddl(content, lsn);
-        } else if self
-            .capture
-            .as_ref()
-            .is_some_and(|c| prefix == join::prefix(&self.task, c.shard))
-        {
+        } else if prefix == identity {
             match join::parse_record(content) {
                 Ok(r) => {
                     tracing::info!(task = %self.task, %lsn, table = %r.qualified_name(), set = %r.set, "a table created later got its replica identity (restored when the task is deleted)");
