@@ -11,6 +11,7 @@
 //! PostgreSQL types (IvorySQL's names) the pipeline and formats know. Not yet wired into a `Source`.
 
 pub mod assemble;
+pub mod decode;
 pub mod logminer;
 pub mod miner;
 pub mod redo;
