@@ -12,9 +12,13 @@
 
 pub mod assemble;
 pub mod decode;
+pub mod dictionary;
 pub mod logminer;
 pub mod miner;
 pub mod redo;
 pub mod session;
+pub mod snapshot;
+pub mod source;
+pub mod stream;
 pub mod table;
 pub mod types;
