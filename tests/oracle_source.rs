@@ -22,6 +22,7 @@ mod serial {
     use tributary::sink::kafka::KafkaSink;
     use tributary::source::oracle::logminer::{op, LogMinerRow};
     use tributary::source::oracle::session::script::ScriptSession;
+    use tributary::source::oracle::session::SessionError;
     use tributary::source::oracle::session::{sql, xid, DatabaseInfo, DictTable, OpenTransaction};
     use tributary::source::oracle::source::{OracleSource, OracleSourceOptions};
     use tributary::source::oracle::table::{OraColumn, OraTable, OraType};
@@ -408,5 +409,94 @@ mod serial {
         let _ = tokio::time::timeout(LIMIT, run).await;
         let after = store.load(&k).await.unwrap().unwrap();
         assert!(after.resume >= before.resume && after.stream > before.stream);
+    }
+
+    fn snapshot_too_old() -> SessionError {
+        SessionError::Database {
+            code: 1555,
+            message:
+                "snapshot too old: rollback segment number 7 with name \"_SYSSMU7$\" too small"
+                    .into(),
+        }
+    }
+
+    /// Issue 9: an ORA-01555 during the flashback read fails the table's read and it is read
+    /// again from scratch; when the undo never holds S, the task fails naming UNDO_RETENTION.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn snapshot_too_old_rereads_the_table_then_fails_naming_undo_retention() {
+        let name = unique("ora_1555");
+        let spec = spec(&name, "\"full\"");
+        let db = database();
+        db.fail_next("SELECT TO_CHAR", snapshot_too_old());
+        let store = Arc::new(MemoryCheckpointStore::new());
+        let spill = tempfile::tempdir().unwrap();
+        let (_stop, run) = start(&spec, &db, store.clone(), spill.path());
+        let outcome = tokio::time::timeout(LIMIT, run).await.unwrap().unwrap();
+        assert!(matches!(outcome, Ok(TaskOutcome::Completed)), "{outcome:?}");
+        let reads = db
+            .calls()
+            .iter()
+            .filter(|c| c.contains("AS OF SCN 1000"))
+            .count();
+        assert_eq!(reads, 2, "read once more after ORA-01555");
+        let topic = format!("{name}.HR.EMP");
+        let msgs = consume_until(&topic, |m| values(m).len() >= 3);
+        assert_eq!(values(&msgs).len(), 3, "the failed read sent nothing");
+        assert_eq!(
+            store.get(&key(&spec)).unwrap().tables["HR.EMP"],
+            TableProgress::Done { rows: 3 }
+        );
+
+        let name = unique("ora_1555_fail");
+        let spec = self::spec(&name, "\"full\"");
+        let db = database();
+        for _ in 0..3 {
+            db.fail_next("SELECT TO_CHAR", snapshot_too_old());
+        }
+        let store = Arc::new(MemoryCheckpointStore::new());
+        let (_stop, run) = start(&spec, &db, store, spill.path());
+        let outcome = tokio::time::timeout(LIMIT, run).await.unwrap().unwrap();
+        let failure = outcome.expect_err("the task fails");
+        let line = failure.error.to_string();
+        assert!(
+            line.contains("HR.EMP")
+                && line.contains("AS OF SCN 1000")
+                && line.contains("ORA-01555")
+                && line.contains("UNDO_RETENTION")
+                && !line.contains('\n'),
+            "{line}"
+        );
+    }
+
+    /// A checkpoint of another database is not resumed: the task fails saying so.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_checkpoint_of_another_database_is_refused() {
+        let name = unique("ora_otherdb");
+        let spec = spec(&name, "\"incremental\"");
+        let db = database();
+        let store = Arc::new(MemoryCheckpointStore::new());
+        let spill = tempfile::tempdir().unwrap();
+        let (stop, run) = start(&spec, &db, store.clone(), spill.path());
+        let k = key(&spec);
+        wait_for("the first start's checkpoint", LIMIT, || {
+            let cp = store.get(&k);
+            async move { cp.is_some_and(|cp| cp.started) }
+        })
+        .await;
+        stop.send(true).unwrap();
+        let _ = tokio::time::timeout(LIMIT, run).await.unwrap();
+        let other = database().database_info(DatabaseInfo {
+            dbid: 42,
+            name: "STAGE".into(),
+            version: "19.0.0.0.0".into(),
+            time_zone_offset_secs: 0,
+        });
+        let (_stop, run) = start(&spec, &other, store, spill.path());
+        let outcome = tokio::time::timeout(LIMIT, run).await.unwrap().unwrap();
+        let line = outcome.expect_err("refused").error.to_string();
+        assert!(
+            line.contains("ORCL (DBID 1234567890)") && line.contains("STAGE (DBID 42)"),
+            "{line}"
+        );
     }
 }
