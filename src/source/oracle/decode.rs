@@ -49,7 +49,7 @@ pub enum DecodeError {
     Redo {
         position: StreamPosition,
         scn: Scn,
-        source: RedoError,
+        source: Box<RedoError>,
     },
     #[error("at {position} (SCN {scn}): the DML row of {table} has no SQL_REDO{info}; fix: enable supplemental logging for the table (ALTER TABLE {table} ADD SUPPLEMENTAL LOG DATA (ALL) COLUMNS)")]
     MissingRedo {
@@ -103,7 +103,7 @@ impl Decoder {
                     .map_err(|source| DecodeError::Redo {
                         position,
                         scn: row.scn,
-                        source,
+                        source: Box::new(source),
                     })?;
                 out.push(Decoded::Change {
                     position,

@@ -75,7 +75,9 @@ pub fn build(columns: Vec<ColumnRow>, keys: Vec<KeyRow>) -> Vec<DictTable> {
             }),
         }
     }
-    let mut by_table: BTreeMap<(&str, &str), BTreeMap<(bool, &str), Vec<&str>>> = BTreeMap::new();
+    // (owner, table) → (is unique rather than primary, constraint) → columns in key order.
+    type Keys<'a> = BTreeMap<(&'a str, &'a str), BTreeMap<(bool, &'a str), Vec<&'a str>>>;
+    let mut by_table: Keys<'_> = BTreeMap::new();
     for k in &keys {
         by_table
             .entry((&k.owner, &k.table))

@@ -130,7 +130,7 @@ async fn emit_rows(
                 OracleSourceError::SnapshotRow {
                     scn,
                     row: n,
-                    source,
+                    source: Box::new(source),
                 }
             })?;
             let event = ChangeEvent {

@@ -96,6 +96,20 @@ impl OracleSourceOptions {
     }
 }
 
+/// The source of `spec`'s shard `shard` on live sessions (the thin driver).
+#[cfg(feature = "oracle")]
+pub fn real_source(
+    spec: &TaskSpec,
+    shard: u32,
+) -> Result<OracleSource<super::session::real::RealConnector>, ConfigError> {
+    let opts = OracleSourceOptions::from_spec(spec, shard)?;
+    let connect = OracleConnect::from_spec(&spec.source)?;
+    Ok(OracleSource::new(
+        opts,
+        super::session::real::RealConnector(connect),
+    ))
+}
+
 /// The owners of a selection: each selector must name its owner exactly.
 pub fn owners(selection: &TableSelection) -> Result<Vec<String>, String> {
     let mut owners: Vec<String> = Vec::new();
@@ -155,7 +169,7 @@ pub enum OracleSourceError {
     SnapshotRow {
         scn: Scn,
         row: u64,
-        source: RedoError,
+        source: Box<RedoError>,
     },
     #[error(transparent)]
     Decode(#[from] DecodeError),
@@ -348,19 +362,16 @@ impl<C: Connector> Source for OracleSource<C> {
         Ok(self.resume_inner(cp)?)
     }
 
-    fn run(
+    async fn run(
         self,
         cp: Checkpoint,
         out: SourceSender,
         _confirmed: watch::Receiver<ResumeToken>,
-    ) -> impl std::future::Future<Output = ()> + Send + 'static {
-        async move {
-            let err_out = out.clone();
-            match run(self, cp, &out).await {
-                Ok(()) | Err(OracleSourceError::PipelineStopped) => {}
-                Err(e) => {
-                    let _ = err_out.send(Err(e.into())).await;
-                }
+    ) {
+        match run(self, cp, &out).await {
+            Ok(()) | Err(OracleSourceError::PipelineStopped) => {}
+            Err(e) => {
+                let _ = out.send(Err(e.into())).await;
             }
         }
     }

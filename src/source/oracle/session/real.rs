@@ -312,7 +312,7 @@ fn text_row(row: &Row, binary: &[bool]) -> Result<Vec<Option<String>>, oracledb:
     let mut out = Vec::with_capacity(binary.len());
     for (i, bin) in binary.iter().enumerate() {
         out.push(if *bin {
-            row.get::<Option<Vec<u8>>>(i)?.map(|b| hex::encode_upper(b))
+            row.get::<Option<Vec<u8>>>(i)?.map(hex::encode_upper)
         } else {
             row.get::<Option<String>>(i)?
         });
