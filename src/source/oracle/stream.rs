@@ -12,6 +12,12 @@
 //! and `AssemblerConfig::skip_through` (the checkpoint's last durable event) drops what was
 //! already emitted. Nothing is confirmed to the database: LogMiner holds nothing for a reader,
 //! so the retention of archived logs is what bounds how far back a resume can go (precheck).
+//!
+//! Transactions committing at one SCN (common on RAC, where each instance writes its own redo
+//! thread and LogMiner merges them) are emitted in position order, not LogMiner's row order, so
+//! positions only grow and a resume's skip is exact. Not handled: a RAC thread whose redo for an
+//! SCN reaches the log after another thread's window already passed it (Debezium forces a log
+//! flush on every instance for this); the README says so.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,6 +59,9 @@ pub struct OracleStream<S> {
     shard: u32,
     poll: Duration,
     decoded: Vec<Decoded>,
+    /// Transactions committed at the newest commit SCN seen, held until a later SCN (or the
+    /// window's end) shows every commit at that SCN: they are emitted in position order.
+    same_scn: Vec<Committed>,
 }
 
 impl<S: OracleSession> OracleStream<S> {
@@ -80,6 +89,7 @@ impl<S: OracleSession> OracleStream<S> {
             shard: opts.shard,
             poll: opts.poll,
             decoded: Vec::new(),
+            same_scn: Vec::new(),
         };
         for t in tables {
             stream.know(t);
@@ -104,12 +114,21 @@ impl<S: OracleSession> OracleStream<S> {
             let mut batch = SourceBatch::new();
             for row in window.rows {
                 if let Some(tx) = self.assembler.push(row)? {
-                    self.transaction(tx, &mut batch).await?;
+                    if self
+                        .same_scn
+                        .first()
+                        .is_some_and(|t| t.commit_scn < tx.commit_scn)
+                    {
+                        self.flush_same_scn(&mut batch).await?;
+                    }
+                    self.same_scn.push(tx);
                     if batch.len() >= 512 {
                         send(out, std::mem::take(&mut batch)).await?;
                     }
                 }
             }
+            // Every row up to `end` is mined: no more commits at the held SCN.
+            self.flush_same_scn(&mut batch).await?;
             if self.assembler.open_transactions() == 0 {
                 let restart_scn = Scn(end.0 + 1);
                 batch.push(SourceItem::Idle {
@@ -121,6 +140,21 @@ impl<S: OracleSession> OracleStream<S> {
             }
             tracing::debug!(task = %self.task, shard = self.shard, %end, window = self.miner.window(), open = self.assembler.open_transactions(), buffered = self.assembler.buffered_bytes(), "mined a window");
         }
+    }
+
+    /// Emits the held transactions of one commit SCN in position order (RS_ID and SSN of the
+    /// COMMIT row, then XID): LogMiner's order across RAC redo threads need not be that, and a
+    /// checkpoint's position must grow with every emitted transaction. They share the group's
+    /// oldest restart SCN, so the resume token never moves back within the group.
+    async fn flush_same_scn(&mut self, batch: &mut SourceBatch) -> Result<(), OracleSourceError> {
+        let mut group = std::mem::take(&mut self.same_scn);
+        group.sort_by_key(|t| (t.commit_redo, t.xid));
+        let restart = group.iter().map(|t| t.restart_scn).min();
+        for mut tx in group {
+            tx.restart_scn = restart.unwrap_or(tx.restart_scn);
+            self.transaction(tx, batch).await?;
+        }
+        Ok(())
     }
 
     /// One committed transaction's items.
@@ -284,3 +318,6 @@ async fn send(out: &SourceSender, batch: SourceBatch) -> Result<(), OracleSource
         .await
         .map_err(|_| OracleSourceError::PipelineStopped)
 }
+
+#[cfg(test)]
+mod tests;
