@@ -23,6 +23,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use metrics::{Counter, Gauge};
+
 use super::assemble::{Assembler, AssemblerConfig, Committed};
 use super::decode::{Decoded, Decoder};
 use super::dictionary::table_schema;
@@ -31,6 +33,10 @@ use super::session::OracleSession;
 use super::source::{Captured, OracleSourceError, OracleSourceOptions};
 use crate::config::TableSelection;
 use crate::event::{ChangeEvent, SnapshotMark, TxMeta};
+use crate::metrics::{
+    ShardLabels, ORACLE_BUFFERED_BYTES, ORACLE_MINED_SCN, ORACLE_OPEN_TRANSACTIONS,
+    ORACLE_SPILLED_TRANSACTIONS,
+};
 use crate::position::{Lsn, Position, ResumeToken, Scn, StreamPosition};
 use crate::schema::{ReplicaIdentity, TableSchema};
 use crate::source::{SchemaChange, SourceBatch, SourceItem, SourceSender};
@@ -59,6 +65,7 @@ pub struct OracleStream<S> {
     shard: u32,
     poll: Duration,
     decoded: Vec<Decoded>,
+    gauges: MiningGauges,
     /// Transactions committed at the newest commit SCN seen, held until a later SCN (or the
     /// window's end) shows every commit at that SCN: they are emitted in position order.
     same_scn: Vec<Committed>,
@@ -90,6 +97,7 @@ impl<S: OracleSession> OracleStream<S> {
             poll: opts.poll,
             decoded: Vec::new(),
             same_scn: Vec::new(),
+            gauges: MiningGauges::new(&ShardLabels::new(&opts.task, opts.shard)),
         };
         for t in tables {
             stream.know(t);
@@ -138,6 +146,7 @@ impl<S: OracleSession> OracleStream<S> {
             if !batch.is_empty() {
                 send(out, batch).await?;
             }
+            self.gauges.publish(end, &self.assembler);
             tracing::debug!(task = %self.task, shard = self.shard, %end, window = self.miner.window(), open = self.assembler.open_transactions(), buffered = self.assembler.buffered_bytes(), "mined a window");
         }
     }
@@ -299,6 +308,37 @@ impl<S: OracleSession> OracleStream<S> {
             at: Some(at),
             ddl: Some(sql),
         }))
+    }
+}
+
+/// The mining metrics of one shard, resolved once.
+struct MiningGauges {
+    mined_scn: Gauge,
+    open: Gauge,
+    buffered: Gauge,
+    spilled: Counter,
+    spilled_seen: u64,
+}
+
+impl MiningGauges {
+    fn new(labels: &ShardLabels) -> MiningGauges {
+        MiningGauges {
+            mined_scn: labels.gauge(ORACLE_MINED_SCN),
+            open: labels.gauge(ORACLE_OPEN_TRANSACTIONS),
+            buffered: labels.gauge(ORACLE_BUFFERED_BYTES),
+            spilled: labels.counter(ORACLE_SPILLED_TRANSACTIONS),
+            spilled_seen: 0,
+        }
+    }
+
+    /// After a window mined through `end`.
+    fn publish(&mut self, end: Scn, a: &Assembler) {
+        self.mined_scn.set(end.0 as f64);
+        self.open.set(a.open_transactions() as f64);
+        self.buffered.set(a.buffered_bytes() as f64);
+        let spilled = a.spilled_transactions();
+        self.spilled.increment(spilled - self.spilled_seen);
+        self.spilled_seen = spilled;
     }
 }
 

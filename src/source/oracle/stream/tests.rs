@@ -133,3 +133,69 @@ async fn commits_at_one_scn_leave_in_position_order_whatever_logminer_returns() 
     };
     assert_eq!(restarts, [want, want]);
 }
+
+#[tokio::test]
+async fn a_transaction_past_the_memory_budget_spills_and_is_delivered_whole_with_its_metrics() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let ins = |id: u32| format!("insert into \"HR\".\"T\"(\"ID\") values ('{id}');");
+    let mut rows = vec![row(1, 200, op::START, 0x10, None)];
+    rows.extend((0..300).map(|i| row(1, 201 + i as u64, op::INSERT, 0x10, Some(&ins(i)))));
+    rows.push(row(1, 600, op::COMMIT, 0x10, None));
+    let db = ScriptSession::new()
+        .log(0x10, 100, 10_000)
+        .clock(&[700])
+        .rows(rows);
+    let spill = tempfile::tempdir().unwrap();
+    let mut opts = opts(spill.path());
+    opts.memory_budget = 4 * 1024;
+    opts.task = "spill".into();
+    let filter = ContentsFilter {
+        owners: vec!["HR".into()],
+        ..ContentsFilter::default()
+    };
+    let miner = Miner::new(db, filter, opts.bounds, Scn(150));
+    let start = StreamStart {
+        mine_from: Scn(150),
+        emit_after: Scn(150),
+        skip_through: None,
+    };
+    let stream = metrics::with_local_recorder(&recorder, || {
+        OracleStream::new(miner, &opts, vec![table()], start, 0).unwrap()
+    });
+    let (tx, mut rx) = mpsc::channel(8);
+    let run = tokio::spawn(async move { stream.run(&tx).await });
+    let mut indexes = Vec::new();
+    let mut idle = false;
+    while !idle {
+        for item in rx.recv().await.unwrap().unwrap() {
+            match item {
+                SourceItem::Event(e) => indexes.push(match e.position {
+                    Position::Stream(p) => p.index(),
+                    Position::Snapshot { .. } => unreachable!(),
+                }),
+                SourceItem::Idle { .. } => idle = true,
+                _ => {}
+            }
+        }
+    }
+    run.abort();
+    assert_eq!(indexes, (0..300).collect::<Vec<u32>>());
+    let text = handle.render();
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name) && l.contains("task=\"spill\""))
+            .unwrap_or_else(|| panic!("{name} in {text}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(line("tributary_oracle_spilled_transactions_total"), "1");
+    assert_eq!(line("tributary_oracle_open_transactions"), "0");
+    assert_eq!(line("tributary_oracle_buffered_bytes"), "0");
+    assert_eq!(line("tributary_oracle_mined_scn"), "700");
+    // The spill file is gone once the transaction was read.
+    let left: Vec<_> = std::fs::read_dir(spill.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}
