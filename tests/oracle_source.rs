@@ -499,4 +499,128 @@ mod serial {
             "{line}"
         );
     }
+
+    /// Issue 9 item 1: with `pdb`, a common user connected to the CDB's service reads the PDB's
+    /// dictionary and tables in the PDB and mines in CDB$ROOT, only that PDB's rows.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pdb_is_read_in_the_pdb_and_mined_from_the_root() {
+        let name = unique("ora_pdb");
+        let text = format!(
+            "name = {name:?}\n[source]\nkind = \"oracle\"\nhost = \"db.example\"\n\
+             service_name = \"ORCLCDB\"\npdb = \"ORCLPDB1\"\nuser = \"C##TRIBUTARY\"\npassword = \"x\"\n\
+             [destination]\nkind = \"kafka\"\nbootstrap_servers = {:?}\nformat = \"canal_json\"\n\
+             [objects]\ntables = [\"HR.EMP\"]\n\
+             [migration]\nphases = [\"full\", \"incremental\"]\ncheckpoint_interval = \"100ms\"\n",
+            kafka()
+        );
+        let spec = TaskSpec::parse(&text).unwrap();
+        let db = database();
+        let store = Arc::new(MemoryCheckpointStore::new());
+        let spill = tempfile::tempdir().unwrap();
+        let (stop, run) = start(&spec, &db, store, spill.path());
+        let topic = format!("{name}.HR.EMP");
+        consume_until(&topic, |m| values(m).len() >= 3);
+        db.advance_to(1_300);
+        consume_until(&topic, |m| values(m).len() >= 7);
+        stop.send(true).unwrap();
+        let _ = tokio::time::timeout(LIMIT, run).await.unwrap();
+        let calls = db.calls();
+        let at = |sql: &str| {
+            calls
+                .iter()
+                .position(|c| c.starts_with(sql))
+                .unwrap_or_else(|| panic!("{sql} in {calls:#?}"))
+        };
+        let into_pdb = at("ALTER SESSION SET CONTAINER = \"ORCLPDB1\"");
+        let to_root = at("ALTER SESSION SET CONTAINER = \"CDB$ROOT\"");
+        assert!(
+            into_pdb < at("SELECT C.OWNER"),
+            "dictionary in the PDB: {calls:#?}"
+        );
+        assert!(to_root < at("BEGIN DBMS_LOGMNR.START_LOGMNR"), "{calls:#?}");
+        let read = at("SELECT TO_CHAR");
+        assert_eq!(
+            calls[read - 1],
+            "ALTER SESSION SET CONTAINER = \"ORCLPDB1\"",
+            "the reader's session enters the PDB first: {calls:#?}"
+        );
+        assert!(
+            calls[at("SELECT SCN, START_SCN")].ends_with("AND SRC_CON_NAME = 'ORCLPDB1'"),
+            "{calls:#?}"
+        );
+    }
+
+    /// A DDL on a captured table is routed like PostgreSQL's captured DDL (a Canal JSON DDL
+    /// record, in order with the rows), and the rows after it are read by the new definition.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ddl_is_migrated_in_order_and_later_rows_use_the_new_columns() {
+        let name = unique("ora_ddl");
+        let topic = format!("{name}_all");
+        let text = format!(
+            "name = {name:?}\n[source]\nkind = \"oracle\"\nhost = \"db.example\"\n\
+             service_name = \"ORCL\"\nuser = \"C##TRIBUTARY\"\npassword = \"x\"\n\
+             [destination]\nkind = \"kafka\"\nbootstrap_servers = {:?}\nformat = \"canal_json\"\n\
+             topic = {topic:?}\npartitions = 1\n\
+             [objects]\ntables = [\"HR.*\"]\n\
+             [migration]\nphases = [\"full\", \"incremental\"]\ncheckpoint_interval = \"100ms\"\n",
+            kafka()
+        );
+        let spec = TaskSpec::parse(&text).unwrap();
+        let db = database();
+        let store = Arc::new(MemoryCheckpointStore::new());
+        let spill = tempfile::tempdir().unwrap();
+        let (stop, run) = start(&spec, &db, store.clone(), spill.path());
+        let k = key(&spec);
+        wait_for("the snapshot SCN fixed", LIMIT, || {
+            let cp = store.get(&k);
+            async move { cp.is_some_and(|cp| cp.started) }
+        })
+        .await;
+        db.advance_to(1_300);
+        let deleted = |m: &[Msg]| values(m).iter().any(|v| v["type"] == "DELETE");
+        consume_until(&topic, deleted);
+        // ALTER TABLE adds BONUS; the dictionary (online catalog) shows it from then on.
+        let mut altered = emp();
+        altered.columns.push(OraColumn {
+            name: "BONUS".into(),
+            ty: OraType::Number {
+                precision: None,
+                scale: None,
+            },
+            nullable: true,
+            is_key: false,
+        });
+        db.redefine(DictTable {
+            table: altered,
+            estimated_rows: 4,
+        });
+        let ddl = "ALTER TABLE \"HR\".\"EMP\" ADD (\"BONUS\" NUMBER)";
+        db.push_rows([
+            lm(1_400, (13, 1, 1), op::START, None),
+            lm(1_401, (13, 1, 1), op::DDL, Some(ddl)),
+            lm(1_402, (13, 1, 1), op::COMMIT, None),
+            lm(1_410, (14, 1, 1), op::START, None),
+            lm(1_411, (14, 1, 1), op::INSERT, Some("insert into \"HR\".\"EMP\"(\"ID\",\"NAME\",\"SALARY\",\"HIRED\",\"BONUS\") values ('10','Ida','1',NULL,'99');")),
+            lm(1_420, (14, 1, 1), op::COMMIT, None),
+        ]);
+        db.advance_to(1_500);
+        let bonus = |v: &Value| v["data"][0]["BONUS"] == "99";
+        let msgs = consume_until(&topic, |m| values(m).iter().any(|v| bonus(v)));
+        stop.send(true).unwrap();
+        let _ = tokio::time::timeout(LIMIT, run).await.unwrap();
+        let all = values(&msgs);
+        let ddl_at = all
+            .iter()
+            .position(|v| v["isDdl"] == true)
+            .expect("a DDL record");
+        let row_at = all.iter().position(|v| bonus(v)).unwrap();
+        assert_eq!(all[ddl_at]["sql"], ddl, "{}", all[ddl_at]);
+        assert!(
+            all[..ddl_at].iter().any(|v| v["type"] == "DELETE"),
+            "after the earlier rows"
+        );
+        assert!(ddl_at < row_at, "the DDL before the row using its column");
+        assert_eq!(all[row_at]["type"], "INSERT", "{}", all[row_at]);
+        assert_eq!(all.iter().filter(|v| v["isDdl"] == true).count(), 1);
+    }
 }

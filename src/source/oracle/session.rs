@@ -138,6 +138,13 @@ pub trait OracleSession: Send {
     /// precision and the time of day. The first call of a session.
     fn pin_nls(&mut self) -> impl Future<Output = Result<(), SessionError>> + Send;
 
+    /// `ALTER SESSION SET CONTAINER` (`sql::set_container`): a common user connected to a
+    /// CDB's service reads a PDB's dictionary and tables in the PDB, and mines in `CDB$ROOT`.
+    fn set_container(
+        &mut self,
+        container: &str,
+    ) -> impl Future<Output = Result<(), SessionError>> + Send;
+
     /// `V$DATABASE.CURRENT_SCN`.
     fn current_scn(&mut self) -> impl Future<Output = Result<Scn, SessionError>> + Send;
 
@@ -220,6 +227,13 @@ pub mod sql {
     ];
 
     pub const CURRENT_SCN: &str = "SELECT CURRENT_SCN FROM V$DATABASE";
+
+    /// The root container of a CDB, where LogMiner runs.
+    pub const ROOT: &str = "CDB$ROOT";
+
+    pub fn set_container(container: &str) -> String {
+        format!("ALTER SESSION SET CONTAINER = {}", ident(container))
+    }
 
     pub const END_LOGMNR: &str = "BEGIN DBMS_LOGMNR.END_LOGMNR; END;";
 

@@ -27,15 +27,26 @@ pub const SNAPSHOT_TOO_OLD_RETRIES: u32 = 2;
 /// ORA-01555: snapshot too old.
 const SNAPSHOT_TOO_OLD: u32 = 1555;
 
-/// Reads `tables` at `scn` with up to `connections` sessions; returns when all are done.
+/// How the full load reads.
+#[derive(Debug, Clone)]
+pub struct Read {
+    /// The snapshot SCN S.
+    pub scn: Scn,
+    /// Sessions reading tables at once.
+    pub connections: usize,
+    pub ltz_offset_secs: i32,
+    /// The PDB the tables are in, for a session connected to the CDB's service.
+    pub pdb: Option<String>,
+}
+
+/// Reads `tables` as `read` says; returns when all are done.
 pub async fn read_all<C: Connector>(
     connector: &C,
     tables: Vec<Captured>,
-    scn: Scn,
-    connections: usize,
-    ltz_offset_secs: i32,
+    read: &Read,
     out: &SourceSender,
 ) -> Result<(), OracleSourceError> {
+    let (scn, connections) = (read.scn, read.connections);
     let tx = TxMeta {
         xid: 0,
         commit_time_us: now_us(),
@@ -45,7 +56,7 @@ pub async fn read_all<C: Connector>(
         .try_for_each_concurrent(connections.max(1), |t| async move {
             let mut attempt = 0;
             loop {
-                match read_table(connector, &t, scn, tx, ltz_offset_secs, out).await {
+                match read_table(connector, &t, read, tx, out).await {
                     Err(OracleSourceError::Session { error, .. })
                         if error.ora_code() == Some(SNAPSHOT_TOO_OLD)
                             && attempt < SNAPSHOT_TOO_OLD_RETRIES =>
@@ -79,11 +90,11 @@ fn now_us() -> i64 {
 async fn read_table<C: Connector>(
     connector: &C,
     t: &Captured,
-    scn: Scn,
+    read: &Read,
     tx: TxMeta,
-    ltz_offset_secs: i32,
     out: &SourceSender,
 ) -> Result<(), OracleSourceError> {
+    let (scn, ltz_offset_secs) = (read.scn, read.ltz_offset_secs);
     let name = t.ora.qualified_name();
     let call = |error| OracleSourceError::Session {
         call: "the flashback read (SELECT ... AS OF SCN)",
@@ -92,6 +103,9 @@ async fn read_table<C: Connector>(
     };
     let mut session = connector.connect().await.map_err(call)?;
     session.pin_nls().await.map_err(call)?;
+    if let Some(pdb) = &read.pdb {
+        session.set_container(pdb).await.map_err(call)?;
+    }
     send(
         out,
         vec![SourceItem::TableStarted {

@@ -206,7 +206,7 @@ impl From<OracleSourceError> for SourceError {
     }
 }
 
-fn session_error(call: &'static str) -> impl Fn(SessionError) -> OracleSourceError {
+pub(super) fn session_error(call: &'static str) -> impl Fn(SessionError) -> OracleSourceError {
     move |error| OracleSourceError::Session {
         call,
         table: None,
@@ -251,6 +251,12 @@ impl<C: Connector> OracleSource<C> {
             .database()
             .await
             .map_err(session_error("reading V$DATABASE"))?;
+        if let Some(pdb) = &self.opts.pdb {
+            session
+                .set_container(pdb)
+                .await
+                .map_err(session_error("ALTER SESSION SET CONTAINER to the PDB"))?;
+        }
         let listed = session
             .tables(&self.opts.owners)
             .await
@@ -306,7 +312,11 @@ impl<C: Connector> OracleSource<C> {
             return Ok(());
         }
         let incremental = self.opts.incremental;
+        let in_pdb = self.opts.pdb.is_some();
         let pre = self.checked();
+        if in_pdb {
+            to_root(&mut pre.session).await?;
+        }
         let s = pre
             .session
             .current_scn()
@@ -429,8 +439,13 @@ async fn run<C: Connector>(
             .cloned()
             .collect();
         if !pending.is_empty() {
-            let n = opts.snapshot_connections;
-            snapshot::read_all(&*connector, pending, id.snapshot_scn, n, ltz, out).await?;
+            let read = snapshot::Read {
+                scn: id.snapshot_scn,
+                connections: opts.snapshot_connections,
+                ltz_offset_secs: ltz,
+                pdb: opts.pdb.clone(),
+            };
+            snapshot::read_all(&*connector, pending, &read, out).await?;
             send(out, vec![SourceItem::SnapshotDone]).await?;
         }
     }
@@ -446,7 +461,11 @@ async fn run<C: Connector>(
         tables: Vec::new(),
         pdb: opts.pdb.clone(),
     };
-    let miner = Miner::new(pre.session, filter, opts.bounds, mine_from);
+    let mut session = pre.session;
+    if opts.pdb.is_some() {
+        to_root(&mut session).await?;
+    }
+    let miner = Miner::new(session, filter, opts.bounds, mine_from);
     let start = StreamStart {
         mine_from,
         emit_after: id.snapshot_scn,
@@ -456,6 +475,14 @@ async fn run<C: Connector>(
     OracleStream::new(miner, &opts, pre.tables, start, ltz)?
         .run(out)
         .await
+}
+
+/// Back to `CDB$ROOT`, where LogMiner runs.
+pub(super) async fn to_root<S: OracleSession>(session: &mut S) -> Result<(), OracleSourceError> {
+    session
+        .set_container(super::session::sql::ROOT)
+        .await
+        .map_err(session_error("ALTER SESSION SET CONTAINER = CDB$ROOT"))
 }
 
 async fn send(out: &SourceSender, batch: SourceBatch) -> Result<(), OracleSourceError> {

@@ -61,6 +61,7 @@ pub struct OracleStream<S> {
     by_id: HashMap<u32, Captured>,
     by_name: HashMap<(String, String), u32>,
     selection: TableSelection,
+    pdb: Option<String>,
     task: String,
     shard: u32,
     poll: Duration,
@@ -92,6 +93,7 @@ impl<S: OracleSession> OracleStream<S> {
             by_id: HashMap::new(),
             by_name: HashMap::new(),
             selection: opts.selection.clone(),
+            pdb: opts.pdb.clone(),
             task: opts.task.clone(),
             shard: opts.shard,
             poll: opts.poll,
@@ -248,6 +250,29 @@ impl<S: OracleSession> OracleStream<S> {
         Ok(())
     }
 
+    /// `owner`'s tables from the dictionary, in the PDB when there is one (then back to the
+    /// root, where mining goes on).
+    async fn read_dictionary(
+        &mut self,
+        owner: &str,
+        name: &str,
+    ) -> Result<Vec<super::session::DictTable>, OracleSourceError> {
+        let err = |error| OracleSourceError::Session {
+            call: "the dictionary read after a DDL",
+            table: Some(format!("{owner}.{name}")),
+            error,
+        };
+        let session = self.miner.session();
+        if let Some(pdb) = &self.pdb {
+            session.set_container(pdb).await.map_err(err)?;
+        }
+        let listed = session.tables(&[owner.to_owned()]).await.map_err(err)?;
+        if self.pdb.is_some() {
+            super::source::to_root(session).await?;
+        }
+        Ok(listed)
+    }
+
     fn table_of(&self, row: &super::logminer::LogMinerRow) -> Option<&Captured> {
         let (owner, name) = (row.seg_owner.as_ref()?, row.table_name.as_ref()?);
         let id = self.by_name.get(&(owner.clone(), name.clone()))?;
@@ -277,16 +302,7 @@ impl<S: OracleSession> OracleStream<S> {
         let captured = self.selection.includes(owner, &name);
         let mut table = None;
         if captured {
-            let listed = self
-                .miner
-                .session()
-                .tables(&[owner.to_owned()])
-                .await
-                .map_err(|error| OracleSourceError::Session {
-                    call: "the dictionary read after a DDL",
-                    table: Some(format!("{owner}.{name}")),
-                    error,
-                })?;
+            let listed = self.read_dictionary(owner, &name).await?;
             if let Some(d) = listed.into_iter().find(|d| d.table.name == name) {
                 let schema = Arc::new(table_schema(&d.table));
                 let t = Captured {

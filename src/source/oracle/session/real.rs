@@ -138,6 +138,10 @@ impl OracleSession for RealSession {
         Ok(())
     }
 
+    async fn set_container(&mut self, container: &str) -> Result<(), SessionError> {
+        self.execute(sql::set_container(container)).await
+    }
+
     async fn current_scn(&mut self) -> Result<Scn, SessionError> {
         self.with(|c| scn(&c.query_row(sql::CURRENT_SCN, &[])?, 0))
             .await

@@ -164,6 +164,14 @@ impl ScriptSession {
         self
     }
 
+    /// The dictionary now describes `table` so (a DDL ran), replacing the table of that name.
+    pub fn redefine(&self, table: DictTable) {
+        let mut s = self.state();
+        let name = table.table.qualified_name();
+        s.tables.retain(|t| t.table.qualified_name() != name);
+        s.tables.push(table);
+    }
+
     /// Sessions opened through `Connector::connect` so far.
     pub fn connects(&self) -> u32 {
         self.state().connects
@@ -283,6 +291,10 @@ impl OracleSession for ScriptSession {
             s.call(stmt.to_owned())?;
         }
         Ok(())
+    }
+
+    async fn set_container(&mut self, container: &str) -> Result<(), SessionError> {
+        self.state().call(sql::set_container(container))
     }
 
     async fn current_scn(&mut self) -> Result<Scn, SessionError> {
