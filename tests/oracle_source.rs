@@ -168,6 +168,7 @@ mod serial {
              service_name = \"ORCLPDB1\"\nuser = \"C##TRIBUTARY\"\npassword = \"x\"\n\
              logminer_window_min = 100\nlogminer_window_max = 10000\n\
              [destination]\nkind = \"kafka\"\nbootstrap_servers = {:?}\nformat = \"debezium_json\"\n\
+             ddl_topic = \"{name}_ddl\"\n\
              [destination.debezium]\ndecimal_handling_mode = \"string\"\n\
              [objects]\ntables = [\"HR.*\"]\n\
              [migration]\nphases = [{phases}]\ncheckpoint_interval = \"100ms\"\n",
@@ -322,6 +323,18 @@ mod serial {
                 .iter()
                 .any(|c| c.starts_with("BEGIN DBMS_LOGMNR.START_LOGMNR(STARTSCN => 990,")),
             "{calls:#?}"
+        );
+        // The schema phase published the dictionary's definition, Oracle's types and key.
+        let ddl = consume_until(&format!("{name}_ddl"), |m| !m.is_empty());
+        let v = values(&ddl)[0];
+        let statement = v["payload"]["ddl"]
+            .as_str()
+            .or(v["ddl"].as_str())
+            .unwrap_or_default();
+        assert_eq!(
+            statement,
+            "CREATE TABLE \"HR\".\"EMP\" (\"ID\" NUMBER(10,0) NOT NULL, \"NAME\" VARCHAR2(40 BYTE), \"SALARY\" NUMBER(8,2), \"HIRED\" DATE, PRIMARY KEY (\"ID\"))",
+            "{v}"
         );
         stop.send(true).unwrap();
         let outcome = tokio::time::timeout(LIMIT, run).await.unwrap().unwrap();
