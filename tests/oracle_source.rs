@@ -24,10 +24,10 @@ mod serial {
     use tributary::source::oracle::session::script::ScriptSession;
     use tributary::source::oracle::session::SessionError;
     use tributary::source::oracle::session::{sql, xid, DatabaseInfo, DictTable, OpenTransaction};
-    use tributary::source::oracle::source::{OracleSource, OracleSourceOptions};
+    use tributary::source::oracle::source::{releasing, OracleSource, OracleSourceOptions};
     use tributary::source::oracle::table::{OraColumn, OraTable, OraType};
     use tributary::task::{
-        kafka_config, run_shard, Epoch, ShardRuntime, TaskError, TaskFailure, TaskOutcome,
+        kafka_config, release, run_shard, Epoch, ShardRuntime, TaskError, TaskFailure, TaskOutcome,
     };
 
     use super::support::*;
@@ -422,6 +422,19 @@ mod serial {
         let _ = tokio::time::timeout(LIMIT, run).await;
         let after = store.load(&k).await.unwrap().unwrap();
         assert!(after.resume >= before.resume && after.stream > before.stream);
+        // Releasing the task needs no connection (LogMiner holds nothing): its topic and
+        // checkpoint go.
+        let source = releasing(&spec, 0).unwrap();
+        let sink = |labels: &ShardLabels| -> Result<KafkaSink, TaskError> {
+            Ok(KafkaSink::new(kafka_config(&spec)?, labels)?)
+        };
+        let report = release(&*store, &k, source, sink, true).await.unwrap();
+        assert!(
+            report.checkpoint_deleted && report.dropped.is_empty(),
+            "{report:?}"
+        );
+        assert_eq!(report.topics_deleted, [topic]);
+        assert!(store.load(&k).await.unwrap().is_none());
     }
 
     fn snapshot_too_old() -> SessionError {

@@ -110,6 +110,28 @@ pub fn real_source(
     ))
 }
 
+/// A connector that never connects: what releasing an Oracle task runs on (LogMiner creates
+/// nothing on the database, so `remove` needs no session).
+pub struct Offline;
+
+impl Connector for Offline {
+    type Session = super::session::script::ScriptSession;
+
+    async fn connect(&self) -> Result<Self::Session, SessionError> {
+        Err(SessionError::Client(
+            "this Oracle source only releases a task; it does not connect".into(),
+        ))
+    }
+}
+
+/// The source `release` runs for an Oracle task: nothing to drop, no connection.
+pub fn releasing(spec: &TaskSpec, shard: u32) -> Result<OracleSource<Offline>, ConfigError> {
+    Ok(OracleSource::new(
+        OracleSourceOptions::from_spec(spec, shard)?,
+        Offline,
+    ))
+}
+
 /// The owners of a selection: each selector must name its owner exactly.
 pub fn owners(selection: &TableSelection) -> Result<Vec<String>, String> {
     let mut owners: Vec<String> = Vec::new();
