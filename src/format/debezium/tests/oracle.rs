@@ -152,3 +152,31 @@ fn postgresql_is_the_default_connector() {
     assert_eq!(Connector::of_source("oracle"), Connector::Oracle);
     assert_eq!(Connector::of_source("postgresql"), Connector::Postgresql);
 }
+
+#[test]
+fn an_oracle_source_chooses_the_oracle_connector_through_build() {
+    let task = crate::route::tests_support::spec("format = \"debezium_json\"", "");
+    let info = crate::source::SourceInfo {
+        kind: "oracle",
+        database: "ORCL".into(),
+        server_version: "19.0.0.0.0".into(),
+        tables: vec![hr_emp()],
+        server_point: None,
+    };
+    let routing = std::sync::Arc::new(crate::route::Routing::new(&task));
+    let labels = crate::metrics::ShardLabels::new("shop", 0);
+    let mut f = crate::format::build(&task, &info, &labels, &routing).unwrap();
+    let mut out = EncodedBatch::default();
+    f.encode(&stream(Op::Insert, None, Some(emp(42, "Ann"))), &mut out)
+        .unwrap();
+    let v = String::from_utf8(out.records()[0].value.clone()).unwrap();
+    assert!(
+        v.contains("\"connector\":\"oracle\",\"name\":\"shop\","),
+        "{v}"
+    );
+    assert!(v.contains("\"db\":\"ORCL\",\"sequence\":null,"), "{v}");
+    assert!(
+        v.contains("\"txId\":\"7.3.411499\",\"scn\":\"14589063118700\","),
+        "{v}"
+    );
+}
