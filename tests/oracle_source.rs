@@ -295,6 +295,13 @@ mod serial {
         assert!(ops[2].1["SALARY"].is_null(), "{}", ops[2].1);
         let u = values(&msgs)[4];
         assert_eq!(u["before"]["NAME"], "Ann", "full before image: {u}");
+        // Headers name the Oracle transaction and position (commit SCN, XID, index).
+        let um = msgs
+            .iter()
+            .find(|m| m.value.as_ref().is_some_and(|v| v["op"] == "u"))
+            .unwrap();
+        assert_eq!(um.headers["tributary.tx"], "6.2.2", "{:?}", um.headers);
+        assert_eq!(um.position(), "1100:6.2.2:0");
         // Everything is durable: the checkpoint holds the last event and a restart SCN past it.
         let k = key(&spec);
         wait_for("the last commit in the checkpoint", LIMIT, || {

@@ -81,6 +81,21 @@ impl XidText {
         t
     }
 
+    /// A decimal number in the same buffer (a PostgreSQL xid, for the `tributary.tx` header).
+    pub(crate) fn decimal(n: u64) -> XidText {
+        let mut t = XidText {
+            buf: [0; 22],
+            len: 0,
+        };
+        t.push(itoa::Buffer::new().format(n).as_bytes());
+        t
+    }
+
+    /// The text (digits and dots only).
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
     fn push(&mut self, bytes: &[u8]) {
         self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
         self.len += bytes.len();

@@ -112,6 +112,20 @@ pub struct RunnerOptions {
     /// Called before the first record to a topic prepared while running (a table that
     /// appeared later): the DTS Avro schema's registration under the topic's subject.
     pub new_topic: Option<NewTopicHook>,
+    /// The source is Oracle: the `tributary.tx` header is the XID as `usn.slot.sqn`, not a
+    /// decimal transaction id.
+    pub oracle_ids: bool,
+}
+
+/// The `tributary.tx` header's text, on the stack: a PostgreSQL xid in decimal, an Oracle XID
+/// as `usn.slot.sqn` (FORMATS.md).
+fn tx_header(oracle: bool, xid: u64) -> crate::format::origin::XidText {
+    use crate::format::origin::XidText;
+    if oracle {
+        XidText::new(crate::position::Xid(xid))
+    } else {
+        XidText::decimal(xid)
+    }
 }
 
 /// See `RunnerOptions::new_topic`.
@@ -440,8 +454,8 @@ impl<S: Sink, F: Format> Runner<S, F> {
                     position: format!("{}", tx.commit_lsn),
                     source: Box::new(source),
                 })?;
-            let mut xid = itoa::Buffer::new();
-            self.send_encoded("", None, xid.format(tx.xid)).await?;
+            let xid = tx_header(self.opts.oracle_ids, tx.xid);
+            self.send_encoded("", None, xid.as_str()).await?;
             if !more {
                 return Ok(());
             }
@@ -522,8 +536,8 @@ impl<S: Sink, F: Format> Runner<S, F> {
                 source: Box::new(source),
             });
         }
-        let mut xid = itoa::Buffer::new();
-        self.send_encoded(&ev.table.name, None, xid.format(ev.tx.xid))
+        let xid = tx_header(self.opts.oracle_ids, ev.tx.xid);
+        self.send_encoded(&ev.table.name, None, xid.as_str())
             .await?;
         if self.in_transaction {
             failpoint!(failpoint::RUNNER_IN_TRANSACTION);
@@ -546,9 +560,8 @@ impl<S: Sink, F: Format> Runner<S, F> {
         if self.enc.is_empty() {
             return Ok(());
         }
-        let mut xid = itoa::Buffer::new();
-        self.send_encoded("", Some(&position()), xid.format(tx.xid))
-            .await
+        let xid = tx_header(self.opts.oracle_ids, tx.xid);
+        self.send_encoded("", Some(&position()), xid.as_str()).await
     }
 
     /// Sends the records in `enc` with the given headers; `position` `None` is the event's

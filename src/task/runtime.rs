@@ -206,6 +206,7 @@ async fn attempt<So: Source, Si: Sink>(
     let running = tokio::spawn(source.run(cp.clone(), tx, confirm_rx));
     let mut runner_opts = runner_options(rt, &routing);
     runner_opts.new_topic = schema_id.and_then(|id| schema_hook(&rt.spec, id));
+    runner_opts.oracle_ids = info.kind == "oracle";
     let progress = Progress {
         store: rt.store.clone(),
         key: rt.key.clone(),
@@ -250,6 +251,7 @@ fn runner_options(rt: &ShardRuntime, routing: &Arc<Routing>) -> RunnerOptions {
         stop_at: rt.until,
         routing: Some(routing.clone()),
         new_topic: None,
+        oracle_ids: false,
     }
 }
 

@@ -225,6 +225,7 @@ async fn run_ddl_transaction(
         stop_at: None,
         routing: Some(routing),
         new_topic: None,
+        oracle_ids: false,
     };
     let labels = ShardLabels::new("crash", 0);
     let mut runner = Runner::new(
