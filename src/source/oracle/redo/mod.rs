@@ -1,6 +1,6 @@
 //! SQL_REDO → typed row images: the last stage of the Oracle source's incremental path (see
 //! `super`). LogMiner renders each change as an INSERT, UPDATE or DELETE statement whose
-//! literals follow the session's NLS formats, which the miner pins (`YYYY-MM-DD HH24:MI:SS`,
+//! literals follow the session's NLS formats, which the miner pins (`SYYYY-MM-DD HH24:MI:SS`,
 //! `...SS.FF9`, `...SS.FF9 TZH:TZM`, `NLS_NUMERIC_CHARACTERS='.,'`); this module reads those
 //! statements back into `Row`s of an `OraTable`, in the forms the pipeline's value decoders read
 //! for each column's mapped kind (`super::types`):
