@@ -12,6 +12,7 @@
 
 pub mod assemble;
 pub mod decode;
+pub mod lob;
 pub mod logminer;
 pub mod miner;
 pub mod redo;
