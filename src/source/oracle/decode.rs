@@ -72,7 +72,7 @@ pub enum DecodeError {
     Redo {
         position: StreamPosition,
         scn: Scn,
-        source: RedoError,
+        source: Box<RedoError>,
     },
     #[error("at {position} (SCN {scn}): the DML row of {table} has no SQL_REDO{info}; fix: enable supplemental logging for the table (ALTER TABLE {table} ADD SUPPLEMENTAL LOG DATA (ALL) COLUMNS)")]
     MissingRedo {
@@ -152,7 +152,7 @@ impl At<'_> {
         DecodeError::Redo {
             position: self.position,
             scn: self.row.scn,
-            source,
+            source: Box::new(source),
         }
     }
 }

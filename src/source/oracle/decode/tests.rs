@@ -325,7 +325,7 @@ fn held_changes_go_out_before_a_change_of_another_table_and_in_order() {
     d.push(Some(&p), ev(1, row(op::INSERT, other, None)), &mut out)
         .unwrap();
     d.finish(&mut out).unwrap();
-    let idx: Vec<u32> = out.iter().map(|d| show_pos(d)).collect();
+    let idx: Vec<u32> = out.iter().map(show_pos).collect();
     assert_eq!(idx, [0, 1]);
 }
 
