@@ -367,7 +367,7 @@ impl Decoder {
             LobValue::xml()
         } else {
             let after = self.held[target].0.after();
-            let initial = after.and_then(|r| r.bytes(r.cells[column]));
+            let initial = after.and_then(|r| r.bytes(*r.cells.get(column)?));
             LobValue::new(binary, initial)
         };
         self.open = Some(OpenLob {
@@ -415,8 +415,10 @@ impl Decoder {
         if let Some(after) = self.held[open.target].0.after_mut() {
             let mut buf = after.buf.to_vec();
             let cell = lob::cell(open.value.finish(), &mut buf);
-            after.cells[open.column] = cell;
-            after.buf = Bytes::from(buf);
+            if let Some(c) = after.cells.get_mut(open.column) {
+                *c = cell;
+                after.buf = Bytes::from(buf);
+            }
         }
     }
 

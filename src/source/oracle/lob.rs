@@ -63,8 +63,7 @@ pub fn steps(sql: &str) -> Result<Vec<Step<'_>>, &'static str> {
     let mut buf = None;
     for stmt in statements(sql) {
         let s = strip_word(strip_word(stmt.trim(), "DECLARE"), "BEGIN").trim();
-        let lower = s.get(..16).unwrap_or(s).to_ascii_lowercase();
-        if lower.starts_with("select") || lower.starts_with("update") {
+        if starts_with(s, "select") || starts_with(s, "update") {
             out.push(Step::Locate(s));
         } else if let Some(args) = call(s, "dbms_lob.write") {
             let [_, amount, offset, _] = numbers::<4>(args)?;
@@ -85,7 +84,7 @@ pub fn steps(sql: &str) -> Result<Vec<Step<'_>>, &'static str> {
                 amount: amount.ok_or("a bad erase amount")?,
                 offset: offset.ok_or("a bad erase offset")?,
             });
-        } else if lower.starts_with("dbms_lob") {
+        } else if starts_with(s, "dbms_lob") {
             return Err("a DBMS_LOB call other than write, trim or erase");
         } else if let Some((_, value)) = s.split_once(":=") {
             buf = Some(value.trim());
@@ -113,11 +112,19 @@ fn statements(sql: &str) -> impl Iterator<Item = &str> {
     cuts.into_iter()
 }
 
+/// Whether `s` starts with `w` (ASCII, any case).
+fn starts_with(s: &str, w: &str) -> bool {
+    s.as_bytes()
+        .get(..w.len())
+        .is_some_and(|h| h.eq_ignore_ascii_case(w.as_bytes()))
+}
+
 /// `s` without a leading keyword `w` (any case).
 fn strip_word<'a>(s: &'a str, w: &str) -> &'a str {
-    match s.get(..w.len()) {
-        Some(head) if head.eq_ignore_ascii_case(w) => &s[w.len()..],
-        _ => s,
+    if starts_with(s, w) {
+        &s[w.len()..]
+    } else {
+        s
     }
 }
 

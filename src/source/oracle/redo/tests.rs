@@ -637,11 +637,15 @@ proptest! {
     #[test]
     fn arbitrary_text_never_panics(s in "\\PC*") {
         let _ = RedoParser::new().parse(&all_types(), &s);
+        let _ = RedoParser::new().parse_locator(&all_types(), &s);
+        let _ = lob_buffer(&s, false);
+        let _ = lob_buffer(&s, true);
     }
 
     #[test]
-    fn sql_like_text_never_panics(s in "(insert into|update|delete from|\"S\"|\\.|\"A\"|\\(|\\)|\"N\"|\"V\"|\"D\"|\"R\"|\"TZ\"|\"DS\"|,|values|set|where|and| = |IS NULL|'[a-z0-9 .:+\\\\-]{0,12}'|''|NULL|[0-9.eE+-]{1,6}|TO_DATE|TO_TIMESTAMP_TZ|TO_DSINTERVAL|UNISTR|HEXTORAW|\\|\\||Inf|ROWID|;| )*") {
+    fn sql_like_text_never_panics(s in "(insert into|update|delete from|\"S\"|\\.|\"A\"|\\(|\\)|\"N\"|\"V\"|\"D\"|\"R\"|\"TZ\"|\"DS\"|,|values|set|where|and| = |IS NULL|'[a-z0-9 .:+\\\\-]{0,12}'|''|NULL|[0-9.eE+-]{1,6}|TO_DATE|TO_TIMESTAMP_TZ|TO_DSINTERVAL|UNISTR|HEXTORAW|\\|\\||Inf|ROWID|;| |select|into|loc_c|from|for update|XMLType\\(:1\\)|a\\.)*") {
         let _ = RedoParser::new().parse(&all_types(), &s);
+        let _ = RedoParser::new().parse_locator(&all_types(), &s);
     }
 
     #[test]
