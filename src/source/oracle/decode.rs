@@ -119,6 +119,8 @@ pub struct Decoder {
 /// A LOB value being assembled into `held[target]`'s new image.
 #[derive(Debug)]
 struct OpenLob {
+    /// The table's `object_id`: rows of another table do not write it.
+    object_id: u32,
     target: usize,
     column: usize,
     binary: bool,
@@ -295,7 +297,7 @@ impl Decoder {
                     amount,
                     offset,
                 } => {
-                    let Some(open) = self.open.as_mut() else {
+                    let Some(open) = self.open_of(at.table) else {
                         continue;
                     };
                     let data = lob_buffer(buf, open.binary)
@@ -305,15 +307,22 @@ impl Decoder {
                         .map_err(|r| at.lob(r))?;
                     open.touched = true;
                 }
-                Step::Trim { len } => self.edit(|v| v.trim(len)),
-                Step::Erase { amount, offset } => self.edit(|v| v.erase(amount, offset)),
+                Step::Trim { len } => self.edit(at.table, |v| v.trim(len)),
+                Step::Erase { amount, offset } => self.edit(at.table, |v| v.erase(amount, offset)),
             }
         }
         Ok(())
     }
 
-    fn edit(&mut self, f: impl FnOnce(&mut LobValue)) {
-        if let Some(open) = self.open.as_mut() {
+    /// The LOB being assembled, if it is one of `table`'s.
+    fn open_of(&mut self, table: &OraTable) -> Option<&mut OpenLob> {
+        self.open
+            .as_mut()
+            .filter(|o| o.object_id == table.object_id)
+    }
+
+    fn edit(&mut self, table: &OraTable, f: impl FnOnce(&mut LobValue)) {
+        if let Some(open) = self.open_of(table) {
             f(&mut open.value);
             open.touched = true;
         }
@@ -327,7 +336,7 @@ impl Decoder {
     }
 
     fn xml_write(&mut self, at: &At<'_>) -> Result<(), DecodeError> {
-        let (Some(open), Some(sql)) = (self.open.as_mut(), at.row.sql_redo.as_deref()) else {
+        let (Some(open), Some(sql)) = (self.open_of(at.table), at.row.sql_redo.as_deref()) else {
             return Ok(());
         };
         let piece = lob::xml_write(sql).map_err(|r| at.lob(r))?;
@@ -371,6 +380,7 @@ impl Decoder {
             LobValue::new(binary, initial)
         };
         self.open = Some(OpenLob {
+            object_id: at.table.object_id,
             target,
             column,
             binary,

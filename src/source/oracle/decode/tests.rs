@@ -296,6 +296,43 @@ fn a_locator_without_its_change_is_an_update_of_its_own() {
 }
 
 #[test]
+fn writes_of_another_table_do_not_touch_the_open_lob() {
+    // A LOB_WRITE of another table whose locator was skipped is dropped, not written into the
+    // LOB open for this one.
+    let (t, x) = (docs(), xmls());
+    let mut d = Decoder::new(0);
+    let mut out = Vec::new();
+    let rows = [
+        (&t, row(op::INSERT, &insert(1), Some("AAAR1"))),
+        (
+            &t,
+            row(
+                op::SELECT_LOB_LOCATOR,
+                &locator("DOC", "loc_c", 1),
+                Some("AAAR1"),
+            ),
+        ),
+        (
+            &x,
+            row(op::LOB_WRITE, &clob_write("other", 5, 1), Some("AAAX1")),
+        ),
+        (
+            &t,
+            row(op::LOB_WRITE, &clob_write("mine", 4, 1), Some("AAAR1")),
+        ),
+    ];
+    for (i, (table, r)) in rows.into_iter().enumerate() {
+        let event = Event {
+            position: pos(i as u32),
+            row: r,
+        };
+        d.push(Some(table), event, &mut out).unwrap();
+    }
+    d.finish(&mut out).unwrap();
+    assert_eq!(shown(&t, &out)[0].2[2], "mine");
+}
+
+#[test]
 fn without_row_ids_the_locator_matches_by_key() {
     let t = docs();
     let rows = vec![
