@@ -62,6 +62,18 @@ fn longs() -> OraTable {
     }
 }
 
+fn long_raws() -> OraTable {
+    OraTable {
+        owner: "HR".into(),
+        name: "BINS".into(),
+        object_id: 11,
+        columns: vec![
+            col("ID", number(), true),
+            col("BIN", OraType::LongRaw, false),
+        ],
+    }
+}
+
 fn xmls() -> OraTable {
     OraTable {
         owner: "HR".into(),
@@ -402,6 +414,17 @@ fn long_values_insert_but_an_update_of_a_long_fails() {
     r.sql_redo = None;
     let e = run(&t, vec![r]).unwrap_err();
     assert!(matches!(e, DecodeError::LongUpdate { .. }), "{e}");
+    // LONG RAW likewise: bytes on insert, an error on update.
+    let t = long_raws();
+    let ins = r#"insert into "HR"."BINS"("ID","BIN") values ('1',HEXTORAW('0a0b'));"#;
+    let out = run(&t, vec![row(op::INSERT, ins, None)]).unwrap();
+    assert_eq!(shown(&t, &out)[0].2, ["1", "\\x0a0b"]);
+    let upd = r#"update "HR"."BINS" set "BIN" = HEXTORAW('ff') where "ID" = '1';"#;
+    let e = run(&t, vec![row(op::UPDATE, upd, None)]).unwrap_err();
+    assert!(
+        e.to_string().contains("HR.BINS sets its LONG column BIN"),
+        "{e}"
+    );
 }
 
 #[test]
