@@ -33,6 +33,10 @@ pub const HEARTBEAT_LATENCY: &str = "tributary_heartbeat_latency_seconds";
 pub const SLOT_RETAINED_WAL: &str = "tributary_slot_retained_wal_bytes";
 pub const DDL_UNCAPTURED: &str = "tributary_ddl_uncaptured_changes_total";
 pub const DDL_CAPTURE_ACTIVE: &str = "tributary_ddl_capture_active";
+pub const ORACLE_MINED_SCN: &str = "tributary_oracle_mined_scn";
+pub const ORACLE_OPEN_TRANSACTIONS: &str = "tributary_oracle_open_transactions";
+pub const ORACLE_BUFFERED_BYTES: &str = "tributary_oracle_buffered_bytes";
+pub const ORACLE_SPILLED_TRANSACTIONS: &str = "tributary_oracle_spilled_transactions_total";
 
 /// The labels of one shard's metrics.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -135,6 +139,22 @@ pub fn describe() {
     describe_counter!(
         DDL_UNCAPTURED,
         "Column changes seen in the stream with no captured DDL (DDL under session_replication_role = replica, or a lost capture)"
+    );
+    describe_gauge!(
+        ORACLE_MINED_SCN,
+        "Oracle: the SCN through which redo has been mined (the end of the last LogMiner window)"
+    );
+    describe_gauge!(
+        ORACLE_OPEN_TRANSACTIONS,
+        "Oracle: transactions mined and not yet committed or rolled back"
+    );
+    describe_gauge!(
+        ORACLE_BUFFERED_BYTES,
+        "Oracle: bytes of open transactions' rows held in memory (past the budget the largest spills)"
+    );
+    describe_counter!(
+        ORACLE_SPILLED_TRANSACTIONS,
+        "Oracle: open transactions spilled to disk past the memory budget"
     );
     describe_gauge!(
         DDL_CAPTURE_ACTIVE,

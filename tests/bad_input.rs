@@ -51,9 +51,10 @@ mod serial {
         assert!(line.contains("bad.toml") && line.contains("line"), "{line}");
     }
 
-    /// README, "Oracle source (in progress)": an Oracle task is read and refused in one line.
+    /// README, "Oracle source": a build without the `oracle` feature (the tests' build) reads
+    /// an Oracle task and refuses it in one line naming the feature.
     #[tokio::test]
-    async fn an_oracle_task_is_refused_until_the_source_is_wired() {
+    async fn an_oracle_task_is_refused_by_a_build_without_the_oracle_client() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("oracle.toml");
         std::fs::write(
@@ -68,7 +69,7 @@ mod serial {
         assert_eq!(code, 2, "{err}");
         let line = error_line(&err);
         assert!(
-            line.contains("the Oracle source is not wired yet"),
+            line.contains("no Oracle client") && line.contains("--features oracle"),
             "{line}"
         );
     }

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 pub use memory::MemoryCheckpointStore;
 pub use sled_store::SledCheckpointStore;
 
-use crate::position::{Lsn, ResumeToken, StreamPosition};
+use crate::position::{Lsn, ResumeToken, Scn, StreamPosition};
 
 /// Identifies one shard of one task (`tributary run` runs shard `0`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -143,11 +143,27 @@ pub struct PgSlotIdentity {
     pub consistent_point: Lsn,
 }
 
+/// The Oracle database a checkpoint belongs to and the SCNs its first start fixed. LogMiner
+/// keeps nothing on the server, so this is all a resume verifies (the same DBID) and needs
+/// (the snapshot SCN, the SCN mining started at).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OracleIdentity {
+    /// `V$DATABASE.DBID`.
+    pub dbid: u64,
+    pub database: String,
+    /// The SCN S the snapshot reads `AS OF`: transactions committing after it are streamed.
+    pub snapshot_scn: Scn,
+    /// Where mining starts when no stream position is durable yet: the oldest start SCN of
+    /// the transactions open at S, else S.
+    pub mining_start: Scn,
+}
+
 /// What a first start created on the source, as its server identifies it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceIdentity {
     Postgres(PgSlotIdentity),
+    Oracle(OracleIdentity),
 }
 
 /// How far the snapshot of one table got.
@@ -250,7 +266,15 @@ impl Checkpoint {
     pub fn pg_slot(&self) -> Option<&PgSlotIdentity> {
         match &self.source {
             Some(SourceIdentity::Postgres(s)) => Some(s),
-            None => None,
+            _ => None,
+        }
+    }
+
+    /// The Oracle database and SCNs this checkpoint belongs to, if any.
+    pub fn oracle(&self) -> Option<&OracleIdentity> {
+        match &self.source {
+            Some(SourceIdentity::Oracle(o)) => Some(o),
+            _ => None,
         }
     }
 
@@ -274,7 +298,7 @@ impl Checkpoint {
                 }));
                 v
             }
-            None => Vec::new(),
+            Some(SourceIdentity::Oracle(_)) | None => Vec::new(),
         };
         for o in recorded {
             if !all.contains(&o) {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use crate::checkpoint::{CheckpointError, ShardKey, SledCheckpointStore};
-use crate::config::TaskSpec;
+use crate::config::{SourceKind, TaskSpec};
 use crate::metrics::ShardLabels;
 use crate::sink::kafka::KafkaSink;
 use crate::source::postgres::error::PgSourceError;
@@ -40,6 +40,17 @@ pub async fn run(args: ReleaseArgs) -> i32 {
 }
 
 async fn release_task(spec: &TaskSpec, args: &ReleaseArgs) -> Result<ReleaseReport, TaskError> {
+    if spec.source.kind == SourceKind::Oracle {
+        // LogMiner holds nothing on the database: only topics and the checkpoint go.
+        let source = crate::source::oracle::source::releasing(spec, 0)?;
+        let store = SledCheckpointStore::open(&args.data_dir)?;
+        let key = ShardKey {
+            task: spec.name.clone(),
+            shard: 0,
+        };
+        let sink = |labels: &ShardLabels| Ok(KafkaSink::new(kafka_config(spec)?, labels)?);
+        return release(&store, &key, source, sink, args.delete_topics).await;
+    }
     let source = PgSource::from_spec(spec, 0)?;
     let store = match SledCheckpointStore::open(&args.data_dir) {
         Ok(store) => store,

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use crate::checkpoint::{CheckpointError, CheckpointStore, ShardKey, SledCheckpointStore};
 use crate::cluster::embedded::Embedded;
-use crate::config::TaskSpec;
+use crate::config::{SourceKind, TaskSpec};
 use crate::metrics::ShardLabels;
 use crate::pipeline::stats::Stats;
 use crate::position::{Lsn, ResumeToken};
@@ -18,6 +18,7 @@ use crate::precheck::{Context, Owned, Status};
 use crate::sink::kafka::KafkaSink;
 use crate::sink::null::NullSink;
 use crate::source::postgres::PgSource;
+use crate::source::Source;
 use crate::task::{
     kafka_config, run_shard, Epoch, ShardRuntime, TaskError, TaskFailure, TaskOutcome,
 };
@@ -120,8 +121,35 @@ async fn run_shard_on(
         spec: opts.spec,
     };
     let spec = rt.spec.clone();
-    let source = || Ok(PgSource::from_spec(&spec, 0)?);
-    match opts.sink {
+    match spec.source.kind {
+        SourceKind::Postgres => {
+            Box::pin(run_with(rt, opts.sink, || {
+                Ok(PgSource::from_spec(&spec, 0)?)
+            }))
+            .await
+        }
+        #[cfg(feature = "oracle")]
+        SourceKind::Oracle => {
+            let source = || Ok(crate::source::oracle::source::real_source(&spec, 0)?);
+            Box::pin(run_with(rt, opts.sink, source)).await
+        }
+        #[cfg(not(feature = "oracle"))]
+        SourceKind::Oracle => Err(TaskError::from(
+            spec.wired_source()
+                .expect_err("refused without the oracle feature"),
+        )
+        .into()),
+    }
+}
+
+/// Runs the shard with `source` and the chosen sink.
+async fn run_with<So: Source>(
+    rt: ShardRuntime,
+    sink: SinkChoice,
+    source: impl Fn() -> Result<So, TaskError>,
+) -> Result<TaskOutcome, TaskFailure> {
+    let spec = rt.spec.clone();
+    match sink {
         SinkChoice::Kafka => {
             let sink = |labels: &ShardLabels| Ok(KafkaSink::new(kafka_config(&spec)?, labels)?);
             run_shard(rt, source, sink).await

@@ -12,7 +12,7 @@ use super::checkpoints::RaftCheckpointStore;
 use super::state::{ClusterState, Command, Desired, ShardState};
 use super::ClusterHandle;
 use crate::checkpoint::ShardKey;
-use crate::config::TaskSpec;
+use crate::config::{SourceKind, TaskSpec};
 use crate::metrics::ShardLabels;
 use crate::sink::kafka::KafkaSink;
 use crate::source::postgres::PgSource;
@@ -92,9 +92,17 @@ async fn cleanup(
     let store = RaftCheckpointStore::new(handle.clone());
     for (key, tables) in shards {
         let shard_spec = spec.for_shard(tables);
-        let source = PgSource::from_spec(&shard_spec, key.shard)?;
         let sink = |labels: &ShardLabels| Ok(KafkaSink::new(kafka_config(&shard_spec)?, labels)?);
-        let report = release(&store, key, source, sink, delete_topics).await?;
+        let report = match shard_spec.source.kind {
+            SourceKind::Postgres => {
+                let source = PgSource::from_spec(&shard_spec, key.shard)?;
+                release(&store, key, source, sink, delete_topics).await?
+            }
+            SourceKind::Oracle => {
+                let source = crate::source::oracle::source::releasing(&shard_spec, key.shard)?;
+                release(&store, key, source, sink, delete_topics).await?
+            }
+        };
         let names: Vec<&str> = report.dropped.iter().map(|o| o.name.as_str()).collect();
         tracing::info!(task = %name, shard = key.shard, dropped = ?names, topics_deleted = ?report.topics_deleted, "shard released");
     }

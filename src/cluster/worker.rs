@@ -25,7 +25,7 @@ use super::state::{
 };
 use super::{ClusterHandle, Member};
 use crate::checkpoint::{CheckpointError, ShardKey, TableProgress};
-use crate::config::TaskSpec;
+use crate::config::{SourceKind, TaskSpec};
 use crate::metrics::ShardLabels;
 use crate::pipeline::phase::ShardPhase;
 use crate::pipeline::runner::PipelineError;
@@ -434,15 +434,38 @@ impl Worker {
         let shard = key.shard;
         let join = tokio::spawn(async move {
             let source_spec = rt.spec.clone();
-            // The leader assigns a shard only after its previous owner released it or its
-            // lease expired: a session still holding the slot belongs to a lost owner.
-            let source = move || {
-                Ok(PgSource::from_spec(&source_spec, shard)?.with_takeover(Arc::new(|| true)))
-            };
             let sink_spec = rt.spec.clone();
             let sink =
                 move |labels: &ShardLabels| Ok(KafkaSink::new(kafka_config(&sink_spec)?, labels)?);
-            Box::pin(run_shard(rt, source, sink)).await
+            match source_spec.source.kind {
+                SourceKind::Postgres => {
+                    // The leader assigns a shard only after its previous owner released it or
+                    // its lease expired: a session still holding the slot belongs to a lost
+                    // owner.
+                    let source = move || {
+                        Ok(PgSource::from_spec(&source_spec, shard)?
+                            .with_takeover(Arc::new(|| true)))
+                    };
+                    Box::pin(run_shard(rt, source, sink)).await
+                }
+                #[cfg(feature = "oracle")]
+                SourceKind::Oracle => {
+                    let source = move || {
+                        Ok(crate::source::oracle::source::real_source(
+                            &source_spec,
+                            shard,
+                        )?)
+                    };
+                    Box::pin(run_shard(rt, source, sink)).await
+                }
+                #[cfg(not(feature = "oracle"))]
+                SourceKind::Oracle => Err(crate::task::TaskError::from(
+                    source_spec
+                        .wired_source()
+                        .expect_err("refused without the oracle feature"),
+                )
+                .into()),
+            }
         });
         self.live
             .lock()

@@ -4,7 +4,7 @@
 use super::canal::{CanalJson, CanalOptions, DatabaseMember};
 use super::clock::{Clock, SystemClock};
 use super::debezium::{
-    DebeziumJson, DebeziumOptions, DecimalHandling, HstoreHandling, IntervalHandling,
+    Connector, DebeziumJson, DebeziumOptions, DecimalHandling, HstoreHandling, IntervalHandling,
 };
 use super::dts_avro::{DtsAvro, DtsAvroOptions, ObjectName, SourceType};
 use super::shareplex::{SharePlexJson, SharePlexOptions};
@@ -172,6 +172,7 @@ fn debezium_options(
         topic_prefix: spec.name.clone(),
         topic_override: spec.destination.topic.clone(),
         database: info.database.clone(),
+        connector: Connector::of_source(info.kind),
         metric_labels: labels.clone(),
         ..DebeziumOptions::default()
     };

@@ -15,6 +15,7 @@ pub use build::{build, build_registered, build_with_clock, shareplex};
 
 pub mod clock;
 pub mod json;
+pub(crate) mod origin;
 mod plans;
 
 use crate::event::{ChangeEvent, TxMeta};

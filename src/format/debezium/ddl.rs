@@ -3,7 +3,9 @@
 //! connector writes one (FORMATS.md part B §4.7, "our PG extension"): on the DDL topic, key
 //! `{"databaseName":…}`, value `source`, `ts_ms`, `databaseName`, `schemaName`, `ddl` and
 //! `tableChanges` with the table as messages name it. Always schemaless (no `schemas.enable`
-//! envelope), partition 0.
+//! envelope), partition 0. `source.connector` names the source's connector (`oracle` for an
+//! Oracle source, whose Debezium connector does write these records); the `source` block keeps
+//! this short form for both.
 
 use crate::format::json::{write_i64, write_str};
 use crate::format::{EncodedBatch, FormatError, PartitionChoice};
@@ -32,7 +34,9 @@ pub(crate) fn write_schema_change(
     let v = &mut rec.value;
     v.extend_from_slice(b"{\"source\":{\"version\":");
     write_str(v, &opts.version);
-    v.extend_from_slice(b",\"connector\":\"postgresql\",\"name\":");
+    v.extend_from_slice(b",\"connector\":");
+    write_str(v, opts.connector.name());
+    v.extend_from_slice(b",\"name\":");
     write_str(v, &opts.topic_prefix);
     v.extend_from_slice(b",\"ts_ms\":");
     write_i64(v, now_ms);

@@ -1,33 +1,45 @@
-//! The record key and the value envelope (part B §4.2–4.4): `before`, `after`, the PostgreSQL
-//! `source` block exactly as Debezium 3.6.3 writes it, `transaction`, `op`, `ts_ms/us/ns`.
+//! The record key and the value envelope (part B §4.2–4.4): `before`, `after`, the `source`
+//! block exactly as Debezium 3.6.3's PostgreSQL or Oracle connector writes it, `transaction`,
+//! `op`, `ts_ms/us/ns`.
 
 use crate::event::{ChangeEvent, Op, Row, SnapshotMark};
 use crate::format::FormatError;
 
 use super::payload::{write_struct, Ctx};
 use super::plan::TablePlan;
-use super::DebeziumOptions;
+use super::{Connector, DebeziumOptions};
 use crate::format::json::{write_i128, write_i64, write_str, write_u64};
+use crate::format::origin::{write_xid, OracleOrigin};
 
 /// The parts of the source block fixed by the options.
 pub(crate) struct SourceParts {
-    /// `{"version":…,"connector":"postgresql","name":…,"ts_ms":`
+    /// `{"version":…,"connector":…,"name":…,"ts_ms":`
     head: Vec<u8>,
-    /// `,"db":…,"sequence":"[`
+    /// PostgreSQL `,"db":…,"sequence":"[`; Oracle `,"db":…,"sequence":null,"ts_us":`
     db: Vec<u8>,
+    connector: Connector,
 }
 
 impl SourceParts {
     pub(crate) fn new(opts: &DebeziumOptions) -> SourceParts {
         let mut head = b"{\"version\":".to_vec();
         write_str(&mut head, &opts.version);
-        head.extend_from_slice(b",\"connector\":\"postgresql\",\"name\":");
+        head.extend_from_slice(b",\"connector\":");
+        write_str(&mut head, opts.connector.name());
+        head.extend_from_slice(b",\"name\":");
         write_str(&mut head, &opts.topic_prefix);
         head.extend_from_slice(b",\"ts_ms\":");
         let mut db = b",\"db\":".to_vec();
         write_str(&mut db, &opts.database);
-        db.extend_from_slice(b",\"sequence\":\"[");
-        SourceParts { head, db }
+        db.extend_from_slice(match opts.connector {
+            Connector::Postgresql => b",\"sequence\":\"[",
+            Connector::Oracle => b",\"sequence\":null,\"ts_us\":",
+        });
+        SourceParts {
+            head,
+            db,
+            connector: opts.connector,
+        }
     }
 }
 
@@ -63,6 +75,7 @@ struct SourceKey {
     last_commit_lsn: Option<crate::position::Lsn>,
     lsn: crate::position::Lsn,
     xid: u64,
+    oracle: Option<OracleOrigin>,
 }
 
 /// The last source block written: consecutive events of one transaction or snapshot usually
@@ -87,23 +100,35 @@ fn write_source(
         last_commit_lsn: ev.last_commit_lsn,
         lsn: ev.lsn,
         xid: ev.tx.xid,
+        oracle: OracleOrigin::of(ev),
     };
     if cache.key != Some(key) {
         cache.bytes.clear();
-        render_source(&mut cache.bytes, parts, plan, ev);
+        match parts.connector {
+            Connector::Postgresql => render_source(&mut cache.bytes, parts, plan, ev),
+            Connector::Oracle => {
+                render_oracle_source(&mut cache.bytes, parts, plan, ev, key.oracle)
+            }
+        }
         cache.key = Some(key);
     }
     out.extend_from_slice(&cache.bytes);
 }
 
-fn render_source(out: &mut Vec<u8>, parts: &SourceParts, plan: &TablePlan, ev: &ChangeEvent) {
-    let us = ev.tx.commit_time_us;
+/// The fields every connector writes up to `db`'s part (`SourceParts::db`).
+fn render_common(out: &mut Vec<u8>, parts: &SourceParts, ev: &ChangeEvent) {
     out.extend_from_slice(&parts.head);
-    write_i64(out, us.div_euclid(1000));
+    write_i64(out, ev.tx.commit_time_us.div_euclid(1000));
     out.extend_from_slice(b",\"snapshot\":\"");
     out.extend_from_slice(snapshot_value(ev).as_bytes());
     out.push(b'"');
     out.extend_from_slice(&parts.db);
+}
+
+/// The PostgreSQL connector's source block.
+fn render_source(out: &mut Vec<u8>, parts: &SourceParts, plan: &TablePlan, ev: &ChangeEvent) {
+    let us = ev.tx.commit_time_us;
+    render_common(out, parts, ev);
     match ev.last_commit_lsn {
         Some(l) => {
             out.extend_from_slice(b"\\\"");
@@ -123,6 +148,80 @@ fn render_source(out: &mut Vec<u8>, parts: &SourceParts, plan: &TablePlan, ev: &
     out.extend_from_slice(b",\"lsn\":");
     write_u64(out, ev.lsn.0);
     out.extend_from_slice(b",\"xmin\":null,\"origin\":null,\"origin_lsn\":null}");
+}
+
+/// The Oracle connector's source block (Debezium 3.6's `OracleSourceInfoStructMaker`), SCNs and
+/// the transaction from `origin`. What the events do not carry is null: `lcr_position` (XStream
+/// only), `rs_id`, `redo_thread`, `user_name`, `redo_sql`, `row_id`, `start_scn`,
+/// `start_ts_ms`, and a change's `ssn`. A snapshot row has no `txId`, `commit_scn`,
+/// `commit_ts_ms` or `txSeq`, and `ssn` 0, as Debezium writes them.
+fn render_oracle_source(
+    out: &mut Vec<u8>,
+    parts: &SourceParts,
+    plan: &TablePlan,
+    ev: &ChangeEvent,
+    origin: Option<OracleOrigin>,
+) {
+    let us = ev.tx.commit_time_us;
+    render_common(out, parts, ev);
+    write_i64(out, us);
+    out.extend_from_slice(b",\"ts_ns\":");
+    write_i128(out, i128::from(us) * 1000);
+    out.extend_from_slice(plan.source_table.as_bytes());
+    let Some(OracleOrigin {
+        scn,
+        commit_scn,
+        tx: Some((xid, index)),
+    }) = origin
+    else {
+        out.extend_from_slice(b"null,\"scn\":");
+        match origin {
+            Some(o) => quoted(out, |v| write_u64(v, o.scn.0)),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(ORACLE_SNAPSHOT_TAIL);
+        return;
+    };
+    quoted(out, |v| write_xid(v, xid));
+    out.extend_from_slice(b",\"scn\":");
+    quoted(out, |v| write_u64(v, scn.0));
+    out.extend_from_slice(b",\"commit_scn\":");
+    quoted(out, |v| write_u64(v, commit_scn.0));
+    out.extend_from_slice(ORACLE_CHANGE_MIDDLE);
+    write_i64(out, us.div_euclid(1000));
+    out.extend_from_slice(b",\"start_scn\":null,\"start_ts_ms\":null,\"txSeq\":");
+    write_u64(out, u64::from(index) + 1);
+    out.push(b'}');
+}
+
+/// A change's fields from `lcr_position` to `commit_ts_ms`'s value.
+const ORACLE_CHANGE_MIDDLE: &[u8] = concat!(
+    ",\"lcr_position\":null,\"rs_id\":null,\"ssn\":null,\"redo_thread\":null,",
+    "\"user_name\":null,\"redo_sql\":null,\"row_id\":null,\"commit_ts_ms\":"
+)
+.as_bytes();
+
+/// A snapshot row's fields after `scn`.
+const ORACLE_SNAPSHOT_TAIL: &[u8] = concat!(
+    ",\"commit_scn\":null,\"lcr_position\":null,\"rs_id\":null,\"ssn\":0,",
+    "\"redo_thread\":null,\"user_name\":null,\"redo_sql\":null,\"row_id\":null,",
+    "\"commit_ts_ms\":null,\"start_scn\":null,\"start_ts_ms\":null,\"txSeq\":null}"
+)
+.as_bytes();
+
+/// Writes `"…"` around what `f` writes (digits, an XID: nothing to escape).
+fn quoted(out: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>)) {
+    out.push(b'"');
+    f(out);
+    out.push(b'"');
+}
+
+/// The transaction block's `id`: the Oracle XID, or PostgreSQL's decimal xid.
+fn write_tx_id(out: &mut Vec<u8>, ev: &ChangeEvent) {
+    match OracleOrigin::of(ev).and_then(|o| o.xid()) {
+        Some(xid) => write_xid(out, xid),
+        None => write_u64(out, ev.tx.xid),
+    }
 }
 
 /// `,"ts_ms":…,"ts_us":…,"ts_ns":…` of the processing time: the nanosecond digits are written
@@ -198,7 +297,7 @@ pub(crate) fn write_envelope(
     match input.tx_order {
         Some((total, in_table)) => {
             out.extend_from_slice(b"{\"id\":\"");
-            write_u64(out, input.ev.tx.xid);
+            write_tx_id(out, input.ev);
             out.extend_from_slice(b"\",\"total_order\":");
             write_u64(out, total);
             out.extend_from_slice(b",\"data_collection_order\":");

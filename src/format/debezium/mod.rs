@@ -7,6 +7,14 @@
 //! (column values), `schema` (type mapping and Connect schema JSON), `plan` (per-table cache),
 //! `temporal` and `json` (Java/Jackson-exact text forms), `clock`.
 //!
+//! Oracle source (`DebeziumOptions::connector`, from `SourceInfo::kind`): the `source` block and
+//! its schema are Debezium 3.6's Oracle connector's (`io.debezium.connector.oracle.Source`:
+//! `txId` the XID `usn.slot.sqn`, `scn` the change's SCN, `commit_scn`, `commit_ts_ms`, `txSeq`
+//! the 1-based index in the transaction); the fields the events do not carry are null
+//! (`envelope::render_oracle_source`). The transaction block's `id` is the XID and the
+//! schema-change record's `source.connector` is `oracle`. Column values still map by the
+//! columns' (IvorySQL-style) PostgreSQL types, not as the Oracle connector maps Oracle types.
+//!
 //! Type mapping: every type maps as Debezium 3.6.3 maps it (checked field by field against its
 //! recorded output in `tests/debezium_fidelity.rs`, fixtures in `tests/fixtures/debezium/`):
 //! `money` as a `Decimal` of scale 2 (or double/string by `decimal.handling.mode`), `bit(1)` as a
@@ -104,6 +112,34 @@ pub enum HstoreHandling {
     Map,
 }
 
+/// Which Debezium connector's `source` block the records carry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Connector {
+    /// `io.debezium.connector.postgresql.Source`.
+    #[default]
+    Postgresql,
+    /// `io.debezium.connector.oracle.Source`.
+    Oracle,
+}
+
+impl Connector {
+    /// The connector for a source of kind `kind` (`SourceInfo::kind`).
+    pub fn of_source(kind: &str) -> Connector {
+        match kind {
+            "oracle" => Connector::Oracle,
+            _ => Connector::Postgresql,
+        }
+    }
+
+    /// `source.connector`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Connector::Postgresql => "postgresql",
+            Connector::Oracle => "oracle",
+        }
+    }
+}
+
 /// Options of the Debezium JSON format (Debezium's connector and converter settings).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DebeziumOptions {
@@ -113,6 +149,8 @@ pub struct DebeziumOptions {
     pub topic_override: Option<String>,
     /// The source database name (`source.db`).
     pub database: String,
+    /// The connector whose `source` block is written (the source's kind).
+    pub connector: Connector,
     /// `JsonConverter` `schemas.enable` (key and value as `{"schema":…,"payload":…}`).
     pub schemas_enable: bool,
     /// `tombstones.on.delete`: a null-value record with the same key follows every delete.
@@ -136,6 +174,7 @@ impl Default for DebeziumOptions {
             topic_prefix: "tributary".to_owned(),
             topic_override: None,
             database: String::new(),
+            connector: Connector::Postgresql,
             schemas_enable: false,
             tombstones_on_delete: true,
             decimal_handling_mode: DecimalHandling::Precise,

@@ -78,7 +78,7 @@ impl Plan for TablePlan {
             columns: columns.collect(),
             key_indices: route.key_indices.clone(),
             key_schema: key_schema(&keyed, &kinds, &opts.topic_prefix),
-            envelope_schema: envelope_schema(table, &kinds, &opts.topic_prefix),
+            envelope_schema: envelope_schema(table, &kinds, &opts.topic_prefix, opts.connector),
             source_table,
             generation,
             route,

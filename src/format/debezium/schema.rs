@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::schema::{Column, PgType, TableSchema, TypeKind};
 
-use super::{DecimalHandling, HstoreHandling, IntervalHandling};
+use super::{Connector, DecimalHandling, HstoreHandling, IntervalHandling};
 
 /// How one column (or array element) is rendered: its Connect schema and value encoding.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -364,27 +364,57 @@ pub(crate) fn key_schema(table: &TableSchema, kinds: &[Kind], prefix: &str) -> S
     out
 }
 
+/// The source struct's fields every connector has (`SchemaFactory.sourceInfoSchemaBuilder`).
+macro_rules! common_source_fields {
+    () => {
+        concat!(
+            "{\"type\":\"struct\",\"fields\":[",
+            "{\"type\":\"string\",\"optional\":false,\"field\":\"version\"},",
+            "{\"type\":\"string\",\"optional\":false,\"field\":\"connector\"},",
+            "{\"type\":\"string\",\"optional\":false,\"field\":\"name\"},",
+            "{\"type\":\"int64\",\"optional\":false,\"field\":\"ts_ms\"},",
+            "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Enum\",\"version\":1,",
+            "\"parameters\":{\"allowed\":\"true,first,first_in_data_collection,last_in_data_collection,",
+            "last,false,incremental\"},\"default\":\"false\",\"field\":\"snapshot\"},",
+            "{\"type\":\"string\",\"optional\":false,\"field\":\"db\"},",
+            "{\"type\":\"string\",\"optional\":true,\"field\":\"sequence\"},",
+            "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_us\"},",
+            "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ns\"},",
+            "{\"type\":\"string\",\"optional\":false,\"field\":\"schema\"},",
+            "{\"type\":\"string\",\"optional\":false,\"field\":\"table\"},",
+        )
+    };
+}
+
 const SOURCE_SCHEMA: &str = concat!(
-    "{\"type\":\"struct\",\"fields\":[",
-    "{\"type\":\"string\",\"optional\":false,\"field\":\"version\"},",
-    "{\"type\":\"string\",\"optional\":false,\"field\":\"connector\"},",
-    "{\"type\":\"string\",\"optional\":false,\"field\":\"name\"},",
-    "{\"type\":\"int64\",\"optional\":false,\"field\":\"ts_ms\"},",
-    "{\"type\":\"string\",\"optional\":true,\"name\":\"io.debezium.data.Enum\",\"version\":1,",
-    "\"parameters\":{\"allowed\":\"true,first,first_in_data_collection,last_in_data_collection,",
-    "last,false,incremental\"},\"default\":\"false\",\"field\":\"snapshot\"},",
-    "{\"type\":\"string\",\"optional\":false,\"field\":\"db\"},",
-    "{\"type\":\"string\",\"optional\":true,\"field\":\"sequence\"},",
-    "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_us\"},",
-    "{\"type\":\"int64\",\"optional\":true,\"field\":\"ts_ns\"},",
-    "{\"type\":\"string\",\"optional\":false,\"field\":\"schema\"},",
-    "{\"type\":\"string\",\"optional\":false,\"field\":\"table\"},",
+    common_source_fields!(),
     "{\"type\":\"int64\",\"optional\":true,\"field\":\"txId\"},",
     "{\"type\":\"int64\",\"optional\":true,\"field\":\"lsn\"},",
     "{\"type\":\"int64\",\"optional\":true,\"field\":\"xmin\"},",
     "{\"type\":\"string\",\"optional\":true,\"field\":\"origin\"},",
     "{\"type\":\"int64\",\"optional\":true,\"field\":\"origin_lsn\"}],",
     "\"optional\":false,\"name\":\"io.debezium.connector.postgresql.Source\",\"version\":1,",
+    "\"field\":\"source\"}"
+);
+
+/// Debezium 3.6's `OracleSourceInfoStructMaker` (unchanged from 3.6.0.Final to 3.7.0.Alpha2).
+const ORACLE_SOURCE_SCHEMA: &str = concat!(
+    common_source_fields!(),
+    "{\"type\":\"string\",\"optional\":true,\"field\":\"txId\"},",
+    "{\"type\":\"string\",\"optional\":true,\"field\":\"scn\"},",
+    "{\"type\":\"string\",\"optional\":true,\"field\":\"commit_scn\"},",
+    "{\"type\":\"string\",\"optional\":true,\"field\":\"lcr_position\"},",
+    "{\"type\":\"string\",\"optional\":true,\"field\":\"rs_id\"},",
+    "{\"type\":\"int64\",\"optional\":true,\"field\":\"ssn\"},",
+    "{\"type\":\"int32\",\"optional\":true,\"field\":\"redo_thread\"},",
+    "{\"type\":\"string\",\"optional\":true,\"field\":\"user_name\"},",
+    "{\"type\":\"string\",\"optional\":true,\"field\":\"redo_sql\"},",
+    "{\"type\":\"string\",\"optional\":true,\"field\":\"row_id\"},",
+    "{\"type\":\"int64\",\"optional\":true,\"field\":\"commit_ts_ms\"},",
+    "{\"type\":\"string\",\"optional\":true,\"field\":\"start_scn\"},",
+    "{\"type\":\"int64\",\"optional\":true,\"field\":\"start_ts_ms\"},",
+    "{\"type\":\"int64\",\"optional\":true,\"field\":\"txSeq\"}],",
+    "\"optional\":false,\"name\":\"io.debezium.connector.oracle.Source\",\"version\":1,",
     "\"field\":\"source\"}"
 );
 
@@ -401,7 +431,12 @@ const TRANSACTION_AND_TAIL: &str = concat!(
 );
 
 /// The envelope schema: `<prefix>.<schema>.<table>.Envelope` version 2.
-pub(crate) fn envelope_schema(table: &TableSchema, kinds: &[Kind], prefix: &str) -> String {
+pub(crate) fn envelope_schema(
+    table: &TableSchema,
+    kinds: &[Kind],
+    prefix: &str,
+    connector: Connector,
+) -> String {
     let cols: Vec<(&Column, &Kind)> = table.columns.iter().zip(kinds).collect();
     let base = format!("{prefix}.{}.{}", table.schema, table.name);
     let value_name = format!("{base}.Value");
@@ -411,7 +446,10 @@ pub(crate) fn envelope_schema(table: &TableSchema, kinds: &[Kind], prefix: &str)
     out.push(',');
     struct_schema(&mut out, &cols, true, &value_name, Some("after"));
     out.push(',');
-    out.push_str(SOURCE_SCHEMA);
+    out.push_str(match connector {
+        Connector::Postgresql => SOURCE_SCHEMA,
+        Connector::Oracle => ORACLE_SOURCE_SCHEMA,
+    });
     out.push_str(TRANSACTION_AND_TAIL);
     out.push_str(",\"optional\":false,\"name\":");
     push_json_str(&mut out, &format!("{base}.Envelope"));

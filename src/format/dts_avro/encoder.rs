@@ -6,16 +6,17 @@ use std::sync::Arc;
 
 use crate::event::{Cell, ChangeEvent, Op, Row, TxMeta};
 use crate::format::clock::{Clock, SystemClock};
+use crate::format::origin::OracleOrigin;
 use crate::format::{EncodedBatch, Format, FormatError, PartitionChoice};
-use crate::position::{Lsn, Position, StreamPosition};
+use crate::position::{LogPoint, Lsn, Position, Scn, StreamPosition, Xid};
 use crate::route::{KeyWriter, Router, Routing};
 use crate::source::SchemaChange;
 use crate::value::decode;
 
 use super::image::{write_item, write_none};
 use super::plan::{PlanCache, TablePlan};
-use super::record::{self, Meta, Operation};
-use super::{avro, DtsAvroOptions};
+use super::record::{self, Meta, Operation, TxId};
+use super::{avro, DtsAvroOptions, SourceType};
 
 /// The DTS Avro format (see the module documentation).
 pub struct DtsAvro {
@@ -33,6 +34,9 @@ pub struct DtsAvro {
     tx: Option<TxMeta>,
     /// The commit LSN of the last transaction that ended.
     prev_commit: Option<Lsn>,
+    /// Oracle: the transaction of the last stream event (commit SCN, XID) and the lowest SCN
+    /// of its changes seen, its `safeSourcePosition`.
+    oracle_start: Option<(Scn, Xid, Scn)>,
 }
 
 /// A row image as the record writes it.
@@ -78,6 +82,7 @@ impl DtsAvro {
             next_id: 0,
             tx: None,
             prev_commit: None,
+            oracle_start: None,
         }
     }
 
@@ -97,13 +102,11 @@ impl DtsAvro {
         ev: &ChangeEvent,
         out: &mut EncodedBatch,
     ) -> Result<(), FormatError> {
-        let (id, safe) = match ev.position {
-            Position::Snapshot { row, .. } => (row as i64, ev.tx.commit_lsn),
-            Position::Stream(_) => (
-                self.next_id as i64,
-                ev.last_commit_lsn.unwrap_or(ev.tx.commit_lsn),
-            ),
+        let id = match ev.position {
+            Position::Snapshot { row, .. } => row as i64,
+            Position::Stream(_) => self.next_id as i64,
         };
+        let (position, safe, txid) = self.source_fields(ev);
         let op = match ev.op {
             Op::Read | Op::Insert => Operation::Insert,
             Op::Update => Operation::Update,
@@ -113,9 +116,9 @@ impl DtsAvro {
         let meta = Meta {
             id,
             commit_time_us: ev.tx.commit_time_us,
-            position: ev.tx.commit_lsn,
+            position,
             safe,
-            xid: ev.tx.xid,
+            txid,
             op,
         };
         let mut job = self.job(&ev.table, meta)?;
@@ -131,6 +134,46 @@ impl DtsAvro {
                 Ok(())
             }
         }
+    }
+}
+
+/// `sourcePosition`, `safeSourcePosition` and `sourceTxid`.
+type SourceFields = (LogPoint, LogPoint, TxId);
+
+impl DtsAvro {
+    /// An event's source fields: PostgreSQL's from its transaction, Oracle's from its position.
+    fn source_fields(&mut self, ev: &ChangeEvent) -> SourceFields {
+        if let Some(o) = OracleOrigin::of(ev) {
+            return self.oracle_fields(o);
+        }
+        let commit = ev.tx.commit_lsn;
+        let safe = match ev.position {
+            Position::Snapshot { .. } => commit,
+            Position::Stream(_) => ev.last_commit_lsn.unwrap_or(commit),
+        };
+        (
+            LogPoint::Lsn(commit),
+            LogPoint::Lsn(safe),
+            TxId::Pg(ev.tx.xid),
+        )
+    }
+
+    /// Oracle: the commit SCN (a snapshot row's: the snapshot SCN, no transaction), and as the
+    /// safe position the transaction's start SCN, which events do not carry: the lowest SCN of
+    /// its changes this encoder saw, the first change's when it saw the transaction whole.
+    fn oracle_fields(&mut self, o: OracleOrigin) -> SourceFields {
+        let commit = LogPoint::Scn(o.commit_scn);
+        let Some((xid, _)) = o.tx else {
+            return (commit, commit, TxId::None);
+        };
+        let start = match &mut self.oracle_start {
+            Some((c, x, low)) if (*c, *x) == (o.commit_scn, xid) => {
+                *low = (*low).min(o.scn);
+                *low
+            }
+            slot => slot.insert((o.commit_scn, xid, o.scn)).2,
+        };
+        (commit, LogPoint::Scn(start), TxId::Oracle(xid))
     }
 }
 
@@ -215,17 +258,47 @@ impl DtsAvro {
             commit_time_us: (self.clock.now_unix_nanos() / 1000) as i64,
             ..TxMeta::default()
         });
-        let position = match change.at {
-            Some(StreamPosition::Pg { commit_lsn, .. }) => commit_lsn,
-            _ => tx.commit_lsn,
-        };
+        let (position, safe, txid) = self.ddl_fields(change.at, &tx);
         Meta {
             id: self.next_id as i64,
             commit_time_us: tx.commit_time_us,
             position,
-            safe: self.prev_commit.unwrap_or(position),
-            xid: tx.xid,
+            safe,
+            txid,
             op: Operation::Ddl,
+        }
+    }
+
+    /// A DDL record's source fields: from the change's position, else from the transaction
+    /// `tx` (Oracle: its commit SCN and XID, when a transaction is open).
+    fn ddl_fields(&self, at: Option<StreamPosition>, tx: &TxMeta) -> SourceFields {
+        let oracle = |commit_scn: Scn, txid: TxId| {
+            let p = LogPoint::Scn(commit_scn);
+            (p, p, txid)
+        };
+        match at {
+            Some(StreamPosition::Oracle {
+                commit_scn, xid, ..
+            }) => oracle(commit_scn, TxId::Oracle(xid)),
+            None if self.opts.source_type == SourceType::Oracle => {
+                let txid = match self.tx {
+                    Some(t) => TxId::Oracle(Xid(t.xid)),
+                    None => TxId::None,
+                };
+                oracle(Scn(tx.commit_lsn.0), txid)
+            }
+            _ => {
+                let position = match at {
+                    Some(StreamPosition::Pg { commit_lsn, .. }) => commit_lsn,
+                    _ => tx.commit_lsn,
+                };
+                let safe = self.prev_commit.unwrap_or(position);
+                (
+                    LogPoint::Lsn(position),
+                    LogPoint::Lsn(safe),
+                    TxId::Pg(tx.xid),
+                )
+            }
         }
     }
 }

@@ -23,9 +23,15 @@
 //!   rows) the record's own commit LSN. Both are positions from which a restart re-delivers the
 //!   record: PostgreSQL decodes every transaction whose commit record starts at or after the
 //!   start point.
-//! - `source`: `PostgreSQL` (option `PPAS`) and the server version; `objectName`:
-//!   `schema.table` (option `database.schema.table`) with mapped names, a `.` inside a name
-//!   written `\u002E`; `processTimestamps` null.
+//! - Oracle (events positioned by SCN, `crate::format::origin`): `sourcePosition` is the commit
+//!   SCN in decimal (snapshot rows: the snapshot SCN), `sourceTxid` the XID `usn.slot.sqn`
+//!   (snapshot rows: `""`, no transaction). `safeSourcePosition` should be the transaction's
+//!   start SCN, which events do not carry: it is the lowest change SCN of the transaction the
+//!   encoder saw (its first change's), for snapshot rows the snapshot SCN.
+//! - `source`: `PostgreSQL` (option `PPAS`), `Oracle` for the Oracle source, and the server
+//!   version; `objectName`: `schema.table` (Oracle: `OWNER.TABLE`; option
+//!   `database.schema.table`) with mapped names, a `.` inside a name written `\u002E`;
+//!   `processTimestamps` null.
 //! - `tags`: `pk_uk_info` first when the table has a key, `{"PRIMARY":["id"]}` — the key
 //!   columns (primary key, or the replica identity index under `USING INDEX`: table
 //!   descriptions name no index, so other unique keys are not listed) in column order; with

@@ -2,7 +2,8 @@
 //! `version` … `objectName` (`head`), `processTimestamps` and `tags` (`tags`), and the trailing
 //! `bornTimestamp` (`tail`). `fields` and the images are the encoder's.
 
-use crate::position::Lsn;
+use crate::format::origin::XidText;
+use crate::position::{LogPoint, Lsn, Xid};
 
 use super::avro;
 
@@ -18,16 +19,27 @@ pub(crate) enum Operation {
     Ddl = 3,
 }
 
+/// `sourceTxid`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TxId {
+    /// PostgreSQL: the xid in decimal.
+    Pg(u64),
+    /// Oracle: the XID as `usn.slot.sqn`.
+    Oracle(Xid),
+    /// No transaction (an Oracle snapshot row): `""`, as the DTS writer writes a null id.
+    None,
+}
+
 /// What one record says about where it comes from.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Meta {
     pub id: i64,
     pub commit_time_us: i64,
-    /// `sourcePosition`: the transaction's commit LSN (the snapshot's LSN for its rows).
-    pub position: Lsn,
+    /// `sourcePosition`: the transaction's commit point (the snapshot's for its rows).
+    pub position: LogPoint,
     /// `safeSourcePosition`.
-    pub safe: Lsn,
-    pub xid: u64,
+    pub safe: LogPoint,
+    pub txid: TxId,
     pub op: Operation,
 }
 
@@ -53,9 +65,13 @@ pub(crate) fn head(
     avro::int(out, VERSION);
     avro::long(out, m.id);
     avro::long(out, m.commit_seconds());
-    lsn(out, m.position);
-    lsn(out, m.safe);
-    avro::string(out, itoa::Buffer::new().format(m.xid));
+    point(out, m.position);
+    point(out, m.safe);
+    match m.txid {
+        TxId::Pg(xid) => avro::string(out, itoa::Buffer::new().format(xid)),
+        TxId::Oracle(xid) => avro::bytes(out, XidText::new(xid).as_bytes()),
+        TxId::None => avro::string(out, ""),
+    }
     out.extend_from_slice(source);
     avro::int(out, m.op as i32);
     match object_name {
@@ -87,6 +103,14 @@ pub(crate) fn tags(out: &mut Vec<u8>, m: &Meta, pk_tag: &[u8], reader_ms: Option
 /// Writes `bornTimestamp`: the commit time in milliseconds.
 pub(crate) fn tail(out: &mut Vec<u8>, m: &Meta) {
     avro::long(out, m.commit_time_us.div_euclid(1000));
+}
+
+/// A log point as text: an LSN as `X/Y`, an SCN in decimal.
+fn point(out: &mut Vec<u8>, p: LogPoint) {
+    match p {
+        LogPoint::Lsn(l) => lsn(out, l),
+        LogPoint::Scn(s) => avro::string(out, itoa::Buffer::new().format(s.0)),
+    }
 }
 
 /// An LSN as `X/Y` text (PostgreSQL's `pg_lsn` form: upper-case hexadecimal without leading

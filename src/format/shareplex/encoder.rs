@@ -10,6 +10,7 @@ use super::spill;
 use super::SharePlexOptions;
 use crate::event::{ChangeEvent, Op, TxMeta};
 use crate::format::clock::Clock;
+use crate::format::origin::OracleOrigin;
 use crate::format::{EncodedBatch, EncodedRecord, Format, FormatError, PartitionChoice};
 use crate::position::{Position, StreamPosition};
 use crate::route::{KeyWriter, Router, Routing, TableRoute};
@@ -91,6 +92,11 @@ impl SharePlexJson {
             return Ok(());
         };
         let table = tx.table_index(&route, &mut self.scratch);
+        if self.buffer.frames() == 0 {
+            if let Some(o) = OracleOrigin::of(ev) {
+                tx.fields.set_oracle(o.commit_scn, o.xid());
+            }
+        }
         let mark = self
             .buffer
             .start(op_code(ev.op), table, stream_position(ev));
@@ -108,7 +114,7 @@ impl SharePlexJson {
     /// transaction).
     fn write_now(&mut self, ev: &ChangeEvent, out: &mut EncodedBatch) -> Result<(), FormatError> {
         let route = self.router.get(&ev.table)?;
-        self.direct.set(&ev.tx);
+        self.direct.set_event(ev);
         self.stamp_now();
         self.table.clear();
         meta::write_table(
@@ -289,6 +295,12 @@ impl Format for SharePlexJson {
             None => self
                 .direct
                 .set_unknown(change.at.map(|p| p.commit().as_u64())),
+        }
+        if let Some(StreamPosition::Oracle {
+            commit_scn, xid, ..
+        }) = change.at
+        {
+            self.direct.set_oracle(commit_scn, Some(xid));
         }
         self.stamp_now();
         self.table.clear();

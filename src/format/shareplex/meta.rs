@@ -3,8 +3,10 @@
 //! `posttime`). A transaction's members are rendered once (`TxFields`) and copied into each
 //! of its messages.
 
-use crate::event::TxMeta;
+use crate::event::{ChangeEvent, TxMeta};
 use crate::format::json;
+use crate::format::origin::{write_xid, OracleOrigin};
+use crate::position::{Scn, Xid};
 use crate::value::civil_from_days;
 
 /// The op codes (part B §3; `truncate` and `ddl` decided in part A).
@@ -42,6 +44,31 @@ impl TxFields {
         write_quoted_u64(&mut self.scn, tx.commit_lsn.0);
         self.trans.clear();
         write_quoted_u64(&mut self.trans, tx.xid);
+    }
+
+    /// The fields of a message written at once about `ev`: its transaction's, for an Oracle
+    /// event with `scn` and `trans` from its position (`set_oracle`).
+    pub(super) fn set_event(&mut self, ev: &ChangeEvent) {
+        self.set(&ev.tx);
+        if let Some(o) = OracleOrigin::of(ev) {
+            self.set_oracle(o.commit_scn, o.xid());
+        }
+    }
+
+    /// Oracle: `scn` the commit SCN in decimal (a snapshot row's: the snapshot SCN), `trans` the
+    /// XID as `usn.slot.sqn` (null without a transaction).
+    pub(super) fn set_oracle(&mut self, commit_scn: Scn, xid: Option<Xid>) {
+        self.scn.clear();
+        write_quoted_u64(&mut self.scn, commit_scn.0);
+        self.trans.clear();
+        match xid {
+            Some(x) => {
+                self.trans.push(b'"');
+                write_xid(&mut self.trans, x);
+                self.trans.push(b'"');
+            }
+            None => self.trans.extend_from_slice(b"null"),
+        }
     }
 
     /// Outside a transaction: no time or transaction, the commit point if known.

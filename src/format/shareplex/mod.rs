@@ -17,6 +17,12 @@
 //! mapping, then `destination.capitalisation`: nothing is upper-cased here). Op codes: `ins`,
 //! `upd`, `del`, `truncate` (empty `data`), `ddl` (`data.sql`, on the DDL topic).
 //!
+//! For an Oracle source (events positioned by SCN, `crate::format::origin`): `scn` is the
+//! commit SCN in decimal and `trans` the XID `usn.slot.sqn`, both from the event's position
+//! (a held transaction's from its first event; a DDL message's from the position it comes
+//! before); snapshot rows have the snapshot SCN and `trans` null. `rowid` and `userid` are null:
+//! the events carry neither the ROWID nor the user.
+//!
 //! `seq`, `size` and `idx` ("3/11") need the number of messages of the transaction before its
 //! first message is written, so a transaction is held until its commit (`encode` writes nothing
 //! between `begin` and `commit`) and then written from `pending` in slices. Held messages are

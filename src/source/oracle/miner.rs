@@ -123,7 +123,7 @@ impl MinerError {
     }
 
     /// Classifies a session error of `call`.
-    fn from_session(call: &'static str, error: SessionError) -> MinerError {
+    pub fn from_session(call: &'static str, error: SessionError) -> MinerError {
         match &error {
             SessionError::Connection(_) => MinerError::Connection { call, error },
             SessionError::Database { code, .. } if CONNECTION_CODES.contains(code) => {

@@ -14,10 +14,14 @@
 
 pub mod assemble;
 pub mod decode;
+pub mod dictionary;
 pub mod lob;
 pub mod logminer;
 pub mod miner;
 pub mod redo;
 pub mod session;
+pub mod snapshot;
+pub mod source;
+pub mod stream;
 pub mod table;
 pub mod types;

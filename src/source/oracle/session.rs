@@ -24,9 +24,12 @@ pub mod real;
 
 use std::future::Future;
 
+use tokio::sync::mpsc;
+
 use crate::position::{Scn, Xid};
 
 use super::logminer::LogMinerRow;
+use super::table::OraTable;
 
 /// One redo log file LogMiner can be given (`V$ARCHIVED_LOG`, or `V$LOG` + `V$LOGFILE`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +75,34 @@ pub struct ContentsFilter {
     pub pdb: Option<String>,
 }
 
+/// The database a session is connected to (`V$DATABASE`, the version, the time zone).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatabaseInfo {
+    /// `V$DATABASE.DBID`: a checkpoint belongs to this database and no other.
+    pub dbid: u64,
+    /// `V$DATABASE.NAME`.
+    pub name: String,
+    /// The version string, e.g. `19.0.0.0.0`.
+    pub version: String,
+    /// `DBTIMEZONE`'s offset east of UTC, in seconds (TIMESTAMP WITH LOCAL TIME ZONE values).
+    pub time_zone_offset_secs: i32,
+}
+
+/// A table as the dictionary describes it, with the optimizer's row count (`NUM_ROWS`, 0
+/// before statistics), for progress only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DictTable {
+    pub table: OraTable,
+    pub estimated_rows: u64,
+}
+
+/// A batch of a flashback read's rows: per column its text in the form `sql::select_expr`
+/// selects (the pinned NLS formats; binary values in hex), `None` for NULL.
+pub type TextRows = Vec<Vec<Option<String>>>;
+
+/// Rows per `TextRows` batch a read sends.
+pub const READ_BATCH_ROWS: usize = 512;
+
 /// Why a session call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
@@ -106,6 +137,13 @@ pub trait OracleSession: Send {
     /// Pins the session's NLS formats (`sql::NLS`, in order) so SQL_REDO literals keep full
     /// precision and the time of day. The first call of a session.
     fn pin_nls(&mut self) -> impl Future<Output = Result<(), SessionError>> + Send;
+
+    /// `ALTER SESSION SET CONTAINER` (`sql::set_container`): a common user connected to a
+    /// CDB's service reads a PDB's dictionary and tables in the PDB, and mines in `CDB$ROOT`.
+    fn set_container(
+        &mut self,
+        container: &str,
+    ) -> impl Future<Output = Result<(), SessionError>> + Send;
 
     /// `V$DATABASE.CURRENT_SCN`.
     fn current_scn(&mut self) -> impl Future<Output = Result<Scn, SessionError>> + Send;
@@ -146,6 +184,33 @@ pub trait OracleSession: Send {
         &mut self,
         at: Scn,
     ) -> impl Future<Output = Result<Vec<OpenTransaction>, SessionError>> + Send;
+
+    /// The connected database (`sql::DATABASE`).
+    fn database(&mut self) -> impl Future<Output = Result<DatabaseInfo, SessionError>> + Send;
+
+    /// The tables of `owners` (as stored) with their columns and key, from the dictionary
+    /// (`sql::columns`, `sql::keys`, combined by `dictionary::build`).
+    fn tables(
+        &mut self,
+        owners: &[String],
+    ) -> impl Future<Output = Result<Vec<DictTable>, SessionError>> + Send;
+
+    /// Reads `table` as of `scn` (`sql::read_table`, a flashback query), sending its rows in
+    /// batches of `READ_BATCH_ROWS` to `rows`; returns how many it read. A closed `rows` ends
+    /// the read early.
+    fn read_table(
+        &mut self,
+        table: &OraTable,
+        scn: Scn,
+        rows: mpsc::Sender<TextRows>,
+    ) -> impl Future<Output = Result<u64, SessionError>> + Send;
+}
+
+/// Opens sessions: the source's first one, and one per parallel snapshot reader.
+pub trait Connector: Send + Sync + 'static {
+    type Session: OracleSession + 'static;
+
+    fn connect(&self) -> impl Future<Output = Result<Self::Session, SessionError>> + Send;
 }
 
 /// The SQL text of every call.
@@ -162,6 +227,13 @@ pub mod sql {
     ];
 
     pub const CURRENT_SCN: &str = "SELECT CURRENT_SCN FROM V$DATABASE";
+
+    /// The root container of a CDB, where LogMiner runs.
+    pub const ROOT: &str = "CDB$ROOT";
+
+    pub fn set_container(container: &str) -> String {
+        format!("ALTER SESSION SET CONTAINER = {}", ident(container))
+    }
 
     pub const END_LOGMNR: &str = "BEGIN DBMS_LOGMNR.END_LOGMNR; END;";
 
@@ -240,6 +312,91 @@ pub mod sql {
             .map(|p| format!(" AND SRC_CON_NAME = {}", literal(p)))
             .unwrap_or_default();
         format!("SELECT {CONTENTS_COLUMNS} FROM V$LOGMNR_CONTENTS WHERE ({condition}){pdb}")
+    }
+
+    /// The connected database: DBID, name, version, `DBTIMEZONE`'s offset (`+HH:MI`).
+    pub const DATABASE: &str = "SELECT DBID, NAME, \
+         (SELECT VERSION FROM PRODUCT_COMPONENT_VERSION WHERE PRODUCT LIKE 'Oracle%' AND ROWNUM = 1), \
+         TZ_OFFSET(DBTIMEZONE) FROM V$DATABASE";
+
+    /// The tables of `owners` and their columns, in column order. Columns: owner, table,
+    /// object id, column, DATA_TYPE, DATA_LENGTH, DATA_PRECISION, DATA_SCALE, CHAR_LENGTH,
+    /// CHAR_USED, NULLABLE (`Y`/`N`), NUM_ROWS. Temporary, nested, external and dropped
+    /// (recycle bin) tables are left out.
+    pub fn columns(owners: &[String]) -> String {
+        format!(
+            "SELECT C.OWNER, C.TABLE_NAME, O.OBJECT_ID, C.COLUMN_NAME, C.DATA_TYPE, C.DATA_LENGTH, \
+             C.DATA_PRECISION, C.DATA_SCALE, C.CHAR_LENGTH, C.CHAR_USED, C.NULLABLE, NVL(T.NUM_ROWS, 0) \
+             FROM ALL_TAB_COLUMNS C \
+             JOIN ALL_TABLES T ON T.OWNER = C.OWNER AND T.TABLE_NAME = C.TABLE_NAME \
+             JOIN ALL_OBJECTS O ON O.OWNER = C.OWNER AND O.OBJECT_NAME = C.TABLE_NAME \
+             AND O.OBJECT_TYPE = 'TABLE' AND O.SUBOBJECT_NAME IS NULL \
+             WHERE C.OWNER IN ({}) AND T.TEMPORARY = 'N' AND T.NESTED = 'NO' \
+             AND T.DROPPED = 'NO' AND T.EXTERNAL = 'NO' \
+             ORDER BY C.OWNER, C.TABLE_NAME, C.COLUMN_ID",
+            in_list(owners)
+        )
+    }
+
+    /// The enabled primary and unique keys of `owners`' tables, column by column in key
+    /// order. Columns: owner, table, constraint name, type (`P`/`U`), column.
+    pub fn keys(owners: &[String]) -> String {
+        format!(
+            "SELECT K.OWNER, K.TABLE_NAME, K.CONSTRAINT_NAME, K.CONSTRAINT_TYPE, CC.COLUMN_NAME \
+             FROM ALL_CONSTRAINTS K JOIN ALL_CONS_COLUMNS CC \
+             ON CC.OWNER = K.OWNER AND CC.CONSTRAINT_NAME = K.CONSTRAINT_NAME \
+             WHERE K.OWNER IN ({}) AND K.CONSTRAINT_TYPE IN ('P', 'U') AND K.STATUS = 'ENABLED' \
+             ORDER BY K.OWNER, K.TABLE_NAME, K.CONSTRAINT_TYPE, K.CONSTRAINT_NAME, CC.POSITION",
+            in_list(owners)
+        )
+    }
+
+    fn in_list(items: &[String]) -> String {
+        let quoted: Vec<String> = items.iter().map(|o| literal(o)).collect();
+        quoted.join(", ")
+    }
+
+    /// A double-quoted identifier (stored names keep their case).
+    pub fn ident(s: &str) -> String {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    }
+
+    /// How a flashback read selects a column so that its text is what the SQL_REDO parser
+    /// reads for its type: numbers with `.` as the decimal point, dates and timestamps in the
+    /// pinned NLS formats, RAW in hex, XMLTYPE serialised. BLOB and LONG RAW are selected as
+    /// they are (the session hexes their bytes); a type the source does not map is NULL.
+    pub fn select_expr(col: &super::super::table::OraColumn) -> String {
+        use super::super::table::OraType as T;
+        let c = ident(&col.name);
+        match &col.ty {
+            T::Number { .. } | T::Float { .. } => {
+                format!("TO_CHAR({c}, 'TM9', 'NLS_NUMERIC_CHARACTERS=''.,''')")
+            }
+            T::BinaryFloat | T::BinaryDouble => format!("TO_CHAR({c})"),
+            T::Date => format!("TO_CHAR({c}, 'SYYYY-MM-DD HH24:MI:SS')"),
+            T::Timestamp { .. } => format!("TO_CHAR({c}, 'SYYYY-MM-DD HH24:MI:SS.FF9')"),
+            T::TimestampTz { .. } | T::TimestampLtz { .. } => {
+                format!("TO_CHAR({c}, 'SYYYY-MM-DD HH24:MI:SS.FF9 TZH:TZM')")
+            }
+            T::IntervalYm { .. } | T::IntervalDs { .. } => format!("TO_CHAR({c})"),
+            T::Raw { .. } => format!("RAWTOHEX({c})"),
+            T::Rowid | T::Urowid => format!("ROWIDTOCHAR({c})"),
+            T::XmlType => format!("XMLSERIALIZE(DOCUMENT {c} AS CLOB)"),
+            T::Other(_) => "NULL".into(),
+            _ => c,
+        }
+    }
+
+    /// The flashback read of a table at `scn`.
+    pub fn read_table(t: &super::super::table::OraTable, scn: Scn) -> String {
+        let cols: Vec<String> = t.columns.iter().map(select_expr).collect();
+        format!(
+            "SELECT {} FROM {}.{} AS OF SCN {}",
+            cols.join(", "),
+            ident(&t.owner),
+            ident(&t.name),
+            scn.0
+        )
     }
 
     /// `GV$TRANSACTION`: every RAC instance's open transactions, not only the connected one's.

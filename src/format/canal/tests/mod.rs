@@ -4,6 +4,7 @@
 
 mod golden;
 mod options;
+mod oracle;
 mod types;
 
 use std::sync::Arc;

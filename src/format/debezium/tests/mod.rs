@@ -3,5 +3,6 @@
 
 mod golden;
 mod options;
+mod oracle;
 pub(crate) mod pgbin;
 mod types;

@@ -6,6 +6,7 @@
 mod fastavro;
 mod golden;
 mod items;
+mod oracle;
 mod reader;
 mod types;
 

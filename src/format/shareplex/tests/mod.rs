@@ -2,6 +2,7 @@
 //! value form from `docs/TYPE-MAPPING.md` (written by hand), and spilling a large transaction.
 
 mod golden;
+mod oracle;
 mod spill;
 mod types;
 

@@ -129,6 +129,8 @@ pub struct Committed {
     pub commit_scn: Scn,
     /// `redo_position` of the COMMIT row.
     pub commit_redo: u128,
+    /// The COMMIT row's `TIMESTAMP`, milliseconds since the Unix epoch.
+    pub commit_time_ms: i64,
     /// The restart SCN a checkpoint at any of its events stores: the oldest start SCN of this
     /// and the other transactions open at its COMMIT. (`Assembler::restart_scn` after the
     /// commit no longer covers this transaction, so it fits only once all of it is durable.)
@@ -342,6 +344,7 @@ impl Assembler {
             start_scn,
             commit_scn,
             commit_redo: redo,
+            commit_time_ms: row.timestamp_ms,
             restart_scn,
             spilled,
             events: Events {

@@ -210,6 +210,67 @@ impl RedoParser {
         Ok((column, Row { buf, cells }))
     }
 
+    /// A flashback read's row (`session::sql::select_expr`'s text per column, `None` for
+    /// NULL) as a row image, each value read as the same literal in SQL_REDO would be. One
+    /// reused buffer quotes the values.
+    pub fn text_row(
+        &mut self,
+        table: &OraTable,
+        values: &[Option<String>],
+    ) -> Result<Row, RedoError> {
+        self.buf.clear();
+        let mut cells = Vec::with_capacity(values.len());
+        let mut quoted = std::mem::take(&mut self.name);
+        for (col, value) in table.columns.iter().zip(values) {
+            let Some(v) = value else {
+                cells.push(Cell::Null);
+                continue;
+            };
+            quoted.clear();
+            quoted.push('\'');
+            for ch in v.chars() {
+                if ch == '\'' {
+                    quoted.push('\'');
+                }
+                quoted.push(ch);
+            }
+            quoted.push('\'');
+            let mut c = Cursor::new(&quoted);
+            let cell =
+                value::read_value(&mut c, col, &mut self.buf, self.ltz_offset_secs).map_err(|f| {
+                    RedoError {
+                        table: table.qualified_name(),
+                        problem: f.problem,
+                        at: f.at,
+                        excerpt: excerpt(&quoted, f.at),
+                    }
+                });
+            match cell {
+                Ok(cell) => cells.push(cell),
+                Err(e) => {
+                    self.name = quoted;
+                    return Err(e);
+                }
+            }
+        }
+        self.name = quoted;
+        if values.len() != table.columns.len() {
+            return Err(RedoError {
+                table: table.qualified_name(),
+                problem: Problem::ValueCount {
+                    columns: table.columns.len(),
+                    values: values.len(),
+                },
+                at: 0,
+                excerpt: String::new(),
+            });
+        }
+        Ok(Row {
+            buf: Bytes::copy_from_slice(&self.buf),
+            cells,
+        })
+    }
+
     fn statement(&mut self, c: &mut Cursor<'_>, t: &OraTable) -> Lexed<RedoChange> {
         let change = if c.keyword("insert") {
             c.expect_keyword("into", "INTO after INSERT")?;

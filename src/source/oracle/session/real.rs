@@ -12,7 +12,14 @@ use crate::config::OracleConnect;
 use crate::position::{Scn, Xid};
 use crate::source::oracle::logminer::LogMinerRow;
 
-use super::{sql, xid, ContentsFilter, LogFile, OpenTransaction, OracleSession, SessionError};
+use tokio::sync::mpsc;
+
+use super::{
+    sql, xid, Connector, ContentsFilter, DatabaseInfo, DictTable, LogFile, OpenTransaction,
+    OracleSession, SessionError, TextRows, READ_BATCH_ROWS,
+};
+use crate::source::oracle::dictionary::{self, ColumnRow, KeyRow};
+use crate::source::oracle::table::{OraTable, OraType};
 
 /// A session on one connection.
 pub struct RealSession {
@@ -131,6 +138,10 @@ impl OracleSession for RealSession {
         Ok(())
     }
 
+    async fn set_container(&mut self, container: &str) -> Result<(), SessionError> {
+        self.execute(sql::set_container(container)).await
+    }
+
     async fn current_scn(&mut self) -> Result<Scn, SessionError> {
         self.with(|c| scn(&c.query_row(sql::CURRENT_SCN, &[])?, 0))
             .await
@@ -197,5 +208,129 @@ impl OracleSession for RealSession {
             Ok(out)
         })
         .await
+    }
+
+    async fn database(&mut self) -> Result<DatabaseInfo, SessionError> {
+        self.with(|c| {
+            let row = c.query_row(sql::DATABASE, &[])?;
+            let offset: Option<String> = row.get(3)?;
+            Ok(DatabaseInfo {
+                dbid: row.get(0)?,
+                name: row.get(1)?,
+                version: row.get::<Option<String>>(2)?.unwrap_or_default(),
+                time_zone_offset_secs: offset.as_deref().and_then(tz_offset).unwrap_or(0),
+            })
+        })
+        .await
+    }
+
+    async fn tables(&mut self, owners: &[String]) -> Result<Vec<DictTable>, SessionError> {
+        let (cq, kq) = (sql::columns(owners), sql::keys(owners));
+        self.with(move |c| {
+            let mut columns = Vec::new();
+            for row in c.query(&cq, &[])? {
+                columns.push(column_row(&row?)?);
+            }
+            let mut keys = Vec::new();
+            for row in c.query(&kq, &[])? {
+                let row = row?;
+                keys.push(KeyRow {
+                    owner: row.get(0)?,
+                    table: row.get(1)?,
+                    constraint: row.get(2)?,
+                    primary: row.get::<String>(3)? == "P",
+                    column: row.get(4)?,
+                });
+            }
+            Ok(dictionary::build(columns, keys))
+        })
+        .await
+    }
+
+    async fn read_table(
+        &mut self,
+        table: &OraTable,
+        scn: Scn,
+        rows: mpsc::Sender<TextRows>,
+    ) -> Result<u64, SessionError> {
+        let q = sql::read_table(table, scn);
+        let binary: Vec<bool> = table
+            .columns
+            .iter()
+            .map(|c| matches!(c.ty, OraType::Blob | OraType::LongRaw))
+            .collect();
+        self.with(move |c| {
+            let mut read = 0u64;
+            let mut batch = Vec::with_capacity(READ_BATCH_ROWS);
+            for row in c.query(&q, &[])? {
+                batch.push(text_row(&row?, &binary)?);
+                if batch.len() == READ_BATCH_ROWS {
+                    read += batch.len() as u64;
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(READ_BATCH_ROWS));
+                    if rows.blocking_send(full).is_err() {
+                        return Ok(read);
+                    }
+                }
+            }
+            read += batch.len() as u64;
+            if !batch.is_empty() {
+                let _ = rows.blocking_send(batch);
+            }
+            Ok(read)
+        })
+        .await
+    }
+}
+
+/// `TZ_OFFSET`'s `+HH:MI` in seconds east of UTC.
+fn tz_offset(s: &str) -> Option<i32> {
+    let s = s.trim();
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'-' => (-1, &s[1..]),
+        b'+' => (1, &s[1..]),
+        _ => (1, s),
+    };
+    let (h, m) = rest.split_once(':')?;
+    Some(sign * (h.parse::<i32>().ok()? * 3600 + m.parse::<i32>().ok()? * 60))
+}
+
+fn column_row(row: &Row) -> Result<ColumnRow, oracledb::Error> {
+    Ok(ColumnRow {
+        owner: row.get(0)?,
+        table: row.get(1)?,
+        object_id: row.get(2)?,
+        column: row.get(3)?,
+        data_type: row.get(4)?,
+        data_length: row.get::<Option<u32>>(5)?.unwrap_or(0),
+        precision: row.get(6)?,
+        scale: row.get(7)?,
+        char_length: row.get::<Option<u32>>(8)?.unwrap_or(0),
+        char_used: row.get(9)?,
+        nullable: row.get::<Option<String>>(10)?.as_deref() != Some("N"),
+        num_rows: row.get::<Option<u64>>(11)?.unwrap_or(0),
+    })
+}
+
+/// A flashback read's row as text: BLOB and LONG RAW bytes in hex, the rest as selected.
+fn text_row(row: &Row, binary: &[bool]) -> Result<Vec<Option<String>>, oracledb::Error> {
+    let mut out = Vec::with_capacity(binary.len());
+    for (i, bin) in binary.iter().enumerate() {
+        out.push(if *bin {
+            row.get::<Option<Vec<u8>>>(i)?.map(hex::encode_upper)
+        } else {
+            row.get::<Option<String>>(i)?
+        });
+    }
+    Ok(out)
+}
+
+/// Opens `RealSession`s with one connection's settings.
+pub struct RealConnector(pub OracleConnect);
+
+impl Connector for RealConnector {
+    type Session = RealSession;
+
+    async fn connect(&self) -> Result<RealSession, SessionError> {
+        RealSession::connect(&self.0).await
     }
 }

@@ -9,15 +9,19 @@
 //! ORA-01284 / ORA-00308. Every call is recorded as the SQL text the real session sends
 //! (`super::sql`), so tests assert the exact statements and their order.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::position::Scn;
 use crate::source::oracle::logminer::{op, LogMinerRow};
 
+use tokio::sync::mpsc;
+
 use super::{
-    sql, ContentsFilter, LogFile, OpenTransaction, OracleSession, SessionError, INFINITE_SCN,
+    sql, Connector, ContentsFilter, DatabaseInfo, DictTable, LogFile, OpenTransaction,
+    OracleSession, SessionError, TextRows, INFINITE_SCN, READ_BATCH_ROWS,
 };
+use crate::source::oracle::table::OraTable;
 
 /// One redo log of the script: sequence `sequence` of `thread` holds `[first, next)`. It is
 /// the current online log while the clock is below `next`, and is archived when the clock
@@ -59,6 +63,12 @@ struct State {
     calls: Vec<String>,
     added: Vec<String>,
     window: Option<(Scn, Scn)>,
+    database: Option<DatabaseInfo>,
+    tables: Vec<DictTable>,
+    /// Each table's rows as a flashback read returns them, by `OWNER.NAME`.
+    table_rows: HashMap<String, TextRows>,
+    /// Sessions opened through `Connector::connect`.
+    connects: u32,
 }
 
 /// The stand-in. Clones share one database: keep one to script and inspect while the miner
@@ -130,6 +140,41 @@ impl ScriptSession {
     pub fn open_transaction(self, t: OpenTransaction) -> Self {
         self.state().open.push(t);
         self
+    }
+
+    /// LogMiner rows that appear in the redo now (a running source mines them once the clock
+    /// passes their SCN).
+    pub fn push_rows(&self, rows: impl IntoIterator<Item = LogMinerRow>) {
+        self.state().rows.extend(rows);
+    }
+
+    /// The database `database` answers.
+    pub fn database_info(self, info: DatabaseInfo) -> Self {
+        self.state().database = Some(info);
+        self
+    }
+
+    /// A table of the dictionary, and the rows a flashback read of it returns.
+    pub fn table(self, table: DictTable, rows: TextRows) -> Self {
+        {
+            let mut s = self.state();
+            s.table_rows.insert(table.table.qualified_name(), rows);
+            s.tables.push(table);
+        }
+        self
+    }
+
+    /// The dictionary now describes `table` so (a DDL ran), replacing the table of that name.
+    pub fn redefine(&self, table: DictTable) {
+        let mut s = self.state();
+        let name = table.table.qualified_name();
+        s.tables.retain(|t| t.table.qualified_name() != name);
+        s.tables.push(table);
+    }
+
+    /// Sessions opened through `Connector::connect` so far.
+    pub fn connects(&self) -> u32 {
+        self.state().connects
     }
 
     /// The archived copy of `sequence` is deleted from disk, still listed in the catalog.
@@ -248,6 +293,10 @@ impl OracleSession for ScriptSession {
         Ok(())
     }
 
+    async fn set_container(&mut self, container: &str) -> Result<(), SessionError> {
+        self.state().call(sql::set_container(container))
+    }
+
     async fn current_scn(&mut self) -> Result<Scn, SessionError> {
         let mut s = self.state();
         s.call(sql::CURRENT_SCN.to_owned())?;
@@ -364,5 +413,60 @@ impl OracleSession for ScriptSession {
             .filter(|t| t.start_scn <= at)
             .copied()
             .collect())
+    }
+
+    async fn database(&mut self) -> Result<DatabaseInfo, SessionError> {
+        let mut s = self.state();
+        s.call(sql::DATABASE.to_owned())?;
+        Ok(s.database.clone().unwrap_or(DatabaseInfo {
+            dbid: 1_122_334_455,
+            name: "ORCL".into(),
+            version: "19.0.0.0.0".into(),
+            time_zone_offset_secs: 0,
+        }))
+    }
+
+    async fn tables(&mut self, owners: &[String]) -> Result<Vec<DictTable>, SessionError> {
+        let mut s = self.state();
+        s.call(sql::columns(owners))?;
+        s.call(sql::keys(owners))?;
+        Ok(s.tables
+            .iter()
+            .filter(|t| owners.contains(&t.table.owner))
+            .cloned()
+            .collect())
+    }
+
+    async fn read_table(
+        &mut self,
+        table: &OraTable,
+        scn: Scn,
+        rows: mpsc::Sender<TextRows>,
+    ) -> Result<u64, SessionError> {
+        let all = {
+            let mut s = self.state();
+            s.call(sql::read_table(table, scn))?;
+            s.table_rows
+                .get(&table.qualified_name())
+                .cloned()
+                .ok_or_else(|| ora(942, "table or view does not exist"))?
+        };
+        let mut read = 0;
+        for batch in all.chunks(READ_BATCH_ROWS) {
+            if rows.send(batch.to_vec()).await.is_err() {
+                break;
+            }
+            read += batch.len() as u64;
+        }
+        Ok(read)
+    }
+}
+
+impl Connector for ScriptSession {
+    type Session = ScriptSession;
+
+    async fn connect(&self) -> Result<ScriptSession, SessionError> {
+        self.state().connects += 1;
+        Ok(self.clone())
     }
 }
