@@ -95,14 +95,13 @@ pub enum DecodeError {
         table: String,
         info: String,
     },
-    #[error("at {position} (SCN {scn}): a LOB or XML row of {table}: {reason}: {excerpt}; fix: exclude the table from the task, and report the row's SQL_REDO")]
+    #[error("at {position} (SCN {scn}): a LOB or XML row of {table}: {reason}; fix: exclude the table from the task, and report the row's SQL_REDO")]
     Lob {
         position: StreamPosition,
         scn: Scn,
         table: String,
-        reason: &'static str,
-        /// The start of the row's SQL_REDO, on one line.
-        excerpt: String,
+        /// What is wrong, then the start of the row's SQL_REDO, on one line.
+        reason: String,
     },
 }
 
@@ -145,8 +144,7 @@ impl At<'_> {
             position: self.position,
             scn: self.row.scn,
             table: self.table.qualified_name(),
-            reason,
-            excerpt,
+            reason: format!("{reason}: {excerpt}"),
         }
     }
 
