@@ -5,7 +5,9 @@
 //!  session (the connection trait; real client, scripted stand-in)
 //!     └─► miner: LogMiner sessions over bounded SCN windows ──► LogMinerRow
 //!            └─► assemble: transactions in commit order (rollbacks dropped, spilled past a budget)
-//!                   └─► redo: SQL_REDO text parsed into typed row images of an OraTable
+//!                   └─► decode: rows of a committed transaction into changes and DDL
+//!                          ├─ redo: SQL_REDO text parsed into typed row images of an OraTable
+//!                          └─ lob: LOB and XMLType rows assembled into the values they write
 //! ```
 //! `logminer` and `table` hold the types the pieces share; `types` maps Oracle column types to the
 //! PostgreSQL types (IvorySQL's names) the pipeline and formats know. Not yet wired into a `Source`.
@@ -13,6 +15,7 @@
 pub mod assemble;
 pub mod decode;
 pub mod dictionary;
+pub mod lob;
 pub mod logminer;
 pub mod miner;
 pub mod redo;

@@ -220,9 +220,9 @@ pub mod sql {
 
     /// The NLS settings, in the order they are sent.
     pub const NLS: [&str; 4] = [
-        "ALTER SESSION SET NLS_DATE_FORMAT = 'YYYY-MM-DD HH24:MI:SS'",
-        "ALTER SESSION SET NLS_TIMESTAMP_FORMAT = 'YYYY-MM-DD HH24:MI:SS.FF9'",
-        "ALTER SESSION SET NLS_TIMESTAMP_TZ_FORMAT = 'YYYY-MM-DD HH24:MI:SS.FF9 TZH:TZM'",
+        "ALTER SESSION SET NLS_DATE_FORMAT = 'SYYYY-MM-DD HH24:MI:SS'",
+        "ALTER SESSION SET NLS_TIMESTAMP_FORMAT = 'SYYYY-MM-DD HH24:MI:SS.FF9'",
+        "ALTER SESSION SET NLS_TIMESTAMP_TZ_FORMAT = 'SYYYY-MM-DD HH24:MI:SS.FF9 TZH:TZM'",
         "ALTER SESSION SET NLS_NUMERIC_CHARACTERS = '.,'",
     ];
 
@@ -373,10 +373,10 @@ pub mod sql {
                 format!("TO_CHAR({c}, 'TM9', 'NLS_NUMERIC_CHARACTERS=''.,''')")
             }
             T::BinaryFloat | T::BinaryDouble => format!("TO_CHAR({c})"),
-            T::Date => format!("TO_CHAR({c}, 'YYYY-MM-DD HH24:MI:SS')"),
-            T::Timestamp { .. } => format!("TO_CHAR({c}, 'YYYY-MM-DD HH24:MI:SS.FF9')"),
+            T::Date => format!("TO_CHAR({c}, 'SYYYY-MM-DD HH24:MI:SS')"),
+            T::Timestamp { .. } => format!("TO_CHAR({c}, 'SYYYY-MM-DD HH24:MI:SS.FF9')"),
             T::TimestampTz { .. } | T::TimestampLtz { .. } => {
-                format!("TO_CHAR({c}, 'YYYY-MM-DD HH24:MI:SS.FF9 TZH:TZM')")
+                format!("TO_CHAR({c}, 'SYYYY-MM-DD HH24:MI:SS.FF9 TZH:TZM')")
             }
             T::IntervalYm { .. } | T::IntervalDs { .. } => format!("TO_CHAR({c})"),
             T::Raw { .. } => format!("RAWTOHEX({c})"),

@@ -1,6 +1,6 @@
 //! SQL_REDO → typed row images: the last stage of the Oracle source's incremental path (see
 //! `super`). LogMiner renders each change as an INSERT, UPDATE or DELETE statement whose
-//! literals follow the session's NLS formats, which the miner pins (`YYYY-MM-DD HH24:MI:SS`,
+//! literals follow the session's NLS formats, which the miner pins (`SYYYY-MM-DD HH24:MI:SS`,
 //! `...SS.FF9`, `...SS.FF9 TZH:TZM`, `NLS_NUMERIC_CHARACTERS='.,'`); this module reads those
 //! statements back into `Row`s of an `OraTable`, in the forms the pipeline's value decoders read
 //! for each column's mapped kind (`super::types`):
@@ -32,7 +32,7 @@ mod tests;
 use bytes::Bytes;
 
 use self::lexer::{Cursor, Lexed};
-use super::table::OraTable;
+use super::table::{OraColumn, OraTable, OraType};
 use crate::event::{Cell, Op, Row};
 
 /// One change read from SQL_REDO: the images in table column order.
@@ -143,14 +143,71 @@ impl RedoParser {
     /// Reads one whole statement (CSF pieces already joined) against `table`.
     pub fn parse(&mut self, table: &OraTable, sql: &str) -> Result<RedoChange, RedoError> {
         self.buf.clear();
+        self.set.clear();
         let mut c = Cursor::new(sql);
         let result = self.statement(&mut c, table);
-        result.map_err(|f| RedoError {
-            table: table.qualified_name(),
-            problem: f.problem,
-            at: f.at,
-            excerpt: excerpt(sql, f.at),
-        })
+        result.map_err(|f| fail(table, sql, f))
+    }
+
+    /// Whether the last statement parsed was an UPDATE whose set list names column `i`.
+    pub fn was_set(&self, i: usize) -> bool {
+        self.set.get(i).is_some_and(Option::is_some)
+    }
+
+    /// Reads the statement that locates a LOB or XMLType column's row (a SELECT_LOB_LOCATOR
+    /// row's `select "C" into loc_c from "O"."T" where ... for update`, an XML DOC BEGIN row's
+    /// `XML DOC BEGIN:  select "C" from "O"."T" where ...` or
+    /// `update "O"."T" a set a."C" = XMLType(:1) where a."K" = ...`) against `table`: the
+    /// column's index and the row image of the where clause.
+    pub fn parse_locator(
+        &mut self,
+        table: &OraTable,
+        sql: &str,
+    ) -> Result<(usize, Row), RedoError> {
+        self.buf.clear();
+        self.set.clear();
+        let mut c = Cursor::new(sql);
+        let result = self.locator(&mut c, table);
+        result.map_err(|f| fail(table, sql, f))
+    }
+
+    fn locator(&mut self, c: &mut Cursor<'_>, t: &OraTable) -> Lexed<(usize, Row)> {
+        if c.keyword("XML") {
+            c.expect_keyword("DOC", "XML DOC BEGIN")?;
+            c.expect_keyword("BEGIN", "XML DOC BEGIN")?;
+            c.expect(b':', ": after XML DOC BEGIN")?;
+        }
+        let column = if c.keyword("select") {
+            let column = self.column(c, t, 0)?;
+            if c.keyword("into") {
+                c.identifier()?;
+            }
+            c.expect_keyword("from", "FROM")?;
+            self.table_name(c, t)?;
+            column
+        } else if c.keyword("update") {
+            self.table_name(c, t)?;
+            skip_alias(c);
+            c.expect_keyword("set", "SET")?;
+            let column = self.column(c, t, 0)?;
+            c.expect(b'=', "= after a column name")?;
+            bind_placeholder(c)?;
+            column
+        } else {
+            return c.expected("select or update locating a LOB");
+        };
+        skip_alias(c);
+        let mut cells = vec![Cell::Unchanged; t.columns.len()];
+        self.where_clause(c, t, &mut cells)?;
+        if c.keyword("for") {
+            c.expect_keyword("update", "UPDATE after FOR")?;
+        }
+        c.eat(b';');
+        if !c.at_end() {
+            return c.expected("the end of the statement");
+        }
+        let buf = Bytes::copy_from_slice(&self.buf);
+        Ok((column, Row { buf, cells }))
     }
 
     /// A flashback read's row (`session::sql::select_expr`'s text per column, `None` for
@@ -270,9 +327,10 @@ impl RedoParser {
         Ok(())
     }
 
-    /// The index of the column named by the identifier at the cursor; `hint` is tried first
-    /// (LogMiner lists columns in table order).
+    /// The index of the column named by the identifier at the cursor (after a table alias
+    /// `a.`, if any); `hint` is tried first (LogMiner lists columns in table order).
     fn column(&mut self, c: &mut Cursor<'_>, t: &OraTable, hint: usize) -> Lexed<usize> {
+        skip_qualifier(c);
         let at = c.pos;
         let raw = c.identifier()?;
         let name: &str = if raw.contains("\"\"") {
@@ -391,6 +449,70 @@ impl RedoParser {
                 return Ok(());
             }
         }
+    }
+}
+
+fn fail(table: &OraTable, sql: &str, f: lexer::Fail) -> RedoError {
+    RedoError {
+        table: table.qualified_name(),
+        problem: f.problem,
+        at: f.at,
+        excerpt: excerpt(sql, f.at),
+    }
+}
+
+/// A bare word before `.` (a table alias qualifying a column: `a."F3"`), skipped.
+fn skip_qualifier(c: &mut Cursor<'_>) {
+    let at = c.pos;
+    if c.peek() == Some(b'"') || c.word().is_none() || !c.eat(b'.') {
+        c.pos = at;
+    }
+}
+
+/// A table alias after the table name (`"O"."T" a`), skipped.
+fn skip_alias(c: &mut Cursor<'_>) {
+    let at = c.pos;
+    if let Some(w) = c.word() {
+        let keyword = ["where", "set", "for"]
+            .iter()
+            .any(|k| w.eq_ignore_ascii_case(k));
+        if keyword {
+            c.pos = at;
+        }
+    }
+}
+
+/// `XMLType(:1)`: the bind placeholder an XML DOC BEGIN row sets its column to.
+fn bind_placeholder(c: &mut Cursor<'_>) -> Lexed<()> {
+    match c.word() {
+        Some(w) if w.eq_ignore_ascii_case("XMLType") => {}
+        _ => return c.expected("XMLType(:1)"),
+    }
+    c.expect(b'(', "( after XMLType")?;
+    c.expect(b':', ": of a bind placeholder")?;
+    if c.number().is_none() {
+        return c.expected("a bind placeholder's number");
+    }
+    c.expect(b')', ") closing XMLType(")
+}
+
+/// The value of a LOB_WRITE row's buffer assignment (`buf_c := 'text'`, `UNISTR(...)`,
+/// `... || ...`, `buf_b := HEXTORAW('0aff')`), read as a CLOB's text or a BLOB's bytes
+/// (`binary`); `None` when it is not such a value. An empty string is an empty buffer.
+pub fn lob_buffer(text: &str, binary: bool) -> Option<Vec<u8>> {
+    let col = OraColumn {
+        name: String::new(),
+        ty: if binary { OraType::Blob } else { OraType::Clob },
+        nullable: true,
+        is_key: false,
+    };
+    let mut buf = Vec::new();
+    let mut c = Cursor::new(text);
+    let cell = value::read_value(&mut c, &col, &mut buf, 0).ok()?;
+    c.eat(b';');
+    match cell {
+        Cell::Text { .. } | Cell::Binary { .. } | Cell::Null if c.at_end() => Some(buf),
+        _ => None,
     }
 }
 

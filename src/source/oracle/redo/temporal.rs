@@ -1,13 +1,64 @@
 //! Oracle dates, timestamps and intervals as LogMiner prints them under the pinned NLS formats
-//! (`YYYY-MM-DD HH24:MI:SS`, `...SS.FF9`, `...SS.FF9 TZH:TZM`; intervals as `TO_YMINTERVAL` /
-//! `TO_DSINTERVAL` arguments, `+000000001-02`, `+000000001 02:03:04.123456789`), turned into
-//! PostgreSQL's binary forms: microseconds since 2000-01-01 for timestamps, (µs, days, months)
-//! for intervals. Nanoseconds are rounded to the nearest microsecond (PostgreSQL keeps
+//! (`SYYYY-MM-DD HH24:MI:SS`, `...SS.FF9`, `...SS.FF9 TZH:TZM`: a BC year is signed, an AD year
+//! has a blank where the sign goes; intervals as `TO_YMINTERVAL` / `TO_DSINTERVAL` arguments,
+//! `+000000001-02`, `+000000001 02:03:04.123456789`, or the inside of an ANSI literal), turned
+//! into PostgreSQL's binary forms: microseconds since 2000-01-01 for timestamps, (µs, days,
+//! months) for intervals. Nanoseconds are rounded to the nearest microsecond (PostgreSQL keeps
 //! microseconds and rounds the same way on input); a rounding that carries moves the second.
+//!
+//! Calendar: Oracle's DATE uses the Julian calendar before 1582-10-15 and the Gregorian from then
+//! on (1582-10-05 to 1582-10-14 do not exist), and has no year 0 (`-0001` is 1 BC, followed by
+//! `0001`); years run from -4712 to 9999 (Oracle Database SQL Language Reference, "Datetime
+//! Data Types": "the Julian calendar ... before 1582", and the `J` format's January 1, 4712 BC).
+//! PostgreSQL's timestamps count days in the proleptic Gregorian calendar. A date is converted
+//! as the day it names: its Julian Day Number, from the Julian or Gregorian calendar as Oracle
+//! reads it, so the elapsed time between two dates is kept (Oracle's 1582-10-04 is the day
+//! before its 1582-10-15) and PostgreSQL prints the day by its Gregorian name (Oracle's Julian
+//! 1000-01-01 is PostgreSQL's 1000-01-06). BC years count astronomically (1 BC is year 0, and
+//! a Julian leap year), as the Julian Day Number does; Oracle's own date arithmetic across 1 BC
+//! to AD 1 counts a year 0 (its bug 106242), which is not followed here.
 
 use crate::value::PG_EPOCH_UNIX_DAYS;
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// The first Gregorian day (1582-10-15) as days from 1970-01-01: earlier dates are Julian.
+const GREGORIAN_START_UNIX_DAYS: i64 = -141_427;
+/// Oracle's earliest year (4712 BC).
+const MIN_YEAR: i64 = -4712;
+
+/// Days from 1970-01-01 of an Oracle date: `year` as Oracle numbers it (no year 0, `-1` is
+/// 1 BC), Julian before 1582-10-15, Gregorian from then on; `None` for the days that do not
+/// exist (year 0, the ten days skipped in October 1582, a day past its month's end).
+fn oracle_days(year: i64, m: u32, d: u32) -> Option<i64> {
+    if year == 0 || !(MIN_YEAR..=9999).contains(&year) || !(1..=12).contains(&m) || d == 0 {
+        return None;
+    }
+    // Astronomical numbering: 1 BC is year 0.
+    let y = if year < 0 { year + 1 } else { year };
+    let julian = (y, m, d) < (1582, 10, 15);
+    if d > days_in_month(y, m, julian) {
+        return None;
+    }
+    let days = if julian {
+        julian_days(y, m, d)
+    } else {
+        days_from_civil(y, m, d)
+    };
+    // 1582-10-05 ..= 1582-10-14 read as Julian land on or after the first Gregorian day.
+    (!julian || days < GREGORIAN_START_UNIX_DAYS).then_some(days)
+}
+
+/// Days from 1970-01-01 of a proleptic Julian date (astronomical year): its Julian Day Number
+/// (the Julian-calendar formula of Richards, "Mapping Time", as in the Explanatory Supplement
+/// to the Astronomical Almanac) less 1970-01-01's, 2440588.
+fn julian_days(y: i64, m: u32, d: u32) -> i64 {
+    let a = i64::from(14 - m) / 12;
+    let yy = y + 4800 - a;
+    let mm = i64::from(m) + 12 * a - 3;
+    let jdn = i64::from(d) + (153 * mm + 2) / 5 + 365 * yy + yy.div_euclid(4) - 32_083;
+    jdn - 2_440_588
+}
 
 /// Days from 1970-01-01 of a proleptic Gregorian date (Hinnant's `days_from_civil`).
 fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
@@ -20,10 +71,16 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn days_in_month(y: i64, m: u32) -> u32 {
+/// The days of month `m` of astronomical year `y`, in the Julian or the Gregorian calendar.
+fn days_in_month(y: i64, m: u32, julian: bool) -> u32 {
+    let leap = if julian {
+        y.rem_euclid(4) == 0
+    } else {
+        (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+    };
     match m {
         4 | 6 | 9 | 11 => 30,
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 if leap => 29,
         2 => 28,
         _ => 31,
     }
@@ -101,15 +158,13 @@ fn local_micros(s: &str) -> Option<(i64, &str)> {
         i: 0,
     };
     let s = s.trim_start();
-    let sign = if p.lit(b'-').is_some() { -1 } else { 1 };
+    let sign = p.sign();
     let year = sign * p.num(1, 5)?;
     p.lit(b'-')?;
     let month = u32::try_from(p.num(1, 2)?).ok()?;
     p.lit(b'-')?;
     let day = u32::try_from(p.num(1, 2)?).ok()?;
-    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-        return None;
-    }
+    let days = oracle_days(year, month, day)?;
     let mut secs = 0;
     if p.spaces() > 0 && p.b.get(p.i).is_some_and(u8::is_ascii_digit) {
         let h = p.num(1, 2)?;
@@ -123,7 +178,6 @@ fn local_micros(s: &str) -> Option<(i64, &str)> {
         secs = h * 3600 + mi * 60 + sec;
     }
     let micros = p.fraction_micros()?;
-    let days = days_from_civil(year, month, day);
     let total = days * MICROS_PER_DAY + secs * 1_000_000 + micros;
     Some((total, &s[p.i..]))
 }
@@ -231,6 +285,56 @@ mod tests {
         assert_eq!(timestamp("2024-13-01 00:00:00"), None);
         assert_eq!(timestamp("2024-01-01 24:00:00"), None);
         assert_eq!(timestamp("2024-01-01 00:00:00 junk"), None);
+    }
+
+    const DAY: i64 = MICROS_PER_DAY;
+
+    /// Days from 2000-01-01 (Julian Day Number 2451545) of a date.
+    fn day(s: &str) -> i64 {
+        let us = timestamp(&format!("{s} 00:00:00")).unwrap_or_else(|| panic!("{s}"));
+        assert_eq!(us % DAY, 0);
+        us / DAY
+    }
+
+    #[test]
+    fn dates_before_1582_10_15_are_julian() {
+        assert_eq!(GREGORIAN_START_UNIX_DAYS, days_from_civil(1582, 10, 15));
+        // The day before the first Gregorian day is Julian 1582-10-04 (JDN 2299160).
+        assert_eq!(day("1582-10-15") - day("1582-10-04"), 1);
+        assert_eq!(day("1582-10-04"), 2_299_160 - 2_451_545);
+        for skipped in ["1582-10-05", "1582-10-10", "1582-10-14"] {
+            assert_eq!(timestamp(&format!("{skipped} 00:00:00")), None, "{skipped}");
+        }
+        // Julian 1000-01-01 is JDN 2086308 (Gregorian 1000-01-06); 1500 is a Julian leap year.
+        assert_eq!(day("1000-01-01"), 2_086_308 - 2_451_545);
+        assert_eq!(day("1500-03-01") - day("1500-02-29"), 1);
+        assert_eq!(
+            timestamp("1700-02-29 00:00:00"),
+            None,
+            "Gregorian 1700 is not leap"
+        );
+        // AD 1-01-01 Julian is JDN 1721424.
+        assert_eq!(day("0001-01-01"), 1_721_424 - 2_451_545);
+    }
+
+    #[test]
+    fn bc_years_have_no_year_zero() {
+        // SYYYY prints a blank for AD and a minus for BC.
+        assert_eq!(day(" 2000-01-01"), 0);
+        assert_eq!(timestamp("0000-01-01 00:00:00"), None);
+        assert_eq!(timestamp("-0000-01-01 00:00:00"), None);
+        // 1 BC (astronomical year 0) is followed by AD 1, and is a Julian leap year.
+        assert_eq!(day("0001-01-01") - day("-0001-12-31"), 1);
+        assert_eq!(day("-0001-03-01") - day("-0001-02-29"), 1);
+        assert_eq!(timestamp("-0002-02-29 00:00:00"), None);
+        // Oracle's first day, January 1, 4712 BC: astronomical -4711, JDN 366 (JDN 0 is
+        // January 1, 4713 BC, a leap year).
+        assert_eq!(day("-4712-01-01"), 366 - 2_451_545);
+        assert_eq!(timestamp("-4713-12-31 23:59:59"), None);
+        assert_eq!(
+            timestamp("-4712-01-01 12:00:00.5"),
+            Some((366 - 2_451_545) * DAY + DAY / 2 + 500_000)
+        );
     }
 
     #[test]

@@ -430,10 +430,63 @@ fn dates_timestamps_and_zones() {
         render(&t, c.after.as_ref().unwrap())[3],
         "2024-03-15 00:00:00+00"
     );
+    // Julian AD 1-01-01 is the proleptic Gregorian 1 BC-12-30 PostgreSQL prints (temporal).
     let sql = r#"insert into "S"."T"("D") values (TO_DATE('0001-01-01 00:00:00', 'YYYY-MM-DD HH24:MI:SS'));"#;
-    assert_eq!(after(&t, sql)[0], "0001-01-01 00:00:00");
+    assert_eq!(after(&t, sql)[0], "0001-12-30 00:00:00 BC");
     let sql = r#"insert into "S"."T"("D") values (TO_DATE('9999-12-31 23:59:59', 'YYYY-MM-DD HH24:MI:SS'));"#;
     assert_eq!(after(&t, sql)[0], "9999-12-31 23:59:59");
+}
+
+#[test]
+fn bc_and_julian_dates_keep_the_day_they_name() {
+    // Under `SYYYY` a BC year is signed and an AD year has a blank for its sign. Julian
+    // 1000-01-01 is Gregorian 1000-01-06, Julian 44 BC-03-15 Gregorian 44 BC-03-13; Oracle's
+    // first day, 4712 BC January 1 (Julian), is JDN 366: Gregorian 4713 BC-11-24 (JDN 0 is
+    // Gregorian 4714 BC-11-24, and 4713 BC's February is a leap one).
+    let t = times();
+    let sql = r#"insert into "S"."T"("D","TS") values (TO_DATE(' 1000-01-01 10:00:00', 'SYYYY-MM-DD HH24:MI:SS'),TO_TIMESTAMP('-0044-03-15 12:00:00.000000000'));"#;
+    assert_eq!(
+        after(&t, sql)[..2],
+        ["1000-01-06 10:00:00", "0044-03-13 12:00:00 BC"]
+    );
+    let sql = r#"insert into "S"."T"("D") values (TO_DATE('-4712-01-01 00:00:00', 'SYYYY-MM-DD HH24:MI:SS'));"#;
+    assert_eq!(after(&t, sql)[0], "4713-11-24 00:00:00 BC");
+    let e = err(
+        &t,
+        r#"insert into "S"."T"("D") values (TO_DATE('1582-10-10 00:00:00', 'SYYYY-MM-DD HH24:MI:SS'));"#,
+    );
+    assert!(e.to_string().contains("pinned NLS format"), "{e}");
+}
+
+#[test]
+fn intervals_in_both_syntaxes() {
+    let t = times();
+    let sql = r#"insert into "S"."T"("YM","DS") values (TO_YMINTERVAL('+02-03'),TO_DSINTERVAL('+01 02:03:04.500000'));"#;
+    assert_eq!(after(&t, sql)[4..], ["2 years 3 mons", "1 day 02:03:04.5"]);
+    let sql = r#"insert into "S"."T"("YM","DS") values (INTERVAL '2-3' YEAR(2) TO MONTH,INTERVAL '1 2:3:4.5' DAY(2) TO SECOND(6));"#;
+    assert_eq!(after(&t, sql)[4..], ["2 years 3 mons", "1 day 02:03:04.5"]);
+    let sql = r#"update "S"."T" set "YM" = interval '-1-11' year to month where "DS" = INTERVAL '-0 0:0:0.000001' DAY TO SECOND;"#;
+    assert_eq!(
+        after(&t, sql)[4..],
+        ["-1 years -11 mons", "-00:00:00.000001"]
+    );
+    // The qualifier must match the column's type.
+    for bad in [
+        r#"insert into "S"."T"("YM") values (INTERVAL '1 2:3:4' DAY TO SECOND);"#,
+        r#"insert into "S"."T"("YM") values (INTERVAL '2' YEAR);"#,
+        r#"insert into "S"."T"("DS") values (INTERVAL '1 2:3:4' DAY(2) TO MINUTE);"#,
+    ] {
+        err(&t, bad);
+    }
+}
+
+#[test]
+fn xmltype_values_inline_are_their_text() {
+    let t = table("S", "X", vec![col("DOC", OraType::XmlType)]);
+    let sql = r#"insert into "S"."X"("DOC") values (XMLType('<a x=''1''/>'));"#;
+    assert_eq!(after(&t, sql), ["<a x='1'/>"]);
+    let sql = r#"insert into "S"."X"("DOC") values ('<b/>');"#;
+    assert_eq!(after(&t, sql), ["<b/>"]);
 }
 
 #[test]
@@ -584,11 +637,15 @@ proptest! {
     #[test]
     fn arbitrary_text_never_panics(s in "\\PC*") {
         let _ = RedoParser::new().parse(&all_types(), &s);
+        let _ = RedoParser::new().parse_locator(&all_types(), &s);
+        let _ = lob_buffer(&s, false);
+        let _ = lob_buffer(&s, true);
     }
 
     #[test]
-    fn sql_like_text_never_panics(s in "(insert into|update|delete from|\"S\"|\\.|\"A\"|\\(|\\)|\"N\"|\"V\"|\"D\"|\"R\"|\"TZ\"|\"DS\"|,|values|set|where|and| = |IS NULL|'[a-z0-9 .:+\\\\-]{0,12}'|''|NULL|[0-9.eE+-]{1,6}|TO_DATE|TO_TIMESTAMP_TZ|TO_DSINTERVAL|UNISTR|HEXTORAW|\\|\\||Inf|ROWID|;| )*") {
+    fn sql_like_text_never_panics(s in "(insert into|update|delete from|\"S\"|\\.|\"A\"|\\(|\\)|\"N\"|\"V\"|\"D\"|\"R\"|\"TZ\"|\"DS\"|,|values|set|where|and| = |IS NULL|'[a-z0-9 .:+\\\\-]{0,12}'|''|NULL|[0-9.eE+-]{1,6}|TO_DATE|TO_TIMESTAMP_TZ|TO_DSINTERVAL|UNISTR|HEXTORAW|\\|\\||Inf|ROWID|;| |select|into|loc_c|from|for update|XMLType\\(:1\\)|a\\.)*") {
         let _ = RedoParser::new().parse(&all_types(), &s);
+        let _ = RedoParser::new().parse_locator(&all_types(), &s);
     }
 
     #[test]

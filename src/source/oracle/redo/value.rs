@@ -10,7 +10,10 @@
 //!   value (the LOB's content follows in LOB_WRITE rows);
 //! - BLOB, RAW, LONG RAW: binary cells of the bytes;
 //! - DATE, TIMESTAMP [WITH [LOCAL] TIME ZONE], INTERVALs: binary cells in PostgreSQL's send forms,
-//!   since the text decoders leave those kinds undecoded (`temporal`).
+//!   since the text decoders leave those kinds undecoded (`temporal`); intervals printed either
+//!   as `TO_YMINTERVAL('+02-03')` / `TO_DSINTERVAL('+01 02:03:04.5')` or as ANSI literals
+//!   (`INTERVAL '2-3' YEAR(2) TO MONTH`, `INTERVAL '1 2:3:4.5' DAY(2) TO SECOND(6)`);
+//! - XMLTYPE: a document inline as a string or `XMLType('<a/>')` is its text.
 //!
 //! `Unsupported Type` (a column LogMiner cannot render) is an unavailable cell.
 
@@ -29,6 +32,14 @@ enum Func {
     Unistr,
     ToYmInterval,
     ToDsInterval,
+    XmlType,
+}
+
+/// The fields of an ANSI interval literal (`INTERVAL '1-2' YEAR(2) TO MONTH`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Qualifier {
+    YearToMonth,
+    DayToSecond,
 }
 
 /// One value expression, borrowed from the SQL text.
@@ -39,12 +50,14 @@ enum Atom<'a> {
     Num(&'a str),
     Word(&'a str),
     Call(Func, &'a str),
+    /// An ANSI interval literal: the string's inside and its fields.
+    Interval(&'a str, Qualifier),
     EmptyLob,
     Unavailable,
 }
 
 fn func(name: &str) -> Option<Func> {
-    const FUNCS: [(&str, Func); 7] = [
+    const FUNCS: [(&str, Func); 8] = [
         ("TO_DATE", Func::ToDate),
         ("TO_TIMESTAMP", Func::ToTimestamp),
         ("TO_TIMESTAMP_TZ", Func::ToTimestampTz),
@@ -52,6 +65,7 @@ fn func(name: &str) -> Option<Func> {
         ("UNISTR", Func::Unistr),
         ("TO_YMINTERVAL", Func::ToYmInterval),
         ("TO_DSINTERVAL", Func::ToDsInterval),
+        ("XMLTYPE", Func::XmlType),
     ];
     FUNCS
         .iter()
@@ -92,6 +106,10 @@ fn atom<'a>(c: &mut Cursor<'a>) -> Lexed<Atom<'a>> {
         c.expect(b')', ") after EMPTY_CLOB(/EMPTY_BLOB(")?;
         return Ok(Atom::EmptyLob);
     }
+    if w.eq_ignore_ascii_case("INTERVAL") && c.peek() == Some(b'\'') {
+        let text = c.string()?;
+        return Ok(Atom::Interval(text, qualifier(c)?));
+    }
     if c.peek() != Some(b'(') {
         return Ok(Atom::Word(w));
     }
@@ -108,6 +126,37 @@ fn atom<'a>(c: &mut Cursor<'a>) -> Lexed<Atom<'a>> {
     }
     c.expect(b')', ") closing a function call")?;
     Ok(Atom::Call(f, arg))
+}
+
+/// An interval literal's fields: `YEAR[(p)] TO MONTH` or `DAY[(p)] TO SECOND[(s)]`, the forms
+/// of the two INTERVAL column types (Oracle Database SQL Language Reference, "Interval
+/// Literals").
+fn qualifier(c: &mut Cursor<'_>) -> Lexed<Qualifier> {
+    const WANT: &str = "YEAR TO MONTH or DAY TO SECOND after an interval literal";
+    let (q, last) = if c.keyword("YEAR") {
+        (Qualifier::YearToMonth, "MONTH")
+    } else if c.keyword("DAY") {
+        (Qualifier::DayToSecond, "SECOND")
+    } else {
+        return c.expected(WANT);
+    };
+    precision(c)?;
+    if !c.keyword("TO") || !c.keyword(last) {
+        return c.expected(WANT);
+    }
+    precision(c)?;
+    Ok(q)
+}
+
+/// An optional `(n)` after an interval field.
+fn precision(c: &mut Cursor<'_>) -> Lexed<()> {
+    if c.eat(b'(') {
+        if c.number().is_none() {
+            return c.expected("a precision");
+        }
+        c.expect(b')', ") closing a precision")?;
+    }
+    Ok(())
 }
 
 /// Reads the value at the cursor for column `col` and writes its cell into `buf`.
@@ -175,14 +224,18 @@ pub(super) fn read_value(
         }
         .map(|us| binary(buf, &us.to_be_bytes())),
         OraType::IntervalYm { .. } => match a {
-            Atom::Call(Func::ToYmInterval, s) | Atom::Str(s) => {
+            Atom::Call(Func::ToYmInterval, s)
+            | Atom::Str(s)
+            | Atom::Interval(s, Qualifier::YearToMonth) => {
                 temporal::interval_ym(s).ok_or("not a year-to-month interval")
             }
             _ => Err("not a TO_YMINTERVAL value"),
         }
         .map(|months| interval(buf, 0, 0, months)),
         OraType::IntervalDs { .. } => match a {
-            Atom::Call(Func::ToDsInterval, s) | Atom::Str(s) => {
+            Atom::Call(Func::ToDsInterval, s)
+            | Atom::Str(s)
+            | Atom::Interval(s, Qualifier::DayToSecond) => {
                 temporal::interval_ds(s).ok_or("not a day-to-second interval")
             }
             _ => Err("not a TO_DSINTERVAL value"),
@@ -243,6 +296,8 @@ fn read_text(
         match a {
             Atom::Str(s) => push_unquoted(buf, s, b'\''),
             Atom::Call(Func::Unistr, s) => push_unistr(buf, s)?,
+            // A simple XMLTYPE value: its document text.
+            Atom::Call(Func::XmlType, s) => push_unquoted(buf, s, b'\''),
             // A number where a string is expected: its text.
             Atom::Num(s) => buf.extend_from_slice(s.as_bytes()),
             Atom::EmptyLob => empty_lob = true,
