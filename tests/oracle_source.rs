@@ -656,4 +656,85 @@ mod serial {
         assert_eq!(all[row_at]["type"], "INSERT", "{}", all[row_at]);
         assert_eq!(all.iter().filter(|v| v["isDdl"] == true).count(), 1);
     }
+
+    /// A CLOB written after its row's INSERT (EMPTY_CLOB(), a locator, LOB_WRITE rows) reaches
+    /// Kafka whole, in the INSERT's message (row shapes as Debezium's `SelectLobParserTest` and
+    /// `LobWriteParser` read them).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_clob_written_piecewise_arrives_whole_in_its_insert() {
+        let name = unique("ora_lob");
+        let spec = spec(&name, "\"incremental\"");
+        let docs = OraTable {
+            owner: "HR".into(),
+            name: "DOCS".into(),
+            object_id: 73_002,
+            columns: vec![
+                OraColumn {
+                    name: "ID".into(),
+                    ty: OraType::Number {
+                        precision: None,
+                        scale: None,
+                    },
+                    nullable: false,
+                    is_key: true,
+                },
+                OraColumn {
+                    name: "DOC".into(),
+                    ty: OraType::Clob,
+                    nullable: true,
+                    is_key: false,
+                },
+            ],
+        };
+        let db = database().table(
+            DictTable {
+                table: docs,
+                estimated_rows: 0,
+            },
+            Vec::new(),
+        );
+        let at = |scn: u64, code: i32, redo: &str| LogMinerRow {
+            table_name: Some("DOCS".into()),
+            row_id: Some("AAAR9xAAEAAAACXAAA".into()),
+            ..lm(scn, (15, 1, 1), code, Some(redo))
+        };
+        let locator = "DECLARE \n loc_c CLOB; \n buf_c VARCHAR2(6174); \nBEGIN\n select \"DOC\" into loc_c from \"HR\".\"DOCS\" where \"ID\" = '1' for update;";
+        db.push_rows([
+            lm(1_400, (15, 1, 1), op::START, None),
+            at(
+                1_401,
+                op::INSERT,
+                "insert into \"HR\".\"DOCS\"(\"ID\",\"DOC\") values ('1',EMPTY_CLOB());",
+            ),
+            at(1_402, op::SELECT_LOB_LOCATOR, locator),
+            at(
+                1_403,
+                op::LOB_WRITE,
+                " buf_c := 'Hello, '; \n  dbms_lob.write(loc_c, 7, 1, buf_c);",
+            ),
+            at(
+                1_404,
+                op::LOB_WRITE,
+                " buf_c := 'LOB ünïcode'; \n  dbms_lob.write(loc_c, 11, 8, buf_c);",
+            ),
+            lm(1_410, (15, 1, 1), op::COMMIT, None),
+        ]);
+        let store = Arc::new(MemoryCheckpointStore::new());
+        let spill = tempfile::tempdir().unwrap();
+        let (stop, run) = start(&spec, &db, store.clone(), spill.path());
+        let k = key(&spec);
+        wait_for("the start SCN fixed", LIMIT, || {
+            let cp = store.get(&k);
+            async move { cp.is_some_and(|cp| cp.started) }
+        })
+        .await;
+        db.advance_to(1_500);
+        let msgs = consume_until(&format!("{name}.HR.DOCS"), |m| !values(m).is_empty());
+        stop.send(true).unwrap();
+        let _ = tokio::time::timeout(LIMIT, run).await.unwrap();
+        let v = values(&msgs);
+        assert_eq!(v.len(), 1, "one message: {v:?}");
+        assert_eq!(v[0]["op"], "c");
+        assert_eq!(v[0]["after"]["DOC"], "Hello, LOB ünïcode", "{}", v[0]);
+    }
 }
