@@ -5,7 +5,8 @@
 //! ```text
 //!  TaskSpec ──► source items (source.rs: PostgreSQL settings, privileges, tables, names,
 //!           │                 wal_disk.rs: pg_wal's free disk against the expected backlog)
-//!           │     oracle.rs: the Oracle source's items, judged from dictionary facts)
+//!           │   (an Oracle task: oracle.rs, the Oracle source's items judged from the
+//!           │    dictionary facts its session gathers, oracle/gather.rs)
 //!           └─► broker items (broker.rs: connection, topics, space)
 //!                   │
 //!                   ▼
@@ -25,7 +26,7 @@ mod wal_disk;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::TaskSpec;
+use crate::config::{SourceKind, TaskSpec};
 
 pub use identity::{has_usable_identity, judge_identity, IdentityFacts};
 pub use names::Owned;
@@ -244,8 +245,54 @@ impl Owned {
     }
 }
 
-/// Runs every item against the task's source and broker.
+/// Runs every item against the task's source and broker: PostgreSQL's, or Oracle's
+/// (`oracle::run_oracle` on the thin driver's sessions, in a build with feature `oracle`).
 pub async fn run(spec: &TaskSpec, ctx: &Context) -> Report {
+    match spec.source.kind {
+        SourceKind::Postgres => run_postgres(spec, ctx).await,
+        SourceKind::Oracle => run_oracle(spec, ctx).await,
+    }
+}
+
+#[cfg(feature = "oracle")]
+async fn run_oracle(spec: &TaskSpec, ctx: &Context) -> Report {
+    use crate::source::oracle::session::real::RealConnector;
+    match crate::config::OracleConnect::from_spec(&spec.source) {
+        Ok(c) => oracle::run_oracle(spec, &RealConnector(c), ctx).await,
+        Err(e) => Report::new(
+            &spec.name,
+            vec![Item::fail(
+                "source_connect",
+                e.to_string(),
+                "fix the task file's [source]",
+            )],
+            &accepted(spec, ctx),
+        ),
+    }
+}
+
+/// A build without the Oracle client cannot check an Oracle source.
+#[cfg(not(feature = "oracle"))]
+async fn run_oracle(spec: &TaskSpec, ctx: &Context) -> Report {
+    Report::new(
+        &spec.name,
+        vec![Item::fail(
+            "source_connect",
+            "this build of tributary has no Oracle client (cargo feature `oracle`), so the Oracle source cannot be checked",
+            "build tributary with --features oracle (cargo build --release --features oracle) and run the precheck again",
+        )],
+        &accepted(spec, ctx),
+    )
+}
+
+/// The warnings accepted by the task file and the context.
+pub(crate) fn accepted(spec: &TaskSpec, ctx: &Context) -> Vec<String> {
+    let mut accepted = spec.precheck.accept_warnings.clone();
+    accepted.extend(ctx.accept_warnings.iter().cloned());
+    accepted
+}
+
+async fn run_postgres(spec: &TaskSpec, ctx: &Context) -> Report {
     let auto = spec.objects.replica_identity == crate::config::ReplicaIdentityMode::Auto;
     // Every incremental task captures DDL through event triggers (`source::postgres::ddl`).
     let ddl = spec
@@ -264,9 +311,7 @@ pub async fn run(spec: &TaskSpec, ctx: &Context) -> Report {
     if ctx.broker {
         broker::check(spec, sized, &mut items).await;
     }
-    let mut accepted = spec.precheck.accept_warnings.clone();
-    accepted.extend(ctx.accept_warnings.iter().cloned());
-    Report::new(&spec.name, items, &accepted)
+    Report::new(&spec.name, items, &accepted(spec, ctx))
 }
 
 /// What an item that a schema-only task does not need says.

@@ -1,6 +1,7 @@
 //! The Oracle source's precheck items, judged from facts read from the data dictionary and the
-//! dynamic views (`FACT_QUERIES` says which). Each item names what was found and how to fix it,
-//! the fix printing the statements to run:
+//! dynamic views (`OracleSession::facts`, one query each in `session::sql::facts`) and the
+//! selected tables. Each item names what was found and how to fix it, the fix printing the
+//! statements to run:
 //!
 //! - `archivelog`: LogMiner reads archived redo; NOARCHIVELOG overwrites it (fail).
 //! - `supplemental_logging`: database-level minimal logging, plus ALL COLUMNS logging of every
@@ -12,43 +13,21 @@
 //! - `undo_retention`: `UNDO_RETENTION` against the full load's expected length: a flashback
 //!   read older than the undo fails with ORA-01555 (warn).
 //! - `table_name_length`: LogMiner on 12.1 does not support names longer than 30 bytes (fail).
-//! - `table_keys`: tables without a primary key or unique constraint (warn: keyless messages).
+//! - `table_keys`: tables without the key the source uses (the primary key, else an enabled
+//!   unique key on NOT NULL columns, `dictionary::build`'s rule) (warn: keyless messages).
 //!
-//! `table_count` (more than 1,000 tables) is the item PostgreSQL tasks have too. Not yet run by
-//! a task: the Oracle source's session gathers the facts once it is wired.
+//! A task without an incremental phase mines nothing, so `archivelog`, `supplemental_logging`
+//! and `archive_retention` pass as not needed for it. `gather` runs them for an Oracle task
+//! (`tributary precheck`, and `crate::precheck::run` for every caller), with `source_connect`,
+//! `selection` and `table_count` (more than 1,000 tables, the item PostgreSQL tasks have too).
+
+pub mod gather;
 
 use std::time::Duration;
 
 use super::{bytes, Item};
 
-/// Where each fact comes from (for the session that gathers them).
-pub const FACT_QUERIES: &[(&str, &str)] = &[
-    ("log_mode", "SELECT LOG_MODE FROM V$DATABASE"),
-    (
-        "supplemental",
-        "SELECT SUPPLEMENTAL_LOG_DATA_MIN, SUPPLEMENTAL_LOG_DATA_ALL FROM V$DATABASE",
-    ),
-    (
-        "all_columns_logged",
-        "SELECT OWNER, TABLE_NAME FROM ALL_LOG_GROUPS WHERE LOG_GROUP_TYPE = 'ALL COLUMN LOGGING'",
-    ),
-    (
-        "privileges",
-        "SELECT PRIVILEGE FROM SESSION_PRIVS UNION ALL SELECT ROLE FROM SESSION_ROLES",
-    ),
-    (
-        "oldest_archived_log",
-        "SELECT MIN(FIRST_TIME) FROM V$ARCHIVED_LOG WHERE DELETED = 'NO' AND STATUS = 'A'",
-    ),
-    (
-        "undo_retention",
-        "SELECT VALUE FROM V$PARAMETER WHERE NAME = 'undo_retention'",
-    ),
-    (
-        "keys",
-        "SELECT OWNER, TABLE_NAME FROM ALL_CONSTRAINTS WHERE CONSTRAINT_TYPE IN ('P', 'U') AND STATUS = 'ENABLED'",
-    ),
-];
+pub use gather::{facts_of, gather, parse_version, run_oracle, Gathered};
 
 /// The system privileges and roles the LogMiner user needs (`scripts/oracle/grants.sql`).
 pub const NEEDED_PRIVILEGES: &[&str] = &[
@@ -71,7 +50,8 @@ pub struct OraTableFacts {
     pub name: String,
     /// `ALL COLUMNS` supplemental logging is on for the table.
     pub all_columns_logged: bool,
-    /// A primary key or an enabled unique constraint.
+    /// The key the source uses: the primary key, else an enabled unique key on NOT NULL
+    /// columns (`dictionary::build`).
     pub has_key: bool,
     /// The table's segment size in bytes, if read.
     pub bytes: Option<u64>,
@@ -108,16 +88,26 @@ pub struct OracleFacts {
 
 /// Every Oracle item, in report order.
 pub fn check(f: &OracleFacts) -> Vec<Item> {
+    let mined = |item: Item| {
+        if f.incremental {
+            item
+        } else {
+            Item::pass(&item.name, NOT_MINED)
+        }
+    };
     vec![
-        archivelog(&f.log_mode),
-        supplemental_logging(f),
+        mined(archivelog(&f.log_mode)),
+        mined(supplemental_logging(f)),
         privileges(&f.privileges),
-        archive_retention(f.archived_logs_reach, f.full),
+        mined(archive_retention(f.archived_logs_reach, f.full)),
         undo_retention(f),
         table_name_length(f.version, &f.tables),
         table_keys(&f.tables),
     ]
 }
+
+/// What the redo items say for a task without an incremental phase.
+const NOT_MINED: &str = "not needed: no incremental phase (no redo is mined)";
 
 fn archivelog(log_mode: &str) -> Item {
     const N: &str = "archivelog";
@@ -277,12 +267,15 @@ fn table_keys(tables: &[OraTableFacts]) -> Item {
         .map(OraTableFacts::qualified)
         .collect();
     if keyless.is_empty() {
-        return Item::pass(N, "every table has a primary key or a unique constraint");
+        return Item::pass(
+            N,
+            "every table has a primary key or a unique key on NOT NULL columns",
+        );
     }
     Item::warn(
         N,
         format!(
-            "{} table(s) without a primary key or unique constraint ({}): their messages carry no key, and an UPDATE or DELETE is matched by every column",
+            "{} table(s) without a primary key or a unique key on NOT NULL columns ({}): their messages carry no key, and an UPDATE or DELETE is matched by every column",
             keyless.len(),
             keyless.join(", ")
         ),

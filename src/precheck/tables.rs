@@ -42,7 +42,7 @@ pub async fn check(
         }
     };
     out.push(selection(opts, ctx, &tables));
-    out.push(table_count(tables.len()));
+    out.push(table_count(tables.len(), PG_MANY_TABLES));
     let size = source_size(client, &tables).await;
     if ctx.catalog_only {
         // Nothing is read but the catalog, nothing published, no identity set, no WAL kept.
@@ -375,10 +375,15 @@ fn changes_identity(f: &IdentityFacts, auto: bool) -> bool {
         || (auto && matches!(judge_identity(f, true), Ok(Some(_))))
 }
 
-fn table_count(n: usize) -> Item {
+/// Why many tables weigh on a PostgreSQL task.
+const PG_MANY_TABLES: &str =
+    "every start reads each one's catalog, and the first start's snapshot and publication cover them all";
+
+/// `table_count`: `n` tables selected; `why` says what more than `MANY_TABLES` costs.
+pub(super) fn table_count(n: usize, why: &str) -> Item {
     const N: &str = "table_count";
     if n > MANY_TABLES {
-        Item::warn(N, format!("{n} tables selected, more than {MANY_TABLES}: every start reads each one's catalog, and the first start's snapshot and publication cover them all"), "split the task (sharding = \"schema\" or \"table\", or several tasks), or accept the warning")
+        Item::warn(N, format!("{n} tables selected, more than {MANY_TABLES}: {why}"), "split the task (sharding = \"schema\" or \"table\", or several tasks), or accept the warning")
     } else {
         Item::pass(
             N,

@@ -103,6 +103,31 @@ pub type TextRows = Vec<Vec<Option<String>>>;
 /// Rows per `TextRows` batch a read sends.
 pub const READ_BATCH_ROWS: usize = 512;
 
+/// The precheck's facts as the database answers them (`sql::facts`, one query each), before
+/// `precheck::oracle::gather` matches them with the selected tables and judges them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawFacts {
+    /// `PRODUCT_COMPONENT_VERSION.VERSION` of the database, e.g. `19.0.0.0.0`, `12.1.0.2.0`.
+    pub version: String,
+    /// `V$DATABASE.LOG_MODE`: `ARCHIVELOG` or `NOARCHIVELOG`.
+    pub log_mode: String,
+    /// `V$DATABASE.SUPPLEMENTAL_LOG_DATA_MIN`: `YES`, `IMPLICIT` or `NO`.
+    pub supplemental_min: String,
+    /// `V$DATABASE.SUPPLEMENTAL_LOG_DATA_ALL`: `YES` or `NO`.
+    pub supplemental_all: String,
+    /// The owners' tables with an `ALL COLUMN LOGGING` log group, `(owner, table)`.
+    pub all_columns_logged: Vec<(String, String)>,
+    /// The system privileges and roles the session holds.
+    pub privileges: Vec<String>,
+    /// Seconds since the oldest archived log still on disk began (`None`: none archived).
+    pub archived_logs_reach_secs: Option<u64>,
+    /// `UNDO_RETENTION` in seconds.
+    pub undo_retention_secs: u64,
+    /// The bytes of the owners' table segments (partitions and LOB segments summed per
+    /// table), `(owner, table, bytes)`; a table with no segment yet is not listed.
+    pub segment_bytes: Vec<(String, String, u64)>,
+}
+
 /// Why a session call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SessionError {
@@ -204,6 +229,14 @@ pub trait OracleSession: Send {
         scn: Scn,
         rows: mpsc::Sender<TextRows>,
     ) -> impl Future<Output = Result<u64, SessionError>> + Send;
+
+    /// The precheck's facts about the database and `owners`' tables: each query of
+    /// `sql::facts(owners)`, in its order, once. A query that fails (a view the user may not
+    /// read) fails the call.
+    fn facts(
+        &mut self,
+        owners: &[String],
+    ) -> impl Future<Output = Result<RawFacts, SessionError>> + Send;
 }
 
 /// Opens sessions: the source's first one, and one per parallel snapshot reader.
@@ -397,6 +430,72 @@ pub mod sql {
             ident(&t.name),
             scn.0
         )
+    }
+
+    /// The precheck's version fact: the database's release (e.g. `19.0.0.0.0`).
+    pub const FACT_VERSION: &str = "SELECT VERSION FROM PRODUCT_COMPONENT_VERSION \
+         WHERE PRODUCT LIKE 'Oracle%' AND ROWNUM = 1";
+
+    pub const FACT_LOG_MODE: &str = "SELECT LOG_MODE FROM V$DATABASE";
+
+    pub const FACT_SUPPLEMENTAL: &str =
+        "SELECT SUPPLEMENTAL_LOG_DATA_MIN, SUPPLEMENTAL_LOG_DATA_ALL FROM V$DATABASE";
+
+    /// The system privileges and the roles (direct and nested) the session holds.
+    pub const FACT_PRIVILEGES: &str =
+        "SELECT PRIVILEGE FROM SESSION_PRIVS UNION ALL SELECT ROLE FROM SESSION_ROLES";
+
+    /// Seconds back to the start of the oldest archived log still on disk (NULL when none
+    /// is), in the database's own clock.
+    pub const FACT_ARCHIVED_LOGS_REACH: &str =
+        "SELECT ROUND((SYSDATE - MIN(FIRST_TIME)) * 86400) FROM V$ARCHIVED_LOG \
+         WHERE NAME IS NOT NULL AND DELETED = 'NO' AND STATUS = 'A' AND STANDBY_DEST = 'NO'";
+
+    pub const FACT_UNDO_RETENTION: &str =
+        "SELECT VALUE FROM V$PARAMETER WHERE NAME = 'undo_retention'";
+
+    /// The owners' tables with ALL COLUMNS supplemental logging. Columns: owner, table.
+    pub fn fact_all_columns_logged(owners: &[String]) -> String {
+        format!(
+            "SELECT DISTINCT OWNER, TABLE_NAME FROM ALL_LOG_GROUPS \
+             WHERE LOG_GROUP_TYPE = 'ALL COLUMN LOGGING' AND OWNER IN ({})",
+            in_list(owners)
+        )
+    }
+
+    /// The owners' table sizes: table, partition and subpartition segments, and the LOB
+    /// segments of their columns, summed per table. Columns: owner, table, bytes.
+    /// `DBA_SEGMENTS` (readable with SELECT ANY DICTIONARY, which the mining user holds)
+    /// rather than `ALL_TABLES.BLOCKS`: it is the space allocated whether or not statistics
+    /// were gathered (`BLOCKS` is NULL before `DBMS_STATS` and stale after), and it counts
+    /// the LOB segments a flashback read reads too.
+    pub fn fact_segments(owners: &[String]) -> String {
+        let owners = in_list(owners);
+        format!(
+            "SELECT OWNER, TABLE_NAME, SUM(BYTES) FROM (\
+             SELECT S.OWNER, S.SEGMENT_NAME TABLE_NAME, S.BYTES FROM DBA_SEGMENTS S \
+             WHERE S.OWNER IN ({owners}) \
+             AND S.SEGMENT_TYPE IN ('TABLE', 'TABLE PARTITION', 'TABLE SUBPARTITION') \
+             UNION ALL \
+             SELECT L.OWNER, L.TABLE_NAME, S.BYTES FROM DBA_LOBS L JOIN DBA_SEGMENTS S \
+             ON S.OWNER = L.OWNER AND S.SEGMENT_NAME = L.SEGMENT_NAME \
+             WHERE L.OWNER IN ({owners})) \
+             GROUP BY OWNER, TABLE_NAME"
+        )
+    }
+
+    /// Every precheck fact's query, named, in the order `OracleSession::facts` sends them.
+    pub fn facts(owners: &[String]) -> Vec<(&'static str, String)> {
+        vec![
+            ("version", FACT_VERSION.to_owned()),
+            ("log_mode", FACT_LOG_MODE.to_owned()),
+            ("supplemental", FACT_SUPPLEMENTAL.to_owned()),
+            ("all_columns_logged", fact_all_columns_logged(owners)),
+            ("privileges", FACT_PRIVILEGES.to_owned()),
+            ("archived_logs_reach", FACT_ARCHIVED_LOGS_REACH.to_owned()),
+            ("undo_retention", FACT_UNDO_RETENTION.to_owned()),
+            ("segments", fact_segments(owners)),
+        ]
     }
 
     /// `GV$TRANSACTION`: every RAC instance's open transactions, not only the connected one's.

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use super::{
     sql, xid, Connector, ContentsFilter, DatabaseInfo, DictTable, LogFile, OpenTransaction,
-    OracleSession, SessionError, TextRows, READ_BATCH_ROWS,
+    OracleSession, RawFacts, SessionError, TextRows, READ_BATCH_ROWS,
 };
 use crate::source::oracle::dictionary::{self, ColumnRow, KeyRow};
 use crate::source::oracle::table::{OraTable, OraType};
@@ -280,6 +280,67 @@ impl OracleSession for RealSession {
         })
         .await
     }
+
+    async fn facts(&mut self, owners: &[String]) -> Result<RawFacts, SessionError> {
+        let (logged, segments) = (
+            sql::fact_all_columns_logged(owners),
+            sql::fact_segments(owners),
+        );
+        self.with(move |c| {
+            let version = c
+                .query_row(sql::FACT_VERSION, &[])?
+                .get::<Option<String>>(0)?;
+            let log_mode = c.query_row(sql::FACT_LOG_MODE, &[])?.get::<String>(0)?;
+            let supplemental = c.query_row(sql::FACT_SUPPLEMENTAL, &[])?;
+            let all_columns_logged = pairs(c, &logged)?;
+            let privileges = strings(c, sql::FACT_PRIVILEGES)?;
+            let reach = c.query_row(sql::FACT_ARCHIVED_LOGS_REACH, &[])?;
+            let undo = c.query_row(sql::FACT_UNDO_RETENTION, &[])?;
+            let mut segment_bytes = Vec::new();
+            for row in c.query(&segments, &[])? {
+                let row = row?;
+                segment_bytes.push((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get::<Option<u64>>(2)?.unwrap_or(0),
+                ));
+            }
+            Ok(RawFacts {
+                version: version.unwrap_or_default(),
+                log_mode,
+                supplemental_min: supplemental.get::<Option<String>>(0)?.unwrap_or_default(),
+                supplemental_all: supplemental.get::<Option<String>>(1)?.unwrap_or_default(),
+                all_columns_logged,
+                privileges,
+                archived_logs_reach_secs: reach.get::<Option<u64>>(0)?,
+                undo_retention_secs: undo
+                    .get::<Option<String>>(0)?
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(0),
+                segment_bytes,
+            })
+        })
+        .await
+    }
+}
+
+/// A query's first column, every row.
+fn strings(c: &Connection, q: &str) -> Result<Vec<String>, oracledb::Error> {
+    let mut out = Vec::new();
+    for row in c.query(q, &[])? {
+        out.push(row?.get(0)?);
+    }
+    Ok(out)
+}
+
+/// A query's first two columns, every row.
+fn pairs(c: &Connection, q: &str) -> Result<Vec<(String, String)>, oracledb::Error> {
+    let mut out = Vec::new();
+    for row in c.query(q, &[])? {
+        let row = row?;
+        out.push((row.get(0)?, row.get(1)?));
+    }
+    Ok(out)
 }
 
 /// `TZ_OFFSET`'s `+HH:MI` in seconds east of UTC.

@@ -6,7 +6,9 @@
 //! It answers as Oracle does where the source can go wrong: `START_LOGMNR` before any
 //! `ADD_LOGFILE` fails with ORA-01292, reading contents before `START_LOGMNR` with ORA-01306, a
 //! window the added logs do not cover with ORA-01291, adding a deleted archived log with
-//! ORA-01284 / ORA-00308. Every call is recorded as the SQL text the real session sends
+//! ORA-01284 / ORA-00308. The precheck's facts describe a well-configured database unless a
+//! test says otherwise (ARCHIVELOG, minimal and per-table ALL COLUMNS logging, every needed
+//! privilege, 8 days of archived logs, an hour of undo). Every call is recorded as the SQL text the real session sends
 //! (`super::sql`), so tests assert the exact statements and their order.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -19,7 +21,7 @@ use tokio::sync::mpsc;
 
 use super::{
     sql, Connector, ContentsFilter, DatabaseInfo, DictTable, LogFile, OpenTransaction,
-    OracleSession, SessionError, TextRows, INFINITE_SCN, READ_BATCH_ROWS,
+    OracleSession, RawFacts, SessionError, TextRows, INFINITE_SCN, READ_BATCH_ROWS,
 };
 use crate::source::oracle::table::OraTable;
 
@@ -69,7 +71,33 @@ struct State {
     table_rows: HashMap<String, TextRows>,
     /// Sessions opened through `Connector::connect`.
     connects: u32,
+    /// The precheck's facts; `all_columns_logged` and `segment_bytes` are made from the
+    /// tables at each call (every table logged unless in `unlogged`, sized by `segments`).
+    facts: Option<RawFacts>,
+    unlogged: BTreeSet<(String, String)>,
+    segments: HashMap<String, u64>,
 }
+
+/// The facts of a well-configured 19c database.
+fn good_facts() -> RawFacts {
+    RawFacts {
+        version: "19.0.0.0.0".into(),
+        log_mode: "ARCHIVELOG".into(),
+        supplemental_min: "YES".into(),
+        supplemental_all: "NO".into(),
+        all_columns_logged: Vec::new(),
+        privileges: crate::precheck::oracle::NEEDED_PRIVILEGES
+            .iter()
+            .map(|p| p.to_string())
+            .collect(),
+        archived_logs_reach_secs: Some(8 * 86_400),
+        undo_retention_secs: 3600,
+        segment_bytes: Vec::new(),
+    }
+}
+
+/// The bytes of a table `ScriptSession::segment_bytes` did not size.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 
 /// The stand-in. Clones share one database: keep one to script and inspect while the miner
 /// owns another.
@@ -172,6 +200,55 @@ impl ScriptSession {
         s.tables.push(table);
     }
 
+    /// Edits the precheck's facts (the defaults describe a well-configured database).
+    pub fn facts_with(self, edit: impl FnOnce(&mut RawFacts)) -> Self {
+        {
+            let mut s = self.state();
+            edit(s.facts.get_or_insert_with(good_facts));
+        }
+        self
+    }
+
+    /// `V$DATABASE.LOG_MODE`.
+    pub fn log_mode(self, mode: &str) -> Self {
+        self.facts_with(|f| f.log_mode = mode.to_owned())
+    }
+
+    /// The database's release, e.g. `12.1.0.2.0`.
+    pub fn version(self, version: &str) -> Self {
+        self.facts_with(|f| f.version = version.to_owned())
+    }
+
+    /// The session holds every needed privilege but these.
+    pub fn without_privileges(self, missing: &[&str]) -> Self {
+        self.facts_with(|f| f.privileges.retain(|p| !missing.contains(&p.as_str())))
+    }
+
+    /// The oldest archived log on disk began this long ago (`None`: none archived).
+    pub fn archived_logs_reach(self, secs: Option<u64>) -> Self {
+        self.facts_with(|f| f.archived_logs_reach_secs = secs)
+    }
+
+    pub fn undo_retention(self, secs: u64) -> Self {
+        self.facts_with(|f| f.undo_retention_secs = secs)
+    }
+
+    /// The table has no ALL COLUMNS supplemental log group.
+    pub fn without_all_columns_logging(self, owner: &str, table: &str) -> Self {
+        self.state()
+            .unlogged
+            .insert((owner.to_owned(), table.to_owned()));
+        self
+    }
+
+    /// The table's segments hold `bytes` (otherwise `DEFAULT_SEGMENT_BYTES`).
+    pub fn segment_bytes(self, owner: &str, table: &str, bytes: u64) -> Self {
+        self.state()
+            .segments
+            .insert(format!("{owner}.{table}"), bytes);
+        self
+    }
+
     /// Sessions opened through `Connector::connect` so far.
     pub fn connects(&self) -> u32 {
         self.state().connects
@@ -212,6 +289,24 @@ impl State {
             Some(i) => Err(self.inject.remove(i).1),
             None => Ok(()),
         }
+    }
+
+    /// The scripted facts, with the tables of `owners` logged and sized.
+    fn facts(&self, owners: &[String]) -> RawFacts {
+        let mut f = self.facts.clone().unwrap_or_else(good_facts);
+        for t in self.tables.iter().map(|d| &d.table) {
+            if !owners.contains(&t.owner) {
+                continue;
+            }
+            let key = (t.owner.clone(), t.name.clone());
+            if !self.unlogged.contains(&key) {
+                f.all_columns_logged.push(key.clone());
+            }
+            let bytes = self.segments.get(&t.qualified_name());
+            let bytes = bytes.copied().unwrap_or(DEFAULT_SEGMENT_BYTES);
+            f.segment_bytes.push((key.0, key.1, bytes));
+        }
+        f
     }
 
     fn online(&self, log: &ScriptLog) -> bool {
@@ -459,6 +554,14 @@ impl OracleSession for ScriptSession {
             read += batch.len() as u64;
         }
         Ok(read)
+    }
+
+    async fn facts(&mut self, owners: &[String]) -> Result<RawFacts, SessionError> {
+        let mut s = self.state();
+        for (_, query) in sql::facts(owners) {
+            s.call(query)?;
+        }
+        Ok(s.facts(owners))
     }
 }
 
