@@ -17,9 +17,10 @@
 //!   unique key on NOT NULL columns, `dictionary::build`'s rule) (warn: keyless messages).
 //!
 //! A task without an incremental phase mines nothing, so `archivelog`, `supplemental_logging`
-//! and `archive_retention` pass as not needed for it. `gather` runs them for an Oracle task
-//! (`tributary precheck`, and `crate::precheck::run` for every caller), with `source_connect`,
-//! `selection` and `table_count` (more than 1,000 tables, the item PostgreSQL tasks have too).
+//! and `archive_retention` pass as not needed for it. `gather::run_oracle` runs them for an
+//! Oracle task (`crate::precheck::run` dispatches there: `tributary precheck`, `ctl task
+//! precheck`, every caller), with `source_connect`, `selection` and `table_count` (more than
+//! 1,000 tables, the item PostgreSQL tasks have too).
 
 pub mod gather;
 

@@ -1,5 +1,5 @@
-//! The Oracle session the source talks to: the calls LogMiner mining needs, as one async trait
-//! with two implementations.
+//! The Oracle session the source talks to: the calls LogMiner mining needs (and the facts the
+//! precheck judges, `OracleSession::facts`), as one async trait with two implementations.
 //!
 //! - `real` (cargo feature `oracle`): Oracle's own pure-Rust thin driver, crate `oracledb`
 //!   (26.0.0-beta.5), no Oracle Instant Client. Chosen over `oracle-rs` 0.1 because it is
