@@ -446,9 +446,10 @@ pub mod sql {
         "SELECT PRIVILEGE FROM SESSION_PRIVS UNION ALL SELECT ROLE FROM SESSION_ROLES";
 
     /// Seconds back to the start of the oldest archived log still on disk (NULL when none
-    /// is), in the database's own clock.
+    /// is), in the database's own clock (never negative: a log stamped after SYSDATE by a
+    /// clock step reads as 0).
     pub const FACT_ARCHIVED_LOGS_REACH: &str =
-        "SELECT ROUND((SYSDATE - MIN(FIRST_TIME)) * 86400) FROM V$ARCHIVED_LOG \
+        "SELECT GREATEST(ROUND((SYSDATE - MIN(FIRST_TIME)) * 86400), 0) FROM V$ARCHIVED_LOG \
          WHERE NAME IS NOT NULL AND DELETED = 'NO' AND STATUS = 'A' AND STANDBY_DEST = 'NO'";
 
     pub const FACT_UNDO_RETENTION: &str =
