@@ -1,6 +1,6 @@
 //! The Oracle source's precheck items, judged from facts read from the data dictionary and the
-//! dynamic views (`OracleSession::facts`, one query each in `session::sql::facts`) and the
-//! selected tables. Each item names what was found and how to fix it, the fix printing the
+//! dynamic views (`OracleSession::database_facts` and `table_facts`, one query each in
+//! `session::sql::database_facts` and `sql::table_facts`) and the selected tables. Each item names what was found and how to fix it, the fix printing the
 //! statements to run:
 //!
 //! - `archivelog`: LogMiner reads archived redo; NOARCHIVELOG overwrites it (fail).

@@ -1,13 +1,15 @@
-//! The Oracle precheck of one task: connect through a `Connector`, read the selected owners'
-//! tables and the facts (`OracleSession::facts`), match them (`facts_of`) and judge them
+//! The Oracle precheck of one task: connect through a `Connector`, read the database's facts
+//! where LogMiner runs, then the selected owners' tables and their facts where the tables are
+//! (the PDB, as the source reads its dictionary), match them (`facts_of`) and judge them
 //! (`super::check`), with `source_connect`, `selection` and `table_count`, then the broker's
 //! items when the context asks for them.
 //!
 //! ```text
-//!  TaskSpec ─► OracleSourceOptions (owners, selection, phases)
-//!           ─► connect ─► tables(owners) ∩ selection ─┐
-//!                      ─► facts(owners) ──────────────┴► facts_of ─► check + table_count
-//!           ─► Report (ITEMS order, accepted warnings)
+//!  TaskSpec ─► OracleSourceOptions (owners, selection, phases, pdb)
+//!           ─► connect ─► database_facts (CDB$ROOT with a PDB) ──────────────┐
+//!                      ─► [SET CONTAINER pdb] ─► tables(owners) ∩ selection ─┤
+//!                                            ─► table_facts(owners) ─────────┴► facts_of
+//!           ─► check + table_count ─► Report (ITEMS order, accepted warnings)
 //! ```
 //! A failed connection or fact query is one failed `source_connect` item naming the server
 //! and the fix; the items that needed it are left out, as PostgreSQL's report does.
@@ -21,7 +23,9 @@ use crate::config::{OracleConnect, OracleTarget, TaskSpec};
 use crate::precheck::source::SourceFacts;
 use crate::precheck::{broker, tables, Context, Item, Report};
 use crate::source::oracle::dictionary::table_schema;
-use crate::source::oracle::session::{Connector, DictTable, OracleSession, RawFacts, SessionError};
+use crate::source::oracle::session::{
+    Connector, DatabaseFacts, DictTable, OracleSession, SessionError, TableFacts,
+};
 use crate::source::oracle::source::{OracleSourceError, OracleSourceOptions};
 
 /// Why many tables weigh on an Oracle task.
@@ -32,18 +36,23 @@ const ORA_MANY_TABLES: &str = "every start reads each one's dictionary rows, the
 pub struct Gathered {
     /// What the items judge.
     pub facts: OracleFacts,
-    /// The release as the database names it (`RawFacts::version`).
+    /// The release as the database names it (`DatabaseFacts::version`).
     pub version: String,
     /// The selected tables, in the selection's order.
     pub tables: Vec<DictTable>,
 }
 
-/// Reads the owners' tables (`OracleSession::tables`), keeps those the selection includes,
-/// and reads the facts (`OracleSession::facts`) into `OracleFacts`.
+/// Reads the database's facts in the session's container (the CDB's root, where LogMiner
+/// runs, when `opts.pdb` names a PDB), then in the PDB the owners' tables (keeping those the
+/// selection includes) and their facts, into `OracleFacts`.
 pub async fn gather<S: OracleSession>(
     session: &mut S,
     opts: &OracleSourceOptions,
 ) -> Result<Gathered, SessionError> {
+    let db = session.database_facts().await?;
+    if let Some(pdb) = &opts.pdb {
+        session.set_container(pdb).await?;
+    }
     let sel = &opts.selection;
     let mut tables: Vec<DictTable> = session
         .tables(&opts.owners)
@@ -57,10 +66,10 @@ pub async fn gather<S: OracleSession>(
             d.table.name.clone(),
         )
     });
-    let raw = session.facts(&opts.owners).await?;
-    let version = raw.version.clone();
-    let facts =
-        facts_of(raw, &tables, opts.full, opts.incremental).map_err(SessionError::Client)?;
+    let of_tables = session.table_facts(&opts.owners).await?;
+    let version = db.version.clone();
+    let facts = facts_of(db, of_tables, &tables, opts.full, opts.incremental)
+        .map_err(SessionError::Client)?;
     Ok(Gathered {
         facts,
         version,
@@ -72,7 +81,8 @@ pub async fn gather<S: OracleSession>(
 /// logging and segment bytes matched by owner and name (a table without a segment holds 0
 /// bytes), the key the dictionary chose. Fails only on a version it cannot read.
 pub fn facts_of(
-    raw: RawFacts,
+    raw: DatabaseFacts,
+    of_tables: TableFacts,
     tables: &[DictTable],
     full: bool,
     incremental: bool,
@@ -83,12 +93,12 @@ pub fn facts_of(
             raw.version
         )
     })?;
-    let logged: HashSet<(&str, &str)> = raw
+    let logged: HashSet<(&str, &str)> = of_tables
         .all_columns_logged
         .iter()
         .map(|(o, t)| (o.as_str(), t.as_str()))
         .collect();
-    let sizes: HashMap<(&str, &str), u64> = raw
+    let sizes: HashMap<(&str, &str), u64> = of_tables
         .segment_bytes
         .iter()
         .map(|(o, t, b)| ((o.as_str(), t.as_str()), *b))

@@ -1,5 +1,6 @@
 //! The Oracle session the source talks to: the calls LogMiner mining needs (and the facts the
-//! precheck judges, `OracleSession::facts`), as one async trait with two implementations.
+//! precheck judges, `database_facts` and `table_facts`), as one async trait with two
+//! implementations.
 //!
 //! - `real` (cargo feature `oracle`): Oracle's own pure-Rust thin driver, crate `oracledb`
 //!   (26.0.0-beta.5), no Oracle Instant Client. Chosen over `oracle-rs` 0.1 because it is
@@ -103,10 +104,11 @@ pub type TextRows = Vec<Vec<Option<String>>>;
 /// Rows per `TextRows` batch a read sends.
 pub const READ_BATCH_ROWS: usize = 512;
 
-/// The precheck's facts as the database answers them (`sql::facts`, one query each), before
-/// `precheck::oracle::gather` matches them with the selected tables and judges them.
+/// The precheck's facts about the database (`sql::database_facts`, one query each), read
+/// where LogMiner runs (`CDB$ROOT` when a PDB is captured), before
+/// `precheck::oracle::facts_of` matches them with the selected tables.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawFacts {
+pub struct DatabaseFacts {
     /// `PRODUCT_COMPONENT_VERSION.VERSION` of the database, e.g. `19.0.0.0.0`, `12.1.0.2.0`.
     pub version: String,
     /// `V$DATABASE.LOG_MODE`: `ARCHIVELOG` or `NOARCHIVELOG`.
@@ -115,14 +117,20 @@ pub struct RawFacts {
     pub supplemental_min: String,
     /// `V$DATABASE.SUPPLEMENTAL_LOG_DATA_ALL`: `YES` or `NO`.
     pub supplemental_all: String,
-    /// The owners' tables with an `ALL COLUMN LOGGING` log group, `(owner, table)`.
-    pub all_columns_logged: Vec<(String, String)>,
     /// The system privileges and roles the session holds.
     pub privileges: Vec<String>,
     /// Seconds since the oldest archived log still on disk began (`None`: none archived).
     pub archived_logs_reach_secs: Option<u64>,
     /// `UNDO_RETENTION` in seconds.
     pub undo_retention_secs: u64,
+}
+
+/// The precheck's facts about the owners' tables (`sql::table_facts`, one query each), read
+/// where the tables are (the PDB when one is captured).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableFacts {
+    /// The owners' tables with an `ALL COLUMN LOGGING` log group, `(owner, table)`.
+    pub all_columns_logged: Vec<(String, String)>,
     /// The bytes of the owners' table segments (partitions and LOB segments summed per
     /// table), `(owner, table, bytes)`; a table with no segment yet is not listed.
     pub segment_bytes: Vec<(String, String, u64)>,
@@ -230,13 +238,19 @@ pub trait OracleSession: Send {
         rows: mpsc::Sender<TextRows>,
     ) -> impl Future<Output = Result<u64, SessionError>> + Send;
 
-    /// The precheck's facts about the database and `owners`' tables: each query of
-    /// `sql::facts(owners)`, in its order, once. A query that fails (a view the user may not
+    /// The precheck's facts about the database: each query of `sql::database_facts`, in its
+    /// order, once, in the session's container. A query that fails (a view the user may not
     /// read) fails the call.
-    fn facts(
+    fn database_facts(
+        &mut self,
+    ) -> impl Future<Output = Result<DatabaseFacts, SessionError>> + Send;
+
+    /// The precheck's facts about `owners`' tables: each query of `sql::table_facts(owners)`,
+    /// in its order, once, in the session's container. A query that fails fails the call.
+    fn table_facts(
         &mut self,
         owners: &[String],
-    ) -> impl Future<Output = Result<RawFacts, SessionError>> + Send;
+    ) -> impl Future<Output = Result<TableFacts, SessionError>> + Send;
 }
 
 /// Opens sessions: the source's first one, and one per parallel snapshot reader.
@@ -485,16 +499,26 @@ pub mod sql {
         )
     }
 
-    /// Every precheck fact's query, named, in the order `OracleSession::facts` sends them.
-    pub fn facts(owners: &[String]) -> Vec<(&'static str, String)> {
+    /// The database facts' queries, named, in the order `OracleSession::database_facts`
+    /// sends them.
+    pub fn database_facts() -> Vec<(&'static str, String)> {
+        [
+            ("version", FACT_VERSION),
+            ("log_mode", FACT_LOG_MODE),
+            ("supplemental", FACT_SUPPLEMENTAL),
+            ("privileges", FACT_PRIVILEGES),
+            ("archived_logs_reach", FACT_ARCHIVED_LOGS_REACH),
+            ("undo_retention", FACT_UNDO_RETENTION),
+        ]
+        .into_iter()
+        .map(|(name, q)| (name, q.to_owned()))
+        .collect()
+    }
+
+    /// The table facts' queries, named, in the order `OracleSession::table_facts` sends them.
+    pub fn table_facts(owners: &[String]) -> Vec<(&'static str, String)> {
         vec![
-            ("version", FACT_VERSION.to_owned()),
-            ("log_mode", FACT_LOG_MODE.to_owned()),
-            ("supplemental", FACT_SUPPLEMENTAL.to_owned()),
             ("all_columns_logged", fact_all_columns_logged(owners)),
-            ("privileges", FACT_PRIVILEGES.to_owned()),
-            ("archived_logs_reach", FACT_ARCHIVED_LOGS_REACH.to_owned()),
-            ("undo_retention", FACT_UNDO_RETENTION.to_owned()),
             ("segments", fact_segments(owners)),
         ]
     }

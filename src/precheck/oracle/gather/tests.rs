@@ -122,10 +122,32 @@ async fn a_well_configured_database_passes_every_item_and_is_sent_the_fact_queri
         "{line}"
     );
     let owners = vec!["SHOP".to_owned()];
-    let mut sent = vec![sql::columns(&owners), sql::keys(&owners)];
-    sent.extend(sql::facts(&owners).into_iter().map(|(_, q)| q));
+    let mut sent: Vec<String> = sql::database_facts().into_iter().map(|(_, q)| q).collect();
+    sent.extend([sql::columns(&owners), sql::keys(&owners)]);
+    sent.extend(sql::table_facts(&owners).into_iter().map(|(_, q)| q));
     assert_eq!(db.calls(), sent);
     assert_eq!(db.connects(), 1);
+}
+
+#[tokio::test]
+async fn a_pdbs_tables_are_read_in_the_pdb_and_the_database_facts_in_the_root() {
+    let db = database();
+    let spec = TaskSpec::parse(&TASK.replace(
+        "password = \"secret\"",
+        "password = \"secret\"\npdb = \"PDB1\"",
+    ))
+    .unwrap();
+    let r = report(&db, &spec).await;
+    assert!(r.may_start, "{:?}", r.refusal());
+    let owners = vec!["SHOP".to_owned()];
+    let mut sent: Vec<String> = sql::database_facts().into_iter().map(|(_, q)| q).collect();
+    sent.extend([
+        sql::set_container("PDB1"),
+        sql::columns(&owners),
+        sql::keys(&owners),
+    ]);
+    sent.extend(sql::table_facts(&owners).into_iter().map(|(_, q)| q));
+    assert_eq!(db.calls(), sent);
 }
 
 #[tokio::test]

@@ -15,8 +15,8 @@ use crate::source::oracle::logminer::LogMinerRow;
 use tokio::sync::mpsc;
 
 use super::{
-    sql, xid, Connector, ContentsFilter, DatabaseInfo, DictTable, LogFile, OpenTransaction,
-    OracleSession, RawFacts, SessionError, TextRows, READ_BATCH_ROWS,
+    sql, xid, Connector, ContentsFilter, DatabaseFacts, DatabaseInfo, DictTable, LogFile,
+    OpenTransaction, OracleSession, SessionError, TableFacts, TextRows, READ_BATCH_ROWS,
 };
 use crate::source::oracle::dictionary::{self, ColumnRow, KeyRow};
 use crate::source::oracle::table::{OraTable, OraType};
@@ -281,42 +281,47 @@ impl OracleSession for RealSession {
         .await
     }
 
-    async fn facts(&mut self, owners: &[String]) -> Result<RawFacts, SessionError> {
-        let (logged, segments) = (
-            sql::fact_all_columns_logged(owners),
-            sql::fact_segments(owners),
-        );
+    async fn database_facts(&mut self) -> Result<DatabaseFacts, SessionError> {
         self.with(move |c| {
             let version = c
                 .query_row(sql::FACT_VERSION, &[])?
                 .get::<Option<String>>(0)?;
             let log_mode = c.query_row(sql::FACT_LOG_MODE, &[])?.get::<String>(0)?;
             let supplemental = c.query_row(sql::FACT_SUPPLEMENTAL, &[])?;
-            let all_columns_logged = pairs(c, &logged)?;
             let privileges = strings(c, sql::FACT_PRIVILEGES)?;
             let reach = c.query_row(sql::FACT_ARCHIVED_LOGS_REACH, &[])?;
             let undo = c.query_row(sql::FACT_UNDO_RETENTION, &[])?;
-            let mut segment_bytes = Vec::new();
-            for row in c.query(&segments, &[])? {
-                let row = row?;
-                segment_bytes.push((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get::<Option<u64>>(2)?.unwrap_or(0),
-                ));
-            }
-            Ok(RawFacts {
+            Ok(DatabaseFacts {
                 version: version.unwrap_or_default(),
                 log_mode,
                 supplemental_min: supplemental.get::<Option<String>>(0)?.unwrap_or_default(),
                 supplemental_all: supplemental.get::<Option<String>>(1)?.unwrap_or_default(),
-                all_columns_logged,
                 privileges,
                 archived_logs_reach_secs: reach.get::<Option<u64>>(0)?,
                 undo_retention_secs: undo
                     .get::<Option<String>>(0)?
                     .and_then(|v| v.trim().parse().ok())
                     .unwrap_or(0),
+            })
+        })
+        .await
+    }
+
+    async fn table_facts(&mut self, owners: &[String]) -> Result<TableFacts, SessionError> {
+        let (logged, segments) = (
+            sql::fact_all_columns_logged(owners),
+            sql::fact_segments(owners),
+        );
+        self.with(move |c| {
+            let all_columns_logged = pairs(c, &logged)?;
+            let mut segment_bytes = Vec::new();
+            for row in c.query(&segments, &[])? {
+                let row = row?;
+                let bytes = row.get::<Option<u64>>(2)?.unwrap_or(0);
+                segment_bytes.push((row.get(0)?, row.get(1)?, bytes));
+            }
+            Ok(TableFacts {
+                all_columns_logged,
                 segment_bytes,
             })
         })

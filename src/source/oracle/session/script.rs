@@ -20,8 +20,9 @@ use crate::source::oracle::logminer::{op, LogMinerRow};
 use tokio::sync::mpsc;
 
 use super::{
-    sql, Connector, ContentsFilter, DatabaseInfo, DictTable, LogFile, OpenTransaction,
-    OracleSession, RawFacts, SessionError, TextRows, INFINITE_SCN, READ_BATCH_ROWS,
+    sql, Connector, ContentsFilter, DatabaseFacts, DatabaseInfo, DictTable, LogFile,
+    OpenTransaction, OracleSession, SessionError, TableFacts, TextRows, INFINITE_SCN,
+    READ_BATCH_ROWS,
 };
 use crate::source::oracle::table::OraTable;
 
@@ -71,28 +72,26 @@ struct State {
     table_rows: HashMap<String, TextRows>,
     /// Sessions opened through `Connector::connect`.
     connects: u32,
-    /// The precheck's facts; `all_columns_logged` and `segment_bytes` are made from the
-    /// tables at each call (every table logged unless in `unlogged`, sized by `segments`).
-    facts: Option<RawFacts>,
+    /// The precheck's database facts; the table facts are made from the tables at each
+    /// call (every table logged unless in `unlogged`, sized by `segments`).
+    facts: Option<DatabaseFacts>,
     unlogged: BTreeSet<(String, String)>,
     segments: HashMap<String, u64>,
 }
 
 /// The facts of a well-configured 19c database.
-fn good_facts() -> RawFacts {
-    RawFacts {
+fn good_facts() -> DatabaseFacts {
+    DatabaseFacts {
         version: "19.0.0.0.0".into(),
         log_mode: "ARCHIVELOG".into(),
         supplemental_min: "YES".into(),
         supplemental_all: "NO".into(),
-        all_columns_logged: Vec::new(),
         privileges: crate::precheck::oracle::NEEDED_PRIVILEGES
             .iter()
             .map(|p| p.to_string())
             .collect(),
         archived_logs_reach_secs: Some(8 * 86_400),
         undo_retention_secs: 3600,
-        segment_bytes: Vec::new(),
     }
 }
 
@@ -200,8 +199,9 @@ impl ScriptSession {
         s.tables.push(table);
     }
 
-    /// Edits the precheck's facts (the defaults describe a well-configured database).
-    pub fn facts_with(self, edit: impl FnOnce(&mut RawFacts)) -> Self {
+    /// Edits the precheck's database facts (the defaults describe a well-configured
+    /// database).
+    pub fn facts_with(self, edit: impl FnOnce(&mut DatabaseFacts)) -> Self {
         {
             let mut s = self.state();
             edit(s.facts.get_or_insert_with(good_facts));
@@ -291,9 +291,9 @@ impl State {
         }
     }
 
-    /// The scripted facts, with the tables of `owners` logged and sized.
-    fn facts(&self, owners: &[String]) -> RawFacts {
-        let mut f = self.facts.clone().unwrap_or_else(good_facts);
+    /// The tables of `owners`, logged and sized as scripted.
+    fn table_facts(&self, owners: &[String]) -> TableFacts {
+        let mut f = TableFacts::default();
         for t in self.tables.iter().map(|d| &d.table) {
             if !owners.contains(&t.owner) {
                 continue;
@@ -556,12 +556,20 @@ impl OracleSession for ScriptSession {
         Ok(read)
     }
 
-    async fn facts(&mut self, owners: &[String]) -> Result<RawFacts, SessionError> {
+    async fn database_facts(&mut self) -> Result<DatabaseFacts, SessionError> {
         let mut s = self.state();
-        for (_, query) in sql::facts(owners) {
+        for (_, query) in sql::database_facts() {
             s.call(query)?;
         }
-        Ok(s.facts(owners))
+        Ok(s.facts.clone().unwrap_or_else(good_facts))
+    }
+
+    async fn table_facts(&mut self, owners: &[String]) -> Result<TableFacts, SessionError> {
+        let mut s = self.state();
+        for (_, query) in sql::table_facts(owners) {
+            s.call(query)?;
+        }
+        Ok(s.table_facts(owners))
     }
 }
 
