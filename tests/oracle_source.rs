@@ -215,6 +215,16 @@ mod serial {
         (stop, run)
     }
 
+    /// Waits until the first start is done: the snapshot SCN (the stand-in's clock) is fixed.
+    async fn wait_started(store: &MemoryCheckpointStore, spec: &TaskSpec) {
+        let k = key(spec);
+        wait_for("the first start's checkpoint", LIMIT, || {
+            let cp = store.get(&k);
+            async move { cp.is_some_and(|cp| cp.started) }
+        })
+        .await;
+    }
+
     fn key(spec: &TaskSpec) -> ShardKey {
         ShardKey {
             task: spec.name.clone(),
@@ -510,12 +520,7 @@ mod serial {
         let store = Arc::new(MemoryCheckpointStore::new());
         let spill = tempfile::tempdir().unwrap();
         let (stop, run) = start(&spec, &db, store.clone(), spill.path());
-        let k = key(&spec);
-        wait_for("the first start's checkpoint", LIMIT, || {
-            let cp = store.get(&k);
-            async move { cp.is_some_and(|cp| cp.started) }
-        })
-        .await;
+        wait_started(&store, &spec).await;
         stop.send(true).unwrap();
         let _ = tokio::time::timeout(LIMIT, run).await.unwrap();
         let other = database().database_info(DatabaseInfo {
@@ -603,12 +608,7 @@ mod serial {
         let store = Arc::new(MemoryCheckpointStore::new());
         let spill = tempfile::tempdir().unwrap();
         let (stop, run) = start(&spec, &db, store.clone(), spill.path());
-        let k = key(&spec);
-        wait_for("the snapshot SCN fixed", LIMIT, || {
-            let cp = store.get(&k);
-            async move { cp.is_some_and(|cp| cp.started) }
-        })
-        .await;
+        wait_started(&store, &spec).await;
         db.advance_to(1_300);
         let deleted = |m: &[Msg]| values(m).iter().any(|v| v["type"] == "DELETE");
         consume_until(&topic, deleted);
@@ -722,12 +722,7 @@ mod serial {
         let store = Arc::new(MemoryCheckpointStore::new());
         let spill = tempfile::tempdir().unwrap();
         let (stop, run) = start(&spec, &db, store.clone(), spill.path());
-        let k = key(&spec);
-        wait_for("the start SCN fixed", LIMIT, || {
-            let cp = store.get(&k);
-            async move { cp.is_some_and(|cp| cp.started) }
-        })
-        .await;
+        wait_started(&store, &spec).await;
         db.advance_to(1_500);
         let msgs = consume_until(&format!("{name}.HR.DOCS"), |m| !values(m).is_empty());
         stop.send(true).unwrap();
