@@ -199,6 +199,8 @@ pub enum OracleSourceError {
     Assemble(#[from] AssembleError),
     #[error("the pipeline stopped")]
     PipelineStopped,
+    #[error("the Oracle source was started before it was checked (a bug in the caller)")]
+    NotChecked,
 }
 
 impl From<OracleSourceError> for SourceError {
@@ -323,10 +325,8 @@ impl<C: Connector> OracleSource<C> {
         Ok(info)
     }
 
-    fn checked(&mut self) -> &mut Checked<C::Session> {
-        self.pre
-            .as_mut()
-            .expect("the runtime checks a source before it starts it")
+    fn checked(&mut self) -> Result<&mut Checked<C::Session>, OracleSourceError> {
+        self.pre.as_mut().ok_or(OracleSourceError::NotChecked)
     }
 
     async fn create_inner(&mut self, cp: &mut Checkpoint) -> Result<(), OracleSourceError> {
@@ -335,7 +335,7 @@ impl<C: Connector> OracleSource<C> {
         }
         let incremental = self.opts.incremental;
         let in_pdb = self.opts.pdb.is_some();
-        let pre = self.checked();
+        let pre = self.checked()?;
         if in_pdb {
             to_root(&mut pre.session).await?;
         }
@@ -363,7 +363,7 @@ impl<C: Connector> OracleSource<C> {
         if self.opts.catalog_only() {
             return Ok(());
         }
-        let now = &self.checked().db;
+        let now = &self.checked()?.db;
         let saved = cp.oracle().ok_or(OracleSourceError::NotOracleCheckpoint)?;
         if saved.dbid != now.dbid {
             return Err(OracleSourceError::OtherDatabase {
@@ -429,7 +429,7 @@ async fn run<C: Connector>(
         pre,
     } = src;
     let Some(pre) = pre else {
-        return Err(OracleSourceError::NotOracleCheckpoint);
+        return Err(OracleSourceError::NotChecked);
     };
     if opts.schema && !cp.schema_done {
         let mut batch: SourceBatch = pre
