@@ -128,6 +128,16 @@ fn tx_header(oracle: bool, xid: u64) -> crate::format::origin::XidText {
     }
 }
 
+/// A transaction's commit point as errors and headers name it: a PostgreSQL LSN (`X/Y`), or an
+/// Oracle commit SCN in decimal (the source keeps it in `commit_lsn`'s number).
+fn commit_point(oracle: bool, tx: &TxMeta) -> String {
+    if oracle {
+        tx.commit_lsn.0.to_string()
+    } else {
+        tx.commit_lsn.to_string()
+    }
+}
+
 /// See `RunnerOptions::new_topic`.
 pub type NewTopicHook = Arc<
     dyn Fn(String) -> futures::future::BoxFuture<'static, Result<(), PipelineError>> + Send + Sync,
@@ -451,7 +461,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
                 .format
                 .pending(&mut self.enc, SLICE)
                 .map_err(|source| PipelineError::Format {
-                    position: format!("{}", tx.commit_lsn),
+                    position: commit_point(self.opts.oracle_ids, tx),
                     source: Box::new(source),
                 })?;
             let xid = tx_header(self.opts.oracle_ids, tx.xid);
@@ -552,7 +562,8 @@ impl<S: Sink, F: Format> Runner<S, F> {
             None => self.format.begin(tx, &mut self.enc),
             Some(n) => self.format.commit(tx, n, &mut self.enc),
         };
-        let position = || format!("{}:{}", tx.commit_lsn, events.unwrap_or(0));
+        let oracle = self.opts.oracle_ids;
+        let position = || format!("{}:{}", commit_point(oracle, tx), events.unwrap_or(0));
         result.map_err(|source| PipelineError::Format {
             position: position(),
             source: Box::new(source),
@@ -721,5 +732,24 @@ impl KnownTopics {
         }
         self.known.insert(t, n);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::position::Lsn;
+
+    #[test]
+    fn transactions_are_named_as_their_source_names_them() {
+        let tx = TxMeta {
+            xid: (2 << 48) | (3 << 32) | 4,
+            commit_time_us: 0,
+            commit_lsn: Lsn(0x1_0000_0010),
+        };
+        assert_eq!(commit_point(false, &tx), "1/10");
+        assert_eq!(commit_point(true, &tx), "4294967312");
+        assert_eq!(tx_header(true, tx.xid).as_str(), "2.3.4");
+        assert_eq!(tx_header(false, 42).as_str(), "42");
     }
 }
