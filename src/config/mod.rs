@@ -160,6 +160,12 @@ pub struct SourceSpec {
     /// Oracle: LogMiner window bounds in SCNs (defaults 1,000 and 100,000).
     pub logminer_window_min: Option<u64>,
     pub logminer_window_max: Option<u64>,
+    /// Oracle: bytes of open transactions' rows held in memory before the largest spills
+    /// (`"64MiB"` by default; a size as `slot.max_retained_wal` takes).
+    pub logminer_memory_budget: Option<String>,
+    /// Oracle: where spilled transactions go (default: the system's temporary directory,
+    /// `tributary-oracle/<task>-<shard>`); deleted files of a killed run are removed at start.
+    pub logminer_spill_dir: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

@@ -39,6 +39,10 @@ pub struct OracleConnect {
     pub wallet_location: Option<String>,
     pub window_min: u64,
     pub window_max: u64,
+    /// `logminer_memory_budget` in bytes.
+    pub memory_budget: u64,
+    /// `logminer_spill_dir`.
+    pub spill_dir: Option<String>,
 }
 
 impl std::fmt::Debug for OracleConnect {
@@ -81,6 +85,8 @@ impl OracleConnect {
             wallet_location: source.wallet_location.clone(),
             window_min: source.logminer_window_min.unwrap_or(DEFAULT_WINDOW_MIN),
             window_max: source.logminer_window_max.unwrap_or(DEFAULT_WINDOW_MAX),
+            memory_budget: memory_budget(source)?,
+            spill_dir: source.logminer_spill_dir.clone(),
         })
     }
 
@@ -222,7 +228,38 @@ pub(super) fn validate(s: &SourceSpec) -> Result<(), ConfigError> {
             &format!("must be at least logminer_window_min ({min}); defaults 1000 and 100000"),
         );
     }
+    memory_budget(s)?;
+    if s.logminer_spill_dir
+        .as_deref()
+        .is_some_and(|d| d.trim().is_empty())
+    {
+        return invalid(
+            "source.logminer_spill_dir",
+            "the directory is empty: name one or leave it out (default: the system's temporary directory)",
+        );
+    }
     Ok(())
+}
+
+/// Bytes of open transactions held in memory before one spills: the default, 64 MiB.
+pub const DEFAULT_MEMORY_BUDGET: u64 = 64 << 20;
+
+/// `logminer_memory_budget` in bytes (at least 64 KiB), or the default.
+fn memory_budget(s: &SourceSpec) -> Result<u64, ConfigError> {
+    let Some(text) = &s.logminer_memory_budget else {
+        return Ok(DEFAULT_MEMORY_BUDGET);
+    };
+    let invalid = |constraint: String| ConfigError::Invalid {
+        field: "source.logminer_memory_budget",
+        constraint,
+    };
+    let bytes = super::health::parse_size(text).map_err(invalid)?;
+    if bytes < 64 << 10 {
+        return Err(invalid(format!(
+            "{text:?} is below 64KiB: give a size such as \"64MiB\" (the default)"
+        )));
+    }
+    Ok(bytes)
 }
 
 /// A PostgreSQL source takes none of the Oracle settings: the first one set, by name.
@@ -245,6 +282,11 @@ pub(super) fn first_oracle_setting(s: &SourceSpec) -> Option<&'static str> {
             "source.logminer_window_max",
             s.logminer_window_max.is_some(),
         ),
+        (
+            "source.logminer_memory_budget",
+            s.logminer_memory_budget.is_some(),
+        ),
+        ("source.logminer_spill_dir", s.logminer_spill_dir.is_some()),
     ]
     .into_iter()
     .find_map(|(name, set)| set.then_some(name))
@@ -320,6 +362,20 @@ tables = ["HR.*"]
     }
 
     #[test]
+    fn the_memory_budget_and_spill_directory_are_settings() {
+        let t = TaskSpec::parse(ORACLE).unwrap();
+        let c = OracleConnect::from_spec(&t.source).unwrap();
+        assert_eq!((c.memory_budget, c.spill_dir), (64 << 20, None));
+        let text = ORACLE.replace(
+            "password = \"secret\"",
+            "password = \"secret\"\nlogminer_memory_budget = \"16MiB\"\nlogminer_spill_dir = \"/var/spill\"",
+        );
+        let c = OracleConnect::from_spec(&TaskSpec::parse(&text).unwrap().source).unwrap();
+        assert_eq!(c.memory_budget, 16 << 20);
+        assert_eq!(c.spill_dir.as_deref(), Some("/var/spill"));
+    }
+
+    #[test]
     fn bad_oracle_settings_are_refused_in_one_line_naming_the_setting() {
         let cases: &[(&str, &str, &str)] = &[
             ("host = \"db.example.com\"\n", "", "source.host"),
@@ -370,6 +426,21 @@ tables = ["HR.*"]
                 "host = \"db.example.com\"",
                 "host = \"db (x)\"",
                 "source.host",
+            ),
+            (
+                "password = \"secret\"",
+                "password = \"secret\"\nlogminer_memory_budget = \"1KiB\"",
+                "source.logminer_memory_budget",
+            ),
+            (
+                "password = \"secret\"",
+                "password = \"secret\"\nlogminer_memory_budget = \"lots\"",
+                "source.logminer_memory_budget",
+            ),
+            (
+                "password = \"secret\"",
+                "password = \"secret\"\nlogminer_spill_dir = \" \"",
+                "source.logminer_spill_dir",
             ),
         ];
         for (from, to, field) in cases {

@@ -35,9 +35,6 @@ use crate::source::{
     ErrorClass, Source, SourceBatch, SourceError, SourceInfo, SourceItem, SourceSender,
 };
 
-/// Bytes of open transactions' rows held in memory before the largest is spilled.
-pub const DEFAULT_MEMORY_BUDGET: usize = 64 << 20;
-
 /// How long the stream waits before asking again once it has mined up to the current SCN.
 pub const DEFAULT_POLL: Duration = Duration::from_millis(500);
 
@@ -82,9 +79,14 @@ impl OracleSourceOptions {
             incremental: spec.has_phase(Phase::Incremental),
             snapshot_connections: spec.source.snapshot_connections,
             bounds: WindowBounds::from_connect(&connect),
-            memory_budget: DEFAULT_MEMORY_BUDGET,
-            spill_dir: std::env::temp_dir()
-                .join("tributary-oracle")
+            memory_budget: usize::try_from(connect.memory_budget).unwrap_or(usize::MAX),
+            spill_dir: connect
+                .spill_dir
+                .as_ref()
+                .map_or_else(
+                    || std::env::temp_dir().join("tributary-oracle"),
+                    PathBuf::from,
+                )
                 .join(format!("{}-{shard}", spec.name)),
             poll: DEFAULT_POLL,
         })

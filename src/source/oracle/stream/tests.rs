@@ -199,3 +199,17 @@ async fn a_transaction_past_the_memory_budget_spills_and_is_delivered_whole_with
     let left: Vec<_> = std::fs::read_dir(spill.path()).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn the_spill_directory_and_budget_come_from_the_task() {
+    let spec = crate::config::TaskSpec::parse(
+        "name = \"t\"\n[source]\nkind = \"oracle\"\nhost = \"h\"\nservice_name = \"S\"\n\
+         user = \"u\"\npassword = \"p\"\nlogminer_memory_budget = \"8MiB\"\n\
+         logminer_spill_dir = \"/var/spill\"\n[destination]\nkind = \"kafka\"\n\
+         bootstrap_servers = \"127.0.0.1:9\"\n[objects]\ntables = [\"HR.*\"]\n",
+    )
+    .unwrap();
+    let opts = OracleSourceOptions::from_spec(&spec, 3).unwrap();
+    assert_eq!(opts.spill_dir, std::path::Path::new("/var/spill/t-3"));
+    assert_eq!(opts.memory_budget, 8 << 20);
+}
