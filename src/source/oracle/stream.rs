@@ -59,7 +59,8 @@ pub struct OracleStream<S> {
     decoder: Decoder,
     /// Captured tables by object id, and by `OWNER.NAME` for the redo rows' names.
     by_id: HashMap<u32, Captured>,
-    by_name: HashMap<(String, String), u32>,
+    /// Owner → table → object id: looked up by `&str` for every redo row, no key built.
+    by_name: HashMap<String, HashMap<String, u32>>,
     selection: TableSelection,
     pdb: Option<String>,
     task: String,
@@ -108,8 +109,8 @@ impl<S: OracleSession> OracleStream<S> {
     }
 
     fn know(&mut self, t: Captured) {
-        let key = (t.ora.owner.clone(), t.ora.name.clone());
-        self.by_name.insert(key, t.ora.object_id);
+        let tables = self.by_name.entry(t.ora.owner.clone()).or_default();
+        tables.insert(t.ora.name.clone(), t.ora.object_id);
         self.by_id.insert(t.ora.object_id, t);
     }
 
@@ -274,9 +275,8 @@ impl<S: OracleSession> OracleStream<S> {
     }
 
     fn table_of(&self, row: &super::logminer::LogMinerRow) -> Option<&Captured> {
-        let (owner, name) = (row.seg_owner.as_ref()?, row.table_name.as_ref()?);
-        let id = self.by_name.get(&(owner.clone(), name.clone()))?;
-        self.by_id.get(id)
+        let (owner, name) = (row.seg_owner.as_deref()?, row.table_name.as_deref()?);
+        self.by_id.get(self.by_name.get(owner)?.get(name)?)
     }
 
     /// A DDL statement on a captured owner: the table's definition read again from the
@@ -296,7 +296,8 @@ impl<S: OracleSession> OracleStream<S> {
         let name = name.unwrap_or_default();
         let previous = self
             .by_name
-            .get(&(owner.to_owned(), name.clone()))
+            .get(owner)
+            .and_then(|t| t.get(&name))
             .and_then(|id| self.by_id.get(id))
             .map(|t| t.schema.clone());
         let captured = self.selection.includes(owner, &name);

@@ -72,6 +72,9 @@ struct State {
     table_rows: HashMap<String, TextRows>,
     /// Sessions opened through `Connector::connect`.
     connects: u32,
+    /// The next flashback read fails with this error after sending this many batches, once
+    /// the test releases it.
+    cut_read: Option<(usize, SessionError, Arc<tokio::sync::Notify>)>,
     /// The precheck's database facts; the table facts are made from the tables at each
     /// call (every table logged unless in `unlogged`, sized by `segments`).
     facts: Option<DatabaseFacts>,
@@ -247,6 +250,15 @@ impl ScriptSession {
             .segments
             .insert(format!("{owner}.{table}"), bytes);
         self
+    }
+
+    /// The next flashback read sends `batches` batches of rows, then fails with `error` (a
+    /// connection lost mid-table) once the returned `Notify` is notified (so a test can first
+    /// see the rows sent made durable).
+    pub fn cut_next_read(&self, batches: usize, error: SessionError) -> Arc<tokio::sync::Notify> {
+        let release = Arc::new(tokio::sync::Notify::new());
+        self.state().cut_read = Some((batches, error, release.clone()));
+        release
     }
 
     /// Sessions opened through `Connector::connect` so far.
@@ -538,16 +550,24 @@ impl OracleSession for ScriptSession {
         scn: Scn,
         rows: mpsc::Sender<TextRows>,
     ) -> Result<u64, SessionError> {
-        let all = {
+        let (all, cut) = {
             let mut s = self.state();
             s.call(sql::read_table(table, scn))?;
-            s.table_rows
+            let all = s
+                .table_rows
                 .get(&table.qualified_name())
                 .cloned()
-                .ok_or_else(|| ora(942, "table or view does not exist"))?
+                .ok_or_else(|| ora(942, "table or view does not exist"))?;
+            (all, s.cut_read.take())
         };
         let mut read = 0;
-        for batch in all.chunks(READ_BATCH_ROWS) {
+        for (i, batch) in all.chunks(READ_BATCH_ROWS).enumerate() {
+            if let Some((after, error, release)) = &cut {
+                if i == *after {
+                    release.notified().await;
+                    return Err(error.clone());
+                }
+            }
             if rows.send(batch.to_vec()).await.is_err() {
                 break;
             }
