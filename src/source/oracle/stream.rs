@@ -130,16 +130,16 @@ impl<S: OracleSession> OracleStream<S> {
                         .first()
                         .is_some_and(|t| t.commit_scn < tx.commit_scn)
                     {
-                        self.flush_same_scn(&mut batch).await?;
+                        self.flush_same_scn(&mut batch, out).await?;
                     }
                     self.same_scn.push(tx);
-                    if batch.len() >= 512 {
+                    if batch.len() >= BATCH_ITEMS {
                         send(out, std::mem::take(&mut batch)).await?;
                     }
                 }
             }
             // Every row up to `end` is mined: no more commits at the held SCN.
-            self.flush_same_scn(&mut batch).await?;
+            self.flush_same_scn(&mut batch, out).await?;
             if self.assembler.open_transactions() == 0 {
                 let restart_scn = Scn(end.0 + 1);
                 batch.push(SourceItem::Idle {
@@ -158,27 +158,43 @@ impl<S: OracleSession> OracleStream<S> {
     /// COMMIT row, then XID): LogMiner's order across RAC redo threads need not be that, and a
     /// checkpoint's position must grow with every emitted transaction. They share the group's
     /// oldest restart SCN, so the resume token never moves back within the group.
-    async fn flush_same_scn(&mut self, batch: &mut SourceBatch) -> Result<(), OracleSourceError> {
+    async fn flush_same_scn(
+        &mut self,
+        batch: &mut SourceBatch,
+        out: &SourceSender,
+    ) -> Result<(), OracleSourceError> {
         let mut group = std::mem::take(&mut self.same_scn);
         group.sort_by_key(|t| (t.commit_redo, t.xid));
         let restart = group.iter().map(|t| t.restart_scn).min();
         for mut tx in group {
             tx.restart_scn = restart.unwrap_or(tx.restart_scn);
-            self.transaction(tx, batch).await?;
+            self.transaction(tx, batch, out).await?;
         }
         Ok(())
     }
 
-    /// One committed transaction's items.
+    /// One committed transaction's items, decoded event by event and sent in batches of
+    /// `BATCH_ITEMS` as they fill: a transaction of any size (spilled by the assembler) is
+    /// never held whole in memory here.
     async fn transaction(
         &mut self,
         tx: Committed,
         batch: &mut SourceBatch,
+        out: &SourceSender,
     ) -> Result<(), OracleSourceError> {
-        let meta = TxMeta {
-            xid: tx.xid.0,
-            commit_time_us: tx.commit_time_ms.saturating_mul(1000),
-            commit_lsn: Lsn(tx.commit_scn.0),
+        let mut st = TxEmit {
+            meta: TxMeta {
+                xid: tx.xid.0,
+                commit_time_us: tx.commit_time_ms.saturating_mul(1000),
+                commit_lsn: Lsn(tx.commit_scn.0),
+            },
+            last: StreamPosition::Oracle {
+                commit_scn: tx.commit_scn,
+                redo: tx.commit_redo,
+                xid: tx.xid,
+                index: 0,
+            },
+            events: 0,
         };
         let mut decoded = std::mem::take(&mut self.decoded);
         decoded.clear();
@@ -186,16 +202,32 @@ impl<S: OracleSession> OracleStream<S> {
             let event = event?;
             let table = self.table_of(&event.row).map(|t| t.ora.clone());
             self.decoder.push(table.as_deref(), event, &mut decoded)?;
+            self.emit(&mut decoded, &mut st, batch).await?;
+            if batch.len() >= BATCH_ITEMS {
+                send(out, std::mem::take(batch)).await?;
+            }
         }
         self.decoder.finish(&mut decoded)?;
-        let mut last = StreamPosition::Oracle {
-            commit_scn: tx.commit_scn,
-            redo: tx.commit_redo,
-            xid: tx.xid,
-            index: 0,
-        };
-        let mut events = 0u32;
-        let begin_at = batch.len();
+        self.emit(&mut decoded, &mut st, batch).await?;
+        self.decoded = decoded;
+        batch.push(SourceItem::Commit {
+            tx: st.meta,
+            last: st.last,
+            events: st.events,
+            resume: ResumeToken::Oracle {
+                restart_scn: tx.restart_scn,
+            },
+        });
+        Ok(())
+    }
+
+    /// Moves what the decoder gave into `batch`: a Begin before the transaction's first change.
+    async fn emit(
+        &mut self,
+        decoded: &mut Vec<Decoded>,
+        st: &mut TxEmit,
+        batch: &mut SourceBatch,
+    ) -> Result<(), OracleSourceError> {
         for d in decoded.drain(..) {
             match d {
                 Decoded::Change {
@@ -208,19 +240,22 @@ impl<S: OracleSession> OracleStream<S> {
                     let Some(t) = self.by_id.get(&object_id) else {
                         continue;
                     };
+                    if st.events == 0 {
+                        batch.push(SourceItem::Begin(st.meta));
+                    }
                     batch.push(SourceItem::Event(ChangeEvent {
                         position: Position::Stream(position),
                         op: change.op,
                         table: t.schema.clone(),
-                        tx: meta,
+                        tx: st.meta,
                         lsn: Lsn(scn.0),
                         last_commit_lsn: None,
                         snapshot: SnapshotMark::None,
                         before: change.before,
                         after: change.after,
                     }));
-                    last = position;
-                    events += 1;
+                    st.last = position;
+                    st.events += 1;
                 }
                 Decoded::Ddl {
                     position,
@@ -235,19 +270,6 @@ impl<S: OracleSession> OracleStream<S> {
                 }
             }
         }
-        self.decoded = decoded;
-        if events > 0 {
-            batch.insert(begin_at, SourceItem::Begin(meta));
-        }
-        let resume = ResumeToken::Oracle {
-            restart_scn: tx.restart_scn,
-        };
-        batch.push(SourceItem::Commit {
-            tx: meta,
-            last,
-            events,
-            resume,
-        });
         Ok(())
     }
 
@@ -326,6 +348,16 @@ impl<S: OracleSession> OracleStream<S> {
             ddl: Some(sql),
         }))
     }
+}
+
+/// Items a batch collects before it is sent.
+const BATCH_ITEMS: usize = 512;
+
+/// A transaction being emitted: its metadata, last event position and event count.
+struct TxEmit {
+    meta: TxMeta,
+    last: StreamPosition,
+    events: u32,
 }
 
 /// The mining metrics of one shard, resolved once.
