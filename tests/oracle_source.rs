@@ -177,6 +177,44 @@ mod serial {
         .unwrap()
     }
 
+    /// A full + incremental task writing Canal JSON into one topic, `source` added to the
+    /// `[source]` settings.
+    fn canal_spec(name: &str, topic: &str, source: &str) -> TaskSpec {
+        TaskSpec::parse(&format!(
+            "name = {name:?}\n[source]\nkind = \"oracle\"\nhost = \"db.example\"\n\
+             service_name = \"ORCL\"\nuser = \"C##TRIBUTARY\"\npassword = \"x\"\n{source}\
+             [destination]\nkind = \"kafka\"\nbootstrap_servers = {:?}\nformat = \"canal_json\"\n\
+             topic = {topic:?}\npartitions = 1\n\
+             [objects]\ntables = [\"HR.*\"]\n\
+             [migration]\nphases = [\"full\", \"incremental\"]\ncheckpoint_interval = \"100ms\"\n",
+            kafka()
+        ))
+        .unwrap()
+    }
+
+    /// `spec` started on `database()`, its snapshot read and the redo mined through SCN 1,300
+    /// (the DELETE in `topic`): the stand-in, the store, the spill directory and the run.
+    async fn started_past_1300(
+        spec: &TaskSpec,
+        topic: &str,
+    ) -> (
+        ScriptSession,
+        Arc<MemoryCheckpointStore>,
+        tempfile::TempDir,
+        watch::Sender<bool>,
+        tokio::task::JoinHandle<Result<TaskOutcome, TaskFailure>>,
+    ) {
+        let db = database();
+        let store = Arc::new(MemoryCheckpointStore::new());
+        let spill = tempfile::tempdir().unwrap();
+        let (stop, run) = start(spec, &db, store.clone(), spill.path());
+        wait_started(&store, spec).await;
+        db.advance_to(1_300);
+        let deleted = |m: &[Msg]| values(m).iter().any(|v| v["type"] == "DELETE");
+        consume_until(topic, deleted);
+        (db, store, spill, stop, run)
+    }
+
     /// Runs shard 0 of `spec` on the stand-in until `stop` is set.
     fn start(
         spec: &TaskSpec,
@@ -594,37 +632,11 @@ mod serial {
     async fn ddl_is_migrated_in_order_and_later_rows_use_the_new_columns() {
         let name = unique("ora_ddl");
         let topic = format!("{name}_all");
-        let text = format!(
-            "name = {name:?}\n[source]\nkind = \"oracle\"\nhost = \"db.example\"\n\
-             service_name = \"ORCL\"\nuser = \"C##TRIBUTARY\"\npassword = \"x\"\n\
-             [destination]\nkind = \"kafka\"\nbootstrap_servers = {:?}\nformat = \"canal_json\"\n\
-             topic = {topic:?}\npartitions = 1\n\
-             [objects]\ntables = [\"HR.*\"]\n\
-             [migration]\nphases = [\"full\", \"incremental\"]\ncheckpoint_interval = \"100ms\"\n",
-            kafka()
-        );
-        let spec = TaskSpec::parse(&text).unwrap();
-        let db = database();
-        let store = Arc::new(MemoryCheckpointStore::new());
-        let spill = tempfile::tempdir().unwrap();
-        let (stop, run) = start(&spec, &db, store.clone(), spill.path());
-        wait_started(&store, &spec).await;
-        db.advance_to(1_300);
-        let deleted = |m: &[Msg]| values(m).iter().any(|v| v["type"] == "DELETE");
-        consume_until(&topic, deleted);
+        let spec = canal_spec(&name, &topic, "");
+        let (db, _store, _spill, stop, run) = started_past_1300(&spec, &topic).await;
         // ALTER TABLE adds BONUS; the dictionary (online catalog) shows it from then on.
-        let mut altered = emp();
-        altered.columns.push(OraColumn {
-            name: "BONUS".into(),
-            ty: OraType::Number {
-                precision: None,
-                scale: None,
-            },
-            nullable: true,
-            is_key: false,
-        });
         db.redefine(DictTable {
-            table: altered,
+            table: emp_with_bonus(),
             estimated_rows: 4,
         });
         let ddl = "ALTER TABLE \"HR\".\"EMP\" ADD (\"BONUS\" NUMBER)";
@@ -655,6 +667,136 @@ mod serial {
         assert!(ddl_at < row_at, "the DDL before the row using its column");
         assert_eq!(all[row_at]["type"], "INSERT", "{}", all[row_at]);
         assert_eq!(all.iter().filter(|v| v["isDdl"] == true).count(), 1);
+    }
+
+    /// `HR.EMP` with a nullable NUMBER column `BONUS` added.
+    fn emp_with_bonus() -> OraTable {
+        let mut t = emp();
+        t.columns.push(OraColumn {
+            name: "BONUS".into(),
+            ty: OraType::Number {
+                precision: None,
+                scale: None,
+            },
+            nullable: true,
+            is_key: false,
+        });
+        t
+    }
+
+    /// With `logminer_dictionary = "redo_logs"`, a task resumed after two DDLs on a table (a
+    /// column added, then dropped again while it was stopped) reads each mined row by the
+    /// table's definition at the row's SCN: the dictionary views read `AS OF SCN` the resume
+    /// point and each DDL's commit, LogMiner started on the redo-log dictionary it built.
+    /// With the online catalog the same run fails at the row that has the dropped column.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_resume_behind_two_ddls_reads_each_row_by_its_definition_at_its_scn() {
+        let name = unique("ora_dict");
+        let topic = format!("{name}_all");
+        let spec = canal_spec(&name, &topic, "logminer_dictionary = \"redo_logs\"\n");
+        let (db, store, spill, stop, run) = started_past_1300(&spec, &topic).await;
+        let k = key(&spec);
+        wait_for("mining past SCN 1,300 durable", LIMIT, || {
+            let cp = store.get(&k);
+            async move {
+                cp.is_some_and(|cp| {
+                    matches!(cp.resume, Some(tributary::position::ResumeToken::Oracle { restart_scn }) if restart_scn > Scn(1_300))
+                })
+            }
+        })
+        .await;
+        stop.send(true).unwrap();
+        let _ = tokio::time::timeout(LIMIT, run).await.unwrap();
+
+        // While the task is stopped: BONUS is added (committed at 1,402), a row uses it, BONUS
+        // is dropped (1,502), a row without it. The dictionary now shows EMP without BONUS.
+        db.redefine_at(
+            DictTable {
+                table: emp_with_bonus(),
+                estimated_rows: 4,
+            },
+            1_402,
+        );
+        db.redefine_at(
+            DictTable {
+                table: emp(),
+                estimated_rows: 4,
+            },
+            1_502,
+        );
+        let add = "ALTER TABLE \"HR\".\"EMP\" ADD (\"BONUS\" NUMBER)";
+        let drop = "ALTER TABLE \"HR\".\"EMP\" DROP COLUMN \"BONUS\"";
+        db.push_rows([
+            lm(1_400, (13, 1, 1), op::START, None),
+            lm(1_401, (13, 1, 1), op::DDL, Some(add)),
+            lm(1_402, (13, 1, 1), op::COMMIT, None),
+            lm(1_410, (14, 1, 1), op::START, None),
+            lm(1_411, (14, 1, 1), op::INSERT, Some("insert into \"HR\".\"EMP\"(\"ID\",\"NAME\",\"SALARY\",\"HIRED\",\"BONUS\") values ('10','Ida','1',NULL,'99');")),
+            lm(1_420, (14, 1, 1), op::COMMIT, None),
+            lm(1_500, (15, 1, 1), op::START, None),
+            lm(1_501, (15, 1, 1), op::DDL, Some(drop)),
+            lm(1_502, (15, 1, 1), op::COMMIT, None),
+            lm(1_510, (16, 1, 1), op::START, None),
+            lm(1_511, (16, 1, 1), op::INSERT, Some(&insert(11, "Jo", "2"))),
+            lm(1_520, (16, 1, 1), op::COMMIT, None),
+        ]);
+        db.advance_to(1_600);
+        db.clear_calls();
+        let (stop, run) = start(&spec, &db, store.clone(), spill.path());
+        let jo = |v: &Value| v["data"][0]["NAME"] == "Jo";
+        let msgs = consume_until(&topic, |m| values(m).iter().any(|v| jo(v)));
+        stop.send(true).unwrap();
+        let _ = tokio::time::timeout(LIMIT, run).await.unwrap();
+        let all = values(&msgs);
+        let ddls: Vec<&Value> = all.iter().filter(|v| v["isDdl"] == true).copied().collect();
+        assert_eq!(ddls.len(), 2, "{ddls:#?}");
+        assert_eq!(
+            (ddls[0]["sql"].as_str(), ddls[1]["sql"].as_str()),
+            (Some(add), Some(drop))
+        );
+        let ida = all
+            .iter()
+            .find(|v| v["data"][0]["NAME"] == "Ida")
+            .expect("the row written while BONUS existed");
+        assert_eq!(ida["data"][0]["BONUS"], "99", "{ida}");
+        let jo_msg = all.iter().find(|v| jo(v)).unwrap();
+        assert!(jo_msg["data"][0].get("BONUS").is_none(), "{jo_msg}");
+        let order: Vec<&str> = all
+            .iter()
+            .filter_map(|v| {
+                if v["isDdl"] == true {
+                    v["sql"].as_str()
+                } else {
+                    v["data"][0]["NAME"].as_str()
+                }
+            })
+            .skip_while(|s| *s != add)
+            .collect();
+        assert_eq!(order, [add, "Ida", drop, "Jo"]);
+        // The definitions were read as of the resume point and each DDL's commit, and LogMiner
+        // rendered the rows with the dictionary it found in the redo.
+        let calls = db.calls();
+        let as_of: Vec<&str> = calls
+            .iter()
+            .filter(|c| c.starts_with("SELECT C.OWNER"))
+            .filter_map(|c| c.split(" AS OF SCN ").nth(1))
+            .map(|rest| rest.split(' ').next().unwrap())
+            .collect();
+        let resumed_at = as_of.first().copied().unwrap_or_default();
+        assert!(resumed_at.parse::<u64>().unwrap() > 1_300, "{calls:#?}");
+        assert_eq!(as_of[1..], ["1402", "1502"], "{calls:#?}");
+        assert!(
+            calls
+                .iter()
+                .any(|c| c
+                    .contains("DBMS_LOGMNR.DICT_FROM_REDO_LOGS + DBMS_LOGMNR.DDL_DICT_TRACKING")),
+            "{calls:#?}"
+        );
+        assert_eq!(
+            db.dictionary_builds().len(),
+            1,
+            "built once, in the first run"
+        );
     }
 
     /// A CLOB written after its row's INSERT (EMPTY_CLOB(), a locator, LOB_WRITE rows) reaches

@@ -26,3 +26,8 @@ GRANT SELECT ON GV_$TRANSACTION TO c##tributary CONTAINER=ALL;
 GRANT FLASHBACK ANY TABLE TO c##tributary CONTAINER=ALL;
 GRANT SELECT ANY TABLE TO c##tributary CONTAINER=ALL;
 GRANT SELECT ANY DICTIONARY TO c##tributary CONTAINER=ALL;
+-- logminer_dictionary = "redo_logs" only: write LogMiner's dictionary into the redo
+-- (DBMS_LOGMNR_D.BUILD). The second grant is optional: with it the first build is archived at
+-- once (ALTER SYSTEM ARCHIVE LOG CURRENT); without it, it is used after the next log switch.
+GRANT EXECUTE ON DBMS_LOGMNR_D TO c##tributary CONTAINER=ALL;
+-- GRANT ALTER SYSTEM TO c##tributary CONTAINER=ALL;

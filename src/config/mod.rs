@@ -23,7 +23,7 @@ pub use mapping::{
     CanalJsonSpec, Capitalisation, DtsAvroSpec, Operation, PartitionPolicy, SchemaOptions,
     SchemaRegistrySpec, SharePlexJsonSpec, TableOptions,
 };
-pub use oracle::{OracleConnect, OracleTarget};
+pub use oracle::{LogMinerDictionary, OracleConnect, OracleTarget};
 pub use precheck::{check_item_names, PrecheckSpec, DEFAULT_LONG_TRANSACTION};
 pub use redact::redact_toml;
 pub use secret::resolve_password;
@@ -166,6 +166,9 @@ pub struct SourceSpec {
     /// Oracle: where spilled transactions go (default: the system's temporary directory,
     /// `tributary-oracle/<task>-<shard>`); deleted files of a killed run are removed at start.
     pub logminer_spill_dir: Option<String>,
+    /// Oracle: where LogMiner takes table definitions from, `"online_catalog"` (default) or
+    /// `"redo_logs"` (a dictionary built into the redo, DDL tracked through it).
+    pub logminer_dictionary: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

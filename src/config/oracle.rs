@@ -43,6 +43,37 @@ pub struct OracleConnect {
     pub memory_budget: u64,
     /// `logminer_spill_dir`.
     pub spill_dir: Option<String>,
+    /// `logminer_dictionary`.
+    pub dictionary: LogMinerDictionary,
+}
+
+/// Where LogMiner takes the dictionary that names each mined row's table and columns.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogMinerDictionary {
+    /// The database's current dictionary (`DICT_FROM_ONLINE_CATALOG`): fast, and right while
+    /// mining keeps up; a row mined after a later DDL on its table is rendered by the new
+    /// definition.
+    #[default]
+    OnlineCatalog,
+    /// A dictionary built into the redo (`DBMS_LOGMNR_D.BUILD`) and kept current through the
+    /// mined DDL (`DICT_FROM_REDO_LOGS + DDL_DICT_TRACKING`): every row is rendered by its
+    /// table's definition at its SCN, however far mining lags.
+    RedoLogs,
+}
+
+impl LogMinerDictionary {
+    fn parse(s: &SourceSpec) -> Result<LogMinerDictionary, ConfigError> {
+        match s.logminer_dictionary.as_deref() {
+            None | Some("online_catalog") => Ok(LogMinerDictionary::OnlineCatalog),
+            Some("redo_logs") => Ok(LogMinerDictionary::RedoLogs),
+            Some(other) => Err(ConfigError::Invalid {
+                field: "source.logminer_dictionary",
+                constraint: format!(
+                    "{other:?} is not a dictionary source: give \"online_catalog\" (the default) or \"redo_logs\" (tracks DDL while mining lags)"
+                ),
+            }),
+        }
+    }
 }
 
 impl std::fmt::Debug for OracleConnect {
@@ -87,6 +118,7 @@ impl OracleConnect {
             window_max: source.logminer_window_max.unwrap_or(DEFAULT_WINDOW_MAX),
             memory_budget: memory_budget(source)?,
             spill_dir: source.logminer_spill_dir.clone(),
+            dictionary: LogMinerDictionary::parse(source)?,
         })
     }
 
@@ -229,6 +261,7 @@ pub(super) fn validate(s: &SourceSpec) -> Result<(), ConfigError> {
         );
     }
     memory_budget(s)?;
+    LogMinerDictionary::parse(s)?;
     if s.logminer_spill_dir
         .as_deref()
         .is_some_and(|d| d.trim().is_empty())
@@ -287,6 +320,10 @@ pub(super) fn first_oracle_setting(s: &SourceSpec) -> Option<&'static str> {
             s.logminer_memory_budget.is_some(),
         ),
         ("source.logminer_spill_dir", s.logminer_spill_dir.is_some()),
+        (
+            "source.logminer_dictionary",
+            s.logminer_dictionary.is_some(),
+        ),
     ]
     .into_iter()
     .find_map(|(name, set)| set.then_some(name))
@@ -373,6 +410,29 @@ tables = ["HR.*"]
         let c = OracleConnect::from_spec(&TaskSpec::parse(&text).unwrap().source).unwrap();
         assert_eq!(c.memory_budget, 16 << 20);
         assert_eq!(c.spill_dir.as_deref(), Some("/var/spill"));
+    }
+
+    #[test]
+    fn the_dictionary_source_is_a_setting() {
+        let t = TaskSpec::parse(ORACLE).unwrap();
+        let c = OracleConnect::from_spec(&t.source).unwrap();
+        assert_eq!(c.dictionary, LogMinerDictionary::OnlineCatalog);
+        let with = |v: &str| {
+            ORACLE.replace(
+                "password = \"secret\"",
+                &format!("password = \"secret\"\nlogminer_dictionary = \"{v}\""),
+            )
+        };
+        let c =
+            OracleConnect::from_spec(&TaskSpec::parse(&with("redo_logs")).unwrap().source).unwrap();
+        assert_eq!(c.dictionary, LogMinerDictionary::RedoLogs);
+        let e = err(&with("redo"));
+        assert!(
+            e.contains("source.logminer_dictionary")
+                && e.contains("\"redo_logs\"")
+                && !e.contains('\n'),
+            "{e}"
+        );
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub async fn gather<S: OracleSession>(
     }
     let sel = &opts.selection;
     let mut tables: Vec<DictTable> = session
-        .tables(&opts.owners)
+        .tables(&opts.owners, None)
         .await?
         .into_iter()
         .filter(|d| sel.includes(&d.table.owner, &d.table.name))

@@ -8,6 +8,16 @@
 //!     ─► next start = end + 1; window doubles after a full, quiet window, halves after a
 //!        large one, within [window_min, window_max]
 //! ```
+//! With `logminer_dictionary = "redo_logs"`, each window is mined with the dictionary LogMiner
+//! finds in the redo (`DICT_FROM_REDO_LOGS + DDL_DICT_TRACKING`): the newest complete dictionary
+//! build whose first log begins at or before the window, with every log from that one to the
+//! window's end added, so LogMiner applies the DDL between the build and each row and renders
+//! the row by its table's definition at its SCN. When no build exists yet the miner writes one
+//! (`DBMS_LOGMNR_D.BUILD`, then `ALTER SYSTEM ARCHIVE LOG CURRENT` so that it is in an archived
+//! log) and mines with the online catalog until a window starts after it. When the build in use
+//! lies more than `REBUILD_AFTER_LOGS` logs behind the window, a new one is written, used once
+//! mining passes it: every window re-reads the logs from its build, so the build must follow.
+//!
 //! The log list is read again for every window, so a log switch (a new online log, an
 //! online log archived) is picked up by the next window. A log the window needs that the
 //! database no longer has fails the task with a definite error naming its thread and sequence
@@ -16,18 +26,22 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::OracleConnect;
+use crate::config::{LogMinerDictionary, OracleConnect};
 use crate::position::Scn;
 use crate::source::{ErrorClass, SourceError};
 
 use super::logminer::LogMinerRow;
-use super::session::{ContentsFilter, LogFile, OracleSession, SessionError};
+use super::session::{newest_dictionary, ContentsFilter, LogFile, OracleSession, SessionError};
 
 /// A window with fewer rows than this, and as wide as the window allowed, doubles the window.
 pub const QUIET_ROWS: usize = 1_000;
 /// A window with more rows than this halves the window (bounding the rows one LogMiner
 /// session materialises).
 pub const LARGE_ROWS: usize = 50_000;
+
+/// With a redo-log dictionary, a new build is written once the one in use lies more than this
+/// many whole logs (all threads) before the window being mined.
+pub const REBUILD_AFTER_LOGS: usize = 8;
 
 /// Window bounds, in SCNs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,6 +217,10 @@ pub struct Miner<S> {
     next: Scn,
     window: u64,
     nls_pinned: bool,
+    dictionary: LogMinerDictionary,
+    /// The current SCN just before this run's newest dictionary build, until a window finds
+    /// that build (or a newer one) archived.
+    pending_build: Option<Scn>,
 }
 
 impl<S: OracleSession> Miner<S> {
@@ -215,7 +233,15 @@ impl<S: OracleSession> Miner<S> {
             next: start,
             window: bounds.min,
             nls_pinned: false,
+            dictionary: LogMinerDictionary::OnlineCatalog,
+            pending_build: None,
         }
+    }
+
+    /// Mines with `dictionary` (the online catalog unless told).
+    pub fn with_dictionary(mut self, dictionary: LogMinerDictionary) -> Self {
+        self.dictionary = dictionary;
+        self
     }
 
     /// The next SCN to mine.
@@ -259,12 +285,13 @@ impl<S: OracleSession> Miner<S> {
         }
         let full_end = Scn(start.0.saturating_add(self.window));
         let end = full_end.min(current);
+        let (from, dictionary) = self.dictionary_for(start).await?;
         let listed = self
             .session
-            .logs(start, end)
+            .logs(from, end)
             .await
             .map_err(|e| MinerError::from_session("the log list (V$ARCHIVED_LOG, V$LOG)", e))?;
-        let logs = choose_logs(listed, start)?;
+        let logs = choose_logs(listed, from)?;
         if logs.is_empty() {
             return Err(MinerError::MissingRange {
                 start,
@@ -288,7 +315,7 @@ impl<S: OracleSession> Miner<S> {
                 });
             }
         }
-        if let Err(e) = self.session.start_logmnr(start, end).await {
+        if let Err(e) = self.session.start_logmnr(start, end, dictionary).await {
             return Err(if is_missing_log(&e) {
                 MinerError::MissingRange {
                     start,
@@ -316,12 +343,75 @@ impl<S: OracleSession> Miner<S> {
             .map_err(|e| MinerError::from_session("DBMS_LOGMNR.END_LOGMNR", e))?;
         self.resize(rows.len(), end == full_end);
         self.next = Scn(end.0 + 1);
+        if dictionary == LogMinerDictionary::RedoLogs
+            && self.pending_build.is_none()
+            && logs.iter().filter(|l| l.next_scn <= start).count() > REBUILD_AFTER_LOGS
+        {
+            self.build_dictionary(false).await?;
+        }
         Ok(Some(Window {
             start,
             end,
             logs,
             rows,
         }))
+    }
+
+    /// Where the window's logs are listed from, and the dictionary it is mined with: the
+    /// window's start and the online catalog, or the first log of the newest dictionary build
+    /// beginning at or before it (one is written when there is none).
+    async fn dictionary_for(
+        &mut self,
+        start: Scn,
+    ) -> Result<(Scn, LogMinerDictionary), MinerError> {
+        if self.dictionary == LogMinerDictionary::OnlineCatalog {
+            return Ok((start, LogMinerDictionary::OnlineCatalog));
+        }
+        let marks = self.session.dictionary_logs(start).await.map_err(|e| {
+            MinerError::from_session("the dictionary logs (V$ARCHIVED_LOG.DICTIONARY_BEGIN)", e)
+        })?;
+        match newest_dictionary(&marks) {
+            Some(build) => {
+                if self.pending_build.is_some_and(|p| build.next_scn > p) {
+                    self.pending_build = None;
+                }
+                Ok((build.first_scn, LogMinerDictionary::RedoLogs))
+            }
+            None => {
+                if self.pending_build.is_none() {
+                    self.build_dictionary(true).await?;
+                }
+                tracing::debug!(%start, "no LogMiner dictionary in the archived logs at or before the window yet: mined with the online catalog");
+                Ok((start, LogMinerDictionary::OnlineCatalog))
+            }
+        }
+    }
+
+    /// Writes a dictionary into the redo; with `archive`, switches and archives the current
+    /// logs so it can be used at once (without the privilege, at the next log switch).
+    async fn build_dictionary(&mut self, archive: bool) -> Result<(), MinerError> {
+        let at = self
+            .session
+            .current_scn()
+            .await
+            .map_err(|e| MinerError::from_session("SELECT CURRENT_SCN", e))?;
+        self.session
+            .build_dictionary()
+            .await
+            .map_err(|e| MinerError::from_session("DBMS_LOGMNR_D.BUILD", e))?;
+        self.pending_build = Some(at);
+        tracing::info!(scn = %at, "LogMiner dictionary written into the redo logs");
+        if archive {
+            if let Err(e) = self.session.archive_current_log().await {
+                match MinerError::from_session("ALTER SYSTEM ARCHIVE LOG CURRENT", e) {
+                    MinerError::Privileges { error, .. } => {
+                        tracing::warn!(%error, "ALTER SYSTEM ARCHIVE LOG CURRENT was refused: the new LogMiner dictionary is used after the next log switch (GRANT ALTER SYSTEM to the mining user to use it at once)");
+                    }
+                    e => return Err(e),
+                }
+            }
+        }
+        Ok(())
     }
 
     fn resize(&mut self, rows: usize, full: bool) {

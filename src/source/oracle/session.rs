@@ -27,6 +27,7 @@ use std::future::Future;
 
 use tokio::sync::mpsc;
 
+use crate::config::LogMinerDictionary;
 use crate::position::{Scn, Xid};
 
 use super::logminer::LogMinerRow;
@@ -55,6 +56,31 @@ impl LogFile {
     pub fn covers(&self, from: Scn, to: Scn) -> bool {
         self.first_scn <= to && self.next_scn > from
     }
+}
+
+/// An archived log holding the start or the end of a LogMiner dictionary written into the redo
+/// by `DBMS_LOGMNR_D.BUILD` (`V$ARCHIVED_LOG.DICTIONARY_BEGIN` / `DICTIONARY_END`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DictionaryLog {
+    pub thread: u16,
+    pub sequence: u64,
+    pub first_scn: Scn,
+    pub next_scn: Scn,
+    pub begin: bool,
+    pub end: bool,
+}
+
+/// The newest complete dictionary among `logs`: its `DICTIONARY_BEGIN` log, for which a
+/// `DICTIONARY_END` log of the same thread at or after it exists (a build may span logs).
+pub fn newest_dictionary(logs: &[DictionaryLog]) -> Option<DictionaryLog> {
+    logs.iter()
+        .filter(|b| b.begin)
+        .filter(|b| {
+            logs.iter()
+                .any(|e| e.end && e.thread == b.thread && e.sequence >= b.sequence)
+        })
+        .max_by_key(|b| (b.first_scn, b.sequence))
+        .copied()
 }
 
 /// A transaction open on the database (`GV$TRANSACTION`).
@@ -196,12 +222,28 @@ pub trait OracleSession: Send {
         first: bool,
     ) -> impl Future<Output = Result<(), SessionError>> + Send;
 
-    /// `DBMS_LOGMNR.START_LOGMNR` over `[start, end]` with the online catalog dictionary.
+    /// `DBMS_LOGMNR.START_LOGMNR` over `[start, end]`, the dictionary from the online catalog
+    /// or from the added logs (`sql::start_logmnr`).
     fn start_logmnr(
         &mut self,
         start: Scn,
         end: Scn,
+        dictionary: LogMinerDictionary,
     ) -> impl Future<Output = Result<(), SessionError>> + Send;
+
+    /// `DBMS_LOGMNR_D.BUILD` into the redo logs (`sql::BUILD_DICTIONARY`).
+    fn build_dictionary(&mut self) -> impl Future<Output = Result<(), SessionError>> + Send;
+
+    /// `ALTER SYSTEM ARCHIVE LOG CURRENT`: every thread's current log switched and archived,
+    /// so a dictionary just built is in an archived log.
+    fn archive_current_log(&mut self) -> impl Future<Output = Result<(), SessionError>> + Send;
+
+    /// The archived logs marking a dictionary's start or end, beginning at or before `at`
+    /// (`sql::dictionary_logs`).
+    fn dictionary_logs(
+        &mut self,
+        at: Scn,
+    ) -> impl Future<Output = Result<Vec<DictionaryLog>, SessionError>> + Send;
 
     /// The window's `V$LOGMNR_CONTENTS` rows the filter selects, in LogMiner's order.
     fn contents(
@@ -222,10 +264,12 @@ pub trait OracleSession: Send {
     fn database(&mut self) -> impl Future<Output = Result<DatabaseInfo, SessionError>> + Send;
 
     /// The tables of `owners` (as stored) with their columns and key, from the dictionary
-    /// (`sql::columns`, `sql::keys`, combined by `dictionary::build`).
+    /// (`sql::columns`, `sql::keys`, combined by `dictionary::build`): as it is now, or as it
+    /// was at SCN `as_of` (a flashback query of the dictionary views, which the undo bounds).
     fn tables(
         &mut self,
         owners: &[String],
+        as_of: Option<Scn>,
     ) -> impl Future<Output = Result<Vec<DictTable>, SessionError>> + Send;
 
     /// Reads `table` as of `scn` (`sql::read_table`, a flashback query), sending its rows in
@@ -263,6 +307,7 @@ pub trait Connector: Send + Sync + 'static {
 /// The SQL text of every call.
 pub mod sql {
     use super::ContentsFilter;
+    use crate::config::LogMinerDictionary;
     use crate::position::Scn;
 
     /// The NLS settings, in the order they are sent.
@@ -319,11 +364,36 @@ pub mod sql {
         )
     }
 
-    pub fn start_logmnr(start: Scn, end: Scn) -> String {
+    pub fn start_logmnr(start: Scn, end: Scn, dictionary: LogMinerDictionary) -> String {
+        let options = match dictionary {
+            LogMinerDictionary::OnlineCatalog => "DBMS_LOGMNR.DICT_FROM_ONLINE_CATALOG",
+            LogMinerDictionary::RedoLogs => {
+                "DBMS_LOGMNR.DICT_FROM_REDO_LOGS + DBMS_LOGMNR.DDL_DICT_TRACKING"
+            }
+        };
         format!(
             "BEGIN DBMS_LOGMNR.START_LOGMNR(STARTSCN => {}, ENDSCN => {}, \
-             OPTIONS => DBMS_LOGMNR.DICT_FROM_ONLINE_CATALOG); END;",
+             OPTIONS => {options}); END;",
             start.0, end.0
+        )
+    }
+
+    /// Writes the dictionary into the redo, for `DICT_FROM_REDO_LOGS`.
+    pub const BUILD_DICTIONARY: &str =
+        "BEGIN DBMS_LOGMNR_D.BUILD(OPTIONS => DBMS_LOGMNR_D.STORE_IN_REDO_LOGS); END;";
+
+    pub const ARCHIVE_LOG_CURRENT: &str = "ALTER SYSTEM ARCHIVE LOG CURRENT";
+
+    /// The archived logs (valid, local) marking the start or end of a dictionary, beginning at
+    /// or before `at`. Columns: thread, sequence, first SCN, next SCN, DICTIONARY_BEGIN,
+    /// DICTIONARY_END (`YES`/`NO`).
+    pub fn dictionary_logs(at: Scn) -> String {
+        format!(
+            "SELECT DISTINCT THREAD#, SEQUENCE#, FIRST_CHANGE#, NEXT_CHANGE#, DICTIONARY_BEGIN, \
+             DICTIONARY_END FROM V$ARCHIVED_LOG \
+             WHERE NAME IS NOT NULL AND STATUS = 'A' AND STANDBY_DEST = 'NO' \
+             AND (DICTIONARY_BEGIN = 'YES' OR DICTIONARY_END = 'YES') AND FIRST_CHANGE# <= {}",
+            at.0
         )
     }
 
@@ -369,14 +439,16 @@ pub mod sql {
     /// The tables of `owners` and their columns, in column order. Columns: owner, table,
     /// object id, column, DATA_TYPE, DATA_LENGTH, DATA_PRECISION, DATA_SCALE, CHAR_LENGTH,
     /// CHAR_USED, NULLABLE (`Y`/`N`), NUM_ROWS. Temporary, nested, external and dropped
-    /// (recycle bin) tables are left out.
-    pub fn columns(owners: &[String]) -> String {
+    /// (recycle bin) tables are left out. With `as_of`, each view is read `AS OF SCN`: the
+    /// definitions a DDL-tracking dictionary renders a row of that SCN by.
+    pub fn columns(owners: &[String], as_of: Option<Scn>) -> String {
+        let at = flashback(as_of);
         format!(
             "SELECT C.OWNER, C.TABLE_NAME, O.OBJECT_ID, C.COLUMN_NAME, C.DATA_TYPE, C.DATA_LENGTH, \
              C.DATA_PRECISION, C.DATA_SCALE, C.CHAR_LENGTH, C.CHAR_USED, C.NULLABLE, NVL(T.NUM_ROWS, 0) \
-             FROM ALL_TAB_COLUMNS C \
-             JOIN ALL_TABLES T ON T.OWNER = C.OWNER AND T.TABLE_NAME = C.TABLE_NAME \
-             JOIN ALL_OBJECTS O ON O.OWNER = C.OWNER AND O.OBJECT_NAME = C.TABLE_NAME \
+             FROM ALL_TAB_COLUMNS{at} C \
+             JOIN ALL_TABLES{at} T ON T.OWNER = C.OWNER AND T.TABLE_NAME = C.TABLE_NAME \
+             JOIN ALL_OBJECTS{at} O ON O.OWNER = C.OWNER AND O.OBJECT_NAME = C.TABLE_NAME \
              AND O.OBJECT_TYPE = 'TABLE' AND O.SUBOBJECT_NAME IS NULL \
              WHERE C.OWNER IN ({}) AND T.TEMPORARY = 'N' AND T.NESTED = 'NO' \
              AND T.DROPPED = 'NO' AND T.EXTERNAL = 'NO' \
@@ -387,15 +459,23 @@ pub mod sql {
 
     /// The enabled primary and unique keys of `owners`' tables, column by column in key
     /// order. Columns: owner, table, constraint name, type (`P`/`U`), column.
-    pub fn keys(owners: &[String]) -> String {
+    pub fn keys(owners: &[String], as_of: Option<Scn>) -> String {
+        let at = flashback(as_of);
         format!(
             "SELECT K.OWNER, K.TABLE_NAME, K.CONSTRAINT_NAME, K.CONSTRAINT_TYPE, CC.COLUMN_NAME \
-             FROM ALL_CONSTRAINTS K JOIN ALL_CONS_COLUMNS CC \
+             FROM ALL_CONSTRAINTS{at} K JOIN ALL_CONS_COLUMNS{at} CC \
              ON CC.OWNER = K.OWNER AND CC.CONSTRAINT_NAME = K.CONSTRAINT_NAME \
              WHERE K.OWNER IN ({}) AND K.CONSTRAINT_TYPE IN ('P', 'U') AND K.STATUS = 'ENABLED' \
              ORDER BY K.OWNER, K.TABLE_NAME, K.CONSTRAINT_TYPE, K.CONSTRAINT_NAME, CC.POSITION",
             in_list(owners)
         )
+    }
+
+    /// ` AS OF SCN n` after a dictionary view, or nothing for the current dictionary.
+    fn flashback(as_of: Option<Scn>) -> String {
+        as_of
+            .map(|s| format!(" AS OF SCN {}", s.0))
+            .unwrap_or_default()
     }
 
     fn in_list(items: &[String]) -> String {

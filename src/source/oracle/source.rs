@@ -28,7 +28,9 @@ use super::snapshot;
 use super::stream::{OracleStream, StreamStart};
 use super::table::OraTable;
 use crate::checkpoint::{Checkpoint, OracleIdentity, SourceIdentity, SourceObject};
-use crate::config::{ConfigError, OracleConnect, Phase, TableSelection, TaskSpec};
+use crate::config::{
+    ConfigError, LogMinerDictionary, OracleConnect, Phase, TableSelection, TaskSpec,
+};
 use crate::position::{LogPoint, ResumeToken, Scn};
 use crate::schema::TableSchema;
 use crate::source::{
@@ -56,6 +58,8 @@ pub struct OracleSourceOptions {
     pub memory_budget: usize,
     pub spill_dir: PathBuf,
     pub poll: Duration,
+    /// `logminer_dictionary`: with `RedoLogs`, definitions are read as of each row's SCN.
+    pub dictionary: LogMinerDictionary,
 }
 
 impl OracleSourceOptions {
@@ -89,6 +93,7 @@ impl OracleSourceOptions {
                 )
                 .join(format!("{}-{shard}", spec.name)),
             poll: DEFAULT_POLL,
+            dictionary: connect.dictionary,
         })
     }
 
@@ -284,7 +289,7 @@ impl<C: Connector> OracleSource<C> {
                 .map_err(session_error("ALTER SESSION SET CONTAINER to the PDB"))?;
         }
         let listed = session
-            .tables(&self.opts.owners)
+            .tables(&self.opts.owners, None)
             .await
             .map_err(session_error("reading the dictionary (ALL_TAB_COLUMNS)"))?;
         let sel = &self.opts.selection;
@@ -489,7 +494,8 @@ async fn run<C: Connector>(
     if opts.pdb.is_some() {
         to_root(&mut session).await?;
     }
-    let miner = Miner::new(session, filter, opts.bounds, mine_from);
+    let miner =
+        Miner::new(session, filter, opts.bounds, mine_from).with_dictionary(opts.dictionary);
     let start = StreamStart {
         mine_from,
         emit_after: id.snapshot_scn,

@@ -13,6 +13,16 @@
 //! already emitted. Nothing is confirmed to the database: LogMiner holds nothing for a reader,
 //! so the retention of archived logs is what bounds how far back a resume can go (precheck).
 //!
+//! Table definitions follow the dictionary LogMiner renders rows by. With the online catalog
+//! that is the current one, so a DDL row re-reads the table as it is now. With the redo-log
+//! dictionary (`logminer_dictionary = "redo_logs"`) a row is rendered by its table's
+//! definition at its SCN, so the stream reads the dictionary views `AS OF SCN`: the captured
+//! tables as of the SCN mining starts from, and a table as of each DDL's commit SCN. Rows are
+//! decoded in commit order and a DDL waits for the transactions holding its table's locks, so
+//! the definition in force when a transaction is decoded is its rows' one. When the undo no
+//! longer reaches that SCN the current dictionary is read instead, with a warning (a row the
+//! newer definition cannot read then fails the task naming its column; nothing is skipped).
+//!
 //! Transactions committing at one SCN (common on RAC, where each instance writes its own redo
 //! thread and LogMiner merges them) are emitted in position order, not LogMiner's row order, so
 //! positions only grow and a resume's skip is exact. Not handled: a RAC thread whose redo for an
@@ -29,9 +39,9 @@ use super::assemble::{Assembler, AssemblerConfig, Committed};
 use super::decode::{Decoded, Decoder};
 use super::dictionary::table_schema;
 use super::miner::Miner;
-use super::session::OracleSession;
+use super::session::{DictTable, OracleSession, SessionError};
 use super::source::{Captured, OracleSourceError, OracleSourceOptions};
-use crate::config::TableSelection;
+use crate::config::{LogMinerDictionary, TableSelection};
 use crate::event::{ChangeEvent, SnapshotMark, TxMeta};
 use crate::metrics::{
     ShardLabels, ORACLE_BUFFERED_BYTES, ORACLE_MINED_SCN, ORACLE_OPEN_TRANSACTIONS,
@@ -62,6 +72,10 @@ pub struct OracleStream<S> {
     /// Owner → table → object id: looked up by `&str` for every redo row, no key built.
     by_name: HashMap<String, HashMap<String, u32>>,
     selection: TableSelection,
+    owners: Vec<String>,
+    /// Definitions are read as of each row's SCN (the redo-log dictionary), not as they are now.
+    as_of_scn: bool,
+    mine_from: Scn,
     pdb: Option<String>,
     task: String,
     shard: u32,
@@ -94,6 +108,9 @@ impl<S: OracleSession> OracleStream<S> {
             by_id: HashMap::new(),
             by_name: HashMap::new(),
             selection: opts.selection.clone(),
+            owners: opts.owners.clone(),
+            as_of_scn: opts.dictionary == LogMinerDictionary::RedoLogs,
+            mine_from: start.mine_from,
             pdb: opts.pdb.clone(),
             task: opts.task.clone(),
             shard: opts.shard,
@@ -114,8 +131,29 @@ impl<S: OracleSession> OracleStream<S> {
         self.by_id.insert(t.ora.object_id, t);
     }
 
+    fn know_listed(&mut self, d: DictTable) -> Arc<TableSchema> {
+        let schema = Arc::new(table_schema(&d.table));
+        self.know(Captured {
+            ora: Arc::new(d.table),
+            schema: schema.clone(),
+            estimated_rows: d.estimated_rows,
+        });
+        schema
+    }
+
     /// Mines until the pipeline stops or an error ends the stream.
     pub async fn run(mut self, out: &SourceSender) -> Result<(), OracleSourceError> {
+        if self.as_of_scn {
+            let owners = self.owners.clone();
+            let listed = self
+                .read_dictionary(&owners, None, Some(self.mine_from))
+                .await?;
+            for d in listed {
+                if self.selection.includes(&d.table.owner, &d.table.name) {
+                    self.know_listed(d);
+                }
+            }
+        }
         loop {
             let Some(window) = self.miner.next_window().await? else {
                 tokio::time::sleep(self.poll).await;
@@ -273,23 +311,37 @@ impl<S: OracleSession> OracleStream<S> {
         Ok(())
     }
 
-    /// `owner`'s tables from the dictionary, in the PDB when there is one (then back to the
-    /// root, where mining goes on).
+    /// `owners`' tables from the dictionary, as of `as_of` (now when `None`, or when the undo
+    /// no longer reaches it: then with a warning), in the PDB when there is one (then back to
+    /// the root, where mining goes on). `table` names the DDL's table, for errors.
     async fn read_dictionary(
         &mut self,
-        owner: &str,
-        name: &str,
-    ) -> Result<Vec<super::session::DictTable>, OracleSourceError> {
+        owners: &[String],
+        table: Option<&str>,
+        as_of: Option<Scn>,
+    ) -> Result<Vec<DictTable>, OracleSourceError> {
         let err = |error| OracleSourceError::Session {
-            call: "the dictionary read after a DDL",
-            table: Some(format!("{owner}.{name}")),
+            call: if table.is_some() {
+                "the dictionary read after a DDL"
+            } else {
+                "the dictionary read at the mining start"
+            },
+            table: table.map(str::to_owned),
             error,
         };
+        let (task, shard) = (self.task.clone(), self.shard);
         let session = self.miner.session();
         if let Some(pdb) = &self.pdb {
             session.set_container(pdb).await.map_err(err)?;
         }
-        let listed = session.tables(&[owner.to_owned()]).await.map_err(err)?;
+        let listed = match session.tables(owners, as_of).await {
+            Err(SessionError::Database { code, message }) if NO_FLASHBACK.contains(&code) => {
+                let scn = as_of.unwrap_or_default();
+                tracing::warn!(%task, shard, %scn, code, %message, "the dictionary cannot be read as of this SCN (the undo no longer reaches it): the current definitions are used; a row they cannot read fails the task naming its column");
+                session.tables(owners, None).await.map_err(err)?
+            }
+            listed => listed.map_err(err)?,
+        };
         if self.pdb.is_some() {
             super::source::to_root(session).await?;
         }
@@ -325,16 +377,16 @@ impl<S: OracleSession> OracleStream<S> {
         let captured = self.selection.includes(owner, &name);
         let mut table = None;
         if captured {
-            let listed = self.read_dictionary(owner, &name).await?;
+            let as_of = match at {
+                StreamPosition::Oracle { commit_scn, .. } if self.as_of_scn => Some(commit_scn),
+                _ => None,
+            };
+            let qualified = format!("{owner}.{name}");
+            let listed = self
+                .read_dictionary(&[owner.to_owned()], Some(&qualified), as_of)
+                .await?;
             if let Some(d) = listed.into_iter().find(|d| d.table.name == name) {
-                let schema = Arc::new(table_schema(&d.table));
-                let t = Captured {
-                    ora: Arc::new(d.table),
-                    schema: schema.clone(),
-                    estimated_rows: d.estimated_rows,
-                };
-                self.know(t);
-                table = Some(schema);
+                table = Some(self.know_listed(d));
             }
         }
         tracing::info!(task = %self.task, shard = self.shard, position = %at, statement = %sql, "DDL migrated");
@@ -349,6 +401,12 @@ impl<S: OracleSession> OracleStream<S> {
         }))
     }
 }
+
+/// ORA- numbers of a flashback query the undo cannot answer: 01555 snapshot too old, 08180 no
+/// snapshot found based on specified time, 08181 not a valid system change number, 01466 table
+/// definition has changed, 08187 snapshot expression not allowed here, 30052 invalid lower
+/// limit snapshot expression.
+const NO_FLASHBACK: [u32; 6] = [1555, 8180, 8181, 1466, 8187, 30052];
 
 /// Items a batch collects before it is sent.
 const BATCH_ITEMS: usize = 512;

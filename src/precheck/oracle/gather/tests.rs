@@ -123,7 +123,7 @@ async fn a_well_configured_database_passes_every_item_and_is_sent_the_fact_queri
     );
     let owners = vec!["SHOP".to_owned()];
     let mut sent: Vec<String> = sql::database_facts().into_iter().map(|(_, q)| q).collect();
-    sent.extend([sql::columns(&owners), sql::keys(&owners)]);
+    sent.extend([sql::columns(&owners, None), sql::keys(&owners, None)]);
     sent.extend(sql::table_facts(&owners).into_iter().map(|(_, q)| q));
     assert_eq!(db.calls(), sent);
     assert_eq!(db.connects(), 1);
@@ -143,8 +143,8 @@ async fn a_pdbs_tables_are_read_in_the_pdb_and_the_database_facts_in_the_root() 
     let mut sent: Vec<String> = sql::database_facts().into_iter().map(|(_, q)| q).collect();
     sent.extend([
         sql::set_container("PDB1"),
-        sql::columns(&owners),
-        sql::keys(&owners),
+        sql::columns(&owners, None),
+        sql::keys(&owners, None),
     ]);
     sent.extend(sql::table_facts(&owners).into_iter().map(|(_, q)| q));
     assert_eq!(db.calls(), sent);

@@ -2,6 +2,7 @@
 //! switches, missing logs, window sizing and error classes.
 
 use super::*;
+use crate::config::LogMinerDictionary::{OnlineCatalog, RedoLogs};
 use crate::source::oracle::logminer::op;
 use crate::source::oracle::session::script::{ScriptLog, ScriptSession};
 use crate::source::oracle::session::{sql, xid, OpenTransaction};
@@ -54,7 +55,7 @@ fn window_calls(names: &[String], start: u64, end: u64) -> Vec<String> {
     for (i, n) in names.iter().enumerate() {
         calls.push(sql::add_logfile(n, i == 0));
     }
-    calls.push(sql::start_logmnr(Scn(start), Scn(end)));
+    calls.push(sql::start_logmnr(Scn(start), Scn(end), OnlineCatalog));
     calls.push(sql::contents(&filter()));
     calls.push(sql::END_LOGMNR.to_owned());
     calls
@@ -385,14 +386,141 @@ fn logs_are_chosen_per_thread_archived_first() {
 #[tokio::test]
 async fn the_stand_in_answers_out_of_order_calls_as_oracle_does() {
     let mut db = ScriptSession::new().log(1, 1, 90_000).clock(&[500]);
-    let e = db.start_logmnr(Scn(1), Scn(10)).await.unwrap_err();
+    let e = db
+        .start_logmnr(Scn(1), Scn(10), OnlineCatalog)
+        .await
+        .unwrap_err();
     assert_eq!(e.ora_code(), Some(1292));
     let e = db.contents(&filter()).await.unwrap_err();
     assert_eq!(e.ora_code(), Some(1306));
     db.add_logfile(&log(1, 1, 1, 90_000).online_name(), true)
         .await
         .unwrap();
-    db.start_logmnr(Scn(1), Scn(10)).await.unwrap();
+    db.start_logmnr(Scn(1), Scn(10), OnlineCatalog)
+        .await
+        .unwrap();
     let e = db.add_logfile("/nowhere.arc", false).await.unwrap_err();
     assert_eq!(e.ora_code(), Some(1284));
+}
+
+#[tokio::test]
+async fn with_no_dictionary_in_the_redo_one_is_built_archived_and_used_from_the_next_window() {
+    let db = ScriptSession::new()
+        .log(10, 1_000, 5_000)
+        .log(11, 5_000, 9_000)
+        .clock(&[3_000]);
+    let mut miner = Miner::new(db.clone(), filter(), bounds(1_000, 1_000), Scn(1_500))
+        .with_dictionary(RedoLogs);
+    let w = miner.next_window().await.unwrap().unwrap();
+    assert_eq!((w.start, w.end), (Scn(1_500), Scn(2_500)));
+    // None found: a build, the current log archived, and this window on the online catalog.
+    let mut expected: Vec<String> = sql::NLS.iter().map(|s| s.to_string()).collect();
+    expected.extend([
+        sql::CURRENT_SCN.to_owned(),
+        sql::dictionary_logs(Scn(1_500)),
+        sql::CURRENT_SCN.to_owned(),
+        sql::BUILD_DICTIONARY.to_owned(),
+        sql::ARCHIVE_LOG_CURRENT.to_owned(),
+        sql::logs(Scn(1_500), Scn(2_500)),
+        sql::add_logfile(&log(1, 10, 1_000, 3_001).archived_name(), true),
+        sql::start_logmnr(Scn(1_500), Scn(2_500), OnlineCatalog),
+        sql::contents(&filter()),
+        sql::END_LOGMNR.to_owned(),
+    ]);
+    assert_eq!(db.calls(), expected);
+    assert_eq!(db.dictionary_builds(), [(1, 10)]);
+
+    // The next window starts after the build's log began: mined from the dictionary log on,
+    // with the redo-log dictionary and DDL tracking, and no second build.
+    db.clear_calls();
+    let w = miner.next_window().await.unwrap().unwrap();
+    assert_eq!((w.start, w.end), (Scn(2_501), Scn(3_001)));
+    let names: Vec<&str> = w.logs.iter().map(|l| l.name.as_str()).collect();
+    let archived10 = log(1, 10, 1_000, 3_001).archived_name();
+    let online11 = log(1, 11, 3_001, 9_000).online_name();
+    assert_eq!(names, [archived10.as_str(), online11.as_str()]);
+    let calls = db.calls();
+    assert!(
+        calls.contains(&sql::logs(Scn(1_000), Scn(3_001))),
+        "the logs listed from the dictionary's first log: {calls:#?}"
+    );
+    assert!(
+        calls.contains(&sql::start_logmnr(Scn(2_501), Scn(3_001), RedoLogs)),
+        "{calls:#?}"
+    );
+    assert!(sql::start_logmnr(Scn(1), Scn(2), RedoLogs)
+        .contains("OPTIONS => DBMS_LOGMNR.DICT_FROM_REDO_LOGS + DBMS_LOGMNR.DDL_DICT_TRACKING"));
+    assert!(
+        !calls.iter().any(|c| c == sql::BUILD_DICTIONARY),
+        "{calls:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_dictionary_far_behind_the_window_is_rebuilt_once() {
+    // Twelve logs of 100 SCNs; the only dictionary is in the first.
+    let mut db = ScriptSession::new().dictionary_in(1, 1);
+    for seq in 1..=12 {
+        db = db.log(seq, seq * 100, (seq + 1) * 100);
+    }
+    let db = db.log(13, 1_300, 90_000).clock(&[1_500]);
+    let mut miner =
+        Miner::new(db.clone(), filter(), bounds(50, 50), Scn(1_150)).with_dictionary(RedoLogs);
+    let w = miner.next_window().await.unwrap().unwrap();
+    assert_eq!(
+        w.logs.first().map(|l| l.sequence),
+        Some(1),
+        "from the dictionary"
+    );
+    let calls = db.calls();
+    assert!(
+        calls.contains(&sql::start_logmnr(Scn(1_150), Scn(1_200), RedoLogs)),
+        "{calls:#?}"
+    );
+    // Ten whole logs lie before the window: a new dictionary is written (not forced into an
+    // archived log: it is used once mining reaches it).
+    let builds = calls.iter().filter(|c| *c == sql::BUILD_DICTIONARY).count();
+    assert_eq!(builds, 1, "{calls:#?}");
+    assert!(
+        !calls.iter().any(|c| c == sql::ARCHIVE_LOG_CURRENT),
+        "{calls:#?}"
+    );
+    assert_eq!(db.dictionary_builds(), [(1, 1), (1, 13)]);
+    // Still behind the new build: the old dictionary serves, and no build is added.
+    db.clear_calls();
+    miner.next_window().await.unwrap().unwrap();
+    let calls = db.calls();
+    assert!(
+        !calls.iter().any(|c| c == sql::BUILD_DICTIONARY),
+        "{calls:#?}"
+    );
+}
+
+#[tokio::test]
+async fn without_the_archive_privilege_mining_goes_on_with_the_online_catalog() {
+    let db = ScriptSession::new().log(10, 1_000, 90_000).clock(&[3_000]);
+    db.fail_next(
+        sql::ARCHIVE_LOG_CURRENT,
+        SessionError::Database {
+            code: 1031,
+            message: "insufficient privileges".into(),
+        },
+    );
+    let mut miner = Miner::new(db.clone(), filter(), bounds(1_000, 1_000), Scn(1_500))
+        .with_dictionary(RedoLogs);
+    miner.next_window().await.unwrap().unwrap();
+    miner.next_window().await.unwrap().unwrap();
+    let calls = db.calls();
+    let starts: Vec<&String> = calls
+        .iter()
+        .filter(|c| c.starts_with("BEGIN DBMS_LOGMNR.START_LOGMNR"))
+        .collect();
+    assert!(
+        starts
+            .iter()
+            .all(|c| c.contains("DICT_FROM_ONLINE_CATALOG")),
+        "the build is not archived yet: {starts:#?}"
+    );
+    let builds = calls.iter().filter(|c| *c == sql::BUILD_DICTIONARY).count();
+    assert_eq!(builds, 1, "one build waits for its log switch: {calls:#?}");
 }

@@ -8,15 +8,15 @@ use std::sync::{Arc, Mutex};
 
 use oracledb::{Connection, ErrorKind, Row};
 
-use crate::config::OracleConnect;
+use crate::config::{LogMinerDictionary, OracleConnect};
 use crate::position::{Scn, Xid};
 use crate::source::oracle::logminer::LogMinerRow;
 
 use tokio::sync::mpsc;
 
 use super::{
-    sql, xid, Connector, ContentsFilter, DatabaseFacts, DatabaseInfo, DictTable, LogFile,
-    OpenTransaction, OracleSession, SessionError, TableFacts, TextRows, READ_BATCH_ROWS,
+    sql, xid, Connector, ContentsFilter, DatabaseFacts, DatabaseInfo, DictTable, DictionaryLog,
+    LogFile, OpenTransaction, OracleSession, SessionError, TableFacts, TextRows, READ_BATCH_ROWS,
 };
 use crate::source::oracle::dictionary::{self, ColumnRow, KeyRow};
 use crate::source::oracle::table::{OraTable, OraType};
@@ -171,8 +171,42 @@ impl OracleSession for RealSession {
         self.execute(sql::add_logfile(name, first)).await
     }
 
-    async fn start_logmnr(&mut self, start: Scn, end: Scn) -> Result<(), SessionError> {
-        self.execute(sql::start_logmnr(start, end)).await
+    async fn start_logmnr(
+        &mut self,
+        start: Scn,
+        end: Scn,
+        dictionary: LogMinerDictionary,
+    ) -> Result<(), SessionError> {
+        self.execute(sql::start_logmnr(start, end, dictionary))
+            .await
+    }
+
+    async fn build_dictionary(&mut self) -> Result<(), SessionError> {
+        self.execute(sql::BUILD_DICTIONARY.to_owned()).await
+    }
+
+    async fn archive_current_log(&mut self) -> Result<(), SessionError> {
+        self.execute(sql::ARCHIVE_LOG_CURRENT.to_owned()).await
+    }
+
+    async fn dictionary_logs(&mut self, at: Scn) -> Result<Vec<DictionaryLog>, SessionError> {
+        let q = sql::dictionary_logs(at);
+        self.with(move |c| {
+            let mut out = Vec::new();
+            for row in c.query(&q, &[])? {
+                let row = row?;
+                out.push(DictionaryLog {
+                    thread: row.get(0)?,
+                    sequence: row.get(1)?,
+                    first_scn: scn(&row, 2)?,
+                    next_scn: scn(&row, 3)?,
+                    begin: row.get::<String>(4)? == "YES",
+                    end: row.get::<String>(5)? == "YES",
+                });
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn contents(
@@ -224,8 +258,12 @@ impl OracleSession for RealSession {
         .await
     }
 
-    async fn tables(&mut self, owners: &[String]) -> Result<Vec<DictTable>, SessionError> {
-        let (cq, kq) = (sql::columns(owners), sql::keys(owners));
+    async fn tables(
+        &mut self,
+        owners: &[String],
+        as_of: Option<Scn>,
+    ) -> Result<Vec<DictTable>, SessionError> {
+        let (cq, kq) = (sql::columns(owners, as_of), sql::keys(owners, as_of));
         self.with(move |c| {
             let mut columns = Vec::new();
             for row in c.query(&cq, &[])? {

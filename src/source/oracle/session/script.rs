@@ -1,26 +1,31 @@
 //! A scripted stand-in of an Oracle database behind `OracleSession`, for tests (no Oracle can
 //! run on this project's machines): redo logs with their SCN ranges that appear, switch and
-//! get archived as the database's SCN clock moves, `V$LOGMNR_CONTENTS` rows, archived logs
-//! deleted from disk or from the catalog, and injected errors.
+//! get archived as the database's SCN clock moves (or at `ALTER SYSTEM ARCHIVE LOG CURRENT`),
+//! `V$LOGMNR_CONTENTS` rows, archived logs deleted from disk or from the catalog, the
+//! dictionary through time (tables redefined or dropped at an SCN, read now or `AS OF SCN`),
+//! dictionary builds written into the current log, and injected errors.
 //!
 //! It answers as Oracle does where the source can go wrong: `START_LOGMNR` before any
 //! `ADD_LOGFILE` fails with ORA-01292, reading contents before `START_LOGMNR` with ORA-01306, a
 //! window the added logs do not cover with ORA-01291, adding a deleted archived log with
-//! ORA-01284 / ORA-00308. The precheck's facts describe a well-configured database unless a
-//! test says otherwise (ARCHIVELOG, minimal and per-table ALL COLUMNS logging, every needed
-//! privilege, 8 days of archived logs, an hour of undo). Every call is recorded as the SQL text the real session sends
-//! (`super::sql`), so tests assert the exact statements and their order.
+//! ORA-01284 / ORA-00308, `START_LOGMNR` on the redo-log dictionary without an archived log
+//! holding a build at or before the window added with ORA-01371. The precheck's facts describe
+//! a well-configured database unless a test says otherwise (ARCHIVELOG, minimal and per-table
+//! ALL COLUMNS logging, every needed privilege, 8 days of archived logs, an hour of undo).
+//! Every call is recorded as the SQL text the real session sends (`super::sql`), so tests
+//! assert the exact statements and their order.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::config::LogMinerDictionary;
 use crate::position::Scn;
 use crate::source::oracle::logminer::{op, LogMinerRow};
 
 use tokio::sync::mpsc;
 
 use super::{
-    sql, Connector, ContentsFilter, DatabaseFacts, DatabaseInfo, DictTable, LogFile,
+    sql, Connector, ContentsFilter, DatabaseFacts, DatabaseInfo, DictTable, DictionaryLog, LogFile,
     OpenTransaction, OracleSession, SessionError, TableFacts, TextRows, INFINITE_SCN,
     READ_BATCH_ROWS,
 };
@@ -67,7 +72,11 @@ struct State {
     added: Vec<String>,
     window: Option<(Scn, Scn)>,
     database: Option<DatabaseInfo>,
-    tables: Vec<DictTable>,
+    /// The dictionary through time: each table's definitions with the SCN each took effect
+    /// at, scripted in SCN order.
+    versions: Vec<(Scn, String, DictTable)>,
+    /// Logs holding a dictionary `DBMS_LOGMNR_D.BUILD` wrote, `(thread, sequence)`.
+    dictionaries: BTreeSet<(u16, u64)>,
     /// Each table's rows as a flashback read returns them, by `OWNER.NAME`.
     table_rows: HashMap<String, TextRows>,
     /// Sessions opened through `Connector::connect`.
@@ -188,18 +197,34 @@ impl ScriptSession {
     pub fn table(self, table: DictTable, rows: TextRows) -> Self {
         {
             let mut s = self.state();
-            s.table_rows.insert(table.table.qualified_name(), rows);
-            s.tables.push(table);
+            let name = table.table.qualified_name();
+            s.table_rows.insert(name.clone(), rows);
+            s.versions.push((Scn(0), name, table));
         }
         self
     }
 
     /// The dictionary now describes `table` so (a DDL ran), replacing the table of that name.
     pub fn redefine(&self, table: DictTable) {
-        let mut s = self.state();
+        let now = self.state().now;
+        self.redefine_at(table, now.0);
+    }
+
+    /// From SCN `scn` on, the dictionary describes `table` so (a DDL committed at `scn`).
+    pub fn redefine_at(&self, table: DictTable, scn: u64) {
         let name = table.table.qualified_name();
-        s.tables.retain(|t| t.table.qualified_name() != name);
-        s.tables.push(table);
+        self.state().versions.push((Scn(scn), name, table));
+    }
+
+    /// Log `sequence` of `thread` holds a dictionary build (an earlier `DBMS_LOGMNR_D.BUILD`).
+    pub fn dictionary_in(self, thread: u16, sequence: u64) -> Self {
+        self.state().dictionaries.insert((thread, sequence));
+        self
+    }
+
+    /// The `(thread, sequence)` of logs holding a dictionary build, in order.
+    pub fn dictionary_builds(&self) -> Vec<(u16, u64)> {
+        self.state().dictionaries.iter().copied().collect()
     }
 
     /// Edits the precheck's database facts (the defaults describe a well-configured
@@ -303,10 +328,81 @@ impl State {
         }
     }
 
+    /// The dictionary's tables at `as_of` (now when `None`): each name's newest version that
+    /// took effect at or before it.
+    fn tables_at(&self, as_of: Option<Scn>) -> Vec<DictTable> {
+        let mut at: Vec<(&String, &DictTable)> = Vec::new();
+        for (from, name, table) in &self.versions {
+            if as_of.is_some_and(|a| *from > a) {
+                continue;
+            }
+            match at.iter_mut().find(|(n, _)| *n == name) {
+                Some(slot) => slot.1 = table,
+                None => at.push((name, table)),
+            }
+        }
+        at.into_iter().map(|(_, t)| t.clone()).collect()
+    }
+
+    /// The log of `thread` holding SCN `now`: the current online log.
+    fn current_log(&mut self, thread: u16) -> Option<&mut ScriptLog> {
+        let now = self.now;
+        self.logs
+            .iter_mut()
+            .find(|l| l.thread == thread && l.first <= now && now < l.next)
+    }
+
+    /// A log switch on every thread: each current log ends at the clock, the next one (the
+    /// scripted one, or a new one) starts after it, and the clock moves past the switch, so
+    /// the ended logs are archived.
+    fn switch_logs(&mut self) {
+        let now = self.now;
+        self.now = Scn(now.0 + 1);
+        let threads: BTreeSet<u16> = self.logs.iter().map(|l| l.thread).collect();
+        for thread in threads {
+            let Some(current) = self.current_log(thread) else {
+                continue;
+            };
+            let (sequence, old_next) = (current.sequence, current.next);
+            current.next = Scn(now.0 + 1);
+            match self
+                .logs
+                .iter_mut()
+                .find(|l| l.thread == thread && l.sequence == sequence + 1)
+            {
+                Some(following) => following.first = Scn(now.0 + 1),
+                None => self.logs.push(ScriptLog {
+                    thread,
+                    sequence: sequence + 1,
+                    first: Scn(now.0 + 1),
+                    next: old_next.max(Scn(now.0 + 2)),
+                }),
+            }
+        }
+    }
+
+    /// The archived logs flagged as holding a dictionary, beginning at or before `at`.
+    fn dictionary_logs(&self, at: Scn) -> Vec<DictionaryLog> {
+        self.logs
+            .iter()
+            .filter(|l| self.dictionaries.contains(&(l.thread, l.sequence)))
+            .filter(|l| l.first <= at && self.now >= l.next && !self.purged.contains(&l.sequence))
+            .map(|l| DictionaryLog {
+                thread: l.thread,
+                sequence: l.sequence,
+                first_scn: l.first,
+                next_scn: l.next,
+                begin: true,
+                end: true,
+            })
+            .collect()
+    }
+
     /// The tables of `owners`, logged and sized as scripted.
     fn table_facts(&self, owners: &[String]) -> TableFacts {
         let mut f = TableFacts::default();
-        for t in self.tables.iter().map(|d| &d.table) {
+        for d in self.tables_at(None) {
+            let t = &d.table;
             if !owners.contains(&t.owner) {
                 continue;
             }
@@ -408,7 +504,9 @@ impl OracleSession for ScriptSession {
         let mut s = self.state();
         s.call(sql::CURRENT_SCN.to_owned())?;
         if let Some(next) = s.clock.pop_front() {
-            s.now = next;
+            // The database's clock never goes back (a forced log switch may have moved it
+            // past the scripted answer).
+            s.now = next.max(s.now);
             if s.clock.is_empty() {
                 s.clock.push_back(next);
             }
@@ -447,14 +545,31 @@ impl OracleSession for ScriptSession {
         Ok(())
     }
 
-    async fn start_logmnr(&mut self, start: Scn, end: Scn) -> Result<(), SessionError> {
+    async fn start_logmnr(
+        &mut self,
+        start: Scn,
+        end: Scn,
+        dictionary: LogMinerDictionary,
+    ) -> Result<(), SessionError> {
         let mut s = self.state();
-        s.call(sql::start_logmnr(start, end))?;
+        s.call(sql::start_logmnr(start, end, dictionary))?;
         if s.added.is_empty() {
             return Err(ora(
                 1292,
                 "no log file has been specified for the current LogMiner session",
             ));
+        }
+        if dictionary == LogMinerDictionary::RedoLogs {
+            let with_dictionary = s
+                .added
+                .iter()
+                .filter_map(|n| s.file(n))
+                .any(|(l, archived)| {
+                    archived && s.dictionaries.contains(&(l.thread, l.sequence)) && l.first <= start
+                });
+            if !with_dictionary {
+                return Err(ora(1371, "Complete LogMiner dictionary not found"));
+            }
         }
         // Every SCN of the window in some added log of each thread that has one.
         let added: Vec<(u16, Scn, Scn)> = s
@@ -512,6 +627,33 @@ impl OracleSession for ScriptSession {
         Ok(())
     }
 
+    async fn build_dictionary(&mut self) -> Result<(), SessionError> {
+        let mut s = self.state();
+        s.call(sql::BUILD_DICTIONARY.to_owned())?;
+        let Some(log) = s.current_log(1) else {
+            return Err(ora(
+                1291,
+                "missing logfile: no current online log of thread 1",
+            ));
+        };
+        let at = (log.thread, log.sequence);
+        s.dictionaries.insert(at);
+        Ok(())
+    }
+
+    async fn archive_current_log(&mut self) -> Result<(), SessionError> {
+        let mut s = self.state();
+        s.call(sql::ARCHIVE_LOG_CURRENT.to_owned())?;
+        s.switch_logs();
+        Ok(())
+    }
+
+    async fn dictionary_logs(&mut self, at: Scn) -> Result<Vec<DictionaryLog>, SessionError> {
+        let mut s = self.state();
+        s.call(sql::dictionary_logs(at))?;
+        Ok(s.dictionary_logs(at))
+    }
+
     async fn open_transactions(&mut self, at: Scn) -> Result<Vec<OpenTransaction>, SessionError> {
         let mut s = self.state();
         s.call(sql::open_transactions(at))?;
@@ -533,15 +675,17 @@ impl OracleSession for ScriptSession {
         }))
     }
 
-    async fn tables(&mut self, owners: &[String]) -> Result<Vec<DictTable>, SessionError> {
+    async fn tables(
+        &mut self,
+        owners: &[String],
+        as_of: Option<Scn>,
+    ) -> Result<Vec<DictTable>, SessionError> {
         let mut s = self.state();
-        s.call(sql::columns(owners))?;
-        s.call(sql::keys(owners))?;
-        Ok(s.tables
-            .iter()
-            .filter(|t| owners.contains(&t.table.owner))
-            .cloned()
-            .collect())
+        s.call(sql::columns(owners, as_of))?;
+        s.call(sql::keys(owners, as_of))?;
+        let mut tables = s.tables_at(as_of);
+        tables.retain(|t| owners.contains(&t.table.owner));
+        Ok(tables)
     }
 
     async fn read_table(
