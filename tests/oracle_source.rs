@@ -166,7 +166,7 @@ mod serial {
         TaskSpec::parse(&format!(
             "name = {name:?}\n[source]\nkind = \"oracle\"\nhost = \"db.example\"\n\
              service_name = \"ORCLPDB1\"\nuser = \"C##TRIBUTARY\"\npassword = \"x\"\n\
-             logminer_window_min = 100\nlogminer_window_max = 10000\n\
+             logminer_window_min = 100\nlogminer_window_max = 10000\nlogminer_flush_delay = \"100ms\"\n\
              [destination]\nkind = \"kafka\"\nbootstrap_servers = {:?}\nformat = \"debezium_json\"\n\
              ddl_topic = \"{name}_ddl\"\n\
              [destination.debezium]\ndecimal_handling_mode = \"string\"\n\
@@ -182,7 +182,8 @@ mod serial {
     fn canal_spec(name: &str, topic: &str, source: &str) -> TaskSpec {
         TaskSpec::parse(&format!(
             "name = {name:?}\n[source]\nkind = \"oracle\"\nhost = \"db.example\"\n\
-             service_name = \"ORCL\"\nuser = \"C##TRIBUTARY\"\npassword = \"x\"\n{source}\
+             service_name = \"ORCL\"\nuser = \"C##TRIBUTARY\"\npassword = \"x\"\n\
+             logminer_flush_delay = \"100ms\"\n{source}\
              [destination]\nkind = \"kafka\"\nbootstrap_servers = {:?}\nformat = \"canal_json\"\n\
              topic = {topic:?}\npartitions = 1\n\
              [objects]\ntables = [\"HR.*\"]\n\

@@ -169,6 +169,10 @@ pub struct SourceSpec {
     /// Oracle: where LogMiner takes table definitions from, `"online_catalog"` (default) or
     /// `"redo_logs"` (a dictionary built into the redo, DDL tracked through it).
     pub logminer_dictionary: Option<String>,
+    /// Oracle: how old a `CURRENT_SCN` reading must be before a window mines up to it, so
+    /// every instance's log writer has written the redo below it (default 5 s; `"0s"` off).
+    #[serde(default, with = "humantime_serde")]
+    pub logminer_flush_delay: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]

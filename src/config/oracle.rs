@@ -3,6 +3,8 @@
 //! password also from a file or a variable as for PostgreSQL), TLS, and the LogMiner window
 //! bounds. Validated when the task is read; `OracleConnect` is what the session connects with.
 
+use std::time::Duration;
+
 use super::{resolve_password, ConfigError, SourceSpec};
 
 /// Oracle's listener port.
@@ -12,6 +14,14 @@ pub const DEFAULT_WINDOW_MIN: u64 = 1_000;
 /// The largest LogMiner window, in SCNs: a quiet database's windows grow to this, so an idle
 /// stretch of redo is crossed in few LogMiner sessions.
 pub const DEFAULT_WINDOW_MAX: u64 = 100_000;
+
+/// How old a `CURRENT_SCN` reading must be before a window mines up to it: Oracle's log
+/// writer writes the redo buffer at least every three seconds (and at every commit), so by
+/// then every change below that SCN is in the online log LogMiner reads, on every RAC
+/// instance.
+pub const DEFAULT_FLUSH_DELAY: Duration = Duration::from_secs(5);
+/// The longest `logminer_flush_delay` taken: more only adds latency.
+pub const MAX_FLUSH_DELAY: Duration = Duration::from_secs(300);
 
 /// Which database service the connection names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +55,8 @@ pub struct OracleConnect {
     pub spill_dir: Option<String>,
     /// `logminer_dictionary`.
     pub dictionary: LogMinerDictionary,
+    /// `logminer_flush_delay`.
+    pub flush_delay: Duration,
 }
 
 /// Where LogMiner takes the dictionary that names each mined row's table and columns.
@@ -119,6 +131,7 @@ impl OracleConnect {
             memory_budget: memory_budget(source)?,
             spill_dir: source.logminer_spill_dir.clone(),
             dictionary: LogMinerDictionary::parse(source)?,
+            flush_delay: source.logminer_flush_delay.unwrap_or(DEFAULT_FLUSH_DELAY),
         })
     }
 
@@ -262,6 +275,12 @@ pub(super) fn validate(s: &SourceSpec) -> Result<(), ConfigError> {
     }
     memory_budget(s)?;
     LogMinerDictionary::parse(s)?;
+    if s.logminer_flush_delay.is_some_and(|d| d > MAX_FLUSH_DELAY) {
+        return invalid(
+            "source.logminer_flush_delay",
+            "at most \"5m\": the log writer writes within seconds; the default is \"5s\"",
+        );
+    }
     if s.logminer_spill_dir
         .as_deref()
         .is_some_and(|d| d.trim().is_empty())
@@ -323,6 +342,10 @@ pub(super) fn first_oracle_setting(s: &SourceSpec) -> Option<&'static str> {
         (
             "source.logminer_dictionary",
             s.logminer_dictionary.is_some(),
+        ),
+        (
+            "source.logminer_flush_delay",
+            s.logminer_flush_delay.is_some(),
         ),
     ]
     .into_iter()
@@ -413,7 +436,7 @@ tables = ["HR.*"]
     }
 
     #[test]
-    fn the_dictionary_source_is_a_setting() {
+    fn the_dictionary_source_and_the_flush_delay_are_settings() {
         let t = TaskSpec::parse(ORACLE).unwrap();
         let c = OracleConnect::from_spec(&t.source).unwrap();
         assert_eq!(c.dictionary, LogMinerDictionary::OnlineCatalog);
@@ -426,6 +449,18 @@ tables = ["HR.*"]
         let c =
             OracleConnect::from_spec(&TaskSpec::parse(&with("redo_logs")).unwrap().source).unwrap();
         assert_eq!(c.dictionary, LogMinerDictionary::RedoLogs);
+        assert_eq!(c.flush_delay, DEFAULT_FLUSH_DELAY);
+        let delayed = ORACLE.replace(
+            "password = \"secret\"",
+            "password = \"secret\"\nlogminer_flush_delay = \"250ms\"",
+        );
+        let c = OracleConnect::from_spec(&TaskSpec::parse(&delayed).unwrap().source).unwrap();
+        assert_eq!(c.flush_delay, Duration::from_millis(250));
+        let e = err(&delayed.replace("250ms", "1h"));
+        assert!(
+            e.contains("source.logminer_flush_delay") && !e.contains('\n'),
+            "{e}"
+        );
         let e = err(&with("redo"));
         assert!(
             e.contains("source.logminer_dictionary")

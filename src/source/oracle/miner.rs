@@ -1,7 +1,7 @@
 //! The mining loop: LogMiner sessions over bounded SCN windows.
 //!
 //! ```text
-//!  pin NLS (once) ─► current SCN ─► end = min(start + window, current)
+//!  pin NLS (once) ─► current SCN ─► end = min(start + window, settled SCN)
 //!     ─► logs covering [start, end] (archived copy preferred; gaps per thread = missing log)
 //!     ─► ADD_LOGFILE (NEW, ADDFILE...) ─► START_LOGMNR(start, end, online catalog)
 //!     ─► V$LOGMNR_CONTENTS (task's tables + START/COMMIT/ROLLBACK) ─► END_LOGMNR
@@ -18,13 +18,25 @@
 //! lies more than `REBUILD_AFTER_LOGS` logs behind the window, a new one is written, used once
 //! mining passes it: every window re-reads the logs from its build, so the build must follow.
 //!
+//! A window never mines past the settled SCN: one below a `CURRENT_SCN` read at least
+//! `flush_delay` ago (default 5 s). LogMiner reads the redo log files, and a change's redo can
+//! sit in the log buffer for up to three seconds before the log writer writes it (on RAC, in
+//! each instance's buffer for its own thread); a window ending at the current SCN could pass
+//! a change whose redo is not yet on disk and never see it. Any change made after the reading
+//! gets that SCN or a higher one, so every change below it was made before the reading and is
+//! written by the time the delay has passed. Debezium writes to a flush table on each instance
+//! instead; this costs no write to the database, and adds the delay to the latency.
+//!
 //! The log list is read again for every window, so a log switch (a new online log, an
 //! online log archived) is picked up by the next window. A log the window needs that the
 //! database no longer has fails the task with a definite error naming its thread and sequence
 //! and the retention to keep (DTS's rule). `CONTINUOUS_MINE` is not used: it is gone since
 //! Oracle 19c.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::config::{LogMinerDictionary, OracleConnect};
 use crate::position::Scn;
@@ -43,11 +55,13 @@ pub const LARGE_ROWS: usize = 50_000;
 /// many whole logs (all threads) before the window being mined.
 pub const REBUILD_AFTER_LOGS: usize = 8;
 
-/// Window bounds, in SCNs.
+/// Window bounds: the width in SCNs, and how old the SCN a window ends at must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WindowBounds {
     pub min: u64,
     pub max: u64,
+    /// `logminer_flush_delay`: a window ends below a `CURRENT_SCN` read this long ago.
+    pub flush_delay: Duration,
 }
 
 impl WindowBounds {
@@ -55,6 +69,7 @@ impl WindowBounds {
         WindowBounds {
             min: c.window_min,
             max: c.window_max,
+            flush_delay: c.flush_delay,
         }
     }
 }
@@ -221,6 +236,11 @@ pub struct Miner<S> {
     /// The current SCN just before this run's newest dictionary build, until a window finds
     /// that build (or a newer one) archived.
     pending_build: Option<Scn>,
+    /// `CURRENT_SCN` readings younger than the flush delay, oldest first.
+    readings: VecDeque<(Instant, Scn)>,
+    /// The newest SCN all of whose redo is written: one below a reading at least the flush
+    /// delay old.
+    settled: Option<Scn>,
 }
 
 impl<S: OracleSession> Miner<S> {
@@ -235,6 +255,8 @@ impl<S: OracleSession> Miner<S> {
             nls_pinned: false,
             dictionary: LogMinerDictionary::OnlineCatalog,
             pending_build: None,
+            readings: VecDeque::new(),
+            settled: None,
         }
     }
 
@@ -280,6 +302,9 @@ impl<S: OracleSession> Miner<S> {
             .await
             .map_err(|e| MinerError::from_session("SELECT CURRENT_SCN", e))?;
         let start = self.next;
+        let Some(current) = self.settle(current) else {
+            return Ok(None);
+        };
         if current < start {
             return Ok(None);
         }
@@ -355,6 +380,28 @@ impl<S: OracleSession> Miner<S> {
             logs,
             rows,
         }))
+    }
+
+    /// The SCN a window may mine up to, given a `CURRENT_SCN` reading just taken: the reading
+    /// itself without a flush delay, else one below the newest reading at least the delay old
+    /// (`None` until one is).
+    fn settle(&mut self, current: Scn) -> Option<Scn> {
+        let delay = self.bounds.flush_delay;
+        if delay.is_zero() {
+            return Some(current);
+        }
+        let now = Instant::now();
+        if self.readings.back().is_none_or(|r| r.1 != current) {
+            self.readings.push_back((now, current));
+        }
+        while let Some(&(at, scn)) = self.readings.front() {
+            if now.duration_since(at) < delay {
+                break;
+            }
+            self.settled = Some(Scn(scn.0.saturating_sub(1)));
+            self.readings.pop_front();
+        }
+        self.settled
     }
 
     /// Where the window's logs are listed from, and the dictionary it is mined with: the

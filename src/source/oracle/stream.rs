@@ -25,9 +25,9 @@
 //!
 //! Transactions committing at one SCN (common on RAC, where each instance writes its own redo
 //! thread and LogMiner merges them) are emitted in position order, not LogMiner's row order, so
-//! positions only grow and a resume's skip is exact. Not handled: a RAC thread whose redo for an
-//! SCN reaches the log after another thread's window already passed it (Debezium forces a log
-//! flush on every instance for this); the README says so.
+//! positions only grow and a resume's skip is exact. A window never passes an SCN whose redo
+//! may still be in an instance's log buffer (`Miner`'s flush delay), so no thread's change is
+//! written after its window.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! The miner against the scripted stand-in: the exact LogMiner calls of each window, log
 //! switches, missing logs, window sizing and error classes.
 
+use std::time::Duration;
+
 use super::*;
 use crate::config::LogMinerDictionary::{OnlineCatalog, RedoLogs};
 use crate::source::oracle::logminer::op;
@@ -46,7 +48,11 @@ fn four_logs() -> ScriptSession {
 }
 
 fn bounds(min: u64, max: u64) -> WindowBounds {
-    WindowBounds { min, max }
+    WindowBounds {
+        min,
+        max,
+        flush_delay: Duration::ZERO,
+    }
 }
 
 /// The statements of one window that added `names` (in order) and mined `[start, end]`.
@@ -523,4 +529,42 @@ async fn without_the_archive_privilege_mining_goes_on_with_the_online_catalog() 
     );
     let builds = calls.iter().filter(|c| *c == sql::BUILD_DICTIONARY).count();
     assert_eq!(builds, 1, "one build waits for its log switch: {calls:#?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_window_ends_below_an_scn_read_at_least_the_flush_delay_ago() {
+    let db = ScriptSession::new().log(10, 1_000, 90_000).clock(&[3_000]);
+    let delayed = WindowBounds {
+        flush_delay: Duration::from_secs(5),
+        ..bounds(10_000, 10_000)
+    };
+    let mut miner = Miner::new(db.clone(), filter(), delayed, Scn(1_500));
+    // No reading is 5 s old yet: nothing is mined (the redo below 3,000 may still be in the
+    // log buffer).
+    assert_eq!(miner.next_window().await.unwrap(), None);
+    tokio::time::advance(Duration::from_secs(2)).await;
+    db.advance_to(3_400);
+    // The log writer writes a change made at SCN 2,500 only now: it is still mined.
+    db.push_rows([row(2_500, op::INSERT, Some("HR"))]);
+    assert_eq!(miner.next_window().await.unwrap(), None);
+    // The 3,000 reading is 5 s old: mined up to just below it, not to the current 4,000.
+    tokio::time::advance(Duration::from_secs(3)).await;
+    db.advance_to(4_000);
+    let w = miner.next_window().await.unwrap().unwrap();
+    assert_eq!((w.start, w.end), (Scn(1_500), Scn(2_999)));
+    assert_eq!(
+        w.rows.iter().map(|r| r.scn).collect::<Vec<_>>(),
+        [Scn(2_500)]
+    );
+    assert!(
+        db.calls()
+            .contains(&sql::start_logmnr(Scn(1_500), Scn(2_999), OnlineCatalog)),
+        "{:#?}",
+        db.calls()
+    );
+    // Then the 3,400 reading settles.
+    tokio::time::advance(Duration::from_secs(2)).await;
+    let w = miner.next_window().await.unwrap().unwrap();
+    assert_eq!((w.start, w.end), (Scn(3_000), Scn(3_399)));
+    assert_eq!(miner.next_window().await.unwrap(), None, "caught up");
 }

@@ -53,6 +53,7 @@ fn opts(spill: &std::path::Path) -> OracleSourceOptions {
         bounds: WindowBounds {
             min: 1000,
             max: 1000,
+            flush_delay: Duration::ZERO,
         },
         memory_budget: 1 << 20,
         spill_dir: spill.to_owned(),
