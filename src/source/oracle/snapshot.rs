@@ -119,13 +119,17 @@ async fn read_table<C: Connector>(
     let read = async move { session.read_table(&ora, scn, rows_tx).await };
     let emit = emit_rows(t, scn, tx, ltz_offset_secs, rows_rx, out);
     let (read, emitted) = tokio::join!(read, emit);
-    let rows = emitted?;
+    let (rows, last) = emitted?;
+    // A read cut short ends here: its held row is not the table's last, and is read again.
     read.map_err(call)?;
-    send(out, vec![SourceItem::TableDone { table: name, rows }]).await
+    let mut items: Vec<SourceItem> = last.map(SourceItem::Event).into_iter().collect();
+    items.push(SourceItem::TableDone { table: name, rows });
+    send(out, items).await
 }
 
-/// Turns the read's text rows into snapshot events; returns how many. The newest event is
-/// held back until the next one (or the end) says whether it is the table's last.
+/// Turns the read's text rows into snapshot events; returns how many, and the newest, held
+/// back until the next one says it is not the table's last: the caller sends it, marked last,
+/// only once the read has ended without error.
 async fn emit_rows(
     t: &Captured,
     scn: Scn,
@@ -133,7 +137,7 @@ async fn emit_rows(
     ltz_offset_secs: i32,
     mut rows: mpsc::Receiver<TextRows>,
     out: &SourceSender,
-) -> Result<u64, OracleSourceError> {
+) -> Result<(u64, Option<ChangeEvent>), OracleSourceError> {
     let mut parser = RedoParser::new().with_local_time_zone_offset(ltz_offset_secs);
     let mut n = 0u64;
     let mut held: Option<ChangeEvent> = None;
@@ -170,13 +174,12 @@ async fn emit_rows(
         }
         send(out, items).await?;
     }
-    if let Some(mut last) = held {
+    if let Some(last) = held.as_mut() {
         if n > 1 {
             last.snapshot = SnapshotMark::LastInTable;
         }
-        send(out, vec![SourceItem::Event(last)]).await?;
     }
-    Ok(n)
+    Ok((n, held))
 }
 
 async fn send(out: &SourceSender, batch: Vec<SourceItem>) -> Result<(), OracleSourceError> {
