@@ -404,4 +404,24 @@ mod tests {
         assert_eq!(s, Status::Warn);
         assert!(text.contains("1 table(s)"), "{text}");
     }
+
+    #[test]
+    fn the_readme_lists_the_grant_script_which_grants_every_needed_privilege() {
+        let readme = include_str!("../../README.md");
+        let script = include_str!("../../scripts/oracle/grants.sql");
+        for line in script
+            .lines()
+            .filter(|l| l.starts_with("GRANT ") || l.starts_with("CREATE USER"))
+        {
+            assert!(readme.contains(line), "README lacks {line:?}");
+        }
+        for p in NEEDED_PRIVILEGES {
+            assert!(
+                script
+                    .lines()
+                    .any(|l| l.starts_with("GRANT ") && l.contains(p)),
+                "grants.sql does not grant {p}"
+            );
+        }
+    }
 }
