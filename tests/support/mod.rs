@@ -503,7 +503,16 @@ pub fn consume_all(topic: &str, idle: Duration, limit: Duration) -> Vec<Msg> {
         }
     {
         if let Some(m) = consumer.poll(Duration::from_millis(100)) {
-            let m = m.expect("consume");
+            let m = match m {
+                Ok(m) => m,
+                // A dropped broker connection is reported and then re-established by
+                // librdkafka itself: poll on.
+                Err(rdkafka::error::KafkaError::MessageConsumption(
+                    rdkafka::types::RDKafkaErrorCode::AllBrokersDown
+                    | rdkafka::types::RDKafkaErrorCode::BrokerTransportFailure,
+                )) => continue,
+                Err(e) => panic!("consume: {e:?}"),
+            };
             let seen = next.entry(m.partition()).or_insert(0);
             if m.offset() < *seen {
                 continue;
