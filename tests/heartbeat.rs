@@ -120,6 +120,14 @@ mod serial {
             read(RETAINED).is_some()
         })
         .await;
+        // A transaction left open (with an xid) keeps the slot's restart_lsn behind it, so the
+        // WAL written next stays retained until the end of the test, however soon the server
+        // would otherwise move restart_lsn past the confirmed rows.
+        let holder = connect(&db.url).await;
+        holder
+            .batch_execute("BEGIN; SELECT pg_current_xact_id();")
+            .await
+            .unwrap();
         // A row written after the watcher started is durable: a heartbeat written before it
         // would have come through first.
         db.client
@@ -137,6 +145,7 @@ mod serial {
             read(RETAINED).is_some_and(|b| b > (1 << 20) as f64)
         })
         .await;
+        holder.batch_execute("ROLLBACK").await.unwrap();
         child.sigterm();
         let (_, stderr) = child.wait_exit(LIMIT);
         assert!(

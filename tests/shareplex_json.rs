@@ -18,16 +18,6 @@ mod serial {
     const ROWS: u64 = 100_000;
     const LIMIT: Duration = Duration::from_secs(60);
 
-    /// The process's peak resident set size so far, in KiB (`VmHWM`).
-    fn peak_rss_kib(pid: u32) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmHWM in /proc/<pid>/status")
-    }
-
     /// Reads `topic` (one partition) from the beginning and checks each message as it comes,
     /// until `ROWS` messages or the deadline; returns the values' total size in bytes.
     fn consume_and_check(topic: &str, xid: &str, rows: &[Value]) -> u64 {

@@ -806,3 +806,13 @@ pub fn task_topics(prefix: &str) -> Vec<String> {
         .filter(|t| t.starts_with(prefix))
         .collect()
 }
+
+/// The process's peak resident set size so far, in KiB (`VmHWM`).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/<pid>/status")
+}

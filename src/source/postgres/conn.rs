@@ -374,6 +374,11 @@ impl ReplicationConn {
         if let Some(t) = &timeout {
             params.push(("wal_sender_timeout", t));
         }
+        // The URL's `options` (e.g. `-c logical_decoding_work_mem=16MB`) reach the walsender
+        // too, as libpq passes them.
+        if let Some(o) = cfg.config.get_options().filter(|o| !o.trim().is_empty()) {
+            params.push(("options", o));
+        }
         frontend::startup_message(params.iter().copied(), &mut self.wbuf)
             .map_err(|e| self.io_err("starting up", e))?;
         self.flush("starting up").await?;

@@ -110,6 +110,12 @@ pub enum PgSourceError {
     Connection { context: String, reason: String },
     #[error("unexpected message from PostgreSQL while {context}: {what}")]
     Protocol { context: String, what: String },
+    #[error("spilling streamed transaction {xid} under {dir} failed: {reason}: free disk space there (or set TMPDIR to a larger disk)")]
+    Spill {
+        xid: u32,
+        dir: String,
+        reason: String,
+    },
     #[error("malformed replication message at {lsn}: {reason}")]
     Decode {
         lsn: crate::position::Lsn,
@@ -162,9 +168,9 @@ impl PgSourceError {
 
     pub fn class(&self) -> ErrorClass {
         match self {
-            PgSourceError::Unreachable { .. } | PgSourceError::Connection { .. } => {
-                ErrorClass::Transient
-            }
+            PgSourceError::Unreachable { .. }
+            | PgSourceError::Connection { .. }
+            | PgSourceError::Spill { .. } => ErrorClass::Transient,
             PgSourceError::Server { server, .. } if is_transient_code(&server.code) => {
                 ErrorClass::Transient
             }

@@ -26,6 +26,7 @@ pub mod setup;
 pub mod slot;
 pub mod snapshot;
 mod source;
+pub mod spool;
 pub mod stream;
 pub mod takeover;
 pub mod typemap;

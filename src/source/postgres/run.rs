@@ -90,16 +90,11 @@ impl SourceRun {
         if !self.opts.incremental {
             return Ok(());
         }
-        // Logical messages (captured DDL, the heartbeat) need PostgreSQL 14's pgoutput.
-        let messages = catalog::server_version_num(&self.catalog).await? >= 140_000;
-        let _watch = messages.then(|| health::spawn(self.watch(), out.clone()));
-        let sql = format!(
-            "START_REPLICATION SLOT \"{}\" LOGICAL {} (proto_version '1', publication_names '{}', binary 'true'{})",
-            self.slot_name,
-            self.start_lsn,
-            self.publications.join(","),
-            if messages { ", messages 'true'" } else { "" }
-        );
+        // Logical messages (captured DDL, the heartbeat) and streamed in-progress transactions
+        // (protocol 2) need PostgreSQL 14's pgoutput.
+        let v14 = catalog::server_version_num(&self.catalog).await? >= 140_000;
+        let _watch = v14.then(|| health::spawn(self.watch(), out.clone()));
+        let sql = start_replication(&self.slot_name, self.start_lsn, &self.publications, v14);
         let (io, rbuf) = takeover::start_replication(
             self.repl,
             &sql,
@@ -139,6 +134,22 @@ impl SourceRun {
             }
         }
     }
+}
+
+/// `START_REPLICATION` for pgoutput. From PostgreSQL 14: protocol 2 with `streaming 'on'`, so a
+/// transaction larger than `logical_decoding_work_mem` arrives in blocks while it runs (held
+/// by `stream` until it commits) instead of being spilled and sent whole by the server, and
+/// logical messages.
+pub fn start_replication(slot: &str, at: Lsn, publications: &[String], v14: bool) -> String {
+    let options = if v14 {
+        "proto_version '2', streaming 'on', messages 'true', "
+    } else {
+        "proto_version '1', "
+    };
+    format!(
+        "START_REPLICATION SLOT \"{slot}\" LOGICAL {at} ({options}publication_names '{}', binary 'true')",
+        publications.join(",")
+    )
 }
 
 impl SourceRun {

@@ -7,6 +7,13 @@
 //! a transaction whose first events were already acknowledged, so the prefix is skipped by
 //! index).
 //!
+//! Large transactions arrive streamed (protocol 2, `streaming 'on'`): their blocks are held
+//! in a spool per transaction (`super::spool`), in memory and then on disk, until the Stream
+//! Commit replays them as one ordinary transaction (Begin, changes, Commit with its end LSN as
+//! the resume point), a batch of `REPLAY_MESSAGES` at a time; a Stream Abort drops the spool
+//! or cuts it at the rolled-back subtransaction. While any streamed transaction is open, no
+//! `Idle` position is reported: only commits move the confirmed position.
+//!
 //! Keys: under REPLICA IDENTITY DEFAULT or USING INDEX the key columns are those the Relation
 //! message flags, i.e. the identity in force when the change was written (not today's
 //! catalog). Under FULL every column is flagged, so the key is the table's primary key as the
@@ -15,6 +22,7 @@
 mod capture;
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio_postgres::Client;
@@ -24,6 +32,7 @@ use super::error::PgSourceError;
 use super::frame::{parse_frame, ReplicationFrame};
 use super::pgoutput::{self, OldImage, PgOutputMessage, RelationBody};
 use super::replication::ReplicationStream;
+use super::spool::{Replay, Spool};
 use crate::config::TableSelection;
 use crate::event::{ChangeEvent, Op, Row, SnapshotMark, TxMeta};
 use crate::metrics::{ShardLabels, DDL_UNCAPTURED};
@@ -41,6 +50,18 @@ struct OpenTx {
     begun: bool,
     /// Captured DDL to migrate at the commit, if the transaction changes no rows.
     ddl: Vec<SchemaChange>,
+}
+
+/// Messages of a committed streamed transaction replayed per `next_batch` call: its events
+/// reach the pipeline in batches, never all at once.
+pub const REPLAY_MESSAGES: usize = 2_048;
+
+/// A committed streamed transaction being replayed.
+struct Replaying {
+    replay: Replay,
+    xid: u32,
+    commit: PgOutputMessage,
+    end_lsn: Lsn,
 }
 
 /// Why `next_batch` returned.
@@ -71,6 +92,12 @@ pub struct PgStream {
     /// The latest WAL position the server reported.
     pub server_lsn: Lsn,
     capture: Option<Capture>,
+    /// Streamed transactions not yet committed or aborted, by top-level xid.
+    streams: HashMap<u32, Spool>,
+    /// The top-level xid of the stream block being received.
+    in_stream: Option<u32>,
+    replaying: Option<Replaying>,
+    spool_dir: PathBuf,
 }
 
 /// What the stream needs to judge captured DDL (`super::ddl`).
@@ -129,7 +156,17 @@ impl PgStream {
             stop_at: None,
             server_lsn: Lsn::ZERO,
             capture: None,
+            streams: HashMap::new(),
+            in_stream: None,
+            replaying: None,
+            spool_dir: std::env::temp_dir().join("tributary-stream"),
         }
+    }
+
+    /// Spills streamed transactions under `dir` (default: the temporary directory).
+    pub fn with_spool_dir(mut self, dir: PathBuf) -> PgStream {
+        self.spool_dir = dir;
+        self
     }
 
     /// Reads the task's captured DDL and heartbeats (logical messages) from the stream.
@@ -145,6 +182,12 @@ impl PgStream {
 
     /// Decodes the next frames into `out`.
     pub async fn next_batch(&mut self, out: &mut SourceBatch) -> Result<StreamStop, PgSourceError> {
+        if self.replaying.is_some() {
+            self.replay(out).await?;
+            if self.replaying.is_some() {
+                return Ok(StreamStop::More);
+            }
+        }
         if self.pending.is_empty() {
             let frames = match self.repl.next_batch().await {
                 Some(r) => r?,
@@ -172,24 +215,156 @@ impl PgStream {
                 break;
             };
             self.frame(frame, out).await?;
+            if self.replaying.is_some() {
+                // The rest of the frames wait until the committed stream is replayed.
+                return Ok(StreamStop::More);
+            }
         }
         Ok(StreamStop::More)
     }
 
-    /// Whether `frame` is at or past `stop_at`, outside any transaction.
+    /// Replays up to `REPLAY_MESSAGES` of the committed streamed transaction, then its Commit.
+    async fn replay(&mut self, out: &mut SourceBatch) -> Result<(), PgSourceError> {
+        let Some(mut r) = self.replaying.take() else {
+            return Ok(());
+        };
+        for _ in 0..REPLAY_MESSAGES {
+            let next = r.replay.next_message().map_err(|e| self.spill(r.xid, &e))?;
+            let Some((lsn, payload)) = next else {
+                return self.message(r.commit, r.end_lsn, out).await;
+            };
+            let msg = pgoutput::decode(&payload, true).map_err(|e| PgSourceError::Decode {
+                lsn,
+                reason: format!("streamed transaction {}: {e}", r.xid),
+            })?;
+            self.message(msg, lsn, out).await?;
+        }
+        self.replaying = Some(r);
+        Ok(())
+    }
+
+    fn spill(&self, xid: u32, e: &std::io::Error) -> PgSourceError {
+        PgSourceError::Spill {
+            xid,
+            dir: self.spool_dir.display().to_string(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// A message inside a stream block: appended to its transaction's spool; Stream Stop ends
+    /// the block.
+    fn spool_message(&mut self, top: u32, lsn: Lsn, payload: &[u8]) -> Result<(), PgSourceError> {
+        if payload.first() == Some(&b'E') {
+            self.in_stream = None;
+            return Ok(());
+        }
+        // Data messages carry their (sub)transaction's xid after the tag.
+        let subxid = match payload {
+            [b'R' | b'Y' | b'I' | b'U' | b'D' | b'T' | b'M', a, b, c, d, ..] => {
+                Some(u32::from_be_bytes([*a, *b, *c, *d]))
+            }
+            _ => None,
+        };
+        let dir = self.spool_dir.clone();
+        let spool = self
+            .streams
+            .entry(top)
+            .or_insert_with(|| Spool::new(top, &dir));
+        spool
+            .append(subxid, lsn, payload)
+            .map_err(|e| PgSourceError::Spill {
+                xid: top,
+                dir: dir.display().to_string(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Stream Start, Stream Abort and Stream Commit (outside any stream block).
+    fn stream_control(&mut self, msg: PgOutputMessage) -> Result<(), PgSourceError> {
+        match msg {
+            PgOutputMessage::StreamStart { xid, first_segment } => {
+                if first_segment {
+                    self.streams.insert(xid, Spool::new(xid, &self.spool_dir));
+                }
+                self.in_stream = Some(xid);
+            }
+            PgOutputMessage::StreamAbort { xid, subxid } if xid == subxid => {
+                self.streams.remove(&xid);
+            }
+            PgOutputMessage::StreamAbort { xid, subxid } => {
+                if let Some(spool) = self.streams.get_mut(&xid) {
+                    spool
+                        .abort_subtransaction(subxid)
+                        .map_err(|e| PgSourceError::Spill {
+                            xid,
+                            dir: self.spool_dir.display().to_string(),
+                            reason: e.to_string(),
+                        })?;
+                }
+            }
+            PgOutputMessage::StreamCommit {
+                xid,
+                flags,
+                commit_lsn,
+                end_lsn,
+                commit_time_us,
+            } => {
+                if self.tx.is_some() {
+                    return Err(self.protocol("Stream Commit inside a transaction"));
+                }
+                let spool = self
+                    .streams
+                    .remove(&xid)
+                    .unwrap_or_else(|| Spool::new(xid, &self.spool_dir));
+                let replay = spool.replay().map_err(|e| self.spill(xid, &e))?;
+                self.tx = Some(OpenTx {
+                    meta: TxMeta {
+                        xid: u64::from(xid),
+                        commit_time_us,
+                        commit_lsn,
+                    },
+                    next_index: 0,
+                    begun: false,
+                    ddl: Vec::new(),
+                });
+                self.replaying = Some(Replaying {
+                    replay,
+                    xid,
+                    commit: PgOutputMessage::Commit {
+                        flags,
+                        commit_lsn,
+                        end_lsn,
+                        commit_time_us,
+                    },
+                    end_lsn,
+                });
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Whether `frame` is at or past `stop_at`, outside any transaction and stream block: a
+    /// keepalive past it, or the Begin or Stream Commit of a transaction committing at or
+    /// after it.
     fn reached(&self, frame: &ReplicationFrame) -> bool {
-        let (Some(stop), None) = (self.stop_at, self.tx.as_ref()) else {
+        let (Some(stop), None, None) = (self.stop_at, self.tx.as_ref(), self.in_stream) else {
             return false;
+        };
+        let lsn_at = |payload: &[u8], at: usize| {
+            payload
+                .get(at..at + 8)
+                .and_then(|b| b.try_into().ok())
+                .map(|b| Lsn(u64::from_be_bytes(b)))
         };
         match frame {
             ReplicationFrame::Keepalive { wal_end, .. } => *wal_end >= stop,
-            ReplicationFrame::XLogData { payload, .. } => {
-                payload.first() == Some(&b'B') && payload.len() >= 9 && {
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(&payload[1..9]);
-                    Lsn(u64::from_be_bytes(b)) >= stop
-                }
-            }
+            ReplicationFrame::XLogData { payload, .. } => match payload.first() {
+                // Begin: final LSN after the tag; Stream Commit: commit LSN after xid and flags.
+                Some(b'B') => lsn_at(payload, 1).is_some_and(|l| l >= stop),
+                Some(b'c') => lsn_at(payload, 6).is_some_and(|l| l >= stop),
+                _ => false,
+            },
         }
     }
 
@@ -201,7 +376,7 @@ impl PgStream {
         match frame {
             ReplicationFrame::Keepalive { wal_end, .. } => {
                 self.server_lsn = self.server_lsn.max(wal_end);
-                if self.tx.is_none() {
+                if self.tx.is_none() && self.streams.is_empty() && self.in_stream.is_none() {
                     out.push(SourceItem::Idle {
                         resume: ResumeToken::Pg {
                             confirmed_lsn: wal_end,
@@ -214,11 +389,19 @@ impl PgStream {
                 wal_start, payload, ..
             } => {
                 self.server_lsn = self.server_lsn.max(wal_start);
+                if let Some(top) = self.in_stream {
+                    return self.spool_message(top, wal_start, &payload);
+                }
                 let msg = pgoutput::decode(&payload, false).map_err(|e| PgSourceError::Decode {
                     lsn: wal_start,
                     reason: e.to_string(),
                 })?;
-                self.message(msg, wal_start, out).await
+                match msg {
+                    PgOutputMessage::StreamStart { .. }
+                    | PgOutputMessage::StreamAbort { .. }
+                    | PgOutputMessage::StreamCommit { .. } => self.stream_control(msg),
+                    msg => self.message(msg, wal_start, out).await,
+                }
             }
         }
     }
