@@ -212,7 +212,7 @@ mod serial {
     }
 
     /// Reads `topic` from the start until `want` messages arrived (or nothing more came for
-    /// 20 s, or `limit` passed), parsing only each Debezium key's `id`.
+    /// 20 s after the first, or `limit` passed), parsing only each Debezium key's `id`.
     fn keys_seen(topic: &str, want: i64, limit: Duration) -> Seen {
         use rdkafka::consumer::{BaseConsumer, Consumer};
         use rdkafka::{Message, Offset, TopicPartitionList};
@@ -229,13 +229,18 @@ mod serial {
         let n = usize::try_from(want).unwrap() + 1;
         let mut seen = vec![false; n];
         let (mut messages, mut distinct) = (0i64, 0i64);
-        let (start, mut last) = (std::time::Instant::now(), std::time::Instant::now());
-        while messages < want && start.elapsed() < limit && last.elapsed() < Duration::from_secs(20)
+        // Idleness counts from the first message: the transaction's events come only once it
+        // has committed and the server has sent its last block.
+        let start = std::time::Instant::now();
+        let mut last: Option<std::time::Instant> = None;
+        while messages < want
+            && start.elapsed() < limit
+            && last.is_none_or(|l| l.elapsed() < Duration::from_secs(20))
         {
             let Some(Ok(m)) = c.poll(Duration::from_millis(200)) else {
                 continue;
             };
-            last = std::time::Instant::now();
+            last = Some(std::time::Instant::now());
             messages += 1;
             let key: serde_json::Value =
                 serde_json::from_slice(m.key().unwrap_or(b"null")).unwrap();
