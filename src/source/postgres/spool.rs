@@ -72,7 +72,12 @@ impl Spool {
     /// Appends one message of (sub)transaction `subxid`, received at `lsn`.
     pub fn append(&mut self, subxid: Option<u32>, lsn: Lsn, payload: &[u8]) -> io::Result<()> {
         let sub = subxid.unwrap_or(self.xid);
-        if !self.subxacts.iter().any(|(x, _)| *x == sub) {
+        // Consecutive messages are nearly always of one subtransaction: the scan runs only
+        // when it changes (a function with thousands of EXCEPTION blocks would make it
+        // quadratic otherwise).
+        if self.subxacts.last().is_none_or(|(x, _)| *x != sub)
+            && !self.subxacts.iter().any(|(x, _)| *x == sub)
+        {
             self.subxacts.push((sub, self.len));
         }
         let len = u32::try_from(payload.len())

@@ -60,8 +60,8 @@ pub const REPLAY_MESSAGES: usize = 2_048;
 struct Replaying {
     replay: Replay,
     xid: u32,
+    /// The Commit it ends with (the Stream Commit's LSNs and time).
     commit: PgOutputMessage,
-    end_lsn: Lsn,
 }
 
 /// Why `next_batch` returned.
@@ -231,7 +231,7 @@ impl PgStream {
         for _ in 0..REPLAY_MESSAGES {
             let next = r.replay.next_message().map_err(|e| self.spill(r.xid, &e))?;
             let Some((lsn, payload)) = next else {
-                return self.message(r.commit, r.end_lsn, out).await;
+                return self.message(r.commit, self.server_lsn, out).await;
             };
             let msg = pgoutput::decode(&payload, true).map_err(|e| PgSourceError::Decode {
                 lsn,
@@ -244,11 +244,7 @@ impl PgStream {
     }
 
     fn spill(&self, xid: u32, e: &std::io::Error) -> PgSourceError {
-        PgSourceError::Spill {
-            xid,
-            dir: self.spool_dir.display().to_string(),
-            reason: e.to_string(),
-        }
+        spill_error(&self.spool_dir, xid, e)
     }
 
     /// A message inside a stream block: appended to its transaction's spool; Stream Stop ends
@@ -265,18 +261,14 @@ impl PgStream {
             }
             _ => None,
         };
-        let dir = self.spool_dir.clone();
+        let dir = &self.spool_dir;
         let spool = self
             .streams
             .entry(top)
-            .or_insert_with(|| Spool::new(top, &dir));
+            .or_insert_with(|| Spool::new(top, dir));
         spool
             .append(subxid, lsn, payload)
-            .map_err(|e| PgSourceError::Spill {
-                xid: top,
-                dir: dir.display().to_string(),
-                reason: e.to_string(),
-            })
+            .map_err(|e| spill_error(dir, top, &e))
     }
 
     /// Stream Start, Stream Abort and Stream Commit (outside any stream block).
@@ -295,11 +287,7 @@ impl PgStream {
                 if let Some(spool) = self.streams.get_mut(&xid) {
                     spool
                         .abort_subtransaction(subxid)
-                        .map_err(|e| PgSourceError::Spill {
-                            xid,
-                            dir: self.spool_dir.display().to_string(),
-                            reason: e.to_string(),
-                        })?;
+                        .map_err(|e| spill_error(&self.spool_dir, xid, &e))?;
                 }
             }
             PgOutputMessage::StreamCommit {
@@ -336,7 +324,6 @@ impl PgStream {
                         end_lsn,
                         commit_time_us,
                     },
-                    end_lsn,
                 });
             }
             _ => {}
@@ -622,6 +609,15 @@ impl PgStream {
             context: format!("streaming changes at {}", self.server_lsn),
             what: what.to_owned(),
         }
+    }
+}
+
+/// A spool's I/O error, naming the transaction and the directory.
+fn spill_error(dir: &std::path::Path, xid: u32, e: &std::io::Error) -> PgSourceError {
+    PgSourceError::Spill {
+        xid,
+        dir: dir.display().to_string(),
+        reason: e.to_string(),
     }
 }
 

@@ -504,7 +504,10 @@ async fn a_dictionary_far_behind_the_window_is_rebuilt_once() {
 
 #[tokio::test]
 async fn without_the_archive_privilege_mining_goes_on_with_the_online_catalog() {
-    let db = ScriptSession::new().log(10, 1_000, 90_000).clock(&[3_000]);
+    let db = ScriptSession::new()
+        .log(10, 1_000, 5_000)
+        .log(11, 5_000, 90_000)
+        .clock(&[3_000]);
     db.fail_next(
         sql::ARCHIVE_LOG_CURRENT,
         SessionError::Database {
@@ -529,6 +532,21 @@ async fn without_the_archive_privilege_mining_goes_on_with_the_online_catalog() 
     );
     let builds = calls.iter().filter(|c| *c == sql::BUILD_DICTIONARY).count();
     assert_eq!(builds, 1, "one build waits for its log switch: {calls:#?}");
+    // The log holding the build switches and is archived: the next window uses it.
+    db.advance_to(6_000);
+    db.clear_calls();
+    let w = miner.next_window().await.unwrap().unwrap();
+    assert_eq!(
+        w.logs.first().map(|l| l.sequence),
+        Some(10),
+        "from the build's log"
+    );
+    assert!(
+        db.calls()
+            .contains(&sql::start_logmnr(w.start, w.end, RedoLogs)),
+        "{:#?}",
+        db.calls()
+    );
 }
 
 #[tokio::test(start_paused = true)]
