@@ -23,6 +23,10 @@ pub const TASK_AFTER_CREATE: &str = "task.after_create";
 /// holds it here with `return(PATH)`, see `hold`, to change a table meanwhile).
 pub const SOURCE_SCHEMA_PHASE: &str = "source.schema_phase";
 
+/// A chunked snapshot is about to read its next group of chunks, the stream at a transaction
+/// boundary (a test holds it here with `return(PATH)` to change the table meanwhile).
+pub const SOURCE_CHUNK_GROUP: &str = "source.chunk_group";
+
 /// Holds the caller while fail point `name` is configured `return(PATH)`, PATH a FIFO the test
 /// made: writes `PATH.held`, then reads PATH to its end, which blocks until the test has opened
 /// it for writing and closed it. A test waits for the first file, changes the world at that

@@ -173,6 +173,9 @@ pub enum TableProgress {
     Pending,
     /// Cut while being read: `rows` rows (in read order) are durable.
     Partial { rows: u64 },
+    /// Read in key-range chunks: every row up to key `after` (a row-constructor literal) is
+    /// durable, `rows` in all; the read resumes after it.
+    Chunked { after: String, rows: u64 },
     /// Every row is durable.
     Done { rows: u64 },
 }

@@ -139,6 +139,9 @@ pub struct SourceSpec {
     pub ssl_root_cert: Option<String>,
     #[serde(default = "default_snapshot_connections")]
     pub snapshot_connections: usize,
+    /// Rows per chunk of a table read in key-range chunks beside the stream.
+    #[serde(default = "default_snapshot_chunk_rows")]
+    pub snapshot_chunk_rows: usize,
     #[serde(default = "default_slot_create_timeout", with = "humantime_serde")]
     pub slot_create_timeout: Duration,
     #[serde(default = "default_status_interval", with = "humantime_serde")]
@@ -354,6 +357,10 @@ pub enum Phase {
 fn default_phases() -> Vec<Phase> {
     vec![Phase::Full, Phase::Incremental]
 }
+const fn default_snapshot_chunk_rows() -> usize {
+    crate::source::postgres::chunk::DEFAULT_CHUNK_ROWS
+}
+
 const fn default_snapshot_connections() -> usize {
     DEFAULT_SNAPSHOT_CONNECTIONS
 }
@@ -468,6 +475,9 @@ impl TaskSpec {
         }
         if self.source.snapshot_connections == 0 || self.source.snapshot_connections > 64 {
             return invalid("source.snapshot_connections", "between 1 and 64");
+        }
+        if !(1..=1_000_000).contains(&self.source.snapshot_chunk_rows) {
+            return invalid("source.snapshot_chunk_rows", "between 1 and 1000000");
         }
         for (field, d) in [
             (

@@ -29,6 +29,12 @@ pub enum Mark {
         table: String,
         rows: u64,
     },
+    /// A chunk of a chunked read is sent: rows up to key `after`.
+    ChunkDone {
+        table: String,
+        after: String,
+        rows: u64,
+    },
     /// Stream events up to `position` are sent (mid-transaction).
     Stream(StreamPosition),
     /// A transaction is sent completely; `resume` may then be confirmed.
@@ -101,12 +107,20 @@ fn apply_mark(mark: Mark, cp: &mut Checkpoint, snapshot_only: bool) {
             cp.tables.insert(table, TableProgress::Partial { rows: 0 });
         }
         Mark::Rows { table, rows } => {
-            if !matches!(cp.tables.get(&table), Some(TableProgress::Done { .. })) {
+            // A chunked read's progress moves with its chunks only.
+            if !matches!(
+                cp.tables.get(&table),
+                Some(TableProgress::Done { .. } | TableProgress::Chunked { .. })
+            ) {
                 cp.tables.insert(table, TableProgress::Partial { rows });
             }
         }
         Mark::TableDone { table, rows } => {
             cp.tables.insert(table, TableProgress::Done { rows });
+        }
+        Mark::ChunkDone { table, after, rows } => {
+            cp.tables
+                .insert(table, TableProgress::Chunked { after, rows });
         }
         Mark::Stream(p) => cp.stream = cp.stream.max(Some(p)),
         Mark::Commit { last, resume } => {

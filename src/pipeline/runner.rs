@@ -334,6 +334,12 @@ impl<S: Sink, F: Format> Runner<S, F> {
                     table,
                     estimated_rows,
                 } => self.table_started(table, estimated_rows, &mut tally),
+                SourceItem::ChunkDone {
+                    table,
+                    after,
+                    rows,
+                    estimated_rows,
+                } => self.chunk_done(table, after, rows, estimated_rows),
                 SourceItem::TableDone { table, rows } => {
                     self.table_rows.remove(&table);
                     tally.retain(|(t, _)| t.qualified_name() != table);
@@ -427,6 +433,18 @@ impl<S: Sink, F: Format> Runner<S, F> {
         // Rows read before the restart no longer count.
         tally.retain(|(t, _)| t.qualified_name() != table);
         self.table_rows.insert(table, 0);
+    }
+
+    /// A chunk's rows are all sent: the table's count is the chunk's (rows of earlier runs
+    /// included), and the chunk is marked for the checkpoint.
+    fn chunk_done(&mut self, table: String, after: String, rows: u64, estimated_rows: u64) {
+        self.stats.table(&table, |t| {
+            t.rows = rows;
+            t.estimated = t.estimated.max(estimated_rows);
+        });
+        self.table_rows.insert(table.clone(), rows);
+        self.marks
+            .push(self.next_seq, Mark::ChunkDone { table, after, rows });
     }
 
     /// Adds a batch's snapshot rows to the per-table counts and marks the progress.

@@ -145,6 +145,15 @@ pub enum SourceItem {
         table: String,
         rows: u64,
     },
+    /// A chunk of a table's chunked read is sent: its rows up to key `after` (a
+    /// row-constructor literal) are read, `rows` in all (also sent when a resumed read goes on
+    /// from its checkpoint).
+    ChunkDone {
+        table: String,
+        after: String,
+        rows: u64,
+        estimated_rows: u64,
+    },
     /// A snapshot (re-)read of a table starts: its rows so far are discarded from progress.
     TableStarted {
         table: String,

@@ -64,6 +64,9 @@ pub enum PgSourceError {
         phase: &'static str,
         what: &'static str,
     },
+    /// DDL on a table while its chunks were read: the retry reads its definition again.
+    #[error("table {table} changed (its columns) while its chunked snapshot was read, after key {after}: the chunks read so far are kept; the task retries and reads the rest under the new definition")]
+    ChunkDefinitionChanged { table: String, after: String },
     /// `objects.replica_identity = "auto"` could not lock a table in time.
     #[error("setting REPLICA IDENTITY {identity} on table {table} waited objects.replica_identity_lock_timeout ({timeout}) for its lock, held by PID(s) {blockers}: end those sessions' transactions (or run the ALTER TABLE yourself) and start the task again, or raise the timeout")]
     IdentityLockTimeout {
@@ -170,7 +173,8 @@ impl PgSourceError {
         match self {
             PgSourceError::Unreachable { .. }
             | PgSourceError::Connection { .. }
-            | PgSourceError::Spill { .. } => ErrorClass::Transient,
+            | PgSourceError::Spill { .. }
+            | PgSourceError::ChunkDefinitionChanged { .. } => ErrorClass::Transient,
             PgSourceError::Server { server, .. } if is_transient_code(&server.code) => {
                 ErrorClass::Transient
             }

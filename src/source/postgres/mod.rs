@@ -8,6 +8,7 @@
 //! ```
 
 pub mod catalog;
+pub mod chunk;
 pub mod conn;
 pub mod copy_binary;
 pub mod ddl;

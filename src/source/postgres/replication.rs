@@ -61,6 +61,12 @@ impl ReplicationStream {
     pub async fn next_batch(&mut self) -> Option<Result<Vec<Bytes>, PgSourceError>> {
         self.frames.recv().await
     }
+
+    /// The next batch if one is already received (`None` when none is, or the stream ended:
+    /// `next_batch` tells which).
+    pub fn try_next_batch(&mut self) -> Option<Result<Vec<Bytes>, PgSourceError>> {
+        self.frames.try_recv().ok()
+    }
 }
 
 impl Drop for ReplicationStream {

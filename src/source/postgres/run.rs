@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use tokio_postgres::Client;
 
 use super::catalog::{self, TypeCache};
+use super::chunk::ChunkedSnapshot;
 use super::conn::ReplicationConn;
 use super::ddl;
 use super::definition::{self, DefinitionCheck, Fingerprints};
@@ -51,6 +52,8 @@ pub struct SourceRun {
     pub fingerprints: Fingerprints,
     /// The checkpoint's incarnation (names shard 0's DDL capture).
     pub incarnation: String,
+    /// Tables read in key-range chunks beside the stream (`super::chunk`).
+    pub chunked: Option<ChunkedSnapshot>,
 }
 
 impl SourceRun {
@@ -70,9 +73,12 @@ impl SourceRun {
         let defs = self.definitions.take();
         schema_phase(&self.opts, &self.catalog, &self.fingerprints, defs, &out).await?;
         let mut deferred = None;
+        let mut chunked = self.chunked.take().filter(|c| !c.is_finished());
         if let Some(s) = self.snapshot.take() {
             if s.deferred && self.opts.incremental {
                 deferred = Some(s);
+            } else if s.tables.is_empty() {
+                // Every table is read in chunks.
             } else {
                 let tables: Vec<Arc<TableSchema>> =
                     s.tables.iter().map(|t| t.schema.clone()).collect();
@@ -84,9 +90,12 @@ impl SourceRun {
                 // DDL during the snapshot explains a failed read better than the read's error.
                 check.tables(&tables).await?;
                 read?;
-                send(&out, vec![SourceItem::SnapshotDone]).await?;
+                if chunked.is_none() {
+                    send(&out, vec![SourceItem::SnapshotDone]).await?;
+                }
             }
         }
+        chunked = chunked.map(|c| c.followed(deferred.is_some()));
         if !self.opts.incremental {
             return Ok(());
         }
@@ -120,6 +129,18 @@ impl SourceRun {
         stream.seed_relations(self.known_tables);
         stream.stop_at(deferred.as_ref().map(|s| s.lsn));
         loop {
+            if let Some(c) = chunked.as_mut() {
+                if beside_stream(c, &mut stream, &out).await? {
+                    continue;
+                }
+                if c.is_finished() {
+                    chunked = None;
+                    tracing::info!(task = %self.opts.task, shard = self.opts.shard, "chunked snapshot read");
+                    if deferred.is_none() {
+                        send(&out, vec![SourceItem::SnapshotDone]).await?;
+                    }
+                }
+            }
             let mut batch = Vec::new();
             let stop = stream.next_batch(&mut batch).await?;
             if !batch.is_empty() {
@@ -129,11 +150,43 @@ impl SourceRun {
                 if let Some(s) = deferred.take() {
                     tracing::info!(lsn = %s.lsn, tables = s.tables.len(), "stream reached the re-read snapshot: emitting re-read tables");
                     s.session.read(s.tables, out.clone(), None).await?;
-                    send(&out, vec![SourceItem::SnapshotDone]).await?;
+                    if chunked.is_none() {
+                        send(&out, vec![SourceItem::SnapshotDone]).await?;
+                    }
                 }
             }
         }
     }
+}
+
+/// The chunked snapshot's turn in the source loop: with the stream at a transaction boundary
+/// and nothing received waiting, reads the next group of chunks (or waits for the stream or
+/// for the time to read a refused group again). Returns `true` when it did something and the
+/// loop should look again, `false` when the stream is next.
+async fn beside_stream(
+    chunks: &mut ChunkedSnapshot,
+    stream: &mut PgStream,
+    out: &SourceSender,
+) -> Result<bool, PgSourceError> {
+    for oid in stream.take_truncated() {
+        chunks.restart(oid, out).await?;
+    }
+    if chunks.is_finished() || !stream.at_boundary() || stream.has_pending() {
+        return Ok(false);
+    }
+    if chunks.ready() {
+        #[cfg(feature = "failpoints")]
+        crate::failpoint::hold(crate::failpoint::SOURCE_CHUNK_GROUP).await;
+        chunks.step(stream, out).await?;
+        // Changes that arrived meanwhile go first.
+        stream.poll_frames()?;
+        return Ok(true);
+    }
+    tokio::select! {
+        r = stream.wait_frames() => r?,
+        _ = tokio::time::sleep_until(chunks.retry_at()) => {}
+    }
+    Ok(true)
 }
 
 /// `START_REPLICATION` for pgoutput. From PostgreSQL 14: protocol 2 with `streaming 'on'`, so a

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio_postgres::Client;
 
 use super::catalog::{self, SelectedTable, TypeCache};
+use super::chunk::ChunkedTable;
 use super::conn::{PgConnectConfig, ReplicationConn};
 use super::ddl;
 use super::definition::{self, Fingerprints};
@@ -26,7 +27,7 @@ use crate::config::{ReplicaIdentityMode, TableSelection};
 use crate::definition::TableDefinition;
 use crate::filter::{Placement, Publishing, TableFilter};
 use crate::position::{Lsn, ResumeToken};
-use crate::schema::ReplicaIdentity;
+use crate::schema::{ReplicaIdentity, TableSchema};
 
 /// The logical decoding output plugin the task's slot uses.
 pub const PLUGIN: &str = "pgoutput";
@@ -41,6 +42,8 @@ pub struct PgSourceOptions {
     pub task: String,
     pub shard: u32,
     pub snapshot_connections: usize,
+    /// Rows per chunk of a chunked read (`source.snapshot_chunk_rows`).
+    pub chunk_rows: usize,
     pub slot_create_timeout: Duration,
     pub status_interval: Duration,
     pub full: bool,
@@ -532,6 +535,33 @@ pub fn snapshot_tables<'a>(
             schema: t.schema.clone(),
             only: t.only(),
             filter: pre.filters.get(&t.schema.oid).map(|f| f.filter.sql()),
+        })
+        .collect()
+}
+
+/// Whether a table's snapshot is read in key-range chunks beside the stream
+/// (`super::chunk`): a table with a key, in a task that streams. Others are read whole under
+/// one exported snapshot before the stream starts (a full-only task needs no stream; a table
+/// without a key has nothing to reconcile its rows with the stream by).
+pub fn reads_in_chunks(opts: &PgSourceOptions, table: &TableSchema) -> bool {
+    opts.incremental && table.has_key()
+}
+
+/// The chunked tables whose read did not finish, each from its last durable chunk.
+pub fn unfinished_chunked(
+    opts: &PgSourceOptions,
+    pre: &Preflight,
+    cp: &Checkpoint,
+) -> Vec<ChunkedTable> {
+    snapshot_tables(pre, |t| reads_in_chunks(opts, &t.schema))
+        .into_iter()
+        .filter_map(|read| {
+            let (after, rows) = match cp.tables.get(&read.schema.qualified_name()) {
+                Some(TableProgress::Done { .. }) => return None,
+                Some(TableProgress::Chunked { after, rows }) => (Some(after.clone()), *rows),
+                _ => (None, 0),
+            };
+            Some(ChunkedTable { read, after, rows })
         })
         .collect()
 }

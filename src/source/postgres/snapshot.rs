@@ -36,7 +36,7 @@ pub struct SnapshotTable {
 }
 
 /// Rows per batch sent to the pipeline.
-const BATCH_ROWS: usize = 512;
+pub(super) const BATCH_ROWS: usize = 512;
 
 /// Connections that imported one snapshot, ready to read tables.
 pub struct SnapshotSession {
@@ -152,7 +152,7 @@ const TEXT_ONLY_COLUMNS: &str = "SELECT a.attname::text FROM pg_attribute a \
      AND (t.typsend = 0 OR (t.typelem <> 0 AND e.typsend = 0))";
 
 /// For each column of the table, whether it is read as text (see `TEXT_ONLY_COLUMNS`).
-async fn text_only_columns(
+pub(super) async fn text_only_columns(
     client: &Client,
     table: &TableSchema,
 ) -> Result<Vec<bool>, tokio_postgres::Error> {
@@ -167,7 +167,7 @@ async fn text_only_columns(
 
 /// Turns the binary cells of text-only columns (their `text` cast's send form, the very bytes
 /// of the output function's text) into text cells.
-fn mark_text_cells(row: &mut Row, text_only: &[bool]) {
+pub(super) fn mark_text_cells(row: &mut Row, text_only: &[bool]) {
     for (cell, _) in row.cells.iter_mut().zip(text_only).filter(|(_, t)| **t) {
         if let Cell::Binary { start, len } = *cell {
             *cell = Cell::Text { start, len };
@@ -176,6 +176,15 @@ fn mark_text_cells(row: &mut Row, text_only: &[bool]) {
 }
 
 fn copy_query(table: &SnapshotTable, text_only: &[bool]) -> String {
+    copy_query_where(table, text_only, None)
+}
+
+/// `COPY` of the table's rows (those matching its row filter and `range`, when given).
+pub(super) fn copy_query_where(
+    table: &SnapshotTable,
+    text_only: &[bool],
+    range: Option<&str>,
+) -> String {
     let t = &table.schema;
     let cols: Vec<String> = t
         .columns
@@ -190,11 +199,16 @@ fn copy_query(table: &SnapshotTable, text_only: &[bool]) -> String {
             }
         })
         .collect();
-    let filter = table
-        .filter
-        .as_ref()
-        .map(|f| format!(" WHERE {f}"))
-        .unwrap_or_default();
+    let conditions: Vec<String> = range
+        .map(str::to_owned)
+        .into_iter()
+        .chain(table.filter.as_ref().map(|f| format!("({f})")))
+        .collect();
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
     format!(
         "COPY (SELECT {} FROM {}{}.{}{filter}) TO STDOUT (FORMAT binary)",
         cols.join(", "),
@@ -276,7 +290,7 @@ async fn read_table(
 }
 
 /// The planner's row estimate (`reltuples`; -1 before the first ANALYZE), for progress only.
-async fn estimate_rows(client: &Client, oid: u32) -> Result<u64, tokio_postgres::Error> {
+pub(super) async fn estimate_rows(client: &Client, oid: u32) -> Result<u64, tokio_postgres::Error> {
     let row = client
         .query_one(
             "SELECT reltuples::float8 FROM pg_class WHERE oid = $1",
@@ -296,7 +310,7 @@ async fn send(out: &SourceSender, batch: SourceBatch) -> Result<(), PgSourceErro
 }
 
 /// The mark of a row (see `Marks`), Debezium's `SnapshotMarkerResolver` priorities.
-fn snapshot_mark(
+pub(super) fn snapshot_mark(
     first_in_table: bool,
     last_in_table: bool,
     first_table: bool,

@@ -8,6 +8,7 @@ use tokio::sync::watch;
 use tokio_postgres::Client;
 
 use super::catalog;
+use super::chunk::{ChunkedSnapshot, ChunkedTable};
 use super::conn::{PgConnectConfig, ReplicationConn};
 use super::error::PgSourceError;
 use super::identity::{self, IdentityRecord};
@@ -41,6 +42,8 @@ pub struct PgSource {
 struct Started {
     repl: ReplicationConn,
     snapshot: Option<PendingSnapshot>,
+    /// Tables read in key-range chunks beside the stream.
+    chunked: Vec<ChunkedTable>,
 }
 
 impl PgSource {
@@ -84,6 +87,7 @@ impl PgSource {
             task: spec.name.clone(),
             shard,
             snapshot_connections: spec.source.snapshot_connections,
+            chunk_rows: spec.source.snapshot_chunk_rows,
             slot_create_timeout: spec.source.slot_create_timeout,
             status_interval: spec.source.status_interval,
             full: spec.has_phase(Phase::Full),
@@ -148,7 +152,15 @@ impl PgSource {
             return Ok(());
         }
         let repl = setup::resume(&self.opts, pre, cp).await?;
-        let unfinished = setup::unfinished_tables(pre, cp);
+        let chunked = if self.opts.full {
+            setup::unfinished_chunked(&self.opts, pre, cp)
+        } else {
+            Vec::new()
+        };
+        let unfinished = setup::unfinished_tables(pre, cp)
+            .into_iter()
+            .filter(|t| !setup::reads_in_chunks(&self.opts, &t.schema))
+            .collect::<Vec<_>>();
         let snapshot = if self.opts.full && !unfinished.is_empty() {
             tracing::info!(
                 task = %self.opts.task,
@@ -166,7 +178,11 @@ impl PgSource {
         } else {
             None
         };
-        self.started = Some(Started { repl, snapshot });
+        self.started = Some(Started {
+            repl,
+            snapshot,
+            chunked,
+        });
         Ok(())
     }
 }
@@ -207,13 +223,32 @@ impl Source for PgSource {
         let pre = self.preflight()?;
         let (repl, session) = setup::create(&self.opts, pre, cp).await?;
         let lsn = setup::checkpoint_lsn(cp);
+        let chunks = |t: &crate::source::postgres::catalog::SelectedTable| {
+            setup::reads_in_chunks(&self.opts, &t.schema)
+        };
         let snapshot = session.map(|session| PendingSnapshot {
             session,
             lsn,
-            tables: setup::snapshot_tables(pre, |_| true),
+            tables: setup::snapshot_tables(pre, |t| !chunks(t)),
             deferred: false,
         });
-        self.started = Some(Started { repl, snapshot });
+        let chunked = if self.opts.full {
+            setup::snapshot_tables(pre, chunks)
+                .into_iter()
+                .map(|read| ChunkedTable {
+                    read,
+                    after: None,
+                    rows: 0,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        self.started = Some(Started {
+            repl,
+            snapshot,
+            chunked,
+        });
         Ok(())
     }
 
@@ -245,6 +280,14 @@ impl Source for PgSource {
         }
         let prepared = match (self.pre, self.started, cp.pg_slot()) {
             (Some(pre), Some(started), Some(id)) => Ok(SourceRun {
+                chunked: Some(ChunkedSnapshot::new(
+                    self.opts.conn.clone(),
+                    self.opts.snapshot_connections,
+                    self.opts.chunk_rows,
+                    started.chunked,
+                    pre.fingerprints.clone(),
+                    &self.opts.task,
+                )),
                 opts: self.opts,
                 repl: started.repl,
                 catalog: pre.catalog,

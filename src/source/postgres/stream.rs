@@ -28,6 +28,8 @@ use std::sync::Arc;
 use tokio_postgres::Client;
 
 use super::catalog::{self, TypeCache};
+use super::chunk::filter::{ChunkFilter, ChunkFilters, Verdict};
+use super::chunk::visibility::{DecodedXids, DECODED_XIDS};
 use super::error::PgSourceError;
 use super::frame::{parse_frame, ReplicationFrame};
 use super::pgoutput::{self, OldImage, PgOutputMessage, RelationBody};
@@ -98,6 +100,13 @@ pub struct PgStream {
     in_stream: Option<u32>,
     replaying: Option<Replaying>,
     spool_dir: PathBuf,
+    /// Transactions whose changes were passed on (or are being), for the chunked
+    /// snapshot's guard (`super::chunk`).
+    decoded: DecodedXids,
+    /// The chunked snapshot's filters in force.
+    chunks: ChunkFilters,
+    /// Tables whose chunked read a TRUNCATE its chunks' snapshots saw made void.
+    truncated: Vec<u32>,
 }
 
 /// What the stream needs to judge captured DDL (`super::ddl`).
@@ -160,7 +169,67 @@ impl PgStream {
             in_stream: None,
             replaying: None,
             spool_dir: std::env::temp_dir().join("tributary-stream"),
+            decoded: DecodedXids::new(DECODED_XIDS),
+            chunks: ChunkFilters::default(),
+            truncated: Vec::new(),
         }
+    }
+
+    /// Outside any transaction: nothing of one is half sent, and the next batch starts with
+    /// a whole transaction.
+    pub fn at_boundary(&self) -> bool {
+        self.tx.is_none() && self.replaying.is_none()
+    }
+
+    /// Frames received and not yet decoded (or a committed streamed transaction to replay).
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty() || self.replaying.is_some()
+    }
+
+    /// Takes the frames already received, without waiting.
+    pub fn poll_frames(&mut self) -> Result<(), PgSourceError> {
+        while let Some(frames) = self.repl.try_next_batch() {
+            self.queue_frames(frames?)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for frames, unless some are at hand. Cancel-safe: nothing is lost if the wait is
+    /// abandoned.
+    pub async fn wait_frames(&mut self) -> Result<(), PgSourceError> {
+        if self.has_pending() {
+            return Ok(());
+        }
+        match self.repl.next_batch().await {
+            Some(frames) => self.queue_frames(frames?),
+            None => Err(stream_ended()),
+        }
+    }
+
+    fn queue_frames(&mut self, frames: Vec<bytes::Bytes>) -> Result<(), PgSourceError> {
+        for f in frames {
+            let frame = parse_frame(f).map_err(|e| PgSourceError::Decode {
+                lsn: self.server_lsn,
+                reason: e.to_string(),
+            })?;
+            self.pending.push_back(frame);
+        }
+        Ok(())
+    }
+
+    /// The transactions whose changes the stream passed on, most recent first.
+    pub fn decoded(&self) -> &DecodedXids {
+        &self.decoded
+    }
+
+    /// Puts a chunk's filter in force for the changes that follow.
+    pub fn install_chunk(&mut self, filter: ChunkFilter) {
+        self.chunks.install(filter);
+    }
+
+    /// Tables to read again from their first row (see `truncated`).
+    pub fn take_truncated(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.truncated)
     }
 
     /// Spills streamed transactions under `dir` (default: the temporary directory).
@@ -189,22 +258,7 @@ impl PgStream {
             }
         }
         if self.pending.is_empty() {
-            let frames = match self.repl.next_batch().await {
-                Some(r) => r?,
-                None => {
-                    return Err(PgSourceError::Connection {
-                        context: "streaming changes".into(),
-                        reason: "stream ended".into(),
-                    })
-                }
-            };
-            for f in frames {
-                let frame = parse_frame(f).map_err(|e| PgSourceError::Decode {
-                    lsn: self.server_lsn,
-                    reason: e.to_string(),
-                })?;
-                self.pending.push_back(frame);
-            }
+            self.wait_frames().await?;
         }
         while let Some(frame) = self.pending.front() {
             if self.reached(frame) {
@@ -305,6 +359,8 @@ impl PgStream {
                     .remove(&xid)
                     .unwrap_or_else(|| Spool::new(xid, &self.spool_dir));
                 let replay = spool.replay().map_err(|e| self.spill(xid, &e))?;
+                self.decoded.insert(xid);
+                self.chunks.advance(commit_lsn);
                 self.tx = Some(OpenTx {
                     meta: TxMeta {
                         xid: u64::from(xid),
@@ -363,6 +419,10 @@ impl PgStream {
         match frame {
             ReplicationFrame::Keepalive { wal_end, .. } => {
                 self.server_lsn = self.server_lsn.max(wal_end);
+                if self.at_boundary() && self.in_stream.is_none() {
+                    // Whatever commits from here on was not seen by any chunk read so far.
+                    self.chunks.advance(wal_end);
+                }
                 if self.tx.is_none() && self.streams.is_empty() && self.in_stream.is_none() {
                     out.push(SourceItem::Idle {
                         resume: ResumeToken::Pg {
@@ -410,6 +470,8 @@ impl PgStream {
                     commit_time_us,
                     commit_lsn: final_lsn,
                 };
+                self.decoded.insert(xid);
+                self.chunks.advance(final_lsn);
                 self.tx = Some(OpenTx {
                     meta,
                     next_index: 0,
@@ -493,9 +555,30 @@ impl PgStream {
             context: "streaming changes".into(),
             what: "change outside a transaction".into(),
         })?;
-        begin(tx, out);
         let position = StreamPosition::pg(tx.meta.commit_lsn, tx.next_index);
         tx.next_index += 1;
+        let xid = tx.meta.xid as u32;
+        let (op, before, after) = if self.chunks.is_empty() {
+            (op, before, after)
+        } else if op == Op::Truncate {
+            if self.chunks.seen_by_a_chunk(rel, xid) {
+                self.chunks.forget_table(rel);
+                self.truncated.push(rel);
+            }
+            (op, before, after)
+        } else {
+            match self
+                .chunks
+                .judge(rel, xid, op, before.as_ref(), after.as_ref())
+            {
+                Verdict::Pass => (op, before, after),
+                // The chunk's row already holds this change.
+                Verdict::Drop => return Ok(()),
+                Verdict::OnlyDeleteOld => (Op::Delete, before, None),
+                Verdict::OnlyInsertNew => (Op::Insert, None, after),
+            }
+        };
+        begin(tx, out);
         if self.skip_through.is_some_and(|s| position <= s) {
             return Ok(());
         }
@@ -609,6 +692,13 @@ impl PgStream {
             context: format!("streaming changes at {}", self.server_lsn),
             what: what.to_owned(),
         }
+    }
+}
+
+fn stream_ended() -> PgSourceError {
+    PgSourceError::Connection {
+        context: "streaming changes".into(),
+        reason: "stream ended".into(),
     }
 }
 

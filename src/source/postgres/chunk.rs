@@ -1,0 +1,669 @@
+//! Chunked snapshots beside the stream (DESIGN-NOTES §1, the inline form of §1.4): a table
+//! with a key is read in key ranges while its changes stream, each range in its own short
+//! read-only transaction, so no snapshot stays open for the length of a table, a cut table
+//! resumes from its last durable chunk, and nothing is written to the source.
+//!
+//! ```text
+//!  stream at a transaction boundary ─► chunk group:
+//!     conn 0: BEGIN RR; pg_current_snapshot() S, WAL insert position HW, export
+//!             guard: no xid running in S was already passed on by the stream (§1.3)
+//!             definition unchanged under S; the next N boundaries under S
+//!     conn i: import S; COPY (keys in (b_i-1, b_i]) ──► rows (op r) ──► pipeline
+//!  ─► filter installed in the stream until it passes HW: a change whose transaction S saw,
+//!     to a key the group read, is not sent again; every other change is newer and goes on
+//! ```
+//!
+//! The stream is not read while a group is read (its socket is: status updates go on), so
+//! every change the stream passed on before the group is older than the group's rows or is
+//! caught by the guard, and every change after it is judged by the filter: no gap, no stale
+//! row after a newer change, and each key's messages in time order. The group's rows, then
+//! `ChunkDone` (the last key read, in the checkpoint), travel through the same ordered
+//! channel as the stream, so a chunk counts as done only once all its rows are durable.
+//!
+//! DDL on a table during its chunked read: a group whose snapshot shows other columns than
+//! the definition the task read ends the attempt with a transient error naming the table; the
+//! retry reads the definition again and continues from the last durable chunk under it.
+
+pub mod filter;
+mod sql;
+pub mod visibility;
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::time::Instant;
+use tokio_postgres::Client;
+
+use self::filter::{encode_key, ChunkFilter};
+use self::visibility::XidSnapshot;
+use super::conn::PgConnectConfig;
+use super::copy_binary::CopyBinaryParser;
+use super::definition::{self, Fingerprints};
+use super::error::PgSourceError;
+use super::snapshot::{self, SnapshotTable, BATCH_ROWS};
+use super::stream::PgStream;
+use crate::event::{ChangeEvent, Op, Row, SnapshotMark, TxMeta};
+use crate::position::{LogPoint, Lsn, Position};
+use crate::source::{SourceBatch, SourceItem, SourceSender};
+
+/// Rows per chunk unless `source.snapshot_chunk_rows` says otherwise.
+pub const DEFAULT_CHUNK_ROWS: usize = 8_192;
+
+/// A table to read in chunks, and how far it got.
+#[derive(Debug, Clone)]
+pub struct ChunkedTable {
+    pub read: SnapshotTable,
+    /// The last key read (a row-constructor literal); `None` before the first chunk.
+    pub after: Option<String>,
+    /// Rows read so far.
+    pub rows: u64,
+}
+
+/// A table being read: its key order and text-only columns, found at its first chunk.
+struct Reading {
+    table: ChunkedTable,
+    key: Vec<usize>,
+    text_only: Vec<bool>,
+    estimated_rows: u64,
+}
+
+/// The chunked part of a shard's snapshot.
+pub struct ChunkedSnapshot {
+    cfg: PgConnectConfig,
+    connections: usize,
+    chunk_rows: usize,
+    clients: Vec<Client>,
+    tables: VecDeque<ChunkedTable>,
+    current: Option<Reading>,
+    fingerprints: Fingerprints,
+    /// The table whose first row is the snapshot's `first` (Debezium's marks), if unread.
+    first_table: Option<u32>,
+    /// Another part of the snapshot follows (a re-read): no row here is the `last`.
+    more_after: bool,
+    backoff: Duration,
+    retry_at: Option<Instant>,
+    retries: u64,
+    task: String,
+}
+
+/// What a group read found about the stream.
+enum Guard {
+    Clear,
+    /// `xid` ran in the group's snapshot but the stream already passed it on.
+    Passed(u32),
+    /// `xid` waits for synchronous replication (committed in WAL, not yet visible).
+    SyncRep(u32),
+}
+
+/// The shortest and longest wait before a group the guard refused is read again.
+const RETRY_FIRST: Duration = Duration::from_millis(20);
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
+impl ChunkedSnapshot {
+    pub fn new(
+        cfg: PgConnectConfig,
+        connections: usize,
+        chunk_rows: usize,
+        tables: Vec<ChunkedTable>,
+        fingerprints: Fingerprints,
+        task: &str,
+    ) -> ChunkedSnapshot {
+        let first_table = tables
+            .first()
+            .filter(|t| t.after.is_none())
+            .map(|t| t.read.schema.oid);
+        ChunkedSnapshot {
+            cfg,
+            connections: connections.max(1),
+            chunk_rows: chunk_rows.max(1),
+            clients: Vec::new(),
+            tables: tables.into(),
+            current: None,
+            fingerprints,
+            first_table,
+            more_after: false,
+            backoff: RETRY_FIRST,
+            retry_at: None,
+            retries: 0,
+            task: task.to_owned(),
+        }
+    }
+
+    /// Another part of the snapshot is read after this one.
+    pub fn followed(mut self, more: bool) -> ChunkedSnapshot {
+        self.more_after = more;
+        self
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.current.is_none() && self.tables.is_empty()
+    }
+
+    /// Whether the next group may be read now (not waiting to retry one the guard refused).
+    pub fn ready(&self) -> bool {
+        self.retry_at.is_none_or(|t| Instant::now() >= t)
+    }
+
+    /// When the group the guard refused is read again.
+    pub fn retry_at(&self) -> Instant {
+        self.retry_at.unwrap_or_else(Instant::now)
+    }
+
+    /// Groups the guard refused so far.
+    pub fn retries(&self) -> u64 {
+        self.retries
+    }
+
+    /// Reads table `oid` again from its first row (a TRUNCATE its chunks' snapshots saw).
+    pub async fn restart(&mut self, oid: u32, out: &SourceSender) -> Result<(), PgSourceError> {
+        let Some(r) = self
+            .current
+            .as_mut()
+            .filter(|r| r.table.read.schema.oid == oid)
+        else {
+            return Ok(());
+        };
+        tracing::info!(task = %self.task, table = %r.table.read.schema.qualified_name(), "TRUNCATE during the chunked read: reading the table again from its first row");
+        r.table.after = None;
+        r.table.rows = 0;
+        let started = SourceItem::TableStarted {
+            table: r.table.read.schema.qualified_name(),
+            estimated_rows: r.estimated_rows,
+        };
+        send(out, vec![started]).await
+    }
+
+    /// Reads the next group of chunks (the stream must be at a transaction boundary, with
+    /// nothing of a transaction sent half).
+    pub async fn step(
+        &mut self,
+        stream: &mut PgStream,
+        out: &SourceSender,
+    ) -> Result<(), PgSourceError> {
+        self.connect().await?;
+        if self.current.is_none() {
+            let Some(next) = self.tables.pop_front() else {
+                return Ok(());
+            };
+            self.current = Some(self.start_table(next, out).await?);
+        }
+        match self.group(stream, out).await? {
+            Guard::Clear => {
+                self.retry_at = None;
+                self.backoff = RETRY_FIRST;
+            }
+            Guard::Passed(xid) | Guard::SyncRep(xid) => {
+                self.retries += 1;
+                tracing::debug!(task = %self.task, xid, "a chunk's snapshot counts as running a transaction the stream already sent: reading it again");
+                self.retry_at = Some(Instant::now() + self.backoff);
+                self.backoff = (self.backoff * 2).min(RETRY_MAX);
+            }
+        }
+        Ok(())
+    }
+
+    async fn connect(&mut self) -> Result<(), PgSourceError> {
+        while self.clients.len() < self.connections {
+            self.clients.push(self.cfg.connect_sql("snapshot").await?);
+        }
+        Ok(())
+    }
+
+    /// Finds the table's key order and text-only columns, and reports its start.
+    async fn start_table(
+        &self,
+        table: ChunkedTable,
+        out: &SourceSender,
+    ) -> Result<Reading, PgSourceError> {
+        let client = &self.clients[0];
+        let schema = table.read.schema.clone();
+        let ctx = |e| {
+            PgSourceError::sql(
+                format!("planning the chunks of {}", schema.qualified_name()),
+                e,
+            )
+        };
+        let key = sql::key_order(client, &schema).await.map_err(ctx)?;
+        let text_only = snapshot::text_only_columns(client, &schema)
+            .await
+            .map_err(ctx)?;
+        let estimated_rows = snapshot::estimate_rows(client, schema.oid)
+            .await
+            .map_err(ctx)?;
+        let name = schema.qualified_name();
+        let item = match &table.after {
+            None => SourceItem::TableStarted {
+                table: name,
+                estimated_rows,
+            },
+            Some(after) => SourceItem::ChunkDone {
+                table: name,
+                after: after.clone(),
+                rows: table.rows,
+                estimated_rows,
+            },
+        };
+        send(out, vec![item]).await?;
+        Ok(Reading {
+            table,
+            key,
+            text_only,
+            estimated_rows,
+        })
+    }
+
+    /// One group: up to `connections` chunks under one snapshot.
+    async fn group(
+        &mut self,
+        stream: &mut PgStream,
+        out: &SourceSender,
+    ) -> Result<Guard, PgSourceError> {
+        let Some(reading) = self.current.as_ref() else {
+            return Ok(Guard::Clear);
+        };
+        let schema = reading.table.read.schema.clone();
+        let name = schema.qualified_name();
+        let ctx = |e| PgSourceError::sql(format!("reading a chunk of {name}"), e);
+        let c0 = &self.clients[0];
+        let export = self.connections > 1;
+        c0.batch_execute(sql::BEGIN).await.map_err(ctx)?;
+        let row = c0
+            .query_one(&sql::snapshot_statement(export), &[])
+            .await
+            .map_err(ctx)?;
+        let snap_text: String = row.get(0);
+        let hw_text: String = row.get(1);
+        let now_us: i64 = row.get(2);
+        let exported: Option<String> = row.get(3);
+        let protocol = |what: String| PgSourceError::Protocol {
+            context: format!("reading a chunk of {name}"),
+            what,
+        };
+        let snapshot = XidSnapshot::parse(&snap_text)
+            .ok_or_else(|| protocol(format!("unreadable snapshot {snap_text:?}")))?;
+        let hw: Lsn = hw_text
+            .parse()
+            .map_err(|_| protocol(format!("unreadable LSN {hw_text:?}")))?;
+        let guard = self.guard(stream, &snapshot).await.map_err(ctx)?;
+        if !matches!(guard, Guard::Clear) {
+            c0.batch_execute("ROLLBACK").await.map_err(ctx)?;
+            return Ok(guard);
+        }
+        self.check_definition(&schema, reading.table.after.as_deref())
+            .await?;
+        let after = reading.table.after.clone();
+        let bounds: Vec<String> = c0
+            .query(
+                &sql::boundaries(
+                    &reading.table.read,
+                    &reading.key,
+                    after.as_deref(),
+                    self.chunk_rows,
+                    self.connections,
+                ),
+                &[],
+            )
+            .await
+            .map_err(ctx)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let last = bounds.len() < self.connections;
+        let tx = TxMeta {
+            xid: snapshot.xmax.saturating_sub(1),
+            commit_time_us: now_us,
+            commit_lsn: hw,
+        };
+        let read = self
+            .read_ranges(&bounds, last, exported.as_deref(), tx, out)
+            .await;
+        self.clients[0].batch_execute("COMMIT").await.map_err(ctx)?;
+        let (keys, rows) = read?;
+        self.finish_group(
+            stream,
+            snapshot,
+            hw,
+            keys,
+            rows,
+            bounds.last().cloned(),
+            last,
+            out,
+        )
+        .await?;
+        Ok(Guard::Clear)
+    }
+
+    /// No transaction running in the snapshot may be one the stream already sent: its
+    /// change would precede the chunk's older row (commit order is not visibility order).
+    async fn guard(
+        &self,
+        stream: &PgStream,
+        snapshot: &XidSnapshot,
+    ) -> Result<Guard, tokio_postgres::Error> {
+        if let Some(x) = snapshot.running().find(|x| stream.decoded().contains(*x)) {
+            return Ok(Guard::Passed(x));
+        }
+        if !stream.decoded().overflowed {
+            return Ok(Guard::Clear);
+        }
+        // Xids sent before the stream's memory of them: only a commit stuck between its WAL
+        // record and its visibility for that long can be one, i.e. one waiting for a
+        // synchronous standby.
+        let waiting = self.clients[0]
+            .query(
+                "SELECT backend_xid::text FROM pg_stat_activity \
+                 WHERE wait_event = 'SyncRep' AND backend_xid IS NOT NULL",
+                &[],
+            )
+            .await?;
+        let waiting: HashSet<u32> = waiting
+            .iter()
+            .filter_map(|r| r.get::<_, String>(0).parse().ok())
+            .collect();
+        Ok(snapshot
+            .running()
+            .find(|x| waiting.contains(x))
+            .map_or(Guard::Clear, Guard::SyncRep))
+    }
+
+    /// The table's columns under the group's snapshot must be those the task read.
+    async fn check_definition(
+        &self,
+        schema: &crate::schema::TableSchema,
+        after: Option<&str>,
+    ) -> Result<(), PgSourceError> {
+        let c0 = &self.clients[0];
+        let now = definition::fingerprints(c0, &[schema.oid]).await?;
+        if now.get(&schema.oid) == self.fingerprints.get(&schema.oid) {
+            return Ok(());
+        }
+        let _ = c0.batch_execute("ROLLBACK").await;
+        Err(PgSourceError::ChunkDefinitionChanged {
+            table: schema.qualified_name(),
+            after: after.unwrap_or("its first row").to_owned(),
+        })
+    }
+
+    /// Reads the group's ranges side by side, one per connection; returns the keys read and
+    /// how many rows.
+    async fn read_ranges(
+        &self,
+        bounds: &[String],
+        last: bool,
+        exported: Option<&str>,
+        tx: TxMeta,
+        out: &SourceSender,
+    ) -> Result<(HashSet<Box<[u8]>>, u64), PgSourceError> {
+        let Some(reading) = self.current.as_ref() else {
+            return Ok((HashSet::new(), 0));
+        };
+        let table = &reading.table;
+        let ranges = bounds.len() + usize::from(last);
+        let first_row = table.rows == 0 && table.after.is_none();
+        let all_last = last && self.tables.is_empty() && !self.more_after;
+        let shared = Shared {
+            reading,
+            tx,
+            out,
+            base: table.rows,
+            size: self.chunk_rows as u64,
+            first_of_all: self.first_table == Some(table.read.schema.oid),
+        };
+        let tuple = sql::key_tuple(&table.read.schema, &reading.key);
+        let reads = (0..ranges).map(|i| {
+            let lo = if i == 0 {
+                table.after.as_deref()
+            } else {
+                Some(bounds[i - 1].as_str())
+            };
+            let hi = bounds.get(i).map(String::as_str);
+            let range = sql::range(&tuple, lo, hi);
+            let marks = RangeMarks {
+                first: first_row && i == 0,
+                last: last && i == ranges - 1,
+                last_of_all: all_last,
+            };
+            let import = exported.filter(|_| i > 0);
+            read_range(&self.clients[i], &shared, i as u64, range, import, marks)
+        });
+        let results = futures::future::try_join_all(reads).await?;
+        let rows = results.iter().map(|(_, n)| n).sum();
+        let keys = results.into_iter().flat_map(|(k, _)| k).collect();
+        Ok((keys, rows))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_group(
+        &mut self,
+        stream: &mut PgStream,
+        snapshot: XidSnapshot,
+        hw: Lsn,
+        keys: HashSet<Box<[u8]>>,
+        rows: u64,
+        upper: Option<String>,
+        last: bool,
+        out: &SourceSender,
+    ) -> Result<(), PgSourceError> {
+        let Some(mut reading) = self.current.take() else {
+            return Ok(());
+        };
+        let oid = reading.table.read.schema.oid;
+        if self.first_table == Some(oid) && rows > 0 {
+            self.first_table = None;
+        }
+        stream.install_chunk(ChunkFilter {
+            table: oid,
+            snapshot,
+            high_watermark: hw,
+            key_columns: reading.key.clone(),
+            keys,
+        });
+        let table = &mut reading.table;
+        table.rows += rows;
+        if let Some(u) = upper {
+            table.after = Some(u);
+        }
+        let name = table.read.schema.qualified_name();
+        let mut items = Vec::with_capacity(2);
+        if let Some(after) = table.after.clone().filter(|_| !last) {
+            items.push(SourceItem::ChunkDone {
+                table: name.clone(),
+                after,
+                rows: table.rows,
+                estimated_rows: reading.estimated_rows,
+            });
+        }
+        if last {
+            items.push(SourceItem::TableDone {
+                table: name,
+                rows: table.rows,
+            });
+        } else {
+            self.current = Some(reading);
+        }
+        send(out, items).await
+    }
+}
+
+/// What every range of a group shares.
+struct Shared<'a> {
+    reading: &'a Reading,
+    tx: TxMeta,
+    out: &'a SourceSender,
+    /// Rows of the table before this group (row numbers continue from it).
+    base: u64,
+    size: u64,
+    first_of_all: bool,
+}
+
+/// Which marks a range's rows may carry.
+#[derive(Clone, Copy)]
+struct RangeMarks {
+    first: bool,
+    last: bool,
+    last_of_all: bool,
+}
+
+/// Reads one range (importing the group's snapshot on connections other than the first) and
+/// sends its rows; returns their keys and count.
+async fn read_range(
+    client: &Client,
+    shared: &Shared<'_>,
+    index: u64,
+    range: String,
+    import: Option<&str>,
+    marks: RangeMarks,
+) -> Result<(HashSet<Box<[u8]>>, u64), PgSourceError> {
+    let reading = shared.reading;
+    let schema = &reading.table.read.schema;
+    let ctx = |e| PgSourceError::sql(format!("reading a chunk of {}", schema.qualified_name()), e);
+    if let Some(name) = import {
+        client
+            .batch_execute(&format!(
+                "{}; SET TRANSACTION SNAPSHOT '{name}'",
+                sql::BEGIN
+            ))
+            .await
+            .map_err(ctx)?;
+    }
+    let query = snapshot::copy_query_where(&reading.table.read, &reading.text_only, Some(&range));
+    let read = copy_rows(client, shared, index, &query, marks).await;
+    if import.is_some() {
+        client.batch_execute("COMMIT").await.map_err(ctx)?;
+    }
+    read
+}
+
+async fn copy_rows(
+    client: &Client,
+    shared: &Shared<'_>,
+    index: u64,
+    query: &str,
+    marks: RangeMarks,
+) -> Result<(HashSet<Box<[u8]>>, u64), PgSourceError> {
+    let reading = shared.reading;
+    let schema = &reading.table.read.schema;
+    let ctx = || format!("reading a chunk of {}", schema.qualified_name());
+    let stream = client
+        .copy_out(query)
+        .await
+        .map_err(|e| PgSourceError::sql(ctx(), e))?;
+    futures::pin_mut!(stream);
+    let mut parser = CopyBinaryParser::new();
+    let mut emit = Emitter {
+        shared,
+        row: shared.base + index * shared.size,
+        count: AtomicU64::new(0),
+        keys: HashSet::new(),
+        key: Vec::new(),
+        held: None,
+        batch: Vec::with_capacity(BATCH_ROWS),
+        marks,
+    };
+    while let Some(chunk) = stream.next().await {
+        parser.push(chunk.map_err(|e| PgSourceError::sql(ctx(), e))?);
+        while let Some(mut row) = parser.next_row().map_err(|e| PgSourceError::Protocol {
+            context: ctx(),
+            what: e.to_string(),
+        })? {
+            snapshot::mark_text_cells(&mut row, &reading.text_only);
+            if row.cells.len() != schema.columns.len() {
+                return Err(PgSourceError::Protocol {
+                    context: ctx(),
+                    what: format!(
+                        "a row has {} values for {} columns",
+                        row.cells.len(),
+                        schema.columns.len()
+                    ),
+                });
+            }
+            emit.push(row);
+            if emit.batch.len() >= BATCH_ROWS {
+                let full = std::mem::replace(&mut emit.batch, Vec::with_capacity(BATCH_ROWS));
+                send(shared.out, full).await?;
+            }
+        }
+    }
+    parser.finish().map_err(|e| PgSourceError::Protocol {
+        context: ctx(),
+        what: e.to_string(),
+    })?;
+    emit.finish();
+    let batch = std::mem::take(&mut emit.batch);
+    if !batch.is_empty() {
+        send(shared.out, batch).await?;
+    }
+    Ok((emit.keys, emit.count.into_inner()))
+}
+
+/// Turns a range's rows into READ events, holding one back to mark the table's last row.
+struct Emitter<'a> {
+    shared: &'a Shared<'a>,
+    row: u64,
+    count: AtomicU64,
+    keys: HashSet<Box<[u8]>>,
+    key: Vec<u8>,
+    held: Option<Row>,
+    batch: SourceBatch,
+    marks: RangeMarks,
+}
+
+impl Emitter<'_> {
+    fn push(&mut self, row: Row) {
+        if encode_key(&row, &self.shared.reading.key, &mut self.key) {
+            self.keys.insert(self.key.as_slice().into());
+        }
+        if let Some(prev) = self.held.replace(row) {
+            self.emit(prev, false);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(prev) = self.held.take() {
+            self.emit(prev, self.marks.last);
+        }
+    }
+
+    fn emit(&mut self, row: Row, last_in_table: bool) {
+        let n = self.count.fetch_add(1, Ordering::Relaxed);
+        let first_in_table = self.marks.first && n == 0;
+        let mark = snapshot::snapshot_mark(
+            first_in_table,
+            last_in_table,
+            self.shared.first_of_all,
+            self.marks.last_of_all,
+        );
+        let tx = self.shared.tx;
+        self.batch.push(SourceItem::Event(ChangeEvent {
+            position: Position::Snapshot {
+                snapshot: LogPoint::Lsn(tx.commit_lsn),
+                row: self.row,
+            },
+            op: Op::Read,
+            table: Arc::clone(&self.shared.reading.table.read.schema),
+            tx,
+            lsn: tx.commit_lsn,
+            last_commit_lsn: None,
+            snapshot: if mark == SnapshotMark::None {
+                SnapshotMark::Middle
+            } else {
+                mark
+            },
+            before: None,
+            after: Some(row),
+        }));
+        self.row += 1;
+    }
+}
+
+async fn send(out: &SourceSender, batch: SourceBatch) -> Result<(), PgSourceError> {
+    out.send(Ok(batch))
+        .await
+        .map_err(|_| PgSourceError::Connection {
+            context: "chunked snapshot".into(),
+            reason: "the pipeline stopped".into(),
+        })
+}
