@@ -37,6 +37,8 @@ pub const ORACLE_MINED_SCN: &str = "tributary_oracle_mined_scn";
 pub const ORACLE_OPEN_TRANSACTIONS: &str = "tributary_oracle_open_transactions";
 pub const ORACLE_BUFFERED_BYTES: &str = "tributary_oracle_buffered_bytes";
 pub const ORACLE_SPILLED_TRANSACTIONS: &str = "tributary_oracle_spilled_transactions_total";
+pub const SNAPSHOT_CHUNKS: &str = "tributary_snapshot_chunk_groups_total";
+pub const SNAPSHOT_CHUNK_RETRIES: &str = "tributary_snapshot_chunk_retries_total";
 
 /// The labels of one shard's metrics.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -151,6 +153,14 @@ pub fn describe() {
     describe_gauge!(
         ORACLE_BUFFERED_BYTES,
         "Oracle: bytes of open transactions' rows held in memory (past the budget the largest spills)"
+    );
+    describe_counter!(
+        SNAPSHOT_CHUNKS,
+        "Groups of chunks a chunked snapshot read (one snapshot each)"
+    );
+    describe_counter!(
+        SNAPSHOT_CHUNK_RETRIES,
+        "Chunk groups read again because their snapshot counted as running a transaction the stream had already sent"
     );
     describe_counter!(
         ORACLE_SPILLED_TRANSACTIONS,

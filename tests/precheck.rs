@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
+use support::own_server::{as_postgres, OwnServer};
 use support::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -851,104 +852,6 @@ mod serial {
             String::from_utf8_lossy(&out.stderr)
         );
         db.cleanup().await;
-    }
-}
-
-/// A PostgreSQL 15 server of the test's own, for settings the shared servers must keep
-/// (`max_slot_wal_keep_size`, one slot, one WAL sender) and a physical standby's walsender:
-/// initdb'd in a temporary directory, stopped (immediate) and removed when dropped.
-struct OwnServer {
-    dir: tempfile::TempDir,
-    port: u16,
-    bin: PathBuf,
-}
-
-impl OwnServer {
-    const BIN: &'static str = "/usr/lib/postgresql/15/bin";
-
-    /// The server process runs as `postgres` when the test runs as root (it refuses root).
-    fn command(&self, program: &str) -> std::process::Command {
-        as_postgres(&self.bin.join(program))
-    }
-
-    fn start(settings: &[&str]) -> OwnServer {
-        let dir = tempfile::tempdir().unwrap();
-        let server = OwnServer {
-            port: free_port(),
-            bin: PathBuf::from(Self::BIN),
-            dir,
-        };
-        let data = server.dir.path().join("data");
-        let _ = std::process::Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(server.dir.path())
-            .status();
-        let init = server
-            .command("initdb")
-            .args(["-U", "tributary", "--auth=trust", "-D"])
-            .arg(&data)
-            .output()
-            .unwrap();
-        assert!(
-            init.status.success(),
-            "{}",
-            String::from_utf8_lossy(&init.stderr)
-        );
-        let mut options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c wal_level=logical -c fsync=off",
-            server.port,
-            server.dir.path().display()
-        );
-        for s in settings {
-            options.push_str(&format!(" -c {s}"));
-        }
-        let log = server.dir.path().join("log");
-        let started = server
-            .command("pg_ctl")
-            .args(["-w", "-t", "60", "-D"])
-            .arg(&data)
-            .args(["-l"])
-            .arg(&log)
-            .args(["-o", &options, "start"])
-            .output()
-            .unwrap();
-        assert!(
-            started.status.success(),
-            "{}{}",
-            String::from_utf8_lossy(&started.stderr),
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://tributary@127.0.0.1:{}/postgres", self.port)
-    }
-}
-
-impl Drop for OwnServer {
-    fn drop(&mut self) {
-        let _ = self
-            .command("pg_ctl")
-            .args(["-m", "immediate", "-D"])
-            .arg(self.dir.path().join("data"))
-            .arg("stop")
-            .output();
-    }
-}
-
-fn as_postgres(program: &Path) -> std::process::Command {
-    let root = std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false);
-    if root {
-        let mut c = std::process::Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(program);
-        c
-    } else {
-        std::process::Command::new(program)
     }
 }
 

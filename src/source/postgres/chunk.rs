@@ -46,6 +46,7 @@ use super::error::PgSourceError;
 use super::snapshot::{self, SnapshotTable, BATCH_ROWS};
 use super::stream::PgStream;
 use crate::event::{ChangeEvent, Op, Row, SnapshotMark, TxMeta};
+use crate::metrics::{ShardLabels, SNAPSHOT_CHUNKS, SNAPSHOT_CHUNK_RETRIES};
 use crate::position::{LogPoint, Lsn, Position};
 use crate::source::{SourceBatch, SourceItem, SourceSender};
 
@@ -85,7 +86,8 @@ pub struct ChunkedSnapshot {
     more_after: bool,
     backoff: Duration,
     retry_at: Option<Instant>,
-    retries: u64,
+    retries: metrics::Counter,
+    groups: metrics::Counter,
     task: String,
 }
 
@@ -110,7 +112,9 @@ impl ChunkedSnapshot {
         tables: Vec<ChunkedTable>,
         fingerprints: Fingerprints,
         task: &str,
+        shard: u32,
     ) -> ChunkedSnapshot {
+        let labels = ShardLabels::new(task, shard);
         let first_table = tables
             .first()
             .filter(|t| t.after.is_none())
@@ -127,7 +131,8 @@ impl ChunkedSnapshot {
             more_after: false,
             backoff: RETRY_FIRST,
             retry_at: None,
-            retries: 0,
+            retries: labels.counter(SNAPSHOT_CHUNK_RETRIES),
+            groups: labels.counter(SNAPSHOT_CHUNKS),
             task: task.to_owned(),
         }
     }
@@ -150,11 +155,6 @@ impl ChunkedSnapshot {
     /// When the group the guard refused is read again.
     pub fn retry_at(&self) -> Instant {
         self.retry_at.unwrap_or_else(Instant::now)
-    }
-
-    /// Groups the guard refused so far.
-    pub fn retries(&self) -> u64 {
-        self.retries
     }
 
     /// Reads table `oid` again from its first row (a TRUNCATE its chunks' snapshots saw).
@@ -192,11 +192,12 @@ impl ChunkedSnapshot {
         }
         match self.group(stream, out).await? {
             Guard::Clear => {
+                self.groups.increment(1);
                 self.retry_at = None;
                 self.backoff = RETRY_FIRST;
             }
             Guard::Passed(xid) | Guard::SyncRep(xid) => {
-                self.retries += 1;
+                self.retries.increment(1);
                 tracing::debug!(task = %self.task, xid, "a chunk's snapshot counts as running a transaction the stream already sent: reading it again");
                 self.retry_at = Some(Instant::now() + self.backoff);
                 self.backoff = (self.backoff * 2).min(RETRY_MAX);
@@ -287,6 +288,7 @@ impl ChunkedSnapshot {
         let hw: Lsn = hw_text
             .parse()
             .map_err(|_| protocol(format!("unreadable LSN {hw_text:?}")))?;
+        tracing::debug!(task = %self.task, table = %name, snapshot = %snap_text, high_watermark = %hw, "chunk group");
         let guard = self.guard(stream, &snapshot).await.map_err(ctx)?;
         if !matches!(guard, Guard::Clear) {
             c0.batch_execute("ROLLBACK").await.map_err(ctx)?;
@@ -343,7 +345,7 @@ impl ChunkedSnapshot {
         stream: &PgStream,
         snapshot: &XidSnapshot,
     ) -> Result<Guard, tokio_postgres::Error> {
-        if let Some(x) = snapshot.running().find(|x| stream.decoded().contains(*x)) {
+        if let Some(x) = stream.decoded().unseen_by(snapshot) {
             return Ok(Guard::Passed(x));
         }
         if !stream.decoded().overflowed {

@@ -287,6 +287,7 @@ impl Source for PgSource {
                     started.chunked,
                     pre.fingerprints.clone(),
                     &self.opts.task,
+                    self.opts.shard,
                 )),
                 opts: self.opts,
                 repl: started.repl,

@@ -470,6 +470,7 @@ impl PgStream {
                     commit_time_us,
                     commit_lsn: final_lsn,
                 };
+                tracing::trace!(xid, %final_lsn, "begin");
                 self.decoded.insert(xid);
                 self.chunks.advance(final_lsn);
                 self.tx = Some(OpenTx {

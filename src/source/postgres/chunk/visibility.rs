@@ -64,6 +64,8 @@ pub struct DecodedXids {
     capacity: usize,
     /// Some xid was forgotten to stay within `capacity`.
     pub overflowed: bool,
+    /// The newest xid passed on (in xid order, across the 32-bit wrap).
+    newest: Option<u32>,
 }
 
 /// How many recent xids the stream remembers (1 MiB of xids, about 3 MiB with the set).
@@ -76,11 +78,15 @@ impl DecodedXids {
             set: HashSet::new(),
             capacity: capacity.max(1),
             overflowed: false,
+            newest: None,
         }
     }
 
     /// Records that the stream passes on changes of `xid` from now.
     pub fn insert(&mut self, xid: u32) {
+        if self.newest.is_none_or(|n| (xid.wrapping_sub(n) as i32) > 0) {
+            self.newest = Some(xid);
+        }
         if !self.set.insert(xid) {
             return;
         }
@@ -95,6 +101,17 @@ impl DecodedXids {
 
     pub fn contains(&self, xid: u32) -> bool {
         self.set.contains(&xid)
+    }
+
+    /// A transaction passed on that `snapshot` does not see as committed: one it lists as
+    /// running, or one at or past its `xmax`. A snapshot's `xmax` is one past the newest
+    /// transaction that has *ended*, so a transaction whose commit is in the WAL but that
+    /// has not ended yet (waiting for a synchronous standby) can lie past it without being
+    /// listed.
+    pub fn unseen_by(&self, snapshot: &XidSnapshot) -> Option<u32> {
+        self.newest
+            .filter(|n| snapshot.widen(*n) >= snapshot.xmax)
+            .or_else(|| snapshot.running().find(|x| self.contains(*x)))
     }
 }
 
@@ -143,5 +160,24 @@ mod tests {
         assert!(!d.overflowed);
         d.insert(3);
         assert!(d.overflowed && !d.contains(1) && d.contains(2) && d.contains(3));
+    }
+
+    #[test]
+    fn a_passed_transaction_the_snapshot_does_not_see_is_found() {
+        let mut d = DecodedXids::new(16);
+        d.insert(100);
+        d.insert(98);
+        let snap = |t: &str| XidSnapshot::parse(t).unwrap();
+        assert_eq!(d.unseen_by(&snap("99:101:")), None, "both committed");
+        assert_eq!(
+            d.unseen_by(&snap("98:101:98")),
+            Some(98),
+            "listed as running"
+        );
+        assert_eq!(
+            d.unseen_by(&snap("100:100:")),
+            Some(100),
+            "past xmax: committed in the WAL, not ended"
+        );
     }
 }

@@ -1,0 +1,468 @@
+//! Chunked snapshots beside the stream (DESIGN-NOTES §1):
+//! - tables read in key-range chunks while heavy concurrent UPDATE/DELETE/INSERT (and key
+//!   moves) hit the same keys end with the consumer's state equal to the tables', row by row,
+//!   on clusters of 1, 2 and 3 workers;
+//! - a transaction committed in the WAL but not yet visible (it waits for a synchronous
+//!   standby that never answers, on a PostgreSQL of the test's own) and already sent by the
+//!   stream is not overtaken by an older chunk row: the chunk is read again once it is
+//!   visible;
+//! - DDL on a table during its chunked read ends the attempt naming the table, and the retry
+//!   reads the remaining chunks under the new definition.
+
+mod support;
+
+mod serial {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use serde_json::{json, Value};
+
+    use super::support::cluster::{task_toml, wait_streaming, Cluster, TABLES};
+    use super::support::own_server::OwnServer;
+    use super::support::*;
+
+    const LIMIT: Duration = Duration::from_secs(120);
+    const ROWS: i64 = 3_000;
+
+    /// Random writes until stopped, on the four tables' keys 1..=ROWS (and moved keys): single
+    /// UPDATEs, DELETEs, upserting INSERTs, key moves, and two-row transactions (a deadlock or
+    /// a key clash just rolls that one back).
+    struct Chaos {
+        stop: tokio::sync::watch::Sender<bool>,
+        done: Arc<AtomicI64>,
+        tasks: Vec<tokio::task::JoinHandle<()>>,
+    }
+
+    impl Chaos {
+        fn start(url: &str, writers: u64) -> Chaos {
+            let (stop, rx) = tokio::sync::watch::channel(false);
+            let done = Arc::new(AtomicI64::new(0));
+            let tasks = (0..writers)
+                .map(|w| tokio::spawn(chaos(url.to_owned(), w, rx.clone(), done.clone())))
+                .collect();
+            Chaos { stop, done, tasks }
+        }
+
+        async fn wait_more(&self, more: i64) {
+            let target = self.done.load(Ordering::Relaxed) + more;
+            wait_until("more writes", LIMIT, || {
+                self.done.load(Ordering::Relaxed) >= target
+            })
+            .await;
+        }
+
+        async fn stop(self) -> i64 {
+            self.stop.send(true).unwrap();
+            for t in self.tasks {
+                t.await.unwrap();
+            }
+            self.done.load(Ordering::Relaxed)
+        }
+    }
+
+    async fn chaos(
+        url: String,
+        seed: u64,
+        stop: tokio::sync::watch::Receiver<bool>,
+        done: Arc<AtomicI64>,
+    ) {
+        let c = connect(&url).await;
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        while !*stop.borrow() {
+            let t = TABLES[next(4) as usize];
+            let (k, k2) = (next(ROWS as u64) + 1, next(ROWS as u64) + 1);
+            let sql = match next(6) {
+                0 | 1 => format!("UPDATE {t} SET v = v + 1 WHERE id = {k}"),
+                2 => format!("DELETE FROM {t} WHERE id = {k}"),
+                3 => format!(
+                    "INSERT INTO {t} VALUES ({k}, 7) ON CONFLICT (id) DO UPDATE SET v = {t}.v + 100"
+                ),
+                4 => format!("UPDATE {t} SET id = id + 100000 WHERE id = {k}"),
+                _ => format!(
+                    "BEGIN; UPDATE {t} SET v = v + 1000 WHERE id = {k}; \
+                     DELETE FROM {t} WHERE id = {k2}; INSERT INTO {t} VALUES ({k2} + 200000, 1) \
+                     ON CONFLICT (id) DO NOTHING; COMMIT"
+                ),
+            };
+            if c.batch_execute(&sql).await.is_err() {
+                let _ = c.batch_execute("ROLLBACK").await;
+            }
+            done.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    async fn four_tables(prefix: &str) -> TestDb {
+        let db = TestDb::create(prefix).await;
+        for t in TABLES {
+            db.client
+                .batch_execute(&format!(
+                    "CREATE TABLE {t} (id bigint PRIMARY KEY, v int NOT NULL DEFAULT 0);
+                     INSERT INTO {t} SELECT g, 0 FROM generate_series(1, {ROWS}) g;"
+                ))
+                .await
+                .unwrap();
+        }
+        db
+    }
+
+    /// Table `t` as its consumer should rebuild it: key JSON → after image.
+    async fn table_state(db: &TestDb, t: &str) -> BTreeMap<String, Value> {
+        db.client
+            .query(&format!("SELECT id, v FROM {t}"), &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let (id, v): (i64, i32) = (r.get(0), r.get(1));
+                (json!({ "id": id }).to_string(), json!({ "id": id, "v": v }))
+            })
+            .collect()
+    }
+
+    /// Reads the topic until it rebuilds the table (bounded), then compares row by row.
+    async fn converge(db: &TestDb, t: &str, topic: &str) {
+        let want = table_state(db, t).await;
+        let mut got = BTreeMap::new();
+        for _ in 0..20 {
+            let msgs = consume_all(topic, Duration::from_secs(2), Duration::from_secs(90));
+            got = replay(&msgs);
+            if got == want {
+                return;
+            }
+        }
+        let wrong: Vec<_> = want
+            .iter()
+            .filter(|(k, v)| got.get(*k) != Some(*v))
+            .take(5)
+            .map(|(k, v)| format!("{k}: table {v}, topic {:?}", got.get(k)))
+            .collect();
+        let extra: Vec<_> = got
+            .keys()
+            .filter(|k| !want.contains_key(*k))
+            .take(5)
+            .collect();
+        panic!(
+            "{topic}: {} rows in the table, {} rebuilt; differing: {wrong:?}; only in the topic: {extra:?}",
+            want.len(),
+            got.len()
+        );
+    }
+
+    /// Chunk groups read by the task's shards, over every worker's metrics.
+    fn chunk_groups(c: &Cluster, task: &str) -> f64 {
+        c.workers
+            .iter()
+            .filter_map(|w| scrape(&w.metrics))
+            .flatten()
+            .filter(|s| {
+                s.name == "tributary_snapshot_chunk_groups_total"
+                    && s.labels.get("task").map(String::as_str) == Some(task)
+            })
+            .map(|s| s.value)
+            .sum()
+    }
+
+    /// A task of one shard per table on `workers` workers, snapshotted in chunks of 150 rows
+    /// (two connections: groups of 300) while the writers run; then every table compared.
+    async fn chunked_under_writes(workers: u64) {
+        let prefix = format!("chunkw{workers}");
+        let db = four_tables(&prefix).await;
+        let c = Cluster::start(workers);
+        let task = unique(&prefix);
+        let path = task_toml(
+            c.dir.path(),
+            &task,
+            &db,
+            "",
+            "snapshot_rows_per_second = 3000",
+        );
+        add_to_section(
+            &path,
+            "source",
+            "snapshot_chunk_rows = 150\nsnapshot_connections = 2",
+        );
+        let chaos = Chaos::start(&db.url, 3);
+        chaos.wait_more(200).await;
+        c.create_task(&path);
+        wait_streaming(&c, &task, TABLES.len());
+        chaos.wait_more(500).await;
+        let writes = chaos.stop().await;
+        tracing::info!(writes, "writers stopped; comparing every table");
+        for t in TABLES {
+            converge(&db, t, &format!("{task}.{t}")).await;
+        }
+        let groups = chunk_groups(&c, &task);
+        let least = (TABLES.len() as i64 * ROWS / 300) as f64;
+        assert!(
+            groups >= least,
+            "each table read in groups of 300 rows: {groups} groups, at least {least} expected"
+        );
+        db.cleanup().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_worker_heavy_writes_on_the_same_keys_end_equal_row_by_row() {
+        chunked_under_writes(1).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_workers_heavy_writes_on_the_same_keys_end_equal_row_by_row() {
+        chunked_under_writes(2).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn three_workers_heavy_writes_on_the_same_keys_end_equal_row_by_row() {
+        chunked_under_writes(3).await;
+    }
+
+    /// A FIFO the run holds at a fail point until the test writes to it.
+    fn fifo(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+        let release = dir.join("release");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&release)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let held = dir.join("release.held");
+        (release, held)
+    }
+
+    fn spawn_held(setup: &TaskSetup, failpoints: &str, metrics: &str) -> Proc {
+        Proc::from_child(
+            tributary()
+                .args(["run", "--task"])
+                .arg(&setup.path)
+                .arg("--data-dir")
+                .arg(setup.data())
+                .args(["--metrics-addr", metrics])
+                .env("FAILPOINTS", failpoints)
+                .env(
+                    "TRIBUTARY_LOG",
+                    std::env::var("TRIBUTARY_TEST_LOG").unwrap_or("warn,tributary=info".into()),
+                )
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(not(feature = "failpoints"), ignore = "needs --features failpoints")]
+    async fn a_change_sent_before_it_is_visible_is_not_overtaken_by_an_older_chunk_row() {
+        // Commits wait for a synchronous standby that never connects: in the WAL (so the
+        // stream sends them) but not visible until the wait is cancelled.
+        let server = OwnServer::start(&[
+            "synchronous_standby_names=never_connects",
+            "synchronous_commit=local",
+        ]);
+        let admin = connect(&server.url()).await;
+        let db = TestDb::create_on(&server.url(), "chunklf").await;
+        db.client
+            .batch_execute(
+                "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, qty int NOT NULL);
+                 INSERT INTO items SELECT g, 'item ' || g, 0 FROM generate_series(1, 1000) g;",
+            )
+            .await
+            .unwrap();
+        let setup = TaskSetup::new(
+            &db.url,
+            "chunklf",
+            &["public.items"],
+            &["full", "incremental"],
+        );
+        add_to_section(
+            &setup.path,
+            "source",
+            "snapshot_chunk_rows = 100\nsnapshot_connections = 1",
+        );
+        let (release, held) = fifo(setup.data().parent().unwrap());
+        let failpoints = format!(
+            "{}=1*return({})->off",
+            tributary::failpoint::SOURCE_CHUNK_GROUP,
+            release.display()
+        );
+        let addr = format!("127.0.0.1:{}", free_port());
+        let run = spawn_held(&setup, &failpoints, &addr);
+        wait_until("the first chunk group held", LIMIT, || held.exists()).await;
+        tracing::info!(
+            "a commit that is in the WAL and not visible changes a row of the second chunk"
+        );
+        let stuck = connect(&db.url).await;
+        let pid: i32 = stuck
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let commit = tokio::spawn(async move {
+            stuck
+                .batch_execute(
+                    "SET synchronous_commit = on; UPDATE items SET name = 'newer' WHERE id = 150",
+                )
+                .await
+        });
+        wait_for("the commit waiting for the standby", LIMIT, || async {
+            admin
+                .query(
+                    "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'SyncRep'",
+                    &[&pid],
+                )
+                .await
+                .unwrap()
+                .len()
+                == 1
+        })
+        .await;
+        let written: i64 = admin
+            .query_one("SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint", &[])
+            .await
+            .unwrap()
+            .get(0);
+        wait_for("the walsender sending the commit", LIMIT, || async {
+            admin
+                .query_one(
+                    "SELECT coalesce(max((sent_lsn - '0/0')::bigint), 0) FROM pg_stat_replication",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get::<_, i64>(0)
+                >= written
+        })
+        .await;
+        let visible: bool = db
+            .client
+            .query_one("SELECT name = 'newer' FROM items WHERE id = 150", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(!visible, "the update is sent but not visible yet");
+        tracing::info!(
+            "release: the first chunk is read, the stream passes the update on, and the second \
+             chunk's snapshot counts it as running"
+        );
+        std::fs::write(&release, b"").unwrap();
+        let topic = setup.topic("public.items");
+        let retries = || {
+            scrape(&addr)
+                .and_then(|s| metric(&s, "tributary_snapshot_chunk_retries_total", &setup.task))
+        };
+        // Bounded: without the guard the chunk is read at once and nothing is retried.
+        let start = std::time::Instant::now();
+        while !retries().is_some_and(|r| r >= 2.0) && start.elapsed() < Duration::from_secs(10) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let sent = consume_all(&topic, Duration::from_secs(1), LIMIT);
+        assert!(
+            sent.iter().any(|m| m
+                .value
+                .as_ref()
+                .is_some_and(|v| v["op"] == "u" && v["after"]["name"] == "newer")),
+            "the stream sent the update"
+        );
+        tracing::info!("end the wait: the update becomes visible and the chunk is read");
+        admin
+            .query("SELECT pg_cancel_backend($1)", &[&pid])
+            .await
+            .unwrap();
+        let _ = commit.await.unwrap();
+        let want = items_state(&db).await;
+        assert_eq!(want[&json!({"id": 150}).to_string()]["name"], "newer");
+        let mut got = BTreeMap::new();
+        for _ in 0..20 {
+            got = replay(&consume_all(&topic, Duration::from_secs(2), LIMIT));
+            if got == want {
+                break;
+            }
+        }
+        assert_eq!(got.len(), want.len());
+        for (k, v) in &want {
+            assert_eq!(got.get(k), Some(v), "row {k}");
+        }
+        assert!(
+            retries().is_some_and(|r| r >= 2.0),
+            "the chunk group was refused while the update was invisible: {:?}",
+            retries()
+        );
+        run.sigterm();
+        let (code, err) = run.wait_exit(LIMIT);
+        assert_eq!(code, 0, "{err}");
+        db.cleanup().await;
+        drop(server);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(not(feature = "failpoints"), ignore = "needs --features failpoints")]
+    async fn ddl_during_a_chunked_read_ends_the_attempt_and_the_retry_reads_the_new_columns() {
+        let db = TestDb::create("chunkddl").await;
+        db.client
+            .batch_execute(
+                "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, qty int NOT NULL);
+                 INSERT INTO items SELECT g, 'item ' || g, 0 FROM generate_series(1, 1000) g;",
+            )
+            .await
+            .unwrap();
+        let setup = TaskSetup::new(
+            &db.url,
+            "chunkddl",
+            &["public.items"],
+            &["full", "incremental"],
+        );
+        add_to_section(
+            &setup.path,
+            "source",
+            "snapshot_chunk_rows = 100\nsnapshot_connections = 1",
+        );
+        let (release, held) = fifo(setup.data().parent().unwrap());
+        // The third group is held.
+        let failpoints = format!(
+            "{}=2*off->1*return({})->off",
+            tributary::failpoint::SOURCE_CHUNK_GROUP,
+            release.display()
+        );
+        let addr = format!("127.0.0.1:{}", free_port());
+        let run = spawn_held(&setup, &failpoints, &addr);
+        wait_until("the third chunk group held", LIMIT, || held.exists()).await;
+        db.client
+            .batch_execute("ALTER TABLE items ADD COLUMN note text NOT NULL DEFAULT 'n'")
+            .await
+            .unwrap();
+        std::fs::write(&release, b"").unwrap();
+        let topic = setup.topic("public.items");
+        let msgs = consume_until(&topic, |m| {
+            let ids: std::collections::BTreeSet<i64> = m
+                .iter()
+                .filter_map(|m| m.value.as_ref()?["after"]["id"].as_i64())
+                .collect();
+            ids.len() == 1000
+        });
+        let reads: Vec<&Value> = values(&msgs)
+            .into_iter()
+            .filter(|v| v["op"] == "r")
+            .collect();
+        let with_note = reads.iter().filter(|v| v["after"]["note"] == "n").count();
+        assert!(
+            with_note >= 700 && with_note < reads.len(),
+            "rows read after the DDL carry the new column: {with_note} of {}",
+            reads.len()
+        );
+        run.sigterm();
+        let (code, err) = run.wait_exit(LIMIT);
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            err.contains(
+                "table public.items changed (its columns) while its chunked snapshot was read"
+            ),
+            "{err}"
+        );
+        db.cleanup().await;
+    }
+}
