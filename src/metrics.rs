@@ -37,6 +37,7 @@ pub const ORACLE_MINED_SCN: &str = "tributary_oracle_mined_scn";
 pub const ORACLE_OPEN_TRANSACTIONS: &str = "tributary_oracle_open_transactions";
 pub const ORACLE_BUFFERED_BYTES: &str = "tributary_oracle_buffered_bytes";
 pub const ORACLE_SPILLED_TRANSACTIONS: &str = "tributary_oracle_spilled_transactions_total";
+pub const SNAPSHOT_COMPLETE: &str = "tributary_snapshot_complete";
 pub const SNAPSHOT_CHUNKS: &str = "tributary_snapshot_chunk_groups_total";
 pub const SNAPSHOT_CHUNK_RETRIES: &str = "tributary_snapshot_chunk_retries_total";
 
@@ -154,6 +155,10 @@ pub fn describe() {
         ORACLE_BUFFERED_BYTES,
         "Oracle: bytes of open transactions' rows held in memory (past the budget the largest spills)"
     );
+    describe_gauge!(
+        SNAPSHOT_COMPLETE,
+        "1 once every snapshot row is sent (a chunked snapshot runs beside the stream), else 0"
+    );
     describe_counter!(
         SNAPSHOT_CHUNKS,
         "Groups of chunks a chunked snapshot read (one snapshot each)"
@@ -179,6 +184,7 @@ pub struct ShardMetrics {
     confirmed: Gauge,
     snapshot_rows: Gauge,
     snapshot_estimated: Gauge,
+    snapshot_complete: Gauge,
     stream_events: Counter,
     records_sent: Counter,
     records_durable: Counter,
@@ -196,6 +202,7 @@ impl ShardMetrics {
             confirmed: labels.gauge(SOURCE_CONFIRMED_POSITION),
             snapshot_rows: labels.gauge(SNAPSHOT_ROWS),
             snapshot_estimated: labels.gauge(SNAPSHOT_ROWS_ESTIMATED),
+            snapshot_complete: labels.gauge(SNAPSHOT_COMPLETE),
             stream_events: labels.counter(STREAM_EVENTS),
             records_sent: labels.counter(RECORDS_SENT),
             records_durable: labels.counter(RECORDS_DURABLE),
@@ -216,6 +223,8 @@ impl ShardMetrics {
         let (rows, estimated) = stats.snapshot_totals();
         self.snapshot_rows.set(rows as f64);
         self.snapshot_estimated.set(estimated as f64);
+        let complete = stats.snapshot_complete.load(Ordering::Relaxed);
+        self.snapshot_complete.set(if complete { 1.0 } else { 0.0 });
         self.stream_events
             .absolute(stats.stream_events.load(Ordering::Relaxed));
         self.records_sent

@@ -315,6 +315,7 @@ mod serial {
         let addr = format!("127.0.0.1:{}", free_port());
         let mut child = spawn_run_with(&setup.path, &setup.data(), &["--metrics-addr", &addr]);
         child.wait_stream_active(&db, &setup.task, LIMIT).await;
+        wait_snapshot_complete(&addr, &setup.task, LIMIT).await;
         let done = Arc::new(AtomicI64::new(0));
         let w = tokio::spawn(writer(db.url.clone(), 0, done.clone()));
         let snapshot_rows = (ORDERS + NOTES + 10) as f64;

@@ -236,7 +236,9 @@ mod serial {
     async fn sigkill_mid_snapshot_then_resume() {
         let (db, setup) = setup("killsnap", "snapshot_rows_per_second = 10000").await;
         let writer = Writer::start(&db);
-        tracing::info!("kill once the small table is done and items is partly delivered");
+        tracing::info!(
+            "kill once the small table is done and items is past its first group of chunks"
+        );
         let cp = {
             let mut child = setup.spawn();
             let (items, small) = (setup.topic("public.items"), setup.topic("public.small"));
@@ -244,7 +246,7 @@ mod serial {
                 consume_all(&small, Duration::from_millis(300), Duration::from_secs(5)).len() as u64
                     >= SMALL_ROWS
                     && consume_all(&items, Duration::from_millis(300), Duration::from_secs(5)).len()
-                        > 5_000
+                        > 20_000
             })
             .await;
             child.sigkill();
@@ -254,15 +256,16 @@ mod serial {
             matches!(
                 cp.tables.get("public.small"),
                 Some(TableProgress::Done { .. })
-            ) && !matches!(
+            ) && matches!(
                 cp.tables.get("public.items"),
-                Some(TableProgress::Done { .. })
+                Some(TableProgress::Chunked { .. })
             ),
-            "the kill must land with small done and items cut: {:?}",
+            "the kill must land with small done and items cut after a durable chunk: {:?}",
             cp.tables
         );
         tracing::info!(
-            "restart (unthrottled): items is read again whole, small is not, nothing is lost"
+            "restart (unthrottled): items resumes after its last durable chunk, small is not \
+             read again, nothing is lost"
         );
         let text = std::fs::read_to_string(&setup.path).unwrap();
         std::fs::write(
@@ -290,6 +293,7 @@ mod serial {
         tracing::info!("the snapshot completes, then the stream runs under a writer");
         let mut child = spawn_run_with(&setup.path, &setup.data(), &["--metrics-addr", &addr]);
         let slot = child.wait_stream_active(&db, &setup.task, LIMIT).await;
+        wait_snapshot_complete(&addr, &setup.task, LIMIT).await;
         let writer = Writer::start(&db);
         writer.wait_more(200).await;
         let written = writer.stop().await;

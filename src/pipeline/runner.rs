@@ -24,7 +24,7 @@ use super::position_header::PositionWriter;
 use super::progress::{Mark, MarkQueue};
 use super::stats::{Stats, TableStats};
 use super::throttle::{Limits, Throttle};
-use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, ShardKey};
+use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, ShardKey, TableProgress};
 use crate::config::PartitionPolicy;
 use crate::definition::TableDefinition;
 use crate::event::{ChangeEvent, TxMeta};
@@ -249,6 +249,12 @@ impl<S: Sink, F: Format> Runner<S, F> {
     ) -> Result<RunEnd, PipelineError> {
         let mut tick = tokio::time::interval(self.opts.checkpoint_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let read = self
+            .cp
+            .tables
+            .values()
+            .all(|t| matches!(t, TableProgress::Done { .. }));
+        self.stats.snapshot_complete.store(read, Ordering::Relaxed);
         let end = loop {
             if *shutdown.borrow() {
                 break RunEnd::Shutdown;
@@ -369,6 +375,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
                     self.marks.push(self.next_seq, Mark::HelperObject(o));
                 }
                 SourceItem::SnapshotDone => {
+                    self.stats.snapshot_complete.store(true, Ordering::Relaxed);
                     self.marks.push(self.next_seq, Mark::SnapshotDone);
                     if !self.opts.snapshot_only {
                         phase::report(&self.opts.phase, ShardPhase::Streaming);

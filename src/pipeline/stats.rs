@@ -23,6 +23,8 @@ pub struct Stats {
     pub heartbeat_written_us: AtomicI64,
     /// WAL the slot retains, in bytes, plus one (0 before the first reading).
     pub slot_retained_bytes: AtomicU64,
+    /// Every snapshot row is sent (or there is no snapshot to read).
+    pub snapshot_complete: std::sync::atomic::AtomicBool,
     /// Per table (`schema.table`): snapshot rows sent and the estimated total.
     pub tables: Mutex<BTreeMap<String, TableStats>>,
 }

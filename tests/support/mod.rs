@@ -309,6 +309,8 @@ pub fn tributary() -> Command {
 pub struct Proc {
     child: Option<Child>,
     stderr: Option<std::thread::JoinHandle<String>>,
+    /// Where a `tributary run` started by `spawn_run_with` serves its metrics.
+    metrics: Option<String>,
 }
 
 impl Proc {
@@ -324,6 +326,7 @@ impl Proc {
         Proc {
             child: Some(child),
             stderr,
+            metrics: None,
         }
     }
 
@@ -350,15 +353,23 @@ impl Proc {
         }
     }
 
-    /// Waits (bounded) until the task's slot exists and a walsender streams from it: the
-    /// snapshot (if any) is read and the stream runs, so a write from now on reaches the
-    /// stream. Fails with the process's stderr if it exits or the time runs out first.
-    /// Returns the slot's name.
+    /// Waits (bounded) until the task's slot exists and a walsender streams from it and, for a
+    /// run started by `spawn_run_with`, its snapshot is sent (`tributary_snapshot_complete`: a
+    /// chunked snapshot runs beside the stream), so a write from now on reaches the stream
+    /// after every snapshot row. Fails with the process's stderr if it exits or the time runs
+    /// out first. Returns the slot's name.
     pub async fn wait_stream_active(&mut self, db: &TestDb, task: &str, limit: Duration) -> String {
         let start = Instant::now();
         loop {
             if let Some((name, true)) = db.task_slot(task).await {
-                return name;
+                let complete = self.metrics.as_deref().is_none_or(|addr| {
+                    scrape(addr)
+                        .and_then(|s| metric(&s, "tributary_snapshot_complete", task))
+                        .is_some_and(|v| v == 1.0)
+                });
+                if complete {
+                    return name;
+                }
             }
             let exited = self
                 .child
@@ -370,6 +381,7 @@ impl Proc {
                 let taken = Proc {
                     child: None,
                     stderr: None,
+                    metrics: None,
                 };
                 let (code, err) = std::mem::replace(self, taken).wait_exit(Duration::from_secs(0));
                 panic!(
@@ -416,19 +428,35 @@ pub fn spawn_run(task: &Path, data_dir: &Path) -> Proc {
     spawn_run_with(task, data_dir, &[])
 }
 
-/// Starts `tributary run` in the background with more options.
+/// Starts `tributary run` in the background with more options. It always serves metrics (on a
+/// free port unless `extra` names `--metrics-addr`), so `wait_stream_active` can also wait for
+/// the snapshot.
 pub fn spawn_run_with(task: &Path, data_dir: &Path, extra: &[&str]) -> Proc {
-    let child = tributary()
-        .args(["run", "--task"])
+    let given = extra
+        .iter()
+        .position(|a| *a == "--metrics-addr")
+        .and_then(|i| extra.get(i + 1))
+        .map(|a| a.to_string());
+    let metrics = given
+        .clone()
+        .unwrap_or_else(|| format!("127.0.0.1:{}", free_port()));
+    let mut cmd = tributary();
+    cmd.args(["run", "--task"])
         .arg(task)
         .arg("--data-dir")
         .arg(data_dir)
-        .args(extra)
+        .args(extra);
+    if given.is_none() {
+        cmd.args(["--metrics-addr", &metrics]);
+    }
+    let child = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start tributary");
-    Proc::from_child(child)
+    let mut proc = Proc::from_child(child);
+    proc.metrics = Some(metrics);
+    proc
 }
 
 /// Runs `tributary run` to completion (bounded), returning (exit code, stderr).
@@ -695,6 +723,18 @@ pub fn metric(series: &[Series], name: &str, task: &str) -> Option<f64> {
                 && s.labels.get("shard").map(String::as_str) == Some("0")
         })
         .map(|s| s.value)
+}
+
+/// Waits (bounded) until the run exporting metrics on `addr` has sent every snapshot row of
+/// `task` (`tributary_snapshot_complete`): a chunked snapshot runs beside the stream, so an
+/// active slot says nothing about it.
+pub async fn wait_snapshot_complete(addr: &str, task: &str, limit: Duration) {
+    wait_until("the snapshot complete", limit, || {
+        scrape(addr)
+            .and_then(|s| metric(&s, "tributary_snapshot_complete", task))
+            .is_some_and(|v| v == 1.0)
+    })
+    .await;
 }
 
 /// `GET /metrics` from a running exporter (None while it does not answer).

@@ -78,6 +78,8 @@ pub struct ChunkedSnapshot {
     chunk_rows: usize,
     clients: Vec<Client>,
     tables: VecDeque<ChunkedTable>,
+    /// Every table of this snapshot, to read one again from its first row.
+    known: Vec<SnapshotTable>,
     current: Option<Reading>,
     fingerprints: Fingerprints,
     /// The table whose first row is the snapshot's `first` (Debezium's marks), if unread.
@@ -124,6 +126,7 @@ impl ChunkedSnapshot {
             connections: connections.max(1),
             chunk_rows: chunk_rows.max(1),
             clients: Vec::new(),
+            known: tables.iter().map(|t| t.read.clone()).collect(),
             tables: tables.into(),
             current: None,
             fingerprints,
@@ -135,6 +138,13 @@ impl ChunkedSnapshot {
             groups: labels.counter(SNAPSHOT_CHUNKS),
             task: task.to_owned(),
         }
+    }
+
+    /// The snapshot's first table in the task's order: its first row is the `first` (a table
+    /// read whole before the chunks may be it).
+    pub fn first_of_all(mut self, oid: Option<u32>) -> ChunkedSnapshot {
+        self.first_table = self.first_table.filter(|f| Some(*f) == oid);
+        self
     }
 
     /// Another part of the snapshot is read after this one.
@@ -157,13 +167,15 @@ impl ChunkedSnapshot {
         self.retry_at.unwrap_or_else(Instant::now)
     }
 
-    /// Reads table `oid` again from its first row (a TRUNCATE its chunks' snapshots saw).
+    /// Reads table `oid` again from its first row (a TRUNCATE its chunks' snapshots saw:
+    /// the rows of its earlier chunks may predate it, those of later ones follow it).
     pub async fn restart(&mut self, oid: u32, out: &SourceSender) -> Result<(), PgSourceError> {
         let Some(r) = self
             .current
             .as_mut()
             .filter(|r| r.table.read.schema.oid == oid)
         else {
+            self.requeue(oid);
             return Ok(());
         };
         tracing::info!(task = %self.task, table = %r.table.read.schema.qualified_name(), "TRUNCATE during the chunked read: reading the table again from its first row");
@@ -174,6 +186,22 @@ impl ChunkedSnapshot {
             estimated_rows: r.estimated_rows,
         };
         send(out, vec![started]).await
+    }
+
+    /// Queues a table already read (or not started) to be read from its first row.
+    fn requeue(&mut self, oid: u32) {
+        if self.tables.iter().any(|t| t.read.schema.oid == oid) {
+            return;
+        }
+        let Some(read) = self.known.iter().find(|t| t.schema.oid == oid) else {
+            return;
+        };
+        tracing::info!(task = %self.task, table = %read.schema.qualified_name(), "TRUNCATE seen by a chunk of a table already read: reading it again");
+        self.tables.push_front(ChunkedTable {
+            read: read.clone(),
+            after: None,
+            rows: 0,
+        });
     }
 
     /// Reads the next group of chunks (the stream must be at a transaction boundary, with
@@ -195,6 +223,10 @@ impl ChunkedSnapshot {
                 self.groups.increment(1);
                 self.retry_at = None;
                 self.backoff = RETRY_FIRST;
+                if self.is_finished() {
+                    // The snapshot's connections are not held while only the stream runs.
+                    self.clients.clear();
+                }
             }
             Guard::Passed(xid) | Guard::SyncRep(xid) => {
                 self.retries.increment(1);

@@ -16,7 +16,7 @@ use super::error::PgSourceError;
 use super::health::{self, Watch};
 use super::replication::ReplicationStream;
 use super::setup::PgSourceOptions;
-use super::snapshot::{SnapshotSession, SnapshotTable};
+use super::snapshot::{SnapshotPlace, SnapshotSession, SnapshotTable};
 use super::stream::{Capture, PgStream, StreamStop};
 use super::takeover;
 use crate::definition::TableDefinition;
@@ -54,6 +54,8 @@ pub struct SourceRun {
     pub incarnation: String,
     /// Tables read in key-range chunks beside the stream (`super::chunk`).
     pub chunked: Option<ChunkedSnapshot>,
+    /// The snapshot's first table in the task's order (Debezium's `first` mark).
+    pub first_table: Option<u32>,
 }
 
 impl SourceRun {
@@ -78,14 +80,21 @@ impl SourceRun {
             if s.deferred && self.opts.incremental {
                 deferred = Some(s);
             } else if s.tables.is_empty() {
-                // Every table is read in chunks.
+                // Every table is read in chunks (or there is none).
+                if chunked.is_none() {
+                    send(&out, vec![SourceItem::SnapshotDone]).await?;
+                }
             } else {
                 let tables: Vec<Arc<TableSchema>> =
                     s.tables.iter().map(|t| t.schema.clone()).collect();
                 let client = self.opts.conn.connect_sql("definitions").await?;
                 let fp = self.fingerprints.clone();
                 let check = Arc::new(DefinitionCheck::new(client, fp, "full"));
-                let read = s.session.read(s.tables, out.clone(), Some(check.clone()));
+                let place = SnapshotPlace {
+                    first_table: self.first_table,
+                    more_after: chunked.is_some(),
+                };
+                let read = s.session.read(s.tables, out.clone(), Some(check.clone()), place);
                 let read = read.await;
                 // DDL during the snapshot explains a failed read better than the read's error.
                 check.tables(&tables).await?;
@@ -128,18 +137,22 @@ impl SourceRun {
         .with_capture(capture);
         stream.seed_relations(self.known_tables);
         stream.stop_at(deferred.as_ref().map(|s| s.lsn));
+        // The chunked snapshot stays after its last table: a TRUNCATE its snapshots saw can
+        // still make it read a table again.
+        let mut chunks_done = false;
         loop {
             if let Some(c) = chunked.as_mut() {
                 if beside_stream(c, &mut stream, &out).await? {
                     continue;
                 }
-                if c.is_finished() {
-                    chunked = None;
+                if c.is_finished() && !chunks_done {
+                    chunks_done = true;
                     tracing::info!(task = %self.opts.task, shard = self.opts.shard, "chunked snapshot read");
                     if deferred.is_none() {
                         send(&out, vec![SourceItem::SnapshotDone]).await?;
                     }
                 }
+                chunks_done &= c.is_finished();
             }
             let mut batch = Vec::new();
             let stop = stream.next_batch(&mut batch).await?;
@@ -149,8 +162,9 @@ impl SourceRun {
             if stop == StreamStop::Reached {
                 if let Some(s) = deferred.take() {
                     tracing::info!(lsn = %s.lsn, tables = s.tables.len(), "stream reached the re-read snapshot: emitting re-read tables");
-                    s.session.read(s.tables, out.clone(), None).await?;
-                    if chunked.is_none() {
+                    let place = SnapshotPlace::default();
+                    s.session.read(s.tables, out.clone(), None, place).await?;
+                    if chunked.as_ref().is_none_or(ChunkedSnapshot::is_finished) {
                         send(&out, vec![SourceItem::SnapshotDone]).await?;
                     }
                 }

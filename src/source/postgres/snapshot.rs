@@ -35,6 +35,15 @@ pub struct SnapshotTable {
     pub filter: Option<String>,
 }
 
+/// Where a read stands in the whole snapshot, for Debezium's `first`/`last` marks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SnapshotPlace {
+    /// The snapshot's first table in the task's order (`None`: this read's first).
+    pub first_table: Option<u32>,
+    /// Another part of the snapshot (the chunked tables) is read after this one.
+    pub more_after: bool,
+}
+
 /// Rows per batch sent to the pipeline.
 pub(super) const BATCH_ROWS: usize = 512;
 
@@ -87,10 +96,16 @@ impl SnapshotSession {
         tables: Vec<SnapshotTable>,
         out: SourceSender,
         check: Option<Arc<DefinitionCheck>>,
+        place: SnapshotPlace,
     ) -> Result<(), PgSourceError> {
-        let first_table = tables.first().map(|t| t.schema.oid);
+        let first_table = match place.first_table {
+            Some(first) => Some(first),
+            None => tables.first().map(|t| t.schema.oid),
+        };
         let queue = Arc::new(Mutex::new(tables.into_iter().collect::<VecDeque<_>>()));
-        let shared = Arc::new(Marks::new(first_table, queue_len(&queue)));
+        // A part of the snapshot read later holds the `last` row: the count never ends here.
+        let remaining = queue_len(&queue) + usize::from(place.more_after);
+        let shared = Arc::new(Marks::new(first_table, remaining));
         let mut workers = Vec::new();
         for client in self.clients {
             let (queue, out, shared, tx) = (queue.clone(), out.clone(), shared.clone(), self.tx);

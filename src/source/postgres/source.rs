@@ -288,7 +288,9 @@ impl Source for PgSource {
                     pre.fingerprints.clone(),
                     &self.opts.task,
                     self.opts.shard,
-                )),
+                )
+                .first_of_all(pre.tables.first().map(|t| t.schema.oid))),
+                first_table: pre.tables.first().map(|t| t.schema.oid),
                 opts: self.opts,
                 repl: started.repl,
                 catalog: pre.catalog,
