@@ -171,8 +171,8 @@ fn events(stats: &Stats) -> u64 {
 async fn a_changed_rate_limit_applies_to_the_running_shard() {
     let world = World::new(1, 400);
     let (set_limits, limits) = watch::channel(Limits {
-        snapshot_rows_per_second: None,
-        stream_events_per_second: Some(10),
+        incremental_rows: Some(10.0),
+        ..Limits::default()
     });
     let (status, phase) = watch::channel(ShardPhase::Starting);
     let (_stop, shutdown) = watch::channel(false);
@@ -208,7 +208,7 @@ async fn a_changed_rate_limit_applies_to_the_running_shard() {
 
     tracing::info!("raised to 50 events per second, without a restart");
     let fast = {
-        set_limits.send_modify(|l| l.stream_events_per_second = Some(50));
+        set_limits.send_modify(|l| l.incremental_rows = Some(50.0));
         let now = events(&stats);
         events_reach(&stats, &mut saves, now + 50).await;
         rate_over(&stats, &mut saves, 500).await
