@@ -30,9 +30,7 @@ pub use redact::redact_toml;
 pub use secret::resolve_password;
 pub(crate) use selection::split_exact;
 pub use selection::{qualified_name, TableSelection, TableSelector};
-pub use throttle::{
-    FullThrottle, IncrementalThrottle, ThrottleRates, ThrottleSpec, BYTES_PER_MB,
-};
+pub use throttle::{FullThrottle, IncrementalThrottle, ThrottleRates, ThrottleSpec, BYTES_PER_MB};
 
 /// Snapshot connections: two saturate a 2-core machine's walsender-free COPY; more help on
 /// bigger servers, and each holds one backend for the snapshot's duration.

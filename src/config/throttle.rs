@@ -199,8 +199,9 @@ mod tests {
 
     #[test]
     fn the_migration_keys_are_aliases_of_rows_per_second() {
-        let t = parse("[migration]\nsnapshot_rows_per_second = 70\nstream_events_per_second = 80\n")
-            .unwrap();
+        let t =
+            parse("[migration]\nsnapshot_rows_per_second = 70\nstream_events_per_second = 80\n")
+                .unwrap();
         let r = t.throttle.rates(&t.migration);
         assert_eq!((r.full_rows, r.incremental_rows), (Some(70.0), Some(80.0)));
         let same = parse(
@@ -254,6 +255,9 @@ mod tests {
             assert!(e.contains(field) && !e.contains('\n'), "{extra}: {e}");
         }
         let e = parse("[throttle.full]\nrows_per_second = 0\n").unwrap_err();
-        assert!(e.contains("more than 0") && e.contains("leave the key out"), "{e}");
+        assert!(
+            e.contains("more than 0") && e.contains("leave the key out"),
+            "{e}"
+        );
     }
 }

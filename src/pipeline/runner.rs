@@ -607,8 +607,8 @@ impl<S: Sink, F: Format> Runner<S, F> {
                 table,
                 extra_headers: &rec.headers,
             };
-            self.sent_bytes += (record.key.map_or(0, <[u8]>::len)
-                + record.value.map_or(0, <[u8]>::len)) as u64;
+            self.sent_bytes +=
+                (record.key.map_or(0, <[u8]>::len) + record.value.map_or(0, <[u8]>::len)) as u64;
             self.sink.send(&record, self.next_seq).await?;
             self.next_seq += 1;
         }

@@ -43,7 +43,10 @@ async fn bytes_per_second_holds_and_a_record_larger_than_a_second_is_paid_after(
     let s = seconds(&mut t, Meter::Incremental, 100, 1, 10_000).await;
     assert!((1.99..=2.0).contains(&s), "1 MB at 0.5 MB/s: {s}");
     let s = seconds(&mut t, Meter::Incremental, 1, 1, 2_000_000).await;
-    assert!((3.99..=4.0).contains(&s), "one 2 MB record at 0.5 MB/s: {s}");
+    assert!(
+        (3.99..=4.0).contains(&s),
+        "one 2 MB record at 0.5 MB/s: {s}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
