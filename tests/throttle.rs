@@ -1,7 +1,7 @@
 //! Throttling as DTS offers it, measured on the records' timestamps in Kafka (the producer's
-//! create time: when the runner handed each record on): the snapshot's rows/s and MB/s hold
-//! within 10%, and a cluster task's incremental limit, split over its shards, follows a live
-//! `ctl task update` within 10%.
+//! create time: when the runner handed each record on): the snapshot's rows/s, MB/s and
+//! queries/s hold within 10%, and a cluster task's incremental limit, split over its shards,
+//! follows a live `ctl task update` within 10%.
 
 mod support;
 
@@ -116,6 +116,46 @@ mod serial {
         let total: usize = msgs.iter().map(|m| m.size).sum();
         assert!(total > 1_500_000, "{total} bytes");
         within_10_percent("snapshot bytes", rate(&msgs, |m| m.size as f64), 500_000.0);
+        db.cleanup().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_snapshot_holds_source_qps_within_10_percent() {
+        let db = TestDb::create("thr_qps").await;
+        let tables: Vec<String> = (1..=6).map(|i| format!("q{i}")).collect();
+        for t in &tables {
+            db.client
+                .batch_execute(&format!(
+                    "CREATE TABLE {t} (id int PRIMARY KEY); INSERT INTO {t} VALUES (1)"
+                ))
+                .await
+                .unwrap();
+        }
+        tracing::info!("6 tables, one query each, at 2 queries/s: they start 0.5 s apart");
+        let dir = tempfile::tempdir().unwrap();
+        let task = unique("thr_qps");
+        let path = task_file(
+            dir.path(),
+            &task,
+            &db.url,
+            &kafka(),
+            &["public.q*"],
+            &["full"],
+            "[throttle.full]\nsource_qps = 2",
+        );
+        // One connection: a table's first row follows its own start, not another's (with two,
+        // both tables' starts are paid before either's rows are taken).
+        add_to_section(&path, "source", "snapshot_connections = 1");
+        let (code, err) = run_to_end(&path, &dir.path().join("data"), LIMIT);
+        assert_eq!(code, 0, "{err}");
+        let firsts: Vec<Msg> = tables
+            .iter()
+            .map(|t| {
+                let msgs = consume_until(&format!("{task}.public.{t}"), |m| !m.is_empty());
+                msgs.into_iter().next().expect("the table's row")
+            })
+            .collect();
+        within_10_percent("table reads", rate(&by_time(firsts), |_| 1.0), 2.0);
         db.cleanup().await;
     }
 
