@@ -15,8 +15,9 @@
 //!   as incremental; schema-phase DDL records are not limited;
 //! - queries (`source_qps`): one per table the snapshot reads (PostgreSQL reads each table with
 //!   one `COPY`; its two catalog look-ups are not counted), charged when the runner sees the
-//!   table start. The source runs ahead of the runner by at most its bounded channel, so the
-//!   limit holds on average over more tables than the channel holds.
+//!   table start. The source issues a table's queries as it hands the start on, ahead of the
+//!   runner by at most its bounded channel (and one table per snapshot connection at once), so
+//!   the limit holds on average over more tables than that.
 //!
 //! Waiting happens in the runner, downstream of the source's bounded channel: a throttled
 //! runner fills the channel and the source stops reading, while PostgreSQL's standby status
@@ -84,6 +85,7 @@ impl Throttles {
         if self.unlimited() {
             return;
         }
+        self.follow();
         let now = Instant::now();
         let (r, b) = match meter {
             Meter::Full => (&mut self.full_rows, &mut self.full_bytes),
@@ -96,16 +98,21 @@ impl Throttles {
 
     /// Charges one query to the source (`source_qps`), then waits while it is owed.
     pub async fn take_query(&mut self) {
-        if self.full_queries.is_none() && self.live.is_none() {
+        if self.unlimited() {
             return;
         }
+        self.follow();
         charge(&mut self.full_queries, 1, Instant::now());
         self.pay(Meter::Full).await;
     }
 
-    /// No limit now, and none can come: nothing to charge.
+    /// No limit now, and no change waiting: nothing to charge (one atomic read per item).
     fn unlimited(&self) -> bool {
-        self.live.is_none() && self.limits == Limits::default()
+        self.limits == Limits::default()
+            && !self
+                .live
+                .as_ref()
+                .is_some_and(|rx| rx.has_changed().unwrap_or(false))
     }
 
     /// Waits until `meter`'s buckets are owed no more than `SLACK`, following live changes.

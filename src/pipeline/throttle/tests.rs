@@ -91,3 +91,14 @@ async fn a_live_change_applies_at_once_even_during_a_wait() {
     let s = seconds(&mut t, Meter::Incremental, 100_000, 1, 0).await;
     assert_eq!(s, 0.0, "the limit was removed");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_limit_set_live_on_an_unlimited_shard_applies_from_the_next_item() {
+    let (tx, rx) = watch::channel(Limits::default());
+    let mut t = Throttles::new(Limits::default(), Some(rx), None);
+    let s = seconds(&mut t, Meter::Full, 100_000, 1, 100).await;
+    assert_eq!(s, 0.0, "no limit yet");
+    tx.send_modify(|l| l.full_rows = Some(100.0));
+    let s = seconds(&mut t, Meter::Full, 200, 1, 100).await;
+    assert!((1.98..=2.0).contains(&s), "200 rows at 100/s: {s}");
+}
