@@ -303,6 +303,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
         for item in batch {
             let meter = meter_of(&item);
             let rows = u64::from(matches!(item, SourceItem::Event(_)));
+            let queries = u64::from(matches!(item, SourceItem::TableStarted { .. }));
             match item {
                 SourceItem::Event(ev) => {
                     match ev.position {
@@ -340,10 +341,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
                 SourceItem::TableStarted {
                     table,
                     estimated_rows,
-                } => {
-                    self.table_started(table, estimated_rows, &mut tally);
-                    self.throttle.take_query().await;
-                }
+                } => self.table_started(table, estimated_rows, &mut tally),
                 SourceItem::TableDone { table, rows } => {
                     self.table_rows.remove(&table);
                     tally.retain(|(t, _)| t.qualified_name() != table);
@@ -381,15 +379,15 @@ impl<S: Sink, F: Format> Runner<S, F> {
             }
             let bytes = std::mem::take(&mut self.sent_bytes);
             if let Some(meter) = meter {
-                self.throttle.take(meter, rows, bytes).await;
+                if self.throttle.charge(meter, rows, bytes, queries) {
+                    // Ahead of a limit: what was handed on is marked before the wait, so a
+                    // shutdown during it replays nothing.
+                    self.mark_progress(&mut last_stream, &mut tally);
+                    self.throttle.pay(meter).await;
+                }
             }
         }
-        // A format that holds a transaction until its commit has sent nothing of it yet.
-        if let (Some(p), false) = (last_stream, self.format.buffers_transactions()) {
-            self.marks.push(self.next_seq, Mark::Stream(p));
-            self.mark_sequence();
-        }
-        self.add_tally(tally);
+        self.mark_progress(&mut last_stream, &mut tally);
         self.stats
             .stream_events
             .fetch_add(stream_events, Ordering::Relaxed);
@@ -397,6 +395,16 @@ impl<S: Sink, F: Format> Runner<S, F> {
             .records_sent
             .fetch_add(self.next_seq - first_seq, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Marks the stream position and the snapshot rows handed on so far in this batch.
+    fn mark_progress(&mut self, last_stream: &mut Option<StreamPosition>, tally: &mut Tally) {
+        // A format that holds a transaction until its commit has sent nothing of it yet.
+        if let (Some(p), false) = (last_stream.take(), self.format.buffers_transactions()) {
+            self.marks.push(self.next_seq, Mark::Stream(p));
+            self.mark_sequence();
+        }
+        self.add_tally(std::mem::take(tally));
     }
 
     fn server_at(&self, token: ResumeToken) {
@@ -657,15 +665,16 @@ impl<S: Sink, F: Format> Runner<S, F> {
     }
 }
 
-/// The limits an item counts against (`pipeline::throttle`): rows by their position, the
-/// stream's transaction boundaries and DDL as incremental, schema-phase definitions and
-/// markers not at all.
+/// The limits an item counts against (`pipeline::throttle`): rows by their position, a
+/// table's start (a query) as full, the stream's transaction boundaries and DDL as
+/// incremental, schema-phase definitions and other markers not at all.
 fn meter_of(item: &SourceItem) -> Option<Meter> {
     match item {
         SourceItem::Event(ev) => Some(match ev.position {
             Position::Snapshot { .. } => Meter::Full,
             Position::Stream(_) => Meter::Incremental,
         }),
+        SourceItem::TableStarted { .. } => Some(Meter::Full),
         SourceItem::Begin(_) | SourceItem::Commit { .. } => Some(Meter::Incremental),
         SourceItem::SchemaChange(c) => c.at.map(|_| Meter::Incremental),
         _ => None,

@@ -5,7 +5,8 @@
 //! ```text
 //!   item ─► runner ─► sink         full:        rows (snapshot rows), bytes, queries
 //!             │                    incremental: rows (change events), bytes
-//!             └─ take(meter, rows, bytes) ─► wait while a bucket is owed more than SLACK
+//!             └─ charge(meter, rows, bytes, queries) ─► ahead? note progress, pay (wait
+//!                                                        until owed ≤ SLACK)
 //! ```
 //! What counts, and where:
 //! - rows: every event the source delivers (snapshot rows in full, change events in
@@ -80,30 +81,39 @@ impl Throttles {
         t
     }
 
-    /// Charges `rows` and `bytes` to `meter`'s limits, then waits while they are owed.
-    pub async fn take(&mut self, meter: Meter, rows: u64, bytes: u64) {
+    /// Charges `rows`, `bytes` and `queries` to `meter`'s limits (queries count only against
+    /// the full phase's `source_qps`); true when the caller is now ahead of a limit and must
+    /// `pay` before taking more.
+    pub fn charge(&mut self, meter: Meter, rows: u64, bytes: u64, queries: u64) -> bool {
         if self.unlimited() {
-            return;
+            return false;
         }
         self.follow();
         let now = Instant::now();
         let (r, b) = match meter {
-            Meter::Full => (&mut self.full_rows, &mut self.full_bytes),
+            Meter::Full => {
+                charge(&mut self.full_queries, queries, now);
+                (&mut self.full_rows, &mut self.full_bytes)
+            }
             Meter::Incremental => (&mut self.incremental_rows, &mut self.incremental_bytes),
         };
         charge(r, rows, now);
         charge(b, bytes, now);
-        self.pay(meter).await;
+        self.owed(meter, now) > SLACK
     }
 
-    /// Charges one query to the source (`source_qps`), then waits while it is owed.
-    pub async fn take_query(&mut self) {
-        if self.unlimited() {
-            return;
+    /// `charge`, then `pay` if needed.
+    pub async fn take(&mut self, meter: Meter, rows: u64, bytes: u64) {
+        if self.charge(meter, rows, bytes, 0) {
+            self.pay(meter).await;
         }
-        self.follow();
-        charge(&mut self.full_queries, 1, Instant::now());
-        self.pay(Meter::Full).await;
+    }
+
+    /// Charges one query to the source (`source_qps`), then pays if needed.
+    pub async fn take_query(&mut self) {
+        if self.charge(Meter::Full, 0, 0, 1) {
+            self.pay(Meter::Full).await;
+        }
     }
 
     /// No limit now, and no change waiting: nothing to charge (one atomic read per item).
@@ -116,7 +126,7 @@ impl Throttles {
     }
 
     /// Waits until `meter`'s buckets are owed no more than `SLACK`, following live changes.
-    async fn pay(&mut self, meter: Meter) {
+    pub async fn pay(&mut self, meter: Meter) {
         loop {
             self.follow();
             let owed = self.owed(meter, Instant::now());
@@ -201,7 +211,7 @@ fn retune(bucket: &mut Option<Bucket>, rate: Option<f64>, now: Instant) {
     match (bucket.as_mut(), rate) {
         (_, None) => *bucket = None,
         (Some(b), Some(r)) => b.set_rate(r, now),
-        (None, Some(r)) => *bucket = Some(Bucket::new(r, now)),
+        (None, Some(r)) => *bucket = Some(Bucket::new(r)),
     }
 }
 
