@@ -24,7 +24,9 @@
 //! runner fills the channel and the source stops reading, while PostgreSQL's standby status
 //! updates go out from their own task (`source::postgres::replication`), so they never wait
 //! on a throttle. A live change (UpdateTask) takes effect at once, even during a wait, and
-//! keeps what is owed (`Bucket::set_rate`).
+//! keeps what is owed (`Bucket::set_rate`). The limits here are one shard's: a task's limits
+//! are the whole task's, and each of its shards runs with an equal share
+//! (`ThrottleRates::share` over the shard count the leader planned, in `cluster::worker`).
 
 mod bucket;
 
