@@ -36,6 +36,10 @@ pub const DDL_CAPTURE_ACTIVE: &str = "tributary_ddl_capture_active";
 pub const ORACLE_MINED_SCN: &str = "tributary_oracle_mined_scn";
 pub const ORACLE_OPEN_TRANSACTIONS: &str = "tributary_oracle_open_transactions";
 pub const ORACLE_BUFFERED_BYTES: &str = "tributary_oracle_buffered_bytes";
+pub const THROTTLE_ROWS_PER_SECOND: &str = "tributary_throttle_rows_per_second";
+pub const THROTTLE_BYTES_PER_SECOND: &str = "tributary_throttle_bytes_per_second";
+pub const THROTTLE_SOURCE_QUERIES_PER_SECOND: &str = "tributary_throttle_source_queries_per_second";
+pub const THROTTLE_WAIT_SECONDS: &str = "tributary_throttle_wait_seconds_total";
 pub const ORACLE_SPILLED_TRANSACTIONS: &str = "tributary_oracle_spilled_transactions_total";
 pub const SNAPSHOT_COMPLETE: &str = "tributary_snapshot_complete";
 pub const SNAPSHOT_CHUNKS: &str = "tributary_snapshot_chunk_groups_total";
@@ -69,6 +73,12 @@ impl ShardLabels {
 
     pub fn gauge(&self, name: &'static str) -> Gauge {
         metrics::gauge!(name, &self.pairs())
+    }
+
+    /// A gauge with one more label.
+    pub fn gauge_with(&self, name: &'static str, key: &'static str, value: &'static str) -> Gauge {
+        let [t, s] = self.pairs();
+        metrics::gauge!(name, &[t, s, (key, value.to_owned())])
     }
 
     /// A counter with one more label.
@@ -172,6 +182,22 @@ pub fn describe() {
         "Oracle: open transactions spilled to disk past the memory budget"
     );
     describe_gauge!(
+        THROTTLE_ROWS_PER_SECOND,
+        "The shard's share of the task's rows-per-second limit, by phase (0: unlimited)"
+    );
+    describe_gauge!(
+        THROTTLE_BYTES_PER_SECOND,
+        "The shard's share of the task's mb_per_second limit in bytes per second, by phase (0: unlimited)"
+    );
+    describe_gauge!(
+        THROTTLE_SOURCE_QUERIES_PER_SECOND,
+        "The shard's share of the task's full.source_qps limit (0: unlimited)"
+    );
+    describe_gauge!(
+        THROTTLE_WAIT_SECONDS,
+        "Seconds the shard waited on its throttle, by phase (only grows; a gauge because it counts fractions)"
+    );
+    describe_gauge!(
         DDL_CAPTURE_ACTIVE,
         "1 while the task's DDL capture event trigger is installed and enabled, 0 once it is lost"
     );
@@ -212,6 +238,10 @@ impl ShardMetrics {
         }
     }
 
+    pub fn labels(&self) -> &ShardLabels {
+        &self.labels
+    }
+
     /// Publishes a shard's live figures (the runner calls it at every checkpoint tick).
     pub fn publish(&self, stats: &Stats) {
         self.lag_bytes.set(stats.lag_bytes() as f64);
@@ -241,5 +271,58 @@ impl ShardMetrics {
                 .get_or_init(|| self.labels.gauge(SLOT_RETAINED_WAL))
                 .set(b as f64);
         }
+    }
+}
+
+/// The phase label of the throttle metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThrottlePhase {
+    Full,
+    Incremental,
+}
+
+/// A shard's throttle metrics: the limits in force (its share of the task's) and the time
+/// spent waiting on them.
+pub struct ThrottleMetrics {
+    full_rows: Gauge,
+    full_bytes: Gauge,
+    full_queries: Gauge,
+    incremental_rows: Gauge,
+    incremental_bytes: Gauge,
+    full_wait: Gauge,
+    incremental_wait: Gauge,
+}
+
+impl ThrottleMetrics {
+    pub fn new(labels: &ShardLabels) -> ThrottleMetrics {
+        let phase = |name, p| labels.gauge_with(name, "phase", p);
+        ThrottleMetrics {
+            full_rows: phase(THROTTLE_ROWS_PER_SECOND, "full"),
+            full_bytes: phase(THROTTLE_BYTES_PER_SECOND, "full"),
+            full_queries: labels.gauge(THROTTLE_SOURCE_QUERIES_PER_SECOND),
+            incremental_rows: phase(THROTTLE_ROWS_PER_SECOND, "incremental"),
+            incremental_bytes: phase(THROTTLE_BYTES_PER_SECOND, "incremental"),
+            full_wait: phase(THROTTLE_WAIT_SECONDS, "full"),
+            incremental_wait: phase(THROTTLE_WAIT_SECONDS, "incremental"),
+        }
+    }
+
+    /// Publishes the limits in force (0 for none).
+    pub fn configured(&self, l: &crate::config::ThrottleRates) {
+        let set = |g: &Gauge, v: Option<f64>| g.set(v.unwrap_or(0.0));
+        set(&self.full_rows, l.full_rows);
+        set(&self.full_bytes, l.full_bytes);
+        set(&self.full_queries, l.full_queries);
+        set(&self.incremental_rows, l.incremental_rows);
+        set(&self.incremental_bytes, l.incremental_bytes);
+    }
+
+    /// Adds a wait on the throttle.
+    pub fn waited(&self, phase: ThrottlePhase, d: std::time::Duration) {
+        match phase {
+            ThrottlePhase::Full => &self.full_wait,
+            ThrottlePhase::Incremental => &self.incremental_wait,
+        }
+        .increment(d.as_secs_f64());
     }
 }

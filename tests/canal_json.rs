@@ -117,6 +117,8 @@ mod serial {
                 key: json(m.key()),
                 value: Some(serde_json::from_str(&raw).unwrap()),
                 headers,
+                timestamp_ms: None,
+                size: 0,
             };
             out.push(Got { msg, raw });
             last = std::time::Instant::now();

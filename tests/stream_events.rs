@@ -190,8 +190,13 @@ mod serial {
             &["incremental"],
             "",
         );
-        tracing::info!("a throttle holds the pipeline back for ~20 s, twice wal_sender_timeout");
-        add_to_section(&path, "migration", "stream_events_per_second = 6000");
+        tracing::info!("a throttle holds the pipeline back for ~20 s, twice wal_sender_timeout: standby status updates never wait on it");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(
+            &path,
+            text + "[throttle.incremental]\nrows_per_second = 6000\n",
+        )
+        .unwrap();
         let mut child = spawn_run(&path, &dir.path().join("data"));
         child.wait_stream_active(&db, &task, LIMIT).await;
         db.client

@@ -312,8 +312,8 @@ impl Worker {
         if r.spec_toml != o.spec_toml {
             // UpdateTask: the shard's share of the new throttles applies without a restart.
             if let Ok(spec) = TaskSpec::parse(&o.spec_toml) {
-                let spec = shard_settings(spec, o.shard_count, self.opts.lease);
-                r.limits.send_replace(Limits::of(&spec));
+                r.limits
+                    .send_replace(Limits::of(&spec).share(o.shard_count));
             }
             r.spec_toml = o.spec_toml.clone();
         }
@@ -397,7 +397,7 @@ impl Worker {
                 return;
             }
         };
-        let spec = shard_settings(spec, o.shard_count, self.opts.lease);
+        let spec = shard_settings(spec, self.opts.lease);
         let auto = o.status.state == ShardState::Failed;
         let first_failed_ms = if auto { o.status.first_failed_ms } else { None };
         let state = if auto {
@@ -416,7 +416,7 @@ impl Worker {
         self.report(key, o.epoch, status).await;
         let (stop, stop_rx) = watch::channel(false);
         let (phase_tx, phase) = watch::channel(ShardPhase::Starting);
-        let (limits, limits_rx) = watch::channel(Limits::of(&spec));
+        let (limits, limits_rx) = watch::channel(Limits::of(&spec).share(o.shard_count));
         let stats = Arc::new(Stats::default());
         let rt = ShardRuntime {
             spec: spec.clone(),
@@ -643,12 +643,10 @@ fn is_fenced(e: &TaskError) -> bool {
     matches!(e, TaskError::Pipeline(p) if matches!(&**p, PipelineError::Checkpoint(CheckpointError::Fenced { .. })))
 }
 
-/// The shard's share of the task's throttles (split evenly over its shards), and a producer
-/// that gives up on a message before this worker's lease could expire.
-fn shard_settings(mut spec: TaskSpec, shards: u64, lease: Duration) -> TaskSpec {
-    let split = |r: Option<u64>| r.map(|r| r.div_ceil(shards.max(1)));
-    spec.migration.snapshot_rows_per_second = split(spec.migration.snapshot_rows_per_second);
-    spec.migration.stream_events_per_second = split(spec.migration.stream_events_per_second);
+/// A producer that gives up on a message before this worker's lease could expire. (The
+/// shard's share of the task's throttles is `Limits::share`, over the shard count the leader
+/// planned.)
+fn shard_settings(mut spec: TaskSpec, lease: Duration) -> TaskSpec {
     let timeout = lease
         .saturating_sub(Duration::from_millis(500))
         .max(Duration::from_millis(1000));
@@ -719,11 +717,15 @@ mod tests {
 
     #[test]
     fn a_shard_gets_its_share_of_the_task_throttle_and_a_producer_timeout_inside_the_lease() {
-        let text = "name = \"t\"\n[source]\nkind = \"postgres\"\nurl = \"postgres://u@h/db\"\n[destination]\nkind = \"kafka\"\nbootstrap_servers = \"b:9092\"\n[objects]\ntables = [\"public.t\"]\n[migration]\nstream_events_per_second = 1000\n";
+        let text = "name = \"t\"\n[source]\nkind = \"postgres\"\nurl = \"postgres://u@h/db\"\n[destination]\nkind = \"kafka\"\nbootstrap_servers = \"b:9092\"\n[objects]\ntables = [\"public.t\"]\n[migration]\nstream_events_per_second = 900\n[throttle.full]\nmb_per_second = 1.5\nsource_qps = 6\n";
         let spec = TaskSpec::parse(text).unwrap();
-        let s = shard_settings(spec, 3, Duration::from_secs(3));
-        assert_eq!(s.migration.stream_events_per_second, Some(334));
-        assert_eq!(s.migration.snapshot_rows_per_second, None);
+        let share = Limits::of(&spec).share(3);
+        assert_eq!(share.incremental_rows, Some(300.0));
+        assert_eq!(share.full_bytes, Some(500_000.0));
+        assert_eq!(share.full_queries, Some(2.0));
+        assert_eq!(share.full_rows, None);
+        assert_eq!(Limits::of(&spec).share(1), Limits::of(&spec));
+        let s = shard_settings(spec, Duration::from_secs(3));
         assert_eq!(s.destination.properties["message.timeout.ms"], "2500");
     }
 }

@@ -1,12 +1,14 @@
-//! Which settings of a running task may change without restarting it: the rate limits, the
-//! retry windows and the labels. Anything else (source, selection, sink, format, sharding...)
-//! is baked into the shard's slot, publications, topics or checkpoint.
+//! Which settings of a running task may change without restarting it: the rate limits
+//! (`throttle.*` and their `migration.*` aliases), the retry windows and the labels. Anything
+//! else (source, selection, sink, format, sharding...) is baked into the shard's slot,
+//! publications, topics or checkpoint.
 
 use super::{ConfigError, TaskSpec};
 
 /// Paths (dotted, as in the task file) that an update may change on a running task. A path
 /// ending in `.` covers everything under it.
-const LIVE: [&str; 5] = [
+const LIVE: [&str; 6] = [
+    "throttle.",
     "migration.snapshot_rows_per_second",
     "migration.stream_events_per_second",
     "retry.",
@@ -123,6 +125,18 @@ team = "a"
         };
         old.check_live_update(&new).unwrap();
         old.check_live_update(&old.clone()).unwrap();
+    }
+
+    #[test]
+    fn every_throttle_may_change_on_a_running_task() {
+        let old = spec("[throttle.full]\nmb_per_second = 1\n");
+        for extra in [
+            "",
+            "[throttle.full]\nrows_per_second = 100\nsource_qps = 3\nmb_per_second = 0.5\n",
+            "[throttle.incremental]\nrows_per_second = 7\nmb_per_second = 2\n",
+        ] {
+            old.check_live_update(&spec(extra)).unwrap();
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod precheck;
 mod redact;
 mod secret;
 mod selection;
+mod throttle;
 
 use std::path::Path;
 use std::time::Duration;
@@ -29,6 +30,7 @@ pub use redact::redact_toml;
 pub use secret::resolve_password;
 pub(crate) use selection::split_exact;
 pub use selection::{qualified_name, TableSelection, TableSelector};
+pub use throttle::{FullThrottle, IncrementalThrottle, ThrottleRates, ThrottleSpec, BYTES_PER_MB};
 
 /// Snapshot connections: two saturate a 2-core machine's walsender-free COPY; more help on
 /// bigger servers, and each holds one backend for the snapshot's duration.
@@ -62,6 +64,9 @@ pub struct TaskSpec {
     pub objects: ObjectsSpec,
     #[serde(default)]
     pub migration: MigrationSpec,
+    /// Speed limits per phase (`config::throttle`), changeable on a running task.
+    #[serde(default)]
+    pub throttle: ThrottleSpec,
     /// How the cluster splits the task into shards (each with its own slot and publication).
     #[serde(default)]
     pub sharding: Sharding,
@@ -329,10 +334,10 @@ pub struct MigrationSpec {
     pub phases: Vec<Phase>,
     #[serde(default = "default_checkpoint_interval", with = "humantime_serde")]
     pub checkpoint_interval: Duration,
-    /// Most snapshot rows read per second (unlimited when absent).
-    pub snapshot_rows_per_second: Option<u64>,
-    /// Most stream events handled per second (unlimited when absent).
-    pub stream_events_per_second: Option<u64>,
+    /// Alias of `throttle.full.rows_per_second`.
+    pub snapshot_rows_per_second: Option<i64>,
+    /// Alias of `throttle.incremental.rows_per_second`.
+    pub stream_events_per_second: Option<i64>,
 }
 
 impl Default for MigrationSpec {
@@ -401,7 +406,7 @@ pub enum ConfigError {
         field: &'static str,
         constraint: String,
     },
-    #[error("{field} cannot change on a running task: delete the task and create it again to change it (only migration.snapshot_rows_per_second, migration.stream_events_per_second, retry.*, precheck.* and labels can change live)")]
+    #[error("{field} cannot change on a running task: delete the task and create it again to change it (only throttle.*, migration.snapshot_rows_per_second, migration.stream_events_per_second, retry.*, precheck.* and labels can change live)")]
     Frozen { field: String },
 }
 
@@ -520,6 +525,7 @@ impl TaskSpec {
                 "name at least one broker, e.g. \"127.0.0.1:9092\"",
             );
         }
+        self.throttle.validate(&self.migration)?;
         mapping::validate_objects(&self.objects.table, &self.objects.schema)?;
         self.validate_destination()?;
         self.precheck.validate()?;

@@ -9,7 +9,9 @@
 //!                         checkpoint store (persist) ──► confirm(lsn) ──► source
 //! ```
 //! Loop priorities: shutdown, then the checkpoint timer, then new input. Persist first, confirm
-//! second: a position is confirmed only once the checkpoint that holds it is durable.
+//! second: a position is confirmed only once the checkpoint that holds it is durable. The task's
+//! speed limits are paid item by item as the runner takes them (`pipeline::throttle`); shutdown
+//! interrupts a wait.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -23,14 +25,14 @@ use super::phase::{self, ShardPhase};
 use super::position_header::PositionWriter;
 use super::progress::{Mark, MarkQueue};
 use super::stats::{Stats, TableStats};
-use super::throttle::{Limits, Throttle};
+use super::throttle::{Limits, Meter, Throttles};
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, ShardKey, TableProgress};
 use crate::config::PartitionPolicy;
 use crate::definition::TableDefinition;
 use crate::event::{ChangeEvent, TxMeta};
 use crate::failpoint;
 use crate::format::{EncodedBatch, Format, FormatError, PartitionChoice};
-use crate::metrics::ShardMetrics;
+use crate::metrics::{ShardMetrics, ThrottleMetrics};
 use crate::position::{Position, ResumeToken, StreamPosition};
 use crate::route::partition_of;
 use crate::route::Names;
@@ -97,8 +99,8 @@ pub struct RunnerOptions {
     pub checkpoint_interval: Duration,
     /// The rate limits to start with.
     pub limits: Limits,
-    /// Newer limits while the runner runs (an update of the task): checked once per batch,
-    /// and the throttles follow from the next batch on.
+    /// Newer limits while the runner runs (an update of the task): followed at once, even
+    /// during a wait.
     pub live_limits: Option<watch::Receiver<Limits>>,
     /// Told `Streaming` when the snapshot ends.
     pub phase: Option<watch::Sender<ShardPhase>>,
@@ -170,8 +172,9 @@ pub struct Runner<S: Sink, F: Format> {
     table_rows: HashMap<String, u64>,
     /// Inside a transaction: its events so far.
     in_transaction: bool,
-    snapshot_throttle: Throttle,
-    stream_throttle: Throttle,
+    throttle: Throttles,
+    /// Key and value bytes handed to the sink since the throttle last charged them.
+    sent_bytes: u64,
     /// Checkpoints saved by this runner.
     saves: u64,
     gate: Option<Gate>,
@@ -196,6 +199,11 @@ impl<S: Sink, F: Format> Runner<S, F> {
     ) -> Self {
         let mut format = format;
         format.set_sequence(progress.checkpoint.sequence);
+        let throttle = Throttles::new(
+            opts.limits,
+            opts.live_limits.clone(),
+            Some(ThrottleMetrics::new(metrics.labels())),
+        );
         Runner {
             last_sequence: progress.checkpoint.sequence,
             sink,
@@ -218,8 +226,8 @@ impl<S: Sink, F: Format> Runner<S, F> {
             },
             table_rows: HashMap::new(),
             in_transaction: false,
-            snapshot_throttle: Throttle::new(opts.limits.snapshot_rows_per_second),
-            stream_throttle: Throttle::new(opts.limits.stream_events_per_second),
+            throttle,
+            sent_bytes: 0,
             saves: 0,
             gate: opts.routing.clone().map(Gate::new),
             opts,
@@ -297,8 +305,11 @@ impl<S: Sink, F: Format> Runner<S, F> {
         let first_seq = self.next_seq;
         let mut last_stream: Option<StreamPosition> = None;
         let mut tally: Tally = Vec::new();
-        let (mut stream_events, mut snapshot_rows) = (0u64, 0u64);
+        let mut stream_events = 0u64;
         for item in batch {
+            let meter = meter_of(&item);
+            let rows = u64::from(matches!(item, SourceItem::Event(_)));
+            let queries = u64::from(matches!(item, SourceItem::TableStarted { .. }));
             match item {
                 SourceItem::Event(ev) => {
                     match ev.position {
@@ -309,10 +320,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
                                 .last_commit_time_us
                                 .store(ev.tx.commit_time_us, Ordering::Relaxed);
                         }
-                        Position::Snapshot { .. } => {
-                            snapshot_rows += 1;
-                            count_row(&ev, &mut tally)
-                        }
+                        Position::Snapshot { .. } => count_row(&ev, &mut tally),
                     }
                     self.admit(ev).await?;
                 }
@@ -382,40 +390,34 @@ impl<S: Sink, F: Format> Runner<S, F> {
                     }
                 }
             }
+            let bytes = std::mem::take(&mut self.sent_bytes);
+            if let Some(meter) = meter {
+                if self.throttle.charge(meter, rows, bytes, queries) {
+                    // Ahead of a limit: what was handed on is marked before the wait, so a
+                    // shutdown during it replays nothing.
+                    self.mark_progress(&mut last_stream, &mut tally);
+                    self.throttle.pay(meter).await;
+                }
+            }
         }
-        // A format that holds a transaction until its commit has sent nothing of it yet.
-        if let (Some(p), false) = (last_stream, self.format.buffers_transactions()) {
-            self.marks.push(self.next_seq, Mark::Stream(p));
-            self.mark_sequence();
-        }
-        self.add_tally(tally);
+        self.mark_progress(&mut last_stream, &mut tally);
         self.stats
             .stream_events
             .fetch_add(stream_events, Ordering::Relaxed);
         self.stats
             .records_sent
             .fetch_add(self.next_seq - first_seq, Ordering::Relaxed);
-        self.follow_limits();
-        let wait = self
-            .snapshot_throttle
-            .take(snapshot_rows)
-            .max(self.stream_throttle.take(stream_events));
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
         Ok(())
     }
 
-    /// Rebuilds the throttles when the task's limits changed (one atomic read per batch).
-    fn follow_limits(&mut self) {
-        let Some(rx) = &mut self.opts.live_limits else {
-            return;
-        };
-        if rx.has_changed().unwrap_or(false) {
-            let limits = *rx.borrow_and_update();
-            self.snapshot_throttle = Throttle::new(limits.snapshot_rows_per_second);
-            self.stream_throttle = Throttle::new(limits.stream_events_per_second);
+    /// Marks the stream position and the snapshot rows handed on so far in this batch.
+    fn mark_progress(&mut self, last_stream: &mut Option<StreamPosition>, tally: &mut Tally) {
+        // A format that holds a transaction until its commit has sent nothing of it yet.
+        if let (Some(p), false) = (last_stream.take(), self.format.buffers_transactions()) {
+            self.marks.push(self.next_seq, Mark::Stream(p));
+            self.mark_sequence();
         }
+        self.add_tally(std::mem::take(tally));
     }
 
     fn server_at(&self, token: ResumeToken) {
@@ -638,6 +640,8 @@ impl<S: Sink, F: Format> Runner<S, F> {
                 table,
                 extra_headers: &rec.headers,
             };
+            self.sent_bytes +=
+                (record.key.map_or(0, <[u8]>::len) + record.value.map_or(0, <[u8]>::len)) as u64;
             self.sink.send(&record, self.next_seq).await?;
             self.next_seq += 1;
         }
@@ -683,6 +687,22 @@ impl<S: Sink, F: Format> Runner<S, F> {
                 .store(resume.as_u64(), Ordering::Relaxed);
         }
         Ok(())
+    }
+}
+
+/// The limits an item counts against (`pipeline::throttle`): rows by their position, a
+/// table's start (a query) as full, the stream's transaction boundaries and DDL as
+/// incremental, schema-phase definitions and other markers not at all.
+fn meter_of(item: &SourceItem) -> Option<Meter> {
+    match item {
+        SourceItem::Event(ev) => Some(match ev.position {
+            Position::Snapshot { .. } => Meter::Full,
+            Position::Stream(_) => Meter::Incremental,
+        }),
+        SourceItem::TableStarted { .. } => Some(Meter::Full),
+        SourceItem::Begin(_) | SourceItem::Commit { .. } => Some(Meter::Incremental),
+        SourceItem::SchemaChange(c) => c.at.map(|_| Meter::Incremental),
+        _ => None,
     }
 }
 

@@ -480,6 +480,10 @@ pub struct Msg {
     pub key: Option<Value>,
     pub value: Option<Value>,
     pub headers: HashMap<String, String>,
+    /// The record's timestamp (the producer's create time: when the sink handed it on), ms.
+    pub timestamp_ms: Option<i64>,
+    /// Key plus value bytes, as the throttle counts them.
+    pub size: usize,
 }
 
 impl Msg {
@@ -566,6 +570,8 @@ pub fn consume_all(topic: &str, idle: Duration, limit: Duration) -> Vec<Msg> {
                 key: json(m.key()),
                 value: json(m.payload()),
                 headers,
+                timestamp_ms: m.timestamp().to_millis(),
+                size: m.key().map_or(0, <[u8]>::len) + m.payload().map_or(0, <[u8]>::len),
             });
             last = Instant::now();
         }

@@ -1,7 +1,8 @@
 //! Retry windows and live limits on tokio's paused clock: a streak of connection errors is
 //! retried for `retry.connection_window`, other transient errors for `retry.other_window`, an
-//! attempt that saved progress starts a new streak; and a rate limit changed while the shard
-//! runs takes effect without a restart.
+//! attempt that saved progress starts a new streak; a rate limit changed while the shard
+//! runs takes effect without a restart; and a shard stopped during a throttle's wait has
+//! marked what it handed on, so it resumes without a duplicate.
 
 use super::fake::Step;
 use super::*;
@@ -171,8 +172,8 @@ fn events(stats: &Stats) -> u64 {
 async fn a_changed_rate_limit_applies_to_the_running_shard() {
     let world = World::new(1, 400);
     let (set_limits, limits) = watch::channel(Limits {
-        snapshot_rows_per_second: None,
-        stream_events_per_second: Some(10),
+        incremental_rows: Some(10.0),
+        ..Limits::default()
     });
     let (status, phase) = watch::channel(ShardPhase::Starting);
     let (_stop, shutdown) = watch::channel(false);
@@ -208,7 +209,7 @@ async fn a_changed_rate_limit_applies_to_the_running_shard() {
 
     tracing::info!("raised to 50 events per second, without a restart");
     let fast = {
-        set_limits.send_modify(|l| l.stream_events_per_second = Some(50));
+        set_limits.send_modify(|l| l.incremental_rows = Some(50.0));
         let now = events(&stats);
         events_reach(&stats, &mut saves, now + 50).await;
         rate_over(&stats, &mut saves, 500).await
@@ -223,4 +224,37 @@ async fn a_changed_rate_limit_applies_to_the_running_shard() {
         "one start, no restart"
     );
     run.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shard_stopped_during_a_throttle_wait_resumes_without_a_duplicate() {
+    let mut world = World::new(10, 15);
+    world.spec = spec_with("[throttle.incremental]\nrows_per_second = 10\n");
+    let (stop, shutdown) = watch::channel(false);
+    let rt = ShardRuntime {
+        spec: world.spec.clone(),
+        key: key(),
+        epoch: Epoch::TakeOver,
+        store: world.store.clone(),
+        stats: Arc::new(Stats::default()),
+        shutdown,
+        until: None,
+        status: None,
+        limits: None,
+    };
+    let server = world.server.clone();
+    let run = tokio::spawn(run_shard(
+        rt,
+        move || Ok(FakeSource::new(&server)),
+        world.sink(),
+    ));
+    tracing::info!("stopped mid-stream, in a wait after an event of a transaction");
+    tokio::time::sleep(Duration::from_millis(2050)).await;
+    stop.send_replace(true);
+    assert_eq!(run.await.unwrap().unwrap(), TaskOutcome::Stopped);
+    assert!(!world.caught_up(), "the stop came mid-stream");
+    tracing::info!("resumed without the throttle: every event once");
+    world.spec = spec();
+    assert_eq!(world.attempt().await.unwrap(), TaskOutcome::Stopped);
+    world.verify(None);
 }
