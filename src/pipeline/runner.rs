@@ -309,7 +309,10 @@ impl<S: Sink, F: Format> Runner<S, F> {
         for item in batch {
             let meter = meter_of(&item);
             let rows = u64::from(matches!(item, SourceItem::Event(_)));
-            let queries = u64::from(matches!(item, SourceItem::TableStarted { .. }));
+            let queries = u64::from(matches!(
+                item,
+                SourceItem::TableStarted { .. } | SourceItem::ChunkDone { .. }
+            ));
             match item {
                 SourceItem::Event(ev) => {
                     match ev.position {
@@ -691,7 +694,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
 }
 
 /// The limits an item counts against (`pipeline::throttle`): rows by their position, a
-/// table's start (a query) as full, the stream's transaction boundaries and DDL as
+/// table's start and a chunk group's end (a query each) as full, the stream's transaction boundaries and DDL as
 /// incremental, schema-phase definitions and other markers not at all.
 fn meter_of(item: &SourceItem) -> Option<Meter> {
     match item {
@@ -699,7 +702,7 @@ fn meter_of(item: &SourceItem) -> Option<Meter> {
             Position::Snapshot { .. } => Meter::Full,
             Position::Stream(_) => Meter::Incremental,
         }),
-        SourceItem::TableStarted { .. } => Some(Meter::Full),
+        SourceItem::TableStarted { .. } | SourceItem::ChunkDone { .. } => Some(Meter::Full),
         SourceItem::Begin(_) | SourceItem::Commit { .. } => Some(Meter::Incremental),
         SourceItem::SchemaChange(c) => c.at.map(|_| Meter::Incremental),
         _ => None,
