@@ -1,11 +1,14 @@
-//! Terminal progress: per-table snapshot rows done/total, stream lag and events/s, redrawn in
-//! place once a second. Shown only on a terminal (or when asked): logs stay clean otherwise.
+//! Terminal progress: per-table snapshot rows done/total, stream lag and events/s, and the
+//! commit-to-acknowledgement latency of the last minute's events (p50/p99; assumes the database's
+//! clock agrees with ours), redrawn in place once a second. Shown only on a terminal (or when
+//! asked): logs stay clean otherwise.
 
 use std::io::Write;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::pipeline::latency::{self, Percentiles};
 use crate::pipeline::stats::Stats;
 
 /// Redraws the progress block every `every` until aborted.
@@ -54,7 +57,7 @@ pub fn render(stats: &Stats, events_per_sec: f64) -> String {
     }
     let lag_s = stats.lag_seconds();
     out.push_str(&format!(
-        "  stream: {:.0} events/s, lag {} bytes{}, durable {} / sent {} records{}{}\n",
+        "  stream: {:.0} events/s, lag {} bytes{}, durable {} / sent {} records{}{}{}\n",
         events_per_sec,
         stats.lag_bytes(),
         lag_s.map(|s| format!(" / {s:.1} s")).unwrap_or_default(),
@@ -68,8 +71,25 @@ pub fn render(stats: &Stats, events_per_sec: f64) -> String {
             .slot_retained()
             .map(|b| format!(", slot retains {} MiB", b >> 20))
             .unwrap_or_default(),
+        stats
+            .latency
+            .percentiles(latency::now_us())
+            .map(latency_text)
+            .unwrap_or_default(),
     ));
     out
+}
+
+/// `, latency p50 12 ms / p99 1.5 s`.
+fn latency_text(p: Percentiles) -> String {
+    let one = |s: f64| {
+        if s < 1.0 {
+            format!("{:.0} ms", s * 1000.0)
+        } else {
+            format!("{s:.1} s")
+        }
+    };
+    format!(", latency p50 {} / p99 {}", one(p.p50), one(p.p99))
 }
 
 /// A last summary line when the task stops.
@@ -110,5 +130,16 @@ mod tests {
         let line = render(&stats, 0.0);
         assert!(line.contains(", heartbeat 2."), "{line}");
         assert!(line.contains(", slot retains 3 MiB"), "{line}");
+    }
+
+    #[test]
+    fn the_stream_line_shows_the_latency_of_recent_events_once_any_is_acknowledged() {
+        let stats = Stats::default();
+        assert!(!render(&stats, 0.0).contains("latency"));
+        let now = latency::now_us();
+        stats.latency.record(now, now - 12_000, 98);
+        stats.latency.record(now, now - 1_500_000, 2);
+        let line = render(&stats, 0.0);
+        assert!(line.contains(", latency p50 12 ms / p99 1.5 s\n"), "{line}");
     }
 }
