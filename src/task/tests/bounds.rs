@@ -250,6 +250,7 @@ async fn a_value_over_max_value_bytes_fails_the_shard_before_the_sink_sees_it() 
     items[2] = insert(1, 1, tx_of(&items[2]), &"y".repeat(1992));
     let (source, mut rx) = tokio::sync::mpsc::channel(1);
     source.send(Ok(items)).await.unwrap();
+    drop(source);
     let (_stop, mut shutdown) = watch::channel(false);
     let err = runner.run(&mut rx, &mut shutdown).await.unwrap_err();
     assert!(
