@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
 
-use metrics::{Counter, Gauge};
+use metrics::{Counter, Gauge, Histogram};
 
 use crate::pipeline::stats::Stats;
 
@@ -22,6 +22,13 @@ pub const SNAPSHOT_ROWS_ESTIMATED: &str = "tributary_snapshot_rows_estimated";
 pub const STREAM_EVENTS: &str = "tributary_stream_events_total";
 pub const RECORDS_SENT: &str = "tributary_pipeline_records_sent_total";
 pub const RECORDS_DURABLE: &str = "tributary_pipeline_records_durable_total";
+/// Per stream event: seconds from its transaction's commit (the database's clock) to the sink's
+/// acknowledgement (ours); assumes synchronised clocks.
+pub const EVENT_LATENCY: &str = "tributary_pipeline_event_latency_seconds";
+/// `EVENT_LATENCY`'s buckets: 1 ms to 60 s.
+pub const EVENT_LATENCY_BUCKETS: [f64; 15] = [
+    0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
 pub const SINK_SENT: &str = "tributary_sink_sent_records_total";
 pub const SINK_ACKED: &str = "tributary_sink_acked_records_total";
 pub const SINK_IN_FLIGHT: &str = "tributary_sink_in_flight_records";
@@ -81,6 +88,10 @@ impl ShardLabels {
         metrics::gauge!(name, &[t, s, (key, value.to_owned())])
     }
 
+    pub fn histogram(&self, name: &'static str) -> Histogram {
+        metrics::histogram!(name, &self.pairs())
+    }
+
     /// A counter with one more label.
     pub fn counter_with(
         &self,
@@ -95,16 +106,25 @@ impl ShardLabels {
 
 /// Starts the Prometheus exporter on `addr` (`/metrics`) and describes every metric.
 pub fn serve(addr: SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
-    metrics_exporter_prometheus::PrometheusBuilder::new()
-        .with_http_listener(addr)
-        .install()?;
+    exporter()?.with_http_listener(addr).install()?;
     describe();
     Ok(())
 }
 
+/// The exporter's builder: histograms as buckets (the exporter's default is a summary).
+pub fn exporter(
+) -> Result<metrics_exporter_prometheus::PrometheusBuilder, metrics_exporter_prometheus::BuildError>
+{
+    use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+    PrometheusBuilder::new().set_buckets_for_metric(
+        Matcher::Full(EVENT_LATENCY.to_owned()),
+        &EVENT_LATENCY_BUCKETS,
+    )
+}
+
 /// Describes every metric to the installed recorder; call once after installing it.
 pub fn describe() {
-    use metrics::{describe_counter, describe_gauge};
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_gauge!(
         SOURCE_LAG_BYTES,
         "How far the confirmed position trails the server's, in the source's log units (PostgreSQL: WAL bytes)"
@@ -125,6 +145,11 @@ pub fn describe() {
     describe_counter!(STREAM_EVENTS, "Stream change events sent");
     describe_counter!(RECORDS_SENT, "Records handed to the sink");
     describe_counter!(RECORDS_DURABLE, "Records the sink acknowledged");
+    describe_histogram!(
+        EVENT_LATENCY,
+        metrics::Unit::Seconds,
+        "Per stream event: seconds from its transaction's commit (database clock) to the sink's acknowledgement (this host's clock; assumes synchronised clocks)"
+    );
     describe_counter!(SINK_SENT, "Records handed to the Kafka producer");
     describe_counter!(SINK_ACKED, "Records acknowledged by Kafka");
     describe_gauge!(SINK_IN_FLIGHT, "Records sent and not yet acknowledged");
@@ -214,6 +239,7 @@ pub struct ShardMetrics {
     stream_events: Counter,
     records_sent: Counter,
     records_durable: Counter,
+    event_latency: Histogram,
     labels: ShardLabels,
     /// Registered at the first reading: a task without heartbeat exports no latency.
     heartbeat: OnceLock<Gauge>,
@@ -232,6 +258,7 @@ impl ShardMetrics {
             stream_events: labels.counter(STREAM_EVENTS),
             records_sent: labels.counter(RECORDS_SENT),
             records_durable: labels.counter(RECORDS_DURABLE),
+            event_latency: labels.histogram(EVENT_LATENCY),
             labels: labels.clone(),
             heartbeat: OnceLock::new(),
             slot_retained: OnceLock::new(),
@@ -240,6 +267,12 @@ impl ShardMetrics {
 
     pub fn labels(&self) -> &ShardLabels {
         &self.labels
+    }
+
+    /// Records `events` stream events acknowledged `seconds` after their commit.
+    pub fn event_latency(&self, seconds: f64, events: u64) {
+        self.event_latency
+            .record_many(seconds, usize::try_from(events).unwrap_or(usize::MAX));
     }
 
     /// Publishes a shard's live figures (the runner calls it at every checkpoint tick).

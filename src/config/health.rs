@@ -101,7 +101,7 @@ enum SizeText {
     Text(String),
 }
 
-fn de_size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+pub(super) fn de_size<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     match SizeText::deserialize(d)? {
         SizeText::Bytes(n) => Ok(n),
         SizeText::Text(t) => parse_size(&t).map_err(serde::de::Error::custom),

@@ -3,6 +3,7 @@
 //! Unknown keys are refused on admission (a typo must not silently change behaviour). Every
 //! default is a named constant with the reason for its value.
 
+mod bounds;
 mod health;
 mod live;
 mod mapping;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use bounds::{Bounds, DEFAULT_MAX_IN_FLIGHT_BYTES, DTS_MAX_VALUE_BYTES};
 pub use health::{parse_size, HeartbeatSpec, SlotSpec};
 pub(crate) use mapping::first_duplicate;
 pub use mapping::{
@@ -220,6 +222,21 @@ pub struct DestinationSpec {
     pub ssl_key_location: Option<String>,
     pub message_max_bytes: Option<usize>,
     pub max_in_flight_records: Option<usize>,
+    /// Bytes handed to Kafka and not yet acknowledged past which the task waits (`"64MiB"` by
+    /// default; `config::bounds`).
+    #[serde(
+        default,
+        deserialize_with = "bounds::de_size_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_in_flight_bytes: Option<u64>,
+    /// The largest value a record may have (DTS's 256 MiB, capped by `message_max_bytes`).
+    #[serde(
+        default,
+        deserialize_with = "bounds::de_size_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_value_bytes: Option<u64>,
     /// Raw librdkafka producer properties, passed through.
     #[serde(default)]
     pub properties: std::collections::BTreeMap<String, String>,
@@ -576,6 +593,7 @@ impl TaskSpec {
             return invalid("destination.partitions", "a topic has at least 1 partition");
         }
         validate_producer(d)?;
+        bounds::validate_bounds(d)?;
         if d.ddl_topic.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return invalid(
                 "destination.ddl_topic",

@@ -1,6 +1,8 @@
 //! The pipeline: source items → format → sink, with progress built only from durability.
 
 pub mod gate;
+pub mod in_flight;
+pub mod latency;
 pub mod phase;
 mod position_header;
 pub mod progress;

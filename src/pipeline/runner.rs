@@ -8,10 +8,16 @@
 //!                                   │ apply ≤ watermark
 //!                         checkpoint store (persist) ──► confirm(lsn) ──► source
 //! ```
-//! Loop priorities: shutdown, then the checkpoint timer, then new input. Persist first, confirm
-//! second: a position is confirmed only once the checkpoint that holds it is durable. The task's
-//! speed limits are paid item by item as the runner takes them (`pipeline::throttle`); shutdown
-//! interrupts a wait.
+//! Loop priorities: shutdown, then the checkpoint timer, then acknowledgements, then new input.
+//! Persist first, confirm second: a position is confirmed only once the checkpoint that holds
+//! it is durable. The task's speed limits are paid item by item as the runner takes them
+//! (`pipeline::throttle`); shutdown interrupts a wait.
+//!
+//! Bounds: before each record the runner checks its value against `max_value_bytes` (a larger
+//! one fails the shard before anything is produced) and waits while the bytes handed to the
+//! sink and not yet acknowledged would pass `max_in_flight_bytes` (`InFlight`). When the
+//! watermark passes a stream event's record, its commit-to-acknowledgement latency is recorded
+//! (the clock read once per acknowledgement batch).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -21,13 +27,15 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use super::gate::{Admitted, Gate};
+use super::in_flight::InFlight;
+use super::latency;
 use super::phase::{self, ShardPhase};
 use super::position_header::PositionWriter;
 use super::progress::{Mark, MarkQueue};
 use super::stats::{Stats, TableStats};
 use super::throttle::{Limits, Meter, Throttles};
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, ShardKey, TableProgress};
-use crate::config::PartitionPolicy;
+use crate::config::{Bounds, PartitionPolicy};
 use crate::definition::TableDefinition;
 use crate::event::{ChangeEvent, TxMeta};
 use crate::failpoint;
@@ -62,6 +70,19 @@ pub enum PipelineError {
     /// Boxed: the registry's errors are large and rare.
     #[error(transparent)]
     Registry(Box<crate::registry::RegistryError>),
+    /// A record's value is larger than `destination.max_value_bytes` (the supervisor's line
+    /// names the task and shard).
+    #[error(
+        "the value for table {table} at {position} is {size} bytes, more than \
+         destination.max_value_bytes ({limit}): raise destination.max_value_bytes (within \
+         destination.message_max_bytes and the topic's max.message.bytes), or exclude the column"
+    )]
+    ValueTooLarge {
+        table: String,
+        position: String,
+        size: usize,
+        limit: u64,
+    },
 }
 
 impl From<crate::registry::RegistryError> for PipelineError {
@@ -76,7 +97,9 @@ impl PipelineError {
         match self {
             PipelineError::Source(e) => e.class(),
             PipelineError::Sink(e) if e.is_transient() => ErrorClass::Transient,
-            PipelineError::Sink(_) | PipelineError::Format { .. } => ErrorClass::Definite,
+            PipelineError::Sink(_)
+            | PipelineError::Format { .. }
+            | PipelineError::ValueTooLarge { .. } => ErrorClass::Definite,
             PipelineError::Checkpoint(CheckpointError::Fenced { .. }) => ErrorClass::Definite,
             PipelineError::Checkpoint(_) => ErrorClass::Fatal,
             // A stand-in for a crash: the test restarts the task itself.
@@ -117,6 +140,30 @@ pub struct RunnerOptions {
     /// The source is Oracle: the `tributary.tx` header is the XID as `usn.slot.sqn`, not a
     /// decimal transaction id.
     pub oracle_ids: bool,
+    /// Bytes in flight to the sink and the largest value (`destination.max_*_bytes`).
+    pub bounds: Bounds,
+}
+
+/// While over the byte budget, look at the watermark again at least this often (a sink whose
+/// `progressed` never resolves acknowledges without waking anyone).
+const ROOM_RECHECK: Duration = Duration::from_millis(100);
+
+/// Where the records being sent come from: a stream event's (its first record is sampled for
+/// latency), a held transaction's (each record with a position is an event's), or neither.
+#[derive(Clone, Copy)]
+enum Origin {
+    Event(i64),
+    Held(i64),
+    Other,
+}
+
+impl Origin {
+    fn commit_us(self) -> i64 {
+        match self {
+            Origin::Event(t) | Origin::Held(t) => t,
+            Origin::Other => 0,
+        }
+    }
 }
 
 /// The `tributary.tx` header's text, on the stack: a PostgreSQL xid in decimal, an Oracle XID
@@ -180,6 +227,8 @@ pub struct Runner<S: Sink, F: Format> {
     gate: Option<Gate>,
     /// The format's stream message sequence as last marked.
     last_sequence: u64,
+    /// Records handed to the sink and not yet seen acknowledged.
+    in_flight: InFlight,
 }
 
 /// Snapshot rows of one batch, per table, before they are added to `table_rows`.
@@ -230,6 +279,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
             sent_bytes: 0,
             saves: 0,
             gate: opts.routing.clone().map(Gate::new),
+            in_flight: InFlight::for_budget(opts.bounds.max_in_flight_bytes),
             opts,
         }
     }
@@ -275,6 +325,9 @@ impl<S: Sink, F: Format> Runner<S, F> {
                     if self.reached_stop() {
                         break RunEnd::Shutdown;
                     }
+                }
+                _ = self.sink.progressed(), if self.in_flight.has_events() => {
+                    self.collect_acks(self.sink.durable_watermark());
                 }
                 item = rx.recv() => match item {
                     Some(Ok(batch)) => {
@@ -495,7 +548,8 @@ impl<S: Sink, F: Format> Runner<S, F> {
                     source: Box::new(source),
                 })?;
             let xid = tx_header(self.opts.oracle_ids, tx.xid);
-            self.send_encoded("", None, xid.as_str()).await?;
+            let origin = Origin::Held(tx.commit_time_us);
+            self.send_encoded("", None, xid.as_str(), origin).await?;
             if !more {
                 return Ok(());
             }
@@ -544,8 +598,13 @@ impl<S: Sink, F: Format> Runner<S, F> {
         if self.enc.is_empty() {
             return Ok(());
         }
-        self.send_encoded(&change.table.qualified_name(), Some(&position), "")
-            .await?;
+        self.send_encoded(
+            &change.table.qualified_name(),
+            Some(&position),
+            "",
+            Origin::Other,
+        )
+        .await?;
         self.sink.flush().await?;
         Ok(())
     }
@@ -577,7 +636,11 @@ impl<S: Sink, F: Format> Runner<S, F> {
             });
         }
         let xid = tx_header(self.opts.oracle_ids, ev.tx.xid);
-        self.send_encoded(&ev.table.name, None, xid.as_str())
+        let origin = match ev.position {
+            Position::Stream(_) if ev.tx.commit_time_us > 0 => Origin::Event(ev.tx.commit_time_us),
+            _ => Origin::Other,
+        };
+        self.send_encoded(&ev.table.name, None, xid.as_str(), origin)
             .await?;
         if self.in_transaction {
             failpoint!(failpoint::RUNNER_IN_TRANSACTION);
@@ -602,7 +665,8 @@ impl<S: Sink, F: Format> Runner<S, F> {
             return Ok(());
         }
         let xid = tx_header(self.opts.oracle_ids, tx.xid);
-        self.send_encoded("", Some(&position()), xid.as_str()).await
+        self.send_encoded("", Some(&position()), xid.as_str(), Origin::Other)
+            .await
     }
 
     /// Sends the records in `enc` with the given headers; `position` `None` is the event's
@@ -612,8 +676,9 @@ impl<S: Sink, F: Format> Runner<S, F> {
         table: &str,
         position: Option<&str>,
         tx: &str,
+        origin: Origin,
     ) -> Result<(), PipelineError> {
-        for rec in self.enc.records() {
+        for (i, rec) in self.enc.records().iter().enumerate() {
             if let Some(p) = rec.position {
                 self.position.write_stream(p);
             }
@@ -645,10 +710,50 @@ impl<S: Sink, F: Format> Runner<S, F> {
             };
             self.sent_bytes +=
                 (record.key.map_or(0, <[u8]>::len) + record.value.map_or(0, <[u8]>::len)) as u64;
+            let bytes = self.admit_size(&record)?;
+            let budget = self.opts.bounds.max_in_flight_bytes;
+            let report = (&self.metrics, &*self.stats);
+            wait_for_room(&self.sink, &mut self.in_flight, report, bytes, budget).await?;
             self.sink.send(&record, self.next_seq).await?;
+            let event = match origin {
+                Origin::Event(_) => i == 0,
+                Origin::Held(_) => rec.position.is_some(),
+                Origin::Other => false,
+            };
+            self.in_flight
+                .push(self.next_seq, bytes, origin.commit_us(), event);
             self.next_seq += 1;
         }
         Ok(())
+    }
+
+    /// The bytes `record` holds in flight (key, value, headers), once its value is checked
+    /// against `max_value_bytes`.
+    fn admit_size(&self, record: &Record<'_>) -> Result<u64, PipelineError> {
+        let value = record.value.map_or(0, <[u8]>::len);
+        let limit = self.opts.bounds.max_value_bytes;
+        if value as u64 > limit {
+            return Err(PipelineError::ValueTooLarge {
+                table: match record.table {
+                    "" => format!("(none; topic {})", record.topic),
+                    t => t.to_owned(),
+                },
+                position: record.position.to_owned(),
+                size: value,
+                limit,
+            });
+        }
+        let headers: usize = record
+            .extra_headers
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum();
+        let key = record.key.map_or(0, <[u8]>::len);
+        Ok((value + key + record.position.len() + record.tx.len() + headers) as u64)
+    }
+
+    fn collect_acks(&mut self, watermark: u64) {
+        collect_acks(&mut self.in_flight, watermark, (&self.metrics, &self.stats));
     }
 
     /// Applies durable marks, saves the checkpoint if it changed, then confirms upstream; and
@@ -662,6 +767,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
     async fn checkpoint_inner(&mut self) -> Result<(), PipelineError> {
         self.sink.check()?;
         let watermark = self.sink.durable_watermark();
+        self.collect_acks(watermark);
         self.stats
             .records_durable
             .fetch_add(watermark - self.durable_seen, Ordering::Relaxed);
@@ -707,6 +813,40 @@ fn meter_of(item: &SourceItem) -> Option<Meter> {
         SourceItem::SchemaChange(c) => c.at.map(|_| Meter::Incremental),
         _ => None,
     }
+}
+
+/// Where acknowledged events' latency goes: the histogram and the progress line's window.
+type LatencyReport<'a> = (&'a ShardMetrics, &'a Stats);
+
+/// Releases the records below `watermark` and records the latency of their stream events: one
+/// clock reading for all of them.
+fn collect_acks(in_flight: &mut InFlight, watermark: u64, (metrics, stats): LatencyReport<'_>) {
+    let mut now = None;
+    in_flight.release(watermark, |commit_us, events| {
+        let now = *now.get_or_insert_with(latency::now_us);
+        metrics.event_latency((now - commit_us).max(0) as f64 / 1e6, events);
+        stats.latency.record(now, commit_us, events);
+    });
+}
+
+/// Waits until a record of `bytes` fits beside the unacknowledged ones under `budget` (or goes
+/// alone), releasing what the sink acknowledges meanwhile.
+async fn wait_for_room<S: Sink>(
+    sink: &S,
+    in_flight: &mut InFlight,
+    report: LatencyReport<'_>,
+    bytes: u64,
+    budget: u64,
+) -> Result<(), SinkError> {
+    while !in_flight.fits(bytes, budget) {
+        sink.check()?;
+        collect_acks(in_flight, sink.durable_watermark(), report);
+        if in_flight.fits(bytes, budget) {
+            break;
+        }
+        let _ = tokio::time::timeout(ROOM_RECHECK, sink.progressed()).await;
+    }
+    Ok(())
 }
 
 /// Counts a snapshot row in the batch's per-table tally (no hashing per row; snapshot progress

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use super::latency::LatencyWindow;
+
 /// Counters updated by the runner at batch granularity (never per row under a lock).
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -27,6 +29,8 @@ pub struct Stats {
     pub snapshot_complete: std::sync::atomic::AtomicBool,
     /// Per table (`schema.table`): snapshot rows sent and the estimated total.
     pub tables: Mutex<BTreeMap<String, TableStats>>,
+    /// Commit-to-acknowledgement latency of recent stream events (the progress line's p50/p99).
+    pub latency: LatencyWindow,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

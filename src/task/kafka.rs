@@ -47,6 +47,7 @@ pub fn kafka_config(spec: &TaskSpec) -> Result<KafkaSinkConfig, TaskError> {
     c.ssl_key_location = d.ssl_key_location.clone();
     c.properties = d.properties.clone();
     c.message_max_bytes = d.message_max_bytes;
+    c.bounds = d.bounds();
     if let Some(v) = d.max_in_flight_records {
         c.max_in_flight_records = v;
     }

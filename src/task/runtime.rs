@@ -252,6 +252,7 @@ fn runner_options(rt: &ShardRuntime, routing: &Arc<Routing>) -> RunnerOptions {
         routing: Some(routing.clone()),
         new_topic: None,
         oracle_ids: false,
+        bounds: rt.spec.destination.bounds(),
     }
 }
 

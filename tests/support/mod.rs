@@ -308,34 +308,45 @@ pub fn tributary() -> Command {
 /// full pipe.
 pub struct Proc {
     child: Option<Child>,
-    stderr: Option<std::thread::JoinHandle<String>>,
+    stderr: Option<std::thread::JoinHandle<()>>,
+    /// What the process has written to stderr so far.
+    written: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
     /// Where a `tributary run` started by `spawn_run_with` serves its metrics.
     metrics: Option<String>,
 }
 
 impl Proc {
     pub fn from_child(mut child: Child) -> Proc {
+        let written = std::sync::Arc::<std::sync::Mutex<Vec<u8>>>::default();
+        let sink = written.clone();
         let stderr = child.stderr.take().map(|mut e| {
             std::thread::spawn(move || {
                 use std::io::Read;
-                let mut bytes = Vec::new();
-                let _ = e.read_to_end(&mut bytes);
-                String::from_utf8_lossy(&bytes).into_owned()
+                let mut chunk = [0u8; 8192];
+                while let Ok(n @ 1..) = e.read(&mut chunk) {
+                    sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+                }
             })
         });
         Proc {
             child: Some(child),
             stderr,
+            written,
             metrics: None,
         }
     }
 
+    /// What the process has written to stderr so far (while it runs).
+    pub fn stderr_so_far(&self) -> String {
+        String::from_utf8_lossy(&self.written.lock().unwrap()).into_owned()
+    }
+
     /// Everything the process wrote to stderr (once it has exited).
     fn take_stderr(&mut self) -> String {
-        self.stderr
-            .take()
-            .map(|t| t.join().unwrap_or_default())
-            .unwrap_or_default()
+        if let Some(t) = self.stderr.take() {
+            let _ = t.join();
+        }
+        self.stderr_so_far()
     }
 
     pub fn id(&self) -> u32 {
@@ -381,6 +392,7 @@ impl Proc {
                 let taken = Proc {
                     child: None,
                     stderr: None,
+                    written: Default::default(),
                     metrics: None,
                 };
                 let (code, err) = std::mem::replace(self, taken).wait_exit(Duration::from_secs(0));

@@ -108,6 +108,9 @@ pub struct KafkaSinkConfig {
     pub max_in_flight_records: usize,
     /// Producer `message.max.bytes` (librdkafka's default, 1,000,000, when `None`).
     pub message_max_bytes: Option<usize>,
+    /// The runner's byte bound on records in flight and its largest value
+    /// (`crate::config::Bounds`): librdkafka's queue is sized to hold what they let through.
+    pub bounds: crate::config::Bounds,
     /// How long `flush` waits for the last acknowledgements.
     pub flush_timeout: Duration,
     /// How long a metadata or admin request waits for the brokers.
@@ -315,6 +318,13 @@ impl KafkaSinkConfig {
                 "queue.buffering.max.messages",
                 self.queue_messages().to_string(),
             );
+        // The runner lets at most its byte budget plus one record (a value up to the limit,
+        // its key and headers) be in flight: librdkafka's queue holds that much, so its own
+        // QueueFull never stalls a record the runner's bound lets through.
+        config.set(
+            "queue.buffering.max.kbytes",
+            self.queue_kbytes().to_string(),
+        );
         if let Some(bytes) = self.message_max_bytes {
             config.set("message.max.bytes", bytes.to_string());
         }
@@ -322,6 +332,16 @@ impl KafkaSinkConfig {
             config.set(key, value);
         }
         config
+    }
+
+    /// `queue.buffering.max.kbytes`: the runner's budget and one largest value, plus 1 MiB for
+    /// that record's key and headers.
+    fn queue_kbytes(&self) -> u64 {
+        let bytes = self
+            .bounds
+            .max_in_flight_bytes
+            .saturating_add(self.bounds.max_value_bytes);
+        (bytes.div_ceil(1024) + 1024).min(i32::MAX as u64)
     }
 
     fn queue_messages(&self) -> usize {
@@ -399,6 +419,7 @@ impl Default for KafkaSinkConfig {
             properties: BTreeMap::new(),
             max_in_flight_records: Self::DEFAULT_MAX_IN_FLIGHT_RECORDS,
             message_max_bytes: None,
+            bounds: crate::config::Bounds::default(),
             flush_timeout: Self::DEFAULT_FLUSH_TIMEOUT,
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
         }
@@ -441,6 +462,7 @@ impl fmt::Debug for KafkaSinkConfig {
             .field("properties", &properties)
             .field("max_in_flight_records", &self.max_in_flight_records)
             .field("message_max_bytes", &self.message_max_bytes)
+            .field("bounds", &self.bounds)
             .field("flush_timeout", &self.flush_timeout)
             .field("request_timeout", &self.request_timeout)
             .finish()
@@ -467,6 +489,31 @@ mod tests {
         assert_eq!(rd.get("acks"), Some("all"));
         assert_eq!(rd.get("partitioner"), Some("murmur2_random"));
         assert_eq!(rd.get("compression.codec"), Some("lz4"));
+    }
+
+    #[test]
+    fn librdkafka_queue_holds_the_runner_byte_budget_and_one_largest_value() {
+        let config = KafkaSinkConfig {
+            bounds: crate::config::Bounds {
+                max_in_flight_bytes: 8 << 20,
+                max_value_bytes: 1_000_000,
+            },
+            ..Default::default()
+        };
+        let kbytes: u64 = config
+            .producer_config()
+            .get("queue.buffering.max.kbytes")
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            kbytes * 1024 >= (8 << 20) + 1_000_000 + (1 << 20),
+            "{kbytes}"
+        );
+        assert!(
+            kbytes * 1024 <= (8 << 20) + 1_000_000 + (2 << 20),
+            "{kbytes}"
+        );
     }
 
     #[test]

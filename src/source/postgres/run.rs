@@ -94,7 +94,9 @@ impl SourceRun {
                     first_table: self.first_table,
                     more_after: chunked.is_some(),
                 };
-                let read = s.session.read(s.tables, out.clone(), Some(check.clone()), place);
+                let read = s
+                    .session
+                    .read(s.tables, out.clone(), Some(check.clone()), place);
                 let read = read.await;
                 // DDL during the snapshot explains a failed read better than the read's error.
                 check.tables(&tables).await?;

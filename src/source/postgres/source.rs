@@ -280,16 +280,18 @@ impl Source for PgSource {
         }
         let prepared = match (self.pre, self.started, cp.pg_slot()) {
             (Some(pre), Some(started), Some(id)) => Ok(SourceRun {
-                chunked: Some(ChunkedSnapshot::new(
-                    self.opts.conn.clone(),
-                    self.opts.snapshot_connections,
-                    self.opts.chunk_rows,
-                    started.chunked,
-                    pre.fingerprints.clone(),
-                    &self.opts.task,
-                    self.opts.shard,
-                )
-                .first_of_all(pre.tables.first().map(|t| t.schema.oid))),
+                chunked: Some(
+                    ChunkedSnapshot::new(
+                        self.opts.conn.clone(),
+                        self.opts.snapshot_connections,
+                        self.opts.chunk_rows,
+                        started.chunked,
+                        pre.fingerprints.clone(),
+                        &self.opts.task,
+                        self.opts.shard,
+                    )
+                    .first_of_all(pre.tables.first().map(|t| t.schema.oid)),
+                ),
                 first_table: pre.tables.first().map(|t| t.schema.oid),
                 opts: self.opts,
                 repl: started.repl,

@@ -10,6 +10,7 @@
 //! configured to `return` ends the attempt with an `Injected` error, as a killed process
 //! would, and the test starts the shard again over the same server, store and records.
 
+mod bounds;
 mod fake;
 mod retry;
 mod topics;

@@ -226,6 +226,7 @@ async fn run_ddl_transaction(
         routing: Some(routing),
         new_topic: None,
         oracle_ids: false,
+        bounds: spec.destination.bounds(),
     };
     let labels = ShardLabels::new("crash", 0);
     let mut runner = Runner::new(

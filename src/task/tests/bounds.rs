@@ -1,0 +1,280 @@
+//! The runner's bounds: with a sink that withholds its acknowledgements, the bytes handed to it
+//! and unacknowledged never pass `destination.max_in_flight_bytes` (records of one size: the
+//! budget itself), and the runner goes on once acknowledgements come; a value larger than
+//! `destination.max_value_bytes` fails the shard, naming the table, position, size and the key to
+//! raise (the supervisor's line adds the task), before it reaches the sink.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::Notify;
+
+use super::fake::{row, table};
+use super::*;
+use crate::event::{ChangeEvent, Op, SnapshotMark, TxMeta};
+use crate::format::{EncodedBatch, Format, FormatError, PartitionChoice};
+use crate::metrics::ShardMetrics;
+use crate::pipeline::runner::{PipelineError, Progress, RunEnd, Runner, RunnerOptions};
+use crate::pipeline::throttle::Limits;
+use crate::position::Position;
+use crate::sink::{Record, Sink, SinkError, TopicPlan};
+use crate::source::SourceItem;
+
+/// Bytes of each record's value.
+const VALUE: usize = 1000;
+
+/// One record per event: key `k`, a value of `VALUE` bytes (or the row's value if longer).
+struct SizedFormat;
+
+impl Format for SizedFormat {
+    fn encode(&mut self, ev: &ChangeEvent, out: &mut EncodedBatch) -> Result<(), FormatError> {
+        let rec = out.push();
+        rec.topic.push_str("bounds.items");
+        rec.key.extend_from_slice(b"k");
+        let v = ev.after.as_ref().map_or(0, |r| r.buf.len());
+        rec.value.resize(VALUE.max(v), b'x');
+        rec.partition = PartitionChoice::Fixed(0);
+        Ok(())
+    }
+}
+
+/// A broker that acknowledges records only below `allowed`, and notes the most bytes
+/// (key + value) it ever held unacknowledged.
+#[derive(Default)]
+struct WithholdingSink {
+    sizes: Vec<u64>,
+    allowed: Arc<AtomicU64>,
+    wake: Arc<Notify>,
+    peak_bytes: Arc<AtomicU64>,
+    sent: Arc<AtomicU64>,
+}
+
+impl WithholdingSink {
+    fn watermark(&self) -> u64 {
+        self.allowed
+            .load(Ordering::SeqCst)
+            .min(self.sizes.len() as u64)
+    }
+}
+
+impl Sink for WithholdingSink {
+    fn kind(&self) -> &'static str {
+        "kafka"
+    }
+
+    async fn prepare_topics(&mut self, _topics: &[TopicPlan]) -> Result<Vec<String>, SinkError> {
+        Ok(Vec::new())
+    }
+
+    async fn partition_counts(
+        &mut self,
+        topics: &[String],
+    ) -> Result<HashMap<String, i32>, SinkError> {
+        Ok(topics.iter().map(|t| (t.clone(), 1)).collect())
+    }
+
+    async fn missing_topics(&mut self, _topics: &[String]) -> Result<Vec<String>, SinkError> {
+        Ok(Vec::new())
+    }
+
+    async fn delete_topics(&mut self, _topics: &[String]) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    async fn send(&mut self, record: &Record<'_>, seq: u64) -> Result<(), SinkError> {
+        assert_eq!(seq, self.sizes.len() as u64, "in order");
+        let size = record.value.map_or(0, <[u8]>::len) + record.key.map_or(0, <[u8]>::len);
+        self.sizes.push(size as u64);
+        let unacked: u64 = self.sizes[self.watermark() as usize..].iter().sum();
+        self.peak_bytes.fetch_max(unacked, Ordering::SeqCst);
+        self.sent.store(self.sizes.len() as u64, Ordering::SeqCst);
+        Ok(())
+    }
+
+    fn durable_watermark(&self) -> u64 {
+        self.watermark()
+    }
+
+    fn check(&self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    fn progressed(&self) -> impl std::future::Future<Output = ()> + Send {
+        self.wake.notified()
+    }
+
+    async fn flush(&mut self) -> Result<(), SinkError> {
+        self.allowed.store(u64::MAX, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+fn insert(id: i64, index: u32, tx: TxMeta, value: &str) -> SourceItem {
+    SourceItem::Event(ChangeEvent {
+        position: Position::Stream(StreamPosition::pg(tx.commit_lsn, index)),
+        op: Op::Insert,
+        table: table(),
+        tx,
+        lsn: tx.commit_lsn,
+        last_commit_lsn: None,
+        snapshot: SnapshotMark::None,
+        before: None,
+        after: Some(row(id, value)),
+    })
+}
+
+/// One transaction of `events` inserts whose rows carry `value`.
+fn transaction(events: u32, value: &str) -> Vec<SourceItem> {
+    let tx = TxMeta {
+        xid: 900,
+        commit_time_us: 1,
+        commit_lsn: Lsn(5000),
+    };
+    let mut items = vec![SourceItem::Begin(tx)];
+    items.extend((0..events).map(|i| insert(i64::from(i), i, tx, value)));
+    items.push(SourceItem::Commit {
+        tx,
+        last: StreamPosition::pg(tx.commit_lsn, events - 1),
+        events,
+        resume: ResumeToken::Pg {
+            confirmed_lsn: Lsn(5100),
+        },
+    });
+    items
+}
+
+fn runner(spec: &TaskSpec, sink: WithholdingSink) -> Runner<WithholdingSink, SizedFormat> {
+    let progress = Progress {
+        store: Arc::new(MemoryCheckpointStore::new()),
+        key: key(),
+        checkpoint: Checkpoint::new("x".into()),
+    };
+    let (confirm, _confirmed) = watch::channel(ResumeToken::Pg {
+        confirmed_lsn: Lsn::ZERO,
+    });
+    let opts = RunnerOptions {
+        checkpoint_interval: spec.migration.checkpoint_interval,
+        limits: Limits::of(spec),
+        live_limits: None,
+        phase: None,
+        snapshot_only: false,
+        stop_at: None,
+        routing: None,
+        new_topic: None,
+        oracle_ids: false,
+        bounds: spec.destination.bounds(),
+    };
+    let labels = ShardLabels::new("crash", 0);
+    Runner::new(
+        sink,
+        SizedFormat,
+        progress,
+        confirm,
+        Arc::new(Stats::default()),
+        ShardMetrics::new(&labels),
+        opts,
+        HashMap::new(),
+    )
+}
+
+/// Waits (in tokio's paused time) until `done`.
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "waited for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn unacknowledged_bytes_stay_within_the_budget_until_acknowledgements_come() {
+    let budget = 10 * VALUE as u64;
+    let spec = spec_to(&format!("max_in_flight_bytes = {budget}"), "");
+    let sink = WithholdingSink::default();
+    let (allowed, wake) = (sink.allowed.clone(), sink.wake.clone());
+    let (peak, sent) = (sink.peak_bytes.clone(), sink.sent.clone());
+    let mut runner = runner(&spec, sink);
+    let (source, mut rx) = tokio::sync::mpsc::channel(1);
+    source.send(Ok(transaction(100, "v"))).await.unwrap();
+    drop(source);
+    let (_stop, mut shutdown) = watch::channel(false);
+    let run = tokio::spawn(async move { runner.run(&mut rx, &mut shutdown).await });
+    tracing::info!("no acknowledgement: the runner stops short of the budget and waits");
+    {
+        until("a first record", || sent.load(Ordering::SeqCst) > 0).await;
+        // Virtual time: two seconds of the runner's rechecks, none of which may send more.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let stalled = sent.load(Ordering::SeqCst);
+        assert!(
+            (1..100).contains(&stalled),
+            "{stalled} records sent with none acknowledged"
+        );
+        let held = peak.load(Ordering::SeqCst);
+        assert!(
+            held <= budget,
+            "{held} bytes unacknowledged, budget {budget}"
+        );
+        assert!(
+            held > budget - 2 * VALUE as u64,
+            "{held}: the budget is used"
+        );
+    }
+    tracing::info!("acknowledgements in steps: each lets more through, never past the budget");
+    {
+        for step in [5u64, 40, 100] {
+            allowed.store(step, Ordering::SeqCst);
+            wake.notify_one();
+            let what = format!("records past {step} acknowledged");
+            until(&what, || sent.load(Ordering::SeqCst) >= (step + 5).min(100)).await;
+        }
+        let end = run.await.unwrap().unwrap();
+        assert_eq!(end, RunEnd::SourceFinished);
+        assert_eq!(sent.load(Ordering::SeqCst), 100);
+        assert!(peak.load(Ordering::SeqCst) <= budget);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_value_over_max_value_bytes_fails_the_shard_before_the_sink_sees_it() {
+    let spec = spec_to("max_value_bytes = 1500", "");
+    let sink = WithholdingSink {
+        allowed: Arc::new(AtomicU64::new(u64::MAX)),
+        ..Default::default()
+    };
+    let sent = sink.sent.clone();
+    let mut runner = runner(&spec, sink);
+    let mut items = transaction(3, "v");
+    // The second insert's row makes a 2,000-byte value.
+    items[2] = insert(1, 1, tx_of(&items[2]), &"y".repeat(1992));
+    let (source, mut rx) = tokio::sync::mpsc::channel(1);
+    source.send(Ok(items)).await.unwrap();
+    drop(source);
+    let (_stop, mut shutdown) = watch::channel(false);
+    let err = runner.run(&mut rx, &mut shutdown).await.unwrap_err();
+    assert!(
+        matches!(err, PipelineError::ValueTooLarge { .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.class(), ErrorClass::Definite);
+    let line = err.to_string();
+    assert!(
+        line.starts_with("the value for table items at 0/1388")
+            && line.contains(
+                " is 2000 bytes, more than destination.max_value_bytes (1500): raise \
+                 destination.max_value_bytes"
+            )
+            && !line.contains('\n'),
+        "{line}"
+    );
+    assert_eq!(sent.load(Ordering::SeqCst), 1, "only the record before it");
+    assert_eq!(runner.saves(), 0, "nothing after it is confirmed");
+}
+
+fn tx_of(item: &SourceItem) -> TxMeta {
+    match item {
+        SourceItem::Event(ev) => ev.tx,
+        _ => unreachable!("an event"),
+    }
+}
