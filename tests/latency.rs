@@ -92,15 +92,18 @@ mod serial {
         }
         tracing::info!("the progress line, redrawn every second, shows p50 and p99");
         {
+            // A frame drawn after every record is durable (earlier frames show fewer).
             wait_until("the progress line's latency", LIMIT, || {
-                child.stderr_so_far().contains(", latency p50 ")
+                child.stderr_so_far().lines().rev().any(|l| {
+                    l.contains(", latency p50 ") && l.contains("durable 350 / sent 350 records")
+                })
             })
             .await;
             let err = child.stderr_so_far();
             let line = err
                 .lines()
                 .rev()
-                .find(|l| l.contains("latency p50 "))
+                .find(|l| l.contains("latency p50 ") && l.contains("durable 350 / sent 350"))
                 .unwrap();
             assert!(line.contains("durable 350 / sent 350 records"), "{line}");
             assert!(line.contains(" / p99 "), "{line}");
