@@ -442,10 +442,13 @@ mod serial {
         drop(server);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[cfg_attr(not(feature = "failpoints"), ignore = "needs --features failpoints")]
-    async fn ddl_during_a_chunked_read_ends_the_attempt_and_the_retry_reads_the_new_columns() {
-        let db = TestDb::create("chunkddl").await;
+    /// `items` (1,000 rows) read in chunks of 100 on one connection by a run held before its
+    /// third group of chunks; returns the database, the task, the FIFO that releases the run,
+    /// the run and its metrics address.
+    async fn held_at_the_third_group(
+        prefix: &str,
+    ) -> (TestDb, TaskSetup, std::path::PathBuf, Proc, String) {
+        let db = TestDb::create(prefix).await;
         db.client
             .batch_execute(
                 "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, qty int NOT NULL);
@@ -453,19 +456,13 @@ mod serial {
             )
             .await
             .unwrap();
-        let setup = TaskSetup::new(
-            &db.url,
-            "chunkddl",
-            &["public.items"],
-            &["full", "incremental"],
-        );
+        let setup = TaskSetup::new(&db.url, prefix, &["public.items"], &["full", "incremental"]);
         add_to_section(
             &setup.path,
             "source",
             "snapshot_chunk_rows = 100\nsnapshot_connections = 1",
         );
         let (release, held) = fifo(setup.data().parent().unwrap());
-        // The third group is held.
         let failpoints = format!(
             "{}=2*off->1*return({})->off",
             tributary::failpoint::SOURCE_CHUNK_GROUP,
@@ -474,6 +471,13 @@ mod serial {
         let addr = format!("127.0.0.1:{}", free_port());
         let run = spawn_held(&setup, &failpoints, &addr);
         wait_until("the third chunk group held", LIMIT, || held.exists()).await;
+        (db, setup, release, run, addr)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(not(feature = "failpoints"), ignore = "needs --features failpoints")]
+    async fn ddl_during_a_chunked_read_ends_the_attempt_and_the_retry_reads_the_new_columns() {
+        let (db, setup, release, run, _) = held_at_the_third_group("chunkddl").await;
         db.client
             .batch_execute("ALTER TABLE items ADD COLUMN note text NOT NULL DEFAULT 'n'")
             .await
@@ -512,34 +516,7 @@ mod serial {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[cfg_attr(not(feature = "failpoints"), ignore = "needs --features failpoints")]
     async fn a_truncate_seen_by_a_chunk_reads_the_table_again_and_loses_no_row() {
-        let db = TestDb::create("chunktrunc").await;
-        db.client
-            .batch_execute(
-                "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, qty int NOT NULL);
-                 INSERT INTO items SELECT g, 'item ' || g, 0 FROM generate_series(1, 1000) g;",
-            )
-            .await
-            .unwrap();
-        let setup = TaskSetup::new(
-            &db.url,
-            "chunktrunc",
-            &["public.items"],
-            &["full", "incremental"],
-        );
-        add_to_section(
-            &setup.path,
-            "source",
-            "snapshot_chunk_rows = 100\nsnapshot_connections = 1",
-        );
-        let (release, held) = fifo(setup.data().parent().unwrap());
-        let failpoints = format!(
-            "{}=2*off->1*return({})->off",
-            tributary::failpoint::SOURCE_CHUNK_GROUP,
-            release.display()
-        );
-        let addr = format!("127.0.0.1:{}", free_port());
-        let run = spawn_held(&setup, &failpoints, &addr);
-        wait_until("the third chunk group held", LIMIT, || held.exists()).await;
+        let (db, setup, release, run, addr) = held_at_the_third_group("chunktrunc").await;
         // The third chunk's snapshot sees the TRUNCATE and the new rows; the stream sends them
         // after the chunk's rows.
         db.client
