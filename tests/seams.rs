@@ -378,12 +378,14 @@ mod serial {
 
     /// What README.md lists under "Metrics" and the code has, each per task and shard (the
     /// sink's error counter also has `kind`, and exists once an error of that kind happened).
-    const SHARD_METRICS: [&str; 13] = [
+    const SHARD_METRICS: [&str; 15] = [
         "tributary_source_lag_bytes",
         "tributary_source_lag_seconds",
         "tributary_source_confirmed_position",
         "tributary_snapshot_rows",
         "tributary_snapshot_rows_estimated",
+        "tributary_snapshot_complete",
+        "tributary_snapshot_chunk_groups_total",
         "tributary_stream_events_total",
         "tributary_pipeline_records_sent_total",
         "tributary_pipeline_records_durable_total",
