@@ -398,11 +398,19 @@ mod serial {
             scrape(&addr)
                 .and_then(|s| metric(&s, "tributary_snapshot_chunk_retries_total", &setup.task))
         };
-        // Bounded: without the guard the chunk is read at once and nothing is retried.
-        let start = std::time::Instant::now();
-        while !retries().is_some_and(|r| r >= 2.0) && start.elapsed() < Duration::from_secs(10) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        // Without the guard the snapshot completes at once and nothing is retried; with it,
+        // the snapshot cannot complete while the update is invisible.
+        let complete = || {
+            scrape(&addr)
+                .and_then(|s| metric(&s, "tributary_snapshot_complete", &setup.task))
+                .is_some_and(|v| v == 1.0)
+        };
+        wait_until(
+            "the chunk group refused, or the snapshot read",
+            LIMIT,
+            || retries().is_some_and(|r| r >= 2.0) || complete(),
+        )
+        .await;
         let sent = consume_all(&topic, Duration::from_secs(1), LIMIT);
         assert!(
             sent.iter().any(|m| m

@@ -214,7 +214,8 @@ mod serial {
             )
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_secs(4)).await;
+        // Four seconds' worth at 400/s before the change (a measured window, not a pause).
+        let _ = consume_until(&format!("{task}.public.a"), |m| m.len() >= 800);
         tracing::info!("raised live to 1,200/s through ctl task update");
         let updating = now_ms();
         let faster = cluster_task(c.dir.path(), &task, &db.url, 1200);

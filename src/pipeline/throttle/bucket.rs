@@ -78,9 +78,9 @@ mod tests {
         let mut b = Bucket::new(1000.0);
         b.charge(500.0, now);
         assert_eq!(b.owed(now), Duration::from_millis(500));
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::advance(Duration::from_millis(200)).await;
         assert_eq!(b.owed(Instant::now()), Duration::from_millis(300));
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        tokio::time::advance(Duration::from_millis(400)).await;
         assert_eq!(b.owed(Instant::now()), Duration::ZERO);
     }
 
@@ -90,12 +90,12 @@ mod tests {
         let mut b = Bucket::new(100.0);
         b.charge(10.0, start);
         // Woken 30 ms late: the next 3 units are already paid for.
-        tokio::time::sleep(Duration::from_millis(130)).await;
+        tokio::time::advance(Duration::from_millis(130)).await;
         let now = Instant::now();
         b.charge(3.0, now);
         assert_eq!(b.owed(now), Duration::ZERO);
         // Idle for a minute: only CREDIT's worth (20 units at 100/s) passes without owing.
-        tokio::time::sleep(Duration::from_secs(60)).await;
+        tokio::time::advance(Duration::from_secs(60)).await;
         let now = Instant::now();
         b.charge(CREDIT.as_secs_f64() * 100.0, now);
         assert_eq!(b.owed(now), Duration::ZERO);
@@ -106,7 +106,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_limit_waiting_for_its_first_unit_has_no_credit() {
         let mut b = Bucket::new(100.0);
-        tokio::time::sleep(Duration::from_secs(60)).await;
+        tokio::time::advance(Duration::from_secs(60)).await;
         let now = Instant::now();
         b.charge(1.0, now);
         assert_eq!(b.owed(now), Duration::from_millis(10));
@@ -131,7 +131,7 @@ mod tests {
         for _ in 0..1000 {
             let now = Instant::now();
             b.charge(7.0, now);
-            tokio::time::sleep(b.owed(now)).await;
+            tokio::time::advance(b.owed(now)).await;
         }
         let secs = start.elapsed().as_secs_f64();
         assert!((secs - 28.0).abs() < 0.01, "7,000 units at 250/s: {secs} s");

@@ -377,10 +377,13 @@ impl ChunkedSnapshot {
         stream: &PgStream,
         snapshot: &XidSnapshot,
     ) -> Result<Guard, tokio_postgres::Error> {
-        if let Some(x) = stream.decoded().unseen_by(snapshot) {
+        // (Not tracking yet, or past the memory: commits stuck on a synchronous standby are
+        // the only transactions that can still be unseen, so those are asked for.)
+        let decoded = stream.decoded();
+        if let Some(x) = decoded.and_then(|d| d.unseen_by(snapshot)) {
             return Ok(Guard::Passed(x));
         }
-        if !stream.decoded().overflowed {
+        if decoded.is_some_and(|d| !d.overflowed) {
             return Ok(Guard::Clear);
         }
         // Xids sent before the stream's memory of them: only a commit stuck between its WAL

@@ -187,6 +187,7 @@ async fn beside_stream(
     for oid in stream.take_truncated() {
         chunks.restart(oid, out).await?;
     }
+    stream.track_decoded(!chunks.is_finished());
     if chunks.is_finished() || !stream.at_boundary() || stream.has_pending() {
         return Ok(false);
     }

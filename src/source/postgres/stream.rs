@@ -101,8 +101,8 @@ pub struct PgStream {
     replaying: Option<Replaying>,
     spool_dir: PathBuf,
     /// Transactions whose changes were passed on (or are being), for the chunked
-    /// snapshot's guard (`super::chunk`).
-    decoded: DecodedXids,
+    /// snapshot's guard (`super::chunk`); kept only while a chunked snapshot runs.
+    decoded: Option<DecodedXids>,
     /// The chunked snapshot's filters in force.
     chunks: ChunkFilters,
     /// Tables whose chunked read a TRUNCATE its chunks' snapshots saw made void.
@@ -169,7 +169,7 @@ impl PgStream {
             in_stream: None,
             replaying: None,
             spool_dir: std::env::temp_dir().join("tributary-stream"),
-            decoded: DecodedXids::new(DECODED_XIDS),
+            decoded: None,
             chunks: ChunkFilters::default(),
             truncated: Vec::new(),
         }
@@ -217,9 +217,19 @@ impl PgStream {
         Ok(())
     }
 
-    /// The transactions whose changes the stream passed on, most recent first.
-    pub fn decoded(&self) -> &DecodedXids {
-        &self.decoded
+    /// Remembers the transactions it passes on from now (`true`, while a chunked snapshot
+    /// runs), or forgets them: outside a chunked snapshot no transaction pays for it.
+    pub fn track_decoded(&mut self, on: bool) {
+        match (on, self.decoded.is_some()) {
+            (true, false) => self.decoded = Some(DecodedXids::new(DECODED_XIDS)),
+            (false, true) => self.decoded = None,
+            _ => {}
+        }
+    }
+
+    /// The transactions whose changes the stream passed on since `track_decoded(true)`.
+    pub fn decoded(&self) -> Option<&DecodedXids> {
+        self.decoded.as_ref()
     }
 
     /// Puts a chunk's filter in force for the changes that follow.
@@ -359,7 +369,9 @@ impl PgStream {
                     .remove(&xid)
                     .unwrap_or_else(|| Spool::new(xid, &self.spool_dir));
                 let replay = spool.replay().map_err(|e| self.spill(xid, &e))?;
-                self.decoded.insert(xid);
+                if let Some(d) = self.decoded.as_mut() {
+                    d.insert(xid);
+                }
                 self.chunks.advance(commit_lsn);
                 self.tx = Some(OpenTx {
                     meta: TxMeta {
@@ -471,7 +483,9 @@ impl PgStream {
                     commit_lsn: final_lsn,
                 };
                 tracing::trace!(xid, %final_lsn, "begin");
-                self.decoded.insert(xid);
+                if let Some(d) = self.decoded.as_mut() {
+                    d.insert(xid);
+                }
                 self.chunks.advance(final_lsn);
                 self.tx = Some(OpenTx {
                     meta,

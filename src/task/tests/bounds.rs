@@ -184,7 +184,7 @@ async fn until(what: &str, done: impl Fn() -> bool) {
             start.elapsed() < Duration::from_secs(60),
             "waited for {what}"
         );
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::advance(Duration::from_millis(10)).await;
     }
 }
 

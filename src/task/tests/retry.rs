@@ -249,7 +249,13 @@ async fn a_shard_stopped_during_a_throttle_wait_resumes_without_a_duplicate() {
         world.sink(),
     ));
     tracing::info!("stopped mid-stream, in a wait after an event of a transaction");
-    tokio::time::sleep(Duration::from_millis(2050)).await;
+    let records = world.records.clone();
+    let start = tokio::time::Instant::now();
+    while records.lock().unwrap().len() < 20 {
+        assert!(start.elapsed() < Duration::from_secs(60), "no records sent");
+        tokio::task::yield_now().await;
+        tokio::time::advance(Duration::from_millis(10)).await;
+    }
     stop.send_replace(true);
     assert_eq!(run.await.unwrap().unwrap(), TaskOutcome::Stopped);
     assert!(!world.caught_up(), "the stop came mid-stream");
