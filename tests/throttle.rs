@@ -159,6 +159,59 @@ mod serial {
         db.cleanup().await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_chunked_snapshot_holds_source_qps_per_group_within_10_percent() {
+        let db = TestDb::create("thr_qpsc").await;
+        db.client
+            .batch_execute(
+                "CREATE TABLE c (id int PRIMARY KEY); \
+                 INSERT INTO c SELECT generate_series(1, 1300)",
+            )
+            .await
+            .unwrap();
+        tracing::info!("13 groups of 100 rows read beside the stream at 4 queries/s");
+        let dir = tempfile::tempdir().unwrap();
+        let task = unique("thr_qpsc");
+        let path = task_file(
+            dir.path(),
+            &task,
+            &db.url,
+            &kafka(),
+            &["public.c"],
+            &["full", "incremental"],
+            "[throttle.full]\nsource_qps = 4",
+        );
+        add_to_section(
+            &path,
+            "source",
+            "snapshot_connections = 1\nsnapshot_chunk_rows = 100",
+        );
+        let mut run = spawn_run(&path, &dir.path().join("data"));
+        run.wait_stream_active(&db, &task, LIMIT).await;
+        let msgs = by_time(consume_until(&format!("{task}.public.c"), |m| {
+            m.len() >= 1300
+        }));
+        // A row's number in the position is its place in the table's read: each group's
+        // first row is a multiple of 100.
+        let firsts: Vec<Msg> = msgs
+            .into_iter()
+            .filter(|m| {
+                let row = m
+                    .position()
+                    .rsplit(':')
+                    .next()
+                    .and_then(|r| r.parse::<u64>().ok());
+                row.is_some_and(|r| r % 100 == 0)
+            })
+            .collect();
+        assert!(firsts.len() >= 13, "{} groups", firsts.len());
+        within_10_percent("chunk groups", rate(&firsts, |_| 1.0), 4.0);
+        run.sigterm();
+        let (code, err) = run.wait_exit(LIMIT);
+        assert_eq!(code, 0, "{err}");
+        db.cleanup().await;
+    }
+
     fn cluster_task(dir: &std::path::Path, name: &str, url: &str, rows: u32) -> std::path::PathBuf {
         let text = format!(
             "name = {name:?}\nsharding = \"table\"\n[source]\nkind = \"postgres\"\nurl = {url:?}\nstatus_interval = \"1s\"\n\
