@@ -19,7 +19,7 @@ mod serial {
 
     use serde_json::{json, Value};
 
-    use super::support::cluster::{task_toml, wait_streaming, Cluster, TABLES};
+    use super::support::cluster::{four_tables_of, task_toml, wait_streaming, Cluster, TABLES};
     use super::support::own_server::OwnServer;
     use super::support::*;
 
@@ -97,20 +97,6 @@ mod serial {
             }
             done.fetch_add(1, Ordering::Relaxed);
         }
-    }
-
-    async fn four_tables(prefix: &str) -> TestDb {
-        let db = TestDb::create(prefix).await;
-        for t in TABLES {
-            db.client
-                .batch_execute(&format!(
-                    "CREATE TABLE {t} (id bigint PRIMARY KEY, v int NOT NULL DEFAULT 0);
-                     INSERT INTO {t} SELECT g, 0 FROM generate_series(1, {ROWS}) g;"
-                ))
-                .await
-                .unwrap();
-        }
-        db
     }
 
     /// Table `t` as its consumer should rebuild it: key JSON → after image.
@@ -208,7 +194,7 @@ mod serial {
     /// (two connections: groups of 300) while the writers run; then every table compared.
     async fn chunked_under_writes(workers: u64) {
         let prefix = format!("chunkw{workers}");
-        let db = four_tables(&prefix).await;
+        let db = four_tables_of(&prefix, ROWS).await;
         let c = Cluster::start(workers);
         let task = unique(&prefix);
         let path = task_toml(

@@ -267,12 +267,17 @@ pub const LIMIT: Duration = Duration::from_secs(90);
 
 /// A database with four keyed tables of `SEED` rows each.
 pub async fn four_tables(prefix: &str) -> TestDb {
+    four_tables_of(prefix, SEED).await
+}
+
+/// A database with four keyed tables `(id bigint PRIMARY KEY, v int)` of `rows` rows each.
+pub async fn four_tables_of(prefix: &str, rows: i64) -> TestDb {
     let db = TestDb::create(prefix).await;
     for t in TABLES {
         db.client
             .batch_execute(&format!(
                 "CREATE TABLE {t} (id bigint PRIMARY KEY, v int NOT NULL DEFAULT 0);
-                 INSERT INTO {t} SELECT g, 0 FROM generate_series(1, {SEED}) g;"
+                 INSERT INTO {t} SELECT g, 0 FROM generate_series(1, {rows}) g;"
             ))
             .await
             .unwrap();
