@@ -75,6 +75,21 @@ pub enum TaskCommand {
     Get { name: String },
     /// Replaces a running task's file; only throttles, retry.* and labels may change.
     Update { name: String, file: PathBuf },
+    /// Adds tables to a running task: each is published from now on and its snapshot read
+    /// in chunks beside the stream (the shard taking them restarts from its checkpoint).
+    AddTables {
+        name: String,
+        /// `schema.table`, a glob, or `schema.*`, as in objects.tables.
+        #[arg(required = true)]
+        tables: Vec<String>,
+    },
+    /// Reads one table's snapshot again, in chunks beside the stream, while its changes go
+    /// on streaming.
+    Resnapshot {
+        name: String,
+        /// `schema.table`.
+        table: String,
+    },
     /// Stops the task's shards after their last checkpoint; resume continues from there.
     Pause { name: String },
     /// Resumes a paused task, or restarts its failed shards.
@@ -244,6 +259,20 @@ async fn task(
                 spec_toml,
             };
             (client.update_task(req).await?, "updated")
+        }
+        TaskCommand::AddTables { name, tables } => {
+            let req = pb::AddTablesRequest {
+                name: name.clone(),
+                tables: tables.clone(),
+            };
+            (client.add_tables(req).await?, "tables added")
+        }
+        TaskCommand::Resnapshot { name, table } => {
+            let req = pb::ResnapshotTableRequest {
+                name: name.clone(),
+                table: table.clone(),
+            };
+            (client.resnapshot_table(req).await?, "re-reading the table")
         }
         TaskCommand::Pause { name } => {
             let req = pb::PauseTaskRequest { name: name.clone() };

@@ -84,6 +84,59 @@ async fn check_settings(spec: &TaskSpec) -> Result<(), PlanError> {
     Ok(())
 }
 
+/// Where tables added to a running task go (`groups`: the added selectors split as the
+/// task's sharding splits, `plan_shards` of them alone), given its `existing` shards. Under
+/// `none` every group joins the one shard; under `schema` a group joins the shard of its
+/// schema, or becomes a new one; under `table` each group is a new shard. Returns the shards
+/// whose tables change, with their whole new selector list, and the new ones, numbered after
+/// the last.
+pub fn place_added(
+    sharding: Sharding,
+    existing: &[ShardPlan],
+    groups: Vec<ShardPlan>,
+) -> Vec<ShardPlan> {
+    let mut out: Vec<ShardPlan> = Vec::new();
+    for g in groups {
+        let joins = match sharding {
+            Sharding::None => existing.first(),
+            Sharding::Schema => {
+                let schema = schema_of(&g.tables);
+                existing
+                    .iter()
+                    .find(|s| schema.is_some() && schema_of(&s.tables) == schema)
+            }
+            Sharding::Table => None,
+        };
+        let Some(shard) = joins else {
+            let next = existing.iter().chain(&out).map(|s| s.shard + 1).max();
+            out.push(ShardPlan {
+                shard: next.unwrap_or(0),
+                tables: g.tables,
+            });
+            continue;
+        };
+        let at = match out.iter().position(|p| p.shard == shard.shard) {
+            Some(i) => i,
+            None => {
+                out.push(shard.clone());
+                out.len() - 1
+            }
+        };
+        for t in g.tables {
+            if !out[at].tables.contains(&t) {
+                out[at].tables.push(t);
+            }
+        }
+    }
+    out
+}
+
+/// The schema a shard's selectors share (a schema shard's all name one).
+fn schema_of(selectors: &[String]) -> Option<String> {
+    let first = TableSelector::parse(selectors.first()?).ok()?;
+    Some(first.schema)
+}
+
 /// One shard per table, exact names, in name order.
 fn by_table(tables: &[(String, String)]) -> Vec<Vec<String>> {
     let mut sorted = tables.to_vec();
@@ -199,6 +252,48 @@ mod tests {
                 vec!["empty.*".to_string()],
                 vec!["public.orders".to_string(), "public.*".to_string()],
             ]
+        );
+    }
+
+    fn plans(list: &[(u32, &[&str])]) -> Vec<ShardPlan> {
+        list.iter()
+            .map(|(shard, t)| ShardPlan {
+                shard: *shard,
+                tables: t.iter().map(|s| s.to_string()).collect(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn added_tables_join_the_shard_their_sharding_puts_them_in() {
+        let existing = plans(&[(0, &["sales.orders"]), (1, &["ops.*"])]);
+        let groups = plans(&[
+            (0, &["ops.audit"]),
+            (1, &["web.hits"]),
+            (2, &["sales.refunds"]),
+        ]);
+        assert_eq!(
+            place_added(Sharding::Schema, &existing, groups.clone()),
+            plans(&[
+                (1, &["ops.*", "ops.audit"]),
+                (2, &["web.hits"]),
+                (0, &["sales.orders", "sales.refunds"]),
+            ])
+        );
+        assert_eq!(
+            place_added(Sharding::None, &existing[..1], groups.clone()),
+            plans(&[(
+                0,
+                &["sales.orders", "ops.audit", "web.hits", "sales.refunds"]
+            )])
+        );
+        assert_eq!(
+            place_added(Sharding::Table, &existing, groups),
+            plans(&[
+                (2, &["ops.audit"]),
+                (3, &["web.hits"]),
+                (4, &["sales.refunds"])
+            ])
         );
     }
 

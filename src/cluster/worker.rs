@@ -285,7 +285,7 @@ impl Worker {
     async fn check_running(&mut self, key: &ShardKey, o: Option<&Owned>) {
         let Some(o) = o.filter(|o| Some(o.epoch) == self.running.get(key).map(|r| r.epoch)) else {
             if let Some(r) = self.running.remove(key) {
-                tracing::warn!(task = %key.task, shard = key.shard, "shard assigned elsewhere: stopping it at once");
+                tracing::warn!(task = %key.task, shard = key.shard, "shard assigned elsewhere or restarted (a new epoch): stopping this run at once");
                 r.join.abort();
                 self.forget(key);
             }

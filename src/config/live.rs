@@ -43,6 +43,23 @@ impl TaskSpec {
     }
 }
 
+/// The task file `spec_toml` with `added` appended to `objects.tables`, everything else
+/// (comments, order, secrets by reference) kept as written.
+pub fn with_added_tables(spec_toml: &str, added: &[String]) -> Result<String, String> {
+    let mut doc: toml_edit::DocumentMut = spec_toml
+        .parse()
+        .map_err(|e| format!("the stored task file no longer parses: {e}"))?;
+    let tables = doc
+        .get_mut("objects")
+        .and_then(|o| o.get_mut("tables"))
+        .and_then(|t| t.as_array_mut())
+        .ok_or("the stored task file has no objects.tables array")?;
+    for t in added {
+        tables.push(t.as_str());
+    }
+    Ok(doc.to_string())
+}
+
 fn frozen(path: String) -> ConfigError {
     ConfigError::Frozen { field: path }
 }
@@ -179,5 +196,19 @@ team = "a"
         assert_eq!(shard.objects.tables, vec!["inventory.*"]);
         assert_eq!(shard.objects.insert_only, s.objects.insert_only);
         assert_eq!(shard.name, s.name);
+    }
+
+    #[test]
+    fn added_tables_join_the_file_as_written() {
+        let text = format!("# the shop\n{BASE}");
+        let new = with_added_tables(&text, &["public.b".into(), "sales.*".into()]).unwrap();
+        assert!(new.starts_with("# the shop\n"), "{new}");
+        let spec = TaskSpec::parse(&new).unwrap();
+        let old = TaskSpec::parse(&text).unwrap();
+        let mut want = old.objects.tables.clone();
+        want.extend(["public.b".to_string(), "sales.*".to_string()]);
+        assert_eq!(spec.objects.tables, want);
+        assert_eq!(spec.for_shard(&old.objects.tables), old);
+        assert!(with_added_tables("name = 1", &["public.b".into()]).is_err());
     }
 }

@@ -6,6 +6,7 @@
 mod bounds;
 mod health;
 mod live;
+pub use live::with_added_tables;
 mod mapping;
 mod oracle;
 mod precheck;
@@ -423,7 +424,7 @@ pub enum ConfigError {
         field: &'static str,
         constraint: String,
     },
-    #[error("{field} cannot change on a running task: delete the task and create it again to change it (only throttle.*, migration.snapshot_rows_per_second, migration.stream_events_per_second, retry.*, precheck.* and labels can change live)")]
+    #[error("{field} cannot change on a running task: delete the task and create it again to change it (only throttle.*, migration.snapshot_rows_per_second, migration.stream_events_per_second, retry.*, precheck.* and labels can change live; tables are added with `tributary ctl task add-tables`)")]
     Frozen { field: String },
 }
 
@@ -663,7 +664,7 @@ impl TaskSpec {
     }
 
     /// The object selection as recorded in a checkpoint at the first start: a later start
-    /// with another selection is refused until adding tables to a running task exists.
+    /// with another selection is refused unless it only adds to `objects.tables`.
     pub fn selection_record(&self) -> Vec<String> {
         let o = &self.objects;
         let tagged = |tag: &str, v: &[String]| {

@@ -49,7 +49,7 @@ pub enum TaskError {
     /// names each; nothing was created).
     #[error("{0}")]
     Precheck(String),
-    #[error("objects.tables (or its per-table options) changed since the task's first start ({change}); adding or removing tables of a running task is not supported yet: restore the task file's selection, or run `tributary release` for this task and start it again with a new snapshot")]
+    #[error("objects.tables (or its per-table options) changed since the task's first start ({change}); a running task's tables can be added to (in `objects.tables`), not removed, and its per-table options cannot change: restore the task file's selection, or run `tributary release` for this task and start it again with a new snapshot")]
     SelectionChanged { change: String },
 }
 

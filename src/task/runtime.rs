@@ -19,8 +19,8 @@ use tokio::sync::{mpsc, watch};
 
 use super::retry::{AttemptReport, RetryStreak};
 use super::{TaskError, TaskFailure, TaskOutcome};
-use crate::checkpoint::{Checkpoint, CheckpointStore, PlannedObjects, ShardKey};
-use crate::config::{PartitionPolicy, TaskSpec};
+use crate::checkpoint::{Checkpoint, CheckpointStore, PlannedObjects, ShardKey, TableProgress};
+use crate::config::{PartitionPolicy, Phase, TableSelector, TaskSpec};
 use crate::failpoint;
 use crate::metrics::{ShardLabels, ShardMetrics};
 use crate::pipeline::phase::{self, ShardPhase};
@@ -29,6 +29,7 @@ use crate::pipeline::stats::Stats;
 use crate::pipeline::throttle::Limits;
 use crate::position::ResumeToken;
 use crate::route::Routing;
+use crate::schema::TableSchema;
 use crate::sink::{Sink, TopicPlan};
 use crate::source::{ErrorClass, Source};
 use crate::topic::check_partitions;
@@ -178,7 +179,7 @@ async fn attempt<So: Source, Si: Sink>(
     let topics: Vec<String> = plans.iter().map(|t| t.name.clone()).collect();
     let fixed = routing.policy() == Some(PartitionPolicy::PartitionZero);
     let known = if cp.started {
-        check_selection(&rt.spec, &mut cp)?;
+        check_selection(&rt.spec, &mut cp, &info.tables)?;
         adopt_unrecorded(&mut cp, sink.kind(), &topics);
         sink.prepare_topics(&plans).await?;
         let before = cp.topic_partitions.clone();
@@ -322,9 +323,17 @@ fn check_sink(cp: &Checkpoint, running: &'static str) -> Result<(), TaskError> {
     }
 }
 
-/// The task file must select what the first start selected (a version-1 checkpoint, which
-/// did not record it, adopts the current selection).
-fn check_selection(spec: &TaskSpec, cp: &mut Checkpoint) -> Result<(), TaskError> {
+/// The task file must select what the first start selected, or more: selectors added to
+/// `objects.tables` are adopted, and the tables they name that the checkpoint does not know
+/// are marked unread, so the source adds them to its publications and reads their snapshot
+/// beside the stream (`ctl task add-tables`, or a task file edited between two runs).
+/// Removing a selector or changing a per-table option is refused (a version-1 checkpoint,
+/// which did not record the selection, adopts the current one).
+pub(super) fn check_selection(
+    spec: &TaskSpec,
+    cp: &mut Checkpoint,
+    tables: &[Arc<TableSchema>],
+) -> Result<(), TaskError> {
     let now = spec.selection_record();
     let Some(then) = &cp.selection else {
         cp.selection = Some(now);
@@ -335,6 +344,13 @@ fn check_selection(spec: &TaskSpec, cp: &mut Checkpoint) -> Result<(), TaskError
     }
     let added: Vec<&String> = now.iter().filter(|s| !then.contains(s)).collect();
     let removed: Vec<&String> = then.iter().filter(|s| !now.contains(s)).collect();
+    let only_tables_added =
+        removed.is_empty() && !added.is_empty() && added.iter().all(|s| s.starts_with(TABLES_TAG));
+    if only_tables_added && spec.has_phase(Phase::Incremental) {
+        adopt_added(spec, cp, tables, &added);
+        cp.selection = Some(now);
+        return Ok(());
+    }
     let mut change = Vec::new();
     if !added.is_empty() {
         change.push(format!("added {added:?}"));
@@ -345,9 +361,44 @@ fn check_selection(spec: &TaskSpec, cp: &mut Checkpoint) -> Result<(), TaskError
     if change.is_empty() {
         change.push("reordered".into());
     }
+    if only_tables_added {
+        change.push("the task has no incremental phase to read them beside".into());
+    }
     Err(TaskError::SelectionChanged {
         change: change.join(", "),
     })
+}
+
+/// The `selection_record` tag of `objects.tables` entries.
+const TABLES_TAG: &str = "tables=";
+
+/// Marks the tables the `added` selectors name, and the checkpoint does not know, unread
+/// (or, without a full phase, done: they stream from now on).
+fn adopt_added(
+    spec: &TaskSpec,
+    cp: &mut Checkpoint,
+    tables: &[Arc<TableSchema>],
+    added: &[&String],
+) {
+    let selectors: Vec<TableSelector> = added
+        .iter()
+        .filter_map(|s| TableSelector::parse(s.strip_prefix(TABLES_TAG)?).ok())
+        .collect();
+    let progress = if spec.has_phase(Phase::Full) {
+        TableProgress::Pending
+    } else {
+        TableProgress::Done { rows: 0 }
+    };
+    let mut new = Vec::new();
+    for t in tables {
+        let name = t.qualified_name();
+        if !cp.tables.contains_key(&name) && selectors.iter().any(|s| s.matches(&t.schema, &t.name))
+        {
+            cp.tables.insert(name.clone(), progress.clone());
+            new.push(name);
+        }
+    }
+    tracing::info!(task = %spec.name, added = ?added, tables = ?new, "tables added to the task: published from now on, their snapshot read beside the stream");
 }
 
 /// A version-1 checkpoint recorded neither its sink nor its topics: the first run after the

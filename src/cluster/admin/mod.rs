@@ -88,6 +88,13 @@ pub trait AdminCluster: Clone + Send + Sync + 'static {
     /// warnings besides the task file's, and resolves its tables on the source).
     async fn plan(&self, spec: &TaskSpec, accepted: &[String])
         -> Result<Vec<ShardPlan>, PlanError>;
+    /// Checks `spec` (a running task's with `added` appended to its tables) against the
+    /// source, and splits the added selectors into groups as the task's sharding would.
+    async fn plan_added(
+        &self,
+        spec: &TaskSpec,
+        added: &[String],
+    ) -> Result<Vec<ShardPlan>, PlanError>;
 }
 
 #[tonic::async_trait]
@@ -120,6 +127,14 @@ impl AdminCluster for ClusterHandle {
     ) -> Result<Vec<ShardPlan>, PlanError> {
         crate::cluster::plan::precheck(spec, accepted).await?;
         crate::cluster::plan::plan_shards(spec).await
+    }
+    async fn plan_added(
+        &self,
+        spec: &TaskSpec,
+        added: &[String],
+    ) -> Result<Vec<ShardPlan>, PlanError> {
+        crate::cluster::plan::plan_shards(spec).await?;
+        crate::cluster::plan::plan_shards(&spec.for_shard(added)).await
     }
 }
 

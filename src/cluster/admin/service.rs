@@ -16,9 +16,9 @@ use super::convert::{
 };
 use super::pb::{self, admin_server::Admin};
 use super::{AdminCluster, Limits};
-use crate::cluster::state::{ClusterState, Command, Desired, TaskRecord};
+use crate::cluster::state::{ClusterState, Command, Desired, ShardPlan, TaskRecord};
 use crate::cluster::{ClusterError, Member, NodeId};
-use crate::config::TaskSpec;
+use crate::config::{Phase, TaskSpec};
 
 /// The admin API over one node's view of the cluster.
 pub struct AdminService<C> {
@@ -51,6 +51,47 @@ impl<C: AdminCluster> AdminService<C> {
             .view()
             .read(|s| s.tasks.get(name).map(|t| task_pb(s, t)))
             .ok_or_else(|| no_task(name))
+    }
+
+    /// The stored task's spec, parsed.
+    fn stored_spec(&self, name: &str) -> Result<TaskSpec, Status> {
+        TaskSpec::parse(&self.stored(name)?.spec_toml).map_err(|e| {
+            Status::failed_precondition(format!(
+                "task {name}'s stored spec no longer parses ({e}): delete the task and create it again"
+            ))
+        })
+    }
+
+    /// The task's spec and file with `tables` added to `objects.tables`, refused (one line
+    /// naming the fix) when a selector is empty, malformed or already selected, or the task
+    /// has no incremental phase to read the added tables beside.
+    fn addable(&self, name: &str, tables: &[String]) -> Result<(TaskSpec, String), Status> {
+        let record = self.stored(name)?;
+        let spec = self.stored_spec(name)?;
+        if tables.is_empty() {
+            return Err(Status::invalid_argument(format!(
+                "no table to add to task {name}: name at least one, e.g. `tributary ctl task add-tables {name} public.orders`"
+            )));
+        }
+        for t in tables {
+            crate::config::TableSelector::parse(t).map_err(|e| {
+                Status::invalid_argument(format!("cannot add {t:?} to task {name}: {e}"))
+            })?;
+            if spec.objects.tables.contains(t) {
+                return Err(Status::already_exists(format!(
+                    "task {name} already selects {t}: to read it again use `tributary ctl task resnapshot {name} TABLE`"
+                )));
+            }
+        }
+        if !spec.has_phase(Phase::Incremental) {
+            return Err(Status::failed_precondition(format!(
+                "task {name} has no incremental phase to read added tables beside: create a new task for {tables:?}"
+            )));
+        }
+        let text = crate::config::with_added_tables(&record.spec_toml, tables)
+            .map_err(|e| Status::failed_precondition(format!("task {name}: {e}")))?;
+        let new = TaskSpec::parse(&text).map_err(config_status)?;
+        Ok((new, text))
     }
 
     fn stored(&self, name: &str) -> Result<TaskRecord, Status> {
@@ -247,6 +288,54 @@ impl<C: AdminCluster> Admin for AdminService<C> {
         self.apply(Command::UpdateTask {
             name: name.clone(),
             spec_toml,
+        })
+        .await?;
+        self.task(&name).map(Response::new)
+    }
+
+    async fn add_tables(
+        &self,
+        req: Request<pb::AddTablesRequest>,
+    ) -> Result<Response<pb::Task>, Status> {
+        let pb::AddTablesRequest { name, tables } = req.into_inner();
+        self.barrier().await?;
+        let (spec, spec_toml) = self.addable(&name, &tables)?;
+        let existing: Vec<ShardPlan> = self.cluster.view().read(|s| {
+            s.task_shards(&name)
+                .map(|(k, r)| ShardPlan {
+                    shard: k.shard,
+                    tables: r.tables.clone(),
+                })
+                .collect()
+        });
+        let groups = self.cluster.plan_added(&spec, &tables).await.map_err(|e| {
+            Status::failed_precondition(format!("cannot add {tables:?} to task {name}: {e}"))
+        })?;
+        let shards = crate::cluster::plan::place_added(spec.sharding, &existing, groups);
+        self.apply(Command::AddTables {
+            name: name.clone(),
+            spec_toml,
+            shards,
+        })
+        .await?;
+        self.task(&name).map(Response::new)
+    }
+
+    async fn resnapshot_table(
+        &self,
+        req: Request<pb::ResnapshotTableRequest>,
+    ) -> Result<Response<pb::Task>, Status> {
+        let pb::ResnapshotTableRequest { name, table } = req.into_inner();
+        self.barrier().await?;
+        let spec = self.stored_spec(&name)?;
+        if !(spec.has_phase(Phase::Full) && spec.has_phase(Phase::Incremental)) {
+            return Err(Status::failed_precondition(format!(
+                "task {name} does not read its snapshot beside a stream (migration.phases needs \"full\" and \"incremental\"): create a new task to read {table} again"
+            )));
+        }
+        self.apply(Command::ResnapshotTable {
+            name: name.clone(),
+            table,
         })
         .await?;
         self.task(&name).map(Response::new)

@@ -122,6 +122,19 @@ impl AdminCluster for Fake {
             tables: spec.objects.tables.clone(),
         }])
     }
+    async fn plan_added(
+        &self,
+        _: &TaskSpec,
+        added: &[String],
+    ) -> Result<Vec<ShardPlan>, PlanError> {
+        Ok(added
+            .iter()
+            .map(|t| ShardPlan {
+                shard: 0,
+                tables: vec![t.clone()],
+            })
+            .collect())
+    }
     fn view(&self) -> &StateView {
         &self.0.view
     }

@@ -3,10 +3,10 @@
 //! `Response::Rejected` (an `Err` would stop the node).
 
 use super::{
-    ClusterState, Command, Desired, Rejection, Response, ShardProgress, ShardRecord, ShardState,
-    ShardStatus, Stamped, WorkerRecord,
+    ClusterState, Command, Desired, Rejection, Response, ShardPlan, ShardProgress, ShardRecord,
+    ShardState, ShardStatus, Stamped, WorkerRecord,
 };
-use crate::checkpoint::{check_replace, CheckpointError, ShardKey};
+use crate::checkpoint::{check_replace, CheckpointError, ShardKey, TableProgress};
 use crate::cluster::NodeId;
 
 impl ClusterState {
@@ -43,6 +43,12 @@ impl ClusterState {
                 }
                 None => no_task(name),
             },
+            Command::AddTables {
+                name,
+                spec_toml,
+                shards,
+            } => self.add_tables(name, spec_toml, shards, at),
+            Command::ResnapshotTable { name, table } => self.resnapshot(name, table, at),
             Command::SetDesired { name, desired } => self.set_desired(name, *desired, at),
             Command::DeleteTask {
                 name,
@@ -207,6 +213,54 @@ impl ClusterState {
         Response::Ok
     }
 
+    fn add_tables(
+        &mut self,
+        name: &str,
+        spec_toml: &str,
+        shards: &[ShardPlan],
+        at: u64,
+    ) -> Response {
+        let Some(t) = self.tasks.get_mut(name) else {
+            return no_task(name);
+        };
+        t.spec_toml = spec_toml.to_owned();
+        for plan in shards {
+            let key = ShardKey {
+                task: name.to_owned(),
+                shard: plan.shard,
+            };
+            match self.shards.get_mut(&key) {
+                Some(s) => {
+                    s.tables = plan.tables.clone();
+                    restart(s, at);
+                }
+                None => {
+                    self.shards.insert(key, new_shard(plan.tables.clone(), at));
+                }
+            }
+        }
+        Response::Ok
+    }
+
+    fn resnapshot(&mut self, name: &str, table: &str, at: u64) -> Response {
+        if !self.tasks.contains_key(name) {
+            return no_task(name);
+        }
+        let Some(key) = self.shard_of_table(name, table).cloned() else {
+            return Response::rejected(
+                Rejection::NotFound,
+                format!("task {name} does not capture table {table}: name it as `schema.table`, as `tributary ctl task get {name}` lists the shards' tables"),
+            );
+        };
+        if let Some(cp) = self.checkpoints.get_mut(&key) {
+            cp.tables.insert(table.to_owned(), TableProgress::Pending);
+        }
+        if let Some(s) = self.shards.get_mut(&key) {
+            restart(s, at);
+        }
+        Response::Ok
+    }
+
     fn drain(&mut self, node: NodeId) -> Response {
         if !self.workers.contains_key(&node) {
             return no_worker(node);
@@ -243,6 +297,16 @@ impl ClusterState {
             s.status = pending(at, s.status.generation);
         }
         Response::Ok
+    }
+}
+
+/// A shard whose tables or checkpoint changed under its owner starts again under a new
+/// epoch: the owner stops the old run at once (its later checkpoints are refused) and starts
+/// it from the checkpoint as it now is. A failed or completed shard keeps its state.
+fn restart(s: &mut ShardRecord, at: u64) {
+    s.epoch += 1;
+    if !matches!(s.status.state, ShardState::Failed | ShardState::Completed) {
+        s.status = pending(at, s.status.generation);
     }
 }
 

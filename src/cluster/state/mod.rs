@@ -43,6 +43,18 @@ pub enum Command {
     },
     /// A new spec whose changes are all live-changeable (validated before proposing).
     UpdateTask { name: String, spec_toml: String },
+    /// Tables added to a running task (validated and planned before proposing): the new
+    /// spec, and each shard whose tables change or that is new. A changed shard restarts
+    /// under a new epoch (its checkpoint adopts the added tables, `crate::task::runtime`).
+    AddTables {
+        name: String,
+        spec_toml: String,
+        shards: Vec<ShardPlan>,
+    },
+    /// Read `table`'s snapshot again: its progress in the checkpoint of the shard that holds
+    /// it becomes unread, and the shard restarts under a new epoch (fencing the run that
+    /// would save its old progress over it).
+    ResnapshotTable { name: String, table: String },
     /// Pause or resume (resuming clears failures).
     SetDesired { name: String, desired: Desired },
     /// Stop the task; the leader then drops its source objects (and topics when asked) and
@@ -104,6 +116,8 @@ impl Command {
         match self {
             Command::CreateTask { .. } => "create-task",
             Command::UpdateTask { .. } => "update-task",
+            Command::AddTables { .. } => "add-tables",
+            Command::ResnapshotTable { .. } => "resnapshot-table",
             Command::SetDesired { .. } => "set-desired",
             Command::DeleteTask { .. } => "delete-task",
             Command::RemoveTask { .. } => "remove-task",
@@ -279,6 +293,14 @@ impl ClusterState {
         task: &'a str,
     ) -> impl Iterator<Item = (&'a ShardKey, &'a ShardRecord)> + 'a {
         self.shards.iter().filter(move |(k, _)| k.task == task)
+    }
+
+    /// The shard of `task` whose checkpoint knows `table` (`schema.table`).
+    pub fn shard_of_table(&self, task: &str, table: &str) -> Option<&ShardKey> {
+        self.checkpoints
+            .iter()
+            .find(|(k, cp)| k.task == task && cp.tables.contains_key(table))
+            .map(|(k, _)| k)
     }
 
     /// Workers that may take shards: not lost, not draining.

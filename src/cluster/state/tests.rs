@@ -203,3 +203,74 @@ fn resume_clears_failures_and_remove_drops_everything_of_the_task() {
     ));
     assert!(s.tasks.is_empty() && s.shards.is_empty() && s.checkpoints.is_empty());
 }
+
+#[test]
+fn added_tables_restart_a_changed_shard_and_create_new_ones() {
+    let mut s = with_task();
+    let assign = Command::Assign {
+        key: key(0),
+        to: Some(1),
+        graceful: false,
+    };
+    s.apply(&at(2, assign));
+    assert_eq!(save(&mut s, 1, 1, 10), Response::Ok);
+    let shards = vec![
+        ShardPlan {
+            shard: 0,
+            tables: vec!["public.a".into(), "public.b".into()],
+        },
+        ShardPlan {
+            shard: 1,
+            tables: vec!["public.c".into()],
+        },
+    ];
+    let cmd = Command::AddTables {
+        name: "shop".into(),
+        spec_toml: "new".into(),
+        shards,
+    };
+    assert_eq!(s.apply(&at(3, cmd)), Response::Ok);
+    assert_eq!(s.tasks["shop"].spec_toml, "new");
+    let changed = &s.shards[&key(0)];
+    assert_eq!(changed.tables, ["public.a", "public.b"]);
+    assert_eq!((changed.owner, changed.epoch), (Some(1), 2), "restarted");
+    assert_eq!(changed.status.state, ShardState::Pending);
+    assert_eq!(s.shards[&key(1)].owner, None, "the scheduler assigns it");
+    assert_eq!(
+        kind(save(&mut s, 1, 1, 20)),
+        Some(Rejection::StaleEpoch),
+        "the run before the change may no longer save"
+    );
+}
+
+#[test]
+fn a_resnapshot_marks_the_table_unread_and_fences_the_run_that_read_it() {
+    let mut s = with_task();
+    let assign = Command::Assign {
+        key: key(0),
+        to: Some(1),
+        graceful: false,
+    };
+    s.apply(&at(2, assign));
+    assert_eq!(save(&mut s, 1, 1, 10), Response::Ok);
+    s.checkpoints.get_mut(&key(0)).unwrap().tables.insert(
+        "public.a".into(),
+        crate::checkpoint::TableProgress::Done { rows: 5 },
+    );
+    let again = |table: &str| Command::ResnapshotTable {
+        name: "shop".into(),
+        table: table.into(),
+    };
+    assert_eq!(
+        kind(s.apply(&at(3, again("public.z")))),
+        Some(Rejection::NotFound)
+    );
+    assert_eq!(s.shards[&key(0)].epoch, 1, "a refused call changes nothing");
+    assert_eq!(s.apply(&at(3, again("public.a"))), Response::Ok);
+    assert_eq!(
+        s.checkpoints[&key(0)].tables["public.a"],
+        crate::checkpoint::TableProgress::Pending
+    );
+    assert_eq!(s.shards[&key(0)].epoch, 2);
+    assert_eq!(kind(save(&mut s, 1, 1, 20)), Some(Rejection::StaleEpoch));
+}

@@ -7,6 +7,7 @@
 //!     └─► stream: START_REPLICATION → pgoutput decoder ───┴─► one ordered channel → pipeline
 //! ```
 
+mod added;
 pub mod catalog;
 pub mod chunk;
 pub mod conn;

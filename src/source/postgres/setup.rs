@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tokio_postgres::Client;
 
+use super::added;
 use super::catalog::{self, SelectedTable, TypeCache};
 use super::chunk::ChunkedTable;
 use super::conn::{PgConnectConfig, ReplicationConn};
@@ -266,31 +267,7 @@ pub async fn create_publications(
     incarnation: &str,
 ) -> Result<Vec<String>, PgSourceError> {
     let (_, main, ins) = names(opts, incarnation);
-    for t in &pre.tables {
-        let s = &t.schema;
-        if s.replica_identity != ReplicaIdentity::Full
-            && opts
-                .selection
-                .wants_replica_identity_full(&s.schema, &s.name)
-        {
-            if t.has_primary_key {
-                tracing::info!(table = %s.qualified_name(), "setting REPLICA IDENTITY FULL (objects.replica_identity_full): UPDATE and DELETE carry the whole old row");
-            } else {
-                tracing::warn!(table = %s.qualified_name(), "table has no primary key: setting REPLICA IDENTITY FULL; its messages have a null key");
-            }
-            let sql = format!(
-                "ALTER TABLE {}.{} REPLICA IDENTITY FULL",
-                quote_ident(&s.schema),
-                quote_ident(&s.name)
-            );
-            pre.catalog.batch_execute(&sql).await.map_err(|e| {
-                PgSourceError::sql(
-                    format!("setting REPLICA IDENTITY FULL on {}", s.qualified_name()),
-                    e,
-                )
-            })?;
-        }
-    }
+    set_identity_full(opts, &pre.catalog, &pre.tables).await?;
     log_filter_placement(opts, pre);
     let (full, insert_only) = publication_objects(opts, &pre.tables, &pre.filters);
     let mut names = Vec::new();
@@ -311,6 +288,42 @@ pub async fn create_publications(
     Ok(names)
 }
 
+/// Sets REPLICA IDENTITY FULL on those of `tables` the task asks it for
+/// (`objects.replica_identity_full`) that do not have it.
+pub(crate) async fn set_identity_full(
+    opts: &PgSourceOptions,
+    catalog: &Client,
+    tables: &[SelectedTable],
+) -> Result<(), PgSourceError> {
+    for t in tables {
+        let s = &t.schema;
+        if s.replica_identity == ReplicaIdentity::Full
+            || !opts
+                .selection
+                .wants_replica_identity_full(&s.schema, &s.name)
+        {
+            continue;
+        }
+        if t.has_primary_key {
+            tracing::info!(table = %s.qualified_name(), "setting REPLICA IDENTITY FULL (objects.replica_identity_full): UPDATE and DELETE carry the whole old row");
+        } else {
+            tracing::warn!(table = %s.qualified_name(), "table has no primary key: setting REPLICA IDENTITY FULL; its messages have a null key");
+        }
+        let sql = format!(
+            "ALTER TABLE {}.{} REPLICA IDENTITY FULL",
+            quote_ident(&s.schema),
+            quote_ident(&s.name)
+        );
+        catalog.batch_execute(&sql).await.map_err(|e| {
+            PgSourceError::sql(
+                format!("setting REPLICA IDENTITY FULL on {}", s.qualified_name()),
+                e,
+            )
+        })?;
+    }
+    Ok(())
+}
+
 /// Says where each table's row filter runs in the stream.
 fn log_filter_placement(opts: &PgSourceOptions, pre: &Preflight) {
     for t in &pre.tables {
@@ -327,7 +340,7 @@ fn log_filter_placement(opts: &PgSourceOptions, pre: &Preflight) {
 /// Publication objects: `TABLES IN SCHEMA s` for whole-schema selectors (tables created later
 /// included) unless one of its tables is insert-only, and `TABLE s.t` for the rest, with the
 /// table's row filter where it runs in the publication (`WHERE (...)`, PostgreSQL 15).
-fn publication_objects(
+pub(crate) fn publication_objects(
     opts: &PgSourceOptions,
     tables: &[SelectedTable],
     filters: &HashMap<u32, TableFilter>,
@@ -520,6 +533,9 @@ pub async fn resume(
     let mut repl = ReplicationConn::connect(&opts.conn).await?;
     let (system_id, _) = slot::identify_system(&mut repl).await?;
     slot::verify_slot(&pre.catalog, identity, &system_id, checkpoint_lsn(cp)).await?;
+    if opts.incremental {
+        added::publish_added(opts, pre, &identity.publications, &cp.incarnation).await?;
+    }
     Ok(repl)
 }
 

@@ -360,3 +360,39 @@ mod crashes {
         assert!(!cp.started && cp.planned.is_some());
     }
 }
+
+#[test]
+fn a_selection_may_grow_but_not_shrink_or_change_options() {
+    let old = spec_with("phases = [\"full\", \"incremental\"]");
+    let mut cp = Checkpoint::new("abcd".into());
+    cp.selection = Some(old.selection_record());
+    cp.tables
+        .insert(TABLE.into(), TableProgress::Done { rows: 3 });
+    let other = Arc::new(crate::schema::TableSchema {
+        oid: 16385,
+        name: "other".into(),
+        ..(*fake::table()).clone()
+    });
+    let tables = [fake::table(), other];
+    let mut grown = old.clone();
+    grown.objects.tables.push("public.oth*".into());
+    super::runtime::check_selection(&grown, &mut cp, &tables).unwrap();
+    assert_eq!(cp.tables["public.other"], TableProgress::Pending);
+    assert_eq!(cp.tables[TABLE], TableProgress::Done { rows: 3 }, "kept");
+    assert_eq!(cp.selection, Some(grown.selection_record()));
+    let mut shrunk = grown.clone();
+    shrunk.objects.tables.remove(0);
+    let e = super::runtime::check_selection(&shrunk, &mut cp.clone(), &tables).unwrap_err();
+    assert!(e.to_string().contains("removed"), "{e}");
+    let mut option = grown.clone();
+    option.objects.insert_only.push("public.other".into());
+    let e = super::runtime::check_selection(&option, &mut cp.clone(), &tables).unwrap_err();
+    assert!(e.to_string().contains("insert_only"), "{e}");
+    let full_only = spec_with("phases = [\"full\"]");
+    let mut cp = Checkpoint::new("abcd".into());
+    cp.selection = Some(full_only.selection_record());
+    let mut more = full_only.clone();
+    more.objects.tables.push("public.other".into());
+    let e = super::runtime::check_selection(&more, &mut cp, &tables).unwrap_err();
+    assert!(e.to_string().contains("no incremental phase"), "{e}");
+}

@@ -1,0 +1,453 @@
+//! Tables added to a running task, and a table read again, while the application writes on:
+//! through the cluster's admin API (`ctl task add-tables`, `ctl task resnapshot`) and through
+//! the task file of `tributary run`. The consumer's view ends equal to each table, row by row.
+//!
+//! Real PostgreSQL and tansu (`scripts/test.sh`); a keyed table is read in chunks beside the
+//! stream, a keyless one (REPLICA IDENTITY FULL) under a fresh exported snapshot once the
+//! stream reaches it.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::cluster::{Cluster, LIMIT};
+use support::*;
+
+/// Rows each table starts with.
+const ROWS: i64 = 3000;
+/// One write per 2 ms while a test runs.
+const PACE: Duration = Duration::from_millis(2);
+
+/// `items` and `other` (keyed) and `notes` (no key, REPLICA IDENTITY FULL), `ROWS` rows each.
+async fn three_tables(prefix: &str) -> TestDb {
+    let db = TestDb::create(prefix).await;
+    db.client
+        .batch_execute(&format!(
+            "CREATE TABLE items (id bigint PRIMARY KEY, v int NOT NULL);
+             CREATE TABLE other (id bigint PRIMARY KEY, v int NOT NULL);
+             CREATE TABLE notes (n bigint NOT NULL, v int NOT NULL);
+             ALTER TABLE notes REPLICA IDENTITY FULL;
+             INSERT INTO items SELECT g, 0 FROM generate_series(1, {ROWS}) g;
+             INSERT INTO other SELECT g, 0 FROM generate_series(1, {ROWS}) g;
+             INSERT INTO notes SELECT g, 0 FROM generate_series(1, {ROWS}) g;"
+        ))
+        .await
+        .unwrap();
+    db
+}
+
+/// The application: updates, deletes, inserts and key moves on `items` and `other`, inserts
+/// into `notes`, at a steady pace until stopped.
+struct Writes {
+    stop: tokio::sync::watch::Sender<bool>,
+    done: Arc<AtomicI64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Writes {
+    fn start(db: &TestDb) -> Writes {
+        let (stop, mut rx) = tokio::sync::watch::channel(false);
+        let done = Arc::new(AtomicI64::new(0));
+        let (url, n) = (db.url.clone(), done.clone());
+        let task = tokio::spawn(async move {
+            let c = connect(&url).await;
+            let mut pace = tokio::time::interval(PACE);
+            while !*rx.borrow_and_update() {
+                pace.tick().await;
+                let i = n.load(Ordering::Relaxed);
+                c.batch_execute(&statement(i)).await.unwrap();
+                n.store(i + 1, Ordering::Relaxed);
+            }
+        });
+        Writes { stop, done, task }
+    }
+
+    async fn wait_more(&self, more: i64) {
+        let target = self.done.load(Ordering::Relaxed) + more;
+        wait_until("more writes", LIMIT, || {
+            self.done.load(Ordering::Relaxed) >= target
+        })
+        .await;
+    }
+
+    async fn stop(self) {
+        self.stop.send(true).unwrap();
+        self.task.await.unwrap();
+    }
+}
+
+/// The `i`-th write: keys spread over the whole table, so chunks not read yet and chunks
+/// already read both change.
+fn statement(i: i64) -> String {
+    let table = if i % 2 == 0 { "items" } else { "other" };
+    let key = (i * 7919) % (ROWS + 500) + 1;
+    match i % 6 {
+        0 | 1 => format!("UPDATE {table} SET v = v + 1 WHERE id = {key}"),
+        2 => format!("DELETE FROM {table} WHERE id = {key}"),
+        3 => format!(
+            "INSERT INTO {table} VALUES ({key}, {i}) ON CONFLICT (id) DO UPDATE SET v = excluded.v"
+        ),
+        4 => format!(
+            "UPDATE {table} SET id = {} WHERE id = {key} AND NOT EXISTS (SELECT 1 FROM {table} WHERE id = {})",
+            key + ROWS + 1000,
+            key + ROWS + 1000
+        ),
+        _ => format!("INSERT INTO notes VALUES ({}, {i})", ROWS + 1 + i),
+    }
+}
+
+/// A keyed table as `id → v`.
+async fn table_state(db: &TestDb, table: &str) -> BTreeMap<i64, i64> {
+    db.client
+        .query(&format!("SELECT id, v FROM {table}"), &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get::<_, i64>(0), i64::from(r.get::<_, i32>(1))))
+        .collect()
+}
+
+/// The consumer's view of a keyed table's topic (Debezium envelope) as `id → v`.
+fn consumed_state(msgs: &[Msg]) -> BTreeMap<i64, i64> {
+    replay(msgs)
+        .values()
+        .filter_map(|after| Some((after["id"].as_i64()?, after["v"].as_i64()?)))
+        .collect()
+}
+
+/// Reads `topic` until the consumer's view equals `table` (bounded), then asserts it.
+async fn assert_equal(db: &TestDb, table: &str, topic: &str) -> Vec<Msg> {
+    let want = table_state(db, table).await;
+    let msgs = consume_until(topic, |m| consumed_state(m) == want);
+    let got = consumed_state(&msgs);
+    let missing: Vec<_> = want
+        .iter()
+        .filter(|(k, v)| got.get(k) != Some(v))
+        .take(5)
+        .collect();
+    let extra: Vec<_> = got
+        .keys()
+        .filter(|k| !want.contains_key(k))
+        .take(5)
+        .collect();
+    assert!(
+        got == want,
+        "{table}: the consumer holds {} rows, the table {}; differing e.g. {missing:?}, extra e.g. {extra:?}",
+        got.len(),
+        want.len()
+    );
+    msgs
+}
+
+/// Every row of the keyless `notes` reached its topic (inserts only: each row at least once).
+async fn assert_notes(db: &TestDb, topic: &str) {
+    let want: BTreeSet<i64> = db
+        .client
+        .query("SELECT n FROM notes", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let ns = |msgs: &[Msg]| -> BTreeSet<i64> {
+        values(msgs)
+            .iter()
+            .filter_map(|v| v["after"]["n"].as_i64())
+            .collect()
+    };
+    let got = ns(&consume_until(topic, |m| ns(m).is_superset(&want)));
+    let missing: Vec<&i64> = want.difference(&got).take(10).collect();
+    assert!(missing.is_empty(), "notes: rows missing, e.g. {missing:?}");
+}
+
+/// Snapshot reads (`op = r`) in a topic.
+fn reads(msgs: &[Msg]) -> usize {
+    values(msgs).iter().filter(|v| v["op"] == "r").count()
+}
+
+fn cluster_task(c: &Cluster, task: &str, db: &TestDb) -> std::path::PathBuf {
+    let text = format!(
+        "name = {task:?}\n[source]\nkind = \"postgres\"\nurl = {:?}\nstatus_interval = \"1s\"\n\
+         snapshot_chunk_rows = 200\nsnapshot_connections = 2\n\
+         [destination]\nkind = \"kafka\"\nbootstrap_servers = {:?}\n\
+         [objects]\ntables = [\"public.items\"]\n\
+         [migration]\nphases = [\"full\", \"incremental\"]\ncheckpoint_interval = \"200ms\"\n",
+        db.url,
+        kafka()
+    );
+    let path = c.dir.path().join(format!("{task}.toml"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn ctl_ok(c: &Cluster, args: &[&str]) -> String {
+    let out = c.ctl(0, args);
+    assert!(
+        out.status.success(),
+        "ctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// ctl's one error line for a call that must fail.
+fn ctl_err(c: &Cluster, args: &[&str]) -> String {
+    let out = c.ctl(0, args);
+    assert!(!out.status.success(), "ctl {args:?} must fail");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    lines[0].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_added_to_a_running_task_under_load_are_captured_completely() {
+    let db = three_tables("addt").await;
+    let c = Cluster::start(1);
+    let task = unique("addt");
+    c.create_task(&cluster_task(&c, &task, &db));
+    support::cluster::wait_streaming(&c, &task, 1);
+    let writes = Writes::start(&db);
+    writes.wait_more(300).await;
+    tracing::info!("other and notes are added while the application writes");
+    ctl_ok(
+        &c,
+        &["task", "add-tables", &task, "public.other", "public.notes"],
+    );
+    let spec = c.task(&task)["spec_toml"].as_str().unwrap_or("").to_owned();
+    assert!(
+        spec.contains("public.other") && spec.contains("public.notes"),
+        "{spec}"
+    );
+    writes.wait_more(1500).await;
+    support::cluster::wait_streaming(&c, &task, 1);
+    writes.wait_more(300).await;
+    writes.stop().await;
+    let other = assert_equal(&db, "other", &format!("{task}.public.other")).await;
+    assert!(
+        reads(&other) >= ROWS as usize / 2,
+        "other's snapshot was read"
+    );
+    assert_notes(&db, &format!("{task}.public.notes")).await;
+    assert_equal(&db, "items", &format!("{task}.public.items")).await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_read_again_under_load_ends_equal_to_the_table() {
+    let db = three_tables("resnap").await;
+    let c = Cluster::start(1);
+    let task = unique("resnap");
+    c.create_task(&cluster_task(&c, &task, &db));
+    support::cluster::wait_streaming(&c, &task, 1);
+    let topic = format!("{task}.public.items");
+    let before = reads(&consume_until(&topic, |m| reads(m) >= ROWS as usize));
+    let writes = Writes::start(&db);
+    writes.wait_more(300).await;
+    ctl_ok(&c, &["task", "resnapshot", &task, "public.items"]);
+    let rows_now = table_state(&db, "items").await.len();
+    // Chunks read under load: the rows read again reach the topic while writes go on.
+    consume_until(&topic, |m| reads(m) >= before + rows_now / 2);
+    writes.wait_more(300).await;
+    writes.stop().await;
+    let msgs = assert_equal(&db, "items", &topic).await;
+    assert!(
+        reads(&msgs) >= before + rows_now / 2,
+        "the table was read again: {} reads, {before} before",
+        reads(&msgs)
+    );
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_add_tables_and_resnapshot_calls_get_one_line_and_change_nothing() {
+    let db = three_tables("addbad").await;
+    let c = Cluster::start(1);
+    let task = unique("addbad");
+    c.create_task(&cluster_task(&c, &task, &db));
+    support::cluster::wait_streaming(&c, &task, 1);
+    let spec = || c.task(&task)["spec_toml"].as_str().unwrap_or("").to_owned();
+    let before = spec();
+    let cases: [(&[&str], &str); 5] = [
+        (&["task", "add-tables", &task, "public.nowhere"], "nowhere"),
+        (
+            &["task", "add-tables", &task, "public.items"],
+            "already selects",
+        ),
+        (
+            &["task", "add-tables", "no_such_task", "public.other"],
+            "no task named",
+        ),
+        (
+            &["task", "resnapshot", &task, "public.other"],
+            "does not capture",
+        ),
+        (&["task", "resnapshot", &task, "items"], "schema.table"),
+    ];
+    for (args, says) in cases {
+        let line = ctl_err(&c, args);
+        assert!(line.contains(says), "{args:?}: {line}");
+    }
+    assert_eq!(spec(), before, "nothing changed");
+    let published = db.published_tables().await;
+    assert!(
+        !published
+            .iter()
+            .any(|t| t.contains("other") || t.contains("nowhere")),
+        "{published:?}"
+    );
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_added_to_the_task_file_is_captured_when_run_starts_again() {
+    let db = three_tables("addrun").await;
+    let setup = TaskSetup::new(
+        &db.url,
+        "addrun",
+        &["public.items"],
+        &["full", "incremental"],
+    );
+    add_to_section(&setup.path, "source", "snapshot_chunk_rows = 200");
+    let writes = Writes::start(&db);
+    {
+        let mut child = setup.spawn();
+        child.wait_stream_active(&db, &setup.task, LIMIT).await;
+        writes.wait_more(200).await;
+        child.sigterm();
+        let (code, err) = child.wait_exit(LIMIT);
+        assert_eq!(code, 0, "{err}");
+    }
+    tracing::info!("other is added to the task file while the application writes on");
+    let text = std::fs::read_to_string(&setup.path).unwrap();
+    let changed = text.replacen(
+        "tables = [\"public.items\"]",
+        "tables = [\"public.items\", \"public.other\"]",
+        1,
+    );
+    assert_ne!(text, changed);
+    std::fs::write(&setup.path, changed).unwrap();
+    writes.wait_more(200).await;
+    let mut child = setup.spawn();
+    child.wait_stream_active(&db, &setup.task, LIMIT).await;
+    writes.wait_more(500).await;
+    writes.stop().await;
+    assert_equal(&db, "other", &setup.topic("public.other")).await;
+    assert_equal(&db, "items", &setup.topic("public.items")).await;
+    child.sigterm();
+    let (code, err) = child.wait_exit(LIMIT);
+    assert_eq!(code, 0, "{err}");
+    tracing::info!("removing a table is refused with one line");
+    let text = std::fs::read_to_string(&setup.path).unwrap();
+    std::fs::write(&setup.path, text.replacen("\"public.items\", ", "", 1)).unwrap();
+    let (code, err) = setup.spawn().wait_exit(LIMIT);
+    assert_eq!(code, 1, "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains("removed") && lines[0].contains("public.items"),
+        "{}",
+        lines[0]
+    );
+    db.cleanup().await;
+}
+
+/// A commit in the WAL before the table joins the publication, but still invisible (it waits
+/// for a synchronous standby that never connects, on a PostgreSQL of the test's own), is
+/// never streamed for the table: its row must come from the chunks. The added table's chunks
+/// wait until it has ended, so they hold it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_added_tables_chunks_wait_for_commits_made_before_it_was_published() {
+    let server = support::own_server::OwnServer::start(&[
+        "synchronous_standby_names=never_connects",
+        "synchronous_commit=local",
+    ]);
+    let admin = connect(&server.url()).await;
+    let db = TestDb::create_on(&server.url(), "addsync").await;
+    db.client
+        .batch_execute(
+            "CREATE TABLE items (id bigint PRIMARY KEY, v int NOT NULL);
+             CREATE TABLE other (id bigint PRIMARY KEY, v int NOT NULL);
+             INSERT INTO items SELECT g, 0 FROM generate_series(1, 500) g;
+             INSERT INTO other SELECT g, 0 FROM generate_series(1, 500) g;",
+        )
+        .await
+        .unwrap();
+    let setup = TaskSetup::new(
+        &db.url,
+        "addsync",
+        &["public.items"],
+        &["full", "incremental"],
+    );
+    add_to_section(&setup.path, "source", "snapshot_chunk_rows = 100");
+    {
+        let mut child = setup.spawn();
+        child.wait_stream_active(&db, &setup.task, LIMIT).await;
+        child.sigterm();
+        let (code, err) = child.wait_exit(LIMIT);
+        assert_eq!(code, 0, "{err}");
+    }
+    tracing::info!("an update of other commits in the WAL and stays invisible");
+    let stuck = connect(&db.url).await;
+    let pid: i32 = stuck
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let commit = tokio::spawn(async move {
+        stuck
+            .batch_execute("SET synchronous_commit = on; UPDATE other SET v = 42 WHERE id = 7")
+            .await
+    });
+    wait_for("the commit waiting for the standby", LIMIT, || async {
+        let waiting = "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'SyncRep'";
+        admin.query(waiting, &[&pid]).await.unwrap().len() == 1
+    })
+    .await;
+    tracing::info!("other is added; the run must not read it while the update is invisible");
+    let text = std::fs::read_to_string(&setup.path).unwrap();
+    std::fs::write(
+        &setup.path,
+        text.replacen(
+            "tables = [\"public.items\"]",
+            "tables = [\"public.items\", \"public.other\"]",
+            1,
+        ),
+    )
+    .unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut child = spawn_run_with(&setup.path, &setup.data(), &["--metrics-addr", &addr]);
+    let complete = || {
+        scrape(&addr)
+            .and_then(|s| metric(&s, "tributary_snapshot_complete", &setup.task))
+            .is_some_and(|v| v == 1.0)
+    };
+    // Without the wait the 500 rows are read within a second; with it, the run says it still
+    // waits after five.
+    wait_until("the snapshot read, or the run still waiting", LIMIT, || {
+        complete()
+            || child
+                .stderr_so_far()
+                .contains("still waiting for transactions")
+    })
+    .await;
+    assert!(
+        !complete(),
+        "other was read while a commit to it was invisible"
+    );
+    admin
+        .query("SELECT pg_cancel_backend($1)", &[&pid])
+        .await
+        .unwrap();
+    let _ = commit.await.unwrap();
+    child.wait_stream_active(&db, &setup.task, LIMIT).await;
+    let msgs = assert_equal(&db, "other", &setup.topic("public.other")).await;
+    assert_eq!(consumed_state(&msgs)[&7], 42);
+    child.sigterm();
+    let (code, err) = child.wait_exit(LIMIT);
+    assert_eq!(code, 0, "{err}");
+    db.cleanup().await;
+}
