@@ -203,251 +203,257 @@ fn ctl_err(c: &Cluster, args: &[&str]) -> String {
     lines[0].to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tables_added_to_a_running_task_under_load_are_captured_completely() {
-    let db = three_tables("addt").await;
-    let c = Cluster::start(1);
-    let task = unique("addt");
-    c.create_task(&cluster_task(&c, &task, &db));
-    support::cluster::wait_streaming(&c, &task, 1);
-    let writes = Writes::start(&db);
-    writes.wait_more(300).await;
-    tracing::info!("other and notes are added while the application writes");
-    ctl_ok(
-        &c,
-        &["task", "add-tables", &task, "public.other", "public.notes"],
-    );
-    let spec = c.task(&task)["spec_toml"].as_str().unwrap_or("").to_owned();
-    assert!(
-        spec.contains("public.other") && spec.contains("public.notes"),
-        "{spec}"
-    );
-    writes.wait_more(1500).await;
-    support::cluster::wait_streaming(&c, &task, 1);
-    writes.wait_more(300).await;
-    writes.stop().await;
-    let other = assert_equal(&db, "other", &format!("{task}.public.other")).await;
-    assert!(
-        reads(&other) >= ROWS as usize / 2,
-        "other's snapshot was read"
-    );
-    assert_notes(&db, &format!("{task}.public.notes")).await;
-    assert_equal(&db, "items", &format!("{task}.public.items")).await;
-    db.cleanup().await;
-}
+/// One at a time: each drives a cluster or a run under a steady write load.
+mod serial {
+    use super::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_table_read_again_under_load_ends_equal_to_the_table() {
-    let db = three_tables("resnap").await;
-    let c = Cluster::start(1);
-    let task = unique("resnap");
-    c.create_task(&cluster_task(&c, &task, &db));
-    support::cluster::wait_streaming(&c, &task, 1);
-    let topic = format!("{task}.public.items");
-    let before = reads(&consume_until(&topic, |m| reads(m) >= ROWS as usize));
-    let writes = Writes::start(&db);
-    writes.wait_more(300).await;
-    ctl_ok(&c, &["task", "resnapshot", &task, "public.items"]);
-    let rows_now = table_state(&db, "items").await.len();
-    // Chunks read under load: the rows read again reach the topic while writes go on.
-    consume_until(&topic, |m| reads(m) >= before + rows_now / 2);
-    writes.wait_more(300).await;
-    writes.stop().await;
-    let msgs = assert_equal(&db, "items", &topic).await;
-    assert!(
-        reads(&msgs) >= before + rows_now / 2,
-        "the table was read again: {} reads, {before} before",
-        reads(&msgs)
-    );
-    db.cleanup().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_add_tables_and_resnapshot_calls_get_one_line_and_change_nothing() {
-    let db = three_tables("addbad").await;
-    let c = Cluster::start(1);
-    let task = unique("addbad");
-    c.create_task(&cluster_task(&c, &task, &db));
-    support::cluster::wait_streaming(&c, &task, 1);
-    let spec = || c.task(&task)["spec_toml"].as_str().unwrap_or("").to_owned();
-    let before = spec();
-    let cases: [(&[&str], &str); 5] = [
-        (&["task", "add-tables", &task, "public.nowhere"], "nowhere"),
-        (
-            &["task", "add-tables", &task, "public.items"],
-            "already selects",
-        ),
-        (
-            &["task", "add-tables", "no_such_task", "public.other"],
-            "no task named",
-        ),
-        (
-            &["task", "resnapshot", &task, "public.other"],
-            "does not capture",
-        ),
-        (&["task", "resnapshot", &task, "items"], "schema.table"),
-    ];
-    for (args, says) in cases {
-        let line = ctl_err(&c, args);
-        assert!(line.contains(says), "{args:?}: {line}");
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tables_added_to_a_running_task_under_load_are_captured_completely() {
+        let db = three_tables("addt").await;
+        let c = Cluster::start(1);
+        let task = unique("addt");
+        c.create_task(&cluster_task(&c, &task, &db));
+        support::cluster::wait_streaming(&c, &task, 1);
+        let writes = Writes::start(&db);
+        writes.wait_more(300).await;
+        tracing::info!("other and notes are added while the application writes");
+        ctl_ok(
+            &c,
+            &["task", "add-tables", &task, "public.other", "public.notes"],
+        );
+        let spec = c.task(&task)["spec_toml"].as_str().unwrap_or("").to_owned();
+        assert!(
+            spec.contains("public.other") && spec.contains("public.notes"),
+            "{spec}"
+        );
+        writes.wait_more(1500).await;
+        support::cluster::wait_streaming(&c, &task, 1);
+        writes.wait_more(300).await;
+        writes.stop().await;
+        let other = assert_equal(&db, "other", &format!("{task}.public.other")).await;
+        assert!(
+            reads(&other) >= ROWS as usize / 2,
+            "other's snapshot was read"
+        );
+        assert_notes(&db, &format!("{task}.public.notes")).await;
+        assert_equal(&db, "items", &format!("{task}.public.items")).await;
+        db.cleanup().await;
     }
-    assert_eq!(spec(), before, "nothing changed");
-    let published = db.published_tables().await;
-    assert!(
-        !published
-            .iter()
-            .any(|t| t.contains("other") || t.contains("nowhere")),
-        "{published:?}"
-    );
-    db.cleanup().await;
-}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_table_added_to_the_task_file_is_captured_when_run_starts_again() {
-    let db = three_tables("addrun").await;
-    let setup = TaskSetup::new(
-        &db.url,
-        "addrun",
-        &["public.items"],
-        &["full", "incremental"],
-    );
-    add_to_section(&setup.path, "source", "snapshot_chunk_rows = 200");
-    let writes = Writes::start(&db);
-    {
-        let mut child = setup.spawn();
-        child.wait_stream_active(&db, &setup.task, LIMIT).await;
-        writes.wait_more(200).await;
-        child.sigterm();
-        let (code, err) = child.wait_exit(LIMIT);
-        assert_eq!(code, 0, "{err}");
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_table_read_again_under_load_ends_equal_to_the_table() {
+        let db = three_tables("resnap").await;
+        let c = Cluster::start(1);
+        let task = unique("resnap");
+        c.create_task(&cluster_task(&c, &task, &db));
+        support::cluster::wait_streaming(&c, &task, 1);
+        let topic = format!("{task}.public.items");
+        let before = reads(&consume_until(&topic, |m| reads(m) >= ROWS as usize));
+        let writes = Writes::start(&db);
+        writes.wait_more(300).await;
+        ctl_ok(&c, &["task", "resnapshot", &task, "public.items"]);
+        let rows_now = table_state(&db, "items").await.len();
+        // Chunks read under load: the rows read again reach the topic while writes go on.
+        consume_until(&topic, |m| reads(m) >= before + rows_now / 2);
+        writes.wait_more(300).await;
+        writes.stop().await;
+        let msgs = assert_equal(&db, "items", &topic).await;
+        assert!(
+            reads(&msgs) >= before + rows_now / 2,
+            "the table was read again: {} reads, {before} before",
+            reads(&msgs)
+        );
+        db.cleanup().await;
     }
-    tracing::info!("other is added to the task file while the application writes on");
-    let text = std::fs::read_to_string(&setup.path).unwrap();
-    let changed = text.replacen(
-        "tables = [\"public.items\"]",
-        "tables = [\"public.items\", \"public.other\"]",
-        1,
-    );
-    assert_ne!(text, changed);
-    std::fs::write(&setup.path, changed).unwrap();
-    writes.wait_more(200).await;
-    let mut child = setup.spawn();
-    child.wait_stream_active(&db, &setup.task, LIMIT).await;
-    writes.wait_more(500).await;
-    writes.stop().await;
-    assert_equal(&db, "other", &setup.topic("public.other")).await;
-    assert_equal(&db, "items", &setup.topic("public.items")).await;
-    child.sigterm();
-    let (code, err) = child.wait_exit(LIMIT);
-    assert_eq!(code, 0, "{err}");
-    tracing::info!("removing a table is refused with one line");
-    let text = std::fs::read_to_string(&setup.path).unwrap();
-    std::fs::write(&setup.path, text.replacen("\"public.items\", ", "", 1)).unwrap();
-    let (code, err) = setup.spawn().wait_exit(LIMIT);
-    assert_eq!(code, 1, "{err}");
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
-    assert_eq!(lines.len(), 1, "{err}");
-    assert!(
-        lines[0].contains("removed") && lines[0].contains("public.items"),
-        "{}",
-        lines[0]
-    );
-    db.cleanup().await;
-}
 
-/// A commit in the WAL before the table joins the publication, but still invisible (it waits
-/// for a synchronous standby that never connects, on a PostgreSQL of the test's own), is
-/// never streamed for the table: its row must come from the chunks. The added table's chunks
-/// wait until it has ended, so they hold it.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_added_tables_chunks_wait_for_commits_made_before_it_was_published() {
-    let server = support::own_server::OwnServer::start(&[
-        "synchronous_standby_names=never_connects",
-        "synchronous_commit=local",
-    ]);
-    let admin = connect(&server.url()).await;
-    let db = TestDb::create_on(&server.url(), "addsync").await;
-    db.client
-        .batch_execute(
-            "CREATE TABLE items (id bigint PRIMARY KEY, v int NOT NULL);
-             CREATE TABLE other (id bigint PRIMARY KEY, v int NOT NULL);
-             INSERT INTO items SELECT g, 0 FROM generate_series(1, 500) g;
-             INSERT INTO other SELECT g, 0 FROM generate_series(1, 500) g;",
-        )
-        .await
-        .unwrap();
-    let setup = TaskSetup::new(
-        &db.url,
-        "addsync",
-        &["public.items"],
-        &["full", "incremental"],
-    );
-    add_to_section(&setup.path, "source", "snapshot_chunk_rows = 100");
-    {
-        let mut child = setup.spawn();
-        child.wait_stream_active(&db, &setup.task, LIMIT).await;
-        child.sigterm();
-        let (code, err) = child.wait_exit(LIMIT);
-        assert_eq!(code, 0, "{err}");
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn bad_add_tables_and_resnapshot_calls_get_one_line_and_change_nothing() {
+        let db = three_tables("addbad").await;
+        let c = Cluster::start(1);
+        let task = unique("addbad");
+        c.create_task(&cluster_task(&c, &task, &db));
+        support::cluster::wait_streaming(&c, &task, 1);
+        let spec = || c.task(&task)["spec_toml"].as_str().unwrap_or("").to_owned();
+        let before = spec();
+        let cases: [(&[&str], &str); 5] = [
+            (&["task", "add-tables", &task, "public.nowhere"], "nowhere"),
+            (
+                &["task", "add-tables", &task, "public.items"],
+                "already selects",
+            ),
+            (
+                &["task", "add-tables", "no_such_task", "public.other"],
+                "no task named",
+            ),
+            (
+                &["task", "resnapshot", &task, "public.other"],
+                "does not capture",
+            ),
+            (&["task", "resnapshot", &task, "items"], "schema.table"),
+        ];
+        for (args, says) in cases {
+            let line = ctl_err(&c, args);
+            assert!(line.contains(says), "{args:?}: {line}");
+        }
+        assert_eq!(spec(), before, "nothing changed");
+        let published = db.published_tables().await;
+        assert!(
+            !published
+                .iter()
+                .any(|t| t.contains("other") || t.contains("nowhere")),
+            "{published:?}"
+        );
+        db.cleanup().await;
     }
-    tracing::info!("an update of other commits in the WAL and stays invisible");
-    let stuck = connect(&db.url).await;
-    let pid: i32 = stuck
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let commit = tokio::spawn(async move {
-        stuck
-            .batch_execute("SET synchronous_commit = on; UPDATE other SET v = 42 WHERE id = 7")
-            .await
-    });
-    wait_for("the commit waiting for the standby", LIMIT, || async {
-        let waiting = "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'SyncRep'";
-        admin.query(waiting, &[&pid]).await.unwrap().len() == 1
-    })
-    .await;
-    tracing::info!("other is added; the run must not read it while the update is invisible");
-    let text = std::fs::read_to_string(&setup.path).unwrap();
-    std::fs::write(
-        &setup.path,
-        text.replacen(
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_table_added_to_the_task_file_is_captured_when_run_starts_again() {
+        let db = three_tables("addrun").await;
+        let setup = TaskSetup::new(
+            &db.url,
+            "addrun",
+            &["public.items"],
+            &["full", "incremental"],
+        );
+        add_to_section(&setup.path, "source", "snapshot_chunk_rows = 200");
+        let writes = Writes::start(&db);
+        {
+            let mut child = setup.spawn();
+            child.wait_stream_active(&db, &setup.task, LIMIT).await;
+            writes.wait_more(200).await;
+            child.sigterm();
+            let (code, err) = child.wait_exit(LIMIT);
+            assert_eq!(code, 0, "{err}");
+        }
+        tracing::info!("other is added to the task file while the application writes on");
+        let text = std::fs::read_to_string(&setup.path).unwrap();
+        let changed = text.replacen(
             "tables = [\"public.items\"]",
             "tables = [\"public.items\", \"public.other\"]",
             1,
-        ),
-    )
-    .unwrap();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let mut child = spawn_run_with(&setup.path, &setup.data(), &["--metrics-addr", &addr]);
-    let complete = || {
-        scrape(&addr)
-            .and_then(|s| metric(&s, "tributary_snapshot_complete", &setup.task))
-            .is_some_and(|v| v == 1.0)
-    };
-    // Without the wait the 500 rows are read within a second; with it, the run says it still
-    // waits after five.
-    wait_until("the snapshot read, or the run still waiting", LIMIT, || {
-        complete()
-            || child
-                .stderr_so_far()
-                .contains("still waiting for transactions")
-    })
-    .await;
-    assert!(
-        !complete(),
-        "other was read while a commit to it was invisible"
-    );
-    admin
-        .query("SELECT pg_cancel_backend($1)", &[&pid])
-        .await
+        );
+        assert_ne!(text, changed);
+        std::fs::write(&setup.path, changed).unwrap();
+        writes.wait_more(200).await;
+        let mut child = setup.spawn();
+        child.wait_stream_active(&db, &setup.task, LIMIT).await;
+        writes.wait_more(500).await;
+        writes.stop().await;
+        assert_equal(&db, "other", &setup.topic("public.other")).await;
+        assert_equal(&db, "items", &setup.topic("public.items")).await;
+        child.sigterm();
+        let (code, err) = child.wait_exit(LIMIT);
+        assert_eq!(code, 0, "{err}");
+        tracing::info!("removing a table is refused with one line");
+        let text = std::fs::read_to_string(&setup.path).unwrap();
+        std::fs::write(&setup.path, text.replacen("\"public.items\", ", "", 1)).unwrap();
+        let (code, err) = setup.spawn().wait_exit(LIMIT);
+        assert_eq!(code, 1, "{err}");
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error: ")).collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(
+            lines[0].contains("removed") && lines[0].contains("public.items"),
+            "{}",
+            lines[0]
+        );
+        db.cleanup().await;
+    }
+
+    /// A commit in the WAL before the table joins the publication, but still invisible (it waits
+    /// for a synchronous standby that never connects, on a PostgreSQL of the test's own), is
+    /// never streamed for the table: its row must come from the chunks. The added table's chunks
+    /// wait until it has ended, so they hold it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_added_tables_chunks_wait_for_commits_made_before_it_was_published() {
+        let server = support::own_server::OwnServer::start(&[
+            "synchronous_standby_names=never_connects",
+            "synchronous_commit=local",
+        ]);
+        let admin = connect(&server.url()).await;
+        let db = TestDb::create_on(&server.url(), "addsync").await;
+        db.client
+            .batch_execute(
+                "CREATE TABLE items (id bigint PRIMARY KEY, v int NOT NULL);
+                 CREATE TABLE other (id bigint PRIMARY KEY, v int NOT NULL);
+                 INSERT INTO items SELECT g, 0 FROM generate_series(1, 500) g;
+                 INSERT INTO other SELECT g, 0 FROM generate_series(1, 500) g;",
+            )
+            .await
+            .unwrap();
+        let setup = TaskSetup::new(
+            &db.url,
+            "addsync",
+            &["public.items"],
+            &["full", "incremental"],
+        );
+        add_to_section(&setup.path, "source", "snapshot_chunk_rows = 100");
+        {
+            let mut child = setup.spawn();
+            child.wait_stream_active(&db, &setup.task, LIMIT).await;
+            child.sigterm();
+            let (code, err) = child.wait_exit(LIMIT);
+            assert_eq!(code, 0, "{err}");
+        }
+        tracing::info!("an update of other commits in the WAL and stays invisible");
+        let stuck = connect(&db.url).await;
+        let pid: i32 = stuck
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let commit = tokio::spawn(async move {
+            stuck
+                .batch_execute("SET synchronous_commit = on; UPDATE other SET v = 42 WHERE id = 7")
+                .await
+        });
+        wait_for("the commit waiting for the standby", LIMIT, || async {
+            let waiting =
+                "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'SyncRep'";
+            admin.query(waiting, &[&pid]).await.unwrap().len() == 1
+        })
+        .await;
+        tracing::info!("other is added; the run must not read it while the update is invisible");
+        let text = std::fs::read_to_string(&setup.path).unwrap();
+        std::fs::write(
+            &setup.path,
+            text.replacen(
+                "tables = [\"public.items\"]",
+                "tables = [\"public.items\", \"public.other\"]",
+                1,
+            ),
+        )
         .unwrap();
-    let _ = commit.await.unwrap();
-    child.wait_stream_active(&db, &setup.task, LIMIT).await;
-    let msgs = assert_equal(&db, "other", &setup.topic("public.other")).await;
-    assert_eq!(consumed_state(&msgs)[&7], 42);
-    child.sigterm();
-    let (code, err) = child.wait_exit(LIMIT);
-    assert_eq!(code, 0, "{err}");
-    db.cleanup().await;
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut child = spawn_run_with(&setup.path, &setup.data(), &["--metrics-addr", &addr]);
+        let complete = || {
+            scrape(&addr)
+                .and_then(|s| metric(&s, "tributary_snapshot_complete", &setup.task))
+                .is_some_and(|v| v == 1.0)
+        };
+        // Without the wait the 500 rows are read within a second; with it, the run says it still
+        // waits after five.
+        wait_until("the snapshot read, or the run still waiting", LIMIT, || {
+            complete()
+                || child
+                    .stderr_so_far()
+                    .contains("still waiting for transactions")
+        })
+        .await;
+        assert!(
+            !complete(),
+            "other was read while a commit to it was invisible"
+        );
+        admin
+            .query("SELECT pg_cancel_backend($1)", &[&pid])
+            .await
+            .unwrap();
+        let _ = commit.await.unwrap();
+        child.wait_stream_active(&db, &setup.task, LIMIT).await;
+        let msgs = assert_equal(&db, "other", &setup.topic("public.other")).await;
+        assert_eq!(consumed_state(&msgs)[&7], 42);
+        child.sigterm();
+        let (code, err) = child.wait_exit(LIMIT);
+        assert_eq!(code, 0, "{err}");
+        db.cleanup().await;
+    }
 }

@@ -7,7 +7,9 @@
 //!   stream is not overtaken by an older chunk row: the chunk is read again once it is
 //!   visible;
 //! - DDL on a table during its chunked read ends the attempt naming the table, and the retry
-//!   reads the remaining chunks under the new definition.
+//!   reads the remaining chunks under the new definition;
+//! - a table read under the exported snapshot (no key, or a full-only task) is read in `ctid`
+//!   ranges side by side, each row once, with one `first` and one `last` mark.
 
 mod support;
 
@@ -540,4 +542,61 @@ mod serial {
         assert_eq!(code, 0, "{err}");
         db.cleanup().await;
     }
+}
+
+/// Tables read under the exported snapshot are cut into `ctid` ranges that the connections
+/// read side by side: every row once, Debezium's marks once each, the table's row count in
+/// its checkpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_under_the_exported_snapshot_are_read_in_ctid_ranges_side_by_side() {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+    use support::*;
+    const ROWS: i64 = 20_000;
+    let db = TestDb::create("ctid").await;
+    db.client
+        .batch_execute(&format!(
+            "CREATE TABLE logs (n bigint NOT NULL, pad text NOT NULL);
+             ALTER TABLE logs REPLICA IDENTITY FULL;
+             INSERT INTO logs SELECT g, repeat('x', 40) FROM generate_series(1, {ROWS}) g;
+             DELETE FROM logs WHERE n % 7 = 0;
+             ANALYZE logs;"
+        ))
+        .await
+        .unwrap();
+    let setup = TaskSetup::new(&db.url, "ctid", &["public.logs"], &["full"]);
+    add_to_section(
+        &setup.path,
+        "source",
+        "snapshot_chunk_rows = 1000\nsnapshot_connections = 3",
+    );
+    let (code, err) = run_to_end(&setup.path, &setup.data(), Duration::from_secs(120));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("ctid ranges"), "the table was split: {err}");
+    let msgs = consume_all(
+        &setup.topic("public.logs"),
+        Duration::from_secs(2),
+        Duration::from_secs(60),
+    );
+    let mut seen: BTreeMap<i64, usize> = BTreeMap::new();
+    let mut marks: BTreeMap<String, usize> = BTreeMap::new();
+    for v in values(&msgs) {
+        *seen.entry(v["after"]["n"].as_i64().unwrap()).or_default() += 1;
+        let mark = v["source"]["snapshot"].as_str().unwrap_or("").to_owned();
+        *marks.entry(mark).or_default() += 1;
+    }
+    let want: Vec<i64> = (1..=ROWS).filter(|n| n % 7 != 0).collect();
+    let twice: Vec<_> = seen.iter().filter(|(_, c)| **c > 1).take(5).collect();
+    assert!(twice.is_empty(), "rows read twice, e.g. {twice:?}");
+    assert_eq!(seen.keys().copied().collect::<Vec<_>>(), want, "every row");
+    assert_eq!(marks.get("first"), Some(&1), "{marks:?}");
+    assert_eq!(marks.get("last"), Some(&1), "{marks:?}");
+    let cp = checkpoint(&setup.data(), &setup.task).await;
+    assert_eq!(
+        cp.tables["public.logs"],
+        tributary::checkpoint::TableProgress::Done {
+            rows: want.len() as u64
+        }
+    );
+    db.cleanup().await;
 }

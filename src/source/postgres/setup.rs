@@ -445,7 +445,8 @@ pub async fn create(
                 slot.consistent_point,
                 opts.snapshot_connections,
             )
-            .await?,
+            .await?
+            .split_rows(opts.chunk_rows),
         )
     } else {
         None
@@ -619,7 +620,8 @@ pub async fn reread_session(
         slot.consistent_point,
         opts.snapshot_connections,
     )
-    .await?;
+    .await?
+    .split_rows(opts.chunk_rows);
     temp.close().await;
     Ok((session, slot.consistent_point))
 }

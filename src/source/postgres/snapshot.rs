@@ -9,8 +9,10 @@
 //! to `text` (whose binary form is the output function's text) and handed on as a text cell,
 //! which is what pgoutput sends for such a type.
 
+mod parts;
+
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
@@ -51,6 +53,28 @@ pub(super) const BATCH_ROWS: usize = 512;
 pub struct SnapshotSession {
     clients: Vec<Client>,
     tx: TxMeta,
+    /// Rows per `ctid` range of a large table (`parts`; 0: every table read whole).
+    part_rows: usize,
+}
+
+/// One table's read, shared by the parts it is read in.
+struct TableRead {
+    read: SnapshotTable,
+    /// Rows numbered so far: each row's number in its table, the count once all are read.
+    rows: AtomicU64,
+    parts_left: AtomicUsize,
+    /// Read in more than one part: `TableStarted` went out before any part.
+    split: bool,
+    /// Parts end one at a time, so the table's last row and `TableDone` follow every other
+    /// part's rows in the channel. It holds the last row of the part that ended latest: the
+    /// table's last row unless a later part has one.
+    finish: tokio::sync::Mutex<Option<Row>>,
+}
+
+/// One range of a table (`None`: all of it).
+struct Part {
+    table: Arc<TableRead>,
+    range: Option<String>,
 }
 
 impl SnapshotSession {
@@ -86,7 +110,17 @@ impl SnapshotSession {
             commit_time_us: row.get(1),
             commit_lsn: snapshot_lsn,
         };
-        Ok(SnapshotSession { clients, tx })
+        Ok(SnapshotSession {
+            clients,
+            tx,
+            part_rows: 0,
+        })
+    }
+
+    /// Reads large tables in `ctid` ranges of about `rows` rows, side by side (`parts`).
+    pub fn split_rows(mut self, rows: usize) -> Self {
+        self.part_rows = rows;
+        self
     }
 
     /// Reads every table, spreading them over the connections; sends rows to `out`. With
@@ -102,9 +136,9 @@ impl SnapshotSession {
             Some(first) => Some(first),
             None => tables.first().map(|t| t.schema.oid),
         };
-        let queue = Arc::new(Mutex::new(tables.into_iter().collect::<VecDeque<_>>()));
+        let remaining = tables.len() + usize::from(place.more_after);
+        let queue = self.plan_parts(tables, &out).await?;
         // A part of the snapshot read later holds the `last` row: the count never ends here.
-        let remaining = queue_len(&queue) + usize::from(place.more_after);
         let shared = Arc::new(Marks::new(first_table, remaining));
         let mut workers = Vec::new();
         for client in self.clients {
@@ -113,10 +147,10 @@ impl SnapshotSession {
             workers.push(tokio::spawn(async move {
                 loop {
                     let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
-                    let Some(table) = next else {
+                    let Some(part) = next else {
                         return Ok::<_, PgSourceError>(());
                     };
-                    read_table(&client, &table, tx, &shared, &out, check.as_deref()).await?;
+                    read_part(&client, &part, tx, &shared, &out, check.as_deref()).await?;
                 }
             }));
         }
@@ -128,10 +162,46 @@ impl SnapshotSession {
         }
         Ok(())
     }
-}
 
-fn queue_len(q: &Mutex<VecDeque<SnapshotTable>>) -> usize {
-    q.lock().map(|q| q.len()).unwrap_or(0)
+    /// The queue of parts, table by table in order. A table read in several parts is
+    /// announced (`TableStarted`) here, before any of its parts can send rows.
+    async fn plan_parts(
+        &self,
+        tables: Vec<SnapshotTable>,
+        out: &SourceSender,
+    ) -> Result<Arc<Mutex<VecDeque<Part>>>, PgSourceError> {
+        let ranges = parts::plan(&self.clients[0], &tables, self.part_rows)
+            .await
+            .map_err(|e| PgSourceError::sql("sizing the snapshot's tables", e))?;
+        let mut queue = VecDeque::new();
+        for (read, ranges) in tables.into_iter().zip(ranges) {
+            let split = ranges.len() > 1;
+            if split {
+                let name = read.schema.qualified_name();
+                tracing::info!(table = %name, parts = ranges.len(), "reading the table in ctid ranges side by side, under the exported snapshot");
+                let estimated_rows = estimate_rows(&self.clients[0], read.schema.oid)
+                    .await
+                    .map_err(|e| PgSourceError::sql(format!("sizing table {name}"), e))?;
+                let started = SourceItem::TableStarted {
+                    table: name,
+                    estimated_rows,
+                };
+                send(out, vec![started]).await?;
+            }
+            let table = Arc::new(TableRead {
+                read,
+                rows: AtomicU64::new(0),
+                parts_left: AtomicUsize::new(ranges.len()),
+                split,
+                finish: tokio::sync::Mutex::new(None),
+            });
+            for range in ranges {
+                let table = table.clone();
+                queue.push_back(Part { table, range });
+            }
+        }
+        Ok(Arc::new(Mutex::new(queue)))
+    }
 }
 
 /// What `source.snapshot` marks need to know beyond one table, placed as Debezium's
@@ -190,6 +260,7 @@ pub(super) fn mark_text_cells(row: &mut Row, text_only: &[bool]) {
     }
 }
 
+#[cfg(test)]
 fn copy_query(table: &SnapshotTable, text_only: &[bool]) -> String {
     copy_query_where(table, text_only, None)
 }
@@ -237,30 +308,34 @@ pub fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-async fn read_table(
+async fn read_part(
     client: &Client,
-    read: &SnapshotTable,
+    part: &Part,
     tx: TxMeta,
     marks: &Marks,
     out: &SourceSender,
     check: Option<&DefinitionCheck>,
 ) -> Result<(), PgSourceError> {
-    let table = &read.schema;
+    let t = &part.table;
+    let table = &t.read.schema;
     let name = table.qualified_name();
     let ctx = || format!("reading table {name} for the snapshot");
-    let estimated_rows = estimate_rows(client, table.oid)
-        .await
-        .map_err(|e| PgSourceError::sql(ctx(), e))?;
-    let started = SourceItem::TableStarted {
-        table: name.clone(),
-        estimated_rows,
-    };
-    send(out, vec![started]).await?;
+    if !t.split {
+        let estimated_rows = estimate_rows(client, table.oid)
+            .await
+            .map_err(|e| PgSourceError::sql(ctx(), e))?;
+        let started = SourceItem::TableStarted {
+            table: name.clone(),
+            estimated_rows,
+        };
+        send(out, vec![started]).await?;
+    }
     let text_only = text_only_columns(client, table)
         .await
         .map_err(|e| PgSourceError::sql(ctx(), e))?;
+    let query = copy_query_where(&t.read, &text_only, part.range.as_deref());
     let stream = client
-        .copy_out(&copy_query(read, &text_only))
+        .copy_out(&query)
         .await
         .map_err(|e| PgSourceError::sql(ctx(), e))?;
     let mut parser = CopyBinaryParser::new();
@@ -269,7 +344,7 @@ async fn read_table(
         tx,
         marks,
         held: None,
-        rows: 0,
+        rows: &t.rows,
         batch: Vec::with_capacity(BATCH_ROWS),
     };
     futures::pin_mut!(stream);
@@ -292,13 +367,37 @@ async fn read_table(
         context: ctx(),
         what: e.to_string(),
     })?;
+    let mut carried = t.finish.lock().await;
+    let mine = reader.held.take();
+    if t.parts_left.fetch_sub(1, Ordering::AcqRel) != 1 {
+        // Another part ends the table: this one's rows go out before it, and its last row
+        // waits to be the table's last.
+        if let Some(earlier) = mine.and_then(|row| carried.replace(row)) {
+            reader.emit(earlier, false, false);
+        }
+        if reader.batch.is_empty() {
+            return Ok(());
+        }
+        return send(out, reader.batch).await;
+    }
+    let last_row = match mine {
+        Some(row) => {
+            if let Some(earlier) = carried.take() {
+                reader.emit(earlier, false, false);
+            }
+            Some(row)
+        }
+        None => carried.take(),
+    };
     // A table whose definition changed while it was read does not count as done.
     if let Some(c) = check {
         c.tables(std::slice::from_ref(table)).await?;
     }
     let last = marks.remaining.fetch_sub(1, Ordering::AcqRel) == 1;
-    reader.finish(last);
-    let rows = reader.rows;
+    if let Some(row) = last_row {
+        reader.emit(row, true, last);
+    }
+    let rows = t.rows.load(Ordering::Acquire);
     let mut batch = reader.batch;
     batch.push(SourceItem::TableDone { table: name, rows });
     send(out, batch).await
@@ -350,7 +449,8 @@ struct TableReader<'a> {
     tx: TxMeta,
     marks: &'a Marks,
     held: Option<Row>,
-    rows: u64,
+    /// The table's row numbers, shared by the parts it is read in.
+    rows: &'a AtomicU64,
     batch: SourceBatch,
 }
 
@@ -369,7 +469,7 @@ impl TableReader<'_> {
                 "snapshot:{}:{}:{}",
                 self.tx.commit_lsn,
                 self.table.qualified_name(),
-                self.rows + u64::from(self.held.is_some())
+                self.rows.load(Ordering::Relaxed) + u64::from(self.held.is_some())
             ),
             cells: row.cells.len(),
             columns: columns.len(),
@@ -382,15 +482,18 @@ impl TableReader<'_> {
         }
     }
 
-    fn finish(&mut self, last_of_all: bool) {
+    /// Emits the row held back (the table's last, for a table read in one part).
+    #[cfg(test)]
+    fn finish(&mut self, last_in_table: bool, last_of_all: bool) {
         if let Some(prev) = self.held.take() {
-            self.emit(prev, true, last_of_all);
+            self.emit(prev, last_in_table, last_of_all);
         }
     }
 
     fn emit(&mut self, row: Row, last_in_table: bool, last_of_all: bool) {
+        let number = self.rows.fetch_add(1, Ordering::Relaxed);
         let mark = snapshot_mark(
-            self.rows == 0,
+            number == 0,
             last_in_table,
             self.marks.first_table == Some(self.table.oid),
             last_of_all,
@@ -398,7 +501,7 @@ impl TableReader<'_> {
         let event = ChangeEvent {
             position: Position::Snapshot {
                 snapshot: LogPoint::Lsn(self.tx.commit_lsn),
-                row: self.rows,
+                row: number,
             },
             op: Op::Read,
             table: self.table.clone(),
@@ -409,7 +512,6 @@ impl TableReader<'_> {
             before: None,
             after: Some(row),
         };
-        self.rows += 1;
         self.batch.push(SourceItem::Event(event));
     }
 }
@@ -432,19 +534,20 @@ mod tests {
     /// The marks of one table's `rows` rows read through a `TableReader`.
     fn read(marks: &Marks, oid: u32, rows: usize) -> Vec<SnapshotMark> {
         let t = table(oid);
+        let numbers = AtomicU64::new(0);
         let mut reader = TableReader {
             table: &t,
             tx: TxMeta::default(),
             marks,
             held: None,
-            rows: 0,
+            rows: &numbers,
             batch: Vec::new(),
         };
         for _ in 0..rows {
             reader.push(Row::default());
         }
         let last = marks.remaining.fetch_sub(1, Ordering::AcqRel) == 1;
-        reader.finish(last);
+        reader.finish(true, last);
         reader
             .batch
             .iter()
