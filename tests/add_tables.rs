@@ -9,17 +9,12 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
-use support::cluster::{Cluster, LIMIT};
+use support::cluster::{Cluster, Load, LIMIT};
 use support::*;
 
 /// Rows each table starts with.
 const ROWS: i64 = 3000;
-/// One write per 2 ms while a test runs.
-const PACE: Duration = Duration::from_millis(2);
 
 /// `items` and `other` (keyed) and `notes` (no key, REPLICA IDENTITY FULL), `ROWS` rows each.
 async fn three_tables(prefix: &str) -> TestDb {
@@ -37,46 +32,6 @@ async fn three_tables(prefix: &str) -> TestDb {
         .await
         .unwrap();
     db
-}
-
-/// The application: updates, deletes, inserts and key moves on `items` and `other`, inserts
-/// into `notes`, at a steady pace until stopped.
-struct Writes {
-    stop: tokio::sync::watch::Sender<bool>,
-    done: Arc<AtomicI64>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Writes {
-    fn start(db: &TestDb) -> Writes {
-        let (stop, mut rx) = tokio::sync::watch::channel(false);
-        let done = Arc::new(AtomicI64::new(0));
-        let (url, n) = (db.url.clone(), done.clone());
-        let task = tokio::spawn(async move {
-            let c = connect(&url).await;
-            let mut pace = tokio::time::interval(PACE);
-            while !*rx.borrow_and_update() {
-                pace.tick().await;
-                let i = n.load(Ordering::Relaxed);
-                c.batch_execute(&statement(i)).await.unwrap();
-                n.store(i + 1, Ordering::Relaxed);
-            }
-        });
-        Writes { stop, done, task }
-    }
-
-    async fn wait_more(&self, more: i64) {
-        let target = self.done.load(Ordering::Relaxed) + more;
-        wait_until("more writes", LIMIT, || {
-            self.done.load(Ordering::Relaxed) >= target
-        })
-        .await;
-    }
-
-    async fn stop(self) {
-        self.stop.send(true).unwrap();
-        self.task.await.unwrap();
-    }
 }
 
 /// The `i`-th write: keys spread over the whole table, so chunks not read yet and chunks
@@ -214,7 +169,7 @@ mod serial {
         let task = unique("addt");
         c.create_task(&cluster_task(&c, &task, &db));
         support::cluster::wait_streaming(&c, &task, 1);
-        let writes = Writes::start(&db);
+        let writes = Load::start(&db, statement);
         writes.wait_more(300).await;
         tracing::info!("other and notes are added while the application writes");
         ctl_ok(
@@ -249,7 +204,7 @@ mod serial {
         support::cluster::wait_streaming(&c, &task, 1);
         let topic = format!("{task}.public.items");
         let before = reads(&consume_until(&topic, |m| reads(m) >= ROWS as usize));
-        let writes = Writes::start(&db);
+        let writes = Load::start(&db, statement);
         writes.wait_more(300).await;
         ctl_ok(&c, &["task", "resnapshot", &task, "public.items"]);
         let rows_now = table_state(&db, "items").await.len();
@@ -316,7 +271,7 @@ mod serial {
             &["full", "incremental"],
         );
         add_to_section(&setup.path, "source", "snapshot_chunk_rows = 200");
-        let writes = Writes::start(&db);
+        let writes = Load::start(&db, statement);
         {
             let mut child = setup.spawn();
             child.wait_stream_active(&db, &setup.task, LIMIT).await;
@@ -395,22 +350,11 @@ mod serial {
             assert_eq!(code, 0, "{err}");
         }
         tracing::info!("an update of other commits in the WAL and stays invisible");
-        let stuck = connect(&db.url).await;
-        let pid: i32 = stuck
-            .query_one("SELECT pg_backend_pid()", &[])
-            .await
-            .unwrap()
-            .get(0);
-        let commit = tokio::spawn(async move {
-            stuck
-                .batch_execute("SET synchronous_commit = on; UPDATE other SET v = 42 WHERE id = 7")
-                .await
-        });
-        wait_for("the commit waiting for the standby", LIMIT, || async {
-            let waiting =
-                "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'SyncRep'";
-            admin.query(waiting, &[&pid]).await.unwrap().len() == 1
-        })
+        let (pid, commit) = support::own_server::held_commit(
+            &db.url,
+            &admin,
+            "UPDATE other SET v = 42 WHERE id = 7",
+        )
         .await;
         tracing::info!("other is added; the run must not read it while the update is invisible");
         let text = std::fs::read_to_string(&setup.path).unwrap();

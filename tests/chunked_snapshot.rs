@@ -327,30 +327,11 @@ mod serial {
         tracing::info!(
             "a commit that is in the WAL and not visible changes a row of the second chunk"
         );
-        let stuck = connect(&db.url).await;
-        let pid: i32 = stuck
-            .query_one("SELECT pg_backend_pid()", &[])
-            .await
-            .unwrap()
-            .get(0);
-        let commit = tokio::spawn(async move {
-            stuck
-                .batch_execute(
-                    "SET synchronous_commit = on; UPDATE items SET name = 'newer' WHERE id = 150",
-                )
-                .await
-        });
-        wait_for("the commit waiting for the standby", LIMIT, || async {
-            admin
-                .query(
-                    "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'SyncRep'",
-                    &[&pid],
-                )
-                .await
-                .unwrap()
-                .len()
-                == 1
-        })
+        let (pid, commit) = super::support::own_server::held_commit(
+            &db.url,
+            &admin,
+            "UPDATE items SET name = 'newer' WHERE id = 150",
+        )
         .await;
         let written: i64 = admin
             .query_one("SELECT (pg_current_wal_insert_lsn() - '0/0')::bigint", &[])

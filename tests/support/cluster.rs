@@ -338,7 +338,8 @@ impl Load {
         })
     }
 
-    fn start(db: &TestDb, statement: fn(i64) -> String) -> Load {
+    /// The `n`-th statement `statement(n)`, one per `PACE`, until stopped.
+    pub fn start(db: &TestDb, statement: fn(i64) -> String) -> Load {
         let (stop, mut rx) = tokio::sync::watch::channel(false);
         let done = Arc::new(AtomicI64::new(0));
         let (url, n) = (db.url.clone(), done.clone());

@@ -101,3 +101,34 @@ pub fn as_postgres(program: &Path) -> std::process::Command {
         std::process::Command::new(program)
     }
 }
+
+/// A commit a synchronous standby holds: on a server started with
+/// `synchronous_standby_names` naming a standby that never connects, runs `sql` with
+/// `synchronous_commit = on` in a session of its own and returns once the commit waits for
+/// the standby (in the WAL, not visible yet), with the session's pid (`pg_cancel_backend`
+/// ends the wait and makes the commit visible) and the statement's task.
+pub async fn held_commit(
+    url: &str,
+    admin: &tokio_postgres::Client,
+    sql: &str,
+) -> (
+    i32,
+    tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+) {
+    let stuck = super::connect(url).await;
+    let pid: i32 = stuck
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let sql = format!("SET synchronous_commit = on; {sql}");
+    let commit = tokio::spawn(async move { stuck.batch_execute(&sql).await });
+    let waiting = "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'SyncRep'";
+    super::wait_for(
+        "the commit waiting for the standby",
+        std::time::Duration::from_secs(90),
+        || async { admin.query(waiting, &[&pid]).await.unwrap().len() == 1 },
+    )
+    .await;
+    (pid, commit)
+}

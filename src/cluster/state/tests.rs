@@ -204,8 +204,8 @@ fn resume_clears_failures_and_remove_drops_everything_of_the_task() {
     assert!(s.tasks.is_empty() && s.shards.is_empty() && s.checkpoints.is_empty());
 }
 
-#[test]
-fn added_tables_restart_a_changed_shard_and_create_new_ones() {
+/// The task, its shard 0 run by worker 1 at epoch 1 with a checkpoint saved.
+fn owned_with_checkpoint() -> ClusterState {
     let mut s = with_task();
     let assign = Command::Assign {
         key: key(0),
@@ -214,6 +214,12 @@ fn added_tables_restart_a_changed_shard_and_create_new_ones() {
     };
     s.apply(&at(2, assign));
     assert_eq!(save(&mut s, 1, 1, 10), Response::Ok);
+    s
+}
+
+#[test]
+fn added_tables_restart_a_changed_shard_and_create_new_ones() {
+    let mut s = owned_with_checkpoint();
     let shards = vec![
         ShardPlan {
             shard: 0,
@@ -245,14 +251,7 @@ fn added_tables_restart_a_changed_shard_and_create_new_ones() {
 
 #[test]
 fn a_resnapshot_marks_the_table_unread_and_fences_the_run_that_read_it() {
-    let mut s = with_task();
-    let assign = Command::Assign {
-        key: key(0),
-        to: Some(1),
-        graceful: false,
-    };
-    s.apply(&at(2, assign));
-    assert_eq!(save(&mut s, 1, 1, 10), Response::Ok);
+    let mut s = owned_with_checkpoint();
     s.checkpoints.get_mut(&key(0)).unwrap().tables.insert(
         "public.a".into(),
         crate::checkpoint::TableProgress::Done { rows: 5 },
