@@ -25,6 +25,7 @@
 # binary (an A/B against an earlier build; default: this tree's release build), BENCH_CLUSTER=0
 # skips the cluster's figures (tests/cluster_bench.rs; BENCH_CLUSTER_ROWS rows per table, default
 # 250000), BENCH_SNAPSHOT_CONNECTIONS (the snapshot tasks' source.snapshot_connections, default 4),
+# BENCH_SNAPSHOT_CHUNK_ROWS (their source.snapshot_chunk_rows; default: tributary's),
 # BENCH_LARGE_TXN_ROWS (2000000), BENCH_LATENCY_ROWS_PER_S (20000), BENCH_LATENCY_SECONDS (30),
 # BENCH_LATENCY_TX_ROWS (rows per transaction, 10), TRIBUTARY_BENCH_RUN (/tmp/tributary-bench),
 # TRIBUTARY_BENCH_PG_PORT (54341), TRIBUTARY_BENCH_TANSU_PORT (19094),
@@ -277,6 +278,8 @@ bin=${BENCH_BIN:-target/release/tributary}
 # Snapshot connections of the snapshot tasks (the parallelism the eight tables and the chunks
 # use; the default is 2).
 snapshot_connections=${BENCH_SNAPSHOT_CONNECTIONS:-4}
+# Rows per chunk of the chunked snapshots (empty: tributary's default, 8,192).
+snapshot_chunk_rows=${BENCH_SNAPSHOT_CHUNK_ROWS:-}
 metrics_port=${TRIBUTARY_BENCH_METRICS_PORT:-19187}
 # Stream measurements, SINK:FORMAT: the null sink shows the pipeline without a broker; every
 # format runs into the broker.
@@ -293,6 +296,7 @@ kind = "postgres"
 url = "postgres://tributary:tributary@127.0.0.1:$pg_port/$db${5:-}"
 status_interval = "100ms"
 snapshot_connections = $snapshot_connections
+${snapshot_chunk_rows:+snapshot_chunk_rows = $snapshot_chunk_rows}
 [destination]
 kind = "kafka"
 bootstrap_servers = "127.0.0.1:$tansu_port"
@@ -390,6 +394,7 @@ run_snapshot_measurements() {
   copy_rate=$(figure limit.copy_rows_per_s)
   copy8_rate=$(figure limit.copy_8_tables_rows_per_s)
   report bench.snapshot_connections "$snapshot_connections"
+  report bench.snapshot_chunk_rows "${snapshot_chunk_rows:-default}"
   for sink in null kafka; do
     for tables in one eight; do
       for chunked in 0 1; do
