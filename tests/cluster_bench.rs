@@ -1,7 +1,8 @@
 //! Figures for README and BENCHMARKS.md (run by `scripts/bench.sh`, ignored in the test
 //! suite): failover time from SIGKILL of a shard's owner to the first event its new owner
 //! produced, with the events re-sent after the move, five times; and the snapshot throughput
-//! of one four-shard task on three workers against the same task in `tributary run`.
+//! of one four-shard task on three workers against the same task in `tributary run`; and the
+//! same four-shard snapshot on one worker and on three, with the CPU seconds each took.
 
 mod support;
 
@@ -165,6 +166,132 @@ mod serial {
             total as f64 / cluster_s,
             total as f64 / run_s,
             run_s / cluster_s
+        );
+        db.cleanup().await;
+    }
+
+    /// User plus system CPU seconds of process `pid` (every thread), and with `children` of
+    /// its ended and reaped children too; 0 once it is gone.
+    fn cpu_secs(pid: u32, children: bool) -> f64 {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return 0.0;
+        };
+        // Fields after the command's closing parenthesis: state is the first, utime the 12th.
+        let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+        let f: Vec<f64> = rest
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0.0))
+            .collect();
+        let ticks = f[11] + f[12] + if children { f[13] + f[14] } else { 0.0 };
+        ticks / clock_ticks()
+    }
+
+    /// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux unless built otherwise).
+    fn clock_ticks() -> f64 {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    }
+
+    /// CPU seconds of the PostgreSQL cluster `db` runs on: its postmaster, every ended backend
+    /// it reaped, and every live child (the server must be on this machine).
+    async fn postgres_cpu_secs(db: &TestDb) -> f64 {
+        let backend: i32 = db
+            .client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let stat = std::fs::read_to_string(format!("/proc/{backend}/stat")).unwrap_or_default();
+        let Some(postmaster) = stat
+            .rsplit_once(") ")
+            .and_then(|(_, r)| r.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            return 0.0;
+        };
+        let mut total = cpu_secs(postmaster, true);
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(") ")
+                .and_then(|(_, r)| r.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(postmaster) {
+                total += cpu_secs(pid, false);
+            }
+        }
+        total
+    }
+
+    /// The broker's CPU seconds, when scripts/bench.sh names its process.
+    fn broker_cpu_secs() -> f64 {
+        std::env::var("TRIBUTARY_BENCH_BROKER_PID")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .map_or(0.0, |pid| cpu_secs(pid, false))
+    }
+
+    /// Snapshot seconds of one four-shard task on a fresh cluster of `workers`, and the CPU
+    /// seconds (workers, PostgreSQL, broker) spent from the task's creation until every shard
+    /// streams.
+    async fn snapshot_on(db: &TestDb, workers: u64) -> (f64, [f64; 3]) {
+        let c = Cluster::start(workers);
+        let task = unique(&format!("clbs{workers}"));
+        let path = task_toml(c.dir.path(), &task, db, "", "");
+        let procs: Vec<u32> = c
+            .workers
+            .iter()
+            .filter_map(|w| w.proc.as_ref().map(|p| p.id()))
+            .collect();
+        let tributary = || procs.iter().map(|p| cpu_secs(*p, false)).sum::<f64>();
+        let before = [tributary(), postgres_cpu_secs(db).await, broker_cpu_secs()];
+        let start = Instant::now();
+        c.create_task(&path);
+        wait_streaming(&c, &task, 4);
+        let secs = start.elapsed().as_secs_f64();
+        let after = [tributary(), postgres_cpu_secs(db).await, broker_cpu_secs()];
+        let cpu = [0, 1, 2].map(|i| after[i] - before[i]);
+        // The task's slots go with the cluster's processes: drop them so no WAL is held.
+        c.ctl(c.any_live(), &["task", "delete", &task]);
+        (secs, cpu)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a benchmark: scripts/bench.sh runs it"]
+    async fn snapshot_scaling_from_one_to_three_workers() {
+        let rows: i64 = std::env::var("BENCH_CLUSTER_ROWS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(250_000);
+        let db = four_tables_of("clb_scale", rows).await;
+        let total = (4 * rows) as f64;
+        let (one, cpu1) = snapshot_on(&db, 1).await;
+        let (three, cpu3) = snapshot_on(&db, 3).await;
+        println!(
+            "CLUSTER_SCALING rows={total} one_worker_rows_per_s={:.0} three_workers_rows_per_s={:.0} ratio={:.2} \
+             one_cpu_tributary_s={:.2} one_cpu_postgres_s={:.2} one_cpu_broker_s={:.2} \
+             three_cpu_tributary_s={:.2} three_cpu_postgres_s={:.2} three_cpu_broker_s={:.2}",
+            total / one,
+            total / three,
+            one / three,
+            cpu1[0],
+            cpu1[1],
+            cpu1[2],
+            cpu3[0],
+            cpu3[1],
+            cpu3[2]
         );
         db.cleanup().await;
     }

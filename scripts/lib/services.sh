@@ -4,6 +4,7 @@
 # scripts/bench.sh; it defines functions only and changes nothing when sourced.
 #
 #   ensure_deps                        install what a fresh Debian 12 machine lacks (root for apt)
+#   ensure_bench_deps                  the part of ensure_deps scripts/bench.sh needs (no SQLite-store broker, no fastavro)
 #   start_postgres NAME PORT [K=V...]  PostgreSQL 15 on 127.0.0.1:PORT, data in $TRIBUTARY_RUN/pg-NAME
 #   stop_postgres NAME
 #   pg_psql NAME [psql args...]        psql as the postgres superuser over the cluster's socket
@@ -240,6 +241,14 @@ _ensure_tansu_sql() {
 }
 
 ensure_deps() {
+  ensure_bench_deps
+  _ensure_tansu_sql
+  _ensure_fastavro
+}
+
+# What scripts/bench.sh needs: the toolchain, PostgreSQL and the memory-store broker (not the
+# SQLite-store broker or fastavro, which only tests use).
+ensure_bench_deps() {
   _ensure_cargo
   _ensure_apt_packages
   [ -x "$TRIBUTARY_PG_BIN/initdb" ] || die "PostgreSQL server binaries not found in $TRIBUTARY_PG_BIN"
@@ -248,8 +257,6 @@ ensure_deps() {
   fi
   _ensure_rust_components
   _ensure_tansu
-  _ensure_tansu_sql
-  _ensure_fastavro
 }
 
 # ---------------------------------------------------------------------------------------------
