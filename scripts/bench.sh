@@ -573,17 +573,23 @@ run_latency_measurement() {
     --progress never --metrics-addr "127.0.0.1:$metrics_port" &
   tpid=$!
   stream_ready() { [ "$(sql "SELECT count(*) FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid WHERE s.slot_name LIKE 'tributary_latency_%' AND r.state = 'streaming'")" = 1 ]; }
-  wait_for 60 stream_ready || die "the latency task did not start streaming"
+  # give_up MESSAGE: stops the task (it must not outlive the bench's services), then dies.
+  give_up() {
+    pkill -TERM -P "$tpid" || true
+    wait "$tpid" || true
+    die "$1"
+  }
+  wait_for 60 stream_ready || give_up "the latency task did not start streaming"
   cpu_begin
   start=$(date +%s%N)
   timeout "$bench_timeout" pgbench -n -f "$script" -c 4 -j 2 -T "$secs" --rate "$((per_s / per_tx))" \
-    -h 127.0.0.1 -p "$pg_port" -U tributary "$db" >"$out" 2>&1 || die "pgbench failed: see $out"
+    -h 127.0.0.1 -p "$pg_port" -U tributary "$db" >"$out" 2>&1 || give_up "pgbench failed: see $out"
   inserted=$(sql "SELECT count(*) FROM lat_t")
   events_all() {
     scraped=$(scrape)
     [ "$(metric_sum tributary_stream_events_total)" -ge "$inserted" ] 2>/dev/null
   }
-  wait_for 120 events_all || die "the latency task did not deliver the $inserted rows"
+  wait_for 120 events_all || give_up "the latency task did not deliver the $inserted rows"
   end=$(date +%s%N)
   scraped=$(scrape)
   pid=$(pgrep -P "$tpid") || die "tributary's process not found under /usr/bin/time ($tpid)"
