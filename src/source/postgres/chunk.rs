@@ -25,6 +25,7 @@
 //! retry reads the definition again and continues from the last durable chunk under it.
 
 pub mod filter;
+pub mod keys;
 mod sql;
 pub mod visibility;
 
@@ -38,6 +39,7 @@ use tokio::time::Instant;
 use tokio_postgres::Client;
 
 use self::filter::{encode_key, ChunkFilter};
+use self::keys::KeySet;
 use self::visibility::XidSnapshot;
 use super::conn::PgConnectConfig;
 use super::copy_binary::CopyBinaryParser;
@@ -433,9 +435,9 @@ impl ChunkedSnapshot {
         exported: Option<&str>,
         tx: TxMeta,
         out: &SourceSender,
-    ) -> Result<(HashSet<Box<[u8]>>, u64), PgSourceError> {
+    ) -> Result<(KeySet, u64), PgSourceError> {
         let Some(reading) = self.current.as_ref() else {
-            return Ok((HashSet::new(), 0));
+            return Ok((KeySet::default(), 0));
         };
         let table = &reading.table;
         let ranges = bounds.len() + usize::from(last);
@@ -468,7 +470,11 @@ impl ChunkedSnapshot {
         });
         let results = futures::future::try_join_all(reads).await?;
         let rows = results.iter().map(|(_, n)| n).sum();
-        let keys = results.into_iter().flat_map(|(k, _)| k).collect();
+        let mut results = results.into_iter().map(|(k, _)| k);
+        let mut keys = results.next().unwrap_or_default();
+        for more in results {
+            keys.absorb(&more);
+        }
         Ok((keys, rows))
     }
 
@@ -478,7 +484,7 @@ impl ChunkedSnapshot {
         stream: &mut PgStream,
         snapshot: XidSnapshot,
         hw: Lsn,
-        keys: HashSet<Box<[u8]>>,
+        keys: KeySet,
         rows: u64,
         upper: Option<String>,
         last: bool,
@@ -553,7 +559,7 @@ async fn read_range(
     range: String,
     import: Option<&str>,
     marks: RangeMarks,
-) -> Result<(HashSet<Box<[u8]>>, u64), PgSourceError> {
+) -> Result<(KeySet, u64), PgSourceError> {
     let reading = shared.reading;
     let schema = &reading.table.read.schema;
     let ctx = |e| PgSourceError::sql(format!("reading a chunk of {}", schema.qualified_name()), e);
@@ -580,7 +586,7 @@ async fn copy_rows(
     index: u64,
     query: &str,
     marks: RangeMarks,
-) -> Result<(HashSet<Box<[u8]>>, u64), PgSourceError> {
+) -> Result<(KeySet, u64), PgSourceError> {
     let reading = shared.reading;
     let schema = &reading.table.read.schema;
     let ctx = || format!("reading a chunk of {}", schema.qualified_name());
@@ -594,7 +600,7 @@ async fn copy_rows(
         shared,
         row: shared.base + index * shared.size,
         count: AtomicU64::new(0),
-        keys: HashSet::new(),
+        keys: KeySet::default(),
         key: Vec::new(),
         held: None,
         batch: Vec::with_capacity(BATCH_ROWS),
@@ -641,7 +647,7 @@ struct Emitter<'a> {
     shared: &'a Shared<'a>,
     row: u64,
     count: AtomicU64,
-    keys: HashSet<Box<[u8]>>,
+    keys: KeySet,
     key: Vec<u8>,
     held: Option<Row>,
     batch: SourceBatch,
@@ -651,7 +657,7 @@ struct Emitter<'a> {
 impl Emitter<'_> {
     fn push(&mut self, row: Row) {
         if encode_key(&row, &self.shared.reading.key, &mut self.key) {
-            self.keys.insert(self.key.as_slice().into());
+            self.keys.insert(&self.key);
         }
         if let Some(prev) = self.held.replace(row) {
             self.emit(prev, false);

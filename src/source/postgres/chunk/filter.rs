@@ -13,8 +13,7 @@
 //! position read with its snapshot): every transaction committing from there on began its
 //! commit after the snapshot was taken and is invisible to it.
 
-use std::collections::HashSet;
-
+use super::keys::KeySet;
 use super::visibility::XidSnapshot;
 use crate::event::{Cell, Op, Row};
 use crate::position::Lsn;
@@ -29,7 +28,7 @@ pub struct ChunkFilter {
     /// The key columns (indices into the table's columns), in the order `keys` encodes them.
     pub key_columns: Vec<usize>,
     /// Every key the chunk read (`encode_key`).
-    pub keys: HashSet<Box<[u8]>>,
+    pub keys: KeySet,
 }
 
 /// What to do with a streamed change.
@@ -163,11 +162,11 @@ mod tests {
     }
 
     fn filters() -> ChunkFilters {
-        let mut keys = HashSet::new();
+        let mut keys = KeySet::default();
         let mut k = Vec::new();
         for id in [1u8, 2] {
             assert!(encode_key(&row(id, 0), &[0], &mut k));
-            keys.insert(k.clone().into_boxed_slice());
+            keys.insert(&k);
         }
         let mut f = ChunkFilters::default();
         f.install(ChunkFilter {
