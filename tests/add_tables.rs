@@ -123,9 +123,10 @@ fn reads(msgs: &[Msg]) -> usize {
     values(msgs).iter().filter(|v| v["op"] == "r").count()
 }
 
-fn cluster_task(c: &Cluster, task: &str, db: &TestDb) -> std::path::PathBuf {
+/// A task over `items`; `top` adds top-level settings (e.g. its sharding).
+fn cluster_task(c: &Cluster, task: &str, db: &TestDb, top: &str) -> std::path::PathBuf {
     let text = format!(
-        "name = {task:?}\n[source]\nkind = \"postgres\"\nurl = {:?}\nstatus_interval = \"1s\"\n\
+        "name = {task:?}\n{top}\n[source]\nkind = \"postgres\"\nurl = {:?}\nstatus_interval = \"1s\"\n\
          snapshot_chunk_rows = 200\nsnapshot_connections = 2\n\
          [destination]\nkind = \"kafka\"\nbootstrap_servers = {:?}\n\
          [objects]\ntables = [\"public.items\"]\n\
@@ -167,7 +168,7 @@ mod serial {
         let db = three_tables("addt").await;
         let c = Cluster::start(1);
         let task = unique("addt");
-        c.create_task(&cluster_task(&c, &task, &db));
+        c.create_task(&cluster_task(&c, &task, &db, ""));
         support::cluster::wait_streaming(&c, &task, 1);
         let writes = Load::start(&db, statement);
         writes.wait_more(300).await;
@@ -200,7 +201,7 @@ mod serial {
         let db = three_tables("resnap").await;
         let c = Cluster::start(1);
         let task = unique("resnap");
-        c.create_task(&cluster_task(&c, &task, &db));
+        c.create_task(&cluster_task(&c, &task, &db, ""));
         support::cluster::wait_streaming(&c, &task, 1);
         let topic = format!("{task}.public.items");
         let before = reads(&consume_until(&topic, |m| reads(m) >= ROWS as usize));
@@ -226,7 +227,7 @@ mod serial {
         let db = three_tables("addbad").await;
         let c = Cluster::start(1);
         let task = unique("addbad");
-        c.create_task(&cluster_task(&c, &task, &db));
+        c.create_task(&cluster_task(&c, &task, &db, ""));
         support::cluster::wait_streaming(&c, &task, 1);
         let spec = || c.task(&task)["spec_toml"].as_str().unwrap_or("").to_owned();
         let before = spec();
@@ -398,6 +399,27 @@ mod serial {
         child.sigterm();
         let (code, err) = child.wait_exit(LIMIT);
         assert_eq!(code, 0, "{err}");
+        db.cleanup().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn under_table_sharding_an_added_table_gets_a_shard_of_its_own_and_nothing_restarts() {
+        let db = three_tables("addshard").await;
+        let c = Cluster::start(1);
+        let task = unique("addshard");
+        c.create_task(&cluster_task(&c, &task, &db, "sharding = \"table\""));
+        support::cluster::wait_streaming(&c, &task, 1);
+        let epoch = |c: &Cluster| c.task(&task)["shards"][0]["epoch"].as_u64();
+        let before = epoch(&c);
+        let writes = Load::start(&db, statement);
+        writes.wait_more(300).await;
+        ctl_ok(&c, &["task", "add-tables", &task, "public.other"]);
+        support::cluster::wait_streaming(&c, &task, 2);
+        writes.wait_more(300).await;
+        writes.stop().await;
+        assert_equal(&db, "other", &format!("{task}.public.other")).await;
+        assert_equal(&db, "items", &format!("{task}.public.items")).await;
+        assert_eq!(epoch(&c), before, "the items shard was not restarted");
         db.cleanup().await;
     }
 }
