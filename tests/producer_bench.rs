@@ -17,7 +17,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Message, OwnedMessage};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 /// Records read from the snapshot's topic and cycled over.
@@ -136,7 +136,7 @@ fn produce(
 ) -> (f64, Arc<Counts>) {
     let counts = Arc::new(Counts::default());
     // tributary's defaults (src/sink/kafka/config.rs `producer_config`).
-    let producer: ThreadedProducer<Counting> = ClientConfig::new()
+    let producer: BaseProducer<Counting> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
@@ -152,13 +152,17 @@ fn produce(
     let start = Instant::now();
     for i in 0..messages {
         let (key, value) = &sample[(i % sample.len() as u64) as usize];
+        if i % 1000 == 0 {
+            producer.poll(Duration::ZERO);
+        }
         let mut record = BaseRecord::to(topic).key(key).payload(value);
         loop {
             match producer.send(record) {
                 Ok(()) => break,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    // Wait for acknowledgements to make room (serving their callbacks).
                     record = back;
-                    std::thread::sleep(Duration::from_millis(1));
+                    producer.poll(Duration::from_millis(100));
                 }
                 Err((e, _)) => panic!("send: {e}"),
             }

@@ -39,7 +39,7 @@ use tokio::time::Instant;
 use tokio_postgres::Client;
 
 use self::filter::{encode_key, ChunkFilter};
-use self::keys::KeySet;
+use self::keys::{KeyList, KeySet};
 use self::visibility::XidSnapshot;
 use super::conn::PgConnectConfig;
 use super::copy_binary::CopyBinaryParser;
@@ -470,11 +470,7 @@ impl ChunkedSnapshot {
         });
         let results = futures::future::try_join_all(reads).await?;
         let rows = results.iter().map(|(_, n)| n).sum();
-        let mut results = results.into_iter().map(|(k, _)| k);
-        let mut keys = results.next().unwrap_or_default();
-        for more in results {
-            keys.absorb(&more);
-        }
+        let keys = KeySet::index(results.into_iter().map(|(k, _)| k).collect());
         Ok((keys, rows))
     }
 
@@ -559,7 +555,7 @@ async fn read_range(
     range: String,
     import: Option<&str>,
     marks: RangeMarks,
-) -> Result<(KeySet, u64), PgSourceError> {
+) -> Result<(KeyList, u64), PgSourceError> {
     let reading = shared.reading;
     let schema = &reading.table.read.schema;
     let ctx = |e| PgSourceError::sql(format!("reading a chunk of {}", schema.qualified_name()), e);
@@ -586,7 +582,7 @@ async fn copy_rows(
     index: u64,
     query: &str,
     marks: RangeMarks,
-) -> Result<(KeySet, u64), PgSourceError> {
+) -> Result<(KeyList, u64), PgSourceError> {
     let reading = shared.reading;
     let schema = &reading.table.read.schema;
     let ctx = || format!("reading a chunk of {}", schema.qualified_name());
@@ -600,7 +596,7 @@ async fn copy_rows(
         shared,
         row: shared.base + index * shared.size,
         count: AtomicU64::new(0),
-        keys: KeySet::default(),
+        keys: KeyList::default(),
         key: Vec::new(),
         held: None,
         batch: Vec::with_capacity(BATCH_ROWS),
@@ -647,7 +643,7 @@ struct Emitter<'a> {
     shared: &'a Shared<'a>,
     row: u64,
     count: AtomicU64,
-    keys: KeySet,
+    keys: KeyList,
     key: Vec<u8>,
     held: Option<Row>,
     batch: SourceBatch,
@@ -657,7 +653,7 @@ struct Emitter<'a> {
 impl Emitter<'_> {
     fn push(&mut self, row: Row) {
         if encode_key(&row, &self.shared.reading.key, &mut self.key) {
-            self.keys.insert(&self.key);
+            self.keys.push(&self.key);
         }
         if let Some(prev) = self.held.replace(row) {
             self.emit(prev, false);

@@ -65,6 +65,8 @@ struct TableRead {
     parts_left: AtomicUsize,
     /// Read in more than one part: `TableStarted` went out before any part.
     split: bool,
+    /// Which columns are read as text (`text_only_columns`), asked once for all parts.
+    text_only: tokio::sync::OnceCell<Vec<bool>>,
     /// Parts end one at a time, so the table's last row and `TableDone` follow every other
     /// part's rows in the channel. It holds the last row of the part that ended latest: the
     /// table's last row unless a later part has one.
@@ -193,6 +195,7 @@ impl SnapshotSession {
                 rows: AtomicU64::new(0),
                 parts_left: AtomicUsize::new(ranges.len()),
                 split,
+                text_only: tokio::sync::OnceCell::new(),
                 finish: tokio::sync::Mutex::new(None),
             });
             for range in ranges {
@@ -330,10 +333,12 @@ async fn read_part(
         };
         send(out, vec![started]).await?;
     }
-    let text_only = text_only_columns(client, table)
+    let text_only = t
+        .text_only
+        .get_or_try_init(|| text_only_columns(client, table))
         .await
         .map_err(|e| PgSourceError::sql(ctx(), e))?;
-    let query = copy_query_where(&t.read, &text_only, part.range.as_deref());
+    let query = copy_query_where(&t.read, text_only, part.range.as_deref());
     let stream = client
         .copy_out(&query)
         .await
@@ -354,7 +359,7 @@ async fn read_part(
             context: ctx(),
             what: e.to_string(),
         })? {
-            mark_text_cells(&mut row, &text_only);
+            mark_text_cells(&mut row, text_only);
             reader.check_cells(&row)?;
             reader.push(row);
             if reader.batch.len() >= BATCH_ROWS {

@@ -147,6 +147,7 @@ fn in_chunk(active: &[ChunkFilter], table: u32, xid: u32, key: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use super::super::keys::KeyList;
     use super::*;
     use bytes::Bytes;
 
@@ -162,12 +163,13 @@ mod tests {
     }
 
     fn filters() -> ChunkFilters {
-        let mut keys = KeySet::default();
+        let mut list = KeyList::default();
         let mut k = Vec::new();
         for id in [1u8, 2] {
             assert!(encode_key(&row(id, 0), &[0], &mut k));
-            keys.insert(&k);
+            list.push(&k);
         }
+        let keys = KeySet::index(vec![list]);
         let mut f = ChunkFilters::default();
         f.install(ChunkFilter {
             table: 7,

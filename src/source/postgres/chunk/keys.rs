@@ -1,13 +1,28 @@
 //! The keys a group of chunks read, kept for the stream's filter (`super::filter`) until the
-//! stream passes the group's high watermark. Every row of a chunked snapshot adds one, so the
-//! set costs no allocation per key: the encoded keys sit end to end in one buffer and a hash
-//! table holds where each starts.
+//! stream passes the group's high watermark. Every row of a chunked snapshot adds one, so each
+//! costs neither an allocation nor more than one hash: a connection appends its rows' encoded
+//! keys end to end to a `KeyList` while it reads, and the group indexes the lists of all its
+//! connections once, into one `KeySet`.
 
 use std::hash::BuildHasher;
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 
-/// A set of encoded keys (`super::filter::encode_key`).
+/// Encoded keys (`super::filter::encode_key`) end to end, in read order, not indexed.
+#[derive(Debug, Default)]
+pub struct KeyList {
+    bytes: Vec<u8>,
+    lens: Vec<usize>,
+}
+
+impl KeyList {
+    pub fn push(&mut self, key: &[u8]) {
+        self.bytes.extend_from_slice(key);
+        self.lens.push(key.len());
+    }
+}
+
+/// A set of encoded keys.
 #[derive(Default)]
 pub struct KeySet {
     bytes: Vec<u8>,
@@ -23,23 +38,28 @@ impl std::fmt::Debug for KeySet {
 }
 
 impl KeySet {
-    /// Adds `key` (a key already there is kept once).
-    pub fn insert(&mut self, key: &[u8]) {
-        let hash = self.hasher.hash_one(key);
-        let bytes = &self.bytes;
-        if self
-            .at
-            .find(hash, |&(s, l)| &bytes[s..s + l] == key)
-            .is_some()
-        {
-            return;
+    /// The keys of `lists`. A group's chunks hold disjoint key ranges, so no key comes twice;
+    /// one that did would only be found twice over.
+    pub fn index(lists: Vec<KeyList>) -> KeySet {
+        let total = lists.iter().map(|l| l.lens.len()).sum();
+        let mut set = KeySet {
+            bytes: Vec::with_capacity(lists.iter().map(|l| l.bytes.len()).sum()),
+            at: HashTable::with_capacity(total),
+            hasher: DefaultHashBuilder::default(),
+        };
+        for list in lists {
+            let mut start = set.bytes.len();
+            set.bytes.extend_from_slice(&list.bytes);
+            for len in list.lens {
+                let hash = set.hasher.hash_one(&set.bytes[start..start + len]);
+                let (bytes, hasher) = (&set.bytes, &set.hasher);
+                set.at.insert_unique(hash, (start, len), |&(s, l)| {
+                    hasher.hash_one(&bytes[s..s + l])
+                });
+                start += len;
+            }
         }
-        let start = self.bytes.len();
-        self.bytes.extend_from_slice(key);
-        let (bytes, hasher) = (&self.bytes, &self.hasher);
-        self.at.insert_unique(hash, (start, key.len()), |&(s, l)| {
-            hasher.hash_one(&bytes[s..s + l])
-        });
+        set
     }
 
     pub fn contains(&self, key: &[u8]) -> bool {
@@ -56,13 +76,6 @@ impl KeySet {
     pub fn is_empty(&self) -> bool {
         self.at.is_empty()
     }
-
-    /// Adds every key of `other`.
-    pub fn absorb(&mut self, other: &KeySet) {
-        for &(s, l) in other.at.iter() {
-            self.insert(&other.bytes[s..s + l]);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -70,20 +83,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_are_found_by_their_bytes_once_each() {
-        let mut a = KeySet::default();
-        for k in [&b"1"[..], b"22", b"", b"22"] {
-            a.insert(k);
+    fn keys_of_every_list_are_found_by_their_bytes() {
+        let mut a = KeyList::default();
+        for k in [&b"1"[..], b"22", b""] {
+            a.push(k);
         }
-        assert_eq!(a.len(), 3);
-        assert!(a.contains(b"22") && a.contains(b"") && !a.contains(b"2"));
-        let mut b = KeySet::default();
+        let mut b = KeyList::default();
         for i in 0..10_000u32 {
-            b.insert(&i.to_le_bytes());
+            b.push(&i.to_le_bytes());
         }
-        a.absorb(&b);
-        assert_eq!(a.len(), 10_003);
-        assert!((0..10_000u32).all(|i| a.contains(&i.to_le_bytes())));
-        assert!(!a.contains(&10_000u32.to_le_bytes()));
+        let set = KeySet::index(vec![a, KeyList::default(), b]);
+        assert_eq!(set.len(), 10_003);
+        assert!(set.contains(b"22") && set.contains(b"") && !set.contains(b"2"));
+        assert!((0..10_000u32).all(|i| set.contains(&i.to_le_bytes())));
+        assert!(!set.contains(&10_000u32.to_le_bytes()));
     }
 }
