@@ -120,12 +120,13 @@ mod serial {
             read(RETAINED).is_some()
         })
         .await;
-        // A transaction left open (with an xid) keeps the slot's restart_lsn behind it, so the
-        // WAL written next stays retained until the end of the test, however soon the server
-        // would otherwise move restart_lsn past the confirmed rows.
+        // A transaction left open with a change in the WAL is the oldest one the slot's decoder
+        // holds, so the slot's restart_lsn stays behind it and the WAL written next stays
+        // retained until the end of the test. (An xid alone writes no WAL: the decoder never
+        // sees it, and restart_lsn passed it at the next running-transactions record.)
         let holder = connect(&db.url).await;
         holder
-            .batch_execute("BEGIN; SELECT pg_current_xact_id();")
+            .batch_execute("BEGIN; INSERT INTO t VALUES (0, 'held')")
             .await
             .unwrap();
         // A row written after the watcher started is durable: a heartbeat written before it
