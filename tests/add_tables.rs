@@ -164,12 +164,17 @@ mod serial {
     use super::*;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn tables_added_to_a_running_task_under_load_are_captured_completely() {
+    async fn tables_added_to_a_running_task_under_load_are_captured_completely_without_a_restart() {
         let db = three_tables("addt").await;
         let c = Cluster::start(1);
         let task = unique("addt");
         c.create_task(&cluster_task(&c, &task, &db, ""));
         support::cluster::wait_streaming(&c, &task, 1);
+        let epoch = |c: &Cluster| c.task(&task)["shards"][0]["epoch"].as_u64();
+        let before = epoch(&c);
+        let (slot, _) = db.task_slot(&task).await.expect("the task's slot");
+        let walsender = db.walsender_pid(&slot).await;
+        assert!(walsender.is_some(), "a walsender streams from {slot}");
         let writes = Load::start(&db, statement);
         writes.wait_more(300).await;
         tracing::info!("other and notes are added while the application writes");
@@ -193,6 +198,12 @@ mod serial {
         );
         assert_notes(&db, &format!("{task}.public.notes")).await;
         assert_equal(&db, "items", &format!("{task}.public.items")).await;
+        assert_eq!(
+            db.walsender_pid(&slot).await,
+            walsender,
+            "the shard adopted the tables in the same replication session (no restart)"
+        );
+        assert_eq!(epoch(&c), before, "the shard kept its epoch");
         db.cleanup().await;
     }
 

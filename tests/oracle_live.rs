@@ -127,6 +127,7 @@ mod live {
             until: None,
             status: None,
             limits: None,
+            specs: None,
             spec: spec.clone(),
         };
         let s2 = spec.clone();

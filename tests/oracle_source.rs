@@ -236,6 +236,7 @@ mod serial {
             until: None,
             status: None,
             limits: None,
+            specs: None,
             spec: spec.clone(),
         };
         let (spec, db, spill) = (spec.clone(), db.clone(), spill.to_owned());

@@ -46,13 +46,14 @@ mod serial {
             until: None,
             status: None,
             limits: None,
+            specs: None,
             spec: spec.clone(),
         };
         let source = || -> Result<PgSource, TaskError> { Ok(PgSource::from_spec(&spec, 0)?) };
         let sink = |labels: &ShardLabels| -> Result<KafkaSink, TaskError> {
             Ok(KafkaSink::new(kafka_config(&spec)?, labels)?)
         };
-        run_shard(rt, source, sink).await
+        Box::pin(run_shard(rt, source, sink)).await
     }
 
     /// The ids of a topic's snapshot rows (every message must be one).

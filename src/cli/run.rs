@@ -118,6 +118,7 @@ async fn run_shard_on(
         until: opts.until_lsn.map(|l| ResumeToken::Pg { confirmed_lsn: l }),
         status: None,
         limits: None,
+        specs: None,
         spec: opts.spec,
     };
     let spec = rt.spec.clone();

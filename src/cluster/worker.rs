@@ -72,7 +72,9 @@ struct Running {
     phase: watch::Receiver<ShardPhase>,
     /// Its share of the task's throttles, changed live by UpdateTask.
     limits: watch::Sender<Limits>,
-    /// The task file its limits come from.
+    /// The shard's spec, changed live by UpdateTask and AddTables.
+    spec: watch::Sender<Arc<TaskSpec>>,
+    /// The task file its limits and spec come from.
     spec_toml: String,
     /// The failure streak this run continues (an automatic resume).
     first_failed_ms: Option<u64>,
@@ -311,9 +313,12 @@ impl Worker {
         }
         if r.spec_toml != o.spec_toml {
             // UpdateTask: the shard's share of the new throttles applies without a restart.
+            // AddTables: the shard's source adopts its added tables while it runs.
             if let Ok(spec) = TaskSpec::parse(&o.spec_toml) {
                 r.limits
                     .send_replace(Limits::of(&spec).share(o.shard_count));
+                let spec = shard_settings(spec.for_shard(&o.tables), self.opts.lease);
+                r.spec.send_replace(Arc::new(spec));
             }
             r.spec_toml = o.spec_toml.clone();
         }
@@ -418,6 +423,7 @@ impl Worker {
         let (phase_tx, phase) = watch::channel(ShardPhase::Starting);
         let (limits, limits_rx) = watch::channel(Limits::of(&spec).share(o.shard_count));
         let stats = Arc::new(Stats::default());
+        let (specs, specs_rx) = watch::channel(Arc::new(spec.clone()));
         let rt = ShardRuntime {
             spec: spec.clone(),
             key: key.clone(),
@@ -429,6 +435,7 @@ impl Worker {
             // Not wired yet: the worker could report phases and follow live rate changes.
             status: Some(phase_tx),
             limits: Some(limits_rx),
+            specs: Some(specs_rx.clone()),
         };
         tracing::info!(task = %key.task, shard = key.shard, epoch = o.epoch, tables = ?o.tables, "starting shard");
         let shard = key.shard;
@@ -443,7 +450,7 @@ impl Worker {
                     // its lease expired: a session still holding the slot belongs to a lost
                     // owner.
                     let source = move || {
-                        Ok(PgSource::from_spec(&source_spec, shard)?
+                        Ok(PgSource::from_spec(&specs_rx.borrow(), shard)?
                             .with_takeover(Arc::new(|| true)))
                     };
                     Box::pin(run_shard(rt, source, sink)).await
@@ -452,7 +459,7 @@ impl Worker {
                 SourceKind::Oracle => {
                     let source = move || {
                         Ok(crate::source::oracle::source::real_source(
-                            &source_spec,
+                            &specs_rx.borrow(),
                             shard,
                         )?)
                     };
@@ -481,6 +488,7 @@ impl Worker {
                 reported: state,
                 phase,
                 limits,
+                spec: specs,
                 spec_toml: o.spec_toml.clone(),
                 first_failed_ms,
             },

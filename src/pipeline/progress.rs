@@ -52,6 +52,11 @@ pub enum Mark {
     Sequence(u64),
     /// A helper object to record (`SourceItem::HelperObject`).
     HelperObject(SourceObject),
+    /// The task's selection grew (`SourceItem::SelectionGrown`).
+    SelectionGrown {
+        selection: Vec<String>,
+        tables: Vec<(String, TableProgress)>,
+    },
 }
 
 /// Marks waiting for the watermark.
@@ -139,6 +144,12 @@ fn apply_mark(mark: Mark, cp: &mut Checkpoint, snapshot_only: bool) {
             let planned = cp.planned.get_or_insert_with(Default::default);
             if !planned.source.contains(&o) {
                 planned.source.push(o);
+            }
+        }
+        Mark::SelectionGrown { selection, tables } => {
+            cp.selection = Some(selection);
+            for (table, progress) in tables {
+                cp.tables.entry(table).or_insert(progress);
             }
         }
     }

@@ -438,6 +438,9 @@ impl<S: Sink, F: Format> Runner<S, F> {
                 SourceItem::HelperObject(o) => {
                     self.marks.push(self.next_seq, Mark::HelperObject(o));
                 }
+                SourceItem::SelectionGrown { selection, tables } => {
+                    self.selection_grown(selection, tables);
+                }
                 SourceItem::SnapshotDone => {
                     self.stats.snapshot_complete.store(true, Ordering::Relaxed);
                     self.marks.push(self.next_seq, Mark::SnapshotDone);
@@ -510,6 +513,20 @@ impl<S: Sink, F: Format> Runner<S, F> {
         self.table_rows.insert(table.clone(), rows);
         self.marks
             .push(self.next_seq, Mark::ChunkDone { table, after, rows });
+    }
+
+    /// Tables joined the running task: marked for the checkpoint; the shard reads a
+    /// snapshot again while any of them is unread.
+    fn selection_grown(&mut self, selection: Vec<String>, tables: Vec<(String, TableProgress)>) {
+        let unread = tables
+            .iter()
+            .any(|(_, p)| matches!(p, TableProgress::Pending));
+        if unread {
+            self.stats.snapshot_complete.store(false, Ordering::Relaxed);
+            phase::report(&self.opts.phase, ShardPhase::Snapshot);
+        }
+        self.marks
+            .push(self.next_seq, Mark::SelectionGrown { selection, tables });
     }
 
     /// Adds a batch's snapshot rows to the per-table counts and marks the progress.

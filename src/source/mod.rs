@@ -183,6 +183,15 @@ pub enum SourceItem {
     /// acknowledged, so deleting the task finds it. A replay repeats it; recording is
     /// idempotent.
     HelperObject(crate::checkpoint::SourceObject),
+    /// Tables were added to the running task's selection (`ctl task add-tables`) and are
+    /// captured from here on: `selection` is the task's new `selection_record`, `tables` the
+    /// tables it adds with their progress (unread, or done for a task without a full phase).
+    /// Recorded in the checkpoint once the items before it are acknowledged, before any row
+    /// of those tables.
+    SelectionGrown {
+        selection: Vec<String>,
+        tables: Vec<(String, crate::checkpoint::TableProgress)>,
+    },
 }
 
 /// A batch of items: batching amortises the channel's cost over many rows.
@@ -242,6 +251,14 @@ pub trait Source: Send + 'static {
         out: SourceSender,
         confirmed: watch::Receiver<ResumeToken>,
     ) -> impl Future<Output = ()> + Send + 'static;
+
+    /// The task's spec as it changes while the source runs (`ctl task add-tables`), given
+    /// before `run`. A source that returns `true` adopts tables added to the selection while
+    /// it runs, with no restart (it sends `SourceItem::SelectionGrown` first); one that
+    /// returns `false` is restarted by the runtime when the selection grows.
+    fn follow_spec(&mut self, _specs: watch::Receiver<Arc<crate::config::TaskSpec>>) -> bool {
+        false
+    }
 
     /// Drops `objects`; returns those that existed and were dropped.
     fn remove(

@@ -60,6 +60,10 @@ pub struct ShardRuntime {
     pub status: Option<watch::Sender<ShardPhase>>,
     /// The task's rate limits as they change while it runs (`None`: the spec's, fixed).
     pub limits: Option<watch::Receiver<Limits>>,
+    /// The shard's spec as it changes while it runs (`ctl task add-tables`; `None`: fixed).
+    /// Each attempt starts from the newest; a source that follows it adopts added tables live,
+    /// any other is restarted when the selection grows.
+    pub specs: Option<watch::Receiver<Arc<TaskSpec>>>,
 }
 
 /// Runs the shard until it is stopped, completes, or fails for good. `source` and `sink` build
@@ -74,6 +78,9 @@ pub async fn run_shard<So: Source, Si: Sink>(
     let mut streak = RetryStreak::new(&rt.spec.retry);
     loop {
         phase::report(&rt.status, ShardPhase::Starting);
+        if let Some(specs) = &rt.specs {
+            rt.spec = TaskSpec::clone(&specs.borrow());
+        }
         let cp = match rt.store.load(&rt.key).await.map_err(TaskError::from)? {
             Some(cp) => cp,
             None => Checkpoint::new(new_incarnation()),
@@ -89,6 +96,7 @@ pub async fn run_shard<So: Source, Si: Sink>(
         let result = match result {
             Ok(Ended::Finished(cp)) => finish(&rt.key, &cp, source()).await,
             Ok(Ended::Stopped) => Ok(TaskOutcome::Stopped),
+            Ok(Ended::SelectionGrew) => continue,
             Err(e) => Err(e),
         };
         let now = rt.store.load(&rt.key).await.ok().flatten();
@@ -151,6 +159,9 @@ enum Ended {
     /// A task without an incremental phase is done (a full-only task read its snapshot, a
     /// schema-only one published its definitions): what it holds on the source can go.
     Finished(Box<Checkpoint>),
+    /// Tables were added to the selection of a source that cannot adopt them while it runs:
+    /// the next attempt starts with them.
+    SelectionGrew,
 }
 
 /// One attempt: check, set up (or verify) and run until stop, completion or error; `report`
@@ -204,6 +215,8 @@ async fn attempt<So: Source, Si: Sink>(
     }));
     let (tx, mut rx) = mpsc::channel(SOURCE_CHANNEL_BATCHES);
     phase::report(&rt.status, first_phase(&rt.spec, &cp));
+    let follows = rt.specs.clone().is_some_and(|s| source.follow_spec(s));
+    let restart_on = rt.specs.clone().filter(|_| !follows);
     let running = tokio::spawn(source.run(cp.clone(), tx, confirm_rx));
     let mut runner_opts = runner_options(rt, &routing);
     runner_opts.new_topic = schema_id.and_then(|id| schema_hook(&rt.spec, id));
@@ -224,9 +237,19 @@ async fn attempt<So: Source, Si: Sink>(
         known,
     );
     report.running_since = Some(tokio::time::Instant::now());
-    let end = runner.run(&mut rx, &mut rt.shutdown).await;
+    let end = match restart_on {
+        Some(specs) => tokio::select! {
+            end = runner.run(&mut rx, &mut rt.shutdown) => Some(end),
+            () = selection_grows(specs, &rt.spec) => None,
+        },
+        None => Some(runner.run(&mut rx, &mut rt.shutdown).await),
+    };
     report.saves = runner.saves();
     running.abort();
+    let Some(end) = end else {
+        tracing::info!(task = %rt.key.task, shard = rt.key.shard, "tables added to the selection: starting the shard again with them");
+        return Ok(Ended::SelectionGrew);
+    };
     let end = end?;
     let cp = runner.checkpoint_state().clone();
     drop(runner);
@@ -234,6 +257,19 @@ async fn attempt<So: Source, Si: Sink>(
         return Ok(Ended::Finished(Box::new(cp)));
     }
     Ok(Ended::Stopped)
+}
+
+/// Returns once `specs` selects other tables than `running` does.
+async fn selection_grows(mut specs: watch::Receiver<Arc<TaskSpec>>, running: &TaskSpec) {
+    let now = running.selection_record();
+    loop {
+        if specs.borrow_and_update().selection_record() != now {
+            return;
+        }
+        if specs.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
 }
 
 /// The pipeline's options: the spec's, with the current limits (and their later changes).

@@ -175,6 +175,19 @@ impl TestDb {
             .find(|(name, _)| name.starts_with(&prefix) && !name.contains("_reread_"))
     }
 
+    /// The PID of the walsender streaming from `slot`, if one does: the same PID means the
+    /// same replication session (not restarted).
+    pub async fn walsender_pid(&self, slot: &str) -> Option<i32> {
+        self.client
+            .query_opt(
+                "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1",
+                &[&slot],
+            )
+            .await
+            .unwrap()
+            .and_then(|r| r.get(0))
+    }
+
     /// The slot's `confirmed_flush_lsn`, as a number.
     pub async fn confirmed_flush(&self, slot: &str) -> Option<u64> {
         self.client

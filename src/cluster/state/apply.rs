@@ -230,10 +230,10 @@ impl ClusterState {
                 shard: plan.shard,
             };
             match self.shards.get_mut(&key) {
-                Some(s) => {
-                    s.tables = plan.tables.clone();
-                    restart(s, at);
-                }
+                // Its owner hands the new spec to the running shard, whose source adopts the
+                // added tables without a restart (a source that cannot is restarted by its
+                // runtime): the epoch stays.
+                Some(s) => s.tables = plan.tables.clone(),
                 None => {
                     self.shards.insert(key, new_shard(plan.tables.clone(), at));
                 }

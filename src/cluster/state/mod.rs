@@ -44,8 +44,10 @@ pub enum Command {
     /// A new spec whose changes are all live-changeable (validated before proposing).
     UpdateTask { name: String, spec_toml: String },
     /// Tables added to a running task (validated and planned before proposing): the new
-    /// spec, and each shard whose tables change or that is new. A changed shard restarts
-    /// under a new epoch (its checkpoint adopts the added tables, `crate::task::runtime`).
+    /// spec, and each shard whose tables change or that is new. A changed shard keeps its
+    /// epoch: its owner hands the running shard the new spec, whose source adopts the added
+    /// tables live (`crate::source::postgres::adopt`); a shard starting later adopts them
+    /// from its checkpoint (`crate::task::runtime`).
     AddTables {
         name: String,
         spec_toml: String,

@@ -155,6 +155,14 @@ impl ChunkedSnapshot {
         self
     }
 
+    /// Tables added to the running task (`super::adopt`): read after those queued, with the
+    /// definitions the task read for them.
+    pub fn add(&mut self, tables: Vec<ChunkedTable>, fingerprints: Fingerprints) {
+        self.fingerprints.extend(fingerprints);
+        self.known.extend(tables.iter().map(|t| t.read.clone()));
+        self.tables.extend(tables);
+    }
+
     pub fn is_finished(&self) -> bool {
         self.current.is_none() && self.tables.is_empty()
     }

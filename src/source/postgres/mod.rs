@@ -8,6 +8,7 @@
 //! ```
 
 mod added;
+pub mod adopt;
 pub mod catalog;
 pub mod chunk;
 pub mod conn;

@@ -2,11 +2,13 @@
 //! consistent point (or the checkpoint), with cut tables re-read when the stream reaches the
 //! re-read snapshot's LSN so that every key's messages stay in time order.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio_postgres::Client;
 
+use super::adopt::{Adopted, Adopter};
 use super::catalog::{self, TypeCache};
 use super::chunk::ChunkedSnapshot;
 use super::conn::ReplicationConn;
@@ -56,6 +58,8 @@ pub struct SourceRun {
     pub chunked: Option<ChunkedSnapshot>,
     /// The snapshot's first table in the task's order (Debezium's `first` mark).
     pub first_table: Option<u32>,
+    /// Adopts tables added to the running task (`None`: the selection is fixed).
+    pub adopter: Option<Adopter>,
 }
 
 impl SourceRun {
@@ -75,13 +79,14 @@ impl SourceRun {
         let defs = self.definitions.take();
         schema_phase(&self.opts, &self.catalog, &self.fingerprints, defs, &out).await?;
         let mut deferred = None;
-        let mut chunked = self.chunked.take().filter(|c| !c.is_finished());
+        let mut chunked = self.chunked.take();
+        let reads_chunks = chunked.as_ref().is_some_and(|c| !c.is_finished());
         if let Some(s) = self.snapshot.take() {
             if s.deferred && self.opts.incremental {
                 deferred = Some(s);
             } else if s.tables.is_empty() {
                 // Every table is read in chunks (or there is none).
-                if chunked.is_none() {
+                if !reads_chunks {
                     send(&out, vec![SourceItem::SnapshotDone]).await?;
                 }
             } else {
@@ -92,7 +97,7 @@ impl SourceRun {
                 let check = Arc::new(DefinitionCheck::new(client, fp, "full"));
                 let place = SnapshotPlace {
                     first_table: self.first_table,
-                    more_after: chunked.is_some(),
+                    more_after: reads_chunks,
                 };
                 let read = s
                     .session
@@ -101,7 +106,7 @@ impl SourceRun {
                 // DDL during the snapshot explains a failed read better than the read's error.
                 check.tables(&tables).await?;
                 read?;
-                if chunked.is_none() {
+                if !reads_chunks {
                     send(&out, vec![SourceItem::SnapshotDone]).await?;
                 }
             }
@@ -137,14 +142,35 @@ impl SourceRun {
             &self.opts.task,
         )
         .with_capture(capture);
+        let mut known: HashSet<u32> = self.known_tables.iter().map(|t| t.oid).collect();
         stream.seed_relations(self.known_tables);
         stream.stop_at(deferred.as_ref().map(|s| s.lsn));
+        let mut adopter = self.adopter.take();
         // The chunked snapshot stays after its last table: a TRUNCATE its snapshots saw can
-        // still make it read a table again.
-        let mut chunks_done = false;
+        // still make it read a table again, and tables added to the task join it.
+        let mut chunks_done = !reads_chunks;
         loop {
+            let mut adopting = false;
+            if let Some(a) = adopter.as_mut() {
+                if deferred.is_none() {
+                    if let Some(selection) = a.start_if_grown(&known) {
+                        stream.set_selection(selection);
+                    }
+                }
+                adopting = a.busy();
+                if let Some(done) = a.take_done().filter(|_| stream.at_boundary()) {
+                    let added = Added {
+                        stream: &mut stream,
+                        chunked: &mut chunked,
+                        deferred: &mut deferred,
+                        known: &mut known,
+                    };
+                    added.take(done?, &out).await?;
+                    continue;
+                }
+            }
             if let Some(c) = chunked.as_mut() {
-                if beside_stream(c, &mut stream, &out).await? {
+                if beside_stream(c, &mut stream, &out, adopting).await? {
                     continue;
                 }
                 if c.is_finished() && !chunks_done {
@@ -155,6 +181,13 @@ impl SourceRun {
                     }
                 }
                 chunks_done &= c.is_finished();
+            }
+            if let Some(a) = adopter.as_mut().filter(|_| !stream.has_pending()) {
+                // Idle: a finished adoption or a changed spec is next, unless frames come.
+                tokio::select! {
+                    r = stream.wait_frames() => r?,
+                    () = a.wait() => continue,
+                }
             }
             let mut batch = Vec::new();
             let stop = stream.next_batch(&mut batch).await?;
@@ -183,11 +216,14 @@ async fn beside_stream(
     chunks: &mut ChunkedSnapshot,
     stream: &mut PgStream,
     out: &SourceSender,
+    adopting: bool,
 ) -> Result<bool, PgSourceError> {
     for oid in stream.take_truncated() {
         chunks.restart(oid, out).await?;
     }
-    stream.track_decoded(!chunks.is_finished());
+    // While tables are being added, their chunks' guard needs the transactions passed on
+    // from before their publication changed.
+    stream.track_decoded(adopting || !chunks.is_finished());
     if chunks.is_finished() || !stream.at_boundary() || stream.has_pending() {
         return Ok(false);
     }
@@ -204,6 +240,39 @@ async fn beside_stream(
         _ = tokio::time::sleep_until(chunks.retry_at()) => {}
     }
     Ok(true)
+}
+
+/// The source loop's state that tables added to the running task join.
+struct Added<'a> {
+    stream: &'a mut PgStream,
+    chunked: &'a mut Option<ChunkedSnapshot>,
+    deferred: &'a mut Option<PendingSnapshot>,
+    known: &'a mut HashSet<u32>,
+}
+
+impl Added<'_> {
+    /// Takes in a finished adoption (`super::adopt`), at a transaction boundary: the
+    /// checkpoint's selection first, then keyed tables join the chunked snapshot and keyless
+    /// ones are read whole when the stream reaches their snapshot.
+    async fn take(self, a: Adopted, out: &SourceSender) -> Result<(), PgSourceError> {
+        tracing::info!(tables = ?a.progress.iter().map(|(t, _)| t).collect::<Vec<_>>(), chunked = a.chunked.len(), whole = a.whole.as_ref().map_or(0, |w| w.tables.len()), "tables added to the running task: captured from here on");
+        self.known.extend(a.schemas.iter().map(|t| t.oid));
+        self.stream.set_selection(a.selection);
+        self.stream.seed_relations(a.schemas);
+        let grown = SourceItem::SelectionGrown {
+            selection: a.record,
+            tables: a.progress,
+        };
+        send(out, vec![grown]).await?;
+        if let Some(c) = self.chunked.as_mut() {
+            c.add(a.chunked, a.fingerprints);
+        }
+        if let Some(w) = a.whole {
+            self.stream.stop_at(Some(w.lsn));
+            *self.deferred = Some(w);
+        }
+        Ok(())
+    }
 }
 
 /// `START_REPLICATION` for pgoutput. From PostgreSQL 14: protocol 2 with `streaming 'on'`, so a

@@ -38,6 +38,8 @@ pub const PLUGIN: &str = "pgoutput";
 pub struct PgSourceOptions {
     pub conn: PgConnectConfig,
     pub selection: TableSelection,
+    /// The spec's `selection_record` the selection comes from.
+    pub selection_record: Vec<String>,
     /// Row filters' text by exact `(schema, table)` (`objects.table.<t>.filter`).
     pub filters: BTreeMap<(String, String), String>,
     pub task: String,
@@ -598,14 +600,10 @@ pub fn unfinished_tables(pre: &Preflight, cp: &Checkpoint) -> Vec<SnapshotTable>
 pub async fn reread_session(
     opts: &PgSourceOptions,
     pre: &Preflight,
-    cp: &Checkpoint,
+    incarnation: &str,
 ) -> Result<(SnapshotSession, Lsn), PgSourceError> {
     let mut temp = ReplicationConn::connect(&opts.conn).await?;
-    let name = object_name(
-        &opts.task,
-        &format!("{}_reread", cp.incarnation),
-        opts.shard,
-    );
+    let name = object_name(&opts.task, &format!("{incarnation}_reread"), opts.shard);
     let slot = slot::create_slot(
         &mut temp,
         &pre.catalog,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio_postgres::Client;
 
+use super::adopt::Adopter;
 use super::catalog;
 use super::chunk::{ChunkedSnapshot, ChunkedTable};
 use super::conn::{PgConnectConfig, ReplicationConn};
@@ -36,6 +37,8 @@ pub struct PgSource {
     opts: PgSourceOptions,
     pre: Option<Preflight>,
     started: Option<Started>,
+    /// The shard's spec as it changes (`follow_spec`): tables it adds are adopted live.
+    specs: Option<watch::Receiver<Arc<TaskSpec>>>,
 }
 
 /// What `create` or `resume` prepared for `run`.
@@ -52,6 +55,7 @@ impl PgSource {
             opts,
             pre: None,
             started: None,
+            specs: None,
         }
     }
 
@@ -83,6 +87,7 @@ impl PgSource {
         Ok(PgSource::new(PgSourceOptions {
             conn,
             selection,
+            selection_record: spec.selection_record(),
             filters,
             task: spec.name.clone(),
             shard,
@@ -168,7 +173,7 @@ impl PgSource {
                 tables = unfinished.len(),
                 "re-reading tables whose snapshot was cut, under a fresh snapshot"
             );
-            let (session, lsn) = setup::reread_session(&self.opts, pre, cp).await?;
+            let (session, lsn) = setup::reread_session(&self.opts, pre, &cp.incarnation).await?;
             Some(PendingSnapshot {
                 session,
                 lsn,
@@ -293,6 +298,14 @@ impl Source for PgSource {
                     .first_of_all(pre.tables.first().map(|t| t.schema.oid)),
                 ),
                 first_table: pre.tables.first().map(|t| t.schema.oid),
+                adopter: self.specs.map(|specs| {
+                    Adopter::new(
+                        specs,
+                        self.opts.clone(),
+                        id.publications.clone(),
+                        cp.incarnation.clone(),
+                    )
+                }),
                 opts: self.opts,
                 repl: started.repl,
                 catalog: pre.catalog,
@@ -311,12 +324,21 @@ impl Source for PgSource {
         };
         futures::future::Either::Right(async move {
             match prepared {
-                Ok(run) => run.run(out, confirmed).await,
+                Ok(run) => Box::pin(run.run(out, confirmed)).await,
                 Err(e) => {
                     let _ = out.send(Err(e.into())).await;
                 }
             }
         })
+    }
+
+    /// A streaming task adopts added tables while it runs (`super::adopt`).
+    fn follow_spec(&mut self, specs: watch::Receiver<Arc<TaskSpec>>) -> bool {
+        if !self.opts.incremental {
+            return false;
+        }
+        self.specs = Some(specs);
+        true
     }
 
     async fn remove(

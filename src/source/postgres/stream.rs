@@ -254,6 +254,13 @@ impl PgStream {
         self
     }
 
+    /// The selection the captured DDL is judged by grew (`super::adopt`).
+    pub fn set_selection(&mut self, selection: TableSelection) {
+        if let Some(c) = self.capture.as_mut() {
+            c.selection = selection;
+        }
+    }
+
     /// Makes `next_batch` return `Reached` once the stream gets to `lsn` (a re-read's snapshot).
     pub fn stop_at(&mut self, lsn: Option<Lsn>) {
         self.stop_at = lsn;
@@ -698,7 +705,8 @@ impl PgStream {
     pub fn seed_relations(&mut self, tables: impl IntoIterator<Item = Arc<TableSchema>>) {
         for t in tables {
             self.no_key_warning.insert(t.oid);
-            self.relations.insert(t.oid, t);
+            // A table's Relation message, if one came, describes it as the stream knows it.
+            self.relations.entry(t.oid).or_insert(t);
         }
     }
 

@@ -143,6 +143,7 @@ impl World {
             until: None,
             status: None,
             limits: None,
+            specs: None,
         };
         let server = self.server.clone();
         let run = run_shard(rt, move || Ok(FakeSource::new(&server)), self.sink());
@@ -278,6 +279,7 @@ async fn a_run_with_another_sink_than_its_checkpoints_is_refused() {
         until: None,
         status: None,
         limits: None,
+        specs: None,
     };
     let server = world.server.clone();
     let failure = run_shard(
@@ -395,4 +397,58 @@ fn a_selection_may_grow_but_not_shrink_or_change_options() {
     more.objects.tables.push("public.other".into());
     let e = super::runtime::check_selection(&more, &mut cp, &tables).unwrap_err();
     assert!(e.to_string().contains("no incremental phase"), "{e}");
+}
+
+/// A source that cannot adopt tables while it runs (`Source::follow_spec` is `false`) is
+/// started again when the shard's selection grows, and its checkpoint records the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_cannot_adopt_added_tables_starts_again_with_them() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let w = World::new(20, 3);
+    let (specs_tx, specs) = watch::channel(Arc::new(w.spec.clone()));
+    let (stop, shutdown) = watch::channel(false);
+    let rt = ShardRuntime {
+        spec: w.spec.clone(),
+        key: key(),
+        epoch: Epoch::TakeOver,
+        store: w.store.clone(),
+        stats: Arc::new(Stats::default()),
+        shutdown,
+        until: None,
+        status: None,
+        limits: None,
+        specs: Some(specs),
+    };
+    let builds = Arc::new(AtomicUsize::new(0));
+    let (server, counted) = (w.server.clone(), builds.clone());
+    let source = move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Ok(FakeSource::new(&server))
+    };
+    let run = tokio::spawn(run_shard(rt, source, w.sink()));
+    until("the first run caught up", || w.caught_up()).await;
+    assert_eq!(builds.load(Ordering::SeqCst), 1);
+    let mut grown = w.spec.clone();
+    grown.objects.tables.push("public.other".into());
+    specs_tx.send_replace(Arc::new(grown));
+    let recorded = || {
+        w.store.get(&key()).is_some_and(|cp| {
+            cp.selection
+                .is_some_and(|s| s.contains(&"tables=public.other".to_owned()))
+        })
+    };
+    until("the grown selection recorded", recorded).await;
+    assert_eq!(builds.load(Ordering::SeqCst), 2, "one more start, with it");
+    let _ = stop.send(true);
+    let outcome = run.await.unwrap().unwrap();
+    assert_eq!(outcome, TaskOutcome::Stopped);
+}
+
+/// Waits (polling) until `done`, at most 20 s.
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} within 20 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }

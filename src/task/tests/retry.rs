@@ -38,6 +38,7 @@ async fn drive(world: &World, script: &[Step], spec: TaskSpec) -> Driven {
         until: None,
         status: Some(status),
         limits: None,
+        specs: None,
     };
     let server = world.server.clone();
     let records = world.records.clone();
@@ -188,6 +189,7 @@ async fn a_changed_rate_limit_applies_to_the_running_shard() {
         until: None,
         status: Some(status),
         limits: Some(limits),
+        specs: None,
     };
     let server = world.server.clone();
     let records = world.records.clone();
@@ -241,6 +243,7 @@ async fn a_shard_stopped_during_a_throttle_wait_resumes_without_a_duplicate() {
         until: None,
         status: None,
         limits: None,
+        specs: None,
     };
     let server = world.server.clone();
     let run = tokio::spawn(run_shard(
