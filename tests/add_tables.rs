@@ -399,6 +399,26 @@ mod serial {
             !complete(),
             "other was read while a commit to it was invisible"
         );
+        tracing::info!("the run is killed during its wait, and started again");
+        child.sigkill();
+        let _ = child.wait_exit(LIMIT);
+        let mut child = spawn_run_with(&setup.path, &setup.data(), &["--metrics-addr", &addr]);
+        // Published already, so nothing is added this time; the start still waits.
+        wait_until(
+            "the restarted run read the snapshot, or still waiting",
+            LIMIT,
+            || {
+                complete()
+                    || child
+                        .stderr_so_far()
+                        .contains("still waiting for transactions")
+            },
+        )
+        .await;
+        assert!(
+            !complete(),
+            "after a start cut during the wait, other was read while a commit to it was invisible"
+        );
         admin
             .query("SELECT pg_cancel_backend($1)", &[&pid])
             .await

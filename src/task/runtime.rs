@@ -190,7 +190,7 @@ async fn attempt<So: Source, Si: Sink>(
     let topics: Vec<String> = plans.iter().map(|t| t.name.clone()).collect();
     let fixed = routing.policy() == Some(PartitionPolicy::PartitionZero);
     let known = if cp.started {
-        check_selection(&rt.spec, &mut cp, &info.tables)?;
+        let grown = check_selection(&rt.spec, &mut cp, &info.tables)?;
         adopt_unrecorded(&mut cp, sink.kind(), &topics);
         sink.prepare_topics(&plans).await?;
         let before = cp.topic_partitions.clone();
@@ -200,6 +200,9 @@ async fn attempt<So: Source, Si: Sink>(
             rt.store.save(&rt.key, &cp).await?;
         }
         source.resume(&cp).await?;
+        if grown.is_some() {
+            cp.selection = grown;
+        }
         known
     } else {
         first_start(rt, &mut cp, &mut source, &mut sink, &plans, fixed).await?
@@ -365,18 +368,23 @@ fn check_sink(cp: &Checkpoint, running: &'static str) -> Result<(), TaskError> {
 /// beside the stream (`ctl task add-tables`, or a task file edited between two runs).
 /// Removing a selector or changing a per-table option is refused (a version-1 checkpoint,
 /// which did not record the selection, adopts the current one).
+///
+/// Returns the grown selection, to record once the source has resumed: until then the
+/// checkpoint's older selection tells the source that tables are being added (so it waits as
+/// `crate::source::postgres::added` says, even when a start cut during that wait already
+/// published them).
 pub(super) fn check_selection(
     spec: &TaskSpec,
     cp: &mut Checkpoint,
     tables: &[Arc<TableSchema>],
-) -> Result<(), TaskError> {
+) -> Result<Option<Vec<String>>, TaskError> {
     let now = spec.selection_record();
     let Some(then) = &cp.selection else {
         cp.selection = Some(now);
-        return Ok(());
+        return Ok(None);
     };
     if *then == now {
-        return Ok(());
+        return Ok(None);
     }
     let added: Vec<&String> = now.iter().filter(|s| !then.contains(s)).collect();
     let removed: Vec<&String> = then.iter().filter(|s| !now.contains(s)).collect();
@@ -384,8 +392,7 @@ pub(super) fn check_selection(
         removed.is_empty() && !added.is_empty() && added.iter().all(|s| s.starts_with(TABLES_TAG));
     if only_tables_added && spec.has_phase(Phase::Incremental) {
         adopt_added(spec, cp, tables, &added);
-        cp.selection = Some(now);
-        return Ok(());
+        return Ok(Some(now));
     }
     let mut change = Vec::new();
     if !added.is_empty() {

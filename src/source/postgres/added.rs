@@ -28,13 +28,16 @@ const POLL: Duration = Duration::from_millis(50);
 const SAY_EVERY: Duration = Duration::from_secs(5);
 
 /// Adds the selected tables the shard's publications do not hold yet (`main` for changes of
-/// every kind, `insert_only` for the insert-only ones), then waits as the module says.
-/// Returns the tables added (qualified names; empty when there were none).
+/// every kind, `insert_only` for the insert-only ones), then waits as the module says: when
+/// it added any, or when `adopting` (tables are being added, and a start cut during its wait
+/// may have published them already). Returns the tables added (qualified names; empty when
+/// there were none).
 pub async fn publish_added(
     opts: &PgSourceOptions,
     pre: &Preflight,
     publications: &[String],
     incarnation: &str,
+    adopting: bool,
 ) -> Result<Vec<String>, PgSourceError> {
     let published = published_tables(&pre.catalog, publications).await?;
     let missing: Vec<SelectedTable> = pre
@@ -44,6 +47,10 @@ pub async fn publish_added(
         .cloned()
         .collect();
     if missing.is_empty() {
+        if adopting {
+            tracing::info!(task = %opts.task, shard = opts.shard, "tables added to the task are published already; waiting for the transactions running now to end");
+            wait_running_ended(&pre.catalog, opts).await?;
+        }
         return Ok(Vec::new());
     }
     let names: Vec<String> = missing.iter().map(|t| t.schema.qualified_name()).collect();

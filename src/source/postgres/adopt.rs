@@ -178,7 +178,7 @@ async fn adopt(
 ) -> Result<Adopted, PgSourceError> {
     let pre = setup::preflight(&opts).await?;
     let is_new = |oid: u32| !known.contains(&oid);
-    added::publish_added(&opts, &pre, &publications, &incarnation).await?;
+    added::publish_added(&opts, &pre, &publications, &incarnation, true).await?;
     let new: Vec<_> = pre.tables.iter().filter(|t| is_new(t.schema.oid)).collect();
     let progress = if opts.full {
         TableProgress::Pending

@@ -537,7 +537,13 @@ pub async fn resume(
     let (system_id, _) = slot::identify_system(&mut repl).await?;
     slot::verify_slot(&pre.catalog, identity, &system_id, checkpoint_lsn(cp)).await?;
     if opts.incremental {
-        added::publish_added(opts, pre, &identity.publications, &cp.incarnation).await?;
+        // The checkpoint still holds the selection before tables were added to it.
+        let adopting = cp
+            .selection
+            .as_ref()
+            .is_some_and(|s| *s != opts.selection_record);
+        let publications = &identity.publications;
+        added::publish_added(opts, pre, publications, &cp.incarnation, adopting).await?;
     }
     Ok(repl)
 }

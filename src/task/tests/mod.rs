@@ -378,10 +378,16 @@ fn a_selection_may_grow_but_not_shrink_or_change_options() {
     let tables = [fake::table(), other];
     let mut grown = old.clone();
     grown.objects.tables.push("public.oth*".into());
-    super::runtime::check_selection(&grown, &mut cp, &tables).unwrap();
+    let record = super::runtime::check_selection(&grown, &mut cp, &tables).unwrap();
     assert_eq!(cp.tables["public.other"], TableProgress::Pending);
     assert_eq!(cp.tables[TABLE], TableProgress::Done { rows: 3 }, "kept");
-    assert_eq!(cp.selection, Some(grown.selection_record()));
+    assert_eq!(
+        cp.selection,
+        Some(old.selection_record()),
+        "recorded only once the source resumed"
+    );
+    assert_eq!(record, Some(grown.selection_record()));
+    cp.selection = record;
     let mut shrunk = grown.clone();
     shrunk.objects.tables.remove(0);
     let e = super::runtime::check_selection(&shrunk, &mut cp.clone(), &tables).unwrap_err();
