@@ -51,6 +51,9 @@ pub const ORACLE_SPILLED_TRANSACTIONS: &str = "tributary_oracle_spilled_transact
 pub const SNAPSHOT_COMPLETE: &str = "tributary_snapshot_complete";
 pub const SNAPSHOT_CHUNKS: &str = "tributary_snapshot_chunk_groups_total";
 pub const SNAPSHOT_CHUNK_RETRIES: &str = "tributary_snapshot_chunk_retries_total";
+pub const SNAPSHOT_LANE_RANGES: &str = "tributary_snapshot_lane_ranges_total";
+pub const SNAPSHOT_LANE_ROWS: &str = "tributary_snapshot_lane_rows_total";
+pub const SNAPSHOT_LANE_FAILURES: &str = "tributary_snapshot_lane_failures_total";
 
 /// The labels of one shard's metrics.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -201,6 +204,18 @@ pub fn describe() {
     describe_counter!(
         SNAPSHOT_CHUNK_RETRIES,
         "Chunk groups read again because their snapshot counted as running a transaction the stream had already sent"
+    );
+    describe_counter!(
+        SNAPSHOT_LANE_RANGES,
+        "Ranges of another worker's chunked snapshot this worker read and wrote as a lane"
+    );
+    describe_counter!(
+        SNAPSHOT_LANE_ROWS,
+        "Rows of another worker's chunked snapshot this worker read and wrote as a lane"
+    );
+    describe_counter!(
+        SNAPSHOT_LANE_FAILURES,
+        "Ranges handed to another worker that failed and were read by the shard's owner after the fence"
     );
     describe_counter!(
         ORACLE_SPILLED_TRANSACTIONS,

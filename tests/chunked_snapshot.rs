@@ -254,6 +254,73 @@ mod serial {
         chunked_under_writes(3).await;
     }
 
+    /// A counter's sum over the task's series on one worker's metrics.
+    fn worker_counter(w: &super::support::cluster::Worker, name: &str, task: &str) -> f64 {
+        scrape(&w.metrics)
+            .into_iter()
+            .flatten()
+            .filter(|s| s.name == name && s.labels.get("task").map(String::as_str) == Some(task))
+            .map(|s| s.value)
+            .sum()
+    }
+
+    /// One shard on three workers: each chunk group's ranges are read by the owner and by the
+    /// two other workers as lanes, which write their rows themselves, while heavy writes hit
+    /// the same keys; every table ends equal row by row, and no change a chunk's snapshot saw
+    /// comes after its row (the lanes' keys join the stream's filter).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_worker_reads_chunks_of_one_shard_under_heavy_writes_and_tables_end_equal() {
+        let db = four_tables_of("chunklanes", ROWS).await;
+        let c = Cluster::start(3);
+        let task = unique("chunklanes");
+        let path = task_toml(c.dir.path(), &task, &db, "", "");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replace("sharding = \"table\"", "sharding = \"none\"")).unwrap();
+        add_to_section(
+            &path,
+            "source",
+            "snapshot_chunk_rows = 100\nsnapshot_connections = 1",
+        );
+        let chaos = Chaos::start(&db.url, 3);
+        chaos.wait_more(200).await;
+        c.create_task(&path);
+        wait_streaming(&c, &task, 1);
+        chaos.wait_more(500).await;
+        let writes = chaos.stop().await;
+        tracing::info!(writes, "writers stopped; comparing every table");
+        let mut stale = 0;
+        for t in TABLES {
+            let topic = format!("{task}.{t}");
+            converge(&db, t, &topic).await;
+            stale += stale_after_read(&consume_all(&topic, Duration::from_secs(1), LIMIT));
+        }
+        eprintln!("{stale} changes delivered after a chunk row that committed before it");
+        assert!(
+            stale <= 3,
+            "{stale} changes the chunks' snapshots saw were delivered again after the chunk rows"
+        );
+        let lanes: Vec<f64> = c
+            .workers
+            .iter()
+            .map(|w| worker_counter(w, "tributary_snapshot_lane_ranges_total", &task))
+            .collect();
+        assert_eq!(
+            lanes.iter().filter(|n| **n > 0.0).count(),
+            2,
+            "the two workers that do not own the shard read ranges as lanes: {lanes:?}"
+        );
+        let rows: f64 = c
+            .workers
+            .iter()
+            .map(|w| worker_counter(w, "tributary_snapshot_lane_rows_total", &task))
+            .sum();
+        assert!(
+            rows >= (TABLES.len() as i64 * ROWS / 2) as f64,
+            "two thirds of the rows read by lanes, at least half: {rows}"
+        );
+        db.cleanup().await;
+    }
+
     /// A FIFO the run holds at a fail point until the test writes to it.
     fn fifo(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
         let release = dir.join("release");

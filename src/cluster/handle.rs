@@ -211,6 +211,14 @@ impl ClusterHandle {
     }
 
     /// The Raft membership with addresses.
+    /// A client of the member at `raft_addr`, on the shared channel.
+    pub fn peer_client(
+        &self,
+        raft_addr: &str,
+    ) -> Result<RaftClient<Channel>, tonic::transport::Error> {
+        self.peers.client(raft_addr)
+    }
+
     pub fn members(&self) -> Vec<MemberInfo> {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow();

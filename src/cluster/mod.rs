@@ -17,6 +17,7 @@ pub mod config;
 mod deletion;
 pub mod embedded;
 pub mod handle;
+pub mod lanes;
 pub mod network;
 pub mod node;
 pub mod plan;

@@ -22,19 +22,24 @@ pub mod raft {
     tonic::include_proto!("tributary.raft.v1");
 }
 
+use super::lanes::LaneServer;
 use raft::{
-    AddMemberRequest, Done, Json, LeaderReply, LeaderRequest, ProposeReply, ProposeRequest,
+    AddMemberRequest, ChunkReply, ChunkRequest, Done, Json, LeaderReply, LeaderRequest, ProposeReply, ProposeRequest,
     ReadIndexReply, ReadIndexRequest, RemoveMemberRequest,
 };
 
 /// The internal Raft service of one node.
 pub struct RaftService {
     handle: ClusterHandle,
+    lanes: LaneServer,
 }
 
 impl RaftService {
     pub fn new(handle: ClusterHandle) -> RaftService {
-        RaftService { handle }
+        RaftService {
+            lanes: LaneServer::new(handle.clone()),
+            handle,
+        }
     }
 
     /// A server for tonic's router.
@@ -129,6 +134,13 @@ impl raft::raft_server::Raft for RaftService {
             .await
             .map_err(|a| a.into_status())?;
         Ok(Response::new(Done {}))
+    }
+
+    async fn read_chunk(
+        &self,
+        req: Request<ChunkRequest>,
+    ) -> Result<Response<ChunkReply>, Status> {
+        self.lanes.serve(req.into_inner()).await.map(Response::new)
     }
 
     async fn remove_member(

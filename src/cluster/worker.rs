@@ -19,6 +19,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::checkpoints::RaftCheckpointStore;
+use super::lanes::{self, ClusterLanes};
 use super::scheduler::now_ms;
 use super::state::{
     ClusterState, Command, Desired, Response, ShardProgress, ShardReport, ShardState, ShardStatus,
@@ -32,6 +33,7 @@ use crate::pipeline::runner::PipelineError;
 use crate::pipeline::stats::Stats;
 use crate::pipeline::throttle::Limits;
 use crate::sink::kafka::KafkaSink;
+use crate::source::postgres::chunk::lane::Lanes;
 use crate::source::postgres::PgSource;
 use crate::source::ErrorClass;
 use crate::task::{
@@ -439,6 +441,7 @@ impl Worker {
         };
         tracing::info!(task = %key.task, shard = key.shard, epoch = o.epoch, tables = ?o.tables, "starting shard");
         let shard = key.shard;
+        let (handle, lane_key, epoch) = (self.handle.clone(), key.clone(), o.epoch);
         let join = tokio::spawn(async move {
             let source_spec = rt.spec.clone();
             let sink_spec = rt.spec.clone();
@@ -449,9 +452,21 @@ impl Worker {
                     // The leader assigns a shard only after its previous owner released it or
                     // its lease expired: a session still holding the slot belongs to a lost
                     // owner.
+                    let lanes: Option<Lanes> = lanes::spreads(&source_spec).then(|| {
+                        Arc::new(ClusterLanes::new(
+                            handle,
+                            lane_key,
+                            epoch,
+                            source_spec.source.snapshot_lanes,
+                        )) as Lanes
+                    });
                     let source = move || {
-                        Ok(PgSource::from_spec(&specs_rx.borrow(), shard)?
-                            .with_takeover(Arc::new(|| true)))
+                        let source = PgSource::from_spec(&specs_rx.borrow(), shard)?
+                            .with_takeover(Arc::new(|| true));
+                        Ok(match lanes.clone() {
+                            Some(l) => source.with_lanes(l),
+                            None => source,
+                        })
                     };
                     Box::pin(run_shard(rt, source, sink)).await
                 }

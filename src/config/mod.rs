@@ -38,6 +38,8 @@ pub use throttle::{FullThrottle, IncrementalThrottle, ThrottleRates, ThrottleSpe
 /// Snapshot connections: two saturate a 2-core machine's walsender-free COPY; more help on
 /// bigger servers, and each holds one backend for the snapshot's duration.
 pub const DEFAULT_SNAPSHOT_CONNECTIONS: usize = 2;
+/// Other workers reading ranges of a shard's chunk groups, at most (`source.snapshot_lanes`).
+pub const DEFAULT_SNAPSHOT_LANES: usize = 8;
 /// Slot creation waits for running transactions to end; past this the task reports them.
 pub const DEFAULT_SLOT_CREATE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often durable progress is persisted and confirmed: the replay window after a crash.
@@ -150,6 +152,10 @@ pub struct SourceSpec {
     /// Rows per chunk of a table read in key-range chunks beside the stream.
     #[serde(default = "default_snapshot_chunk_rows")]
     pub snapshot_chunk_rows: usize,
+    /// Other workers of the cluster that read one range of each chunk group besides the
+    /// shard's own `snapshot_connections` (at most this many; 0: only the shard's owner).
+    #[serde(default = "default_snapshot_lanes")]
+    pub snapshot_lanes: usize,
     #[serde(default = "default_slot_create_timeout", with = "humantime_serde")]
     pub slot_create_timeout: Duration,
     #[serde(default = "default_status_interval", with = "humantime_serde")]
@@ -387,6 +393,9 @@ const fn default_snapshot_chunk_rows() -> usize {
 const fn default_snapshot_connections() -> usize {
     DEFAULT_SNAPSHOT_CONNECTIONS
 }
+const fn default_snapshot_lanes() -> usize {
+    DEFAULT_SNAPSHOT_LANES
+}
 const fn default_slot_create_timeout() -> Duration {
     DEFAULT_SLOT_CREATE_TIMEOUT
 }
@@ -498,6 +507,9 @@ impl TaskSpec {
         }
         if self.source.snapshot_connections == 0 || self.source.snapshot_connections > 64 {
             return invalid("source.snapshot_connections", "between 1 and 64");
+        }
+        if self.source.snapshot_lanes > 64 {
+            return invalid("source.snapshot_lanes", "between 0 and 64");
         }
         if !(1..=1_000_000).contains(&self.source.snapshot_chunk_rows) {
             return invalid("source.snapshot_chunk_rows", "between 1 and 1000000");

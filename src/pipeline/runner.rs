@@ -19,12 +19,12 @@
 //! watermark passes a stream event's record, its commit-to-acknowledgement latency is recorded
 //! (the clock read once per acknowledgement batch).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 
 use super::gate::{Admitted, Gate};
 use super::in_flight::InFlight;
@@ -229,6 +229,8 @@ pub struct Runner<S: Sink, F: Format> {
     last_sequence: u64,
     /// Records handed to the sink and not yet seen acknowledged.
     in_flight: InFlight,
+    /// `SourceItem::Barrier`s waiting for the records before them (their sequence).
+    barriers: VecDeque<(u64, Arc<Notify>)>,
 }
 
 /// Snapshot rows of one batch, per table, before they are added to `table_rows`.
@@ -280,6 +282,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
             saves: 0,
             gate: opts.routing.clone().map(Gate::new),
             in_flight: InFlight::for_budget(opts.bounds.max_in_flight_bytes),
+            barriers: VecDeque::new(),
             opts,
         }
     }
@@ -322,12 +325,14 @@ impl<S: Sink, F: Format> Runner<S, F> {
                 _ = shutdown.changed() => break RunEnd::Shutdown,
                 _ = tick.tick() => {
                     self.checkpoint().await?;
+                    self.release_barriers();
                     if self.reached_stop() {
                         break RunEnd::Shutdown;
                     }
                 }
-                _ = self.sink.progressed(), if self.in_flight.has_events() => {
+                _ = self.sink.progressed(), if self.in_flight.has_events() || !self.barriers.is_empty() => {
                     self.collect_acks(self.sink.durable_watermark());
+                    self.release_barriers();
                 }
                 item = rx.recv() => match item {
                     Some(Ok(batch)) => {
@@ -336,6 +341,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
                             _ = shutdown.changed() => break RunEnd::Shutdown,
                             r = self.batch(batch) => r?,
                         }
+                        self.release_barriers();
                     }
                     Some(Err(e)) => return Err(e.into()),
                     None => break RunEnd::SourceFinished,
@@ -441,6 +447,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
                 SourceItem::SelectionGrown { selection, tables } => {
                     self.selection_grown(selection, tables);
                 }
+                SourceItem::Barrier(notify) => self.barriers.push_back((self.next_seq, notify)),
                 SourceItem::SnapshotDone => {
                     self.stats.snapshot_complete.store(true, Ordering::Relaxed);
                     self.marks.push(self.next_seq, Mark::SnapshotDone);
@@ -513,6 +520,19 @@ impl<S: Sink, F: Format> Runner<S, F> {
         self.table_rows.insert(table.clone(), rows);
         self.marks
             .push(self.next_seq, Mark::ChunkDone { table, after, rows });
+    }
+
+    /// Notifies the barriers whose records before them are all acknowledged.
+    fn release_barriers(&mut self) {
+        if self.barriers.is_empty() {
+            return;
+        }
+        let watermark = self.sink.durable_watermark();
+        while self.barriers.front().is_some_and(|(s, _)| *s <= watermark) {
+            if let Some((_, n)) = self.barriers.pop_front() {
+                n.notify_one();
+            }
+        }
     }
 
     /// Tables joined the running task: marked for the checkpoint; the shard reads a

@@ -192,6 +192,10 @@ pub enum SourceItem {
         selection: Vec<String>,
         tables: Vec<(String, crate::checkpoint::TableProgress)>,
     },
+    /// Notified once every record before it is acknowledged by the sink (a chunk group's
+    /// hand-over to other workers, `SnapshotLanes`, waits on it so that their rows land after
+    /// every older change of their keys).
+    Barrier(Arc<tokio::sync::Notify>),
 }
 
 /// A batch of items: batching amortises the channel's cost over many rows.
@@ -211,6 +215,29 @@ pub struct SourceInfo {
     pub tables: Vec<Arc<TableSchema>>,
     /// How far the server's log is now, for lag.
     pub server_point: Option<LogPoint>,
+}
+
+/// Other workers of the cluster that read ranges of a shard's chunked snapshot and write
+/// their rows to the sink themselves (`crate::cluster::lanes`): a chunk group spreads its
+/// ranges over them besides the source's own connections.
+///
+/// Contract: `read` hands lane `lane` an opaque, source-specific request and resolves, with
+/// the source's opaque answer, only once every row the lane read is acknowledged by the sink.
+/// A lane refuses a request whose epoch is older than its view of the shard's. A lane stops
+/// handing rows to its sink `budget` after it received the request, and its sink gives up on
+/// a record within the task's producer timeout: a caller whose `read` failed waits for both
+/// before anything newer of those keys may be written.
+pub trait SnapshotLanes: Send + Sync {
+    /// How many lanes may take a range now.
+    fn lanes(&self) -> usize;
+    /// How long after a failed `read` until no row of that lane can reach the sink any more:
+    /// the lane's budget, its producer's timeout and a margin.
+    fn fence(&self) -> std::time::Duration;
+    fn read(
+        &self,
+        lane: usize,
+        request: Vec<u8>,
+    ) -> futures::future::BoxFuture<'static, Result<Vec<u8>, String>>;
 }
 
 /// A source of one shard's changes.

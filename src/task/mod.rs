@@ -7,6 +7,7 @@
 //! against one store (the cluster's workers), and tests run it with in-memory parts.
 
 mod kafka;
+pub mod lane;
 mod release;
 mod retry;
 mod runtime;

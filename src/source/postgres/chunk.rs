@@ -26,6 +26,7 @@
 
 pub mod filter;
 pub mod keys;
+pub mod lane;
 mod sql;
 pub mod visibility;
 
@@ -40,6 +41,7 @@ use tokio_postgres::Client;
 
 use self::filter::{encode_key, ChunkFilter};
 use self::keys::{KeyList, KeySet};
+use self::lane::Lanes;
 use self::visibility::XidSnapshot;
 use super::conn::PgConnectConfig;
 use super::copy_binary::CopyBinaryParser;
@@ -48,7 +50,9 @@ use super::error::PgSourceError;
 use super::snapshot::{self, SnapshotTable, BATCH_ROWS};
 use super::stream::PgStream;
 use crate::event::{ChangeEvent, Op, Row, SnapshotMark, TxMeta};
-use crate::metrics::{ShardLabels, SNAPSHOT_CHUNKS, SNAPSHOT_CHUNK_RETRIES};
+use crate::metrics::{
+    ShardLabels, SNAPSHOT_CHUNKS, SNAPSHOT_CHUNK_RETRIES, SNAPSHOT_LANE_FAILURES,
+};
 use crate::position::{LogPoint, Lsn, Position};
 use crate::source::{SourceBatch, SourceItem, SourceSender};
 
@@ -92,7 +96,10 @@ pub struct ChunkedSnapshot {
     retry_at: Option<Instant>,
     retries: metrics::Counter,
     groups: metrics::Counter,
+    lane_failures: metrics::Counter,
     task: String,
+    /// Other workers that read ranges of each group (`lane`).
+    lanes: Option<Lanes>,
 }
 
 /// What a group read found about the stream.
@@ -138,8 +145,16 @@ impl ChunkedSnapshot {
             retry_at: None,
             retries: labels.counter(SNAPSHOT_CHUNK_RETRIES),
             groups: labels.counter(SNAPSHOT_CHUNKS),
+            lane_failures: labels.counter(SNAPSHOT_LANE_FAILURES),
             task: task.to_owned(),
+            lanes: None,
         }
+    }
+
+    /// Spreads each group's ranges over other workers too (`lane`).
+    pub fn with_lanes(mut self, lanes: Option<Lanes>) -> ChunkedSnapshot {
+        self.lanes = lanes;
+        self
     }
 
     /// The snapshot's first table in the task's order: its first row is the `first` (a table
@@ -311,7 +326,9 @@ impl ChunkedSnapshot {
         let name = schema.qualified_name();
         let ctx = |e| PgSourceError::sql(format!("reading a chunk of {name}"), e);
         let c0 = &self.clients[0];
-        let export = self.connections > 1;
+        let lanes = self.lanes.as_ref().map_or(0, |l| l.lanes());
+        let total = self.connections + lanes;
+        let export = total > 1;
         c0.batch_execute(sql::BEGIN).await.map_err(ctx)?;
         let row = c0
             .query_one(&sql::snapshot_statement(export), &[])
@@ -346,7 +363,7 @@ impl ChunkedSnapshot {
                     &reading.key,
                     after.as_deref(),
                     self.chunk_rows,
-                    self.connections,
+                    total,
                 ),
                 &[],
             )
@@ -355,7 +372,7 @@ impl ChunkedSnapshot {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        let last = bounds.len() < self.connections;
+        let last = bounds.len() < total;
         let tx = TxMeta {
             xid: snapshot.xmax.saturating_sub(1),
             commit_time_us: now_us,
@@ -460,6 +477,12 @@ impl ChunkedSnapshot {
             first_of_all: self.first_table == Some(table.read.schema.oid),
         };
         let tuple = sql::key_tuple(&table.read.schema, &reading.key);
+        if ranges > self.connections {
+            // Changes sent before are acknowledged before any other worker writes a row.
+            let flushed = Arc::new(tokio::sync::Notify::new());
+            send(out, vec![SourceItem::Barrier(flushed.clone())]).await?;
+            flushed.notified().await;
+        }
         let reads = (0..ranges).map(|i| {
             let lo = if i == 0 {
                 table.after.as_deref()
@@ -474,12 +497,62 @@ impl ChunkedSnapshot {
                 last_of_all: all_last,
             };
             let import = exported.filter(|_| i > 0);
-            read_range(&self.clients[i], &shared, i as u64, range, import, marks)
+            let shared = &shared;
+            async move {
+                match (self.clients.get(i), import) {
+                    (Some(client), _) => {
+                        read_range(client, shared, i as u64, range, import, marks).await
+                    }
+                    (None, Some(snapshot)) => {
+                        let lane = i - self.connections;
+                        self.on_lane(lane, shared, snapshot, range, i as u64, marks)
+                            .await
+                    }
+                    (None, None) => Err(PgSourceError::Protocol {
+                        context: "reading a chunk group".into(),
+                        what: "a range for another worker without an exported snapshot".into(),
+                    }),
+                }
+            }
         });
         let results = futures::future::try_join_all(reads).await?;
         let rows = results.iter().map(|(_, n)| n).sum();
         let keys = KeySet::index(results.into_iter().map(|(k, _)| k).collect());
         Ok((keys, rows))
+    }
+
+    /// Range `index` read by lane `lane`; if the lane fails, after the lanes' fence (no row of
+    /// that lane can reach the sink any more), read here under the same snapshot.
+    async fn on_lane(
+        &self,
+        lane: usize,
+        shared: &Shared<'_>,
+        snapshot: &str,
+        range: String,
+        index: u64,
+        marks: RangeMarks,
+    ) -> Result<(KeyList, u64), PgSourceError> {
+        let Some(lanes) = self.lanes.as_ref() else {
+            return Err(PgSourceError::Protocol {
+                context: "reading a chunk group".into(),
+                what: "a range for another worker without lanes".into(),
+            });
+        };
+        let request = lane::LaneRange::of(shared, snapshot, range.clone(), index, marks);
+        let request = serde_json::to_vec(&request).unwrap_or_default();
+        let reason = match lanes.read(lane, request).await {
+            Ok(reply) => match lane::answer(&reply) {
+                Ok(read) => return Ok(read),
+                Err(reason) => reason,
+            },
+            Err(reason) => reason,
+        };
+        self.lane_failures.increment(1);
+        let fence = lanes.fence();
+        tracing::warn!(task = %self.task, table = %shared.reading.table.read.schema.qualified_name(), lane, %reason, fence = ?fence, "a range handed to another worker failed: reading it here once that worker can no longer write");
+        tokio::time::sleep(fence).await;
+        let client = self.cfg.connect_sql("snapshot").await?;
+        read_range(&client, shared, index, range, Some(snapshot), marks).await
     }
 
     #[allow(clippy::too_many_arguments)]

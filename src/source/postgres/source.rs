@@ -9,6 +9,7 @@ use tokio_postgres::Client;
 
 use super::adopt::Adopter;
 use super::catalog;
+use super::chunk::lane::{Lanes, PgLaneReader};
 use super::chunk::{ChunkedSnapshot, ChunkedTable};
 use super::conn::{PgConnectConfig, ReplicationConn};
 use super::error::PgSourceError;
@@ -39,6 +40,8 @@ pub struct PgSource {
     started: Option<Started>,
     /// The shard's spec as it changes (`follow_spec`): tables it adds are adopted live.
     specs: Option<watch::Receiver<Arc<TaskSpec>>>,
+    /// Other workers that read ranges of the chunked snapshot (`chunk::lane`).
+    lanes: Option<Lanes>,
 }
 
 /// What `create` or `resume` prepared for `run`.
@@ -56,6 +59,7 @@ impl PgSource {
             pre: None,
             started: None,
             specs: None,
+            lanes: None,
         }
     }
 
@@ -114,6 +118,20 @@ impl PgSource {
     pub fn with_takeover(mut self, may_terminate: Arc<dyn Fn() -> bool + Send + Sync>) -> Self {
         self.opts.takeover = Some(TakeoverPolicy(may_terminate));
         self
+    }
+
+    /// Spreads the chunked snapshot's groups over other workers of the cluster too.
+    pub fn with_lanes(mut self, lanes: Lanes) -> Self {
+        self.lanes = Some(lanes);
+        self
+    }
+
+    /// This worker as a lane of another worker's shard (`chunk::lane`): checks the source as
+    /// a run would, and answers what the lane's pipeline needs to know of it.
+    pub async fn lane_reader(mut self) -> Result<(PgLaneReader, SourceInfo), SourceError> {
+        let info = self.check().await?;
+        let pre = self.preflight()?;
+        Ok((PgLaneReader::new(self.opts.conn.clone(), pre), info))
     }
 
     /// What the source was built with.
@@ -295,7 +313,8 @@ impl Source for PgSource {
                         &self.opts.task,
                         self.opts.shard,
                     )
-                    .first_of_all(pre.tables.first().map(|t| t.schema.oid)),
+                    .first_of_all(pre.tables.first().map(|t| t.schema.oid))
+                    .with_lanes(self.lanes),
                 ),
                 first_table: pre.tables.first().map(|t| t.schema.oid),
                 adopter: self.specs.map(|specs| {

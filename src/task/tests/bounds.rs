@@ -281,3 +281,43 @@ fn tx_of(item: &SourceItem) -> TxMeta {
         _ => unreachable!("an event"),
     }
 }
+
+/// A `SourceItem::Barrier` is notified only once every record before it is acknowledged (a
+/// chunk group hands ranges to other workers only then), and at once when none is pending.
+#[tokio::test(start_paused = true)]
+async fn a_barrier_is_notified_once_every_record_before_it_is_acknowledged() {
+    let spec = spec_to("", "");
+    let sink = WithholdingSink::default();
+    let (allowed, wake, sent) = (sink.allowed.clone(), sink.wake.clone(), sink.sent.clone());
+    let mut runner = runner(&spec, sink);
+    let (source, mut rx) = tokio::sync::mpsc::channel(4);
+    let (_stop, mut shutdown) = watch::channel(false);
+    let barrier = Arc::new(Notify::new());
+    let mut items = transaction(10, "v");
+    items.push(SourceItem::Barrier(barrier.clone()));
+    source.send(Ok(items)).await.unwrap();
+    let run = tokio::spawn(async move { runner.run(&mut rx, &mut shutdown).await });
+    until("the ten records sent", || sent.load(Ordering::SeqCst) == 10).await;
+    for step in [0u64, 9] {
+        allowed.store(step, Ordering::SeqCst);
+        wake.notify_one();
+        for _ in 0..50 {
+            tokio::time::advance(Duration::from_millis(10)).await;
+        }
+        let early = tokio::time::timeout(Duration::ZERO, barrier.notified()).await;
+        assert!(early.is_err(), "notified with {step} of 10 acknowledged");
+    }
+    allowed.store(10, Ordering::SeqCst);
+    wake.notify_one();
+    let notified = tokio::time::timeout(Duration::from_secs(5), barrier.notified()).await;
+    assert!(notified.is_ok(), "notified once all ten are acknowledged");
+    let idle = Arc::new(Notify::new());
+    source
+        .send(Ok(vec![SourceItem::Barrier(idle.clone())]))
+        .await
+        .unwrap();
+    let notified = tokio::time::timeout(Duration::from_secs(5), idle.notified()).await;
+    assert!(notified.is_ok(), "with nothing pending, notified at once");
+    drop(source);
+    assert_eq!(run.await.unwrap().unwrap(), RunEnd::SourceFinished);
+}

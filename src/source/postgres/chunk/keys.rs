@@ -20,6 +20,33 @@ impl KeyList {
         self.bytes.extend_from_slice(key);
         self.lens.push(key.len());
     }
+
+    /// The list, with a row count, as one message: `rows` (u64), the number of keys (u32),
+    /// each key's length (u32), then the keys end to end; big-endian.
+    pub fn encode(&self, rows: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(12 + 4 * self.lens.len() + self.bytes.len());
+        out.extend_from_slice(&rows.to_be_bytes());
+        out.extend_from_slice(&(self.lens.len() as u32).to_be_bytes());
+        for len in &self.lens {
+            out.extend_from_slice(&(*len as u32).to_be_bytes());
+        }
+        out.extend_from_slice(&self.bytes);
+        out
+    }
+
+    /// `encode`'s message back: the row count and the list (`None` if malformed).
+    pub fn decode(msg: &[u8]) -> Option<(u64, KeyList)> {
+        let rows = u64::from_be_bytes(msg.get(..8)?.try_into().ok()?);
+        let n = u32::from_be_bytes(msg.get(8..12)?.try_into().ok()?) as usize;
+        let lens_end = 12usize.checked_add(n.checked_mul(4)?)?;
+        let lens: Vec<usize> = msg
+            .get(12..lens_end)?
+            .chunks_exact(4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            .collect();
+        let bytes = msg.get(lens_end..)?.to_vec();
+        (lens.iter().sum::<usize>() == bytes.len()).then_some((rows, KeyList { bytes, lens }))
+    }
 }
 
 /// A set of encoded keys.
@@ -97,5 +124,26 @@ mod tests {
         assert!(set.contains(b"22") && set.contains(b"") && !set.contains(b"2"));
         assert!((0..10_000u32).all(|i| set.contains(&i.to_le_bytes())));
         assert!(!set.contains(&10_000u32.to_le_bytes()));
+    }
+}
+
+#[cfg(test)]
+mod encoding {
+    use super::*;
+
+    #[test]
+    fn a_list_travels_as_one_message_and_a_cut_message_is_refused() {
+        let mut a = KeyList::default();
+        for k in [&b"1"[..], b"", b"333"] {
+            a.push(k);
+        }
+        let msg = a.encode(7);
+        let (rows, back) = KeyList::decode(&msg).expect("decodes");
+        assert_eq!(rows, 7);
+        let set = KeySet::index(vec![back]);
+        assert!(set.contains(b"1") && set.contains(b"") && set.contains(b"333"));
+        assert_eq!(set.len(), 3);
+        assert!(KeyList::decode(&msg[..msg.len() - 1]).is_none());
+        assert!(KeyList::decode(&msg[..10]).is_none());
     }
 }

@@ -1,0 +1,257 @@
+//! Lanes: every worker of the cluster reads ranges of a shard's chunked snapshot
+//! (`crate::source::SnapshotLanes`, `crate::source::postgres::chunk::lane`).
+//!
+//! ```text
+//!  owner: ClusterLanes ── ReadChunk(task, shard, epoch, range) ──► member's LaneServer
+//!                                                                    epoch not stale?
+//!                                                                    lane of the shard (kept):
+//!                                                                      reader + pipeline + sink
+//!         ◄── row count and keys, once every row is acknowledged ──  read, then barrier
+//! ```
+//!
+//! A lane refuses an owner whose epoch is older than its view's, stops writing
+//! `LANE_BUDGET` after a request arrived (the pipeline is dropped), and its producer gives up
+//! on a record after `LANE_PRODUCER_TIMEOUT`: the owner's fence is their sum and a margin. A
+//! member that failed a range takes no other range of the same owner for `BENCHED`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::time::Instant;
+use tonic::Status;
+
+use super::handle::ClusterHandle;
+use super::rpc::raft::{ChunkReply, ChunkRequest};
+use super::NodeId;
+use crate::checkpoint::ShardKey;
+use crate::config::{FormatKind, Phase, SourceKind, TaskSpec};
+use crate::metrics::{ShardLabels, SNAPSHOT_LANE_RANGES, SNAPSHOT_LANE_ROWS};
+use crate::pipeline::throttle::Limits;
+use crate::sink::kafka::KafkaSink;
+use crate::source::postgres::chunk::lane::PgLaneReader;
+use crate::source::postgres::PgSource;
+use crate::source::SnapshotLanes;
+use crate::task::kafka_config;
+use crate::task::lane::LanePipeline;
+
+/// How long a lane may read and write one range after its request arrived.
+pub const LANE_BUDGET: Duration = Duration::from_secs(20);
+/// A lane's producer gives up on a record after this long (`message.timeout.ms`).
+pub const LANE_PRODUCER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Beyond the budget and the producer's timeout: the request's travel and clock rates.
+const FENCE_MARGIN: Duration = Duration::from_secs(2);
+/// A member whose range failed takes no range of this owner for this long.
+const BENCHED: Duration = Duration::from_secs(300);
+
+/// Whether a shard of `spec` spreads its chunk groups over other workers: a PostgreSQL task
+/// with a snapshot beside the stream, `source.snapshot_lanes` above 0, the Debezium format
+/// (the DTS formats number every message of a shard in one sequence) and no throttle (the
+/// owner's throttle cannot see what lanes write).
+pub fn spreads(spec: &TaskSpec) -> bool {
+    spec.source.kind == SourceKind::Postgres
+        && spec.source.snapshot_lanes > 0
+        && spec.has_phase(Phase::Full)
+        && spec.has_phase(Phase::Incremental)
+        && spec.destination.format == FormatKind::DebeziumJson
+        && Limits::of(spec) == Limits::default()
+}
+
+/// The owner's side: the other live workers, asked over the Raft service.
+pub struct ClusterLanes {
+    handle: ClusterHandle,
+    key: ShardKey,
+    epoch: u64,
+    max: usize,
+    benched: Arc<Mutex<HashMap<NodeId, Instant>>>,
+}
+
+impl ClusterLanes {
+    pub fn new(handle: ClusterHandle, key: ShardKey, epoch: u64, max: usize) -> ClusterLanes {
+        ClusterLanes {
+            handle,
+            key,
+            epoch,
+            max,
+            benched: Arc::default(),
+        }
+    }
+
+    /// The members that may take a range now, in node order.
+    fn members(&self) -> Vec<(NodeId, String)> {
+        let me = self.handle.node_id();
+        let now = Instant::now();
+        let mut benched = self.benched.lock().unwrap_or_else(|e| e.into_inner());
+        benched.retain(|_, until| *until > now);
+        self.handle.view().read(|s| {
+            s.live_workers()
+                .filter(|n| *n != me && !benched.contains_key(n))
+                .filter_map(|n| Some((n, s.workers.get(&n)?.member.raft_addr.clone())))
+                .take(self.max)
+                .collect()
+        })
+    }
+}
+
+impl SnapshotLanes for ClusterLanes {
+    fn lanes(&self) -> usize {
+        self.members().len()
+    }
+
+    fn fence(&self) -> Duration {
+        LANE_BUDGET + LANE_PRODUCER_TIMEOUT + FENCE_MARGIN
+    }
+
+    fn read(&self, lane: usize, request: Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>, String>> {
+        let Some((node, addr)) = self.members().get(lane).cloned() else {
+            return Box::pin(async move { Err(format!("no lane {lane}")) });
+        };
+        let call = ChunkRequest {
+            task: self.key.task.clone(),
+            shard: self.key.shard,
+            epoch: self.epoch,
+            request,
+        };
+        let client = self.handle.peer_client(&addr);
+        let benched = self.benched.clone();
+        Box::pin(async move {
+            let mut client = client.map_err(|e| format!("worker {node} at {addr}: {e}"))?;
+            let answer = tokio::time::timeout(LANE_BUDGET + FENCE_MARGIN, client.read_chunk(call));
+            let failed = match answer.await {
+                Ok(Ok(reply)) => return Ok(reply.into_inner().reply),
+                Ok(Err(status)) => format!("worker {node} at {addr}: {}", status.message()),
+                Err(_) => format!("worker {node} at {addr} did not answer in time"),
+            };
+            benched
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(node, Instant::now() + BENCHED);
+            Err(failed)
+        })
+    }
+}
+
+/// One shard's lane on this worker, kept between its ranges.
+struct Lane {
+    epoch: u64,
+    reader: PgLaneReader,
+    pipeline: LanePipeline,
+    labels: ShardLabels,
+}
+
+/// The lane's side: serves `ReadChunk` for the shards of other workers.
+pub struct LaneServer {
+    handle: ClusterHandle,
+    lanes: tokio::sync::Mutex<HashMap<ShardKey, Arc<tokio::sync::Mutex<Option<Lane>>>>>,
+}
+
+impl LaneServer {
+    pub fn new(handle: ClusterHandle) -> LaneServer {
+        LaneServer {
+            handle,
+            lanes: tokio::sync::Mutex::default(),
+        }
+    }
+
+    /// Reads and writes one range; answers once every row is acknowledged.
+    pub async fn serve(&self, req: ChunkRequest) -> Result<ChunkReply, Status> {
+        let key = ShardKey {
+            task: req.task.clone(),
+            shard: req.shard,
+        };
+        let (spec, epoch) = self.shard(&key)?;
+        if epoch > req.epoch {
+            return Err(Status::failed_precondition(format!(
+                "shard {} of task {} has epoch {epoch} here, newer than the asking owner's {}",
+                key.shard, key.task, req.epoch
+            )));
+        }
+        let slot = {
+            let mut lanes = self.lanes.lock().await;
+            lanes.entry(key.clone()).or_default().clone()
+        };
+        let mut lane = slot.lock().await;
+        let stale = lane
+            .as_ref()
+            .is_none_or(|l| l.epoch != req.epoch || !l.pipeline.is_running());
+        if stale {
+            *lane = None;
+            *lane = Some(open(&spec, &key, req.epoch).await?);
+        }
+        let Some(l) = lane.as_mut() else {
+            return Err(Status::internal("no lane"));
+        };
+        let read = async {
+            let (reply, rows) = l
+                .reader
+                .read(&req.request, l.pipeline.sender())
+                .await
+                .map_err(|e| Status::unavailable(crate::error_chain(&e)))?;
+            l.pipeline.flushed().await.map_err(Status::unavailable)?;
+            Ok::<_, Status>((reply, rows))
+        };
+        match tokio::time::timeout(LANE_BUDGET, read).await {
+            Ok(Ok((reply, rows))) => {
+                l.labels.counter(SNAPSHOT_LANE_RANGES).increment(1);
+                l.labels.counter(SNAPSHOT_LANE_ROWS).increment(rows);
+                Ok(ChunkReply { reply })
+            }
+            Ok(Err(status)) => {
+                // Dropping the pipeline ends its writes.
+                *lane = None;
+                Err(status)
+            }
+            Err(_) => {
+                *lane = None;
+                Err(Status::deadline_exceeded(format!(
+                    "the range took longer than the lane's budget of {LANE_BUDGET:?}"
+                )))
+            }
+        }
+    }
+
+    /// The shard's spec (its tables only) and epoch in this worker's view.
+    #[allow(clippy::result_large_err)]
+    fn shard(&self, key: &ShardKey) -> Result<(TaskSpec, u64), Status> {
+        let found = self.handle.view().read(|s| {
+            let task = s.tasks.get(&key.task)?;
+            let shard = s.shards.get(key)?;
+            Some((task.spec_toml.clone(), shard.tables.clone(), shard.epoch))
+        });
+        let Some((toml, tables, epoch)) = found else {
+            return Err(Status::not_found(format!(
+                "no shard {} of task {} here (yet)",
+                key.shard, key.task
+            )));
+        };
+        let spec = TaskSpec::parse(&toml)
+            .map_err(|e| Status::failed_precondition(e.to_string()))?
+            .for_shard(&tables);
+        Ok((spec, epoch))
+    }
+}
+
+/// A shard's lane: this worker's check of the source, and a pipeline into a sink of its own
+/// whose producer gives up on a record after `LANE_PRODUCER_TIMEOUT`.
+async fn open(spec: &TaskSpec, key: &ShardKey, epoch: u64) -> Result<Lane, Status> {
+    let fail = |e: &dyn std::error::Error| Status::unavailable(crate::error_chain(e));
+    let source = PgSource::from_spec(spec, key.shard).map_err(|e| fail(&e))?;
+    let (reader, info) = source.lane_reader().await.map_err(|e| fail(&e))?;
+    let mut spec = spec.clone();
+    spec.destination.properties.insert(
+        "message.timeout.ms".into(),
+        LANE_PRODUCER_TIMEOUT.as_millis().to_string(),
+    );
+    let labels = ShardLabels::new(&key.task, key.shard);
+    let config = kafka_config(&spec).map_err(|e| fail(&e))?;
+    let sink = KafkaSink::new(config, &labels).map_err(|e| fail(&e))?;
+    let pipeline = LanePipeline::start(&spec, key, &info, sink).map_err(|e| fail(&e))?;
+    tracing::info!(task = %key.task, shard = key.shard, epoch, "serving ranges of this shard's chunked snapshot as a lane");
+    Ok(Lane {
+        epoch,
+        reader,
+        pipeline,
+        labels,
+    })
+}
