@@ -24,8 +24,8 @@ pub mod raft {
 
 use super::lanes::LaneServer;
 use raft::{
-    AddMemberRequest, ChunkReply, ChunkRequest, Done, Json, LeaderReply, LeaderRequest, ProposeReply, ProposeRequest,
-    ReadIndexReply, ReadIndexRequest, RemoveMemberRequest,
+    AddMemberRequest, ChunkReply, ChunkRequest, Done, Json, LeaderReply, LeaderRequest,
+    ProposeReply, ProposeRequest, ReadIndexReply, ReadIndexRequest, RemoveMemberRequest,
 };
 
 /// The internal Raft service of one node.
@@ -136,10 +136,7 @@ impl raft::raft_server::Raft for RaftService {
         Ok(Response::new(Done {}))
     }
 
-    async fn read_chunk(
-        &self,
-        req: Request<ChunkRequest>,
-    ) -> Result<Response<ChunkReply>, Status> {
+    async fn read_chunk(&self, req: Request<ChunkRequest>) -> Result<Response<ChunkReply>, Status> {
         self.lanes.serve(req.into_inner()).await.map(Response::new)
     }
 

@@ -122,7 +122,8 @@ impl PgLaneReader {
         request: &[u8],
         out: &SourceSender,
     ) -> Result<(Vec<u8>, u64), PgSourceError> {
-        let req: LaneRange = serde_json::from_slice(request).map_err(|e| protocol(e.to_string()))?;
+        let req: LaneRange =
+            serde_json::from_slice(request).map_err(|e| protocol(e.to_string()))?;
         let table = self
             .tables
             .get(&req.oid)
