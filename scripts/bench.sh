@@ -701,6 +701,20 @@ run_cluster_measurements() {
       *) report "cluster.snapshot_${k}" "$v" ;;
     esac
   done
+  # One shard on one worker, then on three: the other two read ranges of its chunk groups as
+  # lanes (source.snapshot_lanes).
+  # shellcheck disable=SC2013
+  for kv in $(grep '^CLUSTER_LANES ' "$out" | cut -d' ' -f2-); do
+    k=${kv%%=*}
+    v=${kv#*=}
+    case "$k" in
+      rows) report cluster.lanes_rows "$v" ;;
+      ratio) report ratio.cluster_lanes_3_vs_1_workers "$v" ;;
+      one_cpu_*) report "cpu.cluster_lanes_1_worker_${k#one_cpu_}" "$v" ;;
+      three_cpu_*) report "cpu.cluster_lanes_3_workers_${k#three_cpu_}" "$v" ;;
+      *) report "cluster.lanes_${k}" "$v" ;;
+    esac
+  done
 }
 
 # The Oracle source's parser and assembler on one core, from recorded-shape LogMiner rows (no

@@ -246,10 +246,15 @@ mod serial {
     /// Snapshot seconds of one four-shard task on a fresh cluster of `workers`, and the CPU
     /// seconds (workers, PostgreSQL, broker) spent from the task's creation until every shard
     /// streams.
-    async fn snapshot_on(db: &TestDb, workers: u64) -> (f64, [f64; 3]) {
+    async fn snapshot_on(db: &TestDb, workers: u64, shards: usize) -> (f64, [f64; 3]) {
         let c = Cluster::start(workers);
         let task = unique(&format!("clbs{workers}"));
         let path = task_toml(c.dir.path(), &task, db, "", "");
+        if shards == 1 {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let one = text.replace("sharding = \"table\"", "sharding = \"none\"");
+            std::fs::write(&path, one).unwrap();
+        }
         let procs: Vec<u32> = c
             .workers
             .iter()
@@ -259,7 +264,7 @@ mod serial {
         let before = [tributary(), postgres_cpu_secs(db).await, broker_cpu_secs()];
         let start = Instant::now();
         c.create_task(&path);
-        wait_streaming(&c, &task, 4);
+        wait_streaming(&c, &task, shards);
         let secs = start.elapsed().as_secs_f64();
         let after = [tributary(), postgres_cpu_secs(db).await, broker_cpu_secs()];
         let cpu = [0, 1, 2].map(|i| after[i] - before[i]);
@@ -277,10 +282,40 @@ mod serial {
             .unwrap_or(250_000);
         let db = four_tables_of("clb_scale", rows).await;
         let total = (4 * rows) as f64;
-        let (one, cpu1) = snapshot_on(&db, 1).await;
-        let (three, cpu3) = snapshot_on(&db, 3).await;
+        let (one, cpu1) = snapshot_on(&db, 1, 4).await;
+        let (three, cpu3) = snapshot_on(&db, 3, 4).await;
         println!(
             "CLUSTER_SCALING rows={total} one_worker_rows_per_s={:.0} three_workers_rows_per_s={:.0} ratio={:.2} \
+             one_cpu_tributary_s={:.2} one_cpu_postgres_s={:.2} one_cpu_broker_s={:.2} \
+             three_cpu_tributary_s={:.2} three_cpu_postgres_s={:.2} three_cpu_broker_s={:.2}",
+            total / one,
+            total / three,
+            one / three,
+            cpu1[0],
+            cpu1[1],
+            cpu1[2],
+            cpu3[0],
+            cpu3[1],
+            cpu3[2]
+        );
+        db.cleanup().await;
+    }
+
+    /// One shard over the four tables: on three workers each chunk group is read by the owner
+    /// and the two others as lanes (`source.snapshot_lanes`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a benchmark: scripts/bench.sh runs it"]
+    async fn one_shard_snapshot_from_one_to_three_workers_with_lanes() {
+        let rows: i64 = std::env::var("BENCH_CLUSTER_ROWS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(250_000);
+        let db = four_tables_of("clb_lanes", rows).await;
+        let total = (4 * rows) as f64;
+        let (one, cpu1) = snapshot_on(&db, 1, 1).await;
+        let (three, cpu3) = snapshot_on(&db, 3, 1).await;
+        println!(
+            "CLUSTER_LANES rows={total} one_worker_rows_per_s={:.0} three_workers_rows_per_s={:.0} ratio={:.2} \
              one_cpu_tributary_s={:.2} one_cpu_postgres_s={:.2} one_cpu_broker_s={:.2} \
              three_cpu_tributary_s={:.2} three_cpu_postgres_s={:.2} three_cpu_broker_s={:.2}",
             total / one,

@@ -44,6 +44,8 @@ pub const LANE_PRODUCER_TIMEOUT: Duration = Duration::from_secs(10);
 const FENCE_MARGIN: Duration = Duration::from_secs(2);
 /// A member whose range failed takes no range of this owner for this long.
 const BENCHED: Duration = Duration::from_secs(300);
+/// A lane no range came to for this long is dropped (its connection and producer with it).
+const LANE_IDLE: Duration = Duration::from_secs(60);
 
 /// Whether a shard of `spec` spreads its chunk groups over other workers: a PostgreSQL task
 /// with a snapshot beside the stream, `source.snapshot_lanes` above 0, the Debezium format
@@ -135,23 +137,33 @@ impl SnapshotLanes for ClusterLanes {
 /// One shard's lane on this worker, kept between its ranges.
 struct Lane {
     epoch: u64,
+    opened_for: OpenedFor,
     reader: PgLaneReader,
     pipeline: LanePipeline,
     labels: ShardLabels,
+    last_used: Instant,
 }
+
+type LaneSlot = Arc<tokio::sync::Mutex<Option<Lane>>>;
+type LaneTable = tokio::sync::Mutex<HashMap<ShardKey, LaneSlot>>;
+type LaneMap = Arc<LaneTable>;
+/// The shard's task file and tables a lane was opened for.
+type OpenedFor = (String, Vec<String>);
 
 /// The lane's side: serves `ReadChunk` for the shards of other workers.
 pub struct LaneServer {
     handle: ClusterHandle,
-    lanes: tokio::sync::Mutex<HashMap<ShardKey, Arc<tokio::sync::Mutex<Option<Lane>>>>>,
+    lanes: LaneMap,
 }
 
 impl LaneServer {
+    /// Also starts dropping lanes idle for `LANE_IDLE` (with a runtime at hand).
     pub fn new(handle: ClusterHandle) -> LaneServer {
-        LaneServer {
-            handle,
-            lanes: tokio::sync::Mutex::default(),
+        let lanes = LaneMap::default();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(drop_idle(Arc::downgrade(&lanes)));
         }
+        LaneServer { handle, lanes }
     }
 
     /// Reads and writes one range; answers once every row is acknowledged.
@@ -160,7 +172,7 @@ impl LaneServer {
             task: req.task.clone(),
             shard: req.shard,
         };
-        let (spec, epoch) = self.shard(&key)?;
+        let (spec, epoch, opened_for) = self.shard(&key)?;
         if epoch > req.epoch {
             return Err(Status::failed_precondition(format!(
                 "shard {} of task {} has epoch {epoch} here, newer than the asking owner's {}",
@@ -172,16 +184,17 @@ impl LaneServer {
             lanes.entry(key.clone()).or_default().clone()
         };
         let mut lane = slot.lock().await;
-        let stale = lane
-            .as_ref()
-            .is_none_or(|l| l.epoch != req.epoch || !l.pipeline.is_running());
+        let stale = lane.as_ref().is_none_or(|l| {
+            l.epoch != req.epoch || l.opened_for != opened_for || !l.pipeline.is_running()
+        });
         if stale {
             *lane = None;
-            *lane = Some(open(&spec, &key, req.epoch).await?);
+            *lane = Some(open(&spec, &key, req.epoch, opened_for).await?);
         }
         let Some(l) = lane.as_mut() else {
             return Err(Status::internal("no lane"));
         };
+        l.last_used = Instant::now();
         let read = async {
             let (reply, rows) = l
                 .reader
@@ -211,9 +224,9 @@ impl LaneServer {
         }
     }
 
-    /// The shard's spec (its tables only) and epoch in this worker's view.
+    /// The shard's spec (its tables only), epoch, task file and tables in this worker's view.
     #[allow(clippy::result_large_err)]
-    fn shard(&self, key: &ShardKey) -> Result<(TaskSpec, u64), Status> {
+    fn shard(&self, key: &ShardKey) -> Result<(TaskSpec, u64, OpenedFor), Status> {
         let found = self.handle.view().read(|s| {
             let task = s.tasks.get(&key.task)?;
             let shard = s.shards.get(key)?;
@@ -228,13 +241,42 @@ impl LaneServer {
         let spec = TaskSpec::parse(&toml)
             .map_err(|e| Status::failed_precondition(e.to_string()))?
             .for_shard(&tables);
-        Ok((spec, epoch))
+        Ok((spec, epoch, (toml, tables)))
+    }
+}
+
+/// Every half `LANE_IDLE`, drops the lanes no range came to for `LANE_IDLE`, until the server
+/// goes.
+async fn drop_idle(lanes: std::sync::Weak<LaneTable>) {
+    loop {
+        tokio::time::sleep(LANE_IDLE / 2).await;
+        let Some(lanes) = lanes.upgrade() else {
+            return;
+        };
+        let mut lanes = lanes.lock().await;
+        lanes.retain(|_, slot| match slot.try_lock() {
+            Ok(mut lane) => {
+                if lane
+                    .as_ref()
+                    .is_some_and(|l| l.last_used.elapsed() > LANE_IDLE)
+                {
+                    *lane = None;
+                }
+                lane.is_some()
+            }
+            Err(_) => true,
+        });
     }
 }
 
 /// A shard's lane: this worker's check of the source, and a pipeline into a sink of its own
 /// whose producer gives up on a record after `LANE_PRODUCER_TIMEOUT`.
-async fn open(spec: &TaskSpec, key: &ShardKey, epoch: u64) -> Result<Lane, Status> {
+async fn open(
+    spec: &TaskSpec,
+    key: &ShardKey,
+    epoch: u64,
+    opened_for: OpenedFor,
+) -> Result<Lane, Status> {
     let fail = |e: &dyn std::error::Error| Status::unavailable(crate::error_chain(e));
     let source = PgSource::from_spec(spec, key.shard).map_err(|e| fail(&e))?;
     let (reader, info) = source.lane_reader().await.map_err(|e| fail(&e))?;
@@ -250,8 +292,10 @@ async fn open(spec: &TaskSpec, key: &ShardKey, epoch: u64) -> Result<Lane, Statu
     tracing::info!(task = %key.task, shard = key.shard, epoch, "serving ranges of this shard's chunked snapshot as a lane");
     Ok(Lane {
         epoch,
+        opened_for,
         reader,
         pipeline,
         labels,
+        last_used: Instant::now(),
     })
 }
