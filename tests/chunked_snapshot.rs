@@ -266,14 +266,17 @@ mod serial {
     }
 
     /// A task over the four tables as one shard, read in chunks of `chunk_rows` rows on one
-    /// connection of the owner (each other worker reads one more range of each group).
+    /// connection of the owner, and by up to two other workers as lanes (one more range of
+    /// each group each).
     fn one_shard_task(c: &Cluster, db: &TestDb, prefix: &str, chunk_rows: u32) -> String {
         let task = unique(prefix);
         let path = task_toml(c.dir.path(), &task, db, "", "");
         let text = std::fs::read_to_string(&path).unwrap();
         let one = text.replace("sharding = \"table\"", "sharding = \"none\"");
         std::fs::write(&path, one).unwrap();
-        let source = format!("snapshot_chunk_rows = {chunk_rows}\nsnapshot_connections = 1");
+        let source = format!(
+            "snapshot_chunk_rows = {chunk_rows}\nsnapshot_connections = 1\nsnapshot_lanes = 2"
+        );
         add_to_section(&path, "source", &source);
         c.create_task(&path);
         task

@@ -254,6 +254,7 @@ mod serial {
             let text = std::fs::read_to_string(&path).unwrap();
             let one = text.replace("sharding = \"table\"", "sharding = \"none\"");
             std::fs::write(&path, one).unwrap();
+            add_to_section(&path, "source", "snapshot_lanes = 2");
         }
         let procs: Vec<u32> = c
             .workers

@@ -38,8 +38,10 @@ pub use throttle::{FullThrottle, IncrementalThrottle, ThrottleRates, ThrottleSpe
 /// Snapshot connections: two saturate a 2-core machine's walsender-free COPY; more help on
 /// bigger servers, and each holds one backend for the snapshot's duration.
 pub const DEFAULT_SNAPSHOT_CONNECTIONS: usize = 2;
-/// Other workers reading ranges of a shard's chunk groups, at most (`source.snapshot_lanes`).
-pub const DEFAULT_SNAPSHOT_LANES: usize = 8;
+/// Other workers reading ranges of a shard's chunk groups, at most (`source.snapshot_lanes`):
+/// none unless asked, since every group then waits for the lanes' acknowledgements (measured
+/// 0.53 x one worker's speed on two shared cores, BENCHMARKS.md).
+pub const DEFAULT_SNAPSHOT_LANES: usize = 0;
 /// Slot creation waits for running transactions to end; past this the task reports them.
 pub const DEFAULT_SLOT_CREATE_TIMEOUT: Duration = Duration::from_secs(120);
 /// How often durable progress is persisted and confirmed: the replay window after a crash.
