@@ -159,6 +159,19 @@ fn ctl_err(c: &Cluster, args: &[&str]) -> String {
     lines[0].to_owned()
 }
 
+/// Waits until the run read its snapshot (`complete`) or says it still waits for transactions;
+/// it must be the latter.
+async fn still_waiting(child: &Proc, complete: &dyn Fn() -> bool, what: &str) {
+    wait_until("the snapshot read, or the run still waiting", LIMIT, || {
+        complete()
+            || child
+                .stderr_so_far()
+                .contains("still waiting for transactions")
+    })
+    .await;
+    assert!(!complete(), "{what}");
+}
+
 /// One at a time: each drives a cluster or a run under a steady write load.
 mod serial {
     use super::*;
@@ -388,37 +401,20 @@ mod serial {
         };
         // Without the wait the 500 rows are read within a second; with it, the run says it still
         // waits after five.
-        wait_until("the snapshot read, or the run still waiting", LIMIT, || {
-            complete()
-                || child
-                    .stderr_so_far()
-                    .contains("still waiting for transactions")
-        })
+        still_waiting(
+            &child,
+            &complete,
+            "other was read while a commit to it was invisible",
+        )
         .await;
-        assert!(
-            !complete(),
-            "other was read while a commit to it was invisible"
-        );
         tracing::info!("the run is killed during its wait, and started again");
         child.sigkill();
         let _ = child.wait_exit(LIMIT);
         let mut child = spawn_run_with(&setup.path, &setup.data(), &["--metrics-addr", &addr]);
         // Published already, so nothing is added this time; the start still waits.
-        wait_until(
-            "the restarted run read the snapshot, or still waiting",
-            LIMIT,
-            || {
-                complete()
-                    || child
-                        .stderr_so_far()
-                        .contains("still waiting for transactions")
-            },
-        )
-        .await;
-        assert!(
-            !complete(),
-            "after a start cut during the wait, other was read while a commit to it was invisible"
-        );
+        let cut =
+            "after a start cut during the wait, other was read while a commit to it was invisible";
+        still_waiting(&child, &complete, cut).await;
         admin
             .query("SELECT pg_cancel_backend($1)", &[&pid])
             .await
