@@ -770,6 +770,7 @@ phases = ["full", "incremental"]
         assert_eq!(t.destination.topic.as_deref(), Some("shop"));
         assert!(t.has_phase(Phase::Full) && t.has_phase(Phase::Incremental));
         assert_eq!(t.source.snapshot_connections, DEFAULT_SNAPSHOT_CONNECTIONS);
+        assert_eq!(t.source.snapshot_lanes, 0, "lanes only when asked");
     }
 
     #[test]
@@ -793,6 +794,12 @@ phases = ["full", "incremental"]
         let zero = GOOD.replace("[destination]", "status_interval = \"0ms\"\n[destination]");
         let e = TaskSpec::parse(&zero).unwrap_err().to_string();
         assert!(e.contains("source.status_interval"), "{e}");
+        let lanes = GOOD.replace("[destination]", "snapshot_lanes = 65\n[destination]");
+        let e = TaskSpec::parse(&lanes).unwrap_err().to_string();
+        assert!(
+            e.contains("source.snapshot_lanes") && e.contains("0 and 64"),
+            "{e}"
+        );
         let phase = GOOD.replace("\"full\", \"incremental\"", "\"fast\"");
         assert!(TaskSpec::parse(&phase).is_err());
         assert!(TaskSpec::parse("name = ")
