@@ -686,33 +686,28 @@ run_cluster_measurements() {
   report cluster.snapshot_run_rows_per_s "$(sed -E 's/.*run_rows_per_s=([0-9]+).*/\1/' <<<"$c")"
   report ratio.cluster_vs_run "$(sed -E 's/.*ratio=([0-9.]+).*/\1/' <<<"$c")"
   # The same four-shard task on one worker, then on three (a fresh cluster each): two cores
-  # serve both, so three workers can at best spread the work, not add CPUs.
-  local kv k v
+  # serve both, so three workers can at best spread the work, not add CPUs. Then one shard,
+  # whose chunk groups the two other workers read as lanes (source.snapshot_lanes).
+  report_one_against_three CLUSTER_SCALING snapshot scaling "$out"
+  report_one_against_three CLUSTER_LANES lanes lanes "$out"
+}
+
+# Reports a `tests/cluster_bench.rs` one-worker-against-three line (`tag`, then key=value
+# words): cluster.<short>_rows, ratio.cluster_<short>_3_vs_1_workers, cpu.cluster_<name>_*
+# and cluster.<name>_*.
+report_one_against_three() {
+  local tag=$1 name=$2 short=$3 out=$4 kv k v
   # One line of key=value words.
   # shellcheck disable=SC2013
-  for kv in $(grep '^CLUSTER_SCALING ' "$out" | cut -d' ' -f2-); do
+  for kv in $(grep "^$tag " "$out" | cut -d' ' -f2-); do
     k=${kv%%=*}
     v=${kv#*=}
     case "$k" in
-      rows) report cluster.scaling_rows "$v" ;;
-      ratio) report ratio.cluster_scaling_3_vs_1_workers "$v" ;;
-      one_cpu_*) report "cpu.cluster_snapshot_1_worker_${k#one_cpu_}" "$v" ;;
-      three_cpu_*) report "cpu.cluster_snapshot_3_workers_${k#three_cpu_}" "$v" ;;
-      *) report "cluster.snapshot_${k}" "$v" ;;
-    esac
-  done
-  # One shard on one worker, then on three: the other two read ranges of its chunk groups as
-  # lanes (source.snapshot_lanes).
-  # shellcheck disable=SC2013
-  for kv in $(grep '^CLUSTER_LANES ' "$out" | cut -d' ' -f2-); do
-    k=${kv%%=*}
-    v=${kv#*=}
-    case "$k" in
-      rows) report cluster.lanes_rows "$v" ;;
-      ratio) report ratio.cluster_lanes_3_vs_1_workers "$v" ;;
-      one_cpu_*) report "cpu.cluster_lanes_1_worker_${k#one_cpu_}" "$v" ;;
-      three_cpu_*) report "cpu.cluster_lanes_3_workers_${k#three_cpu_}" "$v" ;;
-      *) report "cluster.lanes_${k}" "$v" ;;
+      rows) report "cluster.${short}_rows" "$v" ;;
+      ratio) report "ratio.cluster_${short}_3_vs_1_workers" "$v" ;;
+      one_cpu_*) report "cpu.cluster_${name}_1_worker_${k#one_cpu_}" "$v" ;;
+      three_cpu_*) report "cpu.cluster_${name}_3_workers_${k#three_cpu_}" "$v" ;;
+      *) report "cluster.${name}_${k}" "$v" ;;
     esac
   done
 }

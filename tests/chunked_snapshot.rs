@@ -179,6 +179,22 @@ mod serial {
         stale
     }
 
+    /// Every table equal to its topic row by row, and at most 3 changes a chunk's snapshot saw
+    /// delivered after the chunk's row.
+    async fn equal_and_not_stale(db: &TestDb, task: &str) {
+        let mut stale = 0;
+        for t in TABLES {
+            let topic = format!("{task}.{t}");
+            converge(db, t, &topic).await;
+            stale += stale_after_read(&consume_all(&topic, Duration::from_secs(1), LIMIT));
+        }
+        eprintln!("{stale} changes delivered after a chunk row that committed before it");
+        assert!(
+            stale <= 3,
+            "{stale} changes the chunks' snapshots saw were delivered again after the chunk rows"
+        );
+    }
+
     /// Chunk groups read by the task's shards, over every worker's metrics.
     fn chunk_groups(c: &Cluster, task: &str) -> f64 {
         c.workers
@@ -219,18 +235,8 @@ mod serial {
         chaos.wait_more(500).await;
         let writes = chaos.stop().await;
         tracing::info!(writes, "writers stopped; comparing every table");
-        let mut stale = 0;
-        for t in TABLES {
-            let topic = format!("{task}.{t}");
-            converge(&db, t, &topic).await;
-            stale += stale_after_read(&consume_all(&topic, Duration::from_secs(1), LIMIT));
-        }
-        eprintln!("{stale} changes delivered after a chunk row that committed before it");
         // 0 in runs seen with the filter; without it, in the thousands.
-        assert!(
-            stale <= 3,
-            "{stale} changes the chunks' snapshots saw were delivered again after the chunk rows"
-        );
+        equal_and_not_stale(&db, &task).await;
         let groups = chunk_groups(&c, &task);
         let least = (TABLES.len() as i64 * ROWS / 300) as f64;
         assert!(
@@ -297,17 +303,7 @@ mod serial {
         chaos.wait_more(500).await;
         let writes = chaos.stop().await;
         tracing::info!(writes, "writers stopped; comparing every table");
-        let mut stale = 0;
-        for t in TABLES {
-            let topic = format!("{task}.{t}");
-            converge(&db, t, &topic).await;
-            stale += stale_after_read(&consume_all(&topic, Duration::from_secs(1), LIMIT));
-        }
-        eprintln!("{stale} changes delivered after a chunk row that committed before it");
-        assert!(
-            stale <= 3,
-            "{stale} changes the chunks' snapshots saw were delivered again after the chunk rows"
-        );
+        equal_and_not_stale(&db, &task).await;
         let lanes: Vec<f64> = c
             .workers
             .iter()

@@ -274,19 +274,18 @@ mod serial {
         (secs, cpu)
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "a benchmark: scripts/bench.sh runs it"]
-    async fn snapshot_scaling_from_one_to_three_workers() {
+    /// The task of `shards` shards on one worker, then on three: prints `tag` and the figures.
+    async fn one_against_three(tag: &str, prefix: &str, shards: usize) {
         let rows: i64 = std::env::var("BENCH_CLUSTER_ROWS")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(250_000);
-        let db = four_tables_of("clb_scale", rows).await;
+        let db = four_tables_of(prefix, rows).await;
         let total = (4 * rows) as f64;
-        let (one, cpu1) = snapshot_on(&db, 1, 4).await;
-        let (three, cpu3) = snapshot_on(&db, 3, 4).await;
+        let (one, cpu1) = snapshot_on(&db, 1, shards).await;
+        let (three, cpu3) = snapshot_on(&db, 3, shards).await;
         println!(
-            "CLUSTER_SCALING rows={total} one_worker_rows_per_s={:.0} three_workers_rows_per_s={:.0} ratio={:.2} \
+            "{tag} rows={total} one_worker_rows_per_s={:.0} three_workers_rows_per_s={:.0} ratio={:.2} \
              one_cpu_tributary_s={:.2} one_cpu_postgres_s={:.2} one_cpu_broker_s={:.2} \
              three_cpu_tributary_s={:.2} three_cpu_postgres_s={:.2} three_cpu_broker_s={:.2}",
             total / one,
@@ -302,33 +301,17 @@ mod serial {
         db.cleanup().await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a benchmark: scripts/bench.sh runs it"]
+    async fn snapshot_scaling_from_one_to_three_workers() {
+        one_against_three("CLUSTER_SCALING", "clb_scale", 4).await;
+    }
+
     /// One shard over the four tables: on three workers each chunk group is read by the owner
     /// and the two others as lanes (`source.snapshot_lanes`).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     #[ignore = "a benchmark: scripts/bench.sh runs it"]
     async fn one_shard_snapshot_from_one_to_three_workers_with_lanes() {
-        let rows: i64 = std::env::var("BENCH_CLUSTER_ROWS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(250_000);
-        let db = four_tables_of("clb_lanes", rows).await;
-        let total = (4 * rows) as f64;
-        let (one, cpu1) = snapshot_on(&db, 1, 1).await;
-        let (three, cpu3) = snapshot_on(&db, 3, 1).await;
-        println!(
-            "CLUSTER_LANES rows={total} one_worker_rows_per_s={:.0} three_workers_rows_per_s={:.0} ratio={:.2} \
-             one_cpu_tributary_s={:.2} one_cpu_postgres_s={:.2} one_cpu_broker_s={:.2} \
-             three_cpu_tributary_s={:.2} three_cpu_postgres_s={:.2} three_cpu_broker_s={:.2}",
-            total / one,
-            total / three,
-            one / three,
-            cpu1[0],
-            cpu1[1],
-            cpu1[2],
-            cpu3[0],
-            cpu3[1],
-            cpu3[2]
-        );
-        db.cleanup().await;
+        one_against_three("CLUSTER_LANES", "clb_lanes", 1).await;
     }
 }
