@@ -432,7 +432,7 @@ async fn a_source_that_cannot_adopt_added_tables_starts_again_with_them() {
         Ok(FakeSource::new(&server))
     };
     let run = tokio::spawn(run_shard(rt, source, w.sink()));
-    until("the first run caught up", || w.caught_up()).await;
+    until(&w.store, "the first run caught up", || w.caught_up()).await;
     assert_eq!(builds.load(Ordering::SeqCst), 1);
     let mut grown = w.spec.clone();
     grown.objects.tables.push("public.other".into());
@@ -443,18 +443,23 @@ async fn a_source_that_cannot_adopt_added_tables_starts_again_with_them() {
                 .is_some_and(|s| s.contains(&"tables=public.other".to_owned()))
         })
     };
-    until("the grown selection recorded", recorded).await;
+    until(&w.store, "the grown selection recorded", recorded).await;
     assert_eq!(builds.load(Ordering::SeqCst), 2, "one more start, with it");
     let _ = stop.send(true);
     let outcome = run.await.unwrap().unwrap();
     assert_eq!(outcome, TaskOutcome::Stopped);
 }
 
-/// Waits (polling) until `done`, at most 20 s.
-async fn until(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "{what} within 20 s");
-        tokio::time::sleep(Duration::from_millis(5)).await;
+/// Waits until `done`, looking again at each checkpoint `store` saves (what the conditions
+/// read), at most 20 s.
+async fn until(store: &MemoryCheckpointStore, what: &str, done: impl Fn() -> bool) {
+    let mut saves = store.saves();
+    let wait = async {
+        while !done() {
+            saves.changed().await.expect("the store lives");
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(20), wait).await.is_err() {
+        panic!("{what} within 20 s");
     }
 }
