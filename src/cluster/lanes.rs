@@ -173,12 +173,7 @@ impl LaneServer {
             shard: req.shard,
         };
         let (spec, epoch, opened_for) = self.shard(&key)?;
-        if epoch > req.epoch {
-            return Err(Status::failed_precondition(format!(
-                "shard {} of task {} has epoch {epoch} here, newer than the asking owner's {}",
-                key.shard, key.task, req.epoch
-            )));
-        }
+        refuse_stale_owner(&key, epoch, req.epoch)?;
         let slot = {
             let mut lanes = self.lanes.lock().await;
             lanes.entry(key.clone()).or_default().clone()
@@ -245,6 +240,19 @@ impl LaneServer {
     }
 }
 
+/// A lane serves no owner whose epoch is older than the shard's in this worker's view: that
+/// owner lost the shard, and its rows would land beside the new owner's.
+#[allow(clippy::result_large_err)]
+fn refuse_stale_owner(key: &ShardKey, here: u64, asked: u64) -> Result<(), Status> {
+    if here > asked {
+        return Err(Status::failed_precondition(format!(
+            "shard {} of task {} has epoch {here} here, newer than the asking owner's {asked}",
+            key.shard, key.task
+        )));
+    }
+    Ok(())
+}
+
 /// Every half `LANE_IDLE`, drops the lanes no range came to for `LANE_IDLE`, until the server
 /// goes.
 async fn drop_idle(lanes: std::sync::Weak<LaneTable>) {
@@ -298,4 +306,28 @@ async fn open(
         labels,
         last_used: Instant::now(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_owner_with_an_older_epoch_is_refused_and_one_as_new_or_newer_served() {
+        let key = ShardKey {
+            task: "shop".into(),
+            shard: 2,
+        };
+        let e = refuse_stale_owner(&key, 5, 4).unwrap_err();
+        assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+        assert!(
+            e.message().contains("epoch 5") && e.message().contains("4"),
+            "{e}"
+        );
+        assert!(refuse_stale_owner(&key, 5, 5).is_ok());
+        assert!(
+            refuse_stale_owner(&key, 5, 6).is_ok(),
+            "the view may lag the owner"
+        );
+    }
 }

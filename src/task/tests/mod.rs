@@ -459,7 +459,10 @@ async fn until(store: &MemoryCheckpointStore, what: &str, done: impl Fn() -> boo
             saves.changed().await.expect("the store lives");
         }
     };
-    if tokio::time::timeout(Duration::from_secs(20), wait).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(20), wait)
+        .await
+        .is_err()
+    {
         panic!("{what} within 20 s");
     }
 }
