@@ -62,6 +62,9 @@ pub struct Adopter {
     done: Option<Result<Adopted, PgSourceError>>,
     /// A change the source cannot adopt was already reported.
     warned: Vec<String>,
+    /// The spec may have changed since it was last looked at (checked at each of the source
+    /// loop's turns, so a look costs nothing while it has not).
+    pending: bool,
 }
 
 impl Adopter {
@@ -80,6 +83,7 @@ impl Adopter {
             job: None,
             done: None,
             warned: Vec::new(),
+            pending: true,
         }
     }
 
@@ -92,6 +96,10 @@ impl Adopter {
     /// selection (for the stream's DDL capture). `known` are the tables the source captures.
     pub fn start_if_grown(&mut self, known: &HashSet<u32>) -> Option<TableSelection> {
         if self.busy() {
+            return None;
+        }
+        let changed = std::mem::take(&mut self.pending) | self.specs.has_changed().unwrap_or(false);
+        if !changed {
             return None;
         }
         let spec = self.specs.borrow_and_update().clone();
@@ -146,6 +154,7 @@ impl Adopter {
         if self.done.is_some() || self.specs.changed().await.is_err() {
             std::future::pending::<()>().await;
         }
+        self.pending = true;
     }
 }
 
