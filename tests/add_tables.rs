@@ -221,28 +221,52 @@ mod serial {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_table_read_again_under_load_ends_equal_to_the_table() {
+    async fn tables_read_again_under_load_end_equal_without_a_restart() {
         let db = three_tables("resnap").await;
         let c = Cluster::start(1);
         let task = unique("resnap");
         c.create_task(&cluster_task(&c, &task, &db, ""));
+        ctl_ok(&c, &["task", "add-tables", &task, "public.notes"]);
+        let (items, notes) = (
+            format!("{task}.public.items"),
+            format!("{task}.public.notes"),
+        );
+        let before = reads(&consume_until(&items, |m| reads(m) >= ROWS as usize));
+        let notes_before = reads(&consume_until(&notes, |m| reads(m) >= ROWS as usize));
         support::cluster::wait_streaming(&c, &task, 1);
-        let topic = format!("{task}.public.items");
-        let before = reads(&consume_until(&topic, |m| reads(m) >= ROWS as usize));
+        let epoch = |c: &Cluster| c.task(&task)["shards"][0]["epoch"].as_u64();
+        let epoch_before = epoch(&c);
+        let (slot, _) = db.task_slot(&task).await.expect("the task's slot");
+        let walsender = db.walsender_pid(&slot).await;
+        assert!(walsender.is_some(), "a walsender streams from {slot}");
         let writes = Load::start(&db, statement);
         writes.wait_more(300).await;
         ctl_ok(&c, &["task", "resnapshot", &task, "public.items"]);
+        ctl_ok(&c, &["task", "resnapshot", &task, "public.notes"]);
         let rows_now = table_state(&db, "items").await.len();
         // Chunks read under load: the rows read again reach the topic while writes go on.
-        consume_until(&topic, |m| reads(m) >= before + rows_now / 2);
+        consume_until(&items, |m| reads(m) >= before + rows_now / 2);
         writes.wait_more(300).await;
         writes.stop().await;
-        let msgs = assert_equal(&db, "items", &topic).await;
+        let msgs = assert_equal(&db, "items", &items).await;
         assert!(
             reads(&msgs) >= before + rows_now / 2,
-            "the table was read again: {} reads, {before} before",
+            "items was read again: {} reads, {before} before",
             reads(&msgs)
         );
+        assert_notes(&db, &notes).await;
+        let again = consume_until(&notes, |m| reads(m) >= notes_before + ROWS as usize);
+        assert!(
+            reads(&again) >= notes_before + ROWS as usize,
+            "notes (keyless) was read again: {} reads, {notes_before} before",
+            reads(&again)
+        );
+        assert_eq!(
+            db.walsender_pid(&slot).await,
+            walsender,
+            "the tables were read again in the same replication session (no restart)"
+        );
+        assert_eq!(epoch(&c), epoch_before, "the shard kept its epoch");
         db.cleanup().await;
     }
 
@@ -426,6 +450,58 @@ mod serial {
         child.sigterm();
         let (code, err) = child.wait_exit(LIMIT);
         assert_eq!(code, 0, "{err}");
+        db.cleanup().await;
+    }
+
+    /// A commit in the WAL that a synchronous standby holds invisible is streamed before the
+    /// table is asked to be read again: the read waits until it is visible, or its chunk
+    /// would hold the row as it was before, after the stream's newer change.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_table_read_again_waits_for_a_streamed_commit_still_invisible() {
+        let server = support::own_server::OwnServer::start(&[
+            "synchronous_standby_names=never_connects",
+            "synchronous_commit=local",
+        ]);
+        let admin = connect(&server.url()).await;
+        let db = TestDb::create_on(&server.url(), "resync").await;
+        db.client
+            .batch_execute(
+                "CREATE TABLE items (id bigint PRIMARY KEY, v int NOT NULL);
+                 INSERT INTO items SELECT g, 0 FROM generate_series(1, 500) g;",
+            )
+            .await
+            .unwrap();
+        let c = Cluster::start(1);
+        let task = unique("resync");
+        c.create_task(&cluster_task(&c, &task, &db, ""));
+        support::cluster::wait_streaming(&c, &task, 1);
+        let topic = format!("{task}.public.items");
+        let once = reads(&consume_until(&topic, |m| reads(m) >= 500));
+        let (pid, commit) = support::own_server::held_commit(
+            &db.url,
+            &admin,
+            "UPDATE items SET v = 42 WHERE id = 7",
+        )
+        .await;
+        let streamed = consume_until(&topic, |m| consumed_state(m).get(&7) == Some(&42));
+        assert_eq!(consumed_state(&streamed).get(&7), Some(&42), "streamed");
+        ctl_ok(&c, &["task", "resnapshot", &task, "public.items"]);
+        // Without the wait the 500 rows are read again within a second, id 7 as it was.
+        let idle = std::time::Duration::from_secs(5);
+        let meanwhile = consume_all(&topic, idle, idle * 2);
+        assert_eq!(
+            reads(&meanwhile),
+            once,
+            "items was read again while a commit the stream passed on was invisible"
+        );
+        admin
+            .query("SELECT pg_cancel_backend($1)", &[&pid])
+            .await
+            .unwrap();
+        let _ = commit.await.unwrap();
+        let msgs = assert_equal(&db, "items", &topic).await;
+        assert_eq!(consumed_state(&msgs)[&7], 42);
+        assert!(reads(&msgs) >= once + 500, "read again once visible");
         db.cleanup().await;
     }
 

@@ -233,6 +233,10 @@ pub struct Checkpoint {
     /// and DTS Avro `id`): restored at start so that a replay regenerates the same ids.
     #[serde(default)]
     pub sequence: u64,
+    /// Requests to read a table again (`ctl task resnapshot`) that this progress took in, each
+    /// table with its latest request's number (`TaskSpec::rereads`): a newer one is still to do.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rereads: BTreeMap<String, u64>,
 }
 
 impl Checkpoint {
@@ -257,6 +261,27 @@ impl Checkpoint {
             schema_done: false,
             event_count: 0,
             sequence: 0,
+            rereads: BTreeMap::new(),
+        }
+    }
+
+    /// The requests of `spec` to read a table again that this progress has not taken in.
+    pub fn rereads_due(&self, spec: &BTreeMap<String, u64>) -> Vec<(String, u64)> {
+        spec.iter()
+            .filter(|(t, n)| self.rereads.get(*t).is_none_or(|taken| taken < *n))
+            .map(|(t, n)| (t.clone(), *n))
+            .collect()
+    }
+
+    /// Takes in requests to read tables again: each table named is unread from here on
+    /// (`tables`, those the source still captures), and every request is recorded as taken.
+    pub fn take_rereads(&mut self, requests: &[(String, u64)], tables: &[String]) {
+        for t in tables {
+            self.tables.insert(t.clone(), TableProgress::Pending);
+        }
+        for (t, n) in requests {
+            let taken = self.rereads.entry(t.clone()).or_insert(0);
+            *taken = (*taken).max(*n);
         }
     }
 

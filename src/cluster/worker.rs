@@ -211,6 +211,8 @@ struct Owned {
     desired: Desired,
     status: ShardStatus,
     tables: Vec<String>,
+    /// Its requests to read tables again (`ShardRecord::rereads`).
+    rereads: BTreeMap<String, u64>,
     spec_toml: String,
     shard_count: u64,
     auto_resume_window: Option<Duration>,
@@ -262,6 +264,7 @@ impl Worker {
                             desired: t.desired,
                             status: sh.status.clone(),
                             tables: sh.tables.clone(),
+                            rereads: sh.rereads.clone(),
                             spec_toml: t.spec_toml.clone(),
                             shard_count: s.task_shards(&k.task).count() as u64,
                             auto_resume_window,
@@ -313,13 +316,14 @@ impl Worker {
                 return;
             }
         }
-        if r.spec_toml != o.spec_toml {
+        if r.spec_toml != o.spec_toml || r.spec.borrow().rereads != o.rereads {
             // UpdateTask: the shard's share of the new throttles applies without a restart.
             // AddTables: the shard's source adopts its added tables while it runs.
+            // ResnapshotTable: it reads the table again beside its stream.
             if let Ok(spec) = TaskSpec::parse(&o.spec_toml) {
                 r.limits
                     .send_replace(Limits::of(&spec).share(o.shard_count));
-                let spec = shard_settings(spec.for_shard(&o.tables), self.opts.lease);
+                let spec = shard_settings(spec.for_shard(&o.tables), &o.rereads, self.opts.lease);
                 r.spec.send_replace(Arc::new(spec));
             }
             r.spec_toml = o.spec_toml.clone();
@@ -404,7 +408,7 @@ impl Worker {
                 return;
             }
         };
-        let spec = shard_settings(spec, self.opts.lease);
+        let spec = shard_settings(spec, &o.rereads, self.opts.lease);
         let auto = o.status.state == ShardState::Failed;
         let first_failed_ms = if auto { o.status.first_failed_ms } else { None };
         let state = if auto {
@@ -666,10 +670,15 @@ fn is_fenced(e: &TaskError) -> bool {
     matches!(e, TaskError::Pipeline(p) if matches!(&**p, PipelineError::Checkpoint(CheckpointError::Fenced { .. })))
 }
 
-/// A producer that gives up on a message before this worker's lease could expire. (The
-/// shard's share of the task's throttles is `Limits::share`, over the shard count the leader
-/// planned.)
-fn shard_settings(mut spec: TaskSpec, lease: Duration) -> TaskSpec {
+/// The shard's requests to read tables again, and a producer that gives up on a message
+/// before this worker's lease could expire. (The shard's share of the task's throttles is
+/// `Limits::share`, over the shard count the leader planned.)
+fn shard_settings(
+    mut spec: TaskSpec,
+    rereads: &BTreeMap<String, u64>,
+    lease: Duration,
+) -> TaskSpec {
+    spec.rereads = rereads.clone();
     let timeout = lease
         .saturating_sub(Duration::from_millis(500))
         .max(Duration::from_millis(1000));
@@ -748,7 +757,7 @@ mod tests {
         assert_eq!(share.full_queries, Some(2.0));
         assert_eq!(share.full_rows, None);
         assert_eq!(Limits::of(&spec).share(1), Limits::of(&spec));
-        let s = shard_settings(spec, Duration::from_secs(3));
+        let s = shard_settings(spec, &BTreeMap::new(), Duration::from_secs(3));
         assert_eq!(s.destination.properties["message.timeout.ms"], "2500");
     }
 }

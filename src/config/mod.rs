@@ -92,6 +92,11 @@ pub struct TaskSpec {
     /// Slot safety: the retained-WAL warning.
     #[serde(default)]
     pub slot: SlotSpec,
+    /// Set by the cluster, never read from a task file: the shard's requests to read a table
+    /// again (`ctl task resnapshot`), each table with its latest request's number. The
+    /// checkpoint records the requests taken (`Checkpoint::rereads`).
+    #[serde(skip)]
+    pub rereads: std::collections::BTreeMap<String, u64>,
 }
 
 /// How a task is split into shards. Every shard has its own replication slot, and PostgreSQL

@@ -57,6 +57,11 @@ pub enum Mark {
         selection: Vec<String>,
         tables: Vec<(String, TableProgress)>,
     },
+    /// Tables are read again (`SourceItem::TablesReread`).
+    TablesReread {
+        requests: Vec<(String, u64)>,
+        tables: Vec<String>,
+    },
 }
 
 /// Marks waiting for the watermark.
@@ -152,6 +157,7 @@ fn apply_mark(mark: Mark, cp: &mut Checkpoint, snapshot_only: bool) {
                 cp.tables.entry(table).or_insert(progress);
             }
         }
+        Mark::TablesReread { requests, tables } => cp.take_rereads(&requests, &tables),
     }
 }
 

@@ -447,6 +447,11 @@ impl<S: Sink, F: Format> Runner<S, F> {
                 SourceItem::SelectionGrown { selection, tables } => {
                     self.selection_grown(selection, tables);
                 }
+                SourceItem::TablesReread { requests, tables } => {
+                    self.snapshot_again(!tables.is_empty());
+                    let mark = Mark::TablesReread { requests, tables };
+                    self.marks.push(self.next_seq, mark);
+                }
                 SourceItem::Barrier(notify) => self.barriers.push_back((self.next_seq, notify)),
                 SourceItem::SnapshotDone => {
                     self.stats.snapshot_complete.store(true, Ordering::Relaxed);
@@ -538,15 +543,21 @@ impl<S: Sink, F: Format> Runner<S, F> {
     /// Tables joined the running task: marked for the checkpoint; the shard reads a
     /// snapshot again while any of them is unread.
     fn selection_grown(&mut self, selection: Vec<String>, tables: Vec<(String, TableProgress)>) {
-        let unread = tables
-            .iter()
-            .any(|(_, p)| matches!(p, TableProgress::Pending));
+        self.snapshot_again(
+            tables
+                .iter()
+                .any(|(_, p)| matches!(p, TableProgress::Pending)),
+        );
+        self.marks
+            .push(self.next_seq, Mark::SelectionGrown { selection, tables });
+    }
+
+    /// Tables are to be read (`unread`): the snapshot is not complete until they are.
+    fn snapshot_again(&mut self, unread: bool) {
         if unread {
             self.stats.snapshot_complete.store(false, Ordering::Relaxed);
             phase::report(&self.opts.phase, ShardPhase::Snapshot);
         }
-        self.marks
-            .push(self.next_seq, Mark::SelectionGrown { selection, tables });
     }
 
     /// Adds a batch's snapshot rows to the per-table counts and marks the progress.

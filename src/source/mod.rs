@@ -192,6 +192,13 @@ pub enum SourceItem {
         selection: Vec<String>,
         tables: Vec<(String, crate::checkpoint::TableProgress)>,
     },
+    /// Requests to read tables again (`TaskSpec::rereads`) are taken in: `tables` (those the
+    /// source captures) are unread from here on, and their rows follow. Recorded in the
+    /// checkpoint once the items before it are acknowledged (`Checkpoint::take_rereads`).
+    TablesReread {
+        requests: Vec<(String, u64)>,
+        tables: Vec<String>,
+    },
     /// Notified once every record before it is acknowledged by the sink (a chunk group's
     /// hand-over to other workers, `SnapshotLanes`, waits on it so that their rows land after
     /// every older change of their keys).
@@ -279,10 +286,12 @@ pub trait Source: Send + 'static {
         confirmed: watch::Receiver<ResumeToken>,
     ) -> impl Future<Output = ()> + Send + 'static;
 
-    /// The task's spec as it changes while the source runs (`ctl task add-tables`), given
-    /// before `run`. A source that returns `true` adopts tables added to the selection while
-    /// it runs, with no restart (it sends `SourceItem::SelectionGrown` first); one that
-    /// returns `false` is restarted by the runtime when the selection grows.
+    /// The task's spec as it changes while the source runs (`ctl task add-tables`, `ctl task
+    /// resnapshot`), given before `run`. A source that returns `true` adopts tables added to
+    /// the selection while it runs, with no restart (it sends `SourceItem::SelectionGrown`
+    /// first), and reads a table again when `TaskSpec::rereads` asks for it (it sends
+    /// `SourceItem::TablesReread` first); one that returns `false` is restarted by the runtime
+    /// when either changes.
     fn follow_spec(&mut self, _specs: watch::Receiver<Arc<crate::config::TaskSpec>>) -> bool {
         false
     }

@@ -60,9 +60,9 @@ pub struct ShardRuntime {
     pub status: Option<watch::Sender<ShardPhase>>,
     /// The task's rate limits as they change while it runs (`None`: the spec's, fixed).
     pub limits: Option<watch::Receiver<Limits>>,
-    /// The shard's spec as it changes while it runs (`ctl task add-tables`; `None`: fixed).
-    /// Each attempt starts from the newest; a source that follows it adopts added tables live,
-    /// any other is restarted when the selection grows.
+    /// The shard's spec as it changes while it runs (`ctl task add-tables`, `ctl task
+    /// resnapshot`; `None`: fixed). Each attempt starts from the newest; a source that follows
+    /// it adopts added tables and reads tables again live, any other is restarted.
     pub specs: Option<watch::Receiver<Arc<TaskSpec>>>,
 }
 
@@ -159,8 +159,8 @@ enum Ended {
     /// A task without an incremental phase is done (a full-only task read its snapshot, a
     /// schema-only one published its definitions): what it holds on the source can go.
     Finished(Box<Checkpoint>),
-    /// Tables were added to the selection of a source that cannot adopt them while it runs:
-    /// the next attempt starts with them.
+    /// Tables were added to the selection of a source that cannot adopt them while it runs,
+    /// or it was asked to read a table again: the next attempt starts with them.
     SelectionGrew,
 }
 
@@ -191,6 +191,7 @@ async fn attempt<So: Source, Si: Sink>(
     let fixed = routing.policy() == Some(PartitionPolicy::PartitionZero);
     let known = if cp.started {
         let grown = check_selection(&rt.spec, &mut cp, &info.tables)?;
+        take_rereads(rt, &mut cp, &info.tables);
         adopt_unrecorded(&mut cp, sink.kind(), &topics);
         sink.prepare_topics(&plans).await?;
         let before = cp.topic_partitions.clone();
@@ -250,7 +251,7 @@ async fn attempt<So: Source, Si: Sink>(
     report.saves = runner.saves();
     running.abort();
     let Some(end) = end else {
-        tracing::info!(task = %rt.key.task, shard = rt.key.shard, "tables added to the selection: starting the shard again with them");
+        tracing::info!(task = %rt.key.task, shard = rt.key.shard, "tables added to the selection, or asked to be read again: starting the shard again");
         return Ok(Ended::SelectionGrew);
     };
     let end = end?;
@@ -262,11 +263,29 @@ async fn attempt<So: Source, Si: Sink>(
     Ok(Ended::Stopped)
 }
 
-/// Returns once `specs` selects other tables than `running` does.
+/// Tables the shard was asked to read again (`ctl task resnapshot`) and has not: unread from
+/// here on, so the source reads them as it reads any unread table at a resume.
+fn take_rereads(rt: &ShardRuntime, cp: &mut Checkpoint, tables: &[Arc<TableSchema>]) {
+    let due = cp.rereads_due(&rt.spec.rereads);
+    if due.is_empty() {
+        return;
+    }
+    let captured: Vec<String> = due
+        .iter()
+        .map(|(t, _)| t.clone())
+        .filter(|t| tables.iter().any(|s| s.qualified_name() == *t))
+        .collect();
+    tracing::info!(task = %rt.key.task, shard = rt.key.shard, tables = ?captured, "reading tables again, as asked");
+    cp.take_rereads(&due, &captured);
+}
+
+/// Returns once `specs` selects other tables than `running` does, or asks for a table to be
+/// read again.
 async fn selection_grows(mut specs: watch::Receiver<Arc<TaskSpec>>, running: &TaskSpec) {
     let now = running.selection_record();
     loop {
-        if specs.borrow_and_update().selection_record() != now {
+        let spec = specs.borrow_and_update().clone();
+        if spec.selection_record() != now || spec.rereads != running.rereads {
             return;
         }
         if specs.changed().await.is_err() {
@@ -470,6 +489,8 @@ async fn first_start<So: Source, Si: Sink>(
     let topics: Vec<String> = plans.iter().map(|t| t.name.clone()).collect();
     cp.sink = Some(sink.kind().to_owned());
     cp.selection = Some(rt.spec.selection_record());
+    // Every table is read at the first start: the requests to read one again are met.
+    cp.rereads = rt.spec.rereads.clone();
     cp.topics = topics.clone();
     let mut planned = cp.planned.take().unwrap_or_default();
     let earlier = std::mem::take(&mut planned.source);

@@ -6,7 +6,7 @@ use super::{
     ClusterState, Command, Desired, Rejection, Response, ShardPlan, ShardProgress, ShardRecord,
     ShardState, ShardStatus, Stamped, WorkerRecord,
 };
-use crate::checkpoint::{check_replace, CheckpointError, ShardKey, TableProgress};
+use crate::checkpoint::{check_replace, CheckpointError, ShardKey};
 use crate::cluster::NodeId;
 
 impl ClusterState {
@@ -48,7 +48,7 @@ impl ClusterState {
                 spec_toml,
                 shards,
             } => self.add_tables(name, spec_toml, shards, at),
-            Command::ResnapshotTable { name, table } => self.resnapshot(name, table, at),
+            Command::ResnapshotTable { name, table } => self.resnapshot(name, table),
             Command::SetDesired { name, desired } => self.set_desired(name, *desired, at),
             Command::DeleteTask {
                 name,
@@ -242,7 +242,7 @@ impl ClusterState {
         Response::Ok
     }
 
-    fn resnapshot(&mut self, name: &str, table: &str, at: u64) -> Response {
+    fn resnapshot(&mut self, name: &str, table: &str) -> Response {
         if !self.tasks.contains_key(name) {
             return no_task(name);
         }
@@ -252,11 +252,12 @@ impl ClusterState {
                 format!("task {name} does not capture table {table}: name it as `schema.table`, as `tributary ctl task get {name}` lists the shards' tables"),
             );
         };
-        if let Some(cp) = self.checkpoints.get_mut(&key) {
-            cp.tables.insert(table.to_owned(), TableProgress::Pending);
-        }
+        // No restart: the owner hands the request to the running shard, whose source reads
+        // the table again beside its stream (a source that cannot is restarted by its
+        // runtime, which takes the request in at the start).
         if let Some(s) = self.shards.get_mut(&key) {
-            restart(s, at);
+            let n = s.rereads.entry(table.to_owned()).or_insert(0);
+            *n += 1;
         }
         Response::Ok
     }
@@ -300,16 +301,6 @@ impl ClusterState {
     }
 }
 
-/// A shard whose tables or checkpoint changed under its owner starts again under a new
-/// epoch: the owner stops the old run at once (its later checkpoints are refused) and starts
-/// it from the checkpoint as it now is. A failed or completed shard keeps its state.
-fn restart(s: &mut ShardRecord, at: u64) {
-    s.epoch += 1;
-    if !matches!(s.status.state, ShardState::Failed | ShardState::Completed) {
-        s.status = pending(at, s.status.generation);
-    }
-}
-
 fn new_shard(tables: Vec<String>, at: u64) -> ShardRecord {
     ShardRecord {
         tables,
@@ -318,6 +309,7 @@ fn new_shard(tables: Vec<String>, at: u64) -> ShardRecord {
         moving_to: None,
         status: pending(at, 0),
         progress: ShardProgress::default(),
+        rereads: Default::default(),
     }
 }
 

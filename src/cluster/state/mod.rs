@@ -213,6 +213,11 @@ pub struct ShardRecord {
     pub moving_to: Option<NodeId>,
     pub status: ShardStatus,
     pub progress: ShardProgress,
+    /// Requests to read a table again (`ResnapshotTable`), each table with its latest
+    /// request's number: the running shard takes them in beside its stream, and its
+    /// checkpoint records those taken (`Checkpoint::rereads`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub rereads: BTreeMap<String, u64>,
 }
 
 /// How a shard is doing, as its owner last reported.

@@ -253,7 +253,7 @@ fn added_tables_change_a_running_shard_without_a_restart_and_create_new_ones() {
 }
 
 #[test]
-fn a_resnapshot_marks_the_table_unread_and_fences_the_run_that_read_it() {
+fn a_resnapshot_asks_the_running_shard_to_read_the_table_again_without_a_restart() {
     let mut s = owned_with_checkpoint();
     s.checkpoints.get_mut(&key(0)).unwrap().tables.insert(
         "public.a".into(),
@@ -267,12 +267,26 @@ fn a_resnapshot_marks_the_table_unread_and_fences_the_run_that_read_it() {
         kind(s.apply(&at(3, again("public.z")))),
         Some(Rejection::NotFound)
     );
-    assert_eq!(s.shards[&key(0)].epoch, 1, "a refused call changes nothing");
-    assert_eq!(s.apply(&at(3, again("public.a"))), Response::Ok);
-    assert_eq!(
-        s.checkpoints[&key(0)].tables["public.a"],
-        crate::checkpoint::TableProgress::Pending
+    assert!(
+        s.shards[&key(0)].rereads.is_empty(),
+        "a refused call changes nothing"
     );
-    assert_eq!(s.shards[&key(0)].epoch, 2);
-    assert_eq!(kind(save(&mut s, 1, 1, 20)), Some(Rejection::StaleEpoch));
+    assert_eq!(s.apply(&at(3, again("public.a"))), Response::Ok);
+    assert_eq!(s.shards[&key(0)].rereads["public.a"], 1);
+    assert_eq!(s.apply(&at(4, again("public.a"))), Response::Ok);
+    assert_eq!(
+        s.shards[&key(0)].rereads["public.a"],
+        2,
+        "each request is a new one"
+    );
+    assert_eq!(
+        s.shards[&key(0)].epoch,
+        1,
+        "no new epoch: the shard runs on"
+    );
+    assert_eq!(
+        save(&mut s, 1, 1, 20),
+        Response::Ok,
+        "its run goes on saving"
+    );
 }

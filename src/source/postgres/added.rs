@@ -221,3 +221,43 @@ async fn wait_running_ended(catalog: &Client, opts: &PgSourceOptions) -> Result<
         tokio::time::sleep(POLL).await;
     }
 }
+
+/// Waits until every commit that is in the WAL but held invisible by a synchronous standby
+/// now (a session waiting on `SyncRep` with an xid) is visible: the stream may have passed
+/// such a commit on before it remembered the transactions it passes on, and a chunk's
+/// snapshot taken meanwhile would read the rows it changed as they were before it.
+pub async fn wait_held_commits(
+    catalog: &Client,
+    opts: &PgSourceOptions,
+) -> Result<(), PgSourceError> {
+    const HELD: &str =
+        "SELECT coalesce(string_agg(pid::text || ':' || backend_xid::text, ','), '') \
+         FROM pg_stat_activity WHERE wait_event = 'SyncRep' AND backend_xid IS NOT NULL";
+    let sql_err = |e| PgSourceError::sql("waiting for commits a synchronous standby holds", e);
+    let held = |row: tokio_postgres::Row| -> HashSet<String> {
+        let list: String = row.get(0);
+        list.split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let first = held(catalog.query_one(HELD, &[]).await.map_err(sql_err)?);
+    let start = Instant::now();
+    loop {
+        let now = held(catalog.query_one(HELD, &[]).await.map_err(sql_err)?);
+        let still: Vec<&String> = first.intersection(&now).collect();
+        if still.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() >= opts.slot_create_timeout {
+            return Err(PgSourceError::Protocol {
+                context: format!("reading tables again in task {} shard {}", opts.task, opts.shard),
+                what: format!(
+                    "commits waiting for a synchronous standby (session:xid {still:?}) did not become visible within source.slot_create_timeout ({:?}): check the standby named in synchronous_standby_names, or raise the timeout",
+                    opts.slot_create_timeout
+                ),
+            });
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}

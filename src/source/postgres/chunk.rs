@@ -172,10 +172,24 @@ impl ChunkedSnapshot {
 
     /// Tables added to the running task (`super::adopt`): read after those queued, with the
     /// definitions the task read for them.
+    /// Queues tables to read from their first row: added to the task, or read again (a table
+    /// being read or queued starts over; the new definitions replace the old).
     pub fn add(&mut self, tables: Vec<ChunkedTable>, fingerprints: Fingerprints) {
         self.fingerprints.extend(fingerprints);
-        self.known.extend(tables.iter().map(|t| t.read.clone()));
-        self.tables.extend(tables);
+        for t in tables {
+            let oid = t.read.schema.oid;
+            if self
+                .current
+                .as_ref()
+                .is_some_and(|r| r.table.read.schema.oid == oid)
+            {
+                self.current = None;
+            }
+            self.tables.retain(|q| q.read.schema.oid != oid);
+            self.known.retain(|k| k.schema.oid != oid);
+            self.known.push(t.read.clone());
+            self.tables.push_back(t);
+        }
     }
 
     pub fn is_finished(&self) -> bool {

@@ -252,18 +252,28 @@ struct Added<'a> {
 
 impl Added<'_> {
     /// Takes in a finished adoption (`super::adopt`), at a transaction boundary: the
-    /// checkpoint's selection first, then keyed tables join the chunked snapshot and keyless
-    /// ones are read whole when the stream reaches their snapshot.
+    /// checkpoint's selection (or the requests to read tables again) first, then keyed tables
+    /// join the chunked snapshot and keyless ones are read whole when the stream reaches their
+    /// snapshot.
     async fn take(self, a: Adopted, out: &SourceSender) -> Result<(), PgSourceError> {
-        tracing::info!(tables = ?a.progress.iter().map(|(t, _)| t).collect::<Vec<_>>(), chunked = a.chunked.len(), whole = a.whole.as_ref().map_or(0, |w| w.tables.len()), "tables added to the running task: captured from here on");
+        let names: Vec<String> = a.progress.iter().map(|(t, _)| t.clone()).collect();
+        let again = !a.rereads.is_empty();
+        tracing::info!(tables = ?names, again, chunked = a.chunked.len(), whole = a.whole.as_ref().map_or(0, |w| w.tables.len()), "tables added to the running task, or read again: captured from here on");
         self.known.extend(a.schemas.iter().map(|t| t.oid));
         self.stream.set_selection(a.selection);
         self.stream.seed_relations(a.schemas);
-        let grown = SourceItem::SelectionGrown {
-            selection: a.record,
-            tables: a.progress,
+        let first = if again {
+            SourceItem::TablesReread {
+                requests: a.rereads,
+                tables: names,
+            }
+        } else {
+            SourceItem::SelectionGrown {
+                selection: a.record,
+                tables: a.progress,
+            }
         };
-        send(out, vec![grown]).await?;
+        send(out, vec![first]).await?;
         if let Some(c) = self.chunked.as_mut() {
             c.add(a.chunked, a.fingerprints);
         }

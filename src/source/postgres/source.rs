@@ -321,6 +321,7 @@ impl Source for PgSource {
                     Adopter::new(
                         specs,
                         self.opts.clone(),
+                        cp.rereads.clone(),
                         id.publications.clone(),
                         cp.incarnation.clone(),
                     )

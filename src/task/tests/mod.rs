@@ -450,6 +450,64 @@ async fn a_source_that_cannot_adopt_added_tables_starts_again_with_them() {
     assert_eq!(outcome, TaskOutcome::Stopped);
 }
 
+/// A source that cannot read a table again while it runs is started again when the shard is
+/// asked to (`ctl task resnapshot`): the start marks the table unread and records the request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_cannot_read_a_table_again_live_starts_again_to_read_it() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let w = World::new(20, 3);
+    let (specs_tx, specs) = watch::channel(Arc::new(w.spec.clone()));
+    let (stop, shutdown) = watch::channel(false);
+    let rt = ShardRuntime {
+        spec: w.spec.clone(),
+        key: key(),
+        epoch: Epoch::TakeOver,
+        store: w.store.clone(),
+        stats: Arc::new(Stats::default()),
+        shutdown,
+        until: None,
+        status: None,
+        limits: None,
+        specs: Some(specs),
+    };
+    let builds = Arc::new(AtomicUsize::new(0));
+    let (server, counted) = (w.server.clone(), builds.clone());
+    let source = move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Ok(FakeSource::new(&server))
+    };
+    let run = tokio::spawn(run_shard(rt, source, w.sink()));
+    until(&w.store, "the first run caught up", || w.caught_up()).await;
+    let mut asked = w.spec.clone();
+    asked.rereads.insert(fake::TABLE.into(), 1);
+    specs_tx.send_replace(Arc::new(asked));
+    let taken = || {
+        w.store
+            .get(&key())
+            .is_some_and(|cp| cp.rereads.get(fake::TABLE) == Some(&1))
+    };
+    until(&w.store, "the request recorded as taken", taken).await;
+    assert_eq!(
+        builds.load(Ordering::SeqCst),
+        2,
+        "one more start, to read it"
+    );
+    until(&w.store, "the table read again", || {
+        w.store.get(&key()).is_some_and(|cp| {
+            matches!(cp.tables.get(fake::TABLE), Some(TableProgress::Done { .. }))
+        })
+    })
+    .await;
+    assert_eq!(
+        builds.load(Ordering::SeqCst),
+        2,
+        "a request taken is not met again"
+    );
+    let _ = stop.send(true);
+    let outcome = run.await.unwrap().unwrap();
+    assert_eq!(outcome, TaskOutcome::Stopped);
+}
+
 /// Waits until `done`, looking again at each checkpoint `store` saves (what the conditions
 /// read), at most 20 s.
 async fn until(store: &MemoryCheckpointStore, what: &str, done: impl Fn() -> bool) {

@@ -28,6 +28,7 @@ fn shard(state: ShardState, done: u32, total: u32) -> ShardRecord {
             tables_total: total,
             ..ShardProgress::default()
         },
+        rereads: Default::default(),
     }
 }
 
