@@ -7,8 +7,10 @@
 #   limit.recvlogical_rows_per_s    pg_recvlogical (pgoutput, proto 1) draining the N inserts from
 #                                   a slot created before the load, up to the load's end LSN
 #   limit.producer_rows_per_s       a bare producer (tests/producer_bench.rs) sending N of the
-#                                   snapshot's own records again, with tributary's producer
-#                                   settings: the broker's ingest rate
+#                                   snapshot's own records again (keys, values and the two
+#                                   headers FORMATS.md requires), with tributary's producer
+#                                   settings: the broker's ingest rate. The same without the
+#                                   headers is reported beside it (limit.producer_no_headers_*)
 # Each limit also reports its seconds and the client's peak RSS (/usr/bin/time). tributary's
 # snapshot rates follow (one table and eight; full-only and chunked beside the stream; into the
 # null sink and the broker), its stream rates into the broker once per message format, each
@@ -428,7 +430,8 @@ run_snapshot_measurements() {
           producer=$(figure limit.producer_rows_per_s)
           if [ -z "$producer" ]; then
             # The bare producer sends this first snapshot's records again.
-            run_producer_limit "$name.public.bench_wide" "$n"
+            run_producer_limit "$name.public.bench_wide" "$n" 1 producer
+            run_producer_limit "$name.public.bench_wide" "$n" 0 producer_no_headers
             producer=$(figure limit.producer_rows_per_s)
           fi
           snapshot_figures "$name" "$n" "$(lesser "$limit" "$producer")" copy_or_producer
@@ -441,27 +444,29 @@ run_snapshot_measurements() {
   done
 }
 
-# run_producer_limit TOPIC N: the broker's ingest rate from a bare producer sending TOPIC's
-# records again, N of them (tests/producer_bench.rs). The figures of the measurement before it
+# run_producer_limit TOPIC N HEADERS NAME: the broker's ingest rate from a bare producer sending
+# TOPIC's records again, N of them, with their headers (HEADERS=1) or without (0)
+# (tests/producer_bench.rs), reported as limit.NAME_*. The figures of the measurement before it
 # (MEASURE_*) are kept.
 run_producer_limit() {
-  local out="$TRIBUTARY_RUN/producer-bench.log" timing="$TRIBUTARY_RUN/time-producer.out" line
+  local out="$TRIBUTARY_RUN/$4-bench.log" timing="$TRIBUTARY_RUN/time-$4.out" line
   local kept=("$MEASURE_SECS" "$MEASURE_RSS_KB" "$MEASURE_CPU_S" "$MEASURE_PG_CPU_S" "$MEASURE_BROKER_CPU_S")
-  step "limit: a bare producer sending $2 of $1's records to a fresh topic (log: $out)"
+  step "limit: a bare producer sending $2 of $1's records to a fresh topic, headers=$3 (log: $out)"
   cpu_begin
   TRIBUTARY_BENCH_KAFKA="127.0.0.1:$tansu_port" BENCH_PRODUCER_SOURCE_TOPIC="$1" BENCH_PRODUCER_MESSAGES="$2" \
+    BENCH_PRODUCER_HEADERS="$3" \
     /usr/bin/time -f '%M %U %S' -o "$timing" timeout "$bench_timeout" cargo nextest run --release \
     --test producer_bench --run-ignored only --no-capture >"$out" 2>&1 ||
     die "the producer measurement failed: see $out"
   cpu_end
   timed_figures "$timing"
   line=$(grep '^PRODUCER ' "$out") || die "no PRODUCER line in $out"
-  report limit.producer_rows_per_s "$(sed -E 's/.*rows_per_s=([0-9]+).*/\1/' <<<"$line")"
-  report limit.producer_seconds "$(sed -E 's/.*seconds=([0-9.]+).*/\1/' <<<"$line")"
-  report limit.producer_avg_record_bytes "$(sed -E 's/.*avg_record_bytes=([0-9]+).*/\1/' <<<"$line")"
+  report "limit.$4_rows_per_s" "$(sed -E 's/.*rows_per_s=([0-9]+).*/\1/' <<<"$line")"
+  report "limit.$4_seconds" "$(sed -E 's/.*seconds=([0-9.]+).*/\1/' <<<"$line")"
+  report "limit.$4_avg_record_bytes" "$(sed -E 's/.*avg_record_bytes=([0-9]+).*/\1/' <<<"$line")"
   # The producer's CPU includes cargo nextest's and the reading of the sample records; the
   # broker's is its own, over the same span.
-  report_cpu limit_producer producer
+  report_cpu "limit_$4" producer
   MEASURE_SECS=${kept[0]} MEASURE_RSS_KB=${kept[1]} MEASURE_CPU_S=${kept[2]}
   MEASURE_PG_CPU_S=${kept[3]} MEASURE_BROKER_CPU_S=${kept[4]}
 }

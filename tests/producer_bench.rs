@@ -1,8 +1,9 @@
 //! The broker's own ingest rate from a bare producer, the limit `scripts/bench.sh` sets beside
 //! the snapshot into the broker: the records tributary's snapshot wrote (the first up to 20,000
-//! of `BENCH_PRODUCER_SOURCE_TOPIC`, keys and values as they are, so sizes and compression
-//! ratio are tributary's) produced again, cycled, `BENCH_PRODUCER_MESSAGES` times (default
-//! 1,000,000) into a fresh topic of one partition, with the producer settings tributary uses by
+//! of `BENCH_PRODUCER_SOURCE_TOPIC`, keys, values and headers as they are, so sizes and
+//! compression ratio are tributary's; `BENCH_PRODUCER_HEADERS=0` leaves the headers out, to show
+//! what the two headers FORMATS.md requires cost) produced again, cycled,
+//! `BENCH_PRODUCER_MESSAGES` times (default 1,000,000) into a fresh topic of one partition, with the producer settings tributary uses by
 //! default (lz4, `acks=all`, idempotence, linger 5 ms, batches of up to 10,000 messages or
 //! 1 MB). The time runs from the first send to the last acknowledgement. Ignored in the test
 //! suite; run by `scripts/bench.sh` (release build), which sets `TRIBUTARY_BENCH_KAFKA`.
@@ -16,12 +17,19 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 /// Records read from the snapshot's topic and cycled over.
 const SAMPLE: i64 = 20_000;
+
+/// A record of the snapshot's topic: key, value and headers.
+struct Sampled {
+    key: Vec<u8>,
+    value: Vec<u8>,
+    headers: Vec<(String, Vec<u8>)>,
+}
 
 /// Counts acknowledged and failed deliveries.
 #[derive(Default)]
@@ -55,7 +63,11 @@ async fn bare_producer_ingest_rate() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let sample = read_sample(&brokers, &source);
+    let headers = std::env::var("BENCH_PRODUCER_HEADERS").map_or(true, |v| v != "0");
+    let mut sample = read_sample(&brokers, &source);
+    if !headers {
+        sample.iter_mut().for_each(|r| r.headers.clear());
+    }
     assert!(!sample.is_empty(), "no records in {source}");
     let topic = format!(
         "bench_producer_{}",
@@ -65,7 +77,7 @@ async fn bare_producer_ingest_rate() {
             .as_millis()
     );
     create_topic(&brokers, &topic).await;
-    let bytes: usize = sample.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let bytes: usize = sample.iter().map(|r| r.key.len() + r.value.len()).sum();
     let avg = bytes as f64 / sample.len() as f64;
     let (secs, counts) = produce(&brokers, &topic, &sample, messages);
     assert_eq!(
@@ -75,13 +87,13 @@ async fn bare_producer_ingest_rate() {
     );
     assert_eq!(counts.acked.load(Ordering::Relaxed), messages);
     println!(
-        "PRODUCER messages={messages} avg_record_bytes={avg:.0} seconds={secs:.3} rows_per_s={:.0} topic={topic}",
+        "PRODUCER messages={messages} headers={headers} avg_record_bytes={avg:.0} seconds={secs:.3} rows_per_s={:.0} topic={topic}",
         messages as f64 / secs
     );
 }
 
-/// Up to `SAMPLE` (key, value) pairs from the start of `topic`'s partition 0.
-fn read_sample(brokers: &str, topic: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
+/// Up to `SAMPLE` records from the start of `topic`'s partition 0.
+fn read_sample(brokers: &str, topic: &str) -> Vec<Sampled> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", "bench_producer_sample")
@@ -100,10 +112,16 @@ fn read_sample(brokers: &str, topic: &str) -> Vec<(Vec<u8>, Vec<u8>)> {
     while (out.len() as i64) < want && start.elapsed() < Duration::from_secs(60) {
         if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
             let m: OwnedMessage = m.detach();
-            out.push((
-                m.key().unwrap_or_default().to_vec(),
-                m.payload().unwrap_or_default().to_vec(),
-            ));
+            let headers = m.headers().map_or_else(Vec::new, |h| {
+                h.iter()
+                    .map(|h| (h.key.to_owned(), h.value.unwrap_or_default().to_vec()))
+                    .collect()
+            });
+            out.push(Sampled {
+                key: m.key().unwrap_or_default().to_vec(),
+                value: m.payload().unwrap_or_default().to_vec(),
+                headers,
+            });
         }
     }
     out
@@ -128,12 +146,7 @@ async fn create_topic(brokers: &str, topic: &str) {
 
 /// Sends `messages` records cycling over `sample`, waits for every acknowledgement; the
 /// seconds from the first send to the last acknowledgement.
-fn produce(
-    brokers: &str,
-    topic: &str,
-    sample: &[(Vec<u8>, Vec<u8>)],
-    messages: u64,
-) -> (f64, Arc<Counts>) {
+fn produce(brokers: &str, topic: &str, sample: &[Sampled], messages: u64) -> (f64, Arc<Counts>) {
     let counts = Arc::new(Counts::default());
     // tributary's defaults (src/sink/kafka/config.rs `producer_config`).
     let producer: BaseProducer<Counting> = ClientConfig::new()
@@ -151,11 +164,22 @@ fn produce(
         .expect("producer");
     let start = Instant::now();
     for i in 0..messages {
-        let (key, value) = &sample[(i % sample.len() as u64) as usize];
+        let r = &sample[(i % sample.len() as u64) as usize];
         if i % 1000 == 0 {
             producer.poll(Duration::ZERO);
         }
-        let mut record = BaseRecord::to(topic).key(key).payload(value);
+        let mut record = BaseRecord::to(topic).key(&r.key).payload(&r.value);
+        if !r.headers.is_empty() {
+            // As a producer must: librdkafka takes the headers with the record.
+            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+            for (key, value) in &r.headers {
+                headers = headers.insert(Header {
+                    key,
+                    value: Some(value),
+                });
+            }
+            record = record.headers(headers);
+        }
         loop {
             match producer.send(record) {
                 Ok(()) => break,

@@ -180,6 +180,18 @@ pub enum TableProgress {
     Done { rows: u64 },
 }
 
+/// The requests in `asked` (table → latest request's number) newer than those `taken`.
+pub fn rereads_due(
+    taken: &BTreeMap<String, u64>,
+    asked: &BTreeMap<String, u64>,
+) -> Vec<(String, u64)> {
+    asked
+        .iter()
+        .filter(|(t, n)| taken.get(*t).is_none_or(|k| k < *n))
+        .map(|(t, n)| (t.clone(), *n))
+        .collect()
+}
+
 /// A shard's durable progress.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
@@ -267,10 +279,7 @@ impl Checkpoint {
 
     /// The requests of `spec` to read a table again that this progress has not taken in.
     pub fn rereads_due(&self, spec: &BTreeMap<String, u64>) -> Vec<(String, u64)> {
-        spec.iter()
-            .filter(|(t, n)| self.rereads.get(*t).is_none_or(|taken| taken < *n))
-            .map(|(t, n)| (t.clone(), *n))
-            .collect()
+        rereads_due(&self.rereads, spec)
     }
 
     /// Takes in requests to read tables again: each table named is unread from here on

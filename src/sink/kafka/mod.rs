@@ -18,10 +18,10 @@
 //!   buffers outside librdkafka and never drops a record.
 //! - Partitioning: `murmur2_random`, the Java client's hash, so keyed records land where a Java
 //!   producer (Debezium) would put them.
-//! - Throughput (release build, tansu with memory storage, 2 shared cores, 100k records of
-//!   ~300 bytes, lz4): 185k-340k records/s, the same as a bare librdkafka producer sending the
-//!   same records with the two headers (210k-340k). Without headers librdkafka reaches
-//!   400k-800k: the per-message headers FORMATS.md requires cost about half, in librdkafka.
+//! - Throughput: a bare librdkafka producer (`tests/producer_bench.rs`, release, tansu with
+//!   memory storage, 2 shared cores, lz4) sends 1M of a snapshot's Debezium records (741 bytes)
+//!   at 573k/s with the two headers FORMATS.md requires and 627k/s without them, in 2.1 CPU-s;
+//!   the sink adds the headers, the delivery tracking and little else (BENCHMARKS.md).
 //! - Role files: `config` (options, validation, librdkafka properties), `producer` (delivery
 //!   context, shared state), `ack` (watermark), `admin` (topics), `error` (classification).
 

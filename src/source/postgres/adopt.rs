@@ -153,12 +153,7 @@ impl Adopter {
     }
 
     fn start_rereading(&mut self, spec: &TaskSpec) {
-        let due: Vec<(String, u64)> = spec
-            .rereads
-            .iter()
-            .filter(|(t, n)| self.rereads.get(*t).is_none_or(|taken| taken < *n))
-            .map(|(t, n)| (t.clone(), *n))
-            .collect();
+        let due = crate::checkpoint::rereads_due(&self.rereads, &spec.rereads);
         if due.is_empty() {
             return;
         }
