@@ -405,12 +405,17 @@ fn a_selection_may_grow_but_not_shrink_or_change_options() {
     assert!(e.to_string().contains("no incremental phase"), "{e}");
 }
 
-/// A source that cannot adopt tables while it runs (`Source::follow_spec` is `false`) is
-/// started again when the shard's selection grows, and its checkpoint records the new one.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_source_that_cannot_adopt_added_tables_starts_again_with_them() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let w = World::new(20, 3);
+/// A shard of `w` whose spec a test changes while it runs (its source, the fake, does not
+/// follow it), caught up once.
+struct Following {
+    specs: watch::Sender<Arc<TaskSpec>>,
+    stop: watch::Sender<bool>,
+    /// Sources built so far (one per attempt).
+    builds: Arc<std::sync::atomic::AtomicUsize>,
+    run: tokio::task::JoinHandle<Result<TaskOutcome, TaskFailure>>,
+}
+
+async fn following(w: &World) -> Following {
     let (specs_tx, specs) = watch::channel(Arc::new(w.spec.clone()));
     let (stop, shutdown) = watch::channel(false);
     let rt = ShardRuntime {
@@ -425,18 +430,32 @@ async fn a_source_that_cannot_adopt_added_tables_starts_again_with_them() {
         limits: None,
         specs: Some(specs),
     };
-    let builds = Arc::new(AtomicUsize::new(0));
+    let builds = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (server, counted) = (w.server.clone(), builds.clone());
     let source = move || {
-        counted.fetch_add(1, Ordering::SeqCst);
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(FakeSource::new(&server))
     };
     let run = tokio::spawn(run_shard(rt, source, w.sink()));
     until(&w.store, "the first run caught up", || w.caught_up()).await;
-    assert_eq!(builds.load(Ordering::SeqCst), 1);
+    Following {
+        specs: specs_tx,
+        stop,
+        builds,
+        run,
+    }
+}
+
+/// A source that cannot adopt tables while it runs (`Source::follow_spec` is `false`) is
+/// started again when the shard's selection grows, and its checkpoint records the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_cannot_adopt_added_tables_starts_again_with_them() {
+    let w = World::new(20, 3);
+    let f = following(&w).await;
+    assert_eq!(f.builds.load(std::sync::atomic::Ordering::SeqCst), 1);
     let mut grown = w.spec.clone();
     grown.objects.tables.push("public.other".into());
-    specs_tx.send_replace(Arc::new(grown));
+    f.specs.send_replace(Arc::new(grown));
     let recorded = || {
         w.store.get(&key()).is_some_and(|cp| {
             cp.selection
@@ -444,9 +463,13 @@ async fn a_source_that_cannot_adopt_added_tables_starts_again_with_them() {
         })
     };
     until(&w.store, "the grown selection recorded", recorded).await;
-    assert_eq!(builds.load(Ordering::SeqCst), 2, "one more start, with it");
-    let _ = stop.send(true);
-    let outcome = run.await.unwrap().unwrap();
+    assert_eq!(
+        f.builds.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "one more start, with it"
+    );
+    let _ = f.stop.send(true);
+    let outcome = f.run.await.unwrap().unwrap();
     assert_eq!(outcome, TaskOutcome::Stopped);
 }
 
@@ -454,33 +477,11 @@ async fn a_source_that_cannot_adopt_added_tables_starts_again_with_them() {
 /// asked to (`ctl task resnapshot`): the start marks the table unread and records the request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_source_that_cannot_read_a_table_again_live_starts_again_to_read_it() {
-    use std::sync::atomic::{AtomicUsize, Ordering};
     let w = World::new(20, 3);
-    let (specs_tx, specs) = watch::channel(Arc::new(w.spec.clone()));
-    let (stop, shutdown) = watch::channel(false);
-    let rt = ShardRuntime {
-        spec: w.spec.clone(),
-        key: key(),
-        epoch: Epoch::TakeOver,
-        store: w.store.clone(),
-        stats: Arc::new(Stats::default()),
-        shutdown,
-        until: None,
-        status: None,
-        limits: None,
-        specs: Some(specs),
-    };
-    let builds = Arc::new(AtomicUsize::new(0));
-    let (server, counted) = (w.server.clone(), builds.clone());
-    let source = move || {
-        counted.fetch_add(1, Ordering::SeqCst);
-        Ok(FakeSource::new(&server))
-    };
-    let run = tokio::spawn(run_shard(rt, source, w.sink()));
-    until(&w.store, "the first run caught up", || w.caught_up()).await;
+    let f = following(&w).await;
     let mut asked = w.spec.clone();
     asked.rereads.insert(fake::TABLE.into(), 1);
-    specs_tx.send_replace(Arc::new(asked));
+    f.specs.send_replace(Arc::new(asked));
     let taken = || {
         w.store
             .get(&key())
@@ -488,7 +489,7 @@ async fn a_source_that_cannot_read_a_table_again_live_starts_again_to_read_it() 
     };
     until(&w.store, "the request recorded as taken", taken).await;
     assert_eq!(
-        builds.load(Ordering::SeqCst),
+        f.builds.load(std::sync::atomic::Ordering::SeqCst),
         2,
         "one more start, to read it"
     );
@@ -499,12 +500,12 @@ async fn a_source_that_cannot_read_a_table_again_live_starts_again_to_read_it() 
     })
     .await;
     assert_eq!(
-        builds.load(Ordering::SeqCst),
+        f.builds.load(std::sync::atomic::Ordering::SeqCst),
         2,
         "a request taken is not met again"
     );
-    let _ = stop.send(true);
-    let outcome = run.await.unwrap().unwrap();
+    let _ = f.stop.send(true);
+    let outcome = f.run.await.unwrap().unwrap();
     assert_eq!(outcome, TaskOutcome::Stopped);
 }
 
