@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use tributary::sink::kafka::{Acks, KafkaSink, KafkaSinkConfig, POSITION_HEADER, TX_HEADER};
+use tributary::sink::kafka::{
+    Acks, KafkaSink, KafkaSinkConfig, Transactional, POSITION_HEADER, TX_HEADER,
+};
 use tributary::sink::{Record, Sink, SinkError, TopicPlan};
 
 #[path = "support/murmur2.rs"]
@@ -376,6 +378,44 @@ mod serial {
             for codec in tributary::config::COMPRESSION {
                 round_trip(|c| c.compression = codec.to_owned()).await;
             }
+        })
+        .await
+        .expect("test timed out");
+    }
+
+    /// Exactly-once delivery against a broker without transactions (tansu 0.6 takes
+    /// InitProducerId but offers no EndTxn): the commit fails for good, in one line naming the
+    /// brokers and the setting to change, and nothing counts as durable.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_broker_without_transactions_is_refused_at_the_first_commit() {
+        tokio::time::timeout(TEST_TIMEOUT, async {
+            let topic = unique("txn");
+            let mut sink = sink(|c| {
+                c.transactions = Some(Transactional {
+                    id: unique("txn-id"),
+                    checkpoint_topic: unique("checkpoints"),
+                    timeout: Duration::from_secs(10),
+                });
+            });
+            sink.prepare_topics(&[TopicPlan::named(topic.clone())])
+                .await
+                .unwrap();
+            sink.init_transactions().await.unwrap();
+            let (position, tx) = ("0/1:0".to_owned(), "7".to_owned());
+            sink.send(&record(&topic, "k", Some("v"), &position, &tx), 0)
+                .await
+                .unwrap();
+            let err = sink.commit(b"lane", b"checkpoint").await.unwrap_err();
+            let line = err.to_string();
+            assert!(
+                matches!(err, SinkError::TransactionsUnsupported { .. }) && !err.is_transient(),
+                "{err:?}"
+            );
+            assert!(
+                line.contains(kafka()) && line.contains("at_least_once") && !line.contains('\n'),
+                "{line}"
+            );
+            assert_eq!(sink.durable_watermark(), 0);
         })
         .await
         .expect("test timed out");

@@ -131,6 +131,36 @@ pub enum SinkError {
     /// Anything else from the Kafka client.
     #[error("Kafka client error")]
     Client(#[source] rdkafka::error::KafkaError),
+    /// Exactly-once delivery asked of brokers without transactions.
+    #[error(
+        "the Kafka brokers at {servers} do not support transactions ({reason}; tansu does \
+         not): set destination.delivery = \"at_least_once\", or use brokers with transactions"
+    )]
+    TransactionsUnsupported { servers: String, reason: String },
+    /// A newer producer with the same transactional id started: the lane runs elsewhere now.
+    #[error(
+        "producer {transactional_id} was fenced by a newer one with the same transactional id \
+         (the shard runs elsewhere now): this run stops and writes nothing more"
+    )]
+    Fenced { transactional_id: String },
+    /// The open transaction was aborted: read_committed consumers never see its records.
+    #[error(
+        "the transaction of {transactional_id} was aborted ({reason}): its records are \
+         discarded and the shard resumes from its last committed checkpoint"
+    )]
+    TransactionAborted {
+        transactional_id: String,
+        reason: String,
+    },
+    /// A commit did not answer: its outcome is unknown until a new producer resolves it.
+    #[error(
+        "the commit of {transactional_id}'s transaction did not answer ({reason}): its outcome \
+         is unknown, so the producer is dropped and the shard resumes from the checkpoint topic"
+    )]
+    TransactionUnresolved {
+        transactional_id: String,
+        reason: String,
+    },
 }
 
 impl SinkError {
@@ -147,7 +177,10 @@ impl SinkError {
     /// Whether retrying the same work later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            SinkError::Unreachable { .. } | SinkError::FlushTimeout { .. } => true,
+            SinkError::Unreachable { .. }
+            | SinkError::FlushTimeout { .. }
+            | SinkError::TransactionAborted { .. }
+            | SinkError::TransactionUnresolved { .. } => true,
             SinkError::Delivery { retriable, .. } => *retriable,
             _ => false,
         }
@@ -171,6 +204,10 @@ impl SinkError {
             SinkError::FlushTimeout { .. } => "flush_timeout",
             SinkError::InvalidField { .. } | SinkError::Config(_) => "config",
             SinkError::Client(_) => "client",
+            SinkError::TransactionsUnsupported { .. } => "transactions_unsupported",
+            SinkError::Fenced { .. } => "fenced",
+            SinkError::TransactionAborted { .. } => "transaction_aborted",
+            SinkError::TransactionUnresolved { .. } => "transaction_unresolved",
         }
     }
 }

@@ -143,6 +143,26 @@ impl TopicAdmin {
         Ok(created)
     }
 
+    /// Creates the compacted one-partition `topic` (exactly-once delivery's checkpoint topic)
+    /// unless it exists.
+    pub(crate) async fn ensure_compacted(&self, topic: &str) -> Result<(), SinkError> {
+        if self.missing(&[topic.to_owned()]).await?.is_empty() {
+            return Ok(());
+        }
+        let new = NewTopic::new(topic, 1, TopicReplication::Fixed(self.replication_factor))
+            .set("cleanup.policy", "compact");
+        let results = self
+            .client
+            .create_topics(&[new], &self.options())
+            .await
+            .map_err(SinkError::Client)?;
+        for result in results {
+            check_result(result, "create", RDKafkaErrorCode::TopicAlreadyExists)?;
+        }
+        tracing::info!(%topic, "created the compacted checkpoint topic");
+        self.wait_visible(&[topic]).await
+    }
+
     /// Polls metadata until every topic shows partitions, within the request timeout.
     async fn wait_visible(&self, topics: &[&str]) -> Result<(), SinkError> {
         let deadline = tokio::time::Instant::now() + self.timeout;

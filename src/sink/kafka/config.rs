@@ -115,6 +115,29 @@ pub struct KafkaSinkConfig {
     pub flush_timeout: Duration,
     /// How long a metadata or admin request waits for the brokers.
     pub request_timeout: Duration,
+    /// Exactly-once delivery: records and the shard's checkpoint record committed together in
+    /// Kafka transactions (`super::txn`); `None`: at least once.
+    pub transactions: Option<Transactional>,
+}
+
+/// A transactional producer's identity and its checkpoint topic.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transactional {
+    /// `transactional.id`: the same for every producer of one shard lane, whichever worker
+    /// runs it, so a new one fences the one before.
+    pub id: String,
+    /// The compacted topic holding each lane's checkpoint record.
+    pub checkpoint_topic: String,
+    /// `transaction.timeout.ms`: the coordinator aborts a transaction open longer.
+    pub timeout: Duration,
+}
+
+impl Transactional {
+    /// The checkpoint topic unless a task names another.
+    pub const DEFAULT_CHECKPOINT_TOPIC: &'static str = "__tributary_checkpoints";
+    /// A minute: far above a commit interval, below brokers' `transaction.max.timeout.ms`
+    /// (15 minutes by default).
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 }
 
 impl KafkaSinkConfig {
@@ -198,6 +221,12 @@ impl KafkaSinkConfig {
         }
         if self.flush_timeout.is_zero() || self.request_timeout.is_zero() {
             return Err(invalid("flush_timeout", "timeouts must be positive"));
+        }
+        if self.transactions.is_some() && self.acks != Acks::All {
+            return Err(invalid(
+                "acks",
+                "exactly-once delivery needs acks = \"all\" (transactions need the idempotent producer)",
+            ));
         }
         Ok(())
     }
@@ -328,6 +357,11 @@ impl KafkaSinkConfig {
         if let Some(bytes) = self.message_max_bytes {
             config.set("message.max.bytes", bytes.to_string());
         }
+        if let Some(t) = &self.transactions {
+            config
+                .set("transactional.id", &t.id)
+                .set("transaction.timeout.ms", t.timeout.as_millis().to_string());
+        }
         for (key, value) in &self.properties {
             config.set(key, value);
         }
@@ -422,6 +456,7 @@ impl Default for KafkaSinkConfig {
             bounds: crate::config::Bounds::default(),
             flush_timeout: Self::DEFAULT_FLUSH_TIMEOUT,
             request_timeout: Self::DEFAULT_REQUEST_TIMEOUT,
+            transactions: None,
         }
     }
 }
@@ -465,6 +500,7 @@ impl fmt::Debug for KafkaSinkConfig {
             .field("bounds", &self.bounds)
             .field("flush_timeout", &self.flush_timeout)
             .field("request_timeout", &self.request_timeout)
+            .field("transactions", &self.transactions)
             .finish()
     }
 }

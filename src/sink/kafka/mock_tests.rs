@@ -14,18 +14,18 @@ use super::{KafkaSink, KafkaSinkConfig, POSITION_HEADER, TX_HEADER};
 use crate::sink::{Record, Sink, SinkError, TopicPlan};
 
 /// Upper bound of every test here.
-const TEST_TIMEOUT: Duration = Duration::from_secs(60);
+pub(super) const TEST_TIMEOUT: Duration = Duration::from_secs(60);
 
-type Mock = MockCluster<'static, DefaultProducerContext>;
+pub(super) type Mock = MockCluster<'static, DefaultProducerContext>;
 
-fn mock_with_topic(brokers: i32, topic: &str, partitions: i32) -> Mock {
+pub(super) fn mock_with_topic(brokers: i32, topic: &str, partitions: i32) -> Mock {
     let mock = MockCluster::new(brokers).expect("mock cluster");
     mock.create_topic(topic, partitions, brokers.min(3))
         .expect("mock topic");
     mock
 }
 
-fn sink_for(mock: &Mock, edit: impl FnOnce(&mut KafkaSinkConfig)) -> KafkaSink {
+pub(super) fn sink_for(mock: &Mock, edit: impl FnOnce(&mut KafkaSinkConfig)) -> KafkaSink {
     let mut config = KafkaSinkConfig {
         bootstrap_servers: mock.bootstrap_servers(),
         create_topics: false,
@@ -47,7 +47,7 @@ fn parts(i: u64) -> (String, String, String, String) {
     )
 }
 
-async fn send_numbered(
+pub(super) async fn send_numbered(
     sink: &mut KafkaSink,
     topic: &str,
     seqs: std::ops::Range<u64>,
@@ -109,7 +109,7 @@ fn header<'m>(message: &'m OwnedMessage, name: &str) -> Option<&'m [u8]> {
         .and_then(|h| h.value)
 }
 
-fn assert_exactly_numbered(messages: &[OwnedMessage], count: u64) {
+pub(super) fn assert_exactly_numbered(messages: &[OwnedMessage], count: u64) {
     let mut seen: Vec<u64> = Vec::new();
     for message in messages {
         let key = std::str::from_utf8(message.key().expect("key")).unwrap();

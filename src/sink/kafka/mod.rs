@@ -33,6 +33,9 @@ pub mod log_dirs;
 #[cfg(test)]
 mod mock_tests;
 mod producer;
+mod txn;
+#[cfg(test)]
+mod txn_tests;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -40,10 +43,10 @@ use std::time::Duration;
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::BaseRecord;
+use rdkafka::producer::{BaseRecord, Producer as _};
 
 use self::ack::AckTracker;
-pub use self::config::{Acks, KafkaSinkConfig};
+pub use self::config::{Acks, KafkaSinkConfig, Transactional};
 use self::producer::{Producer, Shared};
 use crate::metrics::ShardLabels;
 use crate::sink::{Record, Sink, SinkError, TopicPlan};
@@ -62,9 +65,11 @@ const QUEUE_FULL_RECHECK: Duration = Duration::from_millis(100);
 /// the producer shuts down: `flush` first when the records matter.
 pub struct KafkaSink {
     config: KafkaSinkConfig,
-    producer: Producer,
+    producer: Arc<Producer>,
     shared: Arc<Shared>,
     admin: admin::TopicAdmin,
+    /// Exactly-once delivery (`None`: at least once).
+    txn: Option<txn::Transactions>,
 }
 
 impl KafkaSink {
@@ -79,11 +84,122 @@ impl KafkaSink {
         let (producer, shared) = producer::create(&config, labels)?;
         let admin = admin::TopicAdmin::new(&config, Arc::clone(&shared))?;
         Ok(KafkaSink {
+            txn: config.transactions.clone().map(txn::Transactions::new),
             config,
-            producer,
+            producer: Arc::new(producer),
             shared,
             admin,
         })
+    }
+
+    /// Exactly-once: creates the checkpoint topic unless it exists, then fences every older
+    /// producer of this transactional id (their open transaction is aborted, one being
+    /// committed completes first). The first call of a run, before `read_checkpoint`.
+    pub async fn init_transactions(&mut self) -> Result<(), SinkError> {
+        let Some(t) = &self.txn else {
+            return Err(not_transactional());
+        };
+        self.admin
+            .ensure_compacted(&t.config.checkpoint_topic)
+            .await?;
+        let timeout = t.config.timeout;
+        let id = t.config.id.clone();
+        txn::blocking(&self.producer, move |p| p.init_transactions(timeout))
+            .await
+            .map_err(|e| self.with_servers(txn::failed(&id, e)))
+    }
+
+    /// Exactly-once: the lane's last committed checkpoint record (`None`: none yet).
+    pub async fn read_checkpoint(&self, key: &[u8]) -> Result<Option<Vec<u8>>, SinkError> {
+        let Some(t) = &self.txn else {
+            return Err(not_transactional());
+        };
+        let (config, transactional, key) = (self.config.clone(), t.config.clone(), key.to_vec());
+        tokio::task::spawn_blocking(move || txn::read_checkpoint(&config, &transactional, &key))
+            .await
+            .map_err(|e| SinkError::Config(format!("reading the checkpoint topic: {e}")))?
+    }
+
+    /// Exactly-once: commits every record sent since the last commit together with the
+    /// lane's checkpoint record (`key`, `checkpoint`); then the watermark passes them.
+    pub async fn commit(&mut self, key: &[u8], checkpoint: &[u8]) -> Result<(), SinkError> {
+        let Some(t) = self.txn.as_mut() else {
+            return Err(not_transactional());
+        };
+        t.begin(&self.producer)?;
+        let mut record =
+            BaseRecord::with_opaque_to(&t.config.checkpoint_topic, txn::CHECKPOINT_OPAQUE)
+                .key(key)
+                .payload(checkpoint);
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    let progress = self.shared.progress.notified();
+                    let _ = tokio::time::timeout(QUEUE_FULL_RECHECK, progress).await;
+                }
+                Err((e, _)) => return Err(self.abort(e).await),
+            }
+        }
+        let (timeout, id) = (t.config.timeout, t.config.id.clone());
+        match txn::blocking(&self.producer, move |p| p.commit_transaction(timeout)).await {
+            Ok(()) => {
+                if let Some(t) = self.txn.as_mut() {
+                    t.committed();
+                }
+                self.shared.progress.notify_one();
+                Ok(())
+            }
+            Err(e) => {
+                let error = self.with_servers(txn::commit_failed(&id, e));
+                match error {
+                    SinkError::TransactionAborted { .. } => Err(self.abort_with(error).await),
+                    other => {
+                        if let Some(t) = self.txn.as_mut() {
+                            t.ended();
+                        }
+                        Err(other)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Aborts the open transaction after `error`; returns the error to report.
+    async fn abort(&mut self, error: KafkaError) -> SinkError {
+        let id = self
+            .txn
+            .as_ref()
+            .map(|t| t.config.id.clone())
+            .unwrap_or_default();
+        let error = self.with_servers(txn::failed(&id, error));
+        self.abort_with(error).await
+    }
+
+    async fn abort_with(&mut self, error: SinkError) -> SinkError {
+        let Some(t) = self.txn.as_mut() else {
+            return error;
+        };
+        t.ended();
+        let timeout = t.config.timeout;
+        if let Err(e) = txn::blocking(&self.producer, move |p| p.abort_transaction(timeout)).await {
+            tracing::warn!(error = %e, "aborting the transaction failed; the next producer's init aborts it");
+        }
+        error
+    }
+
+    /// Names the brokers in an error that could not know them.
+    fn with_servers(&self, error: SinkError) -> SinkError {
+        match error {
+            SinkError::TransactionsUnsupported { reason, .. } => {
+                SinkError::TransactionsUnsupported {
+                    servers: self.config.bootstrap_servers.clone(),
+                    reason,
+                }
+            }
+            other => other,
+        }
     }
 
     /// The configuration the sink runs with.
@@ -154,6 +270,12 @@ impl KafkaSink {
     }
 }
 
+fn not_transactional() -> SinkError {
+    SinkError::Config(
+        "the sink is not transactional (destination.delivery is at_least_once)".into(),
+    )
+}
+
 /// The librdkafka record for `record`, with the position and transaction headers.
 fn base_record<'a>(record: &Record<'a>, seq: u64) -> BaseRecord<'a, [u8], [u8], usize> {
     let mut headers = OwnedHeaders::new_with_capacity(2 + record.extra_headers.len())
@@ -222,6 +344,10 @@ impl Sink for KafkaSink {
     }
 
     async fn send(&mut self, record: &Record<'_>, seq: u64) -> Result<(), SinkError> {
+        if let Some(t) = self.txn.as_mut() {
+            t.begin(&self.producer)?;
+            t.sent(seq);
+        }
         let in_flight = self.reserve(seq).await?;
         self.shared.metrics.sent.increment(1);
         self.shared.metrics.in_flight.set(in_flight as f64);
@@ -229,7 +355,8 @@ impl Sink for KafkaSink {
     }
 
     fn durable_watermark(&self) -> u64 {
-        self.shared.tracker().watermark()
+        let acked = self.shared.tracker().watermark();
+        self.txn.as_ref().map_or(acked, |t| t.watermark(acked))
     }
 
     fn check(&self) -> Result<(), SinkError> {

@@ -203,6 +203,13 @@ impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = usize;
 
     fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
+        if seq == super::txn::CHECKPOINT_OPAQUE {
+            // A checkpoint record: its transaction's commit reports its fate.
+            if let Err((error, _)) = result {
+                tracing::warn!(%error, "checkpoint record not delivered");
+            }
+            return;
+        }
         match result {
             Ok(_) => self.shared.ack(seq as u64),
             Err((error, message)) => {
