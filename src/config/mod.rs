@@ -49,6 +49,10 @@ pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 /// Standby status updates go out at least this often, well inside PostgreSQL's default
 /// 60 s `wal_sender_timeout` (and the 10 s that test and demo servers use).
 pub const DEFAULT_STATUS_INTERVAL: Duration = Duration::from_secs(3);
+/// Silence on the replication connection after which it is taken as lost: PostgreSQL's own
+/// `wal_receiver_timeout` default. Every status update asks the server for a keepalive, so a
+/// live server is never silent for long.
+pub const DEFAULT_RECEIVE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `ALTER TABLE ... REPLICA IDENTITY` needs an ACCESS EXCLUSIVE lock: past this wait behind
 /// the application's transactions, the task stops and names who holds the table.
@@ -167,6 +171,11 @@ pub struct SourceSpec {
     pub slot_create_timeout: Duration,
     #[serde(default = "default_status_interval", with = "humantime_serde")]
     pub status_interval: Duration,
+    /// No message from the server for this long (not even the keepalive each status update
+    /// asks for) and the replication connection is taken as lost: a network partition that
+    /// closes nothing ends in a reconnection instead of a wait without end.
+    #[serde(default = "default_receive_timeout", with = "humantime_serde")]
+    pub receive_timeout: Duration,
     /// Oracle (`config::oracle`): the server (a RAC's SCAN or VIP) and listener port (1521).
     pub host: Option<String>,
     pub port: Option<u16>,
@@ -409,6 +418,9 @@ const fn default_slot_create_timeout() -> Duration {
 const fn default_status_interval() -> Duration {
     DEFAULT_STATUS_INTERVAL
 }
+const fn default_receive_timeout() -> Duration {
+    DEFAULT_RECEIVE_TIMEOUT
+}
 const fn default_replica_identity_lock_timeout() -> Duration {
     DEFAULT_REPLICA_IDENTITY_LOCK_TIMEOUT
 }
@@ -527,6 +539,7 @@ impl TaskSpec {
                 self.migration.checkpoint_interval,
             ),
             ("source.status_interval", self.source.status_interval),
+            ("source.receive_timeout", self.source.receive_timeout),
             (
                 "objects.replica_identity_lock_timeout",
                 self.objects.replica_identity_lock_timeout,
@@ -539,6 +552,12 @@ impl TaskSpec {
             if d.is_zero() {
                 return invalid(field, "must be longer than 0, e.g. \"1s\"");
             }
+        }
+        if self.source.receive_timeout <= self.source.status_interval * 2 {
+            return invalid(
+                "source.receive_timeout",
+                "must be longer than two source.status_interval (each status update asks the server for an answer), e.g. \"60s\"",
+            );
         }
         let r = &self.retry;
         if r.other_window.is_zero() || r.connection_window.is_zero() {
@@ -799,6 +818,22 @@ phases = ["full", "incremental"]
         let zero = GOOD.replace("[destination]", "status_interval = \"0ms\"\n[destination]");
         let e = TaskSpec::parse(&zero).unwrap_err().to_string();
         assert!(e.contains("source.status_interval"), "{e}");
+        let silent = GOOD.replace(
+            "[destination]",
+            "status_interval = \"5s\"\nreceive_timeout = \"10s\"\n[destination]",
+        );
+        let e = TaskSpec::parse(&silent).unwrap_err().to_string();
+        assert!(
+            e.contains("source.receive_timeout") && e.contains("two source.status_interval"),
+            "{e}"
+        );
+        let ok = GOOD.replace("[destination]", "receive_timeout = \"7s\"\n[destination]");
+        let spec = TaskSpec::parse(&ok).unwrap();
+        assert_eq!(spec.source.receive_timeout, Duration::from_secs(7));
+        assert_eq!(
+            TaskSpec::parse(GOOD).unwrap().source.receive_timeout,
+            DEFAULT_RECEIVE_TIMEOUT
+        );
         let lanes = GOOD.replace("[destination]", "snapshot_lanes = 65\n[destination]");
         let e = TaskSpec::parse(&lanes).unwrap_err().to_string();
         assert!(

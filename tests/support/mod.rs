@@ -16,6 +16,7 @@ use serde_json::Value;
 
 pub mod cluster;
 pub mod own_server;
+pub mod proxy;
 
 /// Runs `sql` through `psql` on `url` (stopping at the first error); returns whether it
 /// succeeded and what it printed on stderr (the server's WARNINGs, as a user sees them).

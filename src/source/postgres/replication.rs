@@ -8,7 +8,9 @@
 //! Reading the socket is decoupled from the pipeline, and standby status updates go out on a
 //! timer even while the pipeline (and so the reader) is blocked, so `wal_sender_timeout` never
 //! ends a slow but healthy stream. The `flush` position reported is only ever one the pipeline
-//! confirmed, i.e. one whose events are durable and checkpointed.
+//! confirmed, i.e. one whose events are durable and checkpointed. Each status update asks the
+//! server for a keepalive, so a connection silent for `receive_timeout` is taken as lost (a
+//! partition that closes nothing), as PostgreSQL's `wal_receiver_timeout` does.
 //! See <https://www.postgresql.org/docs/15/protocol-replication.html>.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -38,16 +40,18 @@ pub struct ReplicationStream {
 impl ReplicationStream {
     /// Takes over a connection in CopyBoth mode. `confirmed` carries the resume tokens the
     /// pipeline has made durable and saved (its current value is what the slot already has).
+    /// `timing` is the status interval and the receive timeout.
     pub fn start(
         io: Box<dyn Io>,
         rbuf: BytesMut,
         confirmed: watch::Receiver<ResumeToken>,
-        status_interval: Duration,
+        timing: (Duration, Duration),
     ) -> ReplicationStream {
+        let (status_interval, receive_timeout) = timing;
         let (read, write) = tokio::io::split(io);
         let (tx, frames) = mpsc::channel(CHANNEL_BATCHES);
         let reply = std::sync::Arc::new(Notify::new());
-        let reader = tokio::spawn(read_loop(read, rbuf, tx, reply.clone()));
+        let reader = tokio::spawn(read_loop(read, rbuf, tx, reply.clone(), receive_timeout));
         let status = tokio::spawn(status_loop(write, confirmed, reply, status_interval));
         ReplicationStream {
             frames,
@@ -81,6 +85,7 @@ async fn read_loop(
     mut buf: BytesMut,
     tx: mpsc::Sender<Result<Vec<Bytes>, PgSourceError>>,
     reply: std::sync::Arc<Notify>,
+    receive_timeout: Duration,
 ) {
     loop {
         let mut batch = Vec::new();
@@ -102,7 +107,14 @@ async fn read_loop(
             return;
         }
         buf.reserve(READ_CHUNK);
-        match read.read_buf(&mut buf).await {
+        let Ok(read) = tokio::time::timeout(receive_timeout, read.read_buf(&mut buf)).await else {
+            let silent = format!(
+                "no message from the server for {receive_timeout:?} (source.receive_timeout), although every status update asks for one: the connection is taken as lost"
+            );
+            let _ = tx.send(Err(closed(&silent))).await;
+            return;
+        };
+        match read {
             Ok(0) => {
                 let _ = tx
                     .send(Err(closed("the server closed the replication connection")))

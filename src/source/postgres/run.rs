@@ -128,7 +128,8 @@ impl SourceRun {
             &self.slot_name,
         )
         .await?;
-        let repl = ReplicationStream::start(io, rbuf, confirmed, self.opts.status_interval);
+        let timing = (self.opts.status_interval, self.opts.receive_timeout);
+        let repl = ReplicationStream::start(io, rbuf, confirmed, timing);
         let capture = Capture::new(
             self.opts.selection.clone(),
             &self.opts.task,

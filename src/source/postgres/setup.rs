@@ -49,6 +49,8 @@ pub struct PgSourceOptions {
     pub chunk_rows: usize,
     pub slot_create_timeout: Duration,
     pub status_interval: Duration,
+    /// Silence after which the replication connection is taken as lost (`source.receive_timeout`).
+    pub receive_timeout: Duration,
     pub full: bool,
     pub incremental: bool,
     /// Whether a session still holding the slot may be ended (see `takeover`); `None` waits

@@ -99,6 +99,7 @@ impl PgSource {
             chunk_rows: spec.source.snapshot_chunk_rows,
             slot_create_timeout: spec.source.slot_create_timeout,
             status_interval: spec.source.status_interval,
+            receive_timeout: spec.source.receive_timeout,
             full: spec.has_phase(Phase::Full),
             incremental: spec.has_phase(Phase::Incremental),
             takeover: None,

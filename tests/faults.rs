@@ -1,0 +1,248 @@
+//! Network faults between tributary and its services (issue 11's fault matrix, at-least-once
+//! cases): a TCP proxy (`support::proxy`) cuts or blackholes the connections of a running
+//! `tributary run` while the application updates a fixed set of keys, and a verifier reads the
+//! topic back: each key carries a sequence column raised by one at every update, so a lost
+//! change shows as a gap, a doubled one as a repeat, a stale end as a last value that is not
+//! the table's.
+//!
+//! Real PostgreSQL and tansu (`scripts/test.sh`).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use support::cluster::{Load, LIMIT};
+use support::proxy::{Mode, Proxy};
+use support::*;
+
+/// Keys updated over and over.
+const KEYS: i64 = 100;
+
+/// `seqs (id, seq)`: `KEYS` rows at sequence 0.
+async fn seq_table(prefix: &str) -> TestDb {
+    let db = TestDb::create(prefix).await;
+    db.client
+        .batch_execute(&format!(
+            "CREATE TABLE seqs (id bigint PRIMARY KEY, seq bigint NOT NULL);
+             INSERT INTO seqs SELECT g, 0 FROM generate_series(1, {KEYS}) g;"
+        ))
+        .await
+        .unwrap();
+    db
+}
+
+/// The `i`-th write: one key's sequence raised by one; every tenth a new key.
+fn statement(i: i64) -> String {
+    if i % 10 == 9 {
+        return format!("INSERT INTO seqs VALUES ({}, 0)", KEYS + 1 + i);
+    }
+    format!(
+        "UPDATE seqs SET seq = seq + 1 WHERE id = {}",
+        (i * 37) % KEYS + 1
+    )
+}
+
+async fn table_state(db: &TestDb) -> BTreeMap<i64, i64> {
+    db.client
+        .query("SELECT id, seq FROM seqs", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+/// What the topic holds against the table.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Verdict {
+    /// Keys in the table.
+    keys: usize,
+    /// Changes the table's sequences account for (each key's first value seen to its last).
+    rows_checked: i64,
+    /// Sequence values missing between a key's first value seen and the table's (or keys
+    /// never seen).
+    lost: i64,
+    /// Values seen more than once.
+    duplicated: i64,
+    /// Keys whose last message is not the table's value.
+    stale: usize,
+}
+
+/// Each key's sequence as the topic shows it, in order, against the table's.
+fn verdict(msgs: &[Msg], table: &BTreeMap<i64, i64>) -> Verdict {
+    let mut seen: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    for v in values(msgs) {
+        let after = &v["after"];
+        if let (Some(id), Some(seq)) = (after["id"].as_i64(), after["seq"].as_i64()) {
+            seen.entry(id).or_default().push(seq);
+        }
+    }
+    let mut out = Verdict {
+        keys: table.len(),
+        ..Verdict::default()
+    };
+    for (id, want) in table {
+        let Some(values) = seen.get(id) else {
+            out.lost += 1;
+            continue;
+        };
+        let first = values[0];
+        let mut distinct = values.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        out.duplicated += (values.len() - distinct.len()) as i64;
+        out.rows_checked += want - first + 1;
+        let inside = distinct
+            .iter()
+            .filter(|s| (first..=*want).contains(*s))
+            .count();
+        out.lost += (want - first + 1) - inside as i64;
+        if values.last() != Some(want) {
+            out.stale += 1;
+        }
+    }
+    out
+}
+
+fn upstream_of(url: &str) -> SocketAddr {
+    let host = url
+        .split('@')
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("host:port in the URL");
+    host.parse().expect("a loopback address")
+}
+
+/// Cuts every connection of the run `times` times while keys are updated, each time once the
+/// run reconnected; returns the verdict once the topic settled.
+async fn cut_under_load(db: &TestDb, setup: &TaskSetup, proxy: &Proxy, times: usize) -> Verdict {
+    let writes = Load::start(db, statement);
+    for _ in 0..times {
+        writes.wait_more(150).await;
+        let before = proxy.accepted();
+        proxy.cut();
+        wait_until("the run connected again", LIMIT, || {
+            proxy.accepted() > before
+        })
+        .await;
+    }
+    writes.wait_more(150).await;
+    writes.stop().await;
+    let want = table_state(db).await;
+    let topic = setup.topic("public.seqs");
+    let msgs = consume_until(&topic, |m| {
+        let v = verdict(m, &want);
+        v.lost == 0 && v.stale == 0
+    });
+    verdict(&msgs, &want)
+}
+
+/// The verifier itself: a gap, a repeat and a stale end are each counted.
+#[test]
+fn the_verdict_counts_gaps_repeats_and_stale_ends() {
+    let msg = |id: i64, seq: i64| Msg {
+        topic: "t".into(),
+        partition: 0,
+        offset: 0,
+        key: None,
+        value: Some(serde_json::json!({"op": "u", "after": {"id": id, "seq": seq}})),
+        headers: Default::default(),
+        timestamp_ms: None,
+        size: 0,
+    };
+    let table: BTreeMap<i64, i64> = [(1, 3), (2, 2), (3, 1), (4, 0)].into();
+    let msgs = [
+        msg(1, 0),
+        msg(1, 1),
+        msg(1, 3), // 2 is missing
+        msg(2, 0),
+        msg(2, 1),
+        msg(2, 1), // doubled
+        msg(2, 2),
+        msg(3, 1),
+        msg(3, 0), // ends stale
+    ];
+    let v = verdict(&msgs, &table);
+    assert_eq!(
+        v,
+        Verdict {
+            keys: 4,
+            rows_checked: 4 + 3 + 1,
+            lost: 1 + 1, // key 1's 2, and key 4 never seen
+            duplicated: 1,
+            stale: 1,
+        }
+    );
+}
+
+/// One at a time: each drives a run under a steady write load.
+mod serial {
+    use super::*;
+
+    /// The replication and catalog connections cut three times mid-stream: the run retries,
+    /// resumes from its checkpoint, and the topic holds every change.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_connections_cut_mid_stream_lose_nothing() {
+        let db = seq_table("fpgcut").await;
+        let upstream = upstream_of(&db.url);
+        let proxy = Proxy::start(upstream).await;
+        let url = db
+            .url
+            .replacen(&upstream.to_string(), &proxy.addr().to_string(), 1);
+        let setup = TaskSetup::new(&url, "fpgcut", &["public.seqs"], &["full", "incremental"]);
+        let mut child = setup.spawn();
+        child.wait_stream_active(&db, &setup.task, LIMIT).await;
+        let v = cut_under_load(&db, &setup, &proxy, 3).await;
+        eprintln!("postgres cut x3: {v:?}");
+        assert!(v.rows_checked > KEYS, "{v:?}");
+        assert_eq!((v.lost, v.stale), (0, 0), "{v:?}");
+        child.sigterm();
+        let (code, err) = child.wait_exit(LIMIT);
+        assert_eq!(code, 0, "{err}");
+        db.cleanup().await;
+    }
+
+    /// PostgreSQL unreachable without a word (a partition: nothing moves, nothing closes) for
+    /// longer than `source.receive_timeout`: the run takes the connection as lost and connects
+    /// again while the partition lasts, then catches up once it heals, losing nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_postgres_partition_mid_stream_is_noticed_and_loses_nothing() {
+        let db = seq_table("fpgpart").await;
+        let upstream = upstream_of(&db.url);
+        let proxy = Proxy::start(upstream).await;
+        let url = db
+            .url
+            .replacen(&upstream.to_string(), &proxy.addr().to_string(), 1);
+        let setup = TaskSetup::new(&url, "fpgpart", &["public.seqs"], &["full", "incremental"]);
+        add_to_section(&setup.path, "source", "receive_timeout = \"3s\"");
+        let mut child = setup.spawn();
+        child.wait_stream_active(&db, &setup.task, LIMIT).await;
+        let writes = Load::start(&db, statement);
+        writes.wait_more(150).await;
+        let before = proxy.accepted();
+        proxy.set(Mode::Blackhole);
+        wait_until("a new connection while partitioned", LIMIT, || {
+            proxy.accepted() > before
+        })
+        .await;
+        proxy.set(Mode::Delay(std::time::Duration::from_millis(20)));
+        writes.wait_more(150).await;
+        proxy.set(Mode::Pass);
+        writes.wait_more(150).await;
+        writes.stop().await;
+        let want = table_state(&db).await;
+        let topic = setup.topic("public.seqs");
+        let msgs = consume_until(&topic, |m| {
+            let v = verdict(m, &want);
+            v.lost == 0 && v.stale == 0
+        });
+        let v = verdict(&msgs, &want);
+        eprintln!("postgres partition: {v:?}");
+        assert_eq!((v.lost, v.stale), (0, 0), "{v:?}");
+        child.sigterm();
+        let (code, err) = child.wait_exit(LIMIT);
+        assert_eq!(code, 0, "{err}");
+        db.cleanup().await;
+    }
+}

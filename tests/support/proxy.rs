@@ -1,0 +1,147 @@
+//! A TCP proxy for fault injection (issue 11): tributary connects to PostgreSQL or Kafka
+//! through it, and a test cuts every open connection, delays the bytes, or blackholes them
+//! (nothing moves either way and nothing is closed, as in a network partition: TCP's
+//! backpressure stalls the sender, and only timeouts tell the peers).
+//!
+//! ```text
+//!  client ──► 127.0.0.1:port ──► (mode: pass | delay d | blackhole; cut closes all) ──► upstream
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// What the proxy does with the bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Pass,
+    /// Each chunk waits this long before it is forwarded.
+    Delay(Duration),
+    /// Nothing is forwarded (nor read) until the mode changes; connections stay open.
+    Blackhole,
+}
+
+/// A running proxy; dropping it closes the listener and every connection.
+pub struct Proxy {
+    addr: SocketAddr,
+    mode: watch::Sender<Mode>,
+    /// Raised by `cut`: connections opened before it close.
+    cuts: watch::Sender<u64>,
+    accepted: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Listens on a free loopback port and forwards to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy port");
+        let addr = listener.local_addr().expect("proxy address");
+        let (mode, _) = watch::channel(Mode::Pass);
+        let (cuts, _) = watch::channel(0u64);
+        let accepted = Arc::new(AtomicU64::new(0));
+        let (m, c, n) = (mode.clone(), cuts.clone(), accepted.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                n.fetch_add(1, Ordering::SeqCst);
+                let (mode, cuts) = (m.subscribe(), c.subscribe());
+                tokio::spawn(connection(client, upstream, mode, cuts));
+            }
+        });
+        Proxy {
+            addr,
+            mode,
+            cuts,
+            accepted,
+            task,
+        }
+    }
+
+    /// Where clients connect.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Closes every open connection now; new ones are accepted.
+    pub fn cut(&self) {
+        self.cuts.send_modify(|n| *n += 1);
+    }
+
+    pub fn set(&self, mode: Mode) {
+        self.mode.send_replace(mode);
+    }
+
+    /// Connections accepted so far (a reconnection shows as one more).
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.cut();
+    }
+}
+
+/// One proxied connection: both directions until either side closes or a cut.
+async fn connection(
+    client: TcpStream,
+    upstream: SocketAddr,
+    mode: watch::Receiver<Mode>,
+    mut cuts: watch::Receiver<u64>,
+) {
+    let Ok(server) = TcpStream::connect(upstream).await else {
+        return;
+    };
+    let _ = (client.set_nodelay(true), server.set_nodelay(true));
+    let (cr, cw) = client.into_split();
+    let (sr, sw) = server.into_split();
+    let up = forward(cr, sw, mode.clone());
+    let down = forward(sr, cw, mode);
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
+        _ = cuts.changed() => {}
+    }
+}
+
+/// Copies `from` to `to` under the proxy's mode until either side ends.
+async fn forward(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut mode: watch::Receiver<Mode>,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        while *mode.borrow_and_update() == Mode::Blackhole {
+            if mode.changed().await.is_err() {
+                return;
+            }
+        }
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let current = *mode.borrow();
+        match current {
+            Mode::Delay(d) => tokio::time::sleep(d).await,
+            Mode::Blackhole => {
+                // Read just before the partition began: held until it ends.
+                while *mode.borrow_and_update() == Mode::Blackhole {
+                    if mode.changed().await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Mode::Pass => {}
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
