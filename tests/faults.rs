@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use support::cluster::{Load, LIMIT};
-use support::proxy::{Mode, Proxy};
+use support::proxy::{Mode, OwnTansu, Proxy};
 use support::*;
 
 /// Keys updated over and over.
@@ -115,8 +115,14 @@ fn upstream_of(url: &str) -> SocketAddr {
 }
 
 /// Cuts every connection of the run `times` times while keys are updated, each time once the
-/// run reconnected; returns the verdict once the topic settled.
-async fn cut_under_load(db: &TestDb, setup: &TaskSetup, proxy: &Proxy, times: usize) -> Verdict {
+/// run reconnected; returns the verdict once the topic (on the brokers at `servers`) settled.
+async fn cut_under_load(
+    db: &TestDb,
+    topic: &str,
+    servers: &str,
+    proxy: &Proxy,
+    times: usize,
+) -> Verdict {
     let writes = Load::start(db, statement);
     for _ in 0..times {
         writes.wait_more(150).await;
@@ -129,9 +135,13 @@ async fn cut_under_load(db: &TestDb, setup: &TaskSetup, proxy: &Proxy, times: us
     }
     writes.wait_more(150).await;
     writes.stop().await;
+    settled(db, topic, servers).await
+}
+
+/// The verdict once the topic holds every change of the table (bounded: about a minute).
+async fn settled(db: &TestDb, topic: &str, servers: &str) -> Verdict {
     let want = table_state(db).await;
-    let topic = setup.topic("public.seqs");
-    let msgs = consume_until(&topic, |m| {
+    let msgs = consume_until_from(servers, topic, |m| {
         let v = verdict(m, &want);
         v.lost == 0 && v.stale == 0
     });
@@ -193,7 +203,8 @@ mod serial {
         let setup = TaskSetup::new(&url, "fpgcut", &["public.seqs"], &["full", "incremental"]);
         let mut child = setup.spawn();
         child.wait_stream_active(&db, &setup.task, LIMIT).await;
-        let v = cut_under_load(&db, &setup, &proxy, 3).await;
+        let topic = setup.topic("public.seqs");
+        let v = cut_under_load(&db, &topic, &kafka(), &proxy, 3).await;
         eprintln!("postgres cut x3: {v:?}");
         assert!(v.rows_checked > KEYS, "{v:?}");
         assert_eq!((v.lost, v.stale), (0, 0), "{v:?}");
@@ -231,14 +242,98 @@ mod serial {
         proxy.set(Mode::Pass);
         writes.wait_more(150).await;
         writes.stop().await;
-        let want = table_state(&db).await;
-        let topic = setup.topic("public.seqs");
-        let msgs = consume_until(&topic, |m| {
-            let v = verdict(m, &want);
-            v.lost == 0 && v.stale == 0
-        });
-        let v = verdict(&msgs, &want);
+        let v = settled(&db, &setup.topic("public.seqs"), &kafka()).await;
         eprintln!("postgres partition: {v:?}");
+        assert_eq!((v.lost, v.stale), (0, 0), "{v:?}");
+        child.sigterm();
+        let (code, err) = child.wait_exit(LIMIT);
+        assert_eq!(code, 0, "{err}");
+        db.cleanup().await;
+    }
+
+    /// A run whose every Kafka connection goes through a proxy: a tansu of its own advertises
+    /// the proxy's address. Returns the run, the broker and the topic.
+    async fn through_kafka_proxy(
+        db: &TestDb,
+        prefix: &str,
+        proxy: &Proxy,
+        tansu: SocketAddr,
+    ) -> (Proc, OwnTansu, String, tempfile::TempDir) {
+        let broker = OwnTansu::start(tansu, proxy.addr());
+        let dir = tempfile::tempdir().unwrap();
+        let task = unique(prefix);
+        let servers = proxy.addr().to_string();
+        let phases = ["full", "incremental"];
+        let path = task_file(
+            dir.path(),
+            &task,
+            &db.url,
+            &servers,
+            &["public.seqs"],
+            &phases,
+            "",
+        );
+        let mut child = spawn_run(&path, &dir.path().join("data"));
+        child.wait_stream_active(db, &task, LIMIT).await;
+        (child, broker, format!("{task}.public.seqs"), dir)
+    }
+
+    fn free_addr() -> SocketAddr {
+        format!("127.0.0.1:{}", free_port()).parse().unwrap()
+    }
+
+    /// The producer's connections cut twice, then the broker unreachable without a word for
+    /// a few seconds: librdkafka reconnects and its idempotent retries neither lose nor double.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn kafka_connections_cut_and_partitioned_mid_stream_lose_nothing() {
+        let db = seq_table("fkcut").await;
+        let tansu = free_addr();
+        let proxy = Proxy::start(tansu).await;
+        let (child, _broker, topic, _dir) = through_kafka_proxy(&db, "fkcut", &proxy, tansu).await;
+        let servers = proxy.addr().to_string();
+        let writes = Load::start(&db, statement);
+        for _ in 0..2 {
+            writes.wait_more(150).await;
+            let before = proxy.accepted();
+            proxy.cut();
+            wait_until("the producer connected again", LIMIT, || {
+                proxy.accepted() > before
+            })
+            .await;
+        }
+        writes.wait_more(150).await;
+        proxy.set(Mode::Blackhole);
+        writes.wait_more(1500).await;
+        proxy.set(Mode::Pass);
+        writes.wait_more(150).await;
+        writes.stop().await;
+        let v = settled(&db, &topic, &servers).await;
+        eprintln!("kafka cut x2 and a 5 s partition: {v:?}");
+        assert!(v.rows_checked > KEYS, "{v:?}");
+        assert_eq!((v.lost, v.stale), (0, 0), "{v:?}");
+        child.sigterm();
+        let (code, err) = child.wait_exit(LIMIT);
+        assert_eq!(code, 0, "{err}");
+        db.cleanup().await;
+    }
+
+    /// The broker stopped (SIGSTOP) for a few seconds mid-stream, then continued: nothing is
+    /// lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_broker_stopped_and_continued_mid_stream_loses_nothing() {
+        let db = seq_table("fkstop").await;
+        let tansu = free_addr();
+        let proxy = Proxy::start(tansu).await;
+        let (child, broker, topic, _dir) = through_kafka_proxy(&db, "fkstop", &proxy, tansu).await;
+        let writes = Load::start(&db, statement);
+        writes.wait_more(150).await;
+        send_signal(broker.pid(), "STOP");
+        writes.wait_more(1500).await;
+        send_signal(broker.pid(), "CONT");
+        writes.wait_more(150).await;
+        writes.stop().await;
+        let v = settled(&db, &topic, &proxy.addr().to_string()).await;
+        eprintln!("broker SIGSTOP for 5 s: {v:?}");
         assert_eq!((v.lost, v.stale), (0, 0), "{v:?}");
         child.sigterm();
         let (code, err) = child.wait_exit(LIMIT);

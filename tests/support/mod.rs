@@ -524,8 +524,13 @@ impl Msg {
 /// Reads every message of `topic` from the beginning until it has been idle for `idle`
 /// (bounded by `limit`).
 pub fn consume_all(topic: &str, idle: Duration, limit: Duration) -> Vec<Msg> {
+    consume_all_from(&kafka(), topic, idle, limit)
+}
+
+/// `consume_all` from the brokers at `servers`.
+pub fn consume_all_from(servers: &str, topic: &str, idle: Duration, limit: Duration) -> Vec<Msg> {
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", kafka())
+        .set("bootstrap.servers", servers)
         .set("group.id", unique("test"))
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
@@ -608,9 +613,19 @@ pub fn consume_all(topic: &str, idle: Duration, limit: Duration) -> Vec<Msg> {
 /// Reads `topic` again and again until `done` holds for its messages (bounded: about a
 /// minute); returns the last read.
 pub fn consume_until(topic: &str, done: impl Fn(&[Msg]) -> bool) -> Vec<Msg> {
+    consume_until_from(&kafka(), topic, done)
+}
+
+/// `consume_until` from the brokers at `servers`.
+pub fn consume_until_from(servers: &str, topic: &str, done: impl Fn(&[Msg]) -> bool) -> Vec<Msg> {
     let start = Instant::now();
     loop {
-        let msgs = consume_all(topic, Duration::from_millis(700), Duration::from_secs(20));
+        let msgs = consume_all_from(
+            servers,
+            topic,
+            Duration::from_millis(700),
+            Duration::from_secs(20),
+        );
         if done(&msgs) || start.elapsed() > Duration::from_secs(60) {
             return msgs;
         }

@@ -145,3 +145,59 @@ async fn forward(
         }
     }
 }
+
+/// A tansu of the test's own (memory storage) that advertises `advertised` (a proxy's port)
+/// instead of its own, so every connection of a client goes through that proxy; killed on drop.
+pub struct OwnTansu {
+    child: std::process::Child,
+    /// Where it listens (the proxy's upstream).
+    pub addr: SocketAddr,
+}
+
+impl OwnTansu {
+    /// Listens on `addr` (a free port) and advertises `advertised`.
+    pub fn start(addr: SocketAddr, advertised: SocketAddr) -> OwnTansu {
+        let bin = std::env::var("TRIBUTARY_TEST_TANSU").unwrap_or_else(|_| {
+            format!(
+                "{}/.cargo/bin/tansu",
+                std::env::var("HOME").unwrap_or_default()
+            )
+        });
+        let log = std::fs::File::create(format!("/tmp/tributary-faults-tansu-{}.log", addr.port()))
+            .expect("tansu log");
+        let child = std::process::Command::new(&bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &format!("tcp://{addr}"),
+                "--advertised-listener-url",
+                &format!("tcp://{advertised}"),
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start tansu ({bin}): {e}"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "tansu did not listen on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        OwnTansu { child, addr }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for OwnTansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
