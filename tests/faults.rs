@@ -21,7 +21,10 @@ const KEYS: i64 = 100;
 
 /// `seqs (id, seq)`: `KEYS` rows at sequence 0.
 async fn seq_table(prefix: &str) -> TestDb {
-    let db = TestDb::create(prefix).await;
+    seq_table_in(TestDb::create(prefix).await).await
+}
+
+async fn seq_table_in(db: TestDb) -> TestDb {
     db.client
         .batch_execute(&format!(
             "CREATE TABLE seqs (id bigint PRIMARY KEY, seq bigint NOT NULL);
@@ -334,6 +337,55 @@ mod serial {
         writes.stop().await;
         let v = settled(&db, &topic, &proxy.addr().to_string()).await;
         eprintln!("broker SIGSTOP for 5 s: {v:?}");
+        assert_eq!((v.lost, v.stale), (0, 0), "{v:?}");
+        child.sigterm();
+        let (code, err) = child.wait_exit(LIMIT);
+        assert_eq!(code, 0, "{err}");
+        db.cleanup().await;
+    }
+
+    /// Every process of PostgreSQL stopped (SIGSTOP of the postmaster and its children) for
+    /// longer than the run's receive timeout, then continued: the run connects again once the
+    /// server answers, and nothing is lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_stopped_and_continued_mid_stream_loses_nothing() {
+        let server = support::own_server::OwnServer::start(&[]);
+        let db = seq_table_in(TestDb::create_on(&server.url(), "fpgstop").await).await;
+        let setup = TaskSetup::new(
+            &db.url,
+            "fpgstop",
+            &["public.seqs"],
+            &["full", "incremental"],
+        );
+        add_to_section(&setup.path, "source", "receive_timeout = \"3s\"");
+        let mut child = setup.spawn();
+        child.wait_stream_active(&db, &setup.task, LIMIT).await;
+        let writes = Load::start(&db, statement);
+        writes.wait_more(150).await;
+        let postmaster = std::fs::read_to_string(server.dir.path().join("data/postmaster.pid"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .to_owned();
+        let children = std::process::Command::new("pgrep")
+            .args(["-P", &postmaster])
+            .output()
+            .unwrap();
+        let mut pids: Vec<u32> = String::from_utf8_lossy(&children.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        pids.push(postmaster.parse().unwrap());
+        pids.iter().for_each(|p| send_signal(*p, "STOP"));
+        // The fault's length: past the 3 s receive timeout.
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        pids.iter().rev().for_each(|p| send_signal(*p, "CONT"));
+        writes.wait_more(300).await;
+        writes.stop().await;
+        let v = settled(&db, &setup.topic("public.seqs"), &kafka()).await;
+        eprintln!("postgres SIGSTOP for 5 s: {v:?}");
+        assert!(v.rows_checked > KEYS, "{v:?}");
         assert_eq!((v.lost, v.stale), (0, 0), "{v:?}");
         child.sigterm();
         let (code, err) = child.wait_exit(LIMIT);
