@@ -189,6 +189,37 @@ fn the_verdict_counts_gaps_repeats_and_stale_ends() {
     );
 }
 
+/// Asserts that `v` lost nothing and ends at the table's values, after printing it.
+fn judged(what: &str, v: &Verdict) {
+    eprintln!("{what}: {v:?}");
+    assert!(v.rows_checked > KEYS, "{what}: {v:?}");
+    assert_eq!((v.lost, v.stale), (0, 0), "{what}: {v:?}");
+}
+
+/// Stops the run (it exits 0) and drops the database.
+async fn end(child: Proc, db: TestDb) {
+    child.sigterm();
+    let (code, err) = child.wait_exit(LIMIT);
+    assert_eq!(code, 0, "{err}");
+    db.cleanup().await;
+}
+
+/// A run streaming `seqs` whose PostgreSQL connections go through a proxy; `source` adds
+/// lines to the task file's `[source]`.
+async fn through_pg_proxy(prefix: &str, source: &str) -> (TestDb, Proxy, TaskSetup, Proc) {
+    let db = seq_table(prefix).await;
+    let upstream = upstream_of(&db.url);
+    let proxy = Proxy::start(upstream).await;
+    let url = db
+        .url
+        .replacen(&upstream.to_string(), &proxy.addr().to_string(), 1);
+    let setup = TaskSetup::new(&url, prefix, &["public.seqs"], &["full", "incremental"]);
+    add_to_section(&setup.path, "source", source);
+    let mut child = setup.spawn();
+    child.wait_stream_active(&db, &setup.task, LIMIT).await;
+    (db, proxy, setup, child)
+}
+
 /// One at a time: each drives a run under a steady write load.
 mod serial {
     use super::*;
@@ -197,24 +228,11 @@ mod serial {
     /// resumes from its checkpoint, and the topic holds every change.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres_connections_cut_mid_stream_lose_nothing() {
-        let db = seq_table("fpgcut").await;
-        let upstream = upstream_of(&db.url);
-        let proxy = Proxy::start(upstream).await;
-        let url = db
-            .url
-            .replacen(&upstream.to_string(), &proxy.addr().to_string(), 1);
-        let setup = TaskSetup::new(&url, "fpgcut", &["public.seqs"], &["full", "incremental"]);
-        let mut child = setup.spawn();
-        child.wait_stream_active(&db, &setup.task, LIMIT).await;
+        let (db, proxy, setup, child) = through_pg_proxy("fpgcut", "").await;
         let topic = setup.topic("public.seqs");
         let v = cut_under_load(&db, &topic, &kafka(), &proxy, 3).await;
-        eprintln!("postgres cut x3: {v:?}");
-        assert!(v.rows_checked > KEYS, "{v:?}");
-        assert_eq!((v.lost, v.stale), (0, 0), "{v:?}");
-        child.sigterm();
-        let (code, err) = child.wait_exit(LIMIT);
-        assert_eq!(code, 0, "{err}");
-        db.cleanup().await;
+        judged("postgres cut x3", &v);
+        end(child, db).await;
     }
 
     /// PostgreSQL unreachable without a word (a partition: nothing moves, nothing closes) for
@@ -222,16 +240,8 @@ mod serial {
     /// again while the partition lasts, then catches up once it heals, losing nothing.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_postgres_partition_mid_stream_is_noticed_and_loses_nothing() {
-        let db = seq_table("fpgpart").await;
-        let upstream = upstream_of(&db.url);
-        let proxy = Proxy::start(upstream).await;
-        let url = db
-            .url
-            .replacen(&upstream.to_string(), &proxy.addr().to_string(), 1);
-        let setup = TaskSetup::new(&url, "fpgpart", &["public.seqs"], &["full", "incremental"]);
-        add_to_section(&setup.path, "source", "receive_timeout = \"3s\"");
-        let mut child = setup.spawn();
-        child.wait_stream_active(&db, &setup.task, LIMIT).await;
+        let (db, proxy, setup, child) =
+            through_pg_proxy("fpgpart", "receive_timeout = \"3s\"").await;
         let writes = Load::start(&db, statement);
         writes.wait_more(150).await;
         let before = proxy.accepted();
@@ -246,12 +256,8 @@ mod serial {
         writes.wait_more(150).await;
         writes.stop().await;
         let v = settled(&db, &setup.topic("public.seqs"), &kafka()).await;
-        eprintln!("postgres partition: {v:?}");
-        assert_eq!((v.lost, v.stale), (0, 0), "{v:?}");
-        child.sigterm();
-        let (code, err) = child.wait_exit(LIMIT);
-        assert_eq!(code, 0, "{err}");
-        db.cleanup().await;
+        judged("postgres partition", &v);
+        end(child, db).await;
     }
 
     /// A run whose every Kafka connection goes through a proxy: a tansu of its own advertises
@@ -311,13 +317,8 @@ mod serial {
         writes.wait_more(150).await;
         writes.stop().await;
         let v = settled(&db, &topic, &servers).await;
-        eprintln!("kafka cut x2 and a 5 s partition: {v:?}");
-        assert!(v.rows_checked > KEYS, "{v:?}");
-        assert_eq!((v.lost, v.stale), (0, 0), "{v:?}");
-        child.sigterm();
-        let (code, err) = child.wait_exit(LIMIT);
-        assert_eq!(code, 0, "{err}");
-        db.cleanup().await;
+        judged("kafka cut x2 and a 5 s partition", &v);
+        end(child, db).await;
     }
 
     /// The broker stopped (SIGSTOP) for a few seconds mid-stream, then continued: nothing is
@@ -336,12 +337,8 @@ mod serial {
         writes.wait_more(150).await;
         writes.stop().await;
         let v = settled(&db, &topic, &proxy.addr().to_string()).await;
-        eprintln!("broker SIGSTOP for 5 s: {v:?}");
-        assert_eq!((v.lost, v.stale), (0, 0), "{v:?}");
-        child.sigterm();
-        let (code, err) = child.wait_exit(LIMIT);
-        assert_eq!(code, 0, "{err}");
-        db.cleanup().await;
+        judged("broker SIGSTOP for 5 s", &v);
+        end(child, db).await;
     }
 
     /// Every process of PostgreSQL stopped (SIGSTOP of the postmaster and its children) for
@@ -384,12 +381,7 @@ mod serial {
         writes.wait_more(300).await;
         writes.stop().await;
         let v = settled(&db, &setup.topic("public.seqs"), &kafka()).await;
-        eprintln!("postgres SIGSTOP for 5 s: {v:?}");
-        assert!(v.rows_checked > KEYS, "{v:?}");
-        assert_eq!((v.lost, v.stale), (0, 0), "{v:?}");
-        child.sigterm();
-        let (code, err) = child.wait_exit(LIMIT);
-        assert_eq!(code, 0, "{err}");
-        db.cleanup().await;
+        judged("postgres SIGSTOP for 5 s", &v);
+        end(child, db).await;
     }
 }

@@ -69,14 +69,22 @@ pub(super) async fn send_numbered(
     Ok(())
 }
 
-/// Reads `topic` from the beginning of each partition until `expected` messages or a timeout.
-fn read_back(bootstrap: &str, topic: &str, partitions: i32, expected: usize) -> Vec<OwnedMessage> {
-    let consumer: BaseConsumer = ClientConfig::new()
+/// A consumer of every partition of `topic` from its beginning, with `settings` besides.
+pub(super) fn assigned(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    settings: &[(&str, &str)],
+) -> BaseConsumer {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "tributary-test")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
+        .set("enable.auto.commit", "false");
+    for (k, v) in settings {
+        config.set(*k, *v);
+    }
+    let consumer: BaseConsumer = config.create().expect("consumer");
     let mut assignment = TopicPartitionList::new();
     for p in 0..partitions {
         assignment
@@ -84,6 +92,12 @@ fn read_back(bootstrap: &str, topic: &str, partitions: i32, expected: usize) -> 
             .expect("assign");
     }
     consumer.assign(&assignment).expect("assign");
+    consumer
+}
+
+/// Reads `topic` from the beginning of each partition until `expected` messages or a timeout.
+fn read_back(bootstrap: &str, topic: &str, partitions: i32, expected: usize) -> Vec<OwnedMessage> {
+    let consumer = assigned(bootstrap, topic, partitions, &[]);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut messages = Vec::new();
     while messages.len() < expected && Instant::now() < deadline {

@@ -9,12 +9,12 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::OwnedMessage;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use super::mock_tests::{assert_exactly_numbered, mock_with_topic, send_numbered, sink_for, Mock};
+use super::mock_tests::{
+    assert_exactly_numbered, assigned, mock_with_topic, send_numbered, sink_for, Mock,
+};
 use super::{KafkaSink, Transactional};
 use crate::sink::{Sink, SinkError};
 
@@ -35,21 +35,11 @@ fn transactional(mock: &Mock, id: &str, timeout: Duration) -> KafkaSink {
 
 /// Everything a `read_committed` consumer sees in `topic` up to the last stable offset.
 fn read_committed(bootstrap: &str, topic: &str, partitions: i32) -> Vec<OwnedMessage> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "tributary-txn-test")
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    for p in 0..partitions {
-        assignment
-            .add_partition_offset(topic, p, Offset::Beginning)
-            .expect("assign");
-    }
-    consumer.assign(&assignment).expect("assign");
+    let settings = [
+        ("isolation.level", "read_committed"),
+        ("enable.partition.eof", "true"),
+    ];
+    let consumer = assigned(bootstrap, topic, partitions, &settings);
     let (mut messages, mut at_end) = (Vec::new(), HashSet::new());
     let deadline = Instant::now() + Duration::from_secs(30);
     while at_end.len() < partitions as usize {
