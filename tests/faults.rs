@@ -25,10 +25,15 @@ async fn seq_table(prefix: &str) -> TestDb {
 }
 
 async fn seq_table_in(db: TestDb) -> TestDb {
+    seq_rows(db, KEYS).await
+}
+
+/// `seqs` with `rows` rows at sequence 0 (the first `KEYS` are the ones updated).
+async fn seq_rows(db: TestDb, rows: i64) -> TestDb {
     db.client
         .batch_execute(&format!(
             "CREATE TABLE seqs (id bigint PRIMARY KEY, seq bigint NOT NULL);
-             INSERT INTO seqs SELECT g, 0 FROM generate_series(1, {KEYS}) g;"
+             INSERT INTO seqs SELECT g, 0 FROM generate_series(1, {rows}) g;"
         ))
         .await
         .unwrap();
@@ -38,7 +43,7 @@ async fn seq_table_in(db: TestDb) -> TestDb {
 /// The `i`-th write: one key's sequence raised by one; every tenth a new key.
 fn statement(i: i64) -> String {
     if i % 10 == 9 {
-        return format!("INSERT INTO seqs VALUES ({}, 0)", KEYS + 1 + i);
+        return format!("INSERT INTO seqs VALUES ({}, 0)", 1_000_000 + i);
     }
     format!(
         "UPDATE seqs SET seq = seq + 1 WHERE id = {}",
@@ -126,9 +131,24 @@ async fn cut_under_load(
     proxy: &Proxy,
     times: usize,
 ) -> Verdict {
+    cut_with_ddl(db, topic, servers, proxy, times, None).await
+}
+
+/// `cut_under_load`, with `ddl` run on the table after the first cut.
+async fn cut_with_ddl(
+    db: &TestDb,
+    topic: &str,
+    servers: &str,
+    proxy: &Proxy,
+    times: usize,
+    ddl: Option<&str>,
+) -> Verdict {
     let writes = Load::start(db, statement);
-    for _ in 0..times {
+    for i in 0..times {
         writes.wait_more(150).await;
+        if let Some(ddl) = ddl.filter(|_| i == 1) {
+            db.client.batch_execute(ddl).await.unwrap();
+        }
         let before = proxy.accepted();
         proxy.cut();
         wait_until("the run connected again", LIMIT, || {
@@ -207,7 +227,13 @@ async fn end(child: Proc, db: TestDb) {
 /// A run streaming `seqs` whose PostgreSQL connections go through a proxy; `source` adds
 /// lines to the task file's `[source]`.
 async fn through_pg_proxy(prefix: &str, source: &str) -> (TestDb, Proxy, TaskSetup, Proc) {
-    let db = seq_table(prefix).await;
+    let (db, proxy, setup, mut child) = proxied(seq_table(prefix).await, prefix, source).await;
+    child.wait_stream_active(&db, &setup.task, LIMIT).await;
+    (db, proxy, setup, child)
+}
+
+/// `through_pg_proxy` over `db`'s `seqs`, returning as soon as the run is started.
+async fn proxied(db: TestDb, prefix: &str, source: &str) -> (TestDb, Proxy, TaskSetup, Proc) {
     let upstream = upstream_of(&db.url);
     let proxy = Proxy::start(upstream).await;
     let url = db
@@ -215,8 +241,7 @@ async fn through_pg_proxy(prefix: &str, source: &str) -> (TestDb, Proxy, TaskSet
         .replacen(&upstream.to_string(), &proxy.addr().to_string(), 1);
     let setup = TaskSetup::new(&url, prefix, &["public.seqs"], &["full", "incremental"]);
     add_to_section(&setup.path, "source", source);
-    let mut child = setup.spawn();
-    child.wait_stream_active(&db, &setup.task, LIMIT).await;
+    let child = setup.spawn();
     (db, proxy, setup, child)
 }
 
@@ -382,6 +407,44 @@ mod serial {
         writes.stop().await;
         let v = settled(&db, &setup.topic("public.seqs"), &kafka()).await;
         judged("postgres SIGSTOP for 5 s", &v);
+        end(child, db).await;
+    }
+
+    /// Every connection cut twice while a 30,000-row table is read in chunks beside the
+    /// stream (the first cut as soon as the run connected): cut chunks are read again, and no
+    /// row or change is missing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_connections_cut_mid_snapshot_lose_nothing() {
+        let db = seq_rows(TestDb::create("fpgsnap").await, 30_000).await;
+        let source = "snapshot_chunk_rows = 500\nsnapshot_connections = 2";
+        let (db, proxy, setup, mut child) = proxied(db, "fpgsnap", source).await;
+        let writes = Load::start(&db, statement);
+        for _ in 0..2 {
+            let before = proxy.accepted();
+            wait_until("the run's snapshot connections", LIMIT, || {
+                proxy.accepted() >= before + 3
+            })
+            .await;
+            proxy.cut();
+        }
+        child.wait_stream_active(&db, &setup.task, LIMIT).await;
+        writes.wait_more(300).await;
+        writes.stop().await;
+        let v = settled(&db, &setup.topic("public.seqs"), &kafka()).await;
+        assert!(v.keys >= 30_000, "{v:?}");
+        judged("postgres cut x2 mid-snapshot", &v);
+        end(child, db).await;
+    }
+
+    /// A column added to the table while the run's connections are cut around it: the change
+    /// of definition is taken in and nothing is lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ddl_between_connection_cuts_loses_nothing() {
+        let (db, proxy, setup, child) = through_pg_proxy("fpgddl", "").await;
+        let topic = setup.topic("public.seqs");
+        let ddl = "ALTER TABLE seqs ADD COLUMN note text NOT NULL DEFAULT 'x'";
+        let v = cut_with_ddl(&db, &topic, &kafka(), &proxy, 3, Some(ddl)).await;
+        judged("postgres cut x3 around an ADD COLUMN", &v);
         end(child, db).await;
     }
 }
