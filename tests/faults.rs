@@ -409,13 +409,16 @@ mod serial {
             .collect();
         pids.push(postmaster.parse().unwrap());
         pids.iter().for_each(|p| send_signal(*p, "STOP"));
-        // The fault's length: past the 3 s receive timeout.
-        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        // The fault lasts until the run has taken the silent server's connection as lost.
+        wait_until("the run noticed the stopped server", LIMIT, || {
+            child.stderr_so_far().contains("source.receive_timeout")
+        })
+        .await;
         pids.iter().rev().for_each(|p| send_signal(*p, "CONT"));
         writes.wait_more(300).await;
         writes.stop().await;
         let v = settled(&db, &setup.topic("public.seqs"), &kafka()).await;
-        judged("postgres SIGSTOP for 5 s", &v);
+        judged("postgres SIGSTOP past the receive timeout", &v);
         end(child, db).await;
     }
 

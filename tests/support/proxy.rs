@@ -129,6 +129,7 @@ async fn forward(
         };
         let current = *mode.borrow();
         match current {
+            // The injected fault itself (the latency a test asks for), not a wait for a condition.
             Mode::Delay(d) => tokio::time::sleep(d).await,
             Mode::Blackhole => {
                 // Read just before the partition began: held until it ends.
@@ -185,6 +186,7 @@ impl OwnTansu {
                 std::time::Instant::now() < deadline,
                 "tansu did not listen on {addr}"
             );
+            // The poll interval of a wait on the condition (tansu listening), bounded above.
             std::thread::sleep(Duration::from_millis(50));
         }
         OwnTansu { child, addr }
