@@ -10,6 +10,12 @@
 
 /// Records are durable in the sink; the checkpoint holding them is not saved yet.
 pub const RUNNER_AFTER_DURABLE: &str = "runner.after_durable";
+/// Exactly-once: records of the open Kafka transaction are sent; neither their checkpoint
+/// record nor the commit is.
+pub const RUNNER_BEFORE_COMMIT: &str = "runner.before_commit";
+/// Exactly-once: the Kafka transaction holding the records and their checkpoint committed;
+/// the store does not hold that checkpoint yet.
+pub const RUNNER_AFTER_COMMIT: &str = "runner.after_commit";
 /// The checkpoint is saved; the source has not been told yet.
 pub const RUNNER_AFTER_SAVE: &str = "runner.after_save";
 /// An event of an open transaction was handed to the sink; the transaction goes on.

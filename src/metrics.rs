@@ -31,6 +31,7 @@ pub const EVENT_LATENCY_BUCKETS: [f64; 15] = [
 ];
 pub const SINK_SENT: &str = "tributary_sink_sent_records_total";
 pub const SINK_ACKED: &str = "tributary_sink_acked_records_total";
+pub const SINK_COMMITS: &str = "tributary_sink_transactions_committed_total";
 pub const SINK_IN_FLIGHT: &str = "tributary_sink_in_flight_records";
 pub const SINK_ERRORS: &str = "tributary_sink_errors_total";
 pub const FORMAT_UNREPRESENTABLE: &str = "tributary_format_unrepresentable_values_total";
@@ -155,6 +156,10 @@ pub fn describe() {
     );
     describe_counter!(SINK_SENT, "Records handed to the Kafka producer");
     describe_counter!(SINK_ACKED, "Records acknowledged by Kafka");
+    describe_counter!(
+        SINK_COMMITS,
+        "Exactly-once: Kafka transactions committed, each with the shard's checkpoint record"
+    );
     describe_gauge!(SINK_IN_FLIGHT, "Records sent and not yet acknowledged");
     describe_counter!(SINK_ERRORS, "Sink errors by kind");
     describe_counter!(

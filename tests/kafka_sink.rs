@@ -405,7 +405,7 @@ mod serial {
             sink.send(&record(&topic, "k", Some("v"), &position, &tx), 0)
                 .await
                 .unwrap();
-            let err = sink.commit(b"lane", b"checkpoint").await.unwrap_err();
+            let err = sink.commit_keyed(b"lane", b"checkpoint").await.unwrap_err();
             let line = err.to_string();
             assert!(
                 matches!(err, SinkError::TransactionsUnsupported { .. }) && !err.is_transient(),

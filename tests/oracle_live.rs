@@ -133,7 +133,7 @@ mod live {
         let s2 = spec.clone();
         let run = tokio::spawn(async move {
             let source = || -> Result<_, TaskError> { Ok(real_source(&s2, 0)?) };
-            let sink = |labels: &ShardLabels| -> Result<KafkaSink, TaskError> {
+            let sink = |labels: &ShardLabels, _: &str| -> Result<KafkaSink, TaskError> {
                 Ok(KafkaSink::new(kafka_config(&s2)?, labels)?)
             };
             run_shard(rt, source, sink).await

@@ -247,7 +247,7 @@ mod serial {
                 opts.spill_dir = spill.clone();
                 Ok(OracleSource::new(opts, db.clone()))
             };
-            let sink = |labels: &ShardLabels| -> Result<KafkaSink, TaskError> {
+            let sink = |labels: &ShardLabels, _: &str| -> Result<KafkaSink, TaskError> {
                 Ok(KafkaSink::new(kafka_config(&spec)?, labels)?)
             };
             run_shard(rt, source, sink).await

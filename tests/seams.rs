@@ -50,7 +50,7 @@ mod serial {
             spec: spec.clone(),
         };
         let source = || -> Result<PgSource, TaskError> { Ok(PgSource::from_spec(&spec, 0)?) };
-        let sink = |labels: &ShardLabels| -> Result<KafkaSink, TaskError> {
+        let sink = |labels: &ShardLabels, _: &str| -> Result<KafkaSink, TaskError> {
             Ok(KafkaSink::new(kafka_config(&spec)?, labels)?)
         };
         Box::pin(run_shard(rt, source, sink)).await

@@ -249,6 +249,15 @@ pub struct Checkpoint {
     /// table with its latest request's number (`TaskSpec::rereads`): a newer one is still to do.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rereads: BTreeMap<String, u64>,
+    /// Exactly-once: how many Kafka transactions committed progress, this one's included. The
+    /// copy committed to Kafka with a higher count is newer than this one (a crash fell between
+    /// the commit and the save) and is taken at the next start.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub commits: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Checkpoint {
@@ -274,6 +283,7 @@ impl Checkpoint {
             event_count: 0,
             sequence: 0,
             rereads: BTreeMap::new(),
+            commits: 0,
         }
     }
 

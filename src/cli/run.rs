@@ -20,7 +20,7 @@ use crate::sink::null::NullSink;
 use crate::source::postgres::PgSource;
 use crate::source::Source;
 use crate::task::{
-    kafka_config, run_shard, Epoch, ShardRuntime, TaskError, TaskFailure, TaskOutcome,
+    run_shard, shard_kafka_config, Epoch, ShardRuntime, TaskError, TaskFailure, TaskOutcome,
 };
 
 /// Which sink the task writes to.
@@ -152,9 +152,17 @@ async fn run_with<So: Source>(
     let spec = rt.spec.clone();
     match sink {
         SinkChoice::Kafka => {
-            let sink = |labels: &ShardLabels| Ok(KafkaSink::new(kafka_config(&spec)?, labels)?);
+            let sink = |labels: &ShardLabels, incarnation: &str| {
+                let config = shard_kafka_config(&spec, labels.shard, incarnation)?;
+                Ok(KafkaSink::new(config, labels)?)
+            };
             run_shard(rt, source, sink).await
         }
-        SinkChoice::Null => run_shard(rt, source, |_: &ShardLabels| Ok(NullSink::default())).await,
+        SinkChoice::Null => {
+            run_shard(rt, source, |_: &ShardLabels, _: &str| {
+                Ok(NullSink::default())
+            })
+            .await
+        }
     }
 }

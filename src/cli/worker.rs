@@ -65,6 +65,10 @@ pub async fn run(args: WorkerArgs) -> i32 {
         member: cfg.member(),
         lease: cfg.lease.duration,
         renew_every: cfg.lease.renew_every,
+        cluster_id: cfg
+            .cluster_id
+            .clone()
+            .unwrap_or_else(|| crate::task::DEFAULT_CLUSTER_ID.to_owned()),
     };
     worker::run(handle, opts, stop).await;
     sched.abort();

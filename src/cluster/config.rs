@@ -36,6 +36,10 @@ pub struct NodeConfig {
     pub admin: AdminSecurity,
     /// Mutual TLS between members on the Raft address.
     pub raft_tls: Option<MutualTls>,
+    /// The cluster's name, the first part of an exactly-once shard's Kafka `transactional.id`
+    /// (default `tributary`): the same in every member's file; two clusters writing to one
+    /// Kafka cluster need different ones.
+    pub cluster_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -129,6 +133,14 @@ impl NodeConfig {
     }
 
     fn validate(&self) -> Result<(), String> {
+        if let Some(id) = &self.cluster_id {
+            let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+            if id.is_empty() || !id.chars().all(ok) {
+                return Err(format!(
+                    "cluster_id {id:?} must be letters, digits, '-', '_' or '.', e.g. \"prod-east\""
+                ));
+            }
+        }
         if !self.initial_members.is_empty()
             && !self
                 .initial_members

@@ -50,6 +50,7 @@ impl Embedded {
             lease: Default::default(),
             admin: Default::default(),
             raft_tls: None,
+            cluster_id: None,
         };
         let node = node::start(&cfg).await.map_err(storage)?;
         node.handle

@@ -46,6 +46,7 @@ fn config(id: NodeId, specs: &[MemberSpec], dir: &Path, tls: Option<MutualTls>) 
         lease: LeaseSpec::default(),
         admin: Default::default(),
         raft_tls: tls,
+        cluster_id: None,
     }
 }
 

@@ -37,7 +37,7 @@ use crate::source::postgres::chunk::lane::Lanes;
 use crate::source::postgres::PgSource;
 use crate::source::ErrorClass;
 use crate::task::{
-    kafka_config, run_shard, Epoch, ShardRuntime, TaskError, TaskFailure, TaskOutcome,
+    run_shard, shard_kafka_config, Epoch, ShardRuntime, TaskError, TaskFailure, TaskOutcome,
 };
 
 /// How often the reconcile loop looks again without a new entry.
@@ -54,6 +54,8 @@ pub struct WorkerOptions {
     pub member: Member,
     pub lease: Duration,
     pub renew_every: Duration,
+    /// The node file's `cluster_id` (exactly-once's transactional ids).
+    pub cluster_id: String,
 }
 
 /// Why a running shard is being stopped.
@@ -323,7 +325,7 @@ impl Worker {
             if let Ok(spec) = TaskSpec::parse(&o.spec_toml) {
                 r.limits
                     .send_replace(Limits::of(&spec).share(o.shard_count));
-                let spec = shard_settings(spec.for_shard(&o.tables), &o.rereads, self.opts.lease);
+                let spec = shard_settings(spec.for_shard(&o.tables), &o.rereads, &self.opts);
                 r.spec.send_replace(Arc::new(spec));
             }
             r.spec_toml = o.spec_toml.clone();
@@ -408,7 +410,7 @@ impl Worker {
                 return;
             }
         };
-        let spec = shard_settings(spec, &o.rereads, self.opts.lease);
+        let spec = shard_settings(spec, &o.rereads, &self.opts);
         let auto = o.status.state == ShardState::Failed;
         let first_failed_ms = if auto { o.status.first_failed_ms } else { None };
         let state = if auto {
@@ -449,8 +451,10 @@ impl Worker {
         let join = tokio::spawn(async move {
             let source_spec = rt.spec.clone();
             let sink_spec = rt.spec.clone();
-            let sink =
-                move |labels: &ShardLabels| Ok(KafkaSink::new(kafka_config(&sink_spec)?, labels)?);
+            let sink = move |labels: &ShardLabels, incarnation: &str| {
+                let config = shard_kafka_config(&sink_spec, labels.shard, incarnation)?;
+                Ok(KafkaSink::new(config, labels)?)
+            };
             match source_spec.source.kind {
                 SourceKind::Postgres => {
                     // The leader assigns a shard only after its previous owner released it or
@@ -666,20 +670,26 @@ fn failed(
     }
 }
 
+/// The shard runs elsewhere now: its store refused this worker's epoch, or (exactly-once) a
+/// newer producer of the shard's transactional id fenced this one.
 fn is_fenced(e: &TaskError) -> bool {
-    matches!(e, TaskError::Pipeline(p) if matches!(&**p, PipelineError::Checkpoint(CheckpointError::Fenced { .. })))
+    matches!(e, TaskError::Pipeline(p) if matches!(&**p,
+        PipelineError::Checkpoint(CheckpointError::Fenced { .. })
+        | PipelineError::Sink(crate::sink::SinkError::Fenced { .. })))
 }
 
-/// The shard's requests to read tables again, and a producer that gives up on a message
+/// The shard's requests to read tables again, the cluster's id, and a producer that gives up on a message
 /// before this worker's lease could expire. (The shard's share of the task's throttles is
 /// `Limits::share`, over the shard count the leader planned.)
 fn shard_settings(
     mut spec: TaskSpec,
     rereads: &BTreeMap<String, u64>,
-    lease: Duration,
+    opts: &WorkerOptions,
 ) -> TaskSpec {
     spec.rereads = rereads.clone();
-    let timeout = lease
+    spec.cluster_id = opts.cluster_id.clone();
+    let timeout = opts
+        .lease
         .saturating_sub(Duration::from_millis(500))
         .max(Duration::from_millis(1000));
     spec.destination
@@ -757,7 +767,17 @@ mod tests {
         assert_eq!(share.full_queries, Some(2.0));
         assert_eq!(share.full_rows, None);
         assert_eq!(Limits::of(&spec).share(1), Limits::of(&spec));
-        let s = shard_settings(spec, &BTreeMap::new(), Duration::from_secs(3));
+        let opts = WorkerOptions {
+            member: Member {
+                raft_addr: "r:1".into(),
+                admin_addr: "a:1".into(),
+            },
+            lease: Duration::from_secs(3),
+            renew_every: Duration::from_secs(1),
+            cluster_id: "east".into(),
+        };
+        let s = shard_settings(spec, &BTreeMap::new(), &opts);
         assert_eq!(s.destination.properties["message.timeout.ms"], "2500");
+        assert_eq!(s.cluster_id, "east");
     }
 }

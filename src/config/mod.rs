@@ -101,6 +101,10 @@ pub struct TaskSpec {
     /// checkpoint records the requests taken (`Checkpoint::rereads`).
     #[serde(skip)]
     pub rereads: std::collections::BTreeMap<String, u64>,
+    /// Set by the worker (its node file's `cluster_id`), never read from a task file: the
+    /// first part of an exactly-once shard's `transactional.id`.
+    #[serde(skip)]
+    pub cluster_id: String,
 }
 
 /// How a task is split into shards. Every shard has its own replication slot, and PostgreSQL
@@ -281,7 +285,33 @@ pub struct DestinationSpec {
     pub canal_json: CanalJsonSpec,
     #[serde(default)]
     pub shareplex_json: SharePlexJsonSpec,
+    /// `at_least_once` (the default) or `exactly_once`: Kafka transactions, each holding a batch
+    /// of records and the shard's checkpoint record (`crate::sink::kafka::txn`).
+    #[serde(default)]
+    pub delivery: Delivery,
+    /// Exactly-once: a Kafka transaction commits at the first source-transaction boundary
+    /// after it has been open this long (default 100 ms)...
+    #[serde(default, with = "humantime_serde::option")]
+    pub transaction_interval: Option<std::time::Duration>,
+    /// ...or holds this many records (default 10,000).
+    pub transaction_records: Option<u64>,
 }
+
+/// How records reach Kafka (`destination.delivery`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// Idempotent producer; after a failure, records since the last checkpoint are sent again.
+    #[default]
+    AtLeastOnce,
+    /// Transactions: `read_committed` consumers see each record once.
+    ExactlyOnce,
+}
+
+/// Exactly-once's default `destination.transaction_interval`.
+pub const DEFAULT_TRANSACTION_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+/// Exactly-once's default `destination.transaction_records`.
+pub const DEFAULT_TRANSACTION_RECORDS: u64 = 10_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -633,6 +663,7 @@ impl TaskSpec {
         }
         validate_producer(d)?;
         bounds::validate_bounds(d)?;
+        self.validate_delivery()?;
         if d.ddl_topic.as_deref().is_some_and(|t| t.trim().is_empty()) {
             return invalid(
                 "destination.ddl_topic",
@@ -714,6 +745,54 @@ impl TaskSpec {
         all.extend(tagged("replica_identity_full", &o.replica_identity_full));
         all.extend(tagged("insert_only", &o.insert_only));
         all
+    }
+}
+
+impl TaskSpec {
+    /// Exactly-once needs `acks = "all"` (transactions need the idempotent producer), and is
+    /// not offered with snapshot lanes yet (each lane would need its own transactional id).
+    fn validate_delivery(&self) -> Result<(), ConfigError> {
+        let d = &self.destination;
+        let invalid = |field, constraint: &str| {
+            Err(ConfigError::Invalid {
+                field,
+                constraint: constraint.to_owned(),
+            })
+        };
+        if d.delivery != Delivery::ExactlyOnce {
+            if d.transaction_interval.is_some() || d.transaction_records.is_some() {
+                return invalid(
+                    "destination.transaction_interval",
+                    "only destination.delivery = \"exactly_once\" uses transactions: remove the transaction settings or set delivery",
+                );
+            }
+            return Ok(());
+        }
+        if !matches!(d.acks.as_deref(), None | Some("all") | Some("-1")) {
+            return invalid(
+                "destination.delivery",
+                "exactly_once needs acks = \"all\" (transactions need the idempotent producer): remove destination.acks or set it to \"all\"",
+            );
+        }
+        if self.source.snapshot_lanes > 0 {
+            return invalid(
+                "destination.delivery",
+                "exactly_once does not work with source.snapshot_lanes yet: remove snapshot_lanes (the shard owner reads the snapshot alone)",
+            );
+        }
+        if d.transaction_interval.is_some_and(|i| i.is_zero()) {
+            return invalid(
+                "destination.transaction_interval",
+                "must be more than 0, e.g. \"100ms\"",
+            );
+        }
+        if d.transaction_records == Some(0) {
+            return invalid(
+                "destination.transaction_records",
+                "must be more than 0, e.g. 10000",
+            );
+        }
+        Ok(())
     }
 }
 

@@ -1,5 +1,6 @@
 //! The pipeline: source items → format → sink, with progress built only from durability.
 
+pub mod commit;
 pub mod gate;
 pub mod in_flight;
 pub mod latency;

@@ -18,6 +18,11 @@
 //! sink and not yet acknowledged would pass `max_in_flight_bytes` (`InFlight`). When the
 //! watermark passes a stream event's record, its commit-to-acknowledgement latency is recorded
 //! (the clock read once per acknowledgement batch).
+//!
+//! Exactly-once (a transactional sink): records are durable only when a Kafka transaction
+//! commits them with the checkpoint that covers them, at a clean point (`super::commit`). The
+//! order is Kafka commit → store save (on the checkpoint timer) → confirm to the source; the
+//! memory bound counts acknowledged records as gone, committed or not.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::Ordering;
@@ -26,6 +31,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch, Notify};
 
+use super::commit::{CommitPoints, TransactionPolicy};
 use super::gate::{Admitted, Gate};
 use super::in_flight::InFlight;
 use super::latency;
@@ -142,6 +148,9 @@ pub struct RunnerOptions {
     pub oracle_ids: bool,
     /// Bytes in flight to the sink and the largest value (`destination.max_*_bytes`).
     pub bounds: Bounds,
+    /// Exactly-once: how large a Kafka transaction grows (`None`: the sink is not
+    /// transactional).
+    pub transactions: Option<TransactionPolicy>,
 }
 
 /// While over the byte budget, look at the watermark again at least this often (a sink whose
@@ -231,6 +240,8 @@ pub struct Runner<S: Sink, F: Format> {
     in_flight: InFlight,
     /// `SourceItem::Barrier`s waiting for the records before them (their sequence).
     barriers: VecDeque<(u64, Arc<Notify>)>,
+    /// Exactly-once's commit points (`None`: at least once).
+    txn: Option<CommitPoints>,
 }
 
 /// Snapshot rows of one batch, per table, before they are added to `table_rows`.
@@ -283,6 +294,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
             gate: opts.routing.clone().map(Gate::new),
             in_flight: InFlight::for_budget(opts.bounds.max_in_flight_bytes),
             barriers: VecDeque::new(),
+            txn: opts.transactions.map(|p| CommitPoints::new(p, 0)),
             opts,
         }
     }
@@ -331,7 +343,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
                     }
                 }
                 _ = self.sink.progressed(), if self.in_flight.has_events() || !self.barriers.is_empty() => {
-                    self.collect_acks(self.sink.durable_watermark());
+                    self.collect_acks();
                     self.release_barriers();
                 }
                 item = rx.recv() => match item {
@@ -348,8 +360,18 @@ impl<S: Sink, F: Format> Runner<S, F> {
                 },
             }
         };
-        self.sink.flush().await?;
-        self.checkpoint().await?;
+        match &self.txn {
+            Some(t) if !t.clean(self.in_transaction) => {
+                // Inside a source transaction: what was sent since the last commit is
+                // aborted, and sent again from the committed checkpoint by the next run.
+                self.save_committed().await?;
+                self.sink.abort().await;
+            }
+            _ => {
+                self.sink.flush().await?;
+                self.checkpoint().await?;
+            }
+        }
         Ok(end)
     }
 
@@ -382,7 +404,12 @@ impl<S: Sink, F: Format> Runner<S, F> {
                                 .last_commit_time_us
                                 .store(ev.tx.commit_time_us, Ordering::Relaxed);
                         }
-                        Position::Snapshot { .. } => count_row(&ev, &mut tally),
+                        Position::Snapshot { .. } => {
+                            count_row(&ev, &mut tally);
+                            if let Some(t) = &mut self.txn {
+                                t.row_sent();
+                            }
+                        }
                     }
                     self.admit(ev).await?;
                 }
@@ -404,6 +431,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
                         .push(self.next_seq, Mark::Commit { last, resume });
                     self.mark_sequence();
                     self.server_at(resume);
+                    self.commit_point(&mut last_stream, &mut tally).await?;
                 }
                 SourceItem::SchemaChange(change) => self.schema_change(&change).await?,
                 SourceItem::TableStarted {
@@ -415,7 +443,10 @@ impl<S: Sink, F: Format> Runner<S, F> {
                     after,
                     rows,
                     estimated_rows,
-                } => self.chunk_done(table, after, rows, estimated_rows),
+                } => {
+                    self.chunk_done(table, after, rows, estimated_rows);
+                    self.commit_point(&mut last_stream, &mut tally).await?;
+                }
                 SourceItem::TableDone { table, rows } => {
                     self.table_rows.remove(&table);
                     tally.retain(|(t, _)| t.qualified_name() != table);
@@ -425,10 +456,15 @@ impl<S: Sink, F: Format> Runner<S, F> {
                     });
                     self.marks
                         .push(self.next_seq, Mark::TableDone { table, rows });
+                    if let Some(t) = &mut self.txn {
+                        t.read_ended();
+                    }
+                    self.commit_point(&mut last_stream, &mut tally).await?;
                 }
                 SourceItem::Idle { resume } => {
                     self.marks.push(self.next_seq, Mark::Idle(resume));
                     self.server_at(resume);
+                    self.commit_point(&mut last_stream, &mut tally).await?;
                 }
                 SourceItem::TableDefinition(def) => self.table_definition(&def).await?,
                 SourceItem::SchemaDone => {
@@ -481,6 +517,23 @@ impl<S: Sink, F: Format> Runner<S, F> {
         Ok(())
     }
 
+    /// Exactly-once: at a clean point, commits the Kafka transaction if it is due (with the
+    /// batch's progress so far marked first, so its checkpoint covers every record sent).
+    async fn commit_point(
+        &mut self,
+        last_stream: &mut Option<StreamPosition>,
+        tally: &mut Tally,
+    ) -> Result<(), PipelineError> {
+        let due = self.txn.as_ref().is_some_and(|t| {
+            t.clean(self.in_transaction) && t.pending(self.next_seq) && t.due(self.next_seq)
+        });
+        if due {
+            self.mark_progress(last_stream, tally);
+            self.commit().await?;
+        }
+        Ok(())
+    }
+
     /// Marks the stream position and the snapshot rows handed on so far in this batch.
     fn mark_progress(&mut self, last_stream: &mut Option<StreamPosition>, tally: &mut Tally) {
         // A format that holds a transaction until its commit has sent nothing of it yet.
@@ -518,6 +571,9 @@ impl<S: Sink, F: Format> Runner<S, F> {
     /// A chunk's rows are all sent: the table's count is the chunk's (rows of earlier runs
     /// included), and the chunk is marked for the checkpoint.
     fn chunk_done(&mut self, table: String, after: String, rows: u64, estimated_rows: u64) {
+        if let Some(t) = &mut self.txn {
+            t.read_ended();
+        }
         self.stats.table(&table, |t| {
             t.rows = rows;
             t.estimated = t.estimated.max(estimated_rows);
@@ -800,7 +856,9 @@ impl<S: Sink, F: Format> Runner<S, F> {
         Ok((value + key + record.position.len() + record.tx.len() + headers) as u64)
     }
 
-    fn collect_acks(&mut self, watermark: u64) {
+    /// Releases the acknowledged records from the memory bound (committed or not).
+    fn collect_acks(&mut self) {
+        let watermark = self.sink.acked_watermark();
         collect_acks(&mut self.in_flight, watermark, (&self.metrics, &self.stats));
     }
 
@@ -814,20 +872,66 @@ impl<S: Sink, F: Format> Runner<S, F> {
 
     async fn checkpoint_inner(&mut self) -> Result<(), PipelineError> {
         self.sink.check()?;
+        self.collect_acks();
+        if let Some(t) = &self.txn {
+            if t.clean(self.in_transaction) {
+                self.commit().await?;
+            }
+            return self.save_committed().await;
+        }
         let watermark = self.sink.durable_watermark();
-        self.collect_acks(watermark);
-        self.stats
-            .records_durable
-            .fetch_add(watermark - self.durable_seen, Ordering::Relaxed);
-        self.cp.event_count += watermark - self.durable_seen;
-        self.durable_seen = watermark;
-        if !self
-            .marks
-            .apply(watermark, &mut self.cp, self.opts.snapshot_only)
-        {
+        if !self.advance(watermark) {
             return Ok(());
         }
         failpoint!(failpoint::RUNNER_AFTER_DURABLE);
+        self.save_and_confirm().await
+    }
+
+    /// Counts the records below `durable` as durable and applies the marks up to them;
+    /// returns whether the checkpoint changed.
+    fn advance(&mut self, durable: u64) -> bool {
+        self.stats
+            .records_durable
+            .fetch_add(durable - self.durable_seen, Ordering::Relaxed);
+        self.cp.event_count += durable - self.durable_seen;
+        self.durable_seen = durable;
+        self.marks
+            .apply(durable, &mut self.cp, self.opts.snapshot_only)
+    }
+
+    /// Exactly-once, at a clean point: commits every record sent since the last commit with
+    /// the checkpoint that covers exactly them (nothing when nothing changed).
+    async fn commit(&mut self) -> Result<(), PipelineError> {
+        let upto = self.next_seq;
+        let pending = self.txn.as_ref().is_some_and(|t| t.pending(upto));
+        if !self.advance(upto) && !pending {
+            return Ok(());
+        }
+        self.cp.commits += 1;
+        let record = serde_json::to_vec(&self.cp).map_err(|e| {
+            CheckpointError::Storage(format!("cannot encode the checkpoint for Kafka: {e}"))
+        })?;
+        failpoint!(failpoint::RUNNER_BEFORE_COMMIT);
+        self.sink.commit(&record).await?;
+        if let Some(t) = &mut self.txn {
+            t.committed(upto);
+        }
+        failpoint!(failpoint::RUNNER_AFTER_COMMIT);
+        self.release_barriers();
+        Ok(())
+    }
+
+    /// Exactly-once: saves the last committed checkpoint if the store does not hold it yet,
+    /// then confirms it upstream.
+    async fn save_committed(&mut self) -> Result<(), PipelineError> {
+        if self.txn.as_mut().is_some_and(CommitPoints::take_unsaved) {
+            return self.save_and_confirm().await;
+        }
+        Ok(())
+    }
+
+    /// Saves the checkpoint, then confirms its resume token upstream.
+    async fn save_and_confirm(&mut self) -> Result<(), PipelineError> {
         self.store.save(&self.key, &self.cp).await?;
         self.saves += 1;
         failpoint!(failpoint::RUNNER_AFTER_SAVE);
@@ -888,7 +992,7 @@ async fn wait_for_room<S: Sink>(
 ) -> Result<(), SinkError> {
     while !in_flight.fits(bytes, budget) {
         sink.check()?;
-        collect_acks(in_flight, sink.durable_watermark(), report);
+        collect_acks(in_flight, sink.acked_watermark(), report);
         if in_flight.fits(bytes, budget) {
             break;
         }

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use super::source::SourceFacts;
 use super::{bytes, Item};
+use crate::config::Delivery;
 use crate::config::TaskSpec;
 use crate::metrics::ShardLabels;
 use crate::route::Routing;
-use crate::sink::kafka::log_dirs::{self, Space};
+use crate::sink::kafka::log_dirs::{self, Space, Transactions};
 use crate::sink::kafka::KafkaSink;
 use crate::sink::{Sink, TopicPlan};
 
@@ -53,6 +54,12 @@ pub async fn check(spec: &TaskSpec, source: Option<SourceFacts>, out: &mut Vec<I
     if source.is_some() {
         out.push(topics(spec, &plans, &counts));
     }
+    if let (Delivery::ExactlyOnce, Ok(c)) = (spec.destination.delivery, &config) {
+        out.push(transactions(
+            log_dirs::transactions_offered(c, SPACE_STEP).await,
+            &spec.destination.bootstrap_servers,
+        ));
+    }
     let space = match &config {
         Ok(c) => log_dirs::describe(c, SPACE_STEP).await,
         Err(e) => Err(e.clone()),
@@ -62,6 +69,32 @@ pub async fn check(spec: &TaskSpec, source: Option<SourceFacts>, out: &mut Vec<I
         source.and_then(|s| s.bytes),
         spec.destination.replication_factor,
     ));
+}
+
+/// Exactly-once: the brokers offer the transaction APIs (tansu does not).
+fn transactions(offered: Result<Transactions, String>, servers: &str) -> Item {
+    const N: &str = "kafka_transactions";
+    match offered {
+        Ok(Transactions::Offered) => Item::pass(
+            N,
+            format!("the brokers at {servers} offer transactions (InitProducerId, AddPartitionsToTxn, EndTxn)"),
+        ),
+        Ok(Transactions::Missing(apis)) => Item::fail(
+            N,
+            format!("destination.delivery = \"exactly_once\" needs Kafka transactions, and the brokers at {servers} do not offer {}", apis.join(", ")),
+            "set destination.delivery = \"at_least_once\", or use brokers with transactions (Apache Kafka, Redpanda)",
+        ),
+        Ok(Transactions::NotAsked) => Item::warn(
+            N,
+            "not checked over SASL: a broker without transactions fails the first commit".to_owned(),
+            "make sure the brokers offer transactions, or accept the warning",
+        ),
+        Err(e) => Item::fail(
+            N,
+            format!("cannot ask the brokers which APIs they offer: {e}"),
+            "fix destination.bootstrap_servers and the security settings, or start the broker",
+        ),
+    }
 }
 
 /// Each topic exists with the partition count the task maps to it, or will be created.

@@ -62,6 +62,7 @@ pub const ITEMS: &[&str] = &[
     "wal_disk",
     "kafka_connect",
     "topics",
+    "kafka_transactions",
     "broker_space",
 ];
 

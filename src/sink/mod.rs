@@ -222,8 +222,12 @@ impl SinkError {
 /// - A delivery that fails for good makes `check` (and later `send`) return the error; the
 ///   runner then stops without advancing progress past the failed record.
 /// - `flush` waits until every accepted record is durable or failed.
-/// - Room for exactly-once: a transactional sink will add begin/commit around a batch and its
-///   checkpoint; the runner already checkpoints only at watermarks.
+/// - Exactly-once (a transactional sink, `transactional()`): records sent are acknowledged
+///   (`acked_watermark`) as they arrive, but durable only once `commit` has committed them
+///   together with the shard's checkpoint record; `durable_watermark` stays at the first
+///   record sent since the last commit until then. `start_transactions` comes first in a run:
+///   it fences every older producer of the shard and returns its last committed checkpoint
+///   record. A sink that is not transactional ignores all four calls.
 pub trait Sink: Send {
     /// `"kafka"`, `"null"`: the `sink_kind` metric label.
     fn kind(&self) -> &'static str;
@@ -268,4 +272,32 @@ pub trait Sink: Send {
     fn progressed(&self) -> impl Future<Output = ()> + Send;
     /// Waits until every accepted record is durable or failed.
     fn flush(&mut self) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// Whether records become durable only at `commit` (exactly-once delivery).
+    fn transactional(&self) -> bool {
+        false
+    }
+    /// The first sequence number not acknowledged by the brokers (durable or not): what the
+    /// runner's memory bound counts as gone.
+    fn acked_watermark(&self) -> u64 {
+        self.durable_watermark()
+    }
+    /// Exactly-once: fences older producers of this shard and returns the last checkpoint
+    /// record committed with its records (`None`: none yet).
+    fn start_transactions(
+        &mut self,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, SinkError>> + Send {
+        async { Ok(None) }
+    }
+    /// Exactly-once: commits every record sent since the last commit together with
+    /// `checkpoint`, the checkpoint that covers exactly them.
+    fn commit(&mut self, checkpoint: &[u8]) -> impl Future<Output = Result<(), SinkError>> + Send {
+        let _ = checkpoint;
+        async { Ok(()) }
+    }
+    /// Exactly-once: aborts the open transaction (its records are never seen by
+    /// `read_committed` consumers).
+    fn abort(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }

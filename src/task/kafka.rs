@@ -1,8 +1,8 @@
 //! The Kafka sink's settings from a task's destination section.
 
 use super::TaskError;
-use crate::config::{ConfigError, TaskSpec};
-use crate::sink::kafka::{Acks, KafkaSinkConfig};
+use crate::config::{ConfigError, Delivery, TaskSpec};
+use crate::sink::kafka::{Acks, KafkaSinkConfig, Transactional};
 
 /// The Kafka sink's settings from the task's destination.
 pub fn kafka_config(spec: &TaskSpec) -> Result<KafkaSinkConfig, TaskError> {
@@ -54,3 +54,31 @@ pub fn kafka_config(spec: &TaskSpec) -> Result<KafkaSinkConfig, TaskError> {
     c.validate()?;
     Ok(c)
 }
+
+/// The Kafka sink's settings for one shard of one task incarnation: with exactly-once
+/// delivery, its transactional id `<cluster id>-<task>-<incarnation>-<shard>`, the same on
+/// whichever worker runs the shard (a new owner's producer fences the old one) and never
+/// reused by a task created again.
+pub fn shard_kafka_config(
+    spec: &TaskSpec,
+    shard: u32,
+    incarnation: &str,
+) -> Result<KafkaSinkConfig, TaskError> {
+    let mut c = kafka_config(spec)?;
+    if spec.destination.delivery == Delivery::ExactlyOnce {
+        let cluster = match spec.cluster_id.as_str() {
+            "" => DEFAULT_CLUSTER_ID,
+            id => id,
+        };
+        c.transactions = Some(Transactional {
+            id: format!("{cluster}-{}-{incarnation}-{shard}", spec.name),
+            checkpoint_topic: Transactional::DEFAULT_CHECKPOINT_TOPIC.to_owned(),
+            timeout: Transactional::DEFAULT_TIMEOUT,
+        });
+        c.validate()?;
+    }
+    Ok(c)
+}
+
+/// The cluster id of `tributary run`, and of a worker whose node file names none.
+pub const DEFAULT_CLUSTER_ID: &str = "tributary";

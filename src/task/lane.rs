@@ -68,6 +68,7 @@ impl LanePipeline {
             new_topic: None,
             oracle_ids: false,
             bounds: spec.destination.bounds(),
+            transactions: None,
         };
         let stats = Arc::new(Stats::default());
         let metrics = ShardMetrics::new(&labels);

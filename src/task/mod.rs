@@ -14,7 +14,7 @@ mod runtime;
 #[cfg(test)]
 mod tests;
 
-pub use kafka::kafka_config;
+pub use kafka::{kafka_config, shard_kafka_config, DEFAULT_CLUSTER_ID};
 pub use release::{release, ReleaseReport};
 pub use runtime::{run_shard, Epoch, ShardRuntime};
 
@@ -52,6 +52,12 @@ pub enum TaskError {
     Precheck(String),
     #[error("objects.tables (or its per-table options) changed since the task's first start ({change}); a running task's tables can be added to (in `objects.tables`), not removed, and its per-table options cannot change: restore the task file's selection, or run `tributary release` for this task and start it again with a new snapshot")]
     SelectionChanged { change: String },
+    #[error("the checkpoint of task {task}, shard {shard} committed to the Kafka checkpoint topic is unreadable ({reason}): was it written by a newer tributary? Delete the topic's record for this shard only if the task's topics are to be written again from its stored checkpoint")]
+    CommittedCheckpoint {
+        task: String,
+        shard: u32,
+        reason: String,
+    },
 }
 
 impl TaskError {

@@ -23,6 +23,7 @@ use crate::checkpoint::{Checkpoint, CheckpointStore, PlannedObjects, ShardKey, T
 use crate::config::{PartitionPolicy, Phase, TableSelector, TaskSpec};
 use crate::failpoint;
 use crate::metrics::{ShardLabels, ShardMetrics};
+use crate::pipeline::commit::TransactionPolicy;
 use crate::pipeline::phase::{self, ShardPhase};
 use crate::pipeline::runner::{Progress, RunEnd, Runner, RunnerOptions};
 use crate::pipeline::stats::Stats;
@@ -67,11 +68,11 @@ pub struct ShardRuntime {
 }
 
 /// Runs the shard until it is stopped, completes, or fails for good. `source` and `sink` build
-/// the parts of each attempt.
+/// the parts of each attempt (`sink` for the checkpoint's incarnation).
 pub async fn run_shard<So: Source, Si: Sink>(
     mut rt: ShardRuntime,
     source: impl Fn() -> Result<So, TaskError>,
-    sink: impl Fn(&ShardLabels) -> Result<Si, TaskError>,
+    sink: impl Fn(&ShardLabels, &str) -> Result<Si, TaskError>,
 ) -> Result<TaskOutcome, TaskFailure> {
     let labels = ShardLabels::new(&rt.key.task, rt.key.shard);
     let epoch = epoch_for(&rt).await?;
@@ -89,7 +90,7 @@ pub async fn run_shard<So: Source, Si: Sink>(
             return Ok(TaskOutcome::Completed);
         }
         let mut report = AttemptReport::default();
-        let result = match (source(), sink(&labels)) {
+        let result = match (source(), sink(&labels, &cp.incarnation)) {
             (Ok(so), Ok(si)) => attempt(&mut rt, cp, epoch, so, si, &labels, &mut report).await,
             (Err(e), _) | (_, Err(e)) => Err(e),
         };
@@ -177,6 +178,9 @@ async fn attempt<So: Source, Si: Sink>(
 ) -> Result<Ended, TaskError> {
     cp.epoch = epoch;
     check_sink(&cp, sink.kind())?;
+    if sink.transactional() {
+        take_committed(rt, &mut cp, &mut sink).await?;
+    }
     let info = source.check().await?;
     if let Some(p) = info.server_point {
         rt.stats
@@ -225,6 +229,7 @@ async fn attempt<So: Source, Si: Sink>(
     let mut runner_opts = runner_options(rt, &routing);
     runner_opts.new_topic = schema_id.and_then(|id| schema_hook(&rt.spec, id));
     runner_opts.oracle_ids = info.kind == "oracle";
+    runner_opts.transactions = sink.transactional().then(|| transaction_policy(&rt.spec));
     let progress = Progress {
         store: rt.store.clone(),
         key: rt.key.clone(),
@@ -261,6 +266,36 @@ async fn attempt<So: Source, Si: Sink>(
         return Ok(Ended::Finished(Box::new(cp)));
     }
     Ok(Ended::Stopped)
+}
+
+/// Exactly-once's start: fence the shard's older producers, then read back the checkpoint
+/// committed to Kafka with the shard's records. A newer one than the store's (a crash fell
+/// between a Kafka commit and the save after it) is the truth: the records it covers are in
+/// Kafka, so the shard resumes after them, and the store is brought up to it before the
+/// source is checked against it.
+async fn take_committed<Si: Sink>(
+    rt: &ShardRuntime,
+    cp: &mut Checkpoint,
+    sink: &mut Si,
+) -> Result<(), TaskError> {
+    let Some(bytes) = sink.start_transactions().await? else {
+        return Ok(());
+    };
+    let committed: Checkpoint =
+        serde_json::from_slice(&bytes).map_err(|e| TaskError::CommittedCheckpoint {
+            task: rt.key.task.clone(),
+            shard: rt.key.shard,
+            reason: e.to_string(),
+        })?;
+    if committed.incarnation != cp.incarnation || committed.commits <= cp.commits {
+        return Ok(());
+    }
+    tracing::info!(task = %rt.key.task, shard = rt.key.shard, commits = committed.commits, stored = cp.commits, "the checkpoint committed to Kafka is newer than the stored one: resuming from it");
+    let epoch = cp.epoch;
+    *cp = committed;
+    cp.epoch = epoch;
+    rt.store.save(&rt.key, cp).await?;
+    Ok(())
 }
 
 /// Tables the shard was asked to read again (`ctl task resnapshot`) and has not: unread from
@@ -312,6 +347,20 @@ fn runner_options(rt: &ShardRuntime, routing: &Arc<Routing>) -> RunnerOptions {
         new_topic: None,
         oracle_ids: false,
         bounds: rt.spec.destination.bounds(),
+        transactions: None,
+    }
+}
+
+/// Exactly-once's transaction size from the task's destination.
+fn transaction_policy(spec: &TaskSpec) -> TransactionPolicy {
+    let d = &spec.destination;
+    TransactionPolicy {
+        interval: d
+            .transaction_interval
+            .unwrap_or(crate::config::DEFAULT_TRANSACTION_INTERVAL),
+        records: d
+            .transaction_records
+            .unwrap_or(crate::config::DEFAULT_TRANSACTION_RECORDS),
     }
 }
 

@@ -5,7 +5,8 @@
 //! else, has no such call, so this module opens its own short-lived connections and speaks
 //! three requests with the `kafka-protocol` crate's codecs: ApiVersions, Metadata (every
 //! broker's address) and DescribeLogDirs to each broker. It serves the precheck item
-//! `broker_space` only. It speaks PLAINTEXT and SSL (OpenSSL, as librdkafka does, with the
+//! `broker_space`, and exactly-once's check that the brokers offer transactions (librdkafka
+//! learns only at the first commit that EndTxn is missing). It speaks PLAINTEXT and SSL (OpenSSL, as librdkafka does, with the
 //! same `ssl_*` files); SASL is not implemented here, and the caller is told so.
 
 use std::time::Duration;
@@ -106,6 +107,61 @@ pub async fn describe(config: &KafkaSinkConfig, step: Duration) -> Result<Space,
     }
     Err(last)
 }
+
+/// Whether the first reachable bootstrap broker offers the transaction APIs exactly-once
+/// needs (InitProducerId, AddPartitionsToTxn, EndTxn; tansu 0.6 offers only the first).
+pub async fn transactions_offered(
+    config: &KafkaSinkConfig,
+    step: Duration,
+) -> Result<Transactions, String> {
+    let Some(security) = Security::of(config)? else {
+        return Ok(Transactions::NotAsked);
+    };
+    let mut last = String::from("destination.bootstrap_servers names no broker");
+    for address in config
+        .bootstrap_servers
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
+        let mut conn = match Conn::open(address, &security, step).await {
+            Ok(c) => c,
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        let response = conn.api_versions().await?;
+        let missing: Vec<&'static str> = TRANSACTION_APIS
+            .iter()
+            .filter(|(key, _)| !response.api_keys.iter().any(|k| k.api_key == *key))
+            .map(|(_, name)| *name)
+            .collect();
+        return Ok(if missing.is_empty() {
+            Transactions::Offered
+        } else {
+            Transactions::Missing(missing)
+        });
+    }
+    Err(last)
+}
+
+/// What the brokers said about transactions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transactions {
+    Offered,
+    /// The transaction APIs the broker does not offer.
+    Missing(Vec<&'static str>),
+    /// A SASL protocol: not spoken here (librdkafka finds out at the first commit).
+    NotAsked,
+}
+
+/// The transaction APIs, by key.
+const TRANSACTION_APIS: [(i16, &str); 3] = [
+    (22, "InitProducerId"),
+    (24, "AddPartitionsToTxn"),
+    (26, "EndTxn"),
+];
 
 /// One broker's sums: its own connection, its own ApiVersions, DescribeLogDirs.
 async fn broker_space(
@@ -251,17 +307,7 @@ impl Conn {
     /// The DescribeLogDirs version to use (the highest both sides speak) if it is 4 or later,
     /// else the highest the broker offers, if any.
     async fn space_version(&mut self) -> Result<Result<i16, Option<i16>>, String> {
-        let request = ApiVersionsRequest::default()
-            .with_client_software_name(StrBytes::from_static_str("tributary"))
-            .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
-        let response: ApiVersionsResponse = self.call(API_VERSIONS, &request, 3).await?;
-        if response.error_code != 0 {
-            return Err(format!(
-                "{}: {}",
-                self.address,
-                error_text("ApiVersions", response.error_code)
-            ));
-        }
+        let response = self.api_versions().await?;
         let max = |key: i16, ours: i16| {
             response
                 .api_keys
@@ -278,6 +324,22 @@ impl Conn {
                 offered => Err(offered),
             },
         )
+    }
+
+    /// The broker's ApiVersions answer.
+    async fn api_versions(&mut self) -> Result<ApiVersionsResponse, String> {
+        let request = ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("tributary"))
+            .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
+        let response: ApiVersionsResponse = self.call(API_VERSIONS, &request, 3).await?;
+        if response.error_code != 0 {
+            return Err(format!(
+                "{}: {}",
+                self.address,
+                error_text("ApiVersions", response.error_code)
+            ));
+        }
+        Ok(response)
     }
 
     /// Every broker's id and `host:port` from a Metadata request that names no topic.

@@ -122,7 +122,7 @@ impl KafkaSink {
 
     /// Exactly-once: commits every record sent since the last commit together with the
     /// lane's checkpoint record (`key`, `checkpoint`); then the watermark passes them.
-    pub async fn commit(&mut self, key: &[u8], checkpoint: &[u8]) -> Result<(), SinkError> {
+    pub async fn commit_keyed(&mut self, key: &[u8], checkpoint: &[u8]) -> Result<(), SinkError> {
         let Some(t) = self.txn.as_mut() else {
             return Err(not_transactional());
         };
@@ -164,6 +164,29 @@ impl KafkaSink {
                 }
             }
         }
+    }
+
+    /// Exactly-once: refuses brokers that do not offer the transaction APIs (asked with
+    /// ApiVersions: librdkafka would find out only at the first commit).
+    async fn check_transactions_offered(&self) -> Result<(), SinkError> {
+        let step = self.config.request_timeout;
+        match log_dirs::transactions_offered(&self.config, step).await {
+            Ok(log_dirs::Transactions::Missing(apis)) => Err(SinkError::TransactionsUnsupported {
+                servers: self.config.bootstrap_servers.clone(),
+                reason: format!("they do not offer {}", apis.join(", ")),
+            }),
+            Ok(_) => Ok(()),
+            // Unreachable here: librdkafka's own calls next say why, with their retries.
+            Err(e) => {
+                tracing::debug!(error = %e, "could not ask the brokers which APIs they offer");
+                Ok(())
+            }
+        }
+    }
+
+    /// The transactional id (the checkpoint record's key), if transactional.
+    fn transactional_id(&self) -> Option<&str> {
+        self.txn.as_ref().map(|t| t.config.id.as_str())
     }
 
     /// Aborts the open transaction after `error`; returns the error to report.
@@ -365,6 +388,51 @@ impl Sink for KafkaSink {
 
     fn progressed(&self) -> impl Future<Output = ()> + Send {
         self.shared.progress.notified()
+    }
+
+    fn transactional(&self) -> bool {
+        self.txn.is_some()
+    }
+
+    fn acked_watermark(&self) -> u64 {
+        self.shared.tracker().watermark()
+    }
+
+    async fn start_transactions(&mut self) -> Result<Option<Vec<u8>>, SinkError> {
+        let Some(id) = self.transactional_id().map(str::to_owned) else {
+            return Ok(None);
+        };
+        self.check_transactions_offered().await?;
+        self.init_transactions().await?;
+        self.read_checkpoint(id.as_bytes()).await
+    }
+
+    async fn commit(&mut self, checkpoint: &[u8]) -> Result<(), SinkError> {
+        let Some(id) = self.transactional_id().map(str::to_owned) else {
+            return Ok(());
+        };
+        let result = self.commit_keyed(id.as_bytes(), checkpoint).await;
+        if let Err(error) = &result {
+            self.shared.metrics.error(error);
+        } else {
+            self.shared.metrics.commits.increment(1);
+        }
+        result
+    }
+
+    async fn abort(&mut self) {
+        let Some(t) = self.txn.as_mut() else {
+            return;
+        };
+        if !t.is_open() {
+            return;
+        }
+        let id = t.config.id.clone();
+        let error = SinkError::TransactionAborted {
+            transactional_id: id,
+            reason: "the shard stopped inside a source transaction".into(),
+        };
+        let _ = self.abort_with(error).await;
     }
 
     async fn flush(&mut self) -> Result<(), SinkError> {

@@ -22,7 +22,9 @@ use tokio::sync::Notify;
 use super::ack::AckTracker;
 use super::config::KafkaSinkConfig;
 use super::error::{delivery_error, UNKNOWN_TABLE};
-use crate::metrics::{ShardLabels, SINK_ACKED, SINK_ERRORS, SINK_IN_FLIGHT, SINK_SENT};
+use crate::metrics::{
+    ShardLabels, SINK_ACKED, SINK_COMMITS, SINK_ERRORS, SINK_IN_FLIGHT, SINK_SENT,
+};
 use crate::sink::SinkError;
 
 /// The producer type of the sink.
@@ -32,6 +34,7 @@ pub(crate) type Producer = ThreadedProducer<DeliveryContext>;
 pub(crate) struct SinkMetrics {
     pub(crate) sent: Counter,
     pub(crate) acked: Counter,
+    pub(crate) commits: Counter,
     pub(crate) in_flight: Gauge,
     labels: ShardLabels,
 }
@@ -41,6 +44,7 @@ impl SinkMetrics {
         SinkMetrics {
             sent: labels.counter(SINK_SENT),
             acked: labels.counter(SINK_ACKED),
+            commits: labels.counter(SINK_COMMITS),
             in_flight: labels.gauge(SINK_IN_FLIGHT),
             labels: labels.clone(),
         }

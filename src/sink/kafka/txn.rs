@@ -76,6 +76,11 @@ impl Transactions {
         self.first_uncommitted.get_or_insert(seq);
     }
 
+    /// Whether a transaction is open.
+    pub(crate) fn is_open(&self) -> bool {
+        self.open
+    }
+
     /// The open transaction is committed: every record sent is durable.
     pub(crate) fn committed(&mut self) {
         self.open = false;

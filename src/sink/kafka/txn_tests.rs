@@ -81,7 +81,7 @@ async fn the_watermark_moves_only_at_the_commit_and_the_checkpoint_record_is_rea
         0,
         "acknowledged but not committed: not durable"
     );
-    sink.commit(b"shop/0", b"cp-10").await.unwrap();
+    sink.commit_keyed(b"shop/0", b"cp-10").await.unwrap();
     assert_eq!(sink.durable_watermark(), 10);
     assert_exactly_numbered(&read_committed(&mock.bootstrap_servers(), TOPIC, 2), 10);
     assert_eq!(
@@ -89,8 +89,8 @@ async fn the_watermark_moves_only_at_the_commit_and_the_checkpoint_record_is_rea
         Some(&b"cp-10"[..])
     );
     send_numbered(&mut sink, TOPIC, 10..15).await.unwrap();
-    sink.commit(b"shop/0", b"cp-15").await.unwrap();
-    sink.commit(b"shop/1", b"other lane").await.unwrap();
+    sink.commit_keyed(b"shop/0", b"cp-15").await.unwrap();
+    sink.commit_keyed(b"shop/1", b"other lane").await.unwrap();
     assert_eq!(
         sink.read_checkpoint(b"shop/0").await.unwrap().as_deref(),
         Some(&b"cp-15"[..]),
@@ -109,7 +109,7 @@ async fn a_commit_that_does_not_answer_is_unresolved_and_a_new_producer_starts_a
         mock.broker_round_trip_time(broker, Duration::from_secs(8))
             .unwrap();
     }
-    let err = sink.commit(b"shop/0", b"cp-10").await.unwrap_err();
+    let err = sink.commit_keyed(b"shop/0", b"cp-10").await.unwrap_err();
     assert!(
         matches!(err, SinkError::TransactionUnresolved { .. }),
         "{err:?}"
@@ -133,6 +133,6 @@ async fn a_commit_that_does_not_answer_is_unresolved_and_a_new_producer_starts_a
         "{checkpoint:?}"
     );
     send_numbered(&mut next, TOPIC, 10..20).await.unwrap();
-    next.commit(b"shop/0", b"cp-20").await.unwrap();
+    next.commit_keyed(b"shop/0", b"cp-20").await.unwrap();
     assert_eq!(next.durable_watermark(), 20);
 }

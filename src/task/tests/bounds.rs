@@ -162,6 +162,7 @@ fn runner(spec: &TaskSpec, sink: WithholdingSink) -> Runner<WithholdingSink, Siz
         new_topic: None,
         oracle_ids: false,
         bounds: spec.destination.bounds(),
+        transactions: None,
     };
     let labels = ShardLabels::new("crash", 0);
     Runner::new(

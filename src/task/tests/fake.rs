@@ -462,12 +462,20 @@ pub type Topics = Arc<Mutex<BTreeMap<String, i32>>>;
 /// watermark reading after it was sent (a tick's latency), and records in flight when an
 /// attempt dies are lost, as unacknowledged records may be. Missing topics are created with
 /// their plan's partition count (default 1) unless `create` is off.
+///
+/// Transactional (`txn`, exactly-once): acknowledged records wait in the open transaction and
+/// reach `records` (what a `read_committed` consumer sees) only at `commit`, with the
+/// checkpoint record kept in the `Committed` slot; an attempt that dies aborts them.
 pub struct MemorySink {
     pub records: Arc<Mutex<Vec<Stored>>>,
     pub topics: Topics,
     pub create: bool,
+    pub txn: Option<Committed>,
     flight: Mutex<Flight>,
 }
+
+/// The broker's checkpoint topic for one shard: the last committed checkpoint record.
+pub type Committed = Arc<Mutex<Option<Vec<u8>>>>;
 
 #[derive(Default)]
 struct Flight {
@@ -475,6 +483,8 @@ struct Flight {
     acked: u64,
     /// How many of `records` were already there at the last watermark reading.
     seen: usize,
+    /// Transactional: acknowledged records of the open transaction.
+    open: Vec<Stored>,
 }
 
 impl MemorySink {
@@ -489,13 +499,17 @@ impl MemorySink {
             records: records.clone(),
             topics: topics.clone(),
             create: true,
+            txn: None,
             flight: Mutex::default(),
         }
     }
 
     /// Acknowledges the first `n` records in flight.
     fn ack(&self, f: &mut Flight, n: usize) {
-        self.records.lock().unwrap().extend(f.records.drain(..n));
+        match self.txn {
+            Some(_) => f.open.extend(f.records.drain(..n)),
+            None => self.records.lock().unwrap().extend(f.records.drain(..n)),
+        }
         f.acked += n as u64;
         f.seen -= n.min(f.seen);
     }
@@ -573,7 +587,37 @@ impl Sink for MemorySink {
         let n = f.seen;
         self.ack(&mut f, n);
         f.seen = f.records.len();
-        f.acked
+        f.acked - f.open.len() as u64
+    }
+
+    fn transactional(&self) -> bool {
+        self.txn.is_some()
+    }
+
+    fn acked_watermark(&self) -> u64 {
+        self.flight.lock().unwrap().acked
+    }
+
+    async fn start_transactions(&mut self) -> Result<Option<Vec<u8>>, SinkError> {
+        Ok(self.txn.as_ref().and_then(|c| c.lock().unwrap().clone()))
+    }
+
+    async fn commit(&mut self, checkpoint: &[u8]) -> Result<(), SinkError> {
+        let Some(committed) = &self.txn else {
+            return Ok(());
+        };
+        let f = self.flight.get_mut().unwrap();
+        let n = f.records.len();
+        f.open.extend(f.records.drain(..n));
+        f.acked += n as u64;
+        f.seen = 0;
+        self.records.lock().unwrap().append(&mut f.open);
+        *committed.lock().unwrap() = Some(checkpoint.to_vec());
+        Ok(())
+    }
+
+    async fn abort(&mut self) {
+        self.flight.get_mut().unwrap().open.clear();
     }
 
     fn check(&self) -> Result<(), SinkError> {
@@ -587,7 +631,10 @@ impl Sink for MemorySink {
     async fn flush(&mut self) -> Result<(), SinkError> {
         let f = self.flight.get_mut().unwrap();
         let n = f.records.len();
-        self.records.lock().unwrap().extend(f.records.drain(..n));
+        match self.txn {
+            Some(_) => f.open.extend(f.records.drain(..n)),
+            None => self.records.lock().unwrap().extend(f.records.drain(..n)),
+        }
         f.acked += n as u64;
         f.seen = 0;
         Ok(())

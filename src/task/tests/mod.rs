@@ -87,6 +87,8 @@ struct World {
     topics: Topics,
     spec: TaskSpec,
     create_topics: bool,
+    /// Exactly-once: the broker's committed checkpoint record (`None`: at least once).
+    committed: Option<fake::Committed>,
 }
 
 impl World {
@@ -99,19 +101,31 @@ impl World {
             topics: Topics::default(),
             spec: spec(),
             create_topics: true,
+            committed: None,
         }
     }
 
+    /// A world whose task delivers exactly once, in Kafka transactions of `records` records.
+    fn exactly_once(rows: i64, txs: u64, records: u64) -> World {
+        let mut w = World::new(rows, txs);
+        let delivery = format!("delivery = \"exactly_once\"\ntransaction_records = {records}");
+        w.spec = spec_to(&delivery, "");
+        w.committed = Some(fake::Committed::default());
+        w
+    }
+
     /// The sink of one attempt, over the world's broker.
-    fn sink(&self) -> impl Fn(&ShardLabels) -> Result<MemorySink, TaskError> {
+    fn sink(&self) -> impl Fn(&ShardLabels, &str) -> Result<MemorySink, TaskError> {
         let (records, topics, create) = (
             self.records.clone(),
             self.topics.clone(),
             self.create_topics,
         );
-        move |_: &ShardLabels| {
+        let committed = self.committed.clone();
+        move |_: &ShardLabels, _: &str| {
             let mut sink = MemorySink::with_topics(&records, &topics);
             sink.create = create;
+            sink.txn = committed.clone();
             Ok(sink)
         }
     }
@@ -241,6 +255,26 @@ async fn a_run_without_crash_delivers_everything_once() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn exactly_once_without_crash_commits_in_transactions_at_clean_points() {
+    // Fail points are global: hold the scenario lock so that no crash test's point (those
+    // of exactly-once included) fires in this run.
+    #[cfg(feature = "failpoints")]
+    let _scenario = fail::FailScenario::setup();
+    let world = World::exactly_once(40, 15, 4);
+    assert_eq!(world.attempt().await.unwrap(), TaskOutcome::Stopped);
+    world.verify(None);
+    let committed = world.committed.as_ref().unwrap().lock().unwrap().clone();
+    let committed: Checkpoint = serde_json::from_slice(&committed.unwrap()).unwrap();
+    let stored = world.store.get(&key()).unwrap();
+    assert!(committed.commits > 1, "{committed:?}");
+    assert_eq!(
+        (committed.commits, &committed.stream, committed.resume),
+        (stored.commits, &stored.stream, stored.resume),
+        "the store holds the last commit"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_worker_whose_shard_moved_can_no_longer_save() {
     let world = World::new(40, 200);
     let mut saves = world.store.saves();
@@ -285,7 +319,7 @@ async fn a_run_with_another_sink_than_its_checkpoints_is_refused() {
     let failure = run_shard(
         rt,
         move || Ok(FakeSource::new(&server)),
-        |_: &ShardLabels| Ok(NullSink::default()),
+        |_: &ShardLabels, _: &str| Ok(NullSink::default()),
     )
     .await
     .expect_err("refused");
@@ -344,6 +378,71 @@ mod crashes {
             cp.stream.is_some(),
             "the crash came after stream progress: {cp:?}"
         );
+    }
+
+    /// Exactly-once: crashes at `point` as `action` says, restarts, and checks that every
+    /// event reached the consumer once (a crash aborts the open transaction); returns the
+    /// stored checkpoint before the restart and the committed one's commit count.
+    async fn exactly_once_crash(point: &str, action: &str) -> (Checkpoint, u64) {
+        let scenario = fail::FailScenario::setup();
+        fail::cfg(point, action).unwrap();
+        let world = World::exactly_once(40, 30, 7);
+        let failure = world.attempt().await.expect_err("the crash");
+        assert!(failure.error.is_injected(), "{:?}", failure.error);
+        fail::cfg(point, "off").unwrap();
+        let before = world.store.get(&key()).expect("started");
+        let committed = world.committed.as_ref().unwrap().lock().unwrap().clone();
+        let committed: Checkpoint = serde_json::from_slice(&committed.expect("a commit")).unwrap();
+        assert_eq!(world.attempt().await.unwrap(), TaskOutcome::Stopped);
+        world.verify(None);
+        scenario.teardown();
+        (before, committed.commits)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn exactly_once_crash_after_the_kafka_commit_before_the_save_doubles_nothing() {
+        let (stored, committed) =
+            exactly_once_crash(failpoint::RUNNER_AFTER_COMMIT, "3*off->return").await;
+        assert!(
+            committed > stored.commits,
+            "the crash fell between a commit and its save: {committed} vs {stored:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn exactly_once_commits_no_part_of_a_table_read_whole() {
+        let scenario = fail::FailScenario::setup();
+        fail::cfg(failpoint::RUNNER_AFTER_COMMIT, "return").unwrap();
+        let world = World::exactly_once(3000, 5, 7);
+        world.attempt().await.expect_err("the crash");
+        fail::cfg(failpoint::RUNNER_AFTER_COMMIT, "off").unwrap();
+        let committed = world.committed.as_ref().unwrap().lock().unwrap().clone();
+        let committed: Checkpoint = serde_json::from_slice(&committed.unwrap()).unwrap();
+        assert!(
+            matches!(
+                committed.tables.get(TABLE),
+                Some(TableProgress::Done { .. })
+            ),
+            "the first commit holds the whole table: {committed:?}"
+        );
+        assert_eq!(world.attempt().await.unwrap(), TaskOutcome::Stopped);
+        world.verify(None);
+        scenario.teardown();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn exactly_once_crash_before_a_commit_doubles_nothing() {
+        exactly_once_crash(failpoint::RUNNER_BEFORE_COMMIT, "4*off->return").await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn exactly_once_crash_inside_a_source_transaction_doubles_nothing() {
+        exactly_once_crash(failpoint::RUNNER_IN_TRANSACTION, "61*off->return").await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn exactly_once_crash_after_the_save_before_the_confirmation_doubles_nothing() {
+        exactly_once_crash(failpoint::RUNNER_AFTER_SAVE, "2*off->return").await;
     }
 
     #[tokio::test(start_paused = true)]

@@ -46,7 +46,7 @@ async fn drive(world: &World, script: &[Step], spec: TaskSpec) -> Driven {
     let run = run_shard(
         rt,
         move || Ok(FakeSource::new(&server)),
-        move |_: &ShardLabels| Ok(MemorySink::new(&records)),
+        move |_: &ShardLabels, _: &str| Ok(MemorySink::new(&records)),
     );
     tokio::pin!(run);
     let mut phases = Vec::new();
@@ -196,7 +196,7 @@ async fn a_changed_rate_limit_applies_to_the_running_shard() {
     let run = tokio::spawn(run_shard(
         rt,
         move || Ok(FakeSource::new(&server)),
-        move |_: &ShardLabels| Ok(MemorySink::new(&records)),
+        move |_: &ShardLabels, _: &str| Ok(MemorySink::new(&records)),
     ));
 
     let mut saves = world.store.saves();

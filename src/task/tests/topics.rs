@@ -227,6 +227,7 @@ async fn run_ddl_transaction(
         new_topic: None,
         oracle_ids: false,
         bounds: spec.destination.bounds(),
+        transactions: None,
     };
     let labels = ShardLabels::new("crash", 0);
     let mut runner = Runner::new(
