@@ -16,6 +16,9 @@ pub const RUNNER_BEFORE_COMMIT: &str = "runner.before_commit";
 /// Exactly-once: the Kafka transaction holding the records and their checkpoint committed;
 /// the store does not hold that checkpoint yet.
 pub const RUNNER_AFTER_COMMIT: &str = "runner.after_commit";
+/// The same moment as `RUNNER_AFTER_COMMIT`, held (`hold`) for a test that SIGKILLs the
+/// process there.
+pub const RUNNER_COMMIT_HELD: &str = "runner.commit_held";
 /// The checkpoint is saved; the source has not been told yet.
 pub const RUNNER_AFTER_SAVE: &str = "runner.after_save";
 /// An event of an open transaction was handed to the sink; the transaction goes on.

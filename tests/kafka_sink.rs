@@ -421,6 +421,32 @@ mod serial {
         .expect("test timed out");
     }
 
+    /// The start of an exactly-once run asks the brokers' ApiVersions first: tansu is refused
+    /// before the checkpoint topic is created, naming the missing EndTxn.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_broker_without_transactions_is_refused_at_the_start() {
+        tokio::time::timeout(TEST_TIMEOUT, async {
+            let checkpoints = unique("checkpoints");
+            let mut sink = sink(|c| {
+                c.transactions = Some(Transactional {
+                    id: unique("txn-id"),
+                    checkpoint_topic: checkpoints.clone(),
+                    timeout: Duration::from_secs(10),
+                });
+            });
+            let err = sink.start_transactions().await.unwrap_err();
+            assert!(
+                matches!(err, SinkError::TransactionsUnsupported { .. }) && !err.is_transient(),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains("EndTxn"), "{err}");
+            let missing = sink.missing_topics(&[checkpoints.clone()]).await.unwrap();
+            assert_eq!(missing, [checkpoints], "the checkpoint topic was not created");
+        })
+        .await
+        .expect("test timed out");
+    }
+
     /// `acks = 1` and `0` produce without the idempotent producer (librdkafka refuses
     /// idempotence with them) and still deliver when nothing fails.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,7 @@
 
 mod consume;
 pub mod ctl;
+mod mock_kafka;
 mod precheck;
 mod progress;
 
@@ -53,6 +54,10 @@ pub enum Command {
     /// Runs one member of the worker cluster (Raft node, admin API, scheduler, shards) until
     /// SIGTERM, which stops every shard after its last checkpoint.
     Worker(worker::WorkerArgs),
+    /// Runs librdkafka's in-memory mock Kafka cluster (with transactions) until SIGTERM;
+    /// prints `bootstrap_servers=...`. For tests and trying exactly-once locally.
+    #[command(hide = true)]
+    MockKafka(mock_kafka::MockKafkaArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -102,6 +107,7 @@ pub async fn main(cli: Cli) -> i32 {
         Command::Ctl(args) => ctl::run(args).await,
         Command::Worker(args) => worker::run(args).await,
         Command::Precheck(args) => precheck::run(args).await,
+        Command::MockKafka(args) => mock_kafka::run(args).await,
     }
 }
 

@@ -917,6 +917,8 @@ impl<S: Sink, F: Format> Runner<S, F> {
             t.committed(upto);
         }
         failpoint!(failpoint::RUNNER_AFTER_COMMIT);
+        #[cfg(feature = "failpoints")]
+        failpoint::hold(failpoint::RUNNER_COMMIT_HELD).await;
         self.release_barriers();
         Ok(())
     }

@@ -15,8 +15,10 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 
 pub mod cluster;
+pub mod mock_kafka;
 pub mod own_server;
 pub mod proxy;
+pub mod seqs;
 
 /// Runs `sql` through `psql` on `url` (stopping at the first error); returns whether it
 /// succeeded and what it printed on stderr (the server's WARNINGs, as a user sees them).

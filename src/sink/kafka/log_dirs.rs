@@ -26,6 +26,8 @@ use super::KafkaSinkConfig;
 const METADATA: i16 = 3;
 const API_VERSIONS: i16 = 18;
 const DESCRIBE_LOG_DIRS: i16 = 35;
+/// The error code of a request version the broker does not speak.
+const UNSUPPORTED_VERSION: i16 = 35;
 /// The first DescribeLogDirs version with `TotalBytes` and `UsableBytes`.
 const SPACE_VERSION: i16 = 4;
 /// The largest response read: a DescribeLogDirs answer that names no topic is a few hundred
@@ -331,7 +333,13 @@ impl Conn {
         let request = ApiVersionsRequest::default()
             .with_client_software_name(StrBytes::from_static_str("tributary"))
             .with_client_software_version(StrBytes::from_static_str(env!("CARGO_PKG_VERSION")));
-        let response: ApiVersionsResponse = self.call(API_VERSIONS, &request, 3).await?;
+        let mut response: ApiVersionsResponse = self.call(API_VERSIONS, &request, 3).await?;
+        if response.error_code == UNSUPPORTED_VERSION {
+            // An older broker (librdkafka's mock cluster among them) speaks v0 only.
+            response = self
+                .call(API_VERSIONS, &ApiVersionsRequest::default(), 0)
+                .await?;
+        }
         if response.error_code != 0 {
             return Err(format!(
                 "{}: {}",
