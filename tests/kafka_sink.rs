@@ -440,8 +440,15 @@ mod serial {
                 "{err:?}"
             );
             assert!(err.to_string().contains("EndTxn"), "{err}");
-            let missing = sink.missing_topics(&[checkpoints.clone()]).await.unwrap();
-            assert_eq!(missing, [checkpoints], "the checkpoint topic was not created");
+            let missing = sink
+                .missing_topics(std::slice::from_ref(&checkpoints))
+                .await
+                .unwrap();
+            assert_eq!(
+                missing,
+                [checkpoints],
+                "the checkpoint topic was not created"
+            );
         })
         .await
         .expect("test timed out");
