@@ -23,7 +23,8 @@
 # Machines are shared: compare tributary's figure with the limit of the same run, as a ratio.
 #
 # Environment: N (rows, default 1000000), BENCH_UPDATE=1 also measures draining an UPDATE of
-# every row, BENCH_TRIBUTARY=0 measures the limits only, BENCH_BIN measures another tributary
+# every row, BENCH_TRIBUTARY=0 measures the limits only (=exactly_once: and exactly-once beside
+# at-least-once on the mock cluster, exactly_once.*), BENCH_BIN measures another tributary
 # binary (an A/B against an earlier build; default: this tree's release build), BENCH_CLUSTER=0
 # skips the cluster's figures (tests/cluster_bench.rs; BENCH_CLUSTER_ROWS rows per table, default
 # 250000), BENCH_SNAPSHOT_CONNECTIONS (the snapshot tasks' source.snapshot_connections, default 4),
@@ -524,6 +525,39 @@ run_tributary_measurements() {
   run_format_measurements
   run_large_transaction_measurement
   run_latency_measurement
+  run_exactly_once_measurement
+}
+
+# Exactly-once beside at-least-once (goal: at least 0.7x with the default transaction size),
+# both into librdkafka's mock cluster (`tributary mock-kafka`, three brokers; tansu has no
+# transactions): the chunked snapshot of bench_wide (full + incremental), timed as the other
+# chunked snapshots. A Kafka transaction closes at the end of a chunk (8,192 rows by default)
+# once it holds 1,000,000 records or is 1 s old (the defaults).
+run_exactly_once_measurement() {
+  local mock_out="$TRIBUTARY_RUN/mock-kafka.out" mock_pid servers delivery task data name rate
+  step "exactly-once beside at-least-once: the chunked snapshot of $rows rows into the mock cluster"
+  "$bin" mock-kafka --brokers 3 --topic eo_at_least_once.public.bench_wide \
+    --topic eo_exactly_once.public.bench_wide --topic __tributary_checkpoints >"$mock_out" &
+  mock_pid=$!
+  wait_for 30 grep -q "^bootstrap_servers=" "$mock_out" || die "the mock cluster did not start: see $mock_out"
+  servers=$(sed -n 's/^bootstrap_servers=//p' "$mock_out")
+  for delivery in at_least_once exactly_once; do
+    name=eo_$delivery
+    task=$(bench_task "$name" full,incremental debezium_json)
+    sed -i "s/^bootstrap_servers = .*/bootstrap_servers = \"$servers\"\ndelivery = \"$delivery\"/" "$task"
+    data="$TRIBUTARY_RUN/data-$name"
+    measure_served snapshot_durable "$rows" -- --task "$task" --data-dir "$data" --progress never
+    rate=$(rate "$rows" "$MEASURE_SECS")
+    report "tributary.snapshot_chunked_mock_${delivery}_rows_per_s" "$rate"
+    report "tributary.snapshot_chunked_mock_${delivery}_peak_rss_kb" "$MEASURE_RSS_KB"
+    report_cpu "snapshot_chunked_mock_${delivery}"
+    "$bin" release --task "$task" --data-dir "$data" >/dev/null 2>&1 || warn "could not release $task"
+  done
+  kill "$mock_pid" 2>/dev/null || true
+  wait "$mock_pid" 2>/dev/null || true
+  report ratio.exactly_once_vs_at_least_once "$(ratio \
+    "$(figure tributary.snapshot_chunked_mock_exactly_once_rows_per_s)" \
+    "$(figure tributary.snapshot_chunked_mock_at_least_once_rows_per_s)")"
 }
 
 # One UPDATE of BENCH_LARGE_TXN_ROWS rows (default 2,000,000) in one transaction, which the
@@ -743,6 +777,10 @@ fi
 if [ "${BENCH_TRIBUTARY:-1}" = 1 ]; then
   step "tributary"
   run_tributary_measurements || die "tributary measurements failed"
+elif [ "${BENCH_TRIBUTARY}" = exactly_once ]; then
+  # Only exactly-once beside at-least-once.
+  [ -n "${BENCH_BIN:-}" ] || cargo build --release --quiet
+  run_exactly_once_measurement || die "the exactly-once measurement failed"
 fi
 if [ "${BENCH_CLUSTER:-1}" = 1 ]; then
   run_cluster_measurements

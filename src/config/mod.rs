@@ -180,6 +180,11 @@ pub struct SourceSpec {
     /// closes nothing ends in a reconnection instead of a wait without end.
     #[serde(default = "default_receive_timeout", with = "humantime_serde")]
     pub receive_timeout: Duration,
+    /// What a task does when its slot is gone or invalidated at a resume (a failover to a
+    /// standby without a synced copy): `fail` (default: the task fails with that reason) or
+    /// `resnapshot` (the task starts again from scratch: a new slot, every table read again).
+    #[serde(default)]
+    pub on_slot_loss: OnSlotLoss,
     /// Oracle (`config::oracle`): the server (a RAC's SCAN or VIP) and listener port (1521).
     pub host: Option<String>,
     pub port: Option<u16>,
@@ -290,11 +295,21 @@ pub struct DestinationSpec {
     #[serde(default)]
     pub delivery: Delivery,
     /// Exactly-once: a Kafka transaction commits at the first source-transaction boundary
-    /// after it has been open this long (default 100 ms)...
+    /// after it has been open this long (default 1 s)...
     #[serde(default, with = "humantime_serde::option")]
     pub transaction_interval: Option<std::time::Duration>,
-    /// ...or holds this many records (default 10,000).
+    /// ...or holds this many records (default 1,000,000).
     pub transaction_records: Option<u64>,
+}
+
+/// What a task does about a lost slot (`source.on_slot_loss`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnSlotLoss {
+    #[default]
+    Fail,
+    /// A new slot and a new snapshot of every table: consumers see every row again.
+    Resnapshot,
 }
 
 /// How records reach Kafka (`destination.delivery`).
@@ -309,9 +324,9 @@ pub enum Delivery {
 }
 
 /// Exactly-once's default `destination.transaction_interval`.
-pub const DEFAULT_TRANSACTION_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+pub const DEFAULT_TRANSACTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 /// Exactly-once's default `destination.transaction_records`.
-pub const DEFAULT_TRANSACTION_RECORDS: u64 = 10_000;
+pub const DEFAULT_TRANSACTION_RECORDS: u64 = 1_000_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]

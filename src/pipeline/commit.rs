@@ -17,7 +17,9 @@
 //! commits whole (inside the Kafka transaction timeout), as does a keyless table, which is read
 //! in one piece; a keyed table commits chunk by chunk.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 /// How large a Kafka transaction grows (`destination.transaction_interval`,
 /// `destination.transaction_records`).
@@ -33,7 +35,7 @@ pub struct CommitPoints {
     policy: TransactionPolicy,
     /// The first sequence number not committed.
     committed: u64,
-    /// When the last commit happened (or the run began).
+    /// When the last commit happened (or the run began); tokio's clock, which tests pause.
     since: Instant,
     /// Snapshot rows were sent since the last chunk's or table's end.
     reading: bool,

@@ -242,6 +242,8 @@ pub struct Runner<S: Sink, F: Format> {
     barriers: VecDeque<(u64, Arc<Notify>)>,
     /// Exactly-once's commit points (`None`: at least once).
     txn: Option<CommitPoints>,
+    /// The run is ending: exactly-once commits what is open, due or not.
+    final_checkpoint: bool,
 }
 
 /// Snapshot rows of one batch, per table, before they are added to `table_rows`.
@@ -295,6 +297,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
             in_flight: InFlight::for_budget(opts.bounds.max_in_flight_bytes),
             barriers: VecDeque::new(),
             txn: opts.transactions.map(|p| CommitPoints::new(p, 0)),
+            final_checkpoint: false,
             opts,
         }
     }
@@ -369,6 +372,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
             }
             _ => {
                 self.sink.flush().await?;
+                self.final_checkpoint = true;
                 self.checkpoint().await?;
             }
         }
@@ -874,7 +878,10 @@ impl<S: Sink, F: Format> Runner<S, F> {
         self.sink.check()?;
         self.collect_acks();
         if let Some(t) = &self.txn {
-            if t.clean(self.in_transaction) {
+            // On the timer, a transaction left open at a clean point (the source went quiet)
+            // commits once due; at the end, whatever is open commits.
+            let due = self.final_checkpoint || t.due(self.next_seq);
+            if t.clean(self.in_transaction) && due {
                 self.commit().await?;
             }
             return self.save_committed().await;

@@ -304,7 +304,11 @@ async fn long_transactions(client: &Client, limit: Duration) -> Item {
 }
 
 /// A primary's physical standbys (walsenders connected to no database; logical ones are
-/// connected to theirs): a failover to one loses the task's slot.
+/// connected to theirs), and whether a failover to one keeps the task's slot: before
+/// PostgreSQL 17 it cannot; from 17 the slot is created with FAILOVER, and the primary must
+/// hold logical changes back until the standbys' slots confirmed them
+/// (`synchronized_standby_slots`), or a lagging standby promoted would lack changes the task
+/// already delivered.
 async fn standbys(client: &Client, in_recovery: bool, version_num: i32) -> Item {
     const N: &str = "standbys";
     if in_recovery && version_num < 160000 {
@@ -318,22 +322,86 @@ async fn standbys(client: &Client, in_recovery: bool, version_num: i32) -> Item 
             &[],
         )
         .await;
-    match rows {
-        Err(e) => Item::fail(
-            N,
-            format!("cannot read pg_stat_replication: {e}"),
-            "check the server",
-        ),
-        Ok(rows) if rows.is_empty() => Item::pass(N, "no physical standby streams from the server"),
-        Ok(rows) => {
-            let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-            Item::warn(
+    let names: Vec<String> = match rows {
+        Err(e) => {
+            return Item::fail(
                 N,
-                format!("the server streams WAL to {} standby(s) ({}): a failover to a standby loses the task's replication slot, which exists on the primary only (failover slots come in a later release), so after a failover the task cannot resume and must start again with a new snapshot", names.len(), names.join(", ")),
-                "accept the warning to run with that risk, or plan a new snapshot after any failover",
+                format!("cannot read pg_stat_replication: {e}"),
+                "check the server",
             )
         }
+        Ok(rows) if rows.is_empty() => {
+            return Item::pass(N, "no physical standby streams from the server")
+        }
+        Ok(rows) => rows.iter().map(|r| r.get(0)).collect(),
+    };
+    let streams = format!(
+        "the server streams WAL to {} standby(s) ({})",
+        names.len(),
+        names.join(", ")
+    );
+    if version_num < 170000 {
+        return Item::warn(
+            N,
+            format!("{streams}: PostgreSQL {} has no failover slots, so a failover to a standby loses the task's replication slot, and the task then fails with that reason (or, with source.on_slot_loss = \"resnapshot\", starts again with a new snapshot)", version_num / 10000),
+            "upgrade to PostgreSQL 17 (failover slots), set source.on_slot_loss = \"resnapshot\", or accept the warning",
+        );
     }
+    synchronized_standbys(client, &streams).await
+}
+
+/// PostgreSQL 17+: the standbys' physical slots the primary waits for before sending logical
+/// changes (`synchronized_standby_slots`), against the active physical slots.
+async fn synchronized_standbys(client: &Client, streams: &str) -> Item {
+    const N: &str = "standbys";
+    let setting = client
+        .query_one("SELECT current_setting('synchronized_standby_slots')", &[])
+        .await
+        .map(|r| r.get::<_, String>(0));
+    let physical = client
+        .query(
+            "SELECT slot_name::text FROM pg_replication_slots \
+             WHERE slot_type = 'physical' AND active ORDER BY 1",
+            &[],
+        )
+        .await
+        .map(|rows| {
+            rows.iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect::<Vec<_>>()
+        });
+    let (setting, physical) = match (setting, physical) {
+        (Ok(s), Ok(p)) => (s, p),
+        (Err(e), _) | (_, Err(e)) => {
+            return Item::fail(
+                N,
+                format!("cannot read the failover settings: {e}"),
+                "check the server",
+            )
+        }
+    };
+    let listed: Vec<&str> = setting
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    let standby_fix = "on each standby: sync_replication_slots = on, hot_standby_feedback = on, primary_slot_name = '<its physical slot>', and dbname=<the database> in primary_conninfo";
+    if listed.is_empty() {
+        let slots = if physical.is_empty() {
+            "<the standbys' physical slots>".to_owned()
+        } else {
+            physical.join(",")
+        };
+        return Item::warn(
+            N,
+            format!("{streams}; the task's slot is created with FAILOVER, but synchronized_standby_slots is empty: a standby that lags behind the task can be promoted without changes the task already delivered, and a standby without sync_replication_slots has no copy of the slot"),
+            format!("on the primary: ALTER SYSTEM SET synchronized_standby_slots = '{slots}'; SELECT pg_reload_conf(); {standby_fix}; or accept the warning"),
+        );
+    }
+    Item::pass(
+        N,
+        format!("{streams}; the task's slot is created with FAILOVER and the primary waits for {} (synchronized_standby_slots) before sending changes; the standbys' own settings are not checked from here: {standby_fix}", listed.join(", ")),
+    )
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ pub struct SourceError {
     class: ErrorClass,
     error: Box<dyn std::error::Error + Send + Sync + 'static>,
     checkpoint_invalid: bool,
+    slot_lost: bool,
     connection: bool,
 }
 
@@ -57,6 +58,7 @@ impl SourceError {
             class,
             error: Box::new(error),
             checkpoint_invalid: false,
+            slot_lost: false,
             connection: false,
         }
     }
@@ -83,6 +85,21 @@ impl SourceError {
             checkpoint_invalid: true,
             ..SourceError::new(ErrorClass::Definite, error)
         }
+    }
+
+    /// A `checkpoint_invalid` error saying the slot itself is gone or invalidated (what
+    /// `source.on_slot_loss` acts on; a slot of another system, or one moved past the
+    /// checkpoint, is not lost but wrong).
+    pub fn slot_lost(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        SourceError {
+            slot_lost: true,
+            ..SourceError::checkpoint_invalid(error)
+        }
+    }
+
+    /// See `slot_lost`.
+    pub fn is_slot_lost(&self) -> bool {
+        self.slot_lost
     }
 
     pub fn class(&self) -> ErrorClass {

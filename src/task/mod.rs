@@ -90,6 +90,12 @@ impl TaskError {
             if matches!(&**p, PipelineError::Source(s) if s.is_checkpoint_invalid()))
     }
 
+    /// Whether the source's slot is gone or invalidated (`source.on_slot_loss`).
+    pub fn slot_lost(&self) -> bool {
+        matches!(self, TaskError::Pipeline(p)
+            if matches!(&**p, PipelineError::Source(s) if s.is_slot_lost()))
+    }
+
     /// Whether this stands in for a crash (a fail point in a test).
     pub fn is_injected(&self) -> bool {
         matches!(self, TaskError::Pipeline(p) if matches!(**p, PipelineError::Injected(_)))

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 use super::retry::{AttemptReport, RetryStreak};
 use super::{TaskError, TaskFailure, TaskOutcome};
 use crate::checkpoint::{Checkpoint, CheckpointStore, PlannedObjects, ShardKey, TableProgress};
-use crate::config::{PartitionPolicy, Phase, TableSelector, TaskSpec};
+use crate::config::{OnSlotLoss, PartitionPolicy, Phase, TableSelector, TaskSpec};
 use crate::failpoint;
 use crate::metrics::{ShardLabels, ShardMetrics};
 use crate::pipeline::commit::TransactionPolicy;
@@ -106,6 +106,12 @@ pub async fn run_shard<So: Source, Si: Sink>(
             Ok(outcome) => return Ok(outcome),
             Err(e) => e,
         };
+        if let (true, Some(old), OnSlotLoss::Resnapshot) =
+            (error.slot_lost(), &now, rt.spec.source.on_slot_loss)
+        {
+            start_over(&rt, old, source(), &error).await?;
+            continue;
+        }
         let retry = started && error.class() == ErrorClass::Transient && !*rt.shutdown.borrow();
         if report.ran_well() {
             streak.reset();
@@ -131,6 +137,44 @@ pub async fn run_shard<So: Source, Si: Sink>(
             }
         }
     }
+}
+
+/// `source.on_slot_loss = "resnapshot"`: the slot is gone (a failover to a standby without
+/// a synced copy), so the task starts again from scratch under a new incarnation: what the old
+/// one holds on the source is dropped (best effort; the replica identities it set stay, still
+/// recorded), and the next attempt is a first start with a new slot, reading every table.
+async fn start_over<So: Source>(
+    rt: &ShardRuntime,
+    old: &Checkpoint,
+    source: Result<So, TaskError>,
+    error: &TaskError,
+) -> Result<(), TaskFailure> {
+    tracing::warn!(task = %rt.key.task, shard = rt.key.shard, error = %crate::error_chain(error), "the slot is lost: starting again with a new slot and a new snapshot (source.on_slot_loss = \"resnapshot\")");
+    let (identities, others): (Vec<_>, Vec<_>) = old
+        .source_objects()
+        .into_iter()
+        .partition(|o| o.kind == crate::checkpoint::ObjectKind::ReplicaIdentity);
+    match source {
+        Ok(mut s) => {
+            if let Err(e) = s.remove(&others, true).await {
+                tracing::warn!(task = %rt.key.task, shard = rt.key.shard, error = %e, "could not drop what the lost incarnation held on the source");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(task = %rt.key.task, shard = rt.key.shard, error = %e, "could not drop what the lost incarnation held on the source")
+        }
+    }
+    let mut fresh = Checkpoint::new(new_incarnation());
+    fresh.epoch = old.epoch;
+    fresh.planned = Some(PlannedObjects {
+        source: identities,
+        topics: Vec::new(),
+    });
+    rt.store
+        .save(&rt.key, &fresh)
+        .await
+        .map_err(|e| TaskFailure::from(TaskError::from(e)))?;
+    Ok(())
 }
 
 /// The epoch this run saves under.

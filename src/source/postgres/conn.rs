@@ -77,6 +77,11 @@ impl PgConnectConfig {
         if config.get_application_name().is_none() {
             config.application_name("tributary");
         }
+        if config.get_hosts().len() > 1 {
+            // A host list names a primary and its standbys: the source is whichever is the
+            // primary now (after a failover, the promoted standby).
+            config.target_session_attrs(tokio_postgres::config::TargetSessionAttrs::ReadWrite);
+        }
         Ok(PgConnectConfig {
             config,
             ssl_root_cert,
@@ -95,13 +100,35 @@ impl PgConnectConfig {
 
     /// `host:port/db` for messages (never the password).
     pub fn target(&self) -> String {
-        let host = match self.config.get_hosts().first() {
-            Some(Host::Tcp(h)) => h.clone(),
-            Some(Host::Unix(p)) => p.display().to_string(),
-            None => "localhost".into(),
+        self.target_at(0)
+    }
+
+    /// `host:port/db` of the `i`-th host of the URL's host list.
+    fn target_at(&self, i: usize) -> String {
+        let (host, port) = self.host_at(i);
+        let host = match host {
+            Host::Tcp(h) => h,
+            Host::Unix(p) => p.display().to_string(),
         };
-        let port = self.config.get_ports().first().copied().unwrap_or(5432);
         format!("{host}:{port}/{}", self.database())
+    }
+
+    /// The `i`-th host of the URL and its port (one port for all, or one per host).
+    fn host_at(&self, i: usize) -> (Host, u16) {
+        let host = self
+            .config
+            .get_hosts()
+            .get(i)
+            .cloned()
+            .unwrap_or(Host::Tcp("localhost".into()));
+        let ports = self.config.get_ports();
+        let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+        (host, port)
+    }
+
+    /// How many hosts the URL names (at least one).
+    fn hosts(&self) -> usize {
+        self.config.get_hosts().len().max(1)
     }
 
     pub fn user(&self) -> String {
@@ -329,15 +356,52 @@ pub struct ReplicationConn {
 pub type TextRow = Vec<Option<String>>;
 
 impl ReplicationConn {
-    /// Connects, negotiates TLS per `sslmode`, authenticates and waits until ready.
+    /// Connects, negotiates TLS per `sslmode`, authenticates and waits until ready. With a
+    /// host list, the hosts are tried in order and the first that is not in recovery (the
+    /// primary) is kept, as `target_session_attrs=read-write` does for SQL sessions.
     pub async fn connect(cfg: &PgConnectConfig) -> Result<ReplicationConn, PgSourceError> {
+        let hosts = cfg.hosts();
+        let mut last = None;
+        for i in 0..hosts {
+            let mut conn = match Self::connect_to(cfg, i).await {
+                Ok(c) => c,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            if hosts == 1 || !conn.in_recovery().await? {
+                return Ok(conn);
+            }
+            last = Some(PgSourceError::Unreachable {
+                target: cfg.target_at(i),
+                reason: "a standby (in recovery), not the primary".into(),
+            });
+        }
+        Err(last.unwrap_or_else(|| PgSourceError::Unreachable {
+            target: cfg.target(),
+            reason: "the URL names no host".into(),
+        }))
+    }
+
+    /// Whether the server is a standby.
+    async fn in_recovery(&mut self) -> Result<bool, PgSourceError> {
+        let rows = self.simple_query("SELECT pg_is_in_recovery()").await?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.first().cloned().flatten())
+            .is_some_and(|v| v == "t"))
+    }
+
+    /// Connects to the URL's `i`-th host.
+    async fn connect_to(cfg: &PgConnectConfig, i: usize) -> Result<ReplicationConn, PgSourceError> {
         let timeout = cfg
             .config
             .get_connect_timeout()
             .copied()
             .unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-        let target = cfg.target();
-        let io = tokio::time::timeout(timeout, open_io(cfg))
+        let target = cfg.target_at(i);
+        let io = tokio::time::timeout(timeout, open_io(cfg, i))
             .await
             .map_err(|_| PgSourceError::Unreachable {
                 target: target.clone(),
@@ -579,19 +643,13 @@ impl ReplicationConn {
     }
 }
 
-/// Opens TCP (or a Unix socket) and negotiates TLS as `sslmode` asks.
-async fn open_io(cfg: &PgConnectConfig) -> Result<Box<dyn Io>, PgSourceError> {
-    let port = cfg.config.get_ports().first().copied().unwrap_or(5432);
+/// Opens TCP (or a Unix socket) to the URL's `i`-th host and negotiates TLS as `sslmode` asks.
+async fn open_io(cfg: &PgConnectConfig, i: usize) -> Result<Box<dyn Io>, PgSourceError> {
+    let (host, port) = cfg.host_at(i);
     let unreachable = |reason: String| PgSourceError::Unreachable {
-        target: cfg.target(),
+        target: cfg.target_at(i),
         reason,
     };
-    let host = cfg
-        .config
-        .get_hosts()
-        .first()
-        .cloned()
-        .unwrap_or(Host::Tcp("localhost".into()));
     let tcp = match &host {
         Host::Tcp(h) => tokio::net::TcpStream::connect((h.as_str(), port))
             .await

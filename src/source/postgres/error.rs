@@ -84,8 +84,8 @@ pub enum PgSourceError {
         waited_secs: u64,
         blockers: String,
     },
-    #[error("replication slot {slot} no longer exists on the server (or was invalidated): the changes since the checkpoint are gone; {RELEASE_FIX}")]
-    SlotLost { slot: String },
+    #[error("replication slot {slot} {how}: the changes since the checkpoint are gone (after a failover, the promoted standby had no synced copy of it: PostgreSQL 16 or earlier, or slot sync not set up, see the precheck's failover items); set source.on_slot_loss = \"resnapshot\" to read every table again automatically, or {RELEASE_FIX}")]
+    SlotLost { slot: String, how: String },
     #[error("replication slot {slot} does not match the checkpoint: {what}; streaming on would skip or repeat changes: {RELEASE_FIX}")]
     SlotMismatch { slot: String, what: String },
     #[error("replication slot {slot} is at LSN {slot_lsn}, past the checkpoint's {checkpoint_lsn}: the changes between them were confirmed without being delivered (a restored data directory, a slot advanced by hand, or a promoted standby without slot sync); {RELEASE_FIX}")]
@@ -206,9 +206,10 @@ impl From<PgSourceError> for crate::source::SourceError {
     fn from(e: PgSourceError) -> Self {
         use crate::source::SourceError;
         match e {
-            PgSourceError::SlotLost { .. }
-            | PgSourceError::SlotMismatch { .. }
-            | PgSourceError::SlotAhead { .. } => SourceError::checkpoint_invalid(e),
+            PgSourceError::SlotLost { .. } => SourceError::slot_lost(e),
+            PgSourceError::SlotMismatch { .. } | PgSourceError::SlotAhead { .. } => {
+                SourceError::checkpoint_invalid(e)
+            }
             _ if e.is_connection() => SourceError::connection(e),
             _ => SourceError::new(e.class(), e),
         }

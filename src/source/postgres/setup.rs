@@ -431,6 +431,7 @@ pub async fn create(
         create_join(opts, pre, &cp.incarnation, &publications).await?;
     }
     let (slot_name, _, _) = names(opts, &cp.incarnation);
+    let failover = catalog::server_version_num(&pre.catalog).await? >= 170_000;
     let mut repl = ReplicationConn::connect(&opts.conn).await?;
     let (system_id, _) = slot::identify_system(&mut repl).await?;
     let slot = slot::create_slot(
@@ -438,6 +439,7 @@ pub async fn create(
         &pre.catalog,
         &slot_name,
         false,
+        failover,
         opts.slot_create_timeout,
     )
     .await?;
@@ -617,6 +619,7 @@ pub async fn reread_session(
         &pre.catalog,
         &name,
         true,
+        false,
         opts.slot_create_timeout,
     )
     .await?;

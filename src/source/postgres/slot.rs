@@ -81,16 +81,22 @@ pub async fn identify_system(conn: &mut ReplicationConn) -> Result<(String, Lsn)
 /// command on `conn`, so the caller imports it before using `conn` again. Slot creation waits
 /// for running transactions to end; past `timeout` it gives up (closing the connection, which
 /// removes the half-made slot) and names the transactions it waited for.
+///
+/// `failover` (PostgreSQL 17+): the slot is one standbys with `sync_replication_slots = on`
+/// keep a copy of, so a promoted standby has it at a position no later than the primary's.
 pub async fn create_slot(
     conn: &mut ReplicationConn,
     watcher: &Client,
     slot: &str,
     temporary: bool,
+    failover: bool,
     timeout: Duration,
 ) -> Result<CreatedSlot, PgSourceError> {
     let temp = if temporary { " TEMPORARY" } else { "" };
-    let sql =
-        format!("CREATE_REPLICATION_SLOT \"{slot}\"{temp} LOGICAL pgoutput (SNAPSHOT 'export')");
+    let failover = if failover { ", FAILOVER true" } else { "" };
+    let sql = format!(
+        "CREATE_REPLICATION_SLOT \"{slot}\"{temp} LOGICAL pgoutput (SNAPSHOT 'export'{failover})"
+    );
     let started = Instant::now();
     let rows = match tokio::time::timeout(timeout, conn.simple_query(&sql)).await {
         Ok(r) => r?,
@@ -191,6 +197,39 @@ pub async fn slot_state(client: &Client, name: &str) -> Result<Option<SlotState>
     }))
 }
 
+/// PostgreSQL 17's failover columns of a slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailoverState {
+    /// Created with FAILOVER: standbys with `sync_replication_slots` keep a copy.
+    pub failover: bool,
+    /// A copy synced from a primary (on a promoted standby: the slot survived a failover).
+    pub synced: bool,
+    pub invalidation_reason: Option<String>,
+}
+
+/// The slot's failover columns (`None` before PostgreSQL 17, or without the slot).
+pub async fn failover_state(
+    client: &Client,
+    name: &str,
+) -> Result<Option<FailoverState>, PgSourceError> {
+    if super::catalog::server_version_num(client).await? < 170_000 {
+        return Ok(None);
+    }
+    let row = client
+        .query_opt(
+            "SELECT failover, synced, invalidation_reason FROM pg_replication_slots \
+             WHERE slot_name = $1",
+            &[&name],
+        )
+        .await
+        .map_err(|e| PgSourceError::sql("reading the replication slot's failover state", e))?;
+    Ok(row.map(|r| FailoverState {
+        failover: r.get(0),
+        synced: r.get(1),
+        invalidation_reason: r.get(2),
+    }))
+}
+
 /// The task's slots, of any incarnation, that a process streams from, with the PID serving it:
 /// what holds the task's slot when its checkpoint cannot be read (a running task holds it).
 pub async fn task_slots_in_use(
@@ -235,10 +274,27 @@ pub async fn verify_slot(
         )));
     }
     let Some(state) = slot_state(client, &slot).await? else {
-        return Err(PgSourceError::SlotLost { slot });
+        return Err(PgSourceError::SlotLost {
+            slot,
+            how: "no longer exists on the server".into(),
+        });
     };
     if state.wal_status == "lost" {
-        return Err(PgSourceError::SlotLost { slot });
+        return Err(PgSourceError::SlotLost {
+            slot,
+            how: "was invalidated (wal_status lost)".into(),
+        });
+    }
+    if let Some(sync) = failover_state(client, &slot).await? {
+        if let Some(reason) = &sync.invalidation_reason {
+            return Err(PgSourceError::SlotLost {
+                slot,
+                how: format!("was invalidated ({reason})"),
+            });
+        }
+        if sync.synced {
+            tracing::info!(%slot, "the slot is a synced copy from a former primary (a failover): resuming from it");
+        }
     }
     if state.database != identity.database {
         return Err(mismatch(format!(

@@ -583,11 +583,8 @@ impl Sink for MemorySink {
     }
 
     fn durable_watermark(&self) -> u64 {
-        let mut f = self.flight.lock().unwrap();
-        let n = f.seen;
-        self.ack(&mut f, n);
-        f.seen = f.records.len();
-        f.acked - f.open.len() as u64
+        let acked = self.acked_watermark();
+        acked - self.flight.lock().unwrap().open.len() as u64
     }
 
     fn transactional(&self) -> bool {
@@ -595,7 +592,11 @@ impl Sink for MemorySink {
     }
 
     fn acked_watermark(&self) -> u64 {
-        self.flight.lock().unwrap().acked
+        let mut f = self.flight.lock().unwrap();
+        let n = f.seen;
+        self.ack(&mut f, n);
+        f.seen = f.records.len();
+        f.acked
     }
 
     async fn start_transactions(&mut self) -> Result<Option<Vec<u8>>, SinkError> {
