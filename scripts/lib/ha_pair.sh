@@ -14,6 +14,7 @@
 #   wait_ha_slot_synced NAME SLOT [SECS]
 #                                   (17) wait until the standby's copy of SLOT survives a
 #                                   promotion: synced, not temporary, at the primary's position
+#                                   (something must go on consuming SLOT meanwhile)
 #   ha_psql NAME primary|standby [psql args...]
 #                                   psql as the postgres superuser over that server's socket
 #
@@ -158,7 +159,7 @@ _ha_running() {
 ha_psql() {
   [ "$#" -ge 2 ] || die "usage: ha_psql NAME primary|standby [psql args...]"
   local dir role=$2
-  dir=$(_ha_dir "$1")
+  dir=$(_ha_dir "$1") || return 1
   shift 2
   [ -f "$dir/$role.port" ] || die "no HA pair '${dir##*/ha-}' with a $role was started"
   psql -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$(cat "$dir/$role.port")" -U postgres "$@"
@@ -184,7 +185,7 @@ _ha_streaming() {
 start_ha_pair() {
   [ "$#" -eq 4 ] || die "usage: start_ha_pair NAME 15|17 PRIMARY_PORT STANDBY_PORT"
   local name=$1 version=$2 pport=$3 sport=$4 dir
-  dir=$(_ha_dir "$name")
+  dir=$(_ha_dir "$name") || return 1
   _check_port "$pport"
   _check_port "$sport"
   case "$version" in
@@ -271,7 +272,7 @@ SQL
 promote_ha_standby() {
   [ "$#" -eq 1 ] || die "usage: promote_ha_standby NAME"
   local dir
-  dir=$(_ha_dir "$1")
+  dir=$(_ha_dir "$1") || return 1
   [ -f "$dir/standby/standby.signal" ] || die "HA pair $1 has no standby left to promote"
   if _ha_running "$dir" primary; then
     _ha_run "$dir" pg_ctl stop -D "$dir/primary" -m immediate -w -t 60 >/dev/null 2>&1 ||
@@ -292,22 +293,31 @@ _ha_slot_synced() {
     2>/dev/null)" = t ]
 }
 
+# _ha_slot_nudged DIR SLOT: logs a running-xacts record on the primary (what the primary's slot
+# must decode past before its catalog_xmin moves on), then checks _ha_slot_synced.
+_ha_slot_nudged() {
+  psql -X -q -h "$1" -p "$(cat "$1/primary.port")" -U postgres -d postgres \
+    -c 'SELECT pg_log_standby_snapshot()' >/dev/null 2>&1 || true
+  _ha_slot_synced "$@"
+}
+
 # wait_ha_slot_synced NAME SLOT [SECS]: waits (default 120 s) until the standby's copy of the
-# failover SLOT would survive a promotion. A new synced slot stays temporary (and is dropped at
-# promotion) until the primary's slot has decoded past a running-xacts record: consume it,
-# SELECT pg_log_standby_snapshot(), consume again. The slot sync worker naps up to 30 s.
+# failover SLOT would survive a promotion (PostgreSQL 17). A newly synced slot stays temporary,
+# and is dropped at promotion, until the primary's slot passes the catalog_xmin the standby
+# reserved: its consumer must go on confirming positions while this waits (it logs the
+# running-xacts records that lets it). The slot sync worker naps up to 30 s between rounds.
 wait_ha_slot_synced() {
   [ "$#" -ge 2 ] || die "usage: wait_ha_slot_synced NAME SLOT [SECS]"
   local dir
-  dir=$(_ha_dir "$1")
-  _wait_until "${3:-120}" _ha_slot_synced "$dir" "$2"
+  dir=$(_ha_dir "$1") || return 1
+  _wait_until "${3:-120}" _ha_slot_nudged "$dir" "$2"
 }
 
 # stop_ha_pair NAME: stops both servers (those still running) and removes the pair's directory.
 stop_ha_pair() {
   [ "$#" -eq 1 ] || die "usage: stop_ha_pair NAME"
   local dir role rc=0
-  dir=$(_ha_dir "$1")
+  dir=$(_ha_dir "$1") || return 1
   [ -d "$dir" ] || return 0
   if [ -f "$dir/version" ]; then
     for role in standby primary; do

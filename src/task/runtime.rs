@@ -109,7 +109,7 @@ pub async fn run_shard<So: Source, Si: Sink>(
         if let (true, Some(old), OnSlotLoss::Resnapshot) =
             (error.slot_lost(), &now, rt.spec.source.on_slot_loss)
         {
-            start_over(&rt, old, source(), &error).await?;
+            start_over(&rt, old, epoch, source(), &error).await?;
             continue;
         }
         let retry = started && error.class() == ErrorClass::Transient && !*rt.shutdown.borrow();
@@ -146,6 +146,7 @@ pub async fn run_shard<So: Source, Si: Sink>(
 async fn start_over<So: Source>(
     rt: &ShardRuntime,
     old: &Checkpoint,
+    epoch: u64,
     source: Result<So, TaskError>,
     error: &TaskError,
 ) -> Result<(), TaskFailure> {
@@ -165,7 +166,7 @@ async fn start_over<So: Source>(
         }
     }
     let mut fresh = Checkpoint::new(new_incarnation());
-    fresh.epoch = old.epoch;
+    fresh.epoch = epoch;
     fresh.planned = Some(PlannedObjects {
         source: identities,
         topics: Vec::new(),
