@@ -181,6 +181,25 @@ fn read_back(topic: &str, want: &BTreeMap<i64, i64>) -> (Verdict, usize) {
     (verdict(&msgs, want), reads)
 }
 
+/// The precheck's `standbys` item for the task file at `path`: status, finding and fix.
+fn standbys_item(path: &std::path::Path) -> (String, String) {
+    let out = tributary()
+        .args(["precheck", "--json", "--task"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let item = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "standbys")
+        .cloned()
+        .unwrap_or_else(|| panic!("no standbys item: {report}"));
+    let text = |k: &str| item[k].as_str().unwrap_or_default().to_owned();
+    (text("status"), format!("{} {}", text("found"), text("fix")))
+}
+
 /// Each key's last `seq` in `msgs`.
 fn last_values(msgs: &[Msg]) -> BTreeMap<i64, i64> {
     let mut last = BTreeMap::new();
@@ -258,6 +277,39 @@ mod serial {
         let (slot, _, _) = slot_at(&db.url, &setup.task)
             .await
             .expect("the task's slot");
+        let (status, found) = standbys_item(&setup.path);
+        assert_eq!(status, "pass", "{found}");
+        assert!(
+            found.contains("ha_standby (synchronized_standby_slots)"),
+            "{found}"
+        );
+        let primary = connect(&pair.primary_admin()).await;
+        let set = |v: &str| {
+            let primary = &primary;
+            let sql = format!("ALTER SYSTEM SET synchronized_standby_slots = '{v}'");
+            async move {
+                primary.batch_execute(&sql).await.unwrap();
+                primary
+                    .batch_execute("SELECT pg_reload_conf()")
+                    .await
+                    .unwrap();
+            }
+        };
+        set("").await;
+        let mut warned = (String::new(), String::new());
+        wait_until("the precheck to see the setting emptied", LIMIT, || {
+            warned = standbys_item(&setup.path);
+            warned.0 == "warn"
+        })
+        .await;
+        assert!(
+            warned.1.contains("synchronized_standby_slots is empty")
+                && warned
+                    .1
+                    .contains("synchronized_standby_slots = 'ha_standby'"),
+            "the exact setting to change: {warned:?}"
+        );
+        set("ha_standby").await;
         ha(&format!("wait_ha_slot_synced {} {slot} 120", pair.name));
         ha(&format!("promote_ha_standby {}", pair.name));
         writer.wait_more(200).await;
