@@ -19,6 +19,11 @@ use support::*;
 
 /// A run of `seqs`, task `task`, that delivers exactly once to the brokers at `servers`.
 fn exactly_once_task(db: &TestDb, task: &str, servers: &str) -> TaskSetup {
+    task_delivering(db, task, servers, "exactly_once")
+}
+
+/// A run of `seqs`, task `task`, delivering as `delivery` says to the brokers at `servers`.
+fn task_delivering(db: &TestDb, task: &str, servers: &str, delivery: &str) -> TaskSetup {
     let dir = tempfile::tempdir().unwrap();
     let task = task.to_owned();
     let phases = ["full", "incremental"];
@@ -32,7 +37,10 @@ fn exactly_once_task(db: &TestDb, task: &str, servers: &str) -> TaskSetup {
         "",
     );
     // Short transactions: many commits in a short test.
-    let lines = "delivery = \"exactly_once\"\ntransaction_interval = \"100ms\"";
+    let lines = match delivery {
+        "exactly_once" => "delivery = \"exactly_once\"\ntransaction_interval = \"100ms\"",
+        _ => "delivery = \"at_least_once\"",
+    };
     add_to_section(&path, "destination", lines);
     TaskSetup { dir, task, path }
 }
@@ -64,9 +72,53 @@ fn fifo(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     (release.clone(), dir.join("release.held"))
 }
 
+/// Broker faults of the mock cluster under writes, as `delivery` delivers: broker 2 down while
+/// 150 statements run, then up; five produce requests failing with `request_timed_out`, then
+/// two EndTxn with `coordinator_not_available`. All are retried by the producer (idempotent,
+/// and the transaction's commit waits for them), so no transaction is aborted.
+async fn under_broker_faults(delivery: &str) -> Verdict {
+    let task = unique("faults_mock");
+    let mut mock = MockKafka::start(3, &[&format!("{task}.public.seqs:3")]);
+    let db = seq_table("faults_mock").await;
+    let setup = task_delivering(&db, &task, &mock.servers, delivery);
+    let mut run = setup.spawn();
+    run.wait_stream_active(&db, &setup.task, LIMIT).await;
+    let writes = Load::start(&db, statement);
+    writes.wait_more(150).await;
+    mock.fault("down 2");
+    writes.wait_more(150).await;
+    mock.fault("up 2");
+    mock.fault("errors Produce request_timed_out 5");
+    writes.wait_more(150).await;
+    if delivery == "exactly_once" {
+        mock.fault("errors EndTxn coordinator_not_available 2");
+    }
+    writes.wait_more(150).await;
+    writes.stop().await;
+    let v = settled(&db, &setup.topic("public.seqs"), &mock.servers).await;
+    run.sigterm();
+    let (code, err) = run.wait_exit(LIMIT);
+    assert_eq!(code, 0, "{err}");
+    db.cleanup().await;
+    v
+}
+
 /// One at a time: each drives a run under a steady write load.
 mod serial {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mock_broker_faults_lose_nothing_at_least_once() {
+        let v = under_broker_faults("at_least_once").await;
+        judged("mock cluster broker faults, at least once", &v);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mock_broker_faults_double_nothing_exactly_once() {
+        let v = under_broker_faults("exactly_once").await;
+        judged("mock cluster broker faults, exactly once", &v);
+        assert_eq!(v.duplicated, 0, "{v:?}");
+    }
 
     /// The run is held right after its 31st Kafka commit (snapshot and stream under way),
     /// before the checkpoint timer saves that commit's checkpoint, and SIGKILLed there. The

@@ -4,11 +4,20 @@
 //! memory, and does not hide aborted transactions from `read_committed` consumers (its Fetch
 //! answers list none): it shows exactly-once's commits and fencing order, not abort filtering.
 //! It has no CreateTopics request either: `--topic` creates a task's topics at the start.
+//!
+//! Faults are asked for on stdin, one command a line, each answered `ok` or `error: ...` on
+//! stdout: `down BROKER` and `up BROKER` (a broker refuses connections, or takes them again;
+//! its partitions get no new leader), `errors API ERROR COUNT` (the next COUNT requests of API
+//! `Produce`, `EndTxn`, `AddPartitionsToTxn` or `InitProducerId` fail with ERROR
+//! `not_leader_for_partition`, `request_timed_out` or `coordinator_not_available`), and
+//! `coordinator TRANSACTIONAL_ID BROKER` (which broker coordinates a transactional id).
 
 use std::io::Write;
 
-use rdkafka::mocking::MockCluster;
+use rdkafka::mocking::{MockCluster, MockCoordinator};
 use rdkafka::producer::DefaultProducerContext;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// Arguments of `tributary mock-kafka`.
 #[derive(Debug, clap::Args)]
@@ -55,7 +64,71 @@ pub async fn run(args: MockKafkaArgs) -> i32 {
     {
         return 1;
     }
-    super::wait_for_signal().await;
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let signal = super::wait_for_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            () = &mut signal => break,
+            line = lines.next_line() => match line {
+                Ok(Some(line)) => {
+                    let answer = match command(&mock, &line) {
+                        Ok(()) => "ok".to_owned(),
+                        Err(e) => format!("error: {e}"),
+                    };
+                    if writeln!(out, "{answer}").and_then(|()| out.flush()).is_err() {
+                        break;
+                    }
+                }
+                // Stdin closed (or unreadable): keep serving until the signal.
+                _ => (&mut signal).await,
+            },
+        }
+    }
     drop(mock);
     0
+}
+
+/// Runs one fault command (see the module's header).
+fn command(mock: &MockCluster<'static, DefaultProducerContext>, line: &str) -> Result<(), String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let broker = |w: &str| {
+        w.parse::<i32>()
+            .map_err(|_| format!("{w:?} is not a broker id"))
+    };
+    let done = |r: rdkafka::error::KafkaResult<()>| r.map_err(|e| e.to_string());
+    match words.as_slice() {
+        ["down", b] => done(mock.broker_down(broker(b)?)),
+        ["up", b] => done(mock.broker_up(broker(b)?)),
+        ["coordinator", id, b] => {
+            done(mock.coordinator(MockCoordinator::Transaction((*id).to_owned()), broker(b)?))
+        }
+        ["errors", api, error, count] => {
+            let api = match *api {
+                "Produce" => RDKafkaApiKey::Produce,
+                "EndTxn" => RDKafkaApiKey::EndTxn,
+                "AddPartitionsToTxn" => RDKafkaApiKey::AddPartitionsToTxn,
+                "InitProducerId" => RDKafkaApiKey::InitProducerId,
+                other => return Err(format!("unknown API {other:?}")),
+            };
+            let error = match *error {
+                "not_leader_for_partition" => {
+                    RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION
+                }
+                "request_timed_out" => RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
+                "coordinator_not_available" => {
+                    RDKafkaRespErr::RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE
+                }
+                other => return Err(format!("unknown error {other:?}")),
+            };
+            let count: usize = count
+                .parse()
+                .map_err(|_| format!("{count:?} is not a count"))?;
+            mock.request_errors(api, &vec![error; count]);
+            Ok(())
+        }
+        _ => Err(format!(
+            "unknown command {line:?}: down B, up B, errors API ERROR N, coordinator ID B"
+        )),
+    }
 }

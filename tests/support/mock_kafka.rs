@@ -2,8 +2,8 @@
 //! can SIGKILL `tributary run` and read what the broker kept. It offers transactions and
 //! `read_committed` consumers, but hides no aborted transaction from them (TEST-ENV.md).
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 
 use super::tributary;
 
@@ -12,6 +12,8 @@ pub struct MockKafka {
     child: Child,
     /// Its brokers, `host:port,...`.
     pub servers: String,
+    commands: ChildStdin,
+    answers: BufReader<ChildStdout>,
 }
 
 impl MockKafka {
@@ -25,21 +27,38 @@ impl MockKafka {
             cmd.args(["--topic", t]);
         }
         let mut child = cmd
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start tributary mock-kafka");
-        let stdout = child.stdout.take().expect("piped stdout");
+        let mut answers = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let commands = child.stdin.take().expect("piped stdin");
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("the mock's first line");
+        answers.read_line(&mut line).expect("the mock's first line");
         let servers = line
             .trim()
             .strip_prefix("bootstrap_servers=")
             .unwrap_or_else(|| panic!("not the mock's address line: {line:?}"))
             .to_owned();
-        MockKafka { child, servers }
+        MockKafka {
+            child,
+            servers,
+            commands,
+            answers,
+        }
+    }
+
+    /// Sends one fault command (`down 2`, `up 2`, `errors Produce request_timed_out 5`,
+    /// `coordinator ID 1`; see `tributary mock-kafka`) and checks that it was done.
+    pub fn fault(&mut self, command: &str) {
+        writeln!(self.commands, "{command}").expect("send a command to the mock");
+        self.commands.flush().expect("flush the command");
+        let mut answer = String::new();
+        self.answers
+            .read_line(&mut answer)
+            .expect("the mock's answer");
+        assert_eq!(answer.trim(), "ok", "{command}");
     }
 }
 
