@@ -369,4 +369,114 @@ mod serial {
         judged("postgres cut x3 around an ADD COLUMN", &v);
         end(child, db).await;
     }
+
+    /// `scripts/soak.sh`: SOAK_FAULTS (default 100) faults drawn at random (seed SOAK_SEED,
+    /// else the clock; printed) while the application writes: PostgreSQL and Kafka connections
+    /// cut, PostgreSQL partitioned past the receive timeout, Kafka partitioned, PostgreSQL
+    /// delayed, the run SIGKILLed or stopped with SIGTERM and started again. At the end the
+    /// topic is read back: nothing lost, every key at the table's value.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a soak of random faults: scripts/soak.sh"]
+    async fn soak_random_faults_lose_nothing() {
+        let faults: usize = std::env::var("SOAK_FAULTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100);
+        let mut seed: u64 = std::env::var("SOAK_SEED")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        eprintln!("soak: {faults} faults, SOAK_SEED={seed}");
+        let db = seq_table("soak").await;
+        let pg = Proxy::start(upstream_of(&db.url)).await;
+        let tansu = free_addr();
+        let kafka = Proxy::start(tansu).await;
+        let _broker = OwnTansu::start(tansu, kafka.addr());
+        let url = db
+            .url
+            .replacen(&upstream_of(&db.url).to_string(), &pg.addr().to_string(), 1);
+        let dir = tempfile::tempdir().unwrap();
+        let task = unique("soak");
+        let servers = kafka.addr().to_string();
+        let phases = ["full", "incremental"];
+        let path = task_file(
+            dir.path(),
+            &task,
+            &url,
+            &servers,
+            &["public.seqs"],
+            &phases,
+            "",
+        );
+        add_to_section(&path, "source", "receive_timeout = \"3s\"");
+        let data = dir.path().join("data");
+        let mut first = spawn_run(&path, &data);
+        first.wait_stream_active(&db, &task, LIMIT).await;
+        let mut run = Some(first);
+        let writes = Load::start(&db, statement);
+        let mut counts = [0usize; 6];
+        for _ in 0..faults {
+            writes.wait_more(30).await;
+            // xorshift64
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let kind = (seed % 6) as usize;
+            counts[kind] += 1;
+            match kind {
+                0 | 1 => {
+                    let proxy = if kind == 0 { &pg } else { &kafka };
+                    let before = proxy.accepted();
+                    proxy.cut();
+                    wait_until("a connection again", LIMIT, || proxy.accepted() > before).await;
+                }
+                2 => {
+                    pg.set(Mode::Delay(std::time::Duration::from_millis(20)));
+                    writes.wait_more(60).await;
+                    pg.set(Mode::Pass);
+                }
+                3 => {
+                    kafka.set(Mode::Blackhole);
+                    writes.wait_more(100).await;
+                    kafka.set(Mode::Pass);
+                }
+                4 => {
+                    // Past the receive timeout (3 s) the run gives the silent connection up
+                    // and connects again.
+                    let before = pg.accepted();
+                    pg.set(Mode::Blackhole);
+                    wait_until("the run to connect again", LIMIT, || pg.accepted() > before).await;
+                    pg.set(Mode::Pass);
+                }
+                _ => {
+                    let mut old = run.take().expect("a run");
+                    if seed % 2 == 0 {
+                        old.sigkill();
+                    } else {
+                        old.sigterm();
+                        let (code, err) = old.wait_exit(LIMIT);
+                        assert_eq!(code, 0, "{err}");
+                    }
+                    let mut next = spawn_run(&path, &data);
+                    next.wait_stream_active(&db, &task, LIMIT).await;
+                    run = Some(next);
+                }
+            }
+        }
+        writes.wait_more(100).await;
+        writes.stop().await;
+        let v = settled(&db, &format!("{task}.public.seqs"), &servers).await;
+        eprintln!(
+            "soak: PostgreSQL cuts {}, Kafka cuts {}, PostgreSQL delays {}, Kafka partitions {}, PostgreSQL partitions {}, restarts {}",
+            counts[0], counts[1], counts[2], counts[3], counts[4], counts[5]
+        );
+        judged(&format!("{faults} random faults"), &v);
+        end(run.expect("a run"), db).await;
+    }
 }
