@@ -370,6 +370,20 @@ mod serial {
         end(child, db).await;
     }
 
+    /// Waits until `proxy` accepted a connection after its `before`th, failing with the run's
+    /// log if it takes longer than `LIMIT`.
+    async fn reconnected(run: &Proc, proxy: &Proxy, before: u64) {
+        let start = std::time::Instant::now();
+        while proxy.accepted() <= before {
+            assert!(
+                start.elapsed() < LIMIT,
+                "the run did not connect again; it says:\n{}",
+                run.stderr_so_far()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// `scripts/soak.sh`: SOAK_FAULTS (default 100) faults drawn at random (seed SOAK_SEED,
     /// else the clock; printed) while the application writes: PostgreSQL and Kafka connections
     /// cut, PostgreSQL partitioned past the receive timeout, Kafka partitioned, PostgreSQL
@@ -434,7 +448,7 @@ mod serial {
                     let proxy = if kind == 0 { &pg } else { &kafka };
                     let before = proxy.accepted();
                     proxy.cut();
-                    wait_until("a connection again", LIMIT, || proxy.accepted() > before).await;
+                    reconnected(run.as_ref().expect("a run"), proxy, before).await;
                 }
                 2 => {
                     pg.set(Mode::Delay(std::time::Duration::from_millis(20)));
@@ -451,12 +465,12 @@ mod serial {
                     // and connects again.
                     let before = pg.accepted();
                     pg.set(Mode::Blackhole);
-                    wait_until("the run to connect again", LIMIT, || pg.accepted() > before).await;
+                    reconnected(run.as_ref().expect("a run"), &pg, before).await;
                     pg.set(Mode::Pass);
                 }
                 _ => {
                     let mut old = run.take().expect("a run");
-                    if seed % 2 == 0 {
+                    if seed.is_multiple_of(2) {
                         old.sigkill();
                     } else {
                         old.sigterm();
