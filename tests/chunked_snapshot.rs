@@ -388,18 +388,6 @@ mod serial {
         db.cleanup().await;
     }
 
-    /// A FIFO the run holds at a fail point until the test writes to it.
-    fn fifo(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
-        let release = dir.join("release");
-        let made = std::process::Command::new("mkfifo")
-            .arg(&release)
-            .status()
-            .unwrap();
-        assert!(made.success());
-        let held = dir.join("release.held");
-        (release, held)
-    }
-
     fn spawn_held(setup: &TaskSetup, failpoints: &str, metrics: &str) -> Proc {
         Proc::from_child(
             tributary()

@@ -61,17 +61,6 @@ fn spawn_with_failpoints(setup: &TaskSetup, failpoints: &str) -> Proc {
     )
 }
 
-/// A FIFO a run holds at a fail point on, and the file it writes once held there.
-fn fifo(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let release = dir.join("release");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&release)
-        .status()
-        .unwrap();
-    assert!(made.success(), "mkfifo {}", release.display());
-    (release.clone(), dir.join("release.held"))
-}
-
 /// Broker faults of the mock cluster under writes, as `delivery` delivers: broker 2 down while
 /// 150 statements run, then up; five produce requests failing with `request_timed_out`, then
 /// two EndTxn with `coordinator_not_available`. All are retried by the producer (idempotent,
@@ -175,22 +164,7 @@ mod serial {
         );
         assert_eq!(db.task_slot(&setup.task).await, None, "no slot");
         assert!(task_topics(&setup.task).is_empty(), "no topic");
-        let precheck = |path: &std::path::Path| {
-            let out = tributary()
-                .args(["precheck", "--json", "--task"])
-                .arg(path)
-                .output()
-                .unwrap();
-            let items: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            let item = items["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|i| i["name"] == "kafka_transactions")
-                .cloned()
-                .unwrap_or_else(|| panic!("no kafka_transactions item: {items}"));
-            (out.status.code(), item)
-        };
+        let precheck = |path: &std::path::Path| precheck_item(path, "kafka_transactions");
         let (code, item) = precheck(&setup.path);
         assert_eq!(code, Some(1), "{item}");
         assert_eq!(item["status"], "fail", "{item}");

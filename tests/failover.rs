@@ -160,14 +160,7 @@ impl Writer {
 
 /// `seqs` of the database at `url`.
 async fn table_at(url: &str) -> BTreeMap<i64, i64> {
-    connect(url)
-        .await
-        .query("SELECT id, seq FROM seqs", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect()
+    seqs_of(&connect(url).await).await
 }
 
 /// The verdict once the topic holds every change of the table at `url`, and how many of its
@@ -181,21 +174,9 @@ fn read_back(topic: &str, want: &BTreeMap<i64, i64>) -> (Verdict, usize) {
     (verdict(&msgs, want), reads)
 }
 
-/// The precheck's `standbys` item for the task file at `path`: status, finding and fix.
+/// The precheck's `standbys` item for the task file at `path`: status, and finding with fix.
 fn standbys_item(path: &std::path::Path) -> (String, String) {
-    let out = tributary()
-        .args(["precheck", "--json", "--task"])
-        .arg(path)
-        .output()
-        .unwrap();
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let item = report["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["name"] == "standbys")
-        .cloned()
-        .unwrap_or_else(|| panic!("no standbys item: {report}"));
+    let (_, item) = precheck_item(path, "standbys");
     let text = |k: &str| item[k].as_str().unwrap_or_default().to_owned();
     (text("status"), format!("{} {}", text("found"), text("fix")))
 }

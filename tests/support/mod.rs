@@ -906,3 +906,30 @@ pub fn peak_rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmHWM in /proc/<pid>/status")
 }
+
+/// `tributary precheck --json` on the task file at `path`: its exit code and item `name`.
+pub fn precheck_item(path: &Path, name: &str) -> (Option<i32>, Value) {
+    let out = tributary()
+        .args(["precheck", "--json", "--task"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let item = report["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {name} item: {report}"));
+    (out.status.code(), item)
+}
+
+/// A FIFO in `dir` a run holds at a fail point on (`return(PATH)`, `failpoint::hold`), and the
+/// file the run writes once held there.
+pub fn fifo(dir: &Path) -> (PathBuf, PathBuf) {
+    let release = dir.join("release");
+    let made = Command::new("mkfifo").arg(&release).status().unwrap();
+    assert!(made.success(), "mkfifo {}", release.display());
+    (release, dir.join("release.held"))
+}

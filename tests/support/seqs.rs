@@ -43,7 +43,12 @@ pub fn statement(i: i64) -> String {
 }
 
 pub async fn table_state(db: &TestDb) -> BTreeMap<i64, i64> {
-    db.client
+    seqs_of(&db.client).await
+}
+
+/// `seqs` as `client` reads it: id → seq.
+pub async fn seqs_of(client: &tokio_postgres::Client) -> BTreeMap<i64, i64> {
+    client
         .query("SELECT id, seq FROM seqs", &[])
         .await
         .unwrap()

@@ -74,40 +74,25 @@ pub async fn describe(config: &KafkaSinkConfig, step: Duration) -> Result<Space,
     let Some(security) = security else {
         return Ok(Space::Sasl);
     };
-    let mut last = String::from("destination.bootstrap_servers names no broker");
-    for address in config
-        .bootstrap_servers
-        .split(',')
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-    {
-        let mut conn = match Conn::open(address, &security, step).await {
-            Ok(c) => c,
-            Err(e) => {
-                last = e;
-                continue;
-            }
-        };
-        if let Err(offered) = conn.space_version().await? {
-            return Ok(Space::NotOffered {
-                broker: address.to_owned(),
-                offered,
-            });
-        }
-        let brokers = conn.brokers().await?;
-        // Asked side by side: a cluster of unreachable brokers takes one step's time, not one
-        // per broker.
-        let out = futures::future::join_all(brokers.into_iter().map(|(id, address)| {
-            let security = &security;
-            async move {
-                let space = broker_space(&address, security, step).await;
-                BrokerSpace { id, address, space }
-            }
-        }))
-        .await;
-        return Ok(Space::Brokers(out));
+    let (address, mut conn) = first_reachable(config, &security, step).await?;
+    if let Err(offered) = conn.space_version().await? {
+        return Ok(Space::NotOffered {
+            broker: address,
+            offered,
+        });
     }
-    Err(last)
+    let brokers = conn.brokers().await?;
+    // Asked side by side: a cluster of unreachable brokers takes one step's time, not one per
+    // broker.
+    let out = futures::future::join_all(brokers.into_iter().map(|(id, address)| {
+        let security = &security;
+        async move {
+            let space = broker_space(&address, security, step).await;
+            BrokerSpace { id, address, space }
+        }
+    }))
+    .await;
+    Ok(Space::Brokers(out))
 }
 
 /// Whether the first reachable bootstrap broker offers the transaction APIs exactly-once
@@ -119,6 +104,26 @@ pub async fn transactions_offered(
     let Some(security) = Security::of(config)? else {
         return Ok(Transactions::NotAsked);
     };
+    let (_, mut conn) = first_reachable(config, &security, step).await?;
+    let response = conn.api_versions().await?;
+    let missing: Vec<&'static str> = TRANSACTION_APIS
+        .iter()
+        .filter(|(key, _)| !response.api_keys.iter().any(|k| k.api_key == *key))
+        .map(|(_, name)| *name)
+        .collect();
+    Ok(if missing.is_empty() {
+        Transactions::Offered
+    } else {
+        Transactions::Missing(missing)
+    })
+}
+
+/// The first bootstrap broker that answers a connection, with its address.
+async fn first_reachable(
+    config: &KafkaSinkConfig,
+    security: &Security,
+    step: Duration,
+) -> Result<(String, Conn), String> {
     let mut last = String::from("destination.bootstrap_servers names no broker");
     for address in config
         .bootstrap_servers
@@ -126,24 +131,10 @@ pub async fn transactions_offered(
         .map(str::trim)
         .filter(|a| !a.is_empty())
     {
-        let mut conn = match Conn::open(address, &security, step).await {
-            Ok(c) => c,
-            Err(e) => {
-                last = e;
-                continue;
-            }
-        };
-        let response = conn.api_versions().await?;
-        let missing: Vec<&'static str> = TRANSACTION_APIS
-            .iter()
-            .filter(|(key, _)| !response.api_keys.iter().any(|k| k.api_key == *key))
-            .map(|(_, name)| *name)
-            .collect();
-        return Ok(if missing.is_empty() {
-            Transactions::Offered
-        } else {
-            Transactions::Missing(missing)
-        });
+        match Conn::open(address, security, step).await {
+            Ok(c) => return Ok((address.to_owned(), c)),
+            Err(e) => last = e,
+        }
     }
     Err(last)
 }
