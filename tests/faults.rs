@@ -443,6 +443,10 @@ mod serial {
             seed ^= seed << 17;
             let kind = (seed % 6) as usize;
             counts[kind] += 1;
+            let at = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap();
+            eprintln!("soak: fault kind {kind} at {:.3}", at.as_secs_f64());
             match kind {
                 0 | 1 => {
                     let proxy = if kind == 0 { &pg } else { &kafka };

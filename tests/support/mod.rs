@@ -315,7 +315,8 @@ pub fn tributary() -> Command {
     let bin = std::env::var("TRIBUTARY_TEST_BIN")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_tributary").to_owned());
     let mut c = Command::new(bin);
-    c.env("TRIBUTARY_LOG", "warn,tributary=info");
+    let log = std::env::var("TRIBUTARY_TEST_LOG").unwrap_or_else(|_| "warn,tributary=info".into());
+    c.env("TRIBUTARY_LOG", log);
     c
 }
 
