@@ -261,7 +261,8 @@ mod serial {
         let (status, found) = standbys_item(&setup.path);
         assert_eq!(status, "pass", "{found}");
         assert!(
-            found.contains("ha_standby (synchronized_standby_slots)"),
+            found.contains("ha_standby (synchronized_standby_slots)")
+                && found.contains("the 1 standby(s) source.url lists keep copies"),
             "{found}"
         );
         let primary = connect(&pair.primary_admin()).await;
@@ -291,6 +292,34 @@ mod serial {
             "the exact setting to change: {warned:?}"
         );
         set("ha_standby").await;
+        // The standby, asked through the URL's host list, without slot sync.
+        let standby = connect(&pair.standby("postgres")).await;
+        let sync = |v: &'static str| {
+            let standby = &standby;
+            async move {
+                let sql = format!("ALTER SYSTEM SET sync_replication_slots = {v}");
+                standby.batch_execute(&sql).await.unwrap();
+                standby
+                    .batch_execute("SELECT pg_reload_conf()")
+                    .await
+                    .unwrap();
+            }
+        };
+        sync("off").await;
+        wait_until(
+            "the precheck to see the standby without slot sync",
+            LIMIT,
+            || {
+                warned = standbys_item(&setup.path);
+                warned.0 == "warn"
+            },
+        )
+        .await;
+        assert!(
+            warned.1.contains("lacks sync_replication_slots = on"),
+            "{warned:?}"
+        );
+        sync("on").await;
         ha(&format!("wait_ha_slot_synced {} {slot} 120", pair.name));
         ha(&format!("promote_ha_standby {}", pair.name));
         writer.wait_more(200).await;

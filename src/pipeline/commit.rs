@@ -6,8 +6,9 @@
 //! chunk or a keyless table's read (a resume reads the chunk, or the table, again). Those
 //! places are the clean points: a source transaction's commit, a chunk's or a table's end,
 //! the snapshot's end, an idle source. At a clean point the transaction commits once it has
-//! been open `interval` or holds `records` records; the checkpoint timer commits what is left
-//! at the next clean point.
+//! been open `interval` or holds `records` records; on a timer (every tenth of the interval,
+//! or the checkpoint interval if shorter), it also commits when the source has sent nothing for
+//! a tenth of the interval, so a quiet source's changes do not wait a whole interval.
 //!
 //! ```text
 //!  rows/events ──► sent (seq) ──► clean point? ─ due? ─► Kafka commit (records + checkpoint)
@@ -41,6 +42,8 @@ pub struct CommitPoints {
     reading: bool,
     /// A commit succeeded whose checkpoint the store does not hold yet.
     unsaved: bool,
+    /// When the last batch came from the source.
+    last_batch: Instant,
 }
 
 impl CommitPoints {
@@ -51,6 +54,7 @@ impl CommitPoints {
             since: Instant::now(),
             reading: false,
             unsaved: false,
+            last_batch: Instant::now(),
         }
     }
 
@@ -73,6 +77,23 @@ impl CommitPoints {
     pub fn due(&self, next_seq: u64) -> bool {
         next_seq.saturating_sub(self.committed) >= self.policy.records
             || self.since.elapsed() >= self.policy.interval
+    }
+
+    /// A batch came from the source.
+    pub fn batch_taken(&mut self) {
+        self.last_batch = Instant::now();
+    }
+
+    /// How long the source must have sent nothing for an open transaction to commit before
+    /// it is due: a tenth of the interval.
+    pub fn quiet_after(&self) -> Duration {
+        (self.policy.interval / 10).max(Duration::from_millis(1))
+    }
+
+    /// Whether the source has sent nothing for `quiet_after`: its changes are committed now
+    /// rather than at the interval, while a busy source commits once per interval.
+    pub fn quiet(&self) -> bool {
+        self.last_batch.elapsed() >= self.quiet_after()
     }
 
     /// Whether records were sent since the last commit.

@@ -323,7 +323,12 @@ impl<S: Sink, F: Format> Runner<S, F> {
         rx: &mut mpsc::Receiver<Result<SourceBatch, SourceError>>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<RunEnd, PipelineError> {
-        let mut tick = tokio::time::interval(self.opts.checkpoint_interval);
+        // Exactly-once also looks this often for a quiet source whose open transaction waits.
+        let period = match &self.txn {
+            Some(t) => self.opts.checkpoint_interval.min(t.quiet_after()),
+            None => self.opts.checkpoint_interval,
+        };
+        let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let read = self
             .cp
@@ -355,6 +360,9 @@ impl<S: Sink, F: Format> Runner<S, F> {
                             biased;
                             _ = shutdown.changed() => break RunEnd::Shutdown,
                             r = self.batch(batch) => r?,
+                        }
+                        if let Some(t) = &mut self.txn {
+                            t.batch_taken();
                         }
                         self.release_barriers();
                     }
@@ -880,7 +888,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
         if let Some(t) = &self.txn {
             // On the timer, a transaction left open at a clean point (the source went quiet)
             // commits once due; at the end, whatever is open commits.
-            let due = self.final_checkpoint || t.due(self.next_seq);
+            let due = self.final_checkpoint || t.due(self.next_seq) || t.quiet();
             if t.clean(self.in_transaction) && due {
                 self.commit().await?;
             }

@@ -9,7 +9,9 @@ use tokio_postgres::Client;
 use super::{names, tables, Context, Item, NOT_NEEDED};
 use crate::config::TaskSpec;
 use crate::source::postgres::catalog;
+use crate::source::postgres::conn::PgConnectConfig;
 use crate::source::postgres::error::PgSourceError;
+use crate::source::postgres::slot::{self, StandbySync};
 use crate::source::postgres::PgSource;
 
 /// What the broker's items need from the source: the selected tables and their size.
@@ -131,7 +133,7 @@ pub async fn check(spec: &TaskSpec, ctx: &Context, out: &mut Vec<Item>) -> Optio
     out.push(keep_size(srv.keep_size.as_deref(), srv.version_num));
     out.push(idle_timeout(srv.idle_timeout.as_deref(), &srv.version));
     out.push(long_transactions(&client, spec.precheck.long_transaction).await);
-    out.push(standbys(&client, srv.in_recovery, srv.version_num).await);
+    out.push(standbys(&client, &opts.conn, srv.in_recovery, srv.version_num).await);
     let needed = facts.as_ref().map_or(1, |f| shards(spec, &f.tables));
     out.push(free(
         "replication_slots",
@@ -309,7 +311,12 @@ async fn long_transactions(client: &Client, limit: Duration) -> Item {
 /// hold logical changes back until the standbys' slots confirmed them
 /// (`synchronized_standby_slots`), or a lagging standby promoted would lack changes the task
 /// already delivered.
-async fn standbys(client: &Client, in_recovery: bool, version_num: i32) -> Item {
+async fn standbys(
+    client: &Client,
+    conn: &PgConnectConfig,
+    in_recovery: bool,
+    version_num: i32,
+) -> Item {
     const N: &str = "standbys";
     if in_recovery && version_num < 160000 {
         return Item::fail(N, "the source is a standby (in recovery): logical decoding on a standby needs PostgreSQL 16", "point source.url at the primary");
@@ -347,12 +354,17 @@ async fn standbys(client: &Client, in_recovery: bool, version_num: i32) -> Item 
             "upgrade to PostgreSQL 17 (failover slots), set source.on_slot_loss = \"resnapshot\", or accept the warning",
         );
     }
-    synchronized_standbys(client, &streams).await
+    let standbys = slot::standby_sync(conn).await;
+    synchronized_standbys(client, &streams, &standbys).await
 }
 
 /// PostgreSQL 17+: the standbys' physical slots the primary waits for before sending logical
 /// changes (`synchronized_standby_slots`), against the active physical slots.
-async fn synchronized_standbys(client: &Client, streams: &str) -> Item {
+async fn synchronized_standbys(
+    client: &Client,
+    streams: &str,
+    standbys: &[Result<StandbySync, String>],
+) -> Item {
     const N: &str = "standbys";
     let setting = client
         .query_one("SELECT current_setting('synchronized_standby_slots')", &[])
@@ -398,9 +410,39 @@ async fn synchronized_standbys(client: &Client, streams: &str) -> Item {
             format!("on the primary: ALTER SYSTEM SET synchronized_standby_slots = '{slots}'; SELECT pg_reload_conf(); {standby_fix}; or accept the warning"),
         );
     }
+    let waits = format!(
+        "the task's slot is created with FAILOVER and the primary waits for {} (synchronized_standby_slots) before sending changes",
+        listed.join(", ")
+    );
+    let mut lacking = Vec::new();
+    for s in standbys {
+        match s {
+            Ok(s) if !s.missing().is_empty() => {
+                lacking.push(format!("{} lacks {}", s.target, s.missing().join(", ")));
+            }
+            Ok(_) => {}
+            Err(e) => lacking.push(format!("cannot ask the standby {e}")),
+        }
+    }
+    if !lacking.is_empty() {
+        return Item::warn(
+            N,
+            format!(
+                "{streams}; {waits}, but a standby does not keep copies of failover slots: {}",
+                lacking.join("; ")
+            ),
+            format!("{standby_fix}; or accept the warning"),
+        );
+    }
+    if standbys.is_empty() {
+        return Item::pass(
+            N,
+            format!("{streams}; {waits}; the standbys' own settings are not checked (list them in source.url, postgres://u@primary,standby/db, to have them checked): {standby_fix}"),
+        );
+    }
     Item::pass(
         N,
-        format!("{streams}; the task's slot is created with FAILOVER and the primary waits for {} (synchronized_standby_slots) before sending changes; the standbys' own settings are not checked from here: {standby_fix}", listed.join(", ")),
+        format!("{streams}; {waits}; the {} standby(s) source.url lists keep copies of failover slots (sync_replication_slots, hot_standby_feedback, primary_slot_name)", standbys.len()),
     )
 }
 

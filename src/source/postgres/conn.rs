@@ -104,7 +104,7 @@ impl PgConnectConfig {
     }
 
     /// `host:port/db` of the `i`-th host of the URL's host list.
-    fn target_at(&self, i: usize) -> String {
+    pub fn target_at(&self, i: usize) -> String {
         let (host, port) = self.host_at(i);
         let host = match host {
             Host::Tcp(h) => h,
@@ -127,7 +127,7 @@ impl PgConnectConfig {
     }
 
     /// How many hosts the URL names (at least one).
-    fn hosts(&self) -> usize {
+    pub fn hosts(&self) -> usize {
         self.config.get_hosts().len().max(1)
     }
 
@@ -394,7 +394,10 @@ impl ReplicationConn {
     }
 
     /// Connects to the URL's `i`-th host.
-    async fn connect_to(cfg: &PgConnectConfig, i: usize) -> Result<ReplicationConn, PgSourceError> {
+    pub async fn connect_to(
+        cfg: &PgConnectConfig,
+        i: usize,
+    ) -> Result<ReplicationConn, PgSourceError> {
         let timeout = cfg
             .config
             .get_connect_timeout()

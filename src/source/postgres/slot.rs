@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use tokio_postgres::Client;
 
-use super::conn::ReplicationConn;
+use super::conn::{PgConnectConfig, ReplicationConn};
 use super::error::PgSourceError;
 use crate::checkpoint::{ObjectKind, PgSlotIdentity, SourceObject};
 use crate::position::Lsn;
@@ -228,6 +228,70 @@ pub async fn failover_state(
         synced: r.get(1),
         invalidation_reason: r.get(2),
     }))
+}
+
+/// A standby's slot-sync settings (PostgreSQL 17+), as its own server reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StandbySync {
+    /// `host:port/db` of the standby.
+    pub target: String,
+    pub sync_replication_slots: String,
+    pub hot_standby_feedback: String,
+    pub primary_slot_name: String,
+}
+
+impl StandbySync {
+    /// The settings a standby needs to keep copies of failover slots, that it lacks.
+    pub fn missing(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.sync_replication_slots != "on" {
+            out.push("sync_replication_slots = on");
+        }
+        if self.hot_standby_feedback != "on" {
+            out.push("hot_standby_feedback = on");
+        }
+        if self.primary_slot_name.is_empty() {
+            out.push("primary_slot_name = '<its physical slot on the primary>'");
+        }
+        out
+    }
+}
+
+/// The slot-sync settings of every standby the URL's host list names (each asked over a
+/// connection of its own; a host that is not in recovery is skipped, one that cannot be
+/// reached is reported as such).
+pub async fn standby_sync(cfg: &PgConnectConfig) -> Vec<Result<StandbySync, String>> {
+    const SQL: &str = "SELECT pg_is_in_recovery(), current_setting('sync_replication_slots', true), \
+                       current_setting('hot_standby_feedback'), current_setting('primary_slot_name')";
+    let mut out = Vec::new();
+    if cfg.hosts() < 2 {
+        return out;
+    }
+    for i in 0..cfg.hosts() {
+        let target = cfg.target_at(i);
+        let rows = match ReplicationConn::connect_to(cfg, i).await {
+            Ok(mut c) => c.simple_query(SQL).await,
+            Err(e) => Err(e),
+        };
+        let row = match rows {
+            Ok(rows) => rows.into_iter().next().unwrap_or_default(),
+            Err(e) => {
+                out.push(Err(format!("{target}: {e}")));
+                continue;
+            }
+        };
+        let field = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+        if field(0) != "t" {
+            continue;
+        }
+        out.push(Ok(StandbySync {
+            target,
+            sync_replication_slots: field(1),
+            hot_standby_feedback: field(2),
+            primary_slot_name: field(3),
+        }));
+    }
+    out
 }
 
 /// The task's slots, of any incarnation, that a process streams from, with the PID serving it:
