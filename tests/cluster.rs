@@ -246,7 +246,14 @@ mod serial {
         for i in 0..3 {
             if let Some(p) = c.workers[i].proc.take() {
                 let (code, _) = p.wait_exit(LIMIT);
-                assert_eq!(code, 0, "a worker stops cleanly on SIGTERM");
+                let log = std::fs::read_to_string(&c.workers[i].log).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                assert_eq!(
+                    code,
+                    0,
+                    "a worker stops cleanly on SIGTERM; its log ends:\n{}",
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                );
             }
         }
         let ins = Load::inserts(&db);
