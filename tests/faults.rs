@@ -467,9 +467,15 @@ mod serial {
                 4 => {
                     // Past the receive timeout (3 s) the run gives the silent connection up
                     // and connects again.
+                    // Only once the run streams: a blackhole during the SQL reads of its resume
+                    // holds them until TCP gives up (the local proxy acknowledges everything,
+                    // so neither keepalives nor TCP_USER_TIMEOUT see it; a real partition is
+                    // seen by both, in about a minute).
+                    let r = run.as_mut().expect("a run");
+                    r.wait_stream_active(&db, &task, LIMIT).await;
                     let before = pg.accepted();
                     pg.set(Mode::Blackhole);
-                    reconnected(run.as_ref().expect("a run"), &pg, before).await;
+                    reconnected(r, &pg, before).await;
                     pg.set(Mode::Pass);
                 }
                 _ => {

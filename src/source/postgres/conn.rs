@@ -40,6 +40,13 @@ const ORACLE_SESSION: [(&str, &str); 3] = [
     ),
 ];
 
+/// tokio-postgres' own `keepalives_idle` (two hours, as libpq's system default).
+const TOKIO_POSTGRES_KEEPALIVES_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
+/// SQL sessions' keepalive idle time unless the URL sets `keepalives_idle`.
+const KEEPALIVES_IDLE: Duration = Duration::from_secs(30);
+/// SQL sessions' TCP user timeout unless the URL sets `tcp_user_timeout`.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Where and how to connect.
 #[derive(Clone)]
 pub struct PgConnectConfig {
@@ -76,6 +83,16 @@ impl PgConnectConfig {
         }
         if config.get_application_name().is_none() {
             config.application_name("tributary");
+        }
+        // A network partition that closes nothing must not hold a query (the resume's catalog
+        // reads, say) for the system's two hours: keepalives after 30 s idle, and the
+        // connection given up once sent data stays unacknowledged for 60 s (TCP_USER_TIMEOUT),
+        // unless the URL sets them.
+        if config.get_keepalives_idle() == TOKIO_POSTGRES_KEEPALIVES_IDLE {
+            config.keepalives_idle(KEEPALIVES_IDLE);
+        }
+        if config.get_tcp_user_timeout().is_none() {
+            config.tcp_user_timeout(TCP_USER_TIMEOUT);
         }
         if config.get_hosts().len() > 1 {
             // A host list names a primary and its standbys: the source is whichever is the
@@ -763,4 +780,42 @@ fn take_copy_both(buf: &mut BytesMut) -> bool {
     }
     buf.advance(len);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sql_sessions_give_a_silent_connection_up_unless_the_url_says_otherwise() {
+        let c = PgConnectConfig::new("postgres://u@h/db", None, None).unwrap();
+        assert_eq!(c.config.get_keepalives_idle(), KEEPALIVES_IDLE);
+        assert_eq!(c.config.get_tcp_user_timeout(), Some(&TCP_USER_TIMEOUT));
+        let url = "postgres://u@h/db?keepalives_idle=300&tcp_user_timeout=5";
+        let c = PgConnectConfig::new(url, None, None).unwrap();
+        assert_eq!(c.config.get_keepalives_idle(), Duration::from_secs(300));
+        assert_eq!(
+            c.config.get_tcp_user_timeout(),
+            Some(&Duration::from_secs(5))
+        );
+    }
+
+    #[test]
+    fn a_host_list_targets_the_primary_and_names_each_host() {
+        let c = PgConnectConfig::new("postgres://u@a:1,b:2/db", None, None).unwrap();
+        assert_eq!(
+            c.config.get_target_session_attrs(),
+            tokio_postgres::config::TargetSessionAttrs::ReadWrite
+        );
+        assert_eq!(c.hosts(), 2);
+        assert_eq!(
+            (c.target_at(0), c.target_at(1)),
+            ("a:1/db".into(), "b:2/db".into())
+        );
+        let one = PgConnectConfig::new("postgres://u@a:1/db", None, None).unwrap();
+        assert_eq!(
+            one.config.get_target_session_attrs(),
+            tokio_postgres::config::TargetSessionAttrs::Any
+        );
+    }
 }
