@@ -10,8 +10,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use support::cluster::{Load, LIMIT};
 use support::mock_kafka::MockKafka;
 use support::seqs::*;
@@ -45,22 +43,6 @@ fn task_delivering(db: &TestDb, task: &str, servers: &str, delivery: &str) -> Ta
     TaskSetup { dir, task, path }
 }
 
-/// The run of `setup` with fail points set.
-fn spawn_with_failpoints(setup: &TaskSetup, failpoints: &str) -> Proc {
-    Proc::from_child(
-        tributary()
-            .args(["run", "--task"])
-            .arg(&setup.path)
-            .arg("--data-dir")
-            .arg(setup.data())
-            .env("FAILPOINTS", failpoints)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    )
-}
-
 /// Broker faults of the mock cluster under writes, as `delivery` delivers: broker 2 down while
 /// 150 statements run, then up; five produce requests failing with `request_timed_out`, then
 /// two EndTxn with `coordinator_not_available`. All are retried by the producer (idempotent,
@@ -85,10 +67,7 @@ async fn under_broker_faults(delivery: &str) -> Verdict {
     writes.wait_more(150).await;
     writes.stop().await;
     let v = settled(&db, &setup.topic("public.seqs"), &mock.servers).await;
-    run.sigterm();
-    let (code, err) = run.wait_exit(LIMIT);
-    assert_eq!(code, 0, "{err}");
-    db.cleanup().await;
+    end_run(run, db).await;
     v
 }
 
@@ -122,7 +101,7 @@ mod serial {
         let setup = exactly_once_task(&db, &task, &mock.servers);
         let (release, held) = fifo(setup.dir.path());
         let point = format!("runner.commit_held=30*off->return({})", release.display());
-        let mut run = spawn_with_failpoints(&setup, &point);
+        let mut run = spawn_run_failing(&setup.path, &setup.data(), &point);
         let writes = Load::start(&db, statement);
         wait_until("the run held right after a Kafka commit", LIMIT, || {
             held.exists()
@@ -142,10 +121,7 @@ mod serial {
             log.contains("newer than the stored one"),
             "the restart resumed from the committed checkpoint:\n{log}"
         );
-        again.sigterm();
-        let (code, err) = again.wait_exit(LIMIT);
-        assert_eq!(code, 0, "{err}");
-        db.cleanup().await;
+        end_run(again, db).await;
     }
 
     /// tansu offers InitProducerId but no EndTxn: the start is refused in one line before a
@@ -204,9 +180,6 @@ mod serial {
             })
             .unwrap_or(0.0);
         assert!(commits >= 5.0, "committed in many transactions: {commits}");
-        run.sigterm();
-        let (code, err) = run.wait_exit(Duration::from_secs(60));
-        assert_eq!(code, 0, "{err}");
-        db.cleanup().await;
+        end_run(run, db).await;
     }
 }

@@ -51,11 +51,12 @@ impl Pair {
         )
     }
 
-    /// A URL naming both hosts: whichever is the primary is used.
+    /// A URL naming both hosts, the standby first: whichever is the primary is used (the
+    /// replication connection skips a host in recovery, SQL sessions target read-write).
     fn both(&self, db: &str) -> String {
         format!(
-            "postgres://tributary:tributary@127.0.0.1:{},127.0.0.1:{}/{db}?target_session_attrs=read-write",
-            self.primary, self.standby
+            "postgres://tributary:tributary@127.0.0.1:{},127.0.0.1:{}/{db}",
+            self.standby, self.primary
         )
     }
 
@@ -112,7 +113,10 @@ impl Writer {
         let n = done.clone();
         let task = tokio::spawn(async move {
             let mut client: Option<tokio_postgres::Client> = None;
+            // A statement (or a connection attempt) every 3 ms, as `Load` paces its writes.
+            let mut pace = tokio::time::interval(Duration::from_millis(3));
             while !*rx.borrow_and_update() {
+                pace.tick().await;
                 let c = match &client {
                     Some(c) => c,
                     None => match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
@@ -120,10 +124,7 @@ impl Writer {
                             tokio::spawn(conn);
                             client.insert(c)
                         }
-                        Err(_) => {
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            continue;
-                        }
+                        Err(_) => continue,
                     },
                 };
                 let i = n.load(Ordering::Relaxed);
@@ -138,7 +139,6 @@ impl Writer {
                     }
                     Err(_) => client = None,
                 }
-                tokio::time::sleep(Duration::from_millis(3)).await;
             }
         });
         Writer { done, stop, task }
@@ -241,7 +241,11 @@ async fn streaming(
     std::fs::write(&setup.path, text).unwrap();
     let mut run = setup.spawn();
     run.wait_stream_active(&db, &setup.task, LIMIT).await;
-    let writer = Writer::start(pair.both(&db.name));
+    // The writer connects with plain tokio-postgres: it asks for the primary itself.
+    let writer = Writer::start(format!(
+        "{}?target_session_attrs=read-write",
+        pair.both(&db.name)
+    ));
     writer.wait_more(200).await;
     (pair, db, setup, run, writer)
 }
@@ -371,18 +375,12 @@ mod serial {
         add_to_section(&setup.path, "source", "on_slot_loss = \"resnapshot\"");
         let again = setup.spawn();
         let new_primary = pair.standby(&db.name);
-        let started = std::time::Instant::now();
-        while !slot_at(&new_primary, &setup.task)
-            .await
-            .is_some_and(|(_, _, active)| active)
-        {
-            assert!(
-                started.elapsed() < LIMIT,
-                "no new slot on the promoted standby; the run says:\n{}",
-                again.stderr_so_far()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_for("a new slot on the promoted standby", LIMIT, || async {
+            slot_at(&new_primary, &setup.task)
+                .await
+                .is_some_and(|(_, _, active)| active)
+        })
+        .await;
         writer.wait_more(200).await;
         writer.stop().await;
         let want = table_at(&new_primary).await;

@@ -285,18 +285,7 @@ mod serial {
             tributary::failpoint::SOURCE_SCHEMA_PHASE,
             release.display()
         );
-        let run = Proc::from_child(
-            tributary()
-                .args(["run", "--task"])
-                .arg(&setup.path)
-                .arg("--data-dir")
-                .arg(setup.data())
-                .env("FAILPOINTS", failpoints)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap(),
-        );
+        let run = spawn_run_failing(&setup.path, &setup.data(), &failpoints);
         wait_until("the schema phase to be held", LIMIT, || held.exists()).await;
         db.client
             .batch_execute("ALTER TABLE items ADD COLUMN note text")

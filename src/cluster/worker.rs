@@ -720,6 +720,24 @@ fn inside_auto_resume(status: &ShardStatus, window: Option<Duration>, now_ms: u6
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_shard_fenced_by_its_store_or_by_a_newer_producer_stops_without_failing() {
+        let sink = TaskError::from(PipelineError::Sink(crate::sink::SinkError::Fenced {
+            transactional_id: "t-shop-ab12-0".into(),
+        }));
+        let store = TaskError::from(PipelineError::Checkpoint(CheckpointError::Fenced {
+            task: "shop".into(),
+            shard: 0,
+            epoch: 1,
+            current: 2,
+        }));
+        assert!(is_fenced(&sink) && is_fenced(&store));
+        let other = TaskError::from(PipelineError::Sink(crate::sink::SinkError::Unreachable {
+            servers: "k:9092".into(),
+        }));
+        assert!(!is_fenced(&other));
+    }
+
     const DAY: u64 = 24 * 3600 * 1000;
 
     fn failed_at(first: u64, transient: bool) -> ShardStatus {

@@ -865,6 +865,34 @@ fn span_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn exactly_once_needs_acks_all_no_lanes_and_owns_its_transaction_settings() {
+        let with = |lines: &str| {
+            TaskSpec::parse(&GOOD.replace(
+                "topic = \"shop\"\n",
+                &format!("topic = \"shop\"\n{lines}\n"),
+            ))
+        };
+        with("delivery = \"exactly_once\"\ntransaction_interval = \"2s\"").unwrap();
+        let e = with("delivery = \"exactly_once\"\nacks = \"1\"")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("exactly_once needs acks"), "{e}");
+        let e = with("transaction_records = 5").unwrap_err().to_string();
+        assert!(e.contains("only destination.delivery"), "{e}");
+        let e = with("delivery = \"exactly_once\"\ntransaction_records = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("transaction_records"), "{e}");
+        let lanes = GOOD.replace("[destination]", "snapshot_lanes = 2\n[destination]");
+        let lanes = lanes.replace(
+            "topic = \"shop\"\n",
+            "topic = \"shop\"\ndelivery = \"exactly_once\"\n",
+        );
+        let e = TaskSpec::parse(&lanes).unwrap_err().to_string();
+        assert!(e.contains("snapshot_lanes"), "{e}");
+    }
+
     const GOOD: &str = r#"
 name = "shop"
 [source]

@@ -263,6 +263,18 @@ mod tests {
 
     const GIB: u64 = 1 << 30;
 
+    #[test]
+    fn the_transactions_item_fails_without_end_txn_and_warns_over_sasl() {
+        let t = |offered| transactions(offered, "k:9092");
+        assert_eq!(t(Ok(Transactions::Offered)).status, Status::Pass);
+        let missing = t(Ok(Transactions::Missing(vec!["EndTxn"])));
+        assert_eq!(missing.status, Status::Fail);
+        assert!(missing.found.contains("EndTxn"), "{}", missing.found);
+        assert!(missing.fix.contains("at_least_once"), "{}", missing.fix);
+        assert_eq!(t(Ok(Transactions::NotAsked)).status, Status::Warn);
+        assert_eq!(t(Err("refused".into())).status, Status::Fail);
+    }
+
     fn broker(id: i32, usable: u64, total: u64) -> BrokerSpace {
         BrokerSpace {
             id,

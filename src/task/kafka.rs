@@ -82,3 +82,31 @@ pub fn shard_kafka_config(
 
 /// The cluster id of `tributary run`, and of a worker whose node file names none.
 pub const DEFAULT_CLUSTER_ID: &str = "tributary";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exactly_once_shard_is_named_by_cluster_task_incarnation_and_shard() {
+        let text = "name = \"shop\"\n[source]\nkind = \"postgres\"\nurl = \"postgres://u@h/db\"\n[destination]\nkind = \"kafka\"\nbootstrap_servers = \"k:9092\"\ndelivery = \"exactly_once\"\n[objects]\ntables = [\"public.t\"]\n";
+        let mut spec = TaskSpec::parse(text).unwrap();
+        let t = shard_kafka_config(&spec, 3, "ab12cd34")
+            .unwrap()
+            .transactions
+            .unwrap();
+        assert_eq!(t.id, "tributary-shop-ab12cd34-3");
+        assert_eq!(t.checkpoint_topic, "__tributary_checkpoints");
+        spec.cluster_id = "east".into();
+        let t = shard_kafka_config(&spec, 0, "ab12cd34")
+            .unwrap()
+            .transactions
+            .unwrap();
+        assert_eq!(t.id, "east-shop-ab12cd34-0");
+        spec.destination.delivery = Delivery::AtLeastOnce;
+        assert!(shard_kafka_config(&spec, 0, "x")
+            .unwrap()
+            .transactions
+            .is_none());
+    }
+}

@@ -151,10 +151,7 @@ async fn start_over<So: Source>(
     error: &TaskError,
 ) -> Result<(), TaskFailure> {
     tracing::warn!(task = %rt.key.task, shard = rt.key.shard, error = %crate::error_chain(error), "the slot is lost: starting again with a new slot and a new snapshot (source.on_slot_loss = \"resnapshot\")");
-    let (identities, others): (Vec<_>, Vec<_>) = old
-        .source_objects()
-        .into_iter()
-        .partition(|o| o.kind == crate::checkpoint::ObjectKind::ReplicaIdentity);
+    let (fresh, others) = fresh_after_loss(old, epoch, new_incarnation());
     match source {
         Ok(mut s) => {
             if let Err(e) = s.remove(&others, true).await {
@@ -165,17 +162,32 @@ async fn start_over<So: Source>(
             tracing::warn!(task = %rt.key.task, shard = rt.key.shard, error = %e, "could not drop what the lost incarnation held on the source")
         }
     }
-    let mut fresh = Checkpoint::new(new_incarnation());
-    fresh.epoch = epoch;
-    fresh.planned = Some(PlannedObjects {
-        source: identities,
-        topics: Vec::new(),
-    });
     rt.store
         .save(&rt.key, &fresh)
         .await
         .map_err(|e| TaskFailure::from(TaskError::from(e)))?;
     Ok(())
+}
+
+/// The checkpoint a lost slot's task starts over from (a new `incarnation`, saved under
+/// `epoch`, still recording the replica identities the lost one set, so deletion can give
+/// them back), and what the lost incarnation held on the source that can go.
+pub(super) fn fresh_after_loss(
+    old: &Checkpoint,
+    epoch: u64,
+    incarnation: String,
+) -> (Checkpoint, Vec<crate::checkpoint::SourceObject>) {
+    let (identities, others): (Vec<_>, Vec<_>) = old
+        .source_objects()
+        .into_iter()
+        .partition(|o| o.kind == crate::checkpoint::ObjectKind::ReplicaIdentity);
+    let mut fresh = Checkpoint::new(incarnation);
+    fresh.epoch = epoch;
+    fresh.planned = Some(PlannedObjects {
+        source: identities,
+        topics: Vec::new(),
+    });
+    (fresh, others)
 }
 
 /// The epoch this run saves under.

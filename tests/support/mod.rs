@@ -715,12 +715,51 @@ pub fn values(msgs: &[Msg]) -> Vec<&Value> {
 }
 
 /// Polls `f` until it returns true (bounded).
-pub async fn wait_until<F: FnMut() -> bool>(what: &str, limit: Duration, mut f: F) {
+pub async fn wait_until<F: FnMut() -> bool>(what: &str, limit: Duration, f: F) {
+    wait_until_or(what, limit, f, String::new).await
+}
+
+/// `wait_until`, whose timeout also prints `context()` (a process's log, say).
+pub async fn wait_until_or<F: FnMut() -> bool>(
+    what: &str,
+    limit: Duration,
+    mut f: F,
+    context: impl Fn() -> String,
+) {
     let start = Instant::now();
     while !f() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out waiting for {what}\n{}",
+            context()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Stops a run with SIGTERM (it must exit 0) and drops the test's database.
+pub async fn end_run(child: Proc, db: TestDb) {
+    child.sigterm();
+    let (code, err) = child.wait_exit(Duration::from_secs(90));
+    assert_eq!(code, 0, "{err}");
+    db.cleanup().await;
+}
+
+/// `tributary run` on the task file `path` with data in `data` and fail points `failpoints`
+/// (`FAILPOINTS`, built with `--features failpoints`), its stderr kept.
+pub fn spawn_run_failing(path: &Path, data: &Path, failpoints: &str) -> Proc {
+    Proc::from_child(
+        tributary()
+            .args(["run", "--task"])
+            .arg(path)
+            .arg("--data-dir")
+            .arg(data)
+            .env("FAILPOINTS", failpoints)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// One series of a Prometheus text exposition: name, labels, value.

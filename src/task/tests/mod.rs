@@ -624,3 +624,35 @@ async fn until(store: &MemoryCheckpointStore, what: &str, done: impl Fn() -> boo
         panic!("{what} within 20 s");
     }
 }
+
+/// `on_slot_loss = "resnapshot"`: a new incarnation under the run's epoch, nothing read yet,
+/// the replica identities still recorded (deletion gives them back), everything else to drop.
+#[test]
+fn a_lost_slot_starts_over_keeping_the_replica_identities_it_set() {
+    use crate::checkpoint::{ObjectKind, PlannedObjects, SourceObject};
+    let object = |kind, name: &str| SourceObject {
+        kind,
+        name: name.into(),
+    };
+    let mut old = Checkpoint::new("old1".into());
+    old.started = true;
+    old.tables
+        .insert(TABLE.into(), TableProgress::Done { rows: 3 });
+    old.planned = Some(PlannedObjects {
+        source: vec![
+            object(ObjectKind::ReplicationSlot, "tributary_t_old1_0"),
+            object(ObjectKind::Publication, "tributary_t_old1"),
+            object(ObjectKind::ReplicaIdentity, "{\"table\":\"items\"}"),
+        ],
+        topics: vec!["t.public.items".into()],
+    });
+    let (fresh, drop) = super::runtime::fresh_after_loss(&old, 7, "new2".into());
+    assert_eq!((fresh.incarnation.as_str(), fresh.epoch), ("new2", 7));
+    assert!(!fresh.started && fresh.tables.is_empty() && fresh.resume.is_none());
+    let kept = &fresh.planned.as_ref().unwrap().source;
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].kind, ObjectKind::ReplicaIdentity);
+    assert!(drop.iter().all(|o| o.kind != ObjectKind::ReplicaIdentity));
+    assert!(drop.iter().any(|o| o.kind == ObjectKind::ReplicationSlot));
+    assert!(drop.iter().any(|o| o.kind == ObjectKind::Publication));
+}
