@@ -358,6 +358,77 @@ mod serial {
         std::mem::forget(db);
     }
 
+    /// PostgreSQL 17, a standby promoted behind what was delivered (the primary no longer
+    /// waiting for it, the standby stopped while the task went on): the run refuses the
+    /// checkpoint, past the timeline fork, in one line; with `on_slot_loss = "resnapshot"` the
+    /// next run starts over with a new slot.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_standby_promoted_behind_the_checkpoint_is_refused() {
+        let (pair, db, setup, run, writer) = streaming(17, "fk17", "").await;
+        let (slot, _, _) = slot_at(&db.url, &setup.task)
+            .await
+            .expect("the task's slot");
+        ha(&format!("wait_ha_slot_synced {} {slot} 120", pair.name));
+        let primary = connect(&pair.primary_admin()).await;
+        for sql in [
+            "ALTER SYSTEM SET synchronized_standby_slots = ''",
+            "SELECT pg_reload_conf()",
+        ] {
+            primary.batch_execute(sql).await.unwrap();
+        }
+        ha(&format!("stop_ha_standby {}", pair.name));
+        let stopped: String = primary
+            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .await
+            .unwrap()
+            .get(0);
+        writer.wait_more(200).await;
+        wait_for(
+            "the slot confirmed past where the standby stopped",
+            LIMIT,
+            || async {
+                primary
+                    .query_one(
+                        "SELECT coalesce(bool_or(confirmed_flush_lsn > $1::text::pg_lsn), false) \
+                         FROM pg_replication_slots WHERE slot_name = $2",
+                        &[&stopped, &slot],
+                    )
+                    .await
+                    .unwrap()
+                    .get::<_, bool>(0)
+            },
+        )
+        .await;
+        writer.stop().await;
+        drop(primary);
+        ha(&format!("promote_ha_standby {}", pair.name));
+        let (code, err) = run.wait_exit(LIMIT);
+        assert_eq!(code, 1, "{err}");
+        let line = error_line(&err);
+        assert!(
+            line.contains("past this server's timeline fork")
+                && line.contains("timeline 1 ended at LSN")
+                && line.contains("on_slot_loss"),
+            "{line}"
+        );
+        let new_primary = pair.standby(&db.name);
+        let (kept, synced, _) = slot_at(&new_primary, &setup.task).await.unwrap();
+        assert!(kept == slot && synced, "the synced copy was there: {kept}");
+        add_to_section(&setup.path, "source", "on_slot_loss = \"resnapshot\"");
+        let again = setup.spawn();
+        wait_for("a new slot on the promoted standby", LIMIT, || async {
+            slot_at(&new_primary, &setup.task)
+                .await
+                .is_some_and(|(name, _, active)| active && name != slot)
+        })
+        .await;
+        again.sigterm();
+        let (code, err) = again.wait_exit(LIMIT);
+        assert_eq!(code, 0, "{err}");
+        // The database went with the old primary's directory.
+        std::mem::forget(db);
+    }
+
     /// PostgreSQL 15: the promoted standby has no copy of the slot; the run fails in one line
     /// naming the lost slot and `source.on_slot_loss`; with `on_slot_loss = "resnapshot"` the
     /// next run starts over on the new primary, and every row ends at the table's value.

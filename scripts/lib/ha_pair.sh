@@ -268,7 +268,18 @@ SQL
     die "the standby of HA pair $name is not streaming after ${TRIBUTARY_WAIT_SECS}s; see $dir/standby.log"
 }
 
+# stop_ha_standby NAME: stops the standby (fast), so it falls behind the primary.
+stop_ha_standby() {
+  [ "$#" -eq 1 ] || die "usage: stop_ha_standby NAME"
+  local dir
+  dir=$(_ha_dir "$1") || return 1
+  _ha_run "$dir" pg_ctl stop -D "$dir/standby" -m fast -w -t 60 >/dev/null 2>&1 ||
+    die "could not stop the standby of HA pair $1; see $dir/standby.log"
+}
+
 # promote_ha_standby NAME: stops the primary immediately (a crash) and promotes the standby.
+# A standby stopped before (stop_ha_standby) starts only once the primary is down, so it is
+# promoted with the WAL it had: behind the primary.
 promote_ha_standby() {
   [ "$#" -eq 1 ] || die "usage: promote_ha_standby NAME"
   local dir
@@ -278,6 +289,7 @@ promote_ha_standby() {
     _ha_run "$dir" pg_ctl stop -D "$dir/primary" -m immediate -w -t 60 >/dev/null 2>&1 ||
       die "could not stop the primary of HA pair $1"
   fi
+  _ha_running "$dir" standby || _ha_start "$dir" standby
   _ha_run "$dir" pg_ctl promote -D "$dir/standby" -w -t "$TRIBUTARY_WAIT_SECS" >/dev/null 2>&1 ||
     die "could not promote the standby of HA pair $1; see $dir/standby.log"
 }

@@ -141,6 +141,11 @@ pub struct PgSlotIdentity {
     pub plugin: String,
     /// The slot's consistent point (the snapshot LSN of the first start).
     pub consistent_point: Lsn,
+    /// The server timeline the stream last started on (`IDENTIFY_SYSTEM`): a resume on
+    /// another one checks that the checkpoint lies before the point where they forked
+    /// (`source::postgres::timeline`). Unknown in records written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<u32>,
 }
 
 /// The Oracle database a checkpoint belongs to and the SCNs its first start fixed. LogMiner

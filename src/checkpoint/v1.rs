@@ -56,6 +56,7 @@ pub(super) fn decode(bytes: &[u8]) -> Result<Checkpoint, serde_json::Error> {
             database: s.database,
             plugin: "pgoutput".into(),
             consistent_point: s.consistent_point,
+            timeline: None,
         })
     });
     cp.started = v1.started;

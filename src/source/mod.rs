@@ -294,7 +294,13 @@ pub trait Source: Send + 'static {
         cp: &mut Checkpoint,
     ) -> impl Future<Output = Result<(), SourceError>> + Send;
 
-    fn resume(&mut self, cp: &Checkpoint) -> impl Future<Output = Result<(), SourceError>> + Send;
+    /// Verifies that the source can continue from `cp` (its objects still there, nothing lost
+    /// behind it). It may record what it learned of the source in `cp.source` (PostgreSQL: the
+    /// timeline it streams from), which the checkpoints saved from this run then hold.
+    fn resume(
+        &mut self,
+        cp: &mut Checkpoint,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send;
 
     fn run(
         self,

@@ -261,7 +261,7 @@ async fn attempt<So: Source, Si: Sink>(
             // Newly recorded counts (an older checkpoint's topics) hold from now on.
             rt.store.save(&rt.key, &cp).await?;
         }
-        source.resume(&cp).await?;
+        source.resume(&mut cp).await?;
         if grown.is_some() {
             cp.selection = grown;
         }

@@ -844,13 +844,28 @@ pub fn scrape(addr: &str) -> Option<Vec<Series>> {
         })
 }
 
-/// A TCP port on 127.0.0.1 that nothing listens on right now.
+/// A TCP port on 127.0.0.1 that nothing listens on right now, never the
+/// same twice in one test process, and below Linux's ephemeral range
+/// (32768 up), so an outgoing connection cannot take it before the process
+/// it was chosen for binds it. Asking the kernel for port 0 instead gave one
+/// port to two nodes of a cluster test (a worker then refused to start).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const LOW: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Each process starts at its own place, 97 ports from the process
+    // started just before it, so parallel tests rarely meet.
+    let start = (std::process::id().wrapping_mul(97) % u32::from(SPAN)) as u16;
+    let _ = NEXT.compare_exchange(0, start.max(1), Ordering::SeqCst, Ordering::SeqCst);
+    for _ in 0..SPAN {
+        let offset = NEXT.fetch_add(1, Ordering::SeqCst) % SPAN;
+        let port = LOW + offset;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free TCP port in {LOW}..{}", LOW + SPAN)
 }
 
 /// The single `error:` line of a failed command (and no panic on its stderr).

@@ -397,7 +397,7 @@ impl<C: Connector> Source for OracleSource<C> {
         Ok(self.create_inner(cp).await?)
     }
 
-    async fn resume(&mut self, cp: &Checkpoint) -> Result<(), SourceError> {
+    async fn resume(&mut self, cp: &mut Checkpoint) -> Result<(), SourceError> {
         Ok(self.resume_inner(cp)?)
     }
 

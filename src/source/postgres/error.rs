@@ -86,6 +86,8 @@ pub enum PgSourceError {
     },
     #[error("replication slot {slot} {how}: the changes since the checkpoint are gone (after a failover, the promoted standby had no synced copy of it: PostgreSQL 16 or earlier, or slot sync not set up, see the precheck's failover items); set source.on_slot_loss = \"resnapshot\" to read every table again automatically, or {RELEASE_FIX}")]
     SlotLost { slot: String, how: String },
+    #[error("the checkpoint of replication slot {slot} lies past this server's timeline fork: {why}; the changes delivered after the fork exist only on the old primary, and this server's own at those positions would be skipped; set source.on_slot_loss = \"resnapshot\" to read every table again automatically, or {RELEASE_FIX}")]
+    TimelineFork { slot: String, why: String },
     #[error("replication slot {slot} does not match the checkpoint: {what}; streaming on would skip or repeat changes: {RELEASE_FIX}")]
     SlotMismatch { slot: String, what: String },
     #[error("replication slot {slot} is at LSN {slot_lsn}, past the checkpoint's {checkpoint_lsn}: the changes between them were confirmed without being delivered (a restored data directory, a slot advanced by hand, or a promoted standby without slot sync); {RELEASE_FIX}")]
@@ -206,7 +208,9 @@ impl From<PgSourceError> for crate::source::SourceError {
     fn from(e: PgSourceError) -> Self {
         use crate::source::SourceError;
         match e {
-            PgSourceError::SlotLost { .. } => SourceError::slot_lost(e),
+            PgSourceError::SlotLost { .. } | PgSourceError::TimelineFork { .. } => {
+                SourceError::slot_lost(e)
+            }
             PgSourceError::SlotMismatch { .. } | PgSourceError::SlotAhead { .. } => {
                 SourceError::checkpoint_invalid(e)
             }

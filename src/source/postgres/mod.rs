@@ -32,6 +32,7 @@ mod source;
 pub mod spool;
 pub mod stream;
 pub mod takeover;
+pub mod timeline;
 pub mod typemap;
 
 pub use resolve::resolve_tables;

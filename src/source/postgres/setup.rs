@@ -21,13 +21,14 @@ use super::join;
 use super::slot::{self, object_name};
 use super::snapshot::{quote_ident, SnapshotSession, SnapshotTable};
 use super::takeover::TakeoverPolicy;
+use super::timeline;
 use crate::checkpoint::{
     Checkpoint, ObjectKind, PgSlotIdentity, SourceIdentity, SourceObject, TableProgress,
 };
 use crate::config::{ReplicaIdentityMode, TableSelection};
 use crate::definition::TableDefinition;
 use crate::filter::{Placement, Publishing, TableFilter};
-use crate::position::{Lsn, ResumeToken};
+use crate::position::{Lsn, ResumeToken, StreamPosition};
 use crate::schema::{ReplicaIdentity, TableSchema};
 
 /// The logical decoding output plugin the task's slot uses.
@@ -433,7 +434,7 @@ pub async fn create(
     let (slot_name, _, _) = names(opts, &cp.incarnation);
     let failover = catalog::server_version_num(&pre.catalog).await? >= 170_000;
     let mut repl = ReplicationConn::connect(&opts.conn).await?;
-    let (system_id, _) = slot::identify_system(&mut repl).await?;
+    let system = slot::identify_system(&mut repl).await?;
     let slot = slot::create_slot(
         &mut repl,
         &pre.catalog,
@@ -460,10 +461,11 @@ pub async fn create(
     cp.source = Some(SourceIdentity::Postgres(PgSlotIdentity {
         slot_name,
         publications,
-        system_id,
+        system_id: system.system_id,
         database: pre.database.clone(),
         plugin: PLUGIN.to_owned(),
         consistent_point: slot.consistent_point,
+        timeline: Some(system.timeline),
     }));
     cp.resume = Some(ResumeToken::Pg {
         confirmed_lsn: slot.consistent_point,
@@ -527,19 +529,30 @@ pub fn checkpoint_lsn(cp: &Checkpoint) -> Lsn {
     }
 }
 
-/// A resume: the slot must still be there, on the same server, and not past the checkpoint.
+/// A resume: the slot must still be there, on the same server, not past the checkpoint, and
+/// the checkpoint not past a timeline fork. Records the server's timeline in `cp`.
 pub async fn resume(
     opts: &PgSourceOptions,
     pre: &Preflight,
-    cp: &Checkpoint,
+    cp: &mut Checkpoint,
 ) -> Result<ReplicationConn, PgSourceError> {
-    let identity = cp.pg_slot().ok_or_else(|| PgSourceError::Protocol {
-        context: "resuming".into(),
-        what: "the checkpoint records no PostgreSQL slot".into(),
-    })?;
+    let identity = cp
+        .pg_slot()
+        .cloned()
+        .ok_or_else(|| PgSourceError::Protocol {
+            context: "resuming".into(),
+            what: "the checkpoint records no PostgreSQL slot".into(),
+        })?;
     let mut repl = ReplicationConn::connect(&opts.conn).await?;
-    let (system_id, _) = slot::identify_system(&mut repl).await?;
-    slot::verify_slot(&pre.catalog, identity, &system_id, checkpoint_lsn(cp)).await?;
+    let system = slot::identify_system(&mut repl).await?;
+    slot::verify_slot(
+        &pre.catalog,
+        &identity,
+        &system.system_id,
+        checkpoint_lsn(cp),
+    )
+    .await?;
+    check_timeline(&mut repl, cp, system.timeline).await?;
     if opts.incremental {
         // The checkpoint still holds the selection before tables were added to it.
         let adopting = cp
@@ -550,6 +563,35 @@ pub async fn resume(
         added::publish_added(opts, pre, publications, &cp.incarnation, adopting).await?;
     }
     Ok(repl)
+}
+
+/// Refuses a checkpoint past the point where the server's timeline forked from the one it was
+/// written on (`timeline::fork`), then records the server's timeline in it.
+async fn check_timeline(
+    repl: &mut ReplicationConn,
+    cp: &mut Checkpoint,
+    now: u32,
+) -> Result<(), PgSourceError> {
+    let delivered = match cp.stream {
+        Some(StreamPosition::Pg { commit_lsn, .. }) => Some(commit_lsn),
+        _ => None,
+    };
+    let confirmed = checkpoint_lsn(cp);
+    let Some(SourceIdentity::Postgres(identity)) = cp.source.as_mut() else {
+        return Ok(());
+    };
+    if let Some(was) = identity.timeline.filter(|was| *was != now) {
+        let history = timeline::history(repl, now).await?;
+        if let Some(why) = timeline::fork(was, now, &history, delivered, confirmed) {
+            return Err(PgSourceError::TimelineFork {
+                slot: identity.slot_name.clone(),
+                why,
+            });
+        }
+        tracing::info!(slot = %identity.slot_name, was, now, "the server moved to a new timeline (a promotion) after the checkpoint: resuming on it");
+    }
+    identity.timeline = Some(now);
+    Ok(())
 }
 
 /// The tables to snapshot, with how each is read.

@@ -65,16 +65,26 @@ pub struct CreatedSlot {
     pub snapshot_name: String,
 }
 
-/// `IDENTIFY_SYSTEM`'s system id and the database.
-pub async fn identify_system(conn: &mut ReplicationConn) -> Result<(String, Lsn), PgSourceError> {
+/// What `IDENTIFY_SYSTEM` says of the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemIdentity {
+    pub system_id: String,
+    /// The timeline the server writes on (a promotion starts a new one).
+    pub timeline: u32,
+}
+
+/// `IDENTIFY_SYSTEM`'s system id and timeline.
+pub async fn identify_system(conn: &mut ReplicationConn) -> Result<SystemIdentity, PgSourceError> {
     let rows = conn.simple_query("IDENTIFY_SYSTEM").await?;
     let row = rows.first().ok_or_else(|| PgSourceError::Protocol {
         context: "IDENTIFY_SYSTEM".into(),
         what: "no row".into(),
     })?;
     let field = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
-    let xlogpos = field(2).parse().unwrap_or(Lsn::ZERO);
-    Ok((field(0), xlogpos))
+    Ok(SystemIdentity {
+        system_id: field(0),
+        timeline: field(1).parse().unwrap_or(1),
+    })
 }
 
 /// Creates a logical slot exporting its snapshot. The snapshot stays valid until the next

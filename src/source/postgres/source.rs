@@ -169,7 +169,7 @@ impl PgSource {
         Ok(())
     }
 
-    async fn resume_inner(&mut self, cp: &Checkpoint) -> Result<(), PgSourceError> {
+    async fn resume_inner(&mut self, cp: &mut Checkpoint) -> Result<(), PgSourceError> {
         let pre = self.preflight()?;
         if self.opts.catalog_only() {
             // Nothing on the server to verify: the schema phase reads the catalog again.
@@ -276,7 +276,7 @@ impl Source for PgSource {
         Ok(())
     }
 
-    async fn resume(&mut self, cp: &Checkpoint) -> Result<(), SourceError> {
+    async fn resume(&mut self, cp: &mut Checkpoint) -> Result<(), SourceError> {
         Ok(self.resume_inner(cp).await?)
     }
 

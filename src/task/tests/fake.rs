@@ -273,6 +273,7 @@ impl Source for FakeSource {
             database: "fake".into(),
             plugin: "pgoutput".into(),
             consistent_point: CONSISTENT_POINT,
+            timeline: None,
         }));
         cp.resume = Some(ResumeToken::Pg {
             confirmed_lsn: CONSISTENT_POINT,
@@ -281,7 +282,7 @@ impl Source for FakeSource {
         Ok(())
     }
 
-    async fn resume(&mut self, cp: &Checkpoint) -> Result<(), SourceError> {
+    async fn resume(&mut self, cp: &mut Checkpoint) -> Result<(), SourceError> {
         let slot = cp
             .pg_slot()
             .map(|s| s.slot_name.clone())
