@@ -353,4 +353,128 @@ mod serial {
         );
         db.cleanup().await;
     }
+
+    /// Exactly-once in the cluster, against the mock cluster in a process of its own, under
+    /// updates of fixed keys (each key's `v` a sequence), in transactions of a second:
+    /// - a worker stopped with SIGTERM hands its shards over at a Kafka commit and joins again:
+    ///   a `read_committed` consumer then sees every change of every table once;
+    /// - the leader is SIGKILLed: its shards resume elsewhere from the checkpoint committed to
+    ///   Kafka; nothing is lost, every key ends at its table value, and the tables it did not
+    ///   run show no duplicate. The mock shows the records of a killed producer's open
+    ///   transaction (it lists no aborted transactions; a real broker aborts them when the next
+    ///   owner's producer fences it), so the killed leader's tables may: counted, printed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn exactly_once_shards_move_on_a_stop_and_a_leader_kill_losing_and_doubling_nothing() {
+        use super::support::mock_kafka::MockKafka;
+        let task = unique("cl_eo");
+        let topics: Vec<String> = TABLES.iter().map(|t| format!("{task}.{t}")).collect();
+        let mock = MockKafka::start(3, &topics.iter().map(String::as_str).collect::<Vec<_>>());
+        let db = four_tables("cl_eo").await;
+        let mut c = Cluster::start(3);
+        let path = task_toml(c.dir.path(), &task, &db, "", "");
+        let text = std::fs::read_to_string(&path).unwrap().replace(
+            &format!("bootstrap_servers = {:?}", kafka()),
+            &format!("bootstrap_servers = {:?}", mock.servers),
+        );
+        std::fs::write(&path, text).unwrap();
+        add_to_section(
+            &path,
+            "destination",
+            "delivery = \"exactly_once\"\ntransaction_interval = \"1s\"",
+        );
+        c.create_task(&path);
+        wait_streaming(&c, &task, 4);
+        // A graceful move and a return.
+        let updates = Load::updates(&db);
+        updates.wait_more(200).await;
+        let leader = c.leader().expect("a leader");
+        let stopped = c
+            .owners(&task)
+            .into_iter()
+            .find_map(|(_, o)| o.filter(|o| *o != leader))
+            .expect("a worker other than the leader runs a shard");
+        let si = c.index(stopped);
+        let p = c.workers[si].proc.take().unwrap();
+        p.sigterm();
+        let (code, _) = p.wait_exit(LIMIT);
+        assert_eq!(code, 0, "node {stopped} stopped cleanly");
+        c.wait("the stopped worker's shards elsewhere", LIMIT, |c| {
+            c.owners(&task)
+                .iter()
+                .all(|(_, o)| o.is_some_and(|o| o != stopped))
+        });
+        wait_streaming(&c, &task, 4);
+        updates.wait_more(200).await;
+        c.spawn(si);
+        c.wait_ready(3, LIMIT);
+        wait_streaming(&c, &task, 4);
+        updates.wait_more(100).await;
+        updates.stop().await;
+        for (table, v) in eo_verdicts(&db, &task, &mock.servers).await {
+            eprintln!("{table} after the stop: {v:?}");
+            assert_eq!((v.lost, v.duplicated, v.stale), (0, 0, 0), "{table}: {v:?}");
+        }
+        // A leader killed.
+        let updates = Load::updates(&db);
+        updates.wait_more(100).await;
+        let leader = c.leader().expect("a leader");
+        let on_leader = tables_of(&c, &task, leader);
+        c.kill(c.index(leader));
+        c.wait("the killed leader's shards elsewhere", LIMIT, |c| {
+            c.owners(&task)
+                .iter()
+                .all(|(_, o)| o.is_some_and(|o| o != leader))
+        });
+        wait_streaming(&c, &task, 4);
+        updates.wait_more(200).await;
+        updates.stop().await;
+        assert!(on_leader.len() < TABLES.len(), "{on_leader:?}");
+        for (table, v) in eo_verdicts(&db, &task, &mock.servers).await {
+            let killed = on_leader.contains(&table);
+            eprintln!("{table} after the leader's kill (ran there: {killed}): {v:?}");
+            assert!(v.lost == 0 && v.stale == 0, "{table}: {v:?}");
+            assert!(killed || v.duplicated == 0, "{table}: {v:?}");
+        }
+        no_regression(&c);
+        db.cleanup().await;
+    }
+
+    /// Each table's sequence verdict (column `v`) once its topic on `servers` holds every
+    /// change (bounded).
+    async fn eo_verdicts(
+        db: &TestDb,
+        task: &str,
+        servers: &str,
+    ) -> Vec<(String, super::support::seqs::Verdict)> {
+        use super::support::seqs::verdict_of;
+        let mut out = Vec::new();
+        for t in TABLES {
+            let want: std::collections::BTreeMap<i64, i64> = db
+                .client
+                .query(&format!("SELECT id, v::bigint FROM {t}"), &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            let msgs = consume_until_from(servers, &format!("{task}.{t}"), |m| {
+                let v = verdict_of(m, &want, "v");
+                v.lost == 0 && v.stale == 0
+            });
+            out.push((t.to_owned(), verdict_of(&msgs, &want, "v")));
+        }
+        out
+    }
+
+    /// The tables of the shards worker `id` runs.
+    fn tables_of(c: &Cluster, task: &str, id: u64) -> BTreeSet<String> {
+        c.task(task)["shards"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["owner"].as_u64() == Some(id))
+            .flat_map(|s| s["tables"].as_array().cloned().unwrap_or_default())
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect()
+    }
 }

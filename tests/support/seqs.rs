@@ -75,13 +75,18 @@ pub struct Verdict {
 
 /// Each key's sequence as the topic shows it, in order, against the table's.
 pub fn verdict(msgs: &[Msg], table: &BTreeMap<i64, i64>) -> Verdict {
+    verdict_of(msgs, table, "seq")
+}
+
+/// `verdict` for a table whose sequence column is `column`.
+pub fn verdict_of(msgs: &[Msg], table: &BTreeMap<i64, i64>, column: &str) -> Verdict {
     // Each value with whether a snapshot read it (`op` "r"): a chunk read beside the stream
     // may read a row at a value the stream already delivered as a change; that read is an
     // event of its own, and only the same event seen twice is a duplicate.
     let mut seen: BTreeMap<i64, Vec<(i64, bool)>> = BTreeMap::new();
     for v in values(msgs) {
         let after = &v["after"];
-        if let (Some(id), Some(seq)) = (after["id"].as_i64(), after["seq"].as_i64()) {
+        if let (Some(id), Some(seq)) = (after["id"].as_i64(), after[column].as_i64()) {
             seen.entry(id).or_default().push((seq, v["op"] == "r"));
         }
     }
