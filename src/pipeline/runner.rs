@@ -356,10 +356,16 @@ impl<S: Sink, F: Format> Runner<S, F> {
                 }
                 item = rx.recv() => match item {
                     Some(Ok(batch)) => {
-                        tokio::select! {
-                            biased;
-                            _ = shutdown.changed() => break RunEnd::Shutdown,
-                            r = self.batch(batch) => r?,
+                        if self.txn.is_some() {
+                            // Exactly-once takes a batch whole: a shutdown inside it could
+                            // drop a Kafka commit under way.
+                            self.batch(batch).await?;
+                        } else {
+                            tokio::select! {
+                                biased;
+                                _ = shutdown.changed() => break RunEnd::Shutdown,
+                                r = self.batch(batch) => r?,
+                            }
                         }
                         if let Some(t) = &mut self.txn {
                             t.batch_taken();

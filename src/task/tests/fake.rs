@@ -49,6 +49,10 @@ pub struct ServerState {
     pub violations: Vec<String>,
     /// How the next attempts fail, one step per attempt (empty: they do not).
     pub script: VecDeque<Step>,
+    /// The next run stops sending inside the transaction of this xid, after its first event.
+    pub stall_in: Option<u64>,
+    /// That run's items up to the stall were taken by the runner.
+    pub stalled: bool,
 }
 
 /// How one attempt fails, with a connection error or another transient one.
@@ -309,7 +313,15 @@ impl Source for FakeSource {
         let mut saves = self.server.store.saves();
         // Ends by itself once the runner drops its side of the watch.
         tokio::spawn(confirm_loop(self.server.clone(), slot.clone(), confirmed));
-        let items = self.items(&cp, &slot);
+        let mut items = self.items(&cp, &slot);
+        let stall = self.server.lock().stall_in.take();
+        if let Some(xid) = stall {
+            let begin = items
+                .iter()
+                .position(|i| matches!(i, SourceItem::Begin(tx) if tx.xid == xid))
+                .expect("the transaction to stall in");
+            items.truncate(begin + 2);
+        }
         for chunk in items.chunks(3) {
             if out.send(Ok(chunk.to_vec())).await.is_err() {
                 return;
@@ -318,6 +330,13 @@ impl Source for FakeSource {
             // between batches, so the runner's 5 ms checkpoint ticks fall between them. This
             // models arrival, it waits for nothing and takes no wall-clock time.
             tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        if stall.is_some() {
+            // Stalled inside a transaction: once the runner took everything, say so.
+            while out.capacity() < out.max_capacity() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            self.server.lock().stalled = true;
         }
         if let Some(connection) = self.fail_run {
             // The failure comes after this attempt saved a checkpoint (it got somewhere).

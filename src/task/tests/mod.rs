@@ -146,6 +146,11 @@ impl World {
 
     /// Runs the shard until it fails or, once it has caught up, until it is stopped.
     async fn attempt(&self) -> Result<TaskOutcome, TaskFailure> {
+        self.attempt_until(World::caught_up).await
+    }
+
+    /// Runs the shard until it fails, or until `done` holds and it is stopped.
+    async fn attempt_until(&self, done: fn(&World) -> bool) -> Result<TaskOutcome, TaskFailure> {
         let (stop, shutdown) = watch::channel(false);
         let rt = ShardRuntime {
             spec: self.spec.clone(),
@@ -166,12 +171,14 @@ impl World {
         let mut saves = self.store.saves();
         let driven = async {
             loop {
-                if self.caught_up() {
+                if done(self) {
                     let _ = stop.send(true);
                 }
                 tokio::select! {
                     r = &mut run => return r,
                     _ = saves.changed() => {}
+                    // Conditions other than a save are looked at on the (virtual) clock.
+                    () = tokio::time::sleep(Duration::from_millis(1)) => {}
                 }
             }
         };
@@ -272,6 +279,42 @@ async fn exactly_once_without_crash_commits_in_transactions_at_clean_points() {
         (stored.commits, &stored.stream, stored.resume),
         "the store holds the last commit"
     );
+}
+
+/// Exactly-once, stopped (not crashed) inside a source transaction: the runner saves the last
+/// commit and aborts; the consumer never sees part of a source transaction, and the next run
+/// delivers every event once.
+#[tokio::test(start_paused = true)]
+async fn exactly_once_stopped_inside_a_source_transaction_aborts_and_doubles_nothing() {
+    let world = World::exactly_once(40, 30, 7);
+    world.server.lock().stall_in = Some(720);
+    let stopped = world.attempt_until(|w| w.server.lock().stalled).await;
+    assert_eq!(stopped.unwrap(), TaskOutcome::Stopped);
+    let positions: Vec<String> = world
+        .records
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.position.clone())
+        .collect();
+    for tx in world.server.lock().log.iter() {
+        let seen = (0..tx.ops.len())
+            .filter(|i| positions.contains(&format!("{}:{i}", tx.commit)))
+            .count();
+        assert!(
+            seen == 0 || seen == tx.ops.len(),
+            "transaction {} committed in part: {seen} of {}",
+            tx.xid,
+            tx.ops.len()
+        );
+    }
+    let stored = world.store.get(&key()).expect("saved");
+    assert!(
+        stored.stream.is_some(),
+        "stopped while streaming: {stored:?}"
+    );
+    assert_eq!(world.attempt().await.unwrap(), TaskOutcome::Stopped);
+    world.verify(None);
 }
 
 #[tokio::test(start_paused = true)]
