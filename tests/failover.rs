@@ -250,6 +250,56 @@ async fn streaming(
     (pair, db, setup, run, writer)
 }
 
+/// A run of a task on a new database of the server at `admin_url`, stopped; the server then
+/// removes WAL past `max_slot_wal_keep_size` until the task's slot is invalidated; the next run
+/// exits 1 with one line, which is returned.
+async fn invalidated_slot_line(admin_url: &str, prefix: &str) -> String {
+    let db = seq_table_in(TestDb::create_on(admin_url, prefix).await).await;
+    let setup = TaskSetup::new(&db.url, prefix, &["public.seqs"], &["full", "incremental"]);
+    let mut text = std::fs::read_to_string(&setup.path).unwrap();
+    text.push_str("\n[precheck]\naccept_warnings = [\"standbys\", \"max_slot_wal_keep_size\"]\n");
+    std::fs::write(&setup.path, text).unwrap();
+    let mut run = setup.spawn();
+    run.wait_stream_active(&db, &setup.task, LIMIT).await;
+    run.sigterm();
+    let (code, err) = run.wait_exit(LIMIT);
+    assert_eq!(code, 0, "{err}");
+    let admin = connect(admin_url).await;
+    for sql in [
+        "ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'",
+        "SELECT pg_reload_conf()",
+        "CREATE TABLE IF NOT EXISTS filler (x bigint)",
+    ] {
+        admin.batch_execute(sql).await.unwrap();
+    }
+    let prefix_lc = format!("tributary_{}_", setup.task.to_ascii_lowercase());
+    wait_for("the task's slot invalidated", LIMIT, || async {
+        admin
+            .batch_execute(
+                "INSERT INTO filler SELECT g FROM generate_series(1, 20000) g; \
+                 SELECT pg_switch_wal(); CHECKPOINT;",
+            )
+            .await
+            .unwrap();
+        admin
+            .query_one(
+                "SELECT coalesce(bool_and(wal_status = 'lost'), false) FROM pg_replication_slots \
+                 WHERE starts_with(slot_name, $1)",
+                &[&prefix_lc],
+            )
+            .await
+            .unwrap()
+            .get::<_, bool>(0)
+    })
+    .await;
+    let again = setup.spawn();
+    let (code, err) = again.wait_exit(LIMIT);
+    assert_eq!(code, 1, "{err}");
+    let line = error_line(&err);
+    db.cleanup().await;
+    line
+}
+
 /// One at a time: each starts a pair of servers and drives a run under writes.
 mod serial {
     use super::*;
@@ -427,6 +477,28 @@ mod serial {
         assert_eq!(code, 0, "{err}");
         // The database went with the old primary's directory.
         std::mem::forget(db);
+    }
+
+    /// A slot invalidated because the server removed WAL it needed (`max_slot_wal_keep_size`):
+    /// PostgreSQL 17 names the reason (`invalidation_reason`), 15 only `wal_status lost`; either
+    /// way the run fails in one line naming the setting and `on_slot_loss`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slot_invalidated_for_removed_wal_fails_with_the_reason() {
+        let pair = Pair::start(17);
+        let line = invalidated_slot_line(&pair.primary_admin(), "inv17").await;
+        assert!(
+            line.contains("was invalidated (wal_removed: the server removed WAL it still needed")
+                && line.contains("max_slot_wal_keep_size")
+                && line.contains("on_slot_loss"),
+            "{line}"
+        );
+        let own = support::own_server::OwnServer::start(&[]);
+        let line = invalidated_slot_line(&own.url(), "inv15").await;
+        assert!(
+            line.contains("was invalidated (wal_status lost: the server removed WAL")
+                && line.contains("on_slot_loss"),
+            "{line}"
+        );
     }
 
     /// PostgreSQL 15: the promoted standby has no copy of the slot; the run fails in one line

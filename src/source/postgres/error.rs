@@ -84,7 +84,7 @@ pub enum PgSourceError {
         waited_secs: u64,
         blockers: String,
     },
-    #[error("replication slot {slot} {how}: the changes since the checkpoint are gone (after a failover, the promoted standby had no synced copy of it: PostgreSQL 16 or earlier, or slot sync not set up, see the precheck's failover items); set source.on_slot_loss = \"resnapshot\" to read every table again automatically, or {RELEASE_FIX}")]
+    #[error("replication slot {slot} {how}: the changes since the checkpoint are gone; set source.on_slot_loss = \"resnapshot\" to read every table again automatically, or {RELEASE_FIX}")]
     SlotLost { slot: String, how: String },
     #[error("the checkpoint of replication slot {slot} lies past this server's timeline fork: {why}; the changes delivered after the fork exist only on the old primary, and this server's own at those positions would be skipped; set source.on_slot_loss = \"resnapshot\" to read every table again automatically, or {RELEASE_FIX}")]
     TimelineFork { slot: String, why: String },

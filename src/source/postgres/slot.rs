@@ -350,25 +350,25 @@ pub async fn verify_slot(
     let Some(state) = slot_state(client, &slot).await? else {
         return Err(PgSourceError::SlotLost {
             slot,
-            how: "no longer exists on the server".into(),
+            how: "no longer exists on the server (after a failover, the promoted standby had no synced copy of it: PostgreSQL 16 or earlier, or slot sync not set up, see the precheck item standbys)".into(),
         });
     };
+    // PostgreSQL 17 names why a slot was invalidated; before, wal_status says only "lost".
+    let sync = failover_state(client, &slot).await?;
+    if let Some(reason) = sync.as_ref().and_then(|s| s.invalidation_reason.clone()) {
+        return Err(PgSourceError::SlotLost {
+            how: invalidated(&reason),
+            slot,
+        });
+    }
     if state.wal_status == "lost" {
         return Err(PgSourceError::SlotLost {
             slot,
-            how: "was invalidated (wal_status lost)".into(),
+            how: invalidated("wal_status lost"),
         });
     }
-    if let Some(sync) = failover_state(client, &slot).await? {
-        if let Some(reason) = &sync.invalidation_reason {
-            return Err(PgSourceError::SlotLost {
-                slot,
-                how: format!("was invalidated ({reason})"),
-            });
-        }
-        if sync.synced {
-            tracing::info!(%slot, "the slot is a synced copy from a former primary (a failover): resuming from it");
-        }
+    if sync.is_some_and(|s| s.synced) {
+        tracing::info!(%slot, "the slot is a synced copy from a former primary (a failover): resuming from it");
     }
     if state.database != identity.database {
         return Err(mismatch(format!(
@@ -390,6 +390,23 @@ pub async fn verify_slot(
         }),
         _ => Ok(()),
     }
+}
+
+/// How an invalidated slot went, for `reason` (`invalidation_reason`, or `wal_status lost`),
+/// with what prevents it.
+fn invalidated(reason: &str) -> String {
+    let cause = match reason {
+        "wal_removed" | "wal_status lost" => {
+            "the server removed WAL it still needed: raise max_slot_wal_keep_size (see the precheck item max_slot_wal_keep_size) or keep the task's stops short"
+        }
+        "idle_timeout" => {
+            "it was idle past idle_replication_slot_timeout: raise that setting (see the precheck item idle_replication_slot_timeout) or keep the task's stops short"
+        }
+        "rows_removed" => "a standby needed rows VACUUM removed: set hot_standby_feedback = on on the standby",
+        "wal_level_insufficient" => "the server's wal_level fell below logical",
+        _ => "see the server's log",
+    };
+    format!("was invalidated ({reason}: {cause})")
 }
 
 /// Drops the named slots, publications, event triggers and functions that exist; returns those dropped. A slot in use
@@ -470,6 +487,24 @@ async fn drop_publication(client: &Client, name: &str) -> Result<bool, PgSourceE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invalidated_slot_names_its_reason_and_the_setting_that_prevents_it() {
+        for (reason, fix) in [
+            ("wal_removed", "max_slot_wal_keep_size"),
+            ("wal_status lost", "max_slot_wal_keep_size"),
+            ("idle_timeout", "idle_replication_slot_timeout"),
+            ("rows_removed", "hot_standby_feedback = on"),
+            ("wal_level_insufficient", "wal_level"),
+            ("something_new", "the server's log"),
+        ] {
+            let how = invalidated(reason);
+            assert!(
+                how.starts_with(&format!("was invalidated ({reason}: ")) && how.contains(fix),
+                "{how}"
+            );
+        }
+    }
 
     #[test]
     fn names_are_sanitised_and_bounded() {
