@@ -410,7 +410,7 @@ mod serial {
         wait_streaming(&c, &task, 4);
         updates.wait_more(100).await;
         updates.stop().await;
-        for (table, v) in eo_verdicts(&db, &task, &mock.servers).await {
+        for (table, v) in table_verdicts(&db, &task, &mock.servers).await {
             eprintln!("{table} after the stop: {v:?}");
             assert_eq!((v.lost, v.duplicated, v.stale), (0, 0, 0), "{table}: {v:?}");
         }
@@ -429,7 +429,7 @@ mod serial {
         updates.wait_more(200).await;
         updates.stop().await;
         assert!(on_leader.len() < TABLES.len(), "{on_leader:?}");
-        for (table, v) in eo_verdicts(&db, &task, &mock.servers).await {
+        for (table, v) in table_verdicts(&db, &task, &mock.servers).await {
             let killed = on_leader.contains(&table);
             eprintln!("{table} after the leader's kill (ran there: {killed}): {v:?}");
             assert!(v.lost == 0 && v.stale == 0, "{table}: {v:?}");
@@ -437,33 +437,6 @@ mod serial {
         }
         no_regression(&c);
         db.cleanup().await;
-    }
-
-    /// Each table's sequence verdict (column `v`) once its topic on `servers` holds every
-    /// change (bounded).
-    async fn eo_verdicts(
-        db: &TestDb,
-        task: &str,
-        servers: &str,
-    ) -> Vec<(String, super::support::seqs::Verdict)> {
-        use super::support::seqs::verdict_of;
-        let mut out = Vec::new();
-        for t in TABLES {
-            let want: std::collections::BTreeMap<i64, i64> = db
-                .client
-                .query(&format!("SELECT id, v::bigint FROM {t}"), &[])
-                .await
-                .unwrap()
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect();
-            let msgs = consume_until_from(servers, &format!("{task}.{t}"), |m| {
-                let v = verdict_of(m, &want, "v");
-                v.lost == 0 && v.stale == 0
-            });
-            out.push((t.to_owned(), verdict_of(&msgs, &want, "v")));
-        }
-        out
     }
 
     /// The tables of the shards worker `id` runs.

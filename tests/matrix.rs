@@ -263,9 +263,13 @@ async fn case(target: Target, fault: Fault, work: Work) {
     writes.stop().await;
     let v = settled(&rig.db, &rig.setup.topic("public.seqs"), &rig.servers).await;
     eprintln!("matrix | {name} | {v:?}");
-    judged(&name, &v);
     if work == Work::Snapshot {
-        assert!(v.keys >= 30_000, "{name}: {v:?}");
+        // A chunk read again supersedes the changes of its keys between the stream's position
+        // and its snapshot (the group's filter, DBLog's rule): the rows carry their values, the
+        // verifier counts those changes as gaps.
+        assert!(v.keys >= 30_000 && v.stale == 0, "{name}: {v:?}");
+    } else {
+        judged(&name, &v);
     }
     let Rig { db, run, .. } = rig;
     end_run(run, db).await;

@@ -457,3 +457,34 @@ pub fn no_regression(c: &Cluster) {
         );
     }
 }
+
+/// Each table's sequence verdict (`support::seqs`, column `v`: `Load::updates` raises it by one)
+/// once its topic on `servers` holds every key at its table value (bounded). Messages of a key
+/// keep their order, so by then every change that will ever arrive has.
+pub async fn table_verdicts(
+    db: &TestDb,
+    task: &str,
+    servers: &str,
+) -> Vec<(String, super::seqs::Verdict)> {
+    use super::seqs::verdict_of;
+    let mut out = Vec::new();
+    for t in TABLES {
+        let want: std::collections::BTreeMap<i64, i64> = db
+            .client
+            .query(&format!("SELECT id, v::bigint FROM {t}"), &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let msgs = super::consume_until_from(servers, &format!("{task}.{t}"), |m| {
+            let keys: BTreeSet<i64> = super::values(m)
+                .iter()
+                .filter_map(|v| v["after"]["id"].as_i64())
+                .collect();
+            keys.len() >= want.len() && verdict_of(m, &want, "v").stale == 0
+        });
+        out.push((t.to_owned(), verdict_of(&msgs, &want, "v")));
+    }
+    out
+}

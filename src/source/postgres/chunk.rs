@@ -56,8 +56,24 @@ use crate::metrics::{
 use crate::position::{LogPoint, Lsn, Position};
 use crate::source::{SourceBatch, SourceItem, SourceSender};
 
+/// The longest a run's first chunk group waits for the stream to catch up (`catch_up`).
+const CATCH_UP_MAX: Duration = Duration::from_secs(30);
+/// A catching-up round this short leaves so few writes behind that the first group goes.
+const CATCH_UP_NEAR: Duration = Duration::from_millis(200);
+
 /// Rows per chunk unless `source.snapshot_chunk_rows` says otherwise.
 pub const DEFAULT_CHUNK_ROWS: usize = 8_192;
+
+/// Where the stream stands in a run's catching up before its first group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatchUp {
+    /// Behind the position to pass: the stream goes on.
+    Waiting,
+    /// Passed it after this long: another round, to the server's position now.
+    Passed(Duration),
+    /// Near enough, or out of time: groups may be read.
+    Done,
+}
 
 /// A table to read in chunks, and how far it got.
 #[derive(Debug, Clone)]
@@ -94,12 +110,19 @@ pub struct ChunkedSnapshot {
     more_after: bool,
     backoff: Duration,
     retry_at: Option<Instant>,
+    /// The server's WAL position the stream is to pass before the first group, and since
+    /// when (`catch_up`).
+    catch_up: Option<(Lsn, Instant)>,
     retries: metrics::Counter,
     groups: metrics::Counter,
     lane_failures: metrics::Counter,
     task: String,
     /// Other workers that read ranges of each group (`lane`).
     lanes: Option<Lanes>,
+    /// The snapshot's connections were opened once in this run.
+    started: bool,
+    /// The end of this run's catching up, however many rounds it takes.
+    deadline: Option<Instant>,
 }
 
 /// What a group read found about the stream.
@@ -143,11 +166,14 @@ impl ChunkedSnapshot {
             more_after: false,
             backoff: RETRY_FIRST,
             retry_at: None,
+            catch_up: None,
             retries: labels.counter(SNAPSHOT_CHUNK_RETRIES),
             groups: labels.counter(SNAPSHOT_CHUNKS),
             lane_failures: labels.counter(SNAPSHOT_LANE_FAILURES),
             task: task.to_owned(),
             lanes: None,
+            started: false,
+            deadline: None,
         }
     }
 
@@ -194,6 +220,60 @@ impl ChunkedSnapshot {
 
     pub fn is_finished(&self) -> bool {
         self.current.is_none() && self.tables.is_empty()
+    }
+
+    /// Where the stream stands against the server's WAL position of this run's start. A run
+    /// that starts far behind (a resume, a shard moved to another worker) reads no group until
+    /// its stream has passed it: a group's filter drops the changes between the stream's
+    /// position and the group's snapshot, which the group's rows supersede; behind by seconds
+    /// of writes, those would be many changes of keys consumers already saw, which they would
+    /// see jump. A round that took longer than `CATCH_UP_NEAR` left new writes behind: the
+    /// server's position then is the next to pass. All rounds end by `CATCH_UP_MAX` after the
+    /// start. Keepalives (every status update asks for one) move the stream's position while
+    /// it has nothing to send.
+    pub fn catch_up(&mut self, stream_at: Lsn) -> CatchUp {
+        let Some((target, since)) = self.catch_up else {
+            return CatchUp::Done;
+        };
+        let now = Instant::now();
+        if self.deadline.is_some_and(|d| now >= d) {
+            self.catch_up = None;
+            return CatchUp::Done;
+        }
+        if stream_at < target {
+            return CatchUp::Waiting;
+        }
+        self.catch_up = None;
+        let took = now - since;
+        if took <= CATCH_UP_NEAR {
+            return CatchUp::Done;
+        }
+        CatchUp::Passed(took)
+    }
+
+    /// When to stop waiting for the stream to catch up.
+    pub fn catch_up_until(&self) -> Instant {
+        self.deadline.unwrap_or_else(Instant::now)
+    }
+
+    /// Another round of catching up, to the server's WAL position now.
+    pub async fn catch_up_again(&mut self) -> Result<(), PgSourceError> {
+        let now = Instant::now();
+        self.catch_up = self.server_wal().await?.map(|lsn| (lsn, now));
+        Ok(())
+    }
+
+    async fn server_wal(&self) -> Result<Option<Lsn>, PgSourceError> {
+        let row = self.clients[0]
+            .query_one(
+                "SELECT CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
+                 ELSE pg_current_wal_flush_lsn() END::text",
+                &[],
+            )
+            .await
+            .map_err(|e| PgSourceError::sql("reading the server's WAL position", e))?;
+        let at: Option<String> = row.get(0);
+        Ok(at.and_then(|t| t.parse().ok()))
     }
 
     /// Whether the next group may be read now (not waiting to retry one the guard refused).
@@ -277,9 +357,17 @@ impl ChunkedSnapshot {
         Ok(())
     }
 
-    async fn connect(&mut self) -> Result<(), PgSourceError> {
+    /// Opens the snapshot's connections; at the first, notes the server's WAL position the
+    /// stream is to pass before the first group (`catch_up`).
+    pub async fn connect(&mut self) -> Result<(), PgSourceError> {
+        let first = self.clients.is_empty() && !self.started;
         while self.clients.len() < self.connections {
             self.clients.push(self.cfg.connect_sql("snapshot").await?);
+        }
+        if first {
+            self.started = true;
+            self.deadline = Some(Instant::now() + CATCH_UP_MAX);
+            self.catch_up_again().await?;
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use tokio_postgres::Client;
 
 use super::adopt::{Adopted, Adopter};
 use super::catalog::{self, TypeCache};
-use super::chunk::ChunkedSnapshot;
+use super::chunk::{CatchUp, ChunkedSnapshot};
 use super::conn::ReplicationConn;
 use super::ddl;
 use super::definition::{self, DefinitionCheck, Fingerprints};
@@ -227,6 +227,22 @@ async fn beside_stream(
     stream.track_decoded(adopting || !chunks.is_finished());
     if chunks.is_finished() || !stream.at_boundary() || stream.has_pending() {
         return Ok(false);
+    }
+    chunks.connect().await?;
+    match chunks.catch_up(stream.server_lsn) {
+        CatchUp::Waiting => {
+            tokio::select! {
+                r = stream.wait_frames() => r?,
+                _ = tokio::time::sleep_until(chunks.catch_up_until()) => {}
+            }
+            return Ok(true);
+        }
+        CatchUp::Passed(took) => {
+            tracing::debug!(?took, "the stream caught up with the run's start: once more, to the server's position now");
+            chunks.catch_up_again().await?;
+            return Ok(true);
+        }
+        CatchUp::Done => {}
     }
     if chunks.ready() {
         #[cfg(feature = "failpoints")]
