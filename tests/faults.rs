@@ -13,18 +13,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use support::cluster::{Load, LIMIT};
-use support::proxy::{Mode, OwnTansu, Proxy};
+use support::proxy::{upstream_of, Mode, OwnTansu, Proxy};
 use support::seqs::*;
 use support::*;
-
-fn upstream_of(url: &str) -> SocketAddr {
-    let host = url
-        .split('@')
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .expect("host:port in the URL");
-    host.parse().expect("a loopback address")
-}
 
 /// Cuts every connection of the run `times` times while keys are updated, each time once the
 /// run reconnected; returns the verdict once the topic (on the brokers at `servers`) settled.
@@ -337,10 +328,7 @@ mod serial {
         for _ in 0..2 {
             let before = proxy.accepted();
             proxy.cut();
-            wait_until("the run connected again", LIMIT, || {
-                proxy.accepted() > before
-            })
-            .await;
+            reconnected(&child, &proxy, before).await;
         }
         writes.wait_more(300).await;
         writes.stop().await;

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use support::cluster::{Load, LIMIT};
 use support::own_server::OwnServer;
-use support::proxy::{OwnTansu, Proxy};
+use support::proxy::{upstream_of, OwnTansu, Proxy};
 use support::seqs::*;
 use support::*;
 
@@ -69,15 +69,6 @@ struct Rig {
 
 fn free_addr() -> SocketAddr {
     format!("127.0.0.1:{}", free_port()).parse().unwrap()
-}
-
-fn upstream_of(url: &str) -> SocketAddr {
-    let host = url
-        .split('@')
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .expect("host:port in the URL");
-    host.parse().expect("a loopback address")
 }
 
 impl Rig {

@@ -203,3 +203,13 @@ impl Drop for OwnTansu {
         let _ = self.child.wait();
     }
 }
+
+/// The `host:port` of a loopback database URL, to put a proxy in front of.
+pub fn upstream_of(url: &str) -> SocketAddr {
+    let host = url
+        .split('@')
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("host:port in the URL");
+    host.parse().expect("a loopback address")
+}

@@ -235,7 +235,7 @@ impl PgConnectConfig {
         }
         let reason = error_chain(&e);
         if is_tls_failure(&e) {
-            return PgSourceError::Tls(reason);
+            return tls_failure(self.target(), reason);
         }
         if reason.contains("password") {
             // The client side refuses before asking the server (e.g. no password given).
@@ -732,8 +732,28 @@ async fn negotiate_tls(
     std::pin::Pin::new(&mut stream)
         .connect()
         .await
-        .map_err(|e| PgSourceError::Tls(e.to_string()))?;
+        .map_err(|e| tls_failure(cfg.target(), e.to_string()))?;
     Ok(Box::new(stream))
+}
+
+/// A failed TLS handshake: a connection that closed or reset during it is a connection failure
+/// (retried: a network cut, a restarting server), anything else a TLS set-up error (definite).
+fn tls_failure(target: String, reason: String) -> PgSourceError {
+    let dropped = [
+        "unexpected EOF",
+        "Connection reset",
+        "Broken pipe",
+        "connection closed",
+    ]
+    .iter()
+    .any(|s| reason.contains(s));
+    if dropped {
+        return PgSourceError::Unreachable {
+            target,
+            reason: format!("the connection closed during the TLS handshake ({reason})"),
+        };
+    }
+    PgSourceError::Tls(reason)
 }
 
 fn server_error(body: &backend::ErrorResponseBody) -> ServerError {
@@ -785,6 +805,22 @@ fn take_copy_both(buf: &mut BytesMut) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tls_handshake_cut_short_is_a_connection_failure_and_a_bad_one_is_not() {
+        let cut = tls_failure(
+            "db:5432".into(),
+            "error performing TLS handshake: unexpected EOF".into(),
+        );
+        assert!(cut.is_connection(), "{cut}");
+        assert_eq!(cut.class(), crate::source::ErrorClass::Transient);
+        let bad = tls_failure(
+            "db:5432".into(),
+            "error performing TLS handshake: certificate verify failed".into(),
+        );
+        assert!(matches!(bad, PgSourceError::Tls(_)), "{bad}");
+        assert_eq!(bad.class(), crate::source::ErrorClass::Definite);
+    }
 
     #[test]
     fn sql_sessions_give_a_silent_connection_up_unless_the_url_says_otherwise() {
