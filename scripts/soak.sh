@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The fault matrix and a soak of random faults (issue 11), for the README's fault table: every
-# test of tests/matrix.rs, tests/cluster_matrix.rs (its ignored cases too), tests/faults.rs, tests/exactly_once.rs and tests/failover.rs, with
+# test of tests/matrix.rs, tests/cluster_matrix.rs, tests/faults.rs, tests/exactly_once.rs and tests/failover.rs, with
 # `soak_random_faults_lose_nothing` injecting SOAK_FAULTS (default here 100; 20 in the test suite)
 # faults drawn at random (SOAK_SEED, default here `random`: the clock's, printed by the test) while
 # the application writes, then checking that nothing was lost. It runs through scripts/test.sh (the same services, set up the same way),

@@ -4,7 +4,7 @@
 //! verifier reads back per table: nothing lost, every key at the table's value). A stopped
 //! worker or leader is continued once its shards run elsewhere, and must then stand down.
 //!
-//! The suite runs one workload per fault (four cases); `scripts/soak.sh` runs all sixteen.
+//! The suite runs all sixteen (about 4 minutes).
 
 mod support;
 
@@ -140,32 +140,20 @@ mod serial {
 
     cases! {
         worker_killed_mid_snapshot: Worker Kill Snapshot;
-        #[ignore = "scripts/soak.sh runs the whole matrix"]
         worker_killed_mid_stream: Worker Kill Stream;
-        #[ignore = "scripts/soak.sh runs the whole matrix"]
         worker_killed_after_ddl: Worker Kill Ddl;
-        #[ignore = "scripts/soak.sh runs the whole matrix"]
         worker_killed_in_a_large_transaction: Worker Kill LargeTx;
-        #[ignore = "scripts/soak.sh runs the whole matrix"]
         worker_stopped_mid_snapshot: Worker Stop Snapshot;
-        #[ignore = "scripts/soak.sh runs the whole matrix"]
         worker_stopped_mid_stream: Worker Stop Stream;
         worker_stopped_after_ddl: Worker Stop Ddl;
-        #[ignore = "scripts/soak.sh runs the whole matrix"]
         worker_stopped_in_a_large_transaction: Worker Stop LargeTx;
-        #[ignore = "scripts/soak.sh runs the whole matrix"]
         leader_killed_mid_snapshot: Leader Kill Snapshot;
-        #[ignore = "scripts/soak.sh runs the whole matrix"]
         leader_killed_mid_stream: Leader Kill Stream;
-        #[ignore = "scripts/soak.sh runs the whole matrix"]
         leader_killed_after_ddl: Leader Kill Ddl;
         leader_killed_in_a_large_transaction: Leader Kill LargeTx;
-        #[ignore = "scripts/soak.sh runs the whole matrix"]
         leader_stopped_mid_snapshot: Leader Stop Snapshot;
         leader_stopped_mid_stream: Leader Stop Stream;
-        #[ignore = "scripts/soak.sh runs the whole matrix"]
         leader_stopped_after_ddl: Leader Stop Ddl;
-        #[ignore = "scripts/soak.sh runs the whole matrix"]
         leader_stopped_in_a_large_transaction: Leader Stop LargeTx;
     }
 }

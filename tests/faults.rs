@@ -269,21 +269,7 @@ mod serial {
         child.wait_stream_active(&db, &setup.task, LIMIT).await;
         let writes = Load::start(&db, statement);
         writes.wait_more(150).await;
-        let postmaster = std::fs::read_to_string(server.dir.path().join("data/postmaster.pid"))
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap()
-            .to_owned();
-        let children = std::process::Command::new("pgrep")
-            .args(["-P", &postmaster])
-            .output()
-            .unwrap();
-        let mut pids: Vec<u32> = String::from_utf8_lossy(&children.stdout)
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect();
-        pids.push(postmaster.parse().unwrap());
+        let pids = server.pids();
         pids.iter().for_each(|p| send_signal(*p, "STOP"));
         // The fault lasts until the run has taken the silent server's connection as lost.
         wait_until("the run noticed the stopped server", LIMIT, || {

@@ -6,10 +6,13 @@
 //!
 //! The faults:
 //! - PostgreSQL (a server of the test's own, behind a proxy): stopped is SIGSTOP of the
-//!   postmaster and every backend for `FAULT`, then SIGCONT; cut is every connection cut.
-//! - The broker (a tansu of the test's own, behind a proxy): stopped is SIGSTOP for `FAULT`;
+//!   postmaster and every backend until the run has sent it something, then SIGCONT; cut is
+//!   every connection cut.
+//! - The broker (a tansu of the test's own, behind a proxy): stopped is SIGSTOP while the
+//!   application commits `WRITES_DURING_STOP` statements;
 //!   cut is every producer connection cut twice.
-//! - The run: stopped is SIGSTOP for `FAULT`; killed is SIGKILL, then a new run on the same
+//! - The run: stopped is SIGSTOP while the application commits `WRITES_DURING_STOP`
+//!   statements; killed is SIGKILL, then a new run on the same
 //!   data directory.
 //!
 //! The suite runs every case (about 20 s each); `scripts/soak.sh` runs them again with the
@@ -18,7 +21,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use support::cluster::{Load, LIMIT};
 use support::own_server::OwnServer;
@@ -26,8 +28,8 @@ use support::proxy::{upstream_of, OwnTansu, Proxy};
 use support::seqs::*;
 use support::*;
 
-/// How long a stop lasts: the fault itself, not a wait for anything.
-const FAULT: Duration = Duration::from_secs(3);
+/// Statements the application commits while the broker or the run is stopped.
+const WRITES_DURING_STOP: i64 = 600;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Target {
@@ -149,29 +151,6 @@ async fn snapshot_under_way(metrics: &str, task: &str) {
     .await;
 }
 
-/// The postmaster of `server` and its children.
-fn postgres_pids(server: &OwnServer) -> Vec<u32> {
-    let pid_file = server.dir.path().join("data/postmaster.pid");
-    let postmaster: u32 = std::fs::read_to_string(pid_file)
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    let children = std::process::Command::new("pgrep")
-        .args(["-P", &postmaster.to_string()])
-        .output()
-        .unwrap();
-    let mut pids: Vec<u32> = String::from_utf8_lossy(&children.stdout)
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
-        .collect();
-    pids.push(postmaster);
-    pids
-}
-
 /// Cuts every connection through `proxy` and waits until the run connected again.
 async fn cut(proxy: &Proxy, run: &Proc) {
     let before = proxy.accepted();
@@ -183,13 +162,26 @@ async fn cut(proxy: &Proxy, run: &Proc) {
     .await;
 }
 
-/// Injects `fault` into `target`.
-async fn inject(rig: &mut Rig, target: Target, fault: Fault) {
+/// Injects `fault` into `target`. A stop lasts until the run has sent the stopped server
+/// something it cannot answer (PostgreSQL), or until the application has committed
+/// `WRITES_DURING_STOP` statements meanwhile (the broker, the run).
+async fn inject(rig: &mut Rig, target: Target, fault: Fault, writes: &Load) {
     match (target, fault) {
         (Target::Postgres, Fault::Stop) => {
-            let pids = postgres_pids(rig.server.as_ref().expect("an own server"));
+            let pids = rig.server.as_ref().expect("an own server").pids();
+            let proxy = rig.pg_proxy.as_ref().expect("a proxy");
             pids.iter().for_each(|p| send_signal(*p, "STOP"));
-            tokio::time::sleep(FAULT).await;
+            // Everything the run sends from here on waits unanswered.
+            let before = proxy.sent();
+            let run = &rig.run;
+            let waiting = || proxy.sent() > before;
+            wait_until_or(
+                "the run to send to the stopped server",
+                LIMIT,
+                waiting,
+                || run.stderr_so_far(),
+            )
+            .await;
             pids.iter().rev().for_each(|p| send_signal(*p, "CONT"));
         }
         (Target::Postgres, Fault::Cut) => {
@@ -198,7 +190,7 @@ async fn inject(rig: &mut Rig, target: Target, fault: Fault) {
         (Target::Broker, Fault::Stop) => {
             let pid = rig.tansu.as_ref().expect("an own broker").pid();
             send_signal(pid, "STOP");
-            tokio::time::sleep(FAULT).await;
+            writes.wait_more(WRITES_DURING_STOP).await;
             send_signal(pid, "CONT");
         }
         (Target::Broker, Fault::Cut) => {
@@ -208,7 +200,7 @@ async fn inject(rig: &mut Rig, target: Target, fault: Fault) {
         }
         (Target::Run, Fault::Stop) => {
             send_signal(rig.run.id(), "STOP");
-            tokio::time::sleep(FAULT).await;
+            writes.wait_more(WRITES_DURING_STOP).await;
             send_signal(rig.run.id(), "CONT");
         }
         (Target::Run, Fault::Cut) => {
@@ -249,7 +241,7 @@ async fn case(target: Target, fault: Fault, work: Work) {
     let mut rig = Rig::start(target, work, &prefix).await;
     let writes = Load::start(&rig.db, statement);
     prepare(&rig, work, &writes).await;
-    inject(&mut rig, target, fault).await;
+    inject(&mut rig, target, fault, &writes).await;
     writes.wait_more(150).await;
     writes.stop().await;
     let v = settled(&rig.db, &rig.setup.topic("public.seqs"), &rig.servers).await;

@@ -71,6 +71,29 @@ impl OwnServer {
         server
     }
 
+    /// The postmaster and its children (to stop the whole server with SIGSTOP).
+    pub fn pids(&self) -> Vec<u32> {
+        let pid_file = self.dir.path().join("data/postmaster.pid");
+        let postmaster: u32 = std::fs::read_to_string(pid_file)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let children = std::process::Command::new("pgrep")
+            .args(["-P", &postmaster.to_string()])
+            .output()
+            .unwrap();
+        let mut pids: Vec<u32> = String::from_utf8_lossy(&children.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        pids.push(postmaster);
+        pids
+    }
+
     pub fn url(&self) -> String {
         format!("postgres://tributary@127.0.0.1:{}/postgres", self.port)
     }

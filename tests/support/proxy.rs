@@ -33,6 +33,8 @@ pub struct Proxy {
     /// Raised by `cut`: connections opened before it close.
     cuts: watch::Sender<u64>,
     accepted: Arc<AtomicU64>,
+    /// Bytes passed on from clients to the upstream.
+    sent: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -44,12 +46,13 @@ impl Proxy {
         let (mode, _) = watch::channel(Mode::Pass);
         let (cuts, _) = watch::channel(0u64);
         let accepted = Arc::new(AtomicU64::new(0));
-        let (m, c, n) = (mode.clone(), cuts.clone(), accepted.clone());
+        let sent = Arc::new(AtomicU64::new(0));
+        let (m, c, n, b) = (mode.clone(), cuts.clone(), accepted.clone(), sent.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 n.fetch_add(1, Ordering::SeqCst);
                 let (mode, cuts) = (m.subscribe(), c.subscribe());
-                tokio::spawn(connection(client, upstream, mode, cuts));
+                tokio::spawn(connection(client, upstream, mode, cuts, b.clone()));
             }
         });
         Proxy {
@@ -57,8 +60,14 @@ impl Proxy {
             mode,
             cuts,
             accepted,
+            sent,
             task,
         }
+    }
+
+    /// Bytes passed on from clients to the upstream so far.
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::SeqCst)
     }
 
     /// Where clients connect.
@@ -94,6 +103,7 @@ async fn connection(
     upstream: SocketAddr,
     mode: watch::Receiver<Mode>,
     mut cuts: watch::Receiver<u64>,
+    sent: Arc<AtomicU64>,
 ) {
     let Ok(server) = TcpStream::connect(upstream).await else {
         return;
@@ -101,8 +111,8 @@ async fn connection(
     let _ = (client.set_nodelay(true), server.set_nodelay(true));
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
-    let up = forward(cr, sw, mode.clone());
-    let down = forward(sr, cw, mode);
+    let up = forward(cr, sw, mode.clone(), Some(sent));
+    let down = forward(sr, cw, mode, None);
     tokio::select! {
         _ = up => {}
         _ = down => {}
@@ -115,6 +125,7 @@ async fn forward(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     mut mode: watch::Receiver<Mode>,
+    counted: Option<Arc<AtomicU64>>,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -143,6 +154,9 @@ async fn forward(
         }
         if to.write_all(&buf[..n]).await.is_err() {
             return;
+        }
+        if let Some(c) = &counted {
+            c.fetch_add(n as u64, Ordering::SeqCst);
         }
     }
 }

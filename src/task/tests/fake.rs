@@ -53,6 +53,8 @@ pub struct ServerState {
     pub stall_in: Option<u64>,
     /// That run's items up to the stall were taken by the runner.
     pub stalled: bool,
+    /// Woken when `stalled` is set.
+    pub stall_seen: Arc<tokio::sync::Notify>,
 }
 
 /// How one attempt fails, with a connection error or another transient one.
@@ -332,11 +334,15 @@ impl Source for FakeSource {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         if stall.is_some() {
-            // Stalled inside a transaction: once the runner took everything, say so.
-            while out.capacity() < out.max_capacity() {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-            self.server.lock().stalled = true;
+            // Stalled inside a transaction: once the runner took everything (the channel is
+            // empty again), say so.
+            let Ok(permits) = out.reserve_many(out.max_capacity()).await else {
+                return;
+            };
+            drop(permits);
+            let mut s = self.server.lock();
+            s.stalled = true;
+            s.stall_seen.notify_one();
         }
         if let Some(connection) = self.fail_run {
             // The failure comes after this attempt saved a checkpoint (it got somewhere).

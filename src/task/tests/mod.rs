@@ -169,6 +169,7 @@ impl World {
         tokio::pin!(run);
         // Every save may be the one that catches up: stop then (bounded by a virtual deadline).
         let mut saves = self.store.saves();
+        let stall_seen = self.server.lock().stall_seen.clone();
         let driven = async {
             loop {
                 if done(self) {
@@ -177,8 +178,7 @@ impl World {
                 tokio::select! {
                     r = &mut run => return r,
                     _ = saves.changed() => {}
-                    // Conditions other than a save are looked at on the (virtual) clock.
-                    () = tokio::time::sleep(Duration::from_millis(1)) => {}
+                    () = stall_seen.notified() => {}
                 }
             }
         };
