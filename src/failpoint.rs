@@ -36,6 +36,15 @@ pub const SOURCE_SCHEMA_PHASE: &str = "source.schema_phase";
 /// boundary (a test holds it here with `return(PATH)` to change the table meanwhile).
 pub const SOURCE_CHUNK_GROUP: &str = "source.chunk_group";
 
+/// A chunk group's ranges are read, some by other workers (exactly-once: theirs committed in
+/// Kafka); the group's end is not sent yet (a test holds the owner here with `return(PATH)`
+/// and SIGKILLs it).
+pub const SOURCE_LANES_READ: &str = "source.lanes_read";
+
+/// A snapshot lane committed a range (exactly-once); its answer is not sent yet. `return`
+/// answers an error instead, as if the answer were lost on the way.
+pub const LANE_AFTER_COMMIT: &str = "lane.after_commit";
+
 /// Holds the caller while fail point `name` is configured `return(PATH)`, PATH a FIFO the test
 /// made: writes `PATH.held`, then reads PATH to its end, which blocks until the test has opened
 /// it for writing and closed it. A test waits for the first file, changes the world at that

@@ -259,6 +259,11 @@ pub struct Checkpoint {
     /// the commit and the save) and is taken at the next start.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub commits: u64,
+    /// The chunked snapshot's groups read so far: a snapshot lane's committed range numbered
+    /// higher belongs to a group this progress does not hold yet (exactly-once,
+    /// `crate::source::SnapshotLanes::settle`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub chunk_groups: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -289,6 +294,7 @@ impl Checkpoint {
             sequence: 0,
             rereads: BTreeMap::new(),
             commits: 0,
+            chunk_groups: 0,
         }
     }
 

@@ -29,10 +29,11 @@ use crate::checkpoint::ShardKey;
 use crate::config::{FormatKind, Phase, SourceKind, TaskSpec};
 use crate::metrics::{ShardLabels, SNAPSHOT_LANE_RANGES, SNAPSHOT_LANE_ROWS};
 use crate::pipeline::throttle::Limits;
-use crate::sink::kafka::KafkaSink;
+use crate::sink::kafka::{KafkaSink, KafkaSinkConfig, Transactional};
+use crate::sink::SinkError;
 use crate::source::postgres::chunk::lane::PgLaneReader;
 use crate::source::postgres::PgSource;
-use crate::source::SnapshotLanes;
+use crate::source::{LaneRecord, SnapshotLanes};
 use crate::task::kafka_config;
 use crate::task::lane::LanePipeline;
 
@@ -67,6 +68,13 @@ pub struct ClusterLanes {
     epoch: u64,
     max: usize,
     benched: Arc<Mutex<HashMap<NodeId, Instant>>>,
+    /// The shard's sink settings of the running attempt (exactly-once: its transactional id).
+    sink: Mutex<Option<KafkaSinkConfig>>,
+}
+
+/// Lane `lane`'s transactional id beside its shard's `shard_id`.
+pub fn lane_transactional_id(shard_id: &str, lane: usize) -> String {
+    format!("{shard_id}-snap-{lane}")
 }
 
 impl ClusterLanes {
@@ -77,7 +85,26 @@ impl ClusterLanes {
             epoch,
             max,
             benched: Arc::default(),
+            sink: Mutex::new(None),
         }
+    }
+
+    /// The shard's sink settings of the attempt starting: exactly-once, each lane commits
+    /// under `<its transactional id>-snap-<lane>`.
+    pub fn set_sink(&self, config: &KafkaSinkConfig) {
+        *self.sink.lock().unwrap_or_else(|e| e.into_inner()) = Some(config.clone());
+    }
+
+    /// Lane `lane`'s sink settings, when exactly-once.
+    fn lane_sink(&self, lane: usize) -> Option<KafkaSinkConfig> {
+        let mut config = self
+            .sink
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        let t = config.transactions.as_mut()?;
+        t.id = lane_transactional_id(&t.id, lane);
+        Some(config)
     }
 
     /// The members that may take a range now, in node order.
@@ -105,15 +132,44 @@ impl SnapshotLanes for ClusterLanes {
         LANE_BUDGET + LANE_PRODUCER_TIMEOUT + FENCE_MARGIN
     }
 
+    fn transactional(&self) -> bool {
+        self.lane_sink(0).is_some()
+    }
+
+    fn max_lanes(&self) -> usize {
+        self.max
+    }
+
+    fn settle(&self, lane: usize) -> BoxFuture<'static, Result<Option<LaneRecord>, String>> {
+        let Some(config) = self.lane_sink(lane) else {
+            return Box::pin(async { Ok(None) });
+        };
+        let labels = ShardLabels::new(&self.key.task, self.key.shard);
+        Box::pin(async move {
+            let fail = |e: SinkError| crate::error_chain(&e);
+            let id = config.transactions.as_ref().map(|t| t.id.clone());
+            let mut sink = KafkaSink::new(config, &labels).map_err(fail)?;
+            sink.init_transactions().await.map_err(fail)?;
+            let key = id.unwrap_or_default();
+            let record = sink.read_checkpoint(key.as_bytes()).await.map_err(fail)?;
+            Ok(record.and_then(|r| LaneRecord::decode(&r)))
+        })
+    }
+
     fn read(&self, lane: usize, request: Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>, String>> {
         let Some((node, addr)) = self.members().get(lane).cloned() else {
             return Box::pin(async move { Err(format!("no lane {lane}")) });
         };
+        let transactional_id = self
+            .lane_sink(lane)
+            .and_then(|c| c.transactions.map(|t| t.id))
+            .unwrap_or_default();
         let call = ChunkRequest {
             task: self.key.task.clone(),
             shard: self.key.shard,
             epoch: self.epoch,
             request,
+            transactional_id,
         };
         let client = self.handle.peer_client(&addr);
         let benched = self.benched.clone();
@@ -147,8 +203,19 @@ struct Lane {
 type LaneSlot = Arc<tokio::sync::Mutex<Option<Lane>>>;
 type LaneTable = tokio::sync::Mutex<HashMap<ShardKey, LaneSlot>>;
 type LaneMap = Arc<LaneTable>;
-/// The shard's task file and tables a lane was opened for.
-type OpenedFor = (String, Vec<String>);
+/// The shard's task file and tables.
+type ShardFile = (String, Vec<String>);
+/// The shard's task file and tables a lane was opened for, and its transactional id.
+type OpenedFor = (String, Vec<String>, String);
+
+/// `failpoint::LANE_AFTER_COMMIT`: the error a test answers instead of a committed range's
+/// answer.
+#[cfg(feature = "failpoints")]
+fn answer_lost() -> Option<String> {
+    fail::eval(crate::failpoint::LANE_AFTER_COMMIT, |_| {
+        "fail point lane.after_commit was hit".to_owned()
+    })
+}
 
 /// The lane's side: serves `ReadChunk` for the shards of other workers.
 pub struct LaneServer {
@@ -172,7 +239,8 @@ impl LaneServer {
             task: req.task.clone(),
             shard: req.shard,
         };
-        let (spec, epoch, opened_for) = self.shard(&key)?;
+        let (spec, epoch, (toml, tables)) = self.shard(&key)?;
+        let opened_for = (toml, tables, req.transactional_id.clone());
         refuse_stale_owner(&key, epoch, req.epoch)?;
         let slot = {
             let mut lanes = self.lanes.lock().await;
@@ -190,13 +258,28 @@ impl LaneServer {
             return Err(Status::internal("no lane"));
         };
         l.last_used = Instant::now();
+        let transactional = !req.transactional_id.is_empty();
         let read = async {
             let (reply, rows) = l
                 .reader
                 .read(&req.request, l.pipeline.sender())
                 .await
                 .map_err(|e| Status::unavailable(crate::error_chain(&e)))?;
-            l.pipeline.flushed().await.map_err(Status::unavailable)?;
+            let done = match transactional {
+                true => {
+                    let record = LaneRecord {
+                        request: req.request.clone(),
+                        reply: reply.clone(),
+                    };
+                    l.pipeline.commit(record.encode()).await
+                }
+                false => l.pipeline.flushed().await,
+            };
+            done.map_err(Status::unavailable)?;
+            #[cfg(feature = "failpoints")]
+            if let Some(lost) = answer_lost().filter(|_| transactional) {
+                return Err(Status::unavailable(lost));
+            }
             Ok::<_, Status>((reply, rows))
         };
         match tokio::time::timeout(LANE_BUDGET, read).await {
@@ -219,9 +302,10 @@ impl LaneServer {
         }
     }
 
-    /// The shard's spec (its tables only), epoch, task file and tables in this worker's view.
+    /// The shard's spec (its tables only), epoch, and task file and tables in this worker's
+    /// view.
     #[allow(clippy::result_large_err)]
-    fn shard(&self, key: &ShardKey) -> Result<(TaskSpec, u64, OpenedFor), Status> {
+    fn shard(&self, key: &ShardKey) -> Result<(TaskSpec, u64, ShardFile), Status> {
         let found = self.handle.view().read(|s| {
             let task = s.tasks.get(&key.task)?;
             let shard = s.shards.get(key)?;
@@ -278,7 +362,8 @@ async fn drop_idle(lanes: std::sync::Weak<LaneTable>) {
 }
 
 /// A shard's lane: this worker's check of the source, and a pipeline into a sink of its own
-/// whose producer gives up on a record after `LANE_PRODUCER_TIMEOUT`.
+/// whose producer gives up on a record after `LANE_PRODUCER_TIMEOUT`; exactly-once, a
+/// transactional one that fenced every older producer of the lane's id.
 async fn open(
     spec: &TaskSpec,
     key: &ShardKey,
@@ -294,8 +379,19 @@ async fn open(
         LANE_PRODUCER_TIMEOUT.as_millis().to_string(),
     );
     let labels = ShardLabels::new(&key.task, key.shard);
-    let config = kafka_config(&spec).map_err(|e| fail(&e))?;
-    let sink = KafkaSink::new(config, &labels).map_err(|e| fail(&e))?;
+    let mut config = kafka_config(&spec).map_err(|e| fail(&e))?;
+    let id = &opened_for.2;
+    if !id.is_empty() {
+        config.transactions = Some(Transactional {
+            id: id.clone(),
+            checkpoint_topic: Transactional::DEFAULT_CHECKPOINT_TOPIC.to_owned(),
+            timeout: Transactional::DEFAULT_TIMEOUT,
+        });
+    }
+    let mut sink = KafkaSink::new(config, &labels).map_err(|e| fail(&e))?;
+    if !id.is_empty() {
+        sink.init_transactions().await.map_err(|e| fail(&e))?;
+    }
     let pipeline = LanePipeline::start(&spec, key, &info, sink).map_err(|e| fail(&e))?;
     tracing::info!(task = %key.task, shard = key.shard, epoch, "serving ranges of this shard's chunked snapshot as a lane");
     Ok(Lane {

@@ -451,8 +451,20 @@ impl Worker {
         let join = tokio::spawn(async move {
             let source_spec = rt.spec.clone();
             let sink_spec = rt.spec.clone();
+            let cluster_lanes = lanes::spreads(&source_spec).then(|| {
+                Arc::new(ClusterLanes::new(
+                    handle,
+                    lane_key,
+                    epoch,
+                    source_spec.source.snapshot_lanes,
+                ))
+            });
+            let sink_lanes = cluster_lanes.clone();
             let sink = move |labels: &ShardLabels, incarnation: &str| {
                 let config = shard_kafka_config(&sink_spec, labels.shard, incarnation)?;
+                if let Some(l) = &sink_lanes {
+                    l.set_sink(&config);
+                }
                 Ok(KafkaSink::new(config, labels)?)
             };
             match source_spec.source.kind {
@@ -460,14 +472,7 @@ impl Worker {
                     // The leader assigns a shard only after its previous owner released it or
                     // its lease expired: a session still holding the slot belongs to a lost
                     // owner.
-                    let lanes: Option<Lanes> = lanes::spreads(&source_spec).then(|| {
-                        Arc::new(ClusterLanes::new(
-                            handle,
-                            lane_key,
-                            epoch,
-                            source_spec.source.snapshot_lanes,
-                        )) as Lanes
-                    });
+                    let lanes: Option<Lanes> = cluster_lanes.map(|l| l as Lanes);
                     let source = move || {
                         let source = PgSource::from_spec(&specs_rx.borrow(), shard)?
                             .with_takeover(Arc::new(|| true));

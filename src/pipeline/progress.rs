@@ -35,6 +35,8 @@ pub enum Mark {
         after: String,
         rows: u64,
     },
+    /// Chunk group `n` is read (`SourceItem::ChunkGroupDone`).
+    ChunkGroup(u64),
     /// Stream events up to `position` are sent (mid-transaction).
     Stream(StreamPosition),
     /// A transaction is sent completely; `resume` may then be confirmed.
@@ -132,6 +134,7 @@ fn apply_mark(mark: Mark, cp: &mut Checkpoint, snapshot_only: bool) {
             cp.tables
                 .insert(table, TableProgress::Chunked { after, rows });
         }
+        Mark::ChunkGroup(n) => cp.chunk_groups = cp.chunk_groups.max(n),
         Mark::Stream(p) => cp.stream = cp.stream.max(Some(p)),
         Mark::Commit { last, resume } => {
             cp.stream = cp.stream.max(Some(last));

@@ -506,7 +506,18 @@ impl<S: Sink, F: Format> Runner<S, F> {
                     let mark = Mark::TablesReread { requests, tables };
                     self.marks.push(self.next_seq, mark);
                 }
-                SourceItem::Barrier(notify) => self.barriers.push_back((self.next_seq, notify)),
+                SourceItem::Barrier(notify) => {
+                    self.barriers.push_back((self.next_seq, notify));
+                    // Exactly-once: a barrier waits for a commit, which comes now.
+                    self.commit_now(&mut last_stream, &mut tally, None).await?;
+                }
+                SourceItem::CommitWith(record) => {
+                    self.commit_now(&mut last_stream, &mut tally, Some(record))
+                        .await?;
+                }
+                SourceItem::ChunkGroupDone(n) => {
+                    self.marks.push(self.next_seq, Mark::ChunkGroup(n))
+                }
                 SourceItem::SnapshotDone => {
                     self.stats.snapshot_complete.store(true, Ordering::Relaxed);
                     self.marks.push(self.next_seq, Mark::SnapshotDone);
@@ -550,6 +561,28 @@ impl<S: Sink, F: Format> Runner<S, F> {
             self.commit().await?;
         }
         Ok(())
+    }
+
+    /// Exactly-once: commits what is open now, due or not, at a clean point (a barrier waits
+    /// for it); with `record`, anywhere, and that record is the transaction's checkpoint record
+    /// (a snapshot lane's, which has no checkpoint of its own).
+    async fn commit_now(
+        &mut self,
+        last_stream: &mut Option<StreamPosition>,
+        tally: &mut Tally,
+        record: Option<Vec<u8>>,
+    ) -> Result<(), PipelineError> {
+        let Some(t) = &self.txn else {
+            return Ok(());
+        };
+        if record.is_none() && !(t.clean(self.in_transaction) && t.pending(self.next_seq)) {
+            return Ok(());
+        }
+        self.mark_progress(last_stream, tally);
+        match record {
+            Some(r) => self.commit_record(&r).await,
+            None => self.commit().await,
+        }
     }
 
     /// Marks the stream position and the snapshot rows handed on so far in this batch.
@@ -940,6 +973,20 @@ impl<S: Sink, F: Format> Runner<S, F> {
         failpoint!(failpoint::RUNNER_AFTER_COMMIT);
         #[cfg(feature = "failpoints")]
         failpoint::hold(failpoint::RUNNER_COMMIT_HELD).await;
+        self.release_barriers();
+        Ok(())
+    }
+
+    /// Exactly-once: commits every record sent since the last commit with `record` as the
+    /// checkpoint record, whatever was sent.
+    async fn commit_record(&mut self, record: &[u8]) -> Result<(), PipelineError> {
+        let upto = self.next_seq;
+        self.advance(upto);
+        self.sink.commit(record).await?;
+        if let Some(t) = &mut self.txn {
+            t.committed(upto);
+            t.read_ended();
+        }
         self.release_barriers();
         Ok(())
     }

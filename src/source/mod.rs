@@ -220,6 +220,13 @@ pub enum SourceItem {
     /// hand-over to other workers, `SnapshotLanes`, waits on it so that their rows land after
     /// every older change of their keys).
     Barrier(Arc<tokio::sync::Notify>),
+    /// Exactly-once: commit the open Kafka transaction now, with this record as its checkpoint
+    /// record (a snapshot lane's range and answer, which it has no checkpoint of its own for).
+    /// Ignored at least once.
+    CommitWith(Vec<u8>),
+    /// Chunk group `n` of the shard's chunked snapshot is read (sent before its `ChunkDone` or
+    /// `TableDone`): recorded in the checkpoint (`Checkpoint::chunk_groups`).
+    ChunkGroupDone(u64),
 }
 
 /// A batch of items: batching amortises the channel's cost over many rows.
@@ -262,6 +269,47 @@ pub trait SnapshotLanes: Send + Sync {
         lane: usize,
         request: Vec<u8>,
     ) -> futures::future::BoxFuture<'static, Result<Vec<u8>, String>>;
+    /// Exactly-once: each lane commits a range's rows in a Kafka transaction of its own
+    /// (`<shard's transactional id>-snap-<lane>`) together with a `LaneRecord` of the request
+    /// and its answer, so a range is in Kafka once with its record, or not at all.
+    fn transactional(&self) -> bool {
+        false
+    }
+    /// The most lanes a group may use (`source.snapshot_lanes`): those a new owner settles.
+    fn max_lanes(&self) -> usize;
+    /// Exactly-once: fences lane `lane`'s producer (its open transaction is aborted; one being
+    /// committed completes first), then returns its last committed record. `None` when no
+    /// record was committed, or at least once.
+    fn settle(
+        &self,
+        lane: usize,
+    ) -> futures::future::BoxFuture<'static, Result<Option<LaneRecord>, String>>;
+}
+
+/// What an exactly-once lane commits with a range's rows: the owner's request and the lane's
+/// answer, both opaque here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneRecord {
+    pub request: Vec<u8>,
+    pub reply: Vec<u8>,
+}
+
+impl LaneRecord {
+    /// The request's length (u32, little-endian), the request, then the answer.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(4 + self.request.len() + self.reply.len());
+        out.extend_from_slice(&(self.request.len() as u32).to_le_bytes());
+        out.extend_from_slice(&self.request);
+        out.extend_from_slice(&self.reply);
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<LaneRecord> {
+        let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+        let request = bytes.get(4..4 + len)?.to_vec();
+        let reply = bytes.get(4 + len..)?.to_vec();
+        Some(LaneRecord { request, reply })
+    }
 }
 
 /// A source of one shard's changes.
@@ -325,4 +373,25 @@ pub trait Source: Send + 'static {
         objects: &[SourceObject],
         force: bool,
     ) -> impl Future<Output = Result<Vec<SourceObject>, SourceError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LaneRecord;
+
+    #[test]
+    fn a_lane_record_keeps_its_request_and_answer_apart() {
+        let r = LaneRecord {
+            request: b"{\"range\":1}".to_vec(),
+            reply: vec![0, 1, 2, 255],
+        };
+        assert_eq!(LaneRecord::decode(&r.encode()), Some(r));
+        let empty = LaneRecord {
+            request: Vec::new(),
+            reply: Vec::new(),
+        };
+        assert_eq!(LaneRecord::decode(&empty.encode()), Some(empty));
+        assert_eq!(LaneRecord::decode(&[9, 0, 0, 0, 1]), None, "cut short");
+        assert_eq!(LaneRecord::decode(&[1, 0]), None);
+    }
 }

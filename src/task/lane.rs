@@ -1,6 +1,8 @@
 //! A worker's pipeline for ranges of another worker's chunked snapshot (a lane,
 //! `crate::source::SnapshotLanes`): the shard's routing and format into a sink of its own,
 //! with a progress that is never anyone's checkpoint (the shard's owner records the chunk).
+//! Exactly-once, its sink is transactional and commits once per range, with the range's record
+//! as the transaction's checkpoint record (`SourceItem::CommitWith`).
 //!
 //! ```text
 //!  lane reader (source) ─► sender ─► Runner (format, routing, sink) ─► Kafka
@@ -17,6 +19,7 @@ use super::TaskError;
 use crate::checkpoint::{Checkpoint, MemoryCheckpointStore, ShardKey};
 use crate::config::TaskSpec;
 use crate::metrics::{ShardLabels, ShardMetrics};
+use crate::pipeline::commit::TransactionPolicy;
 use crate::pipeline::runner::PipelineError;
 use crate::pipeline::runner::{Progress, RunEnd, Runner, RunnerOptions};
 use crate::pipeline::stats::Stats;
@@ -28,6 +31,8 @@ use crate::source::{SourceInfo, SourceItem, SourceSender};
 
 /// Batches buffered between a lane's reader and its runner.
 const LANE_CHANNEL_BATCHES: usize = 16;
+/// Exactly-once, a lane's transactions are never due by time (its ranges commit them).
+const LANE_NEVER_DUE: std::time::Duration = std::time::Duration::from_secs(365 * 24 * 3600);
 
 /// One shard's lane pipeline on this worker.
 pub struct LanePipeline {
@@ -68,7 +73,11 @@ impl LanePipeline {
             new_topic: None,
             oracle_ids: false,
             bounds: spec.destination.bounds(),
-            transactions: None,
+            // Exactly-once, a lane commits only when told to, each range with its record.
+            transactions: sink.transactional().then_some(TransactionPolicy {
+                interval: LANE_NEVER_DUE,
+                records: u64::MAX,
+            }),
         };
         let stats = Arc::new(Stats::default());
         let metrics = ShardMetrics::new(&labels);
@@ -99,9 +108,21 @@ impl LanePipeline {
 
     /// Waits until every row sent so far is acknowledged; an error if the pipeline failed.
     pub async fn flushed(&mut self) -> Result<(), String> {
+        self.then_flushed(Vec::new()).await
+    }
+
+    /// Exactly-once: commits every row sent so far with `record` as the transaction's
+    /// checkpoint record, and waits for it; an error if the pipeline failed.
+    pub async fn commit(&mut self, record: Vec<u8>) -> Result<(), String> {
+        self.then_flushed(vec![SourceItem::CommitWith(record)])
+            .await
+    }
+
+    /// Sends `items`, then waits until every record before a barrier after them is durable.
+    async fn then_flushed(&mut self, mut items: Vec<SourceItem>) -> Result<(), String> {
         let done = Arc::new(Notify::new());
-        let barrier = vec![SourceItem::Barrier(done.clone())];
-        if self.tx.send(Ok(barrier)).await.is_err() {
+        items.push(SourceItem::Barrier(done.clone()));
+        if self.tx.send(Ok(items)).await.is_err() {
             return Err(self.failure().await);
         }
         tokio::select! {

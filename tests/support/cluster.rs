@@ -32,6 +32,8 @@ pub struct Worker {
 pub struct Cluster {
     pub dir: tempfile::TempDir,
     pub workers: Vec<Worker>,
+    /// Environment every worker process starts with (e.g. `FAILPOINTS`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Cluster {
@@ -42,6 +44,11 @@ impl Cluster {
 
     /// As `start`, with extra lines in every node file (e.g. a lease section).
     pub fn start_with(n: u64, extra: &str) -> Cluster {
+        Self::start_env(n, extra, &[])
+    }
+
+    /// As `start_with`, every worker with `env` in its environment.
+    pub fn start_env(n: u64, extra: &str, env: &[(&str, &str)]) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
         let metrics: Vec<u16> = (0..n).map(|_| free_port()).collect();
@@ -76,7 +83,11 @@ impl Cluster {
                 }
             })
             .collect();
-        let mut c = Cluster { dir, workers };
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut c = Cluster { dir, workers, env };
         for i in 0..c.workers.len() {
             c.spawn(i);
         }
@@ -95,6 +106,7 @@ impl Cluster {
         let child = tributary()
             .args(["worker", "--config"])
             .arg(&w.config)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -30,7 +30,7 @@ pub mod lane;
 mod sql;
 pub mod visibility;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,7 +41,7 @@ use tokio_postgres::Client;
 
 use self::filter::{encode_key, ChunkFilter};
 use self::keys::{KeyList, KeySet};
-use self::lane::Lanes;
+use self::lane::{GroupMeta, Lanes};
 use self::visibility::XidSnapshot;
 use super::conn::PgConnectConfig;
 use super::copy_binary::CopyBinaryParser;
@@ -123,6 +123,24 @@ pub struct ChunkedSnapshot {
     started: bool,
     /// The end of this run's catching up, however many rounds it takes.
     deadline: Option<Instant>,
+    /// Groups read so far (`Checkpoint::chunk_groups`); the next is numbered one higher.
+    groups_done: u64,
+    /// The group being read, as a lane's request describes it.
+    meta: GroupMeta,
+    /// A group lanes committed ranges of (exactly-once, `recover`), to read again.
+    repair: Option<Repair>,
+    /// Ranges of the group being read that lanes committed already: their row counts.
+    skip: HashMap<u64, u64>,
+}
+
+/// A group whose end the checkpoint does not hold though lanes committed ranges of it: read
+/// again with its bounds, those ranges skipped.
+#[derive(Debug)]
+struct Repair {
+    oid: u32,
+    meta: GroupMeta,
+    /// The committed ranges' row counts, by index.
+    done: HashMap<u64, u64>,
 }
 
 /// What a group read found about the stream.
@@ -174,7 +192,75 @@ impl ChunkedSnapshot {
             lanes: None,
             started: false,
             deadline: None,
+            groups_done: 0,
+            meta: GroupMeta::default(),
+            repair: None,
+            skip: HashMap::new(),
         }
+    }
+
+    /// The groups the checkpoint holds as read (`Checkpoint::chunk_groups`).
+    pub fn groups_done(mut self, n: u64) -> ChunkedSnapshot {
+        self.groups_done = n;
+        self
+    }
+
+    /// Exactly-once, before the stream's first change: takes over the ranges lanes committed
+    /// in a group whose end the checkpoint does not hold (its owner stopped between). Every
+    /// lane is fenced first, so no older owner's lane commits after this; each committed
+    /// range's keys are filtered in the stream as its group would filter them, and the group
+    /// is read again with its bounds, those ranges skipped: they are in Kafka once.
+    pub async fn recover(&mut self, stream: &mut PgStream) -> Result<(), PgSourceError> {
+        let Some(lanes) = self.lanes.clone().filter(|l| l.transactional()) else {
+            return Ok(());
+        };
+        let settles = (0..lanes.max_lanes()).map(|l| lanes.settle(l));
+        let mut committed = Vec::new();
+        for (lane, settled) in futures::future::join_all(settles)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            let record = settled.map_err(|reason| PgSourceError::LaneUnsettled { lane, reason })?;
+            committed.extend(record.and_then(|r| lane::Committed::of(&r, self.groups_done)));
+        }
+        let Some(newest) = committed.iter().map(|c| c.range.group.number).max() else {
+            return Ok(());
+        };
+        committed.retain(|c| c.range.group.number == newest);
+        let Some(meta) = committed.first().map(|c| c.range.group.clone()) else {
+            return Ok(());
+        };
+        let oid = committed[0].range.oid;
+        let queued = self
+            .tables
+            .iter()
+            .any(|t| t.read.schema.oid == oid && t.after == meta.lower && t.rows == meta.base_rows);
+        if !queued {
+            tracing::warn!(task = %self.task, table = %committed[0].range.table, group = newest, "ranges committed by snapshot lanes belong to no table read from their group's start: ignored");
+            return Ok(());
+        }
+        let mut done = HashMap::new();
+        for c in committed {
+            let snapshot =
+                XidSnapshot::parse(&c.range.group.xids).ok_or_else(|| PgSourceError::Protocol {
+                    context: "taking over a snapshot lane's range".into(),
+                    what: format!("unreadable snapshot {:?}", c.range.group.xids),
+                })?;
+            stream.install_chunk(ChunkFilter {
+                table: oid,
+                snapshot,
+                high_watermark: Lsn(c.range.group.high_watermark),
+                key_columns: c.range.key.clone(),
+                keys: KeySet::index(vec![c.keys]),
+            });
+            done.insert(c.range.index, c.rows);
+        }
+        tracing::info!(task = %self.task, table = %queued_name(&self.tables, oid), group = newest, ranges = done.len(), "ranges snapshot lanes committed before this owner took over are not read again");
+        // The group read again keeps its number: its end makes these records old.
+        self.groups_done = newest - 1;
+        self.repair = Some(Repair { oid, meta, done });
+        Ok(())
     }
 
     /// Spreads each group's ranges over other workers too (`lane`).
@@ -430,7 +516,12 @@ impl ChunkedSnapshot {
         let c0 = &self.clients[0];
         let lanes = self.lanes.as_ref().map_or(0, |l| l.lanes());
         let total = self.connections + lanes;
-        let export = total > 1;
+        let repair = self.repair.as_ref().filter(|r| {
+            r.oid == schema.oid
+                && r.meta.lower == reading.table.after
+                && r.meta.base_rows == reading.table.rows
+        });
+        let export = total > 1 || repair.is_some();
         c0.batch_execute(sql::BEGIN).await.map_err(ctx)?;
         let row = c0
             .query_one(&sql::snapshot_statement(export), &[])
@@ -458,23 +549,39 @@ impl ChunkedSnapshot {
         self.check_definition(&schema, reading.table.after.as_deref())
             .await?;
         let after = reading.table.after.clone();
-        let bounds: Vec<String> = c0
-            .query(
-                &sql::boundaries(
-                    &reading.table.read,
-                    &reading.key,
-                    after.as_deref(),
-                    self.chunk_rows,
-                    total,
-                ),
-                &[],
-            )
-            .await
-            .map_err(ctx)?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        let last = bounds.len() < total;
+        let (bounds, last, skip) = match repair {
+            Some(r) => (r.meta.bounds.clone(), r.meta.last, r.done.clone()),
+            None => {
+                let bounds: Vec<String> = c0
+                    .query(
+                        &sql::boundaries(
+                            &reading.table.read,
+                            &reading.key,
+                            after.as_deref(),
+                            self.chunk_rows,
+                            total,
+                        ),
+                        &[],
+                    )
+                    .await
+                    .map_err(ctx)?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                let last = bounds.len() < total;
+                (bounds, last, HashMap::new())
+            }
+        };
+        self.meta = GroupMeta {
+            number: self.groups_done + 1,
+            xids: snap_text.clone(),
+            high_watermark: hw.0,
+            lower: after.clone(),
+            base_rows: reading.table.rows,
+            bounds: bounds.clone(),
+            last,
+        };
+        self.skip = skip;
         let tx = TxMeta {
             xid: snapshot.xmax.saturating_sub(1),
             commit_time_us: now_us,
@@ -485,6 +592,12 @@ impl ChunkedSnapshot {
             .await;
         self.clients[0].batch_execute("COMMIT").await.map_err(ctx)?;
         let (keys, rows) = read?;
+        #[cfg(feature = "failpoints")]
+        if bounds.len() + usize::from(last) > self.connections {
+            crate::failpoint::hold(crate::failpoint::SOURCE_LANES_READ).await;
+        }
+        self.repair = None;
+        self.skip.clear();
         self.finish_group(
             stream,
             snapshot,
@@ -600,7 +713,11 @@ impl ChunkedSnapshot {
             };
             let import = exported.filter(|_| i > 0);
             let shared = &shared;
+            let skipped = self.skip.get(&(i as u64)).copied();
             async move {
+                if let Some(rows) = skipped {
+                    return Ok((KeyList::default(), rows));
+                }
                 match (self.clients.get(i), import) {
                     (Some(client), _) => {
                         read_range(client, shared, i as u64, range, import, marks).await
@@ -640,9 +757,10 @@ impl ChunkedSnapshot {
                 what: "a range for another worker without lanes".into(),
             });
         };
-        let request = lane::LaneRange::of(shared, snapshot, range.clone(), index, marks);
+        let request =
+            lane::LaneRange::of(shared, snapshot, range.clone(), index, marks, &self.meta);
         let request = serde_json::to_vec(&request).unwrap_or_default();
-        let reason = match lanes.read(lane, request).await {
+        let reason = match lanes.read(lane, request.clone()).await {
             Ok(reply) => match lane::answer(&reply) {
                 Ok(read) => return Ok(read),
                 Err(reason) => reason,
@@ -650,9 +768,27 @@ impl ChunkedSnapshot {
             Err(reason) => reason,
         };
         self.lane_failures.increment(1);
-        let fence = lanes.fence();
-        tracing::warn!(task = %self.task, table = %shared.reading.table.read.schema.qualified_name(), lane, %reason, fence = ?fence, "a range handed to another worker failed: reading it here once that worker can no longer write");
-        tokio::time::sleep(fence).await;
+        let table = shared.reading.table.read.schema.qualified_name();
+        if lanes.transactional() {
+            // Fenced, the lane commits nothing more: the range is in Kafka with its record,
+            // or none of its rows is.
+            let settled = lanes
+                .settle(lane)
+                .await
+                .map_err(|reason| PgSourceError::LaneUnsettled { lane, reason })?;
+            let committed = settled
+                .filter(|r| r.request == request)
+                .and_then(|r| lane::answer(&r.reply).ok());
+            if let Some(read) = committed {
+                tracing::info!(task = %self.task, %table, lane, %reason, "a range handed to another worker was committed, its answer lost: taken as read");
+                return Ok(read);
+            }
+            tracing::warn!(task = %self.task, %table, lane, %reason, "a range handed to another worker failed: reading it here (that worker's transaction is fenced)");
+        } else {
+            let fence = lanes.fence();
+            tracing::warn!(task = %self.task, %table, lane, %reason, fence = ?fence, "a range handed to another worker failed: reading it here once that worker can no longer write");
+            tokio::time::sleep(fence).await;
+        }
         let client = self.cfg.connect_sql("snapshot").await?;
         read_range(&client, shared, index, range, Some(snapshot), marks).await
     }
@@ -689,7 +825,9 @@ impl ChunkedSnapshot {
             table.after = Some(u);
         }
         let name = table.read.schema.qualified_name();
-        let mut items = Vec::with_capacity(2);
+        self.groups_done = self.meta.number;
+        let mut items = Vec::with_capacity(3);
+        items.push(SourceItem::ChunkGroupDone(self.meta.number));
         if let Some(after) = table.after.clone().filter(|_| !last) {
             items.push(SourceItem::ChunkDone {
                 table: name.clone(),
@@ -888,4 +1026,53 @@ async fn send(out: &SourceSender, batch: SourceBatch) -> Result<(), PgSourceErro
             context: "chunked snapshot".into(),
             reason: "the pipeline stopped".into(),
         })
+}
+
+/// The name of queued table `oid`, for logs.
+fn queued_name(tables: &VecDeque<ChunkedTable>, oid: u32) -> String {
+    tables
+        .iter()
+        .find(|t| t.read.schema.oid == oid)
+        .map_or_else(|| oid.to_string(), |t| t.read.schema.qualified_name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot() -> ChunkedSnapshot {
+        let cfg = PgConnectConfig::new("postgres://u@127.0.0.1/db", None, None).unwrap();
+        ChunkedSnapshot::new(cfg, 1, 100, Vec::new(), Fingerprints::default(), "t", 0)
+    }
+
+    /// The first group waits until the stream passed the server's position of the run's start;
+    /// a round that took long goes again (to the position then), a short one ends it, and the
+    /// run's catching up ends at its deadline however far behind the stream is.
+    #[tokio::test(start_paused = true)]
+    async fn the_first_group_waits_for_the_stream_to_catch_up_in_rounds_until_near_or_late() {
+        let mut s = snapshot();
+        assert_eq!(s.catch_up(Lsn(0)), CatchUp::Done, "nothing to catch up");
+        let start = Instant::now();
+        s.deadline = Some(start + CATCH_UP_MAX);
+        s.catch_up = Some((Lsn(1000), start));
+        assert_eq!(s.catch_up(Lsn(999)), CatchUp::Waiting);
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(
+            s.catch_up(Lsn(1000)),
+            CatchUp::Passed(Duration::from_secs(2)),
+            "a long round: writes came meanwhile"
+        );
+        assert_eq!(s.catch_up(Lsn(1000)), CatchUp::Done, "the round is over");
+        s.catch_up = Some((Lsn(2000), Instant::now()));
+        tokio::time::advance(CATCH_UP_NEAR).await;
+        assert_eq!(
+            s.catch_up(Lsn(2500)),
+            CatchUp::Done,
+            "a short round: near enough"
+        );
+        s.catch_up = Some((Lsn(3000), Instant::now()));
+        tokio::time::advance(CATCH_UP_MAX).await;
+        assert_eq!(s.catch_up(Lsn(10)), CatchUp::Done, "out of time");
+        assert!(s.catch_up.is_none());
+    }
 }

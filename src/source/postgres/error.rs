@@ -115,6 +115,8 @@ pub enum PgSourceError {
     Connection { context: String, reason: String },
     #[error("unexpected message from PostgreSQL while {context}: {what}")]
     Protocol { context: String, what: String },
+    #[error("could not settle snapshot lane {lane}'s Kafka transactions ({reason}): the shard retries once the brokers answer")]
+    LaneUnsettled { lane: usize, reason: String },
     #[error("spilling streamed transaction {xid} under {dir} failed: {reason}: free disk space there (or set TMPDIR to a larger disk)")]
     Spill {
         xid: u32,
@@ -176,6 +178,7 @@ impl PgSourceError {
             PgSourceError::Unreachable { .. }
             | PgSourceError::Connection { .. }
             | PgSourceError::Spill { .. }
+            | PgSourceError::LaneUnsettled { .. }
             | PgSourceError::ChunkDefinitionChanged { .. } => ErrorClass::Transient,
             PgSourceError::Server { server, .. } if is_transient_code(&server.code) => {
                 ErrorClass::Transient

@@ -146,6 +146,9 @@ impl SourceRun {
         let mut known: HashSet<u32> = self.known_tables.iter().map(|t| t.oid).collect();
         stream.seed_relations(self.known_tables);
         stream.stop_at(deferred.as_ref().map(|s| s.lsn));
+        if let Some(c) = chunked.as_mut().filter(|c| !c.is_finished()) {
+            c.recover(&mut stream).await?;
+        }
         let mut adopter = self.adopter.take();
         // The chunked snapshot stays after its last table: a TRUNCATE its snapshots saw can
         // still make it read a table again, and tables added to the task join it.

@@ -315,6 +315,7 @@ impl Source for PgSource {
                         self.opts.shard,
                     )
                     .first_of_all(pre.tables.first().map(|t| t.schema.oid))
+                    .groups_done(cp.chunk_groups)
                     .with_lanes(self.lanes),
                 ),
                 first_table: pre.tables.first().map(|t| t.schema.oid),

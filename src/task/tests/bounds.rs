@@ -13,6 +13,7 @@ use super::*;
 use crate::event::{ChangeEvent, Op, SnapshotMark, TxMeta};
 use crate::format::{EncodedBatch, Format, FormatError, PartitionChoice};
 use crate::metrics::ShardMetrics;
+use crate::pipeline::commit::TransactionPolicy;
 use crate::pipeline::runner::{PipelineError, Progress, RunEnd, Runner, RunnerOptions};
 use crate::pipeline::throttle::Limits;
 use crate::position::Position;
@@ -143,6 +144,15 @@ fn transaction(events: u32, value: &str) -> Vec<SourceItem> {
 }
 
 fn runner(spec: &TaskSpec, sink: WithholdingSink) -> Runner<WithholdingSink, SizedFormat> {
+    runner_of(spec, sink, None)
+}
+
+/// A runner into `sink`, exactly-once when `transactions` is given.
+fn runner_of<S: Sink>(
+    spec: &TaskSpec,
+    sink: S,
+    transactions: Option<TransactionPolicy>,
+) -> Runner<S, SizedFormat> {
     let progress = Progress {
         store: Arc::new(MemoryCheckpointStore::new()),
         key: key(),
@@ -162,7 +172,7 @@ fn runner(spec: &TaskSpec, sink: WithholdingSink) -> Runner<WithholdingSink, Siz
         new_topic: None,
         oracle_ids: false,
         bounds: spec.destination.bounds(),
-        transactions: None,
+        transactions,
     };
     let labels = ShardLabels::new("crash", 0);
     Runner::new(
@@ -321,4 +331,48 @@ async fn a_barrier_is_notified_once_every_record_before_it_is_acknowledged() {
     assert!(notified.is_ok(), "with nothing pending, notified at once");
     drop(source);
     assert_eq!(run.await.unwrap().unwrap(), RunEnd::SourceFinished);
+}
+
+/// Exactly-once: a barrier commits what is open at once (a chunk group's lanes write only once
+/// the owner's earlier changes are committed, not merely acknowledged), and `CommitWith`
+/// commits everything sent, inside a source transaction too, with its record as the
+/// transaction's checkpoint record (a snapshot lane's range).
+#[tokio::test(start_paused = true)]
+async fn exactly_once_a_barrier_commits_at_once_and_commit_with_commits_its_record() {
+    let spec = spec_to("", "");
+    let records = Arc::new(Mutex::new(Vec::new()));
+    let committed = super::fake::Committed::default();
+    let mut sink = MemorySink::new(&records);
+    sink.txn = Some(committed.clone());
+    let never_due = TransactionPolicy {
+        interval: Duration::from_secs(3600),
+        records: u64::MAX,
+    };
+    let mut runner = runner_of(&spec, sink, Some(never_due));
+    let (source, mut rx) = tokio::sync::mpsc::channel(4);
+    let (_stop, mut shutdown) = watch::channel(false);
+    let run = tokio::spawn(async move { runner.run(&mut rx, &mut shutdown).await });
+    let barrier = Arc::new(Notify::new());
+    let mut items = transaction(10, "v");
+    items.push(SourceItem::Barrier(barrier.clone()));
+    source.send(Ok(items)).await.unwrap();
+    let notified = tokio::time::timeout(Duration::from_secs(5), barrier.notified()).await;
+    assert!(
+        notified.is_ok(),
+        "the barrier committed the open transaction"
+    );
+    assert_eq!(records.lock().unwrap().len(), 10, "visible once committed");
+    assert!(committed.lock().unwrap().is_some(), "with the checkpoint");
+    let mut items = transaction(3, "w");
+    items.pop(); // inside the source transaction
+    let done = Arc::new(Notify::new());
+    items.push(SourceItem::CommitWith(b"range 7".to_vec()));
+    items.push(SourceItem::Barrier(done.clone()));
+    source.send(Ok(items)).await.unwrap();
+    let notified = tokio::time::timeout(Duration::from_secs(5), done.notified()).await;
+    assert!(notified.is_ok(), "committed with the record");
+    assert_eq!(records.lock().unwrap().len(), 13);
+    assert_eq!(committed.lock().unwrap().as_deref(), Some(&b"range 7"[..]));
+    drop(source);
+    run.abort();
 }

@@ -16,6 +16,14 @@
 //! the owner reads the stream again, and each key is in one range. A lane that fails or does not
 //! answer may still be writing: the owner waits the lanes' fence (the lane's budget plus its
 //! producer's timeout), then reads that range itself under the same snapshot.
+//!
+//! Exactly-once, a lane commits each range in a Kafka transaction of its own with a record of
+//! the request and its answer (`crate::source::LaneRecord`), and the barrier before the lanes
+//! is a commit of the owner's. A failed lane is settled instead of waited for: fenced, its
+//! record says whether the range is in Kafka. A new owner settles every lane before its stream
+//! starts (`ChunkedSnapshot::recover`): a range of a group its checkpoint does not hold as read
+//! (`GroupMeta::number` above `Checkpoint::chunk_groups`) is taken over, its keys filtered
+//! under the group's snapshot, and the group read again with its bounds, that range skipped.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,7 +39,7 @@ use crate::source::postgres::conn::PgConnectConfig;
 use crate::source::postgres::error::PgSourceError;
 use crate::source::postgres::setup::Preflight;
 use crate::source::postgres::snapshot::SnapshotTable;
-use crate::source::SourceSender;
+use crate::source::{LaneRecord, SourceSender};
 
 /// What a lane is asked to read (sent as JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +61,50 @@ pub struct LaneRange {
     pub last: bool,
     pub last_of_all: bool,
     pub first_of_all: bool,
+    /// The range's place in its group.
+    #[serde(default)]
+    pub index: u64,
+    /// Its group, for a new owner to take the range over if the lane committed it and the
+    /// group's end is not in the checkpoint (exactly-once).
+    #[serde(default)]
+    pub group: GroupMeta,
+}
+
+/// A chunk group as a committed range of it tells a new owner (exactly-once).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GroupMeta {
+    /// Its number (`Checkpoint::chunk_groups` counts the groups read).
+    pub number: u64,
+    /// Its `pg_current_snapshot()` and the WAL insert position then (the stream's filter).
+    pub xids: String,
+    pub high_watermark: u64,
+    /// The table's last key read before it (`None`: its first row) and rows read before it.
+    pub lower: Option<String>,
+    pub base_rows: u64,
+    /// Every range's upper bound, and whether its last range ends the table.
+    pub bounds: Vec<String>,
+    pub last: bool,
+}
+
+/// A range a lane committed in a group the checkpoint does not hold as read: its rows are in
+/// Kafka, so a new owner reads it no more and filters its keys' changes as the group would.
+#[derive(Debug)]
+pub(super) struct Committed {
+    pub range: LaneRange,
+    pub keys: KeyList,
+    pub rows: u64,
+}
+
+impl Committed {
+    /// The range `record` holds, if its group is newer than the `groups_done` read.
+    pub(super) fn of(record: &LaneRecord, groups_done: u64) -> Option<Committed> {
+        let range: LaneRange = serde_json::from_slice(&record.request).ok()?;
+        if range.group.number <= groups_done {
+            return None;
+        }
+        let (keys, rows) = answer(&record.reply).ok()?;
+        Some(Committed { range, keys, rows })
+    }
 }
 
 impl LaneRange {
@@ -63,6 +115,7 @@ impl LaneRange {
         range: String,
         index: u64,
         marks: RangeMarks,
+        group: &GroupMeta,
     ) -> LaneRange {
         let reading = shared.reading;
         let schema = &reading.table.read.schema;
@@ -81,6 +134,8 @@ impl LaneRange {
             last: marks.last,
             last_of_all: marks.last_of_all,
             first_of_all: shared.first_of_all,
+            index,
+            group: group.clone(),
         }
     }
 }
@@ -195,7 +250,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_range_request_travels_as_json() {
+    fn a_range_request_travels_as_json_and_is_taken_over_only_past_the_groups_read() {
         let r = LaneRange {
             oid: 16385,
             table: "public.t".into(),
@@ -211,8 +266,35 @@ mod tests {
             last: true,
             last_of_all: true,
             first_of_all: false,
+            index: 1,
+            group: GroupMeta {
+                number: 7,
+                xids: "100:104:101,102".into(),
+                high_watermark: 0x1600_0100,
+                lower: Some("('5')".into()),
+                base_rows: 8192,
+                bounds: vec!["('9')".into()],
+                last: true,
+            },
         };
         let back: LaneRange = serde_json::from_slice(&serde_json::to_vec(&r).unwrap()).unwrap();
         assert_eq!(back, r);
+        let mut keys = KeyList::default();
+        keys.push(b"k6");
+        keys.push(b"k9");
+        let record = LaneRecord {
+            request: serde_json::to_vec(&r).unwrap(),
+            reply: keys.encode(2),
+        };
+        let c = Committed::of(&record, 6).expect("group 7 is newer than the 6 read");
+        assert_eq!((c.range, c.rows), (r, 2));
+        let set = crate::source::postgres::chunk::keys::KeySet::index(vec![c.keys]);
+        assert!(set.contains(b"k6") && set.contains(b"k9") && !set.contains(b"k7"));
+        assert!(Committed::of(&record, 7).is_none(), "its group is read");
+        let garbled = LaneRecord {
+            request: b"{".to_vec(),
+            reply: Vec::new(),
+        };
+        assert!(Committed::of(&garbled, 0).is_none());
     }
 }
