@@ -17,7 +17,7 @@
 //! one fails the shard before anything is produced) and waits while the bytes handed to the
 //! sink and not yet acknowledged would pass `max_in_flight_bytes` (`InFlight`). When the
 //! watermark passes a stream event's record, its commit-to-acknowledgement latency is recorded
-//! (the clock read once per acknowledgement batch).
+//! (the clock read once per acknowledgement batch); exactly-once, commit to Kafka commit.
 //!
 //! Exactly-once (a transactional sink): records are durable only when a Kafka transaction
 //! commits them with the checkpoint that covers them, at a clean point (`super::commit`). The
@@ -240,6 +240,9 @@ pub struct Runner<S: Sink, F: Format> {
     in_flight: InFlight,
     /// `SourceItem::Barrier`s waiting for the records before them (their sequence).
     barriers: VecDeque<(u64, Arc<Notify>)>,
+    /// Exactly-once: acknowledged stream events not committed yet (commit time, events),
+    /// whose latency is taken when their transaction commits, as consumers see them then.
+    uncommitted: VecDeque<(i64, u64)>,
     /// Exactly-once's commit points (`None`: at least once).
     txn: Option<CommitPoints>,
     /// The run is ending: exactly-once commits what is open, due or not.
@@ -296,6 +299,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
             gate: opts.routing.clone().map(Gate::new),
             in_flight: InFlight::for_budget(opts.bounds.max_in_flight_bytes),
             barriers: VecDeque::new(),
+            uncommitted: VecDeque::new(),
             txn: opts.transactions.map(|p| CommitPoints::new(p, 0)),
             final_checkpoint: false,
             opts,
@@ -910,7 +914,26 @@ impl<S: Sink, F: Format> Runner<S, F> {
     /// Releases the acknowledged records from the memory bound (committed or not).
     fn collect_acks(&mut self) {
         let watermark = self.sink.acked_watermark();
-        collect_acks(&mut self.in_flight, watermark, (&self.metrics, &self.stats));
+        if self.txn.is_none() {
+            collect_acks(&mut self.in_flight, watermark, (&self.metrics, &self.stats));
+            return;
+        }
+        let uncommitted = &mut self.uncommitted;
+        self.in_flight.release(watermark, |commit_us, events| {
+            uncommitted.push_back((commit_us, events));
+        });
+    }
+
+    /// Exactly-once, after a commit: every acknowledged record is committed now; the latency
+    /// of its stream events ends here.
+    fn committed_latency(&mut self) {
+        self.collect_acks();
+        let now = latency::now_us();
+        for (commit_us, events) in self.uncommitted.drain(..) {
+            let secs = (now - commit_us).max(0) as f64 / 1e6;
+            self.metrics.event_latency(secs, events);
+            self.stats.latency.record(now, commit_us, events);
+        }
     }
 
     /// Applies durable marks, saves the checkpoint if it changed, then confirms upstream; and
@@ -970,6 +993,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
         if let Some(t) = &mut self.txn {
             t.committed(upto);
         }
+        self.committed_latency();
         failpoint!(failpoint::RUNNER_AFTER_COMMIT);
         #[cfg(feature = "failpoints")]
         failpoint::hold(failpoint::RUNNER_COMMIT_HELD).await;
@@ -987,6 +1011,7 @@ impl<S: Sink, F: Format> Runner<S, F> {
             t.committed(upto);
             t.read_ended();
         }
+        self.committed_latency();
         self.release_barriers();
         Ok(())
     }

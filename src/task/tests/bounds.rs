@@ -144,7 +144,7 @@ fn transaction(events: u32, value: &str) -> Vec<SourceItem> {
 }
 
 fn runner(spec: &TaskSpec, sink: WithholdingSink) -> Runner<WithholdingSink, SizedFormat> {
-    runner_of(spec, sink, None)
+    runner_of(spec, sink, None, Arc::default())
 }
 
 /// A runner into `sink`, exactly-once when `transactions` is given.
@@ -152,6 +152,7 @@ fn runner_of<S: Sink>(
     spec: &TaskSpec,
     sink: S,
     transactions: Option<TransactionPolicy>,
+    stats: Arc<Stats>,
 ) -> Runner<S, SizedFormat> {
     let progress = Progress {
         store: Arc::new(MemoryCheckpointStore::new()),
@@ -180,7 +181,7 @@ fn runner_of<S: Sink>(
         SizedFormat,
         progress,
         confirm,
-        Arc::new(Stats::default()),
+        stats,
         ShardMetrics::new(&labels),
         opts,
         HashMap::new(),
@@ -334,7 +335,8 @@ async fn a_barrier_is_notified_once_every_record_before_it_is_acknowledged() {
 }
 
 /// Exactly-once: a barrier commits what is open at once (a chunk group's lanes write only once
-/// the owner's earlier changes are committed, not merely acknowledged), and `CommitWith`
+/// the owner's earlier changes are committed, not merely acknowledged), the events' latency is
+/// taken at the commit (when consumers see them), and `CommitWith`
 /// commits everything sent, inside a source transaction too, with its record as the
 /// transaction's checkpoint record (a snapshot lane's range).
 #[tokio::test(start_paused = true)]
@@ -348,14 +350,30 @@ async fn exactly_once_a_barrier_commits_at_once_and_commit_with_commits_its_reco
         interval: Duration::from_secs(3600),
         records: u64::MAX,
     };
-    let mut runner = runner_of(&spec, sink, Some(never_due));
+    let stats = Arc::new(Stats::default());
+    let mut runner = runner_of(&spec, sink, Some(never_due), stats.clone());
     let (source, mut rx) = tokio::sync::mpsc::channel(4);
     let (_stop, mut shutdown) = watch::channel(false);
     let run = tokio::spawn(async move { runner.run(&mut rx, &mut shutdown).await });
+    source.send(Ok(transaction(10, "v"))).await.unwrap();
+    for _ in 0..100 {
+        tokio::time::advance(Duration::from_millis(10)).await;
+    }
+    let latency = || {
+        stats
+            .latency
+            .percentiles(crate::pipeline::latency::now_us())
+    };
+    assert!(records.lock().unwrap().is_empty(), "not due, not committed");
+    assert!(
+        latency().is_none(),
+        "acknowledged, not visible: no latency yet"
+    );
     let barrier = Arc::new(Notify::new());
-    let mut items = transaction(10, "v");
-    items.push(SourceItem::Barrier(barrier.clone()));
-    source.send(Ok(items)).await.unwrap();
+    source
+        .send(Ok(vec![SourceItem::Barrier(barrier.clone())]))
+        .await
+        .unwrap();
     let notified = tokio::time::timeout(Duration::from_secs(5), barrier.notified()).await;
     assert!(
         notified.is_ok(),
@@ -363,6 +381,10 @@ async fn exactly_once_a_barrier_commits_at_once_and_commit_with_commits_its_reco
     );
     assert_eq!(records.lock().unwrap().len(), 10, "visible once committed");
     assert!(committed.lock().unwrap().is_some(), "with the checkpoint");
+    assert!(
+        latency().is_some(),
+        "the events' latency ends at the commit"
+    );
     let mut items = transaction(3, "w");
     items.pop(); // inside the source transaction
     let done = Arc::new(Notify::new());
