@@ -28,6 +28,7 @@ pub mod filter;
 pub mod keys;
 pub mod lane;
 mod sql;
+mod takeover;
 pub mod visibility;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -42,6 +43,7 @@ use tokio_postgres::Client;
 use self::filter::{encode_key, ChunkFilter};
 use self::keys::{KeyList, KeySet};
 use self::lane::{GroupMeta, Lanes};
+use self::takeover::Repair;
 use self::visibility::XidSnapshot;
 use super::conn::PgConnectConfig;
 use super::copy_binary::CopyBinaryParser;
@@ -133,16 +135,6 @@ pub struct ChunkedSnapshot {
     skip: HashMap<u64, u64>,
 }
 
-/// A group whose end the checkpoint does not hold though lanes committed ranges of it: read
-/// again with its bounds, those ranges skipped.
-#[derive(Debug)]
-struct Repair {
-    oid: u32,
-    meta: GroupMeta,
-    /// The committed ranges' row counts, by index.
-    done: HashMap<u64, u64>,
-}
-
 /// What a group read found about the stream.
 enum Guard {
     Clear,
@@ -203,64 +195,6 @@ impl ChunkedSnapshot {
     pub fn groups_done(mut self, n: u64) -> ChunkedSnapshot {
         self.groups_done = n;
         self
-    }
-
-    /// Exactly-once, before the stream's first change: takes over the ranges lanes committed
-    /// in a group whose end the checkpoint does not hold (its owner stopped between). Every
-    /// lane is fenced first, so no older owner's lane commits after this; each committed
-    /// range's keys are filtered in the stream as its group would filter them, and the group
-    /// is read again with its bounds, those ranges skipped: they are in Kafka once.
-    pub async fn recover(&mut self, stream: &mut PgStream) -> Result<(), PgSourceError> {
-        let Some(lanes) = self.lanes.clone().filter(|l| l.transactional()) else {
-            return Ok(());
-        };
-        let settles = (0..lanes.max_lanes()).map(|l| lanes.settle(l));
-        let mut committed = Vec::new();
-        for (lane, settled) in futures::future::join_all(settles)
-            .await
-            .into_iter()
-            .enumerate()
-        {
-            let record = settled.map_err(|reason| PgSourceError::LaneUnsettled { lane, reason })?;
-            committed.extend(record.and_then(|r| lane::Committed::of(&r, self.groups_done)));
-        }
-        let Some(newest) = committed.iter().map(|c| c.range.group.number).max() else {
-            return Ok(());
-        };
-        committed.retain(|c| c.range.group.number == newest);
-        let Some(meta) = committed.first().map(|c| c.range.group.clone()) else {
-            return Ok(());
-        };
-        let oid = committed[0].range.oid;
-        let queued = self
-            .tables
-            .iter()
-            .any(|t| t.read.schema.oid == oid && t.after == meta.lower && t.rows == meta.base_rows);
-        if !queued {
-            tracing::warn!(task = %self.task, table = %committed[0].range.table, group = newest, "ranges committed by snapshot lanes belong to no table read from their group's start: ignored");
-            return Ok(());
-        }
-        let mut done = HashMap::new();
-        for c in committed {
-            let snapshot =
-                XidSnapshot::parse(&c.range.group.xids).ok_or_else(|| PgSourceError::Protocol {
-                    context: "taking over a snapshot lane's range".into(),
-                    what: format!("unreadable snapshot {:?}", c.range.group.xids),
-                })?;
-            stream.install_chunk(ChunkFilter {
-                table: oid,
-                snapshot,
-                high_watermark: Lsn(c.range.group.high_watermark),
-                key_columns: c.range.key.clone(),
-                keys: KeySet::index(vec![c.keys]),
-            });
-            done.insert(c.range.index, c.rows);
-        }
-        tracing::info!(task = %self.task, table = %queued_name(&self.tables, oid), group = newest, ranges = done.len(), "ranges snapshot lanes committed before this owner took over are not read again");
-        // The group read again keeps its number: its end makes these records old.
-        self.groups_done = newest - 1;
-        self.repair = Some(Repair { oid, meta, done });
-        Ok(())
     }
 
     /// Spreads each group's ranges over other workers too (`lane`).
@@ -1026,14 +960,6 @@ async fn send(out: &SourceSender, batch: SourceBatch) -> Result<(), PgSourceErro
             context: "chunked snapshot".into(),
             reason: "the pipeline stopped".into(),
         })
-}
-
-/// The name of queued table `oid`, for logs.
-fn queued_name(tables: &VecDeque<ChunkedTable>, oid: u32) -> String {
-    tables
-        .iter()
-        .find(|t| t.read.schema.oid == oid)
-        .map_or_else(|| oid.to_string(), |t| t.read.schema.qualified_name())
 }
 
 #[cfg(test)]
