@@ -45,6 +45,10 @@ pub const SOURCE_LANES_READ: &str = "source.lanes_read";
 /// answers an error instead, as if the answer were lost on the way.
 pub const LANE_AFTER_COMMIT: &str = "lane.after_commit";
 
+/// A snapshot lane read a range (exactly-once); its transaction is not committed. `return`
+/// answers an error instead, leaving the transaction open, as a lane that died there would.
+pub const LANE_BEFORE_COMMIT: &str = "lane.before_commit";
+
 /// Holds the caller while fail point `name` is configured `return(PATH)`, PATH a FIFO the test
 /// made: writes `PATH.held`, then reads PATH to its end, which blocks until the test has opened
 /// it for writing and closed it. A test waits for the first file, changes the world at that

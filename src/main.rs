@@ -16,6 +16,8 @@ fn main() {
                 .unwrap_or_else(|_| "warn,tributary=info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: a log file or a collector gets plain lines.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     // Fail points configured by FAILPOINTS=name=action (fault-injection builds only).
     #[cfg(feature = "failpoints")]

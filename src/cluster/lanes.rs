@@ -208,13 +208,11 @@ type ShardFile = (String, Vec<String>);
 /// The shard's task file and tables a lane was opened for, and its transactional id.
 type OpenedFor = (String, Vec<String>, String);
 
-/// `failpoint::LANE_AFTER_COMMIT`: the error a test answers instead of a committed range's
-/// answer.
+/// `failpoint::LANE_BEFORE_COMMIT` or `LANE_AFTER_COMMIT` (`name`): the error a test answers
+/// there instead of going on.
 #[cfg(feature = "failpoints")]
-fn answer_lost() -> Option<String> {
-    fail::eval(crate::failpoint::LANE_AFTER_COMMIT, |_| {
-        "fail point lane.after_commit was hit".to_owned()
-    })
+fn injected(name: &'static str) -> Option<String> {
+    fail::eval(name, |_| format!("fail point {name} was hit"))
 }
 
 /// The lane's side: serves `ReadChunk` for the shards of other workers.
@@ -265,6 +263,12 @@ impl LaneServer {
                 .read(&req.request, l.pipeline.sender())
                 .await
                 .map_err(|e| Status::unavailable(crate::error_chain(&e)))?;
+            #[cfg(feature = "failpoints")]
+            if let Some(e) =
+                injected(crate::failpoint::LANE_BEFORE_COMMIT).filter(|_| transactional)
+            {
+                return Err(Status::unavailable(e));
+            }
             let done = match transactional {
                 true => {
                     let record = LaneRecord {
@@ -277,7 +281,9 @@ impl LaneServer {
             };
             done.map_err(Status::unavailable)?;
             #[cfg(feature = "failpoints")]
-            if let Some(lost) = answer_lost().filter(|_| transactional) {
+            if let Some(lost) =
+                injected(crate::failpoint::LANE_AFTER_COMMIT).filter(|_| transactional)
+            {
                 return Err(Status::unavailable(lost));
             }
             Ok::<_, Status>((reply, rows))
@@ -407,6 +413,14 @@ async fn open(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lane_commits_under_its_shard_s_transactional_id_and_its_place() {
+        assert_eq!(
+            lane_transactional_id("tributary-shop-1a2b3c4d-3", 1),
+            "tributary-shop-1a2b3c4d-3-snap-1"
+        );
+    }
 
     #[test]
     fn an_owner_with_an_older_epoch_is_refused_and_one_as_new_or_newer_served() {

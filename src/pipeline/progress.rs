@@ -220,6 +220,22 @@ mod tests {
         assert!(q.is_empty());
     }
 
+    /// The chunk groups read (`Checkpoint::chunk_groups`, a new owner's line between the lanes'
+    /// committed ranges it takes over and those it ignores) count once durable, never back.
+    #[test]
+    fn chunk_groups_count_once_durable_and_never_back() {
+        let mut q = MarkQueue::default();
+        let mut cp = Checkpoint::new("x".into());
+        q.push(4, Mark::ChunkGroup(7));
+        q.push(9, Mark::ChunkGroup(3));
+        q.apply(3, &mut cp, false);
+        assert_eq!(cp.chunk_groups, 0, "not durable yet");
+        q.apply(4, &mut cp, false);
+        assert_eq!(cp.chunk_groups, 7);
+        q.apply(9, &mut cp, false);
+        assert_eq!(cp.chunk_groups, 7, "never back");
+    }
+
     #[test]
     fn progress_never_moves_backward() {
         let mut q = MarkQueue::default();
